@@ -1,0 +1,360 @@
+// Package bolt is a tenancy storage backend on a bbolt file, for single-binary
+// self-hosted deployments.
+//
+// Open owns the file: it refuses empty, truncated or foreign files with an error
+// (bbolt itself would silently initialise an empty file and can panic on a truncated
+// one), waits a bounded time for another process's file lock, and stores a schema
+// version. New wraps a *bbolt.DB the host already owns; tenancy's buckets are all
+// named "tenancy.*", so the host may keep its own buckets in the same file.
+//
+// Concurrent Updates are committed together (group commit): while one commit is
+// being written, the writers that arrive queue up and the next commit carries them
+// all, so throughput grows with concurrency while a lone writer never waits.
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/tenancykit/tenancy/storage"
+)
+
+// SchemaVersion is the storage format this package writes.
+const SchemaVersion = 1
+
+// Bucket names.
+var (
+	bMeta      = []byte("tenancy.meta")
+	bUsers     = []byte("tenancy.users")
+	bUserEmail = []byte("tenancy.users.email")
+	bWs        = []byte("tenancy.workspaces")
+	bWsSlug    = []byte("tenancy.workspaces.slug")
+	bWsExt     = []byte("tenancy.workspaces.external")
+	bMembers   = []byte("tenancy.members")      // workspace \0 user -> member
+	bUserWs    = []byte("tenancy.members.user") // user \0 workspace -> ""
+	bInvs      = []byte("tenancy.invitations")  // id -> invitation
+	bInvHash   = []byte("tenancy.invitations.hash")
+	bInvWs     = []byte("tenancy.invitations.workspace") // workspace \0 id -> ""
+	bToks      = []byte("tenancy.tokens")
+	bTokHash   = []byte("tenancy.tokens.hash")
+	bTokWs     = []byte("tenancy.tokens.workspace") // workspace \0 id -> ""
+	bTokUser   = []byte("tenancy.tokens.user")      // user \0 id -> ""
+	bEvents    = []byte("tenancy.events")
+	bEvtWs     = []byte("tenancy.events.workspace") // workspace \0 id -> ""
+	bCounters  = []byte("tenancy.counters")
+
+	allBuckets = [][]byte{bMeta, bUsers, bUserEmail, bWs, bWsSlug, bWsExt, bMembers, bUserWs, bInvs, bInvHash,
+		bInvWs, bToks, bTokHash, bTokWs, bTokUser, bEvents, bEvtWs, bCounters}
+
+	keySchema = []byte("schema")
+)
+
+// ErrLocked is returned by Open when another process holds the file's lock for
+// longer than Options.LockTimeout.
+var ErrLocked = errors.New("bolt: database file is locked by another process")
+
+// ErrSchema is returned when the file was written by a newer, unknown schema.
+var ErrSchema = errors.New("bolt: unsupported schema version")
+
+// Options configures Open. The zero value is ready to use.
+type Options struct {
+	// LockTimeout bounds the wait for another process's file lock. 0 means 1 second;
+	// Open never waits forever.
+	LockTimeout time.Duration
+	// NoSync skips fsync on commit: faster, and a crash may lose recent commits. Off
+	// unless asked for.
+	NoSync bool
+	// Mode is the file mode for a new file; 0 means 0600.
+	Mode os.FileMode
+}
+
+// Store is a storage.Storage on a bbolt database.
+type Store struct {
+	db     *bbolt.DB
+	owned  bool // Open made db, so Close closes it
+	mu     sync.Mutex
+	queue  []*call
+	busy   bool // a leader is committing
+	closed bool
+	wg     sync.WaitGroup // Updates in flight, so Close waits for them
+}
+
+var _ storage.Storage = (*Store)(nil)
+
+// Open opens or creates the tenancy store at path. It refuses a zero-length,
+// truncated or non-bbolt file with an error wrapping storage.ErrCorrupt, a file held
+// by another process with ErrLocked, and a newer schema with ErrSchema.
+func Open(path string, opts Options) (*Store, error) {
+	if err := checkFile(path); err != nil {
+		return nil, err
+	}
+	timeout := opts.LockTimeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	mode := opts.Mode
+	if mode == 0 {
+		mode = 0o600
+	}
+	db, err := openBolt(path, mode, &bbolt.Options{Timeout: timeout, NoSync: opts.NoSync, FreelistType: bbolt.FreelistMapType})
+	if err != nil {
+		return nil, err
+	}
+	s, err := newStore(db, true)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openBolt calls bbolt.Open, turning its panics on damaged files into errors.
+func openBolt(path string, mode os.FileMode, o *bbolt.Options) (db *bbolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("bolt: open %s: %v: %w", path, p, storage.ErrCorrupt)
+		}
+	}()
+	db, err = bbolt.Open(path, mode, o)
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, bbolt.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s (waited %s; is another server running on it?)", ErrLocked, path, o.Timeout)
+	case errors.Is(err, bbolt.ErrInvalid), errors.Is(err, bbolt.ErrChecksum), errors.Is(err, bbolt.ErrVersionMismatch):
+		return nil, fmt.Errorf("bolt: open %s: %v: %w", path, err, storage.ErrCorrupt)
+	}
+	return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+}
+
+// New wraps a bbolt database the host already opened. Close does not close db.
+// It creates tenancy's buckets if they are missing.
+func New(db *bbolt.DB) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("bolt: New needs a non-nil *bbolt.DB")
+	}
+	return newStore(db, false)
+}
+
+func newStore(db *bbolt.DB, owned bool) (s *Store, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("bolt: read %s: %v: %w", db.Path(), p, storage.ErrCorrupt)
+		}
+	}()
+	if db.IsReadOnly() {
+		err = db.View(func(tx *bbolt.Tx) error { return checkSchema(tx) })
+	} else {
+		err = db.Update(func(tx *bbolt.Tx) error {
+			for _, name := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return fmt.Errorf("bolt: create bucket %s: %w", name, err)
+				}
+			}
+			meta := tx.Bucket(bMeta)
+			if meta.Get(keySchema) == nil {
+				return meta.Put(keySchema, []byte{SchemaVersion})
+			}
+			return checkSchema(tx)
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Store{db: db, owned: owned}, nil
+}
+
+func checkSchema(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bMeta)
+	if meta == nil {
+		return fmt.Errorf("bolt: %s has no tenancy data: %w", tx.DB().Path(), storage.ErrCorrupt)
+	}
+	v := meta.Get(keySchema)
+	if len(v) != 1 {
+		return fmt.Errorf("bolt: schema version record is damaged: %w", storage.ErrCorrupt)
+	}
+	if v[0] != SchemaVersion {
+		return fmt.Errorf("%w %d (this build reads %d)", ErrSchema, v[0], SchemaVersion)
+	}
+	return nil
+}
+
+// DB returns the underlying bbolt database, for backups (tx.WriteTo) and checks.
+func (s *Store) DB() *bbolt.DB { return s.db }
+
+// View runs fn in a read-only bbolt transaction. bbolt readers do not block each
+// other or the writer.
+func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	if closed {
+		return storage.ErrClosed
+	}
+	defer s.wg.Done()
+	return s.db.View(func(btx *bbolt.Tx) error {
+		t := &tx{btx: btx}
+		defer t.end()
+		return fn(t)
+	})
+}
+
+// call is one Update waiting in the group-commit queue.
+type call struct {
+	ctx     context.Context
+	fn      func(storage.Tx) error
+	done    chan struct{}
+	err     error
+	panic   any // re-raised in the caller's goroutine
+	commits []func()
+}
+
+// panicked carries a panic out of a batch, so it can be re-raised by its caller.
+type panicked struct{ v any }
+
+func (p panicked) Error() string { return fmt.Sprintf("panic: %v", p.v) }
+
+// Update runs fn in a write transaction, committed together with any concurrent
+// Updates. fn may run more than once (see storage.Storage).
+func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := &call{ctx: ctx, fn: fn, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return storage.ErrClosed
+	}
+	s.wg.Add(1)
+	s.queue = append(s.queue, c)
+	if !s.busy {
+		// Become the leader: commit batches until the queue is empty.
+		s.busy = true
+		for len(s.queue) > 0 {
+			batch := s.queue
+			s.queue = nil
+			s.mu.Unlock()
+			s.commit(batch)
+			s.mu.Lock()
+		}
+		s.busy = false
+	}
+	s.mu.Unlock()
+	<-c.done
+	s.wg.Done()
+	if c.panic != nil {
+		panic(c.panic)
+	}
+	if c.err != nil {
+		return c.err
+	}
+	for _, f := range c.commits {
+		f()
+	}
+	return nil
+}
+
+// commit runs a batch in one bbolt transaction. If one call fails, the transaction
+// is rolled back, that call is run alone (its own result is authoritative) and the
+// rest are retried together.
+func (s *Store) commit(batch []*call) {
+	live := batch[:0]
+	for _, c := range batch {
+		if err := c.ctx.Err(); err != nil {
+			c.err = err
+			close(c.done)
+			continue
+		}
+		live = append(live, c)
+	}
+	for len(live) > 0 {
+		if len(live) == 1 {
+			s.solo(live[0])
+			return
+		}
+		failed := -1
+		err := s.db.Update(func(btx *bbolt.Tx) error {
+			for i, c := range live {
+				if err := run(c, btx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			for _, c := range live {
+				close(c.done)
+			}
+			return
+		}
+		if failed < 0 { // the commit itself failed: every call shares the error
+			for _, c := range live {
+				c.err, c.commits = fmt.Errorf("bolt: commit: %w", err), nil
+				close(c.done)
+			}
+			return
+		}
+		s.solo(live[failed])
+		live = append(live[:failed:failed], live[failed+1:]...)
+	}
+}
+
+// solo runs one call in its own transaction and reports its outcome.
+func (s *Store) solo(c *call) {
+	err := s.db.Update(func(btx *bbolt.Tx) error { return run(c, btx) })
+	var p panicked
+	switch {
+	case errors.As(err, &p):
+		c.panic, c.commits = p.v, nil
+	case err != nil:
+		c.err, c.commits = err, nil
+	}
+	close(c.done)
+}
+
+// run calls c.fn with a fresh Tx over btx, catching a panic as an error.
+func run(c *call, btx *bbolt.Tx) (err error) {
+	t := &tx{btx: btx, writable: true}
+	defer func() {
+		t.end()
+		if p := recover(); p != nil {
+			err = panicked{p}
+		}
+	}()
+	if err := c.fn(t); err != nil {
+		return err
+	}
+	c.commits = t.commits
+	return nil
+}
+
+// Close waits for transactions in flight, then closes the file if Open opened it.
+// Later calls fail with storage.ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return storage.ErrClosed
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.wg.Wait()
+	if s.owned {
+		return s.db.Close()
+	}
+	return nil
+}

@@ -1,0 +1,523 @@
+package bolt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// tx adapts a bbolt transaction to storage.Tx. Every value read is decoded into
+// fresh Go memory before it is returned, since bbolt's bytes die with the
+// transaction.
+type tx struct {
+	btx      *bbolt.Tx
+	writable bool
+	ended    bool
+	commits  []func()
+}
+
+var _ storage.Tx = (*tx)(nil)
+
+func (t *tx) end() { t.ended = true }
+
+func (t *tx) Writable() bool { return t.writable }
+
+func (t *tx) OnCommit(fn func()) {
+	if t.writable && fn != nil {
+		t.commits = append(t.commits, fn)
+	}
+}
+
+func (t *tx) b(name []byte) *bbolt.Bucket { return t.btx.Bucket(name) }
+
+func (t *tx) canRead() error {
+	if t.ended {
+		return fmt.Errorf("transaction already ended: %w", storage.ErrClosed)
+	}
+	return nil
+}
+
+func (t *tx) canWrite() error {
+	if t.ended {
+		return fmt.Errorf("transaction already ended: %w", storage.ErrClosed)
+	}
+	if !t.writable {
+		return storage.ErrReadOnly
+	}
+	return nil
+}
+
+// join makes a composite key: parent, a zero byte, child. IDs never hold a zero byte
+// (the Manager validates them), so a parent's children form one contiguous range.
+func join(a, b string) []byte {
+	k := make([]byte, 0, len(a)+1+len(b))
+	k = append(k, a...)
+	k = append(k, 0)
+	return append(k, b...)
+}
+
+func notFound(kind, key string) error { return fmt.Errorf("%s %q: %w", kind, key, storage.ErrNotFound) }
+
+func getRecord[V any](t *tx, bucket []byte, kind, key string, dec func([]byte) (V, error)) (V, error) {
+	var zero V
+	if err := t.canRead(); err != nil {
+		return zero, err
+	}
+	v := t.b(bucket).Get([]byte(key))
+	if v == nil {
+		return zero, notFound(kind, key)
+	}
+	return dec(v)
+}
+
+// lookup follows a unique index to the primary key.
+func (t *tx) lookup(index []byte, kind string, key []byte) (string, error) {
+	if err := t.canRead(); err != nil {
+		return "", err
+	}
+	id := t.b(index).Get(key)
+	if id == nil {
+		return "", fmt.Errorf("%s: %w", kind, storage.ErrNotFound)
+	}
+	return string(id), nil
+}
+
+// claim points a unique index entry at id, refusing a key held by another id.
+func claim(b *bbolt.Bucket, kind string, key []byte, id string) error {
+	if old := b.Get(key); old != nil && string(old) != id {
+		return fmt.Errorf("%s %q: %w", kind, key, storage.ErrExists)
+	}
+	return nil
+}
+
+// scanFrom walks a bucket's keys in order from just after 'after'; with a non-nil
+// prefix it stops at the first key without it. fn gets the key less the prefix.
+func (t *tx) scanFrom(bucket, prefix []byte, after string, fn func(k, v []byte) (bool, error)) error {
+	if err := t.canRead(); err != nil {
+		return err
+	}
+	c := t.b(bucket).Cursor()
+	start := append(append([]byte(nil), prefix...), after...)
+	for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if after != "" && bytes.Equal(k, start) {
+			continue
+		}
+		more, err := fn(k[len(prefix):], v)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanIndex walks the children of parent in an index bucket and loads each record.
+func scanIndex[V any](t *tx, index []byte, parent, after string, load func(id string) (V, error), fn func(V) bool) error {
+	return t.scanFrom(index, join(parent, ""), after, func(k, _ []byte) (bool, error) {
+		rec, err := load(string(k))
+		if err != nil {
+			return false, err
+		}
+		return fn(rec), nil
+	})
+}
+
+func scanRecords[V any](t *tx, bucket []byte, after string, dec func([]byte) (V, error), fn func(V) bool) error {
+	return t.scanFrom(bucket, nil, after, func(_, v []byte) (bool, error) {
+		rec, err := dec(v)
+		if err != nil {
+			return false, err
+		}
+		return fn(rec), nil
+	})
+}
+
+// Users.
+
+func (t *tx) GetUser(id string) (member.User, error) {
+	return getRecord(t, bUsers, "user", id, decodeUser)
+}
+
+func (t *tx) GetUserByEmail(email string) (member.User, error) {
+	id, err := t.lookup(bUserEmail, "user email", []byte(email))
+	if err != nil {
+		return member.User{}, err
+	}
+	return t.GetUser(id)
+}
+
+func (t *tx) PutUser(u member.User) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	emails := t.b(bUserEmail)
+	if err := claim(emails, "user email", []byte(u.Email), u.ID); err != nil {
+		return err
+	}
+	if old, err := t.GetUser(u.ID); err == nil && old.Email != u.Email {
+		if err := emails.Delete([]byte(old.Email)); err != nil {
+			return err
+		}
+	}
+	if err := emails.Put([]byte(u.Email), []byte(u.ID)); err != nil {
+		return err
+	}
+	return t.b(bUsers).Put([]byte(u.ID), encodeUser(u))
+}
+
+func (t *tx) ScanUsers(after string, fn func(member.User) bool) error {
+	return scanRecords(t, bUsers, after, decodeUser, fn)
+}
+
+// Workspaces.
+
+func (t *tx) GetWorkspace(id string) (workspace.Workspace, error) {
+	return getRecord(t, bWs, "workspace", id, decodeWorkspace)
+}
+
+func (t *tx) GetWorkspaceBySlug(slug string) (workspace.Workspace, error) {
+	id, err := t.lookup(bWsSlug, "workspace slug", []byte(slug))
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	return t.GetWorkspace(id)
+}
+
+func (t *tx) GetWorkspaceByExternalID(ext string) (workspace.Workspace, error) {
+	id, err := t.lookup(bWsExt, "workspace external ID", []byte(ext))
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	return t.GetWorkspace(id)
+}
+
+func (t *tx) PutWorkspace(w workspace.Workspace) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	slugs, exts := t.b(bWsSlug), t.b(bWsExt)
+	if err := claim(slugs, "workspace slug", []byte(w.Slug), w.ID); err != nil {
+		return err
+	}
+	if w.ExternalID != "" {
+		if err := claim(exts, "workspace external ID", []byte(w.ExternalID), w.ID); err != nil {
+			return err
+		}
+	}
+	if old, err := t.GetWorkspace(w.ID); err == nil {
+		if err := t.dropWorkspaceIndexes(old); err != nil {
+			return err
+		}
+	}
+	if err := slugs.Put([]byte(w.Slug), []byte(w.ID)); err != nil {
+		return err
+	}
+	if w.ExternalID != "" {
+		if err := exts.Put([]byte(w.ExternalID), []byte(w.ID)); err != nil {
+			return err
+		}
+	}
+	return t.b(bWs).Put([]byte(w.ID), encodeWorkspace(w))
+}
+
+func (t *tx) dropWorkspaceIndexes(w workspace.Workspace) error {
+	if err := t.b(bWsSlug).Delete([]byte(w.Slug)); err != nil {
+		return err
+	}
+	if w.ExternalID != "" {
+		return t.b(bWsExt).Delete([]byte(w.ExternalID))
+	}
+	return nil
+}
+
+func (t *tx) DeleteWorkspace(id string) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	old, err := t.GetWorkspace(id)
+	if err != nil {
+		return err
+	}
+	if err := t.dropWorkspaceIndexes(old); err != nil {
+		return err
+	}
+	return t.b(bWs).Delete([]byte(id))
+}
+
+func (t *tx) ScanWorkspaces(after string, fn func(workspace.Workspace) bool) error {
+	return scanRecords(t, bWs, after, decodeWorkspace, fn)
+}
+
+// Members.
+
+func (t *tx) GetMember(wsID, userID string) (member.Member, error) {
+	if err := t.canRead(); err != nil {
+		return member.Member{}, err
+	}
+	v := t.b(bMembers).Get(join(wsID, userID))
+	if v == nil {
+		return member.Member{}, notFound("member", wsID+"/"+userID)
+	}
+	return decodeMember(v)
+}
+
+func (t *tx) PutMember(m member.Member) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	if err := t.b(bMembers).Put(join(m.WorkspaceID, m.UserID), encodeMember(m)); err != nil {
+		return err
+	}
+	return t.b(bUserWs).Put(join(m.UserID, m.WorkspaceID), nil)
+}
+
+func (t *tx) DeleteMember(wsID, userID string) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	k := join(wsID, userID)
+	if t.b(bMembers).Get(k) == nil {
+		return notFound("member", wsID+"/"+userID)
+	}
+	if err := t.b(bMembers).Delete(k); err != nil {
+		return err
+	}
+	return t.b(bUserWs).Delete(join(userID, wsID))
+}
+
+func (t *tx) ScanMembers(wsID, after string, fn func(member.Member) bool) error {
+	return t.scanFrom(bMembers, join(wsID, ""), after, func(_, v []byte) (bool, error) {
+		m, err := decodeMember(v)
+		if err != nil {
+			return false, err
+		}
+		return fn(m), nil
+	})
+}
+
+func (t *tx) ScanUserMemberships(userID, after string, fn func(member.Member) bool) error {
+	return scanIndex(t, bUserWs, userID, after, func(wsID string) (member.Member, error) {
+		return t.GetMember(wsID, userID)
+	}, fn)
+}
+
+// Invitations.
+
+func (t *tx) GetInvitation(id string) (member.Invitation, error) {
+	return getRecord(t, bInvs, "invitation", id, decodeInvitation)
+}
+
+func (t *tx) GetInvitationByHash(hash []byte) (member.Invitation, error) {
+	id, err := t.lookup(bInvHash, "invitation", hash)
+	if err != nil {
+		return member.Invitation{}, err
+	}
+	return t.GetInvitation(id)
+}
+
+func (t *tx) PutInvitation(inv member.Invitation) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	hashes := t.b(bInvHash)
+	if err := claim(hashes, "invitation hash", inv.SecretHash, inv.ID); err != nil {
+		return err
+	}
+	if old, err := t.GetInvitation(inv.ID); err == nil {
+		if err := t.dropInvitationIndexes(old); err != nil {
+			return err
+		}
+	}
+	if err := hashes.Put(inv.SecretHash, []byte(inv.ID)); err != nil {
+		return err
+	}
+	if err := t.b(bInvWs).Put(join(inv.WorkspaceID, inv.ID), nil); err != nil {
+		return err
+	}
+	return t.b(bInvs).Put([]byte(inv.ID), encodeInvitation(inv))
+}
+
+func (t *tx) dropInvitationIndexes(inv member.Invitation) error {
+	if err := t.b(bInvHash).Delete(inv.SecretHash); err != nil {
+		return err
+	}
+	return t.b(bInvWs).Delete(join(inv.WorkspaceID, inv.ID))
+}
+
+func (t *tx) DeleteInvitation(id string) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	old, err := t.GetInvitation(id)
+	if err != nil {
+		return err
+	}
+	if err := t.dropInvitationIndexes(old); err != nil {
+		return err
+	}
+	return t.b(bInvs).Delete([]byte(id))
+}
+
+func (t *tx) ScanInvitations(wsID, after string, fn func(member.Invitation) bool) error {
+	return scanIndex(t, bInvWs, wsID, after, t.GetInvitation, fn)
+}
+
+// Tokens.
+
+func (t *tx) GetToken(id string) (token.Token, error) {
+	return getRecord(t, bToks, "token", id, decodeToken)
+}
+
+func (t *tx) GetTokenByHash(hash []byte) (token.Token, error) {
+	id, err := t.lookup(bTokHash, "token", hash)
+	if err != nil {
+		return token.Token{}, err
+	}
+	return t.GetToken(id)
+}
+
+func (t *tx) PutToken(tok token.Token) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	hashes := t.b(bTokHash)
+	if err := claim(hashes, "token hash", tok.Hash, tok.ID); err != nil {
+		return err
+	}
+	if old, err := t.GetToken(tok.ID); err == nil {
+		if err := t.dropTokenIndexes(old); err != nil {
+			return err
+		}
+	}
+	if err := hashes.Put(tok.Hash, []byte(tok.ID)); err != nil {
+		return err
+	}
+	if tok.WorkspaceID != "" {
+		if err := t.b(bTokWs).Put(join(tok.WorkspaceID, tok.ID), nil); err != nil {
+			return err
+		}
+	}
+	if err := t.b(bTokUser).Put(join(tok.UserID, tok.ID), nil); err != nil {
+		return err
+	}
+	return t.b(bToks).Put([]byte(tok.ID), encodeToken(tok))
+}
+
+func (t *tx) dropTokenIndexes(tok token.Token) error {
+	if err := t.b(bTokHash).Delete(tok.Hash); err != nil {
+		return err
+	}
+	if tok.WorkspaceID != "" {
+		if err := t.b(bTokWs).Delete(join(tok.WorkspaceID, tok.ID)); err != nil {
+			return err
+		}
+	}
+	return t.b(bTokUser).Delete(join(tok.UserID, tok.ID))
+}
+
+func (t *tx) DeleteToken(id string) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	old, err := t.GetToken(id)
+	if err != nil {
+		return err
+	}
+	if err := t.dropTokenIndexes(old); err != nil {
+		return err
+	}
+	return t.b(bToks).Delete([]byte(id))
+}
+
+func (t *tx) ScanWorkspaceTokens(wsID, after string, fn func(token.Token) bool) error {
+	return scanIndex(t, bTokWs, wsID, after, t.GetToken, fn)
+}
+
+func (t *tx) ScanUserTokens(userID, after string, fn func(token.Token) bool) error {
+	return scanIndex(t, bTokUser, userID, after, t.GetToken, fn)
+}
+
+// Events.
+
+func (t *tx) AppendEvent(e storage.Event) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	events := t.b(bEvents)
+	if events.Get([]byte(e.ID)) != nil {
+		return fmt.Errorf("event %q: %w", e.ID, storage.ErrExists)
+	}
+	if err := events.Put([]byte(e.ID), encodeEvent(e)); err != nil {
+		return err
+	}
+	if e.WorkspaceID != "" {
+		return t.b(bEvtWs).Put(join(e.WorkspaceID, e.ID), nil)
+	}
+	return nil
+}
+
+func (t *tx) DeleteWorkspaceEvents(wsID string) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	var ids []string
+	if err := t.scanFrom(bEvtWs, join(wsID, ""), "", func(k, _ []byte) (bool, error) {
+		ids = append(ids, string(k))
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := t.b(bEvtWs).Delete(join(wsID, id)); err != nil {
+			return err
+		}
+		if err := t.b(bEvents).Delete([]byte(id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) ScanEvents(after string, fn func(storage.Event) bool) error {
+	return scanRecords(t, bEvents, after, decodeEvent, fn)
+}
+
+func (t *tx) ScanWorkspaceEvents(wsID, after string, fn func(storage.Event) bool) error {
+	return scanIndex(t, bEvtWs, wsID, after, func(id string) (storage.Event, error) {
+		return getRecord(t, bEvents, "event", id, decodeEvent)
+	}, fn)
+}
+
+// Counters.
+
+func (t *tx) Counter(name string) (int64, error) {
+	if err := t.canRead(); err != nil {
+		return 0, err
+	}
+	v := t.b(bCounters).Get([]byte(name))
+	if v == nil {
+		return 0, nil
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("counter %q: %w", name, storage.ErrCorrupt)
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+func (t *tx) AddCounter(name string, delta int64) (int64, error) {
+	if err := t.canWrite(); err != nil {
+		return 0, err
+	}
+	n, err := t.Counter(name)
+	if err != nil {
+		return 0, err
+	}
+	n += delta
+	return n, t.b(bCounters).Put([]byte(name), binary.BigEndian.AppendUint64(nil, uint64(n)))
+}

@@ -1,0 +1,599 @@
+// Package memory is an in-memory tenancy storage backend, for tests and
+// single-process applications.
+//
+// Every committed state is an immutable snapshot of copy-on-write B-trees
+// (github.com/google/btree). Readers load the current snapshot with one atomic read
+// and never lock; one writer at a time clones the trees (an O(1), lazy copy), writes
+// to the clones and publishes them on commit. Rolling back is dropping the clones.
+// Values are copied in and out, so callers never share memory with the store.
+package memory
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/btree"
+
+	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// Store is an in-memory storage.Storage. The zero value is not usable: call New.
+type Store struct {
+	mu     sync.Mutex // held by the one writer
+	root   atomic.Pointer[snapshot]
+	closed atomic.Bool
+}
+
+var _ storage.Storage = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	s := &Store{}
+	s.root.Store(newSnapshot())
+	return s
+}
+
+// View runs fn against the latest committed snapshot, without locking.
+func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return storage.ErrClosed
+	}
+	return fn(readTx{s.root.Load()})
+}
+
+// Update runs fn in the single write transaction and publishes its writes if fn
+// returns nil. An error or a panic in fn discards every write.
+func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	commits, err := s.update(fn)
+	if err != nil {
+		return err
+	}
+	for _, f := range commits {
+		f()
+	}
+	return nil
+}
+
+func (s *Store) update(fn func(storage.Tx) error) ([]func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return nil, storage.ErrClosed
+	}
+	tx := &writeTx{snapshot: s.root.Load().clone()}
+	defer func() { tx.done = true }()
+	if err := fn(tx); err != nil {
+		return nil, err
+	}
+	s.root.Store(tx.snapshot)
+	return tx.commits, nil
+}
+
+// Close marks the store closed; later calls fail with storage.ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Swap(true) {
+		return storage.ErrClosed
+	}
+	s.root.Store(newSnapshot()) // let the data be collected
+	return nil
+}
+
+// item is a tree entry keyed by one string.
+type item[V any] struct {
+	key string
+	val V
+}
+
+func lessItem[V any](a, b item[V]) bool { return a.key < b.key }
+
+// pair is an entry keyed by two strings (a parent ID and a child ID), so a parent's
+// children are one contiguous range.
+type pair[V any] struct {
+	a, b string
+	val  V
+}
+
+func lessPair[V any](x, y pair[V]) bool {
+	if x.a != y.a {
+		return x.a < y.a
+	}
+	return x.b < y.b
+}
+
+type none struct{}
+
+const degree = 32
+
+// snapshot is one state of the store. A committed snapshot is never modified.
+type snapshot struct {
+	users     *btree.BTreeG[item[member.User]]
+	userEmail *btree.BTreeG[item[string]]
+	ws        *btree.BTreeG[item[workspace.Workspace]]
+	wsSlug    *btree.BTreeG[item[string]]
+	wsExt     *btree.BTreeG[item[string]]
+	members   *btree.BTreeG[pair[member.Member]] // (workspace, user)
+	userWs    *btree.BTreeG[pair[none]]          // (user, workspace)
+	invs      *btree.BTreeG[item[member.Invitation]]
+	invHash   *btree.BTreeG[item[string]]
+	invWs     *btree.BTreeG[pair[none]] // (workspace, invitation)
+	toks      *btree.BTreeG[item[token.Token]]
+	tokHash   *btree.BTreeG[item[string]]
+	tokWs     *btree.BTreeG[pair[none]] // (workspace, token)
+	tokUser   *btree.BTreeG[pair[none]] // (user, token)
+	events    *btree.BTreeG[item[storage.Event]]
+	evtWs     *btree.BTreeG[pair[none]] // (workspace, event)
+	counters  *btree.BTreeG[item[int64]]
+}
+
+func newTree[V any]() *btree.BTreeG[item[V]]  { return btree.NewG(degree, lessItem[V]) }
+func newPairs[V any]() *btree.BTreeG[pair[V]] { return btree.NewG(degree, lessPair[V]) }
+
+func newSnapshot() *snapshot {
+	return &snapshot{
+		users: newTree[member.User](), userEmail: newTree[string](),
+		ws: newTree[workspace.Workspace](), wsSlug: newTree[string](), wsExt: newTree[string](),
+		members: newPairs[member.Member](), userWs: newPairs[none](),
+		invs: newTree[member.Invitation](), invHash: newTree[string](), invWs: newPairs[none](),
+		toks: newTree[token.Token](), tokHash: newTree[string](), tokWs: newPairs[none](), tokUser: newPairs[none](),
+		events: newTree[storage.Event](), evtWs: newPairs[none](),
+		counters: newTree[int64](),
+	}
+}
+
+// clone returns a writable copy. btree's Clone is lazy: nodes are copied only when
+// the clone writes to them, and the original stays untouched for its readers.
+func (s *snapshot) clone() *snapshot {
+	return &snapshot{
+		users: s.users.Clone(), userEmail: s.userEmail.Clone(),
+		ws: s.ws.Clone(), wsSlug: s.wsSlug.Clone(), wsExt: s.wsExt.Clone(),
+		members: s.members.Clone(), userWs: s.userWs.Clone(),
+		invs: s.invs.Clone(), invHash: s.invHash.Clone(), invWs: s.invWs.Clone(),
+		toks: s.toks.Clone(), tokHash: s.tokHash.Clone(), tokWs: s.tokWs.Clone(), tokUser: s.tokUser.Clone(),
+		events: s.events.Clone(), evtWs: s.evtWs.Clone(),
+		counters: s.counters.Clone(),
+	}
+}
+
+func notFound(kind, key string) error { return fmt.Errorf("%s %q: %w", kind, key, storage.ErrNotFound) }
+
+func get[V any](t *btree.BTreeG[item[V]], kind, key string) (V, error) {
+	it, ok := t.Get(item[V]{key: key})
+	if !ok {
+		var zero V
+		return zero, notFound(kind, key)
+	}
+	return it.val, nil
+}
+
+// scan walks t in key order from just after 'after'.
+func scan[V any](t *btree.BTreeG[item[V]], after string, fn func(V) bool) {
+	t.AscendGreaterOrEqual(item[V]{key: after}, func(it item[V]) bool {
+		if it.key == after {
+			return true
+		}
+		return fn(it.val)
+	})
+}
+
+// scanChildren walks the b-keys of one a-key of an index, from just after 'after'.
+func scanChildren(t *btree.BTreeG[pair[none]], a, after string, fn func(b string) bool) {
+	t.AscendGreaterOrEqual(pair[none]{a: a, b: after}, func(p pair[none]) bool {
+		if p.a != a {
+			return false
+		}
+		if p.b == after {
+			return true
+		}
+		return fn(p.b)
+	})
+}
+
+// Reads, shared by both kinds of transaction.
+
+func (s *snapshot) GetUser(id string) (member.User, error) { return get(s.users, "user", id) }
+
+func (s *snapshot) GetUserByEmail(email string) (member.User, error) {
+	id, err := get(s.userEmail, "user email", email)
+	if err != nil {
+		return member.User{}, err
+	}
+	return s.GetUser(id)
+}
+
+func (s *snapshot) ScanUsers(after string, fn func(member.User) bool) error {
+	scan(s.users, after, fn)
+	return nil
+}
+
+func (s *snapshot) GetWorkspace(id string) (workspace.Workspace, error) {
+	w, err := get(s.ws, "workspace", id)
+	return w.Clone(), err
+}
+
+func (s *snapshot) GetWorkspaceBySlug(slug string) (workspace.Workspace, error) {
+	id, err := get(s.wsSlug, "workspace slug", slug)
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	return s.GetWorkspace(id)
+}
+
+func (s *snapshot) GetWorkspaceByExternalID(ext string) (workspace.Workspace, error) {
+	id, err := get(s.wsExt, "workspace external ID", ext)
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	return s.GetWorkspace(id)
+}
+
+func (s *snapshot) ScanWorkspaces(after string, fn func(workspace.Workspace) bool) error {
+	scan(s.ws, after, func(w workspace.Workspace) bool { return fn(w.Clone()) })
+	return nil
+}
+
+func (s *snapshot) GetMember(wsID, userID string) (member.Member, error) {
+	p, ok := s.members.Get(pair[member.Member]{a: wsID, b: userID})
+	if !ok {
+		return member.Member{}, notFound("member", wsID+"/"+userID)
+	}
+	return p.val, nil
+}
+
+func (s *snapshot) ScanMembers(wsID, after string, fn func(member.Member) bool) error {
+	s.members.AscendGreaterOrEqual(pair[member.Member]{a: wsID, b: after}, func(p pair[member.Member]) bool {
+		if p.a != wsID {
+			return false
+		}
+		if p.b == after {
+			return true
+		}
+		return fn(p.val)
+	})
+	return nil
+}
+
+func (s *snapshot) ScanUserMemberships(userID, after string, fn func(member.Member) bool) error {
+	var err error
+	scanChildren(s.userWs, userID, after, func(wsID string) bool {
+		var m member.Member
+		if m, err = s.GetMember(wsID, userID); err != nil {
+			return false
+		}
+		return fn(m)
+	})
+	return err
+}
+
+func (s *snapshot) GetInvitation(id string) (member.Invitation, error) {
+	inv, err := get(s.invs, "invitation", id)
+	return inv.Clone(), err
+}
+
+func (s *snapshot) GetInvitationByHash(hash []byte) (member.Invitation, error) {
+	id, err := get(s.invHash, "invitation hash", string(hash))
+	if err != nil {
+		return member.Invitation{}, notFound("invitation", "by hash")
+	}
+	return s.GetInvitation(id)
+}
+
+func (s *snapshot) ScanInvitations(wsID, after string, fn func(member.Invitation) bool) error {
+	return s.scanIndexed(s.invWs, wsID, after, func(id string) (bool, error) {
+		inv, err := s.GetInvitation(id)
+		return err == nil && fn(inv), err
+	})
+}
+
+func (s *snapshot) GetToken(id string) (token.Token, error) {
+	t, err := get(s.toks, "token", id)
+	return t.Clone(), err
+}
+
+func (s *snapshot) GetTokenByHash(hash []byte) (token.Token, error) {
+	id, err := get(s.tokHash, "token hash", string(hash))
+	if err != nil {
+		return token.Token{}, notFound("token", "by hash")
+	}
+	return s.GetToken(id)
+}
+
+func (s *snapshot) ScanWorkspaceTokens(wsID, after string, fn func(token.Token) bool) error {
+	return s.scanTokens(s.tokWs, wsID, after, fn)
+}
+
+func (s *snapshot) ScanUserTokens(userID, after string, fn func(token.Token) bool) error {
+	return s.scanTokens(s.tokUser, userID, after, fn)
+}
+
+func (s *snapshot) scanTokens(idx *btree.BTreeG[pair[none]], parent, after string, fn func(token.Token) bool) error {
+	return s.scanIndexed(idx, parent, after, func(id string) (bool, error) {
+		t, err := s.GetToken(id)
+		return err == nil && fn(t), err
+	})
+}
+
+// scanIndexed walks the children of parent in idx, stopping at the first error.
+func (s *snapshot) scanIndexed(idx *btree.BTreeG[pair[none]], parent, after string, fn func(id string) (bool, error)) error {
+	var err error
+	scanChildren(idx, parent, after, func(id string) bool {
+		var more bool
+		more, err = fn(id)
+		return more
+	})
+	return err
+}
+
+func (s *snapshot) ScanEvents(after string, fn func(storage.Event) bool) error {
+	scan(s.events, after, func(e storage.Event) bool { return fn(e.Clone()) })
+	return nil
+}
+
+func (s *snapshot) ScanWorkspaceEvents(wsID, after string, fn func(storage.Event) bool) error {
+	return s.scanIndexed(s.evtWs, wsID, after, func(id string) (bool, error) {
+		e, err := get(s.events, "event", id)
+		return err == nil && fn(e.Clone()), err
+	})
+}
+
+func (s *snapshot) Counter(name string) (int64, error) {
+	it, _ := s.counters.Get(item[int64]{key: name})
+	return it.val, nil
+}
+
+// readTx is a View transaction. It is a single pointer, so passing it as a
+// storage.Tx allocates nothing.
+type readTx struct{ *snapshot }
+
+var _ storage.Tx = readTx{}
+
+func (readTx) Writable() bool                          { return false }
+func (readTx) OnCommit(func())                         {}
+func (readTx) PutUser(member.User) error               { return storage.ErrReadOnly }
+func (readTx) PutWorkspace(workspace.Workspace) error  { return storage.ErrReadOnly }
+func (readTx) DeleteWorkspace(string) error            { return storage.ErrReadOnly }
+func (readTx) PutMember(member.Member) error           { return storage.ErrReadOnly }
+func (readTx) DeleteMember(string, string) error       { return storage.ErrReadOnly }
+func (readTx) PutInvitation(member.Invitation) error   { return storage.ErrReadOnly }
+func (readTx) DeleteInvitation(string) error           { return storage.ErrReadOnly }
+func (readTx) PutToken(token.Token) error              { return storage.ErrReadOnly }
+func (readTx) DeleteToken(string) error                { return storage.ErrReadOnly }
+func (readTx) AppendEvent(storage.Event) error         { return storage.ErrReadOnly }
+func (readTx) DeleteWorkspaceEvents(string) error      { return storage.ErrReadOnly }
+func (readTx) AddCounter(string, int64) (int64, error) { return 0, storage.ErrReadOnly }
+
+// writeTx is the Update transaction: it writes to a private clone of the snapshot.
+type writeTx struct {
+	*snapshot
+	commits []func()
+	done    bool
+}
+
+var _ storage.Tx = (*writeTx)(nil)
+
+func (t *writeTx) Writable() bool { return true }
+
+func (t *writeTx) OnCommit(fn func()) {
+	if fn != nil {
+		t.commits = append(t.commits, fn)
+	}
+}
+
+func (t *writeTx) check() error {
+	if t.done {
+		return fmt.Errorf("transaction already ended: %w", storage.ErrClosed)
+	}
+	return nil
+}
+
+// setUnique points a unique index entry at id, refusing a key held by another id.
+func setUnique(idx *btree.BTreeG[item[string]], kind, key, id string) error {
+	if old, ok := idx.Get(item[string]{key: key}); ok && old.val != id {
+		return fmt.Errorf("%s %q: %w", kind, key, storage.ErrExists)
+	}
+	idx.ReplaceOrInsert(item[string]{key: key, val: id})
+	return nil
+}
+
+// checkUnique reports whether key is free for id in idx, without writing.
+func checkUnique(idx *btree.BTreeG[item[string]], kind, key, id string) error {
+	if old, ok := idx.Get(item[string]{key: key}); ok && old.val != id {
+		return fmt.Errorf("%s %q: %w", kind, key, storage.ErrExists)
+	}
+	return nil
+}
+
+func (t *writeTx) PutUser(u member.User) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if err := checkUnique(t.userEmail, "user email", u.Email, u.ID); err != nil {
+		return err
+	}
+	if old, ok := t.users.Get(item[member.User]{key: u.ID}); ok && old.val.Email != u.Email {
+		t.userEmail.Delete(item[string]{key: old.val.Email})
+	}
+	_ = setUnique(t.userEmail, "user email", u.Email, u.ID)
+	t.users.ReplaceOrInsert(item[member.User]{key: u.ID, val: u})
+	return nil
+}
+
+func (t *writeTx) PutWorkspace(w workspace.Workspace) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if err := checkUnique(t.wsSlug, "workspace slug", w.Slug, w.ID); err != nil {
+		return err
+	}
+	if w.ExternalID != "" {
+		if err := checkUnique(t.wsExt, "workspace external ID", w.ExternalID, w.ID); err != nil {
+			return err
+		}
+	}
+	if old, ok := t.ws.Get(item[workspace.Workspace]{key: w.ID}); ok {
+		t.dropWorkspaceIndexes(old.val)
+	}
+	t.wsSlug.ReplaceOrInsert(item[string]{key: w.Slug, val: w.ID})
+	if w.ExternalID != "" {
+		t.wsExt.ReplaceOrInsert(item[string]{key: w.ExternalID, val: w.ID})
+	}
+	t.ws.ReplaceOrInsert(item[workspace.Workspace]{key: w.ID, val: w.Clone()})
+	return nil
+}
+
+func (t *writeTx) dropWorkspaceIndexes(w workspace.Workspace) {
+	t.wsSlug.Delete(item[string]{key: w.Slug})
+	if w.ExternalID != "" {
+		t.wsExt.Delete(item[string]{key: w.ExternalID})
+	}
+}
+
+func (t *writeTx) DeleteWorkspace(id string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	old, ok := t.ws.Delete(item[workspace.Workspace]{key: id})
+	if !ok {
+		return notFound("workspace", id)
+	}
+	t.dropWorkspaceIndexes(old.val)
+	return nil
+}
+
+func (t *writeTx) PutMember(m member.Member) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	t.members.ReplaceOrInsert(pair[member.Member]{a: m.WorkspaceID, b: m.UserID, val: m})
+	t.userWs.ReplaceOrInsert(pair[none]{a: m.UserID, b: m.WorkspaceID})
+	return nil
+}
+
+func (t *writeTx) DeleteMember(wsID, userID string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if _, ok := t.members.Delete(pair[member.Member]{a: wsID, b: userID}); !ok {
+		return notFound("member", wsID+"/"+userID)
+	}
+	t.userWs.Delete(pair[none]{a: userID, b: wsID})
+	return nil
+}
+
+func (t *writeTx) PutInvitation(inv member.Invitation) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if err := checkUnique(t.invHash, "invitation hash", string(inv.SecretHash), inv.ID); err != nil {
+		return err
+	}
+	if old, ok := t.invs.Get(item[member.Invitation]{key: inv.ID}); ok {
+		t.invHash.Delete(item[string]{key: string(old.val.SecretHash)})
+		t.invWs.Delete(pair[none]{a: old.val.WorkspaceID, b: inv.ID})
+	}
+	t.invHash.ReplaceOrInsert(item[string]{key: string(inv.SecretHash), val: inv.ID})
+	t.invWs.ReplaceOrInsert(pair[none]{a: inv.WorkspaceID, b: inv.ID})
+	t.invs.ReplaceOrInsert(item[member.Invitation]{key: inv.ID, val: inv.Clone()})
+	return nil
+}
+
+func (t *writeTx) DeleteInvitation(id string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	old, ok := t.invs.Delete(item[member.Invitation]{key: id})
+	if !ok {
+		return notFound("invitation", id)
+	}
+	t.invHash.Delete(item[string]{key: string(old.val.SecretHash)})
+	t.invWs.Delete(pair[none]{a: old.val.WorkspaceID, b: id})
+	return nil
+}
+
+func (t *writeTx) PutToken(tok token.Token) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if err := checkUnique(t.tokHash, "token hash", string(tok.Hash), tok.ID); err != nil {
+		return err
+	}
+	if old, ok := t.toks.Get(item[token.Token]{key: tok.ID}); ok {
+		t.dropTokenIndexes(old.val)
+	}
+	t.tokHash.ReplaceOrInsert(item[string]{key: string(tok.Hash), val: tok.ID})
+	if tok.WorkspaceID != "" {
+		t.tokWs.ReplaceOrInsert(pair[none]{a: tok.WorkspaceID, b: tok.ID})
+	}
+	t.tokUser.ReplaceOrInsert(pair[none]{a: tok.UserID, b: tok.ID})
+	t.toks.ReplaceOrInsert(item[token.Token]{key: tok.ID, val: tok.Clone()})
+	return nil
+}
+
+func (t *writeTx) dropTokenIndexes(tok token.Token) {
+	t.tokHash.Delete(item[string]{key: string(tok.Hash)})
+	if tok.WorkspaceID != "" {
+		t.tokWs.Delete(pair[none]{a: tok.WorkspaceID, b: tok.ID})
+	}
+	t.tokUser.Delete(pair[none]{a: tok.UserID, b: tok.ID})
+}
+
+func (t *writeTx) DeleteToken(id string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	old, ok := t.toks.Delete(item[token.Token]{key: id})
+	if !ok {
+		return notFound("token", id)
+	}
+	t.dropTokenIndexes(old.val)
+	return nil
+}
+
+func (t *writeTx) AppendEvent(e storage.Event) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if t.events.Has(item[storage.Event]{key: e.ID}) {
+		return fmt.Errorf("event %q: %w", e.ID, storage.ErrExists)
+	}
+	t.events.ReplaceOrInsert(item[storage.Event]{key: e.ID, val: e.Clone()})
+	if e.WorkspaceID != "" {
+		t.evtWs.ReplaceOrInsert(pair[none]{a: e.WorkspaceID, b: e.ID})
+	}
+	return nil
+}
+
+func (t *writeTx) DeleteWorkspaceEvents(wsID string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	var ids []string
+	scanChildren(t.evtWs, wsID, "", func(id string) bool { ids = append(ids, id); return true })
+	for _, id := range ids {
+		t.evtWs.Delete(pair[none]{a: wsID, b: id})
+		t.events.Delete(item[storage.Event]{key: id})
+	}
+	return nil
+}
+
+func (t *writeTx) AddCounter(name string, delta int64) (int64, error) {
+	if err := t.check(); err != nil {
+		return 0, err
+	}
+	it, _ := t.counters.Get(item[int64]{key: name})
+	it.key, it.val = name, it.val+delta
+	t.counters.ReplaceOrInsert(it)
+	return it.val, nil
+}

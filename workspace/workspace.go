@@ -1,0 +1,296 @@
+// Package workspace holds the Workspace record and the pure rules around it: slugs,
+// names, metadata limits, list options and their cursors, statistics and sync results.
+// It has no storage and no dependencies beyond the standard library.
+package workspace
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Status is a workspace's lifecycle state.
+type Status string
+
+// The lifecycle states. A purged workspace is gone: it has no status.
+const (
+	Active   Status = "active"   // everything works
+	Inactive Status = "inactive" // reads and member management; writes refused
+	Deleted  Status = "deleted"  // soft-deleted: only restore and purge
+)
+
+// Valid reports whether s is one of the three states.
+func (s Status) Valid() bool { return s == Active || s == Inactive || s == Deleted }
+
+// ParseStatus reads a status name; the empty string is refused.
+func ParseStatus(s string) (Status, error) {
+	st := Status(strings.ToLower(strings.TrimSpace(s)))
+	if !st.Valid() {
+		return "", fmt.Errorf("status %q must be active, inactive or deleted", s)
+	}
+	return st, nil
+}
+
+// Workspace is one tenant: the isolation boundary for members, tokens and the host's
+// own resources.
+type Workspace struct {
+	ID          string            // "ws_" + ULID, assigned by the Manager
+	Slug        string            // unique, URL-friendly
+	Name        string            // display name, 1-100 characters
+	Description string            // free text, up to MaxDescriptionLen bytes
+	Status      Status            // lifecycle state
+	Metadata    map[string]string // host-defined labels, size-limited
+	ExternalID  string            // ID in another system, unique when set (sync)
+	StarterKit  string            // starter kit it was created with, if any
+	OwnerID     string            // user ID of the owner
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	DeletedAt   time.Time // zero unless Status is Deleted
+}
+
+// Clone returns a copy of w that shares no memory with it.
+func (w Workspace) Clone() Workspace {
+	w.Metadata = maps.Clone(w.Metadata)
+	return w
+}
+
+// Limits on workspace fields.
+const (
+	MaxNameLen          = 100  // characters
+	MaxSlugLen          = 50   // characters
+	MaxDescriptionLen   = 2000 // bytes
+	MaxExternalIDLen    = 200  // bytes
+	MaxMetadataKeys     = 32
+	MaxMetadataKeyLen   = 64   // bytes
+	MaxMetadataValueLen = 1024 // bytes
+)
+
+// ErrInvalid is wrapped by every validation error of this package, so callers can
+// tell bad input from other failures with errors.Is.
+var ErrInvalid = errors.New("invalid workspace field")
+
+func invalid(format string, args ...any) error {
+	return &validationError{msg: fmt.Sprintf(format, args...)}
+}
+
+type validationError struct{ msg string }
+
+func (e *validationError) Error() string        { return e.msg }
+func (e *validationError) Is(target error) bool { return target == ErrInvalid }
+
+// ValidateName checks a display name: 1-100 characters of valid UTF-8, not only
+// white space, no control characters.
+func ValidateName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return invalid("name must not be empty")
+	}
+	if !utf8.ValidString(name) {
+		return invalid("name must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(name); n > MaxNameLen {
+		return invalid("name must be at most %d characters, got %d", MaxNameLen, n)
+	}
+	if hasControl(name) {
+		return invalid("name must not contain control characters")
+	}
+	return nil
+}
+
+// ValidateSlug checks a slug: lowercase ASCII letters, digits and hyphens, 1-50
+// characters.
+func ValidateSlug(slug string) error {
+	ok := slug != "" && len(slug) <= MaxSlugLen
+	for i := 0; ok && i < len(slug); i++ {
+		c := slug[i]
+		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'
+	}
+	if !ok {
+		return invalid("slug %q must be lowercase letters, digits and hyphens, 1-%d characters", truncate(slug, 80), MaxSlugLen)
+	}
+	return nil
+}
+
+// SlugFromName derives a slug from a display name: ASCII letters and digits are
+// kept (lowercased), every other run of characters becomes one hyphen, and the result
+// is trimmed to 50 characters. It returns "" when the name has no letter or digit;
+// the Manager then falls back to a generated slug.
+func SlugFromName(name string) string {
+	var b strings.Builder
+	hyphen := false
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+			hyphen = false
+		case r >= 'A' && r <= 'Z':
+			b.WriteRune(r + ('a' - 'A'))
+			hyphen = false
+		default:
+			if !hyphen && b.Len() > 0 {
+				b.WriteByte('-')
+				hyphen = true
+			}
+		}
+		if b.Len() >= MaxSlugLen {
+			break
+		}
+	}
+	s := b.String()
+	if len(s) > MaxSlugLen {
+		s = s[:MaxSlugLen]
+	}
+	return strings.Trim(s, "-")
+}
+
+// ValidateDescription checks a description: valid UTF-8, at most 2000 bytes.
+func ValidateDescription(d string) error {
+	if !utf8.ValidString(d) {
+		return invalid("description must be valid UTF-8")
+	}
+	if len(d) > MaxDescriptionLen {
+		return invalid("description must be at most %d bytes, got %d", MaxDescriptionLen, len(d))
+	}
+	return nil
+}
+
+// ValidateExternalID checks an external ID: empty (none) or up to 200 bytes of
+// printable UTF-8.
+func ValidateExternalID(id string) error {
+	if id == "" {
+		return nil
+	}
+	if len(id) > MaxExternalIDLen || !utf8.ValidString(id) || hasControl(id) || strings.TrimSpace(id) != id {
+		return invalid("external ID must be 1-%d bytes of printable text without surrounding spaces", MaxExternalIDLen)
+	}
+	return nil
+}
+
+// ValidateMetadata checks metadata: at most 32 keys; keys 1-64 bytes of letters,
+// digits, '-', '_', '.', '/' or ':'; values valid UTF-8 up to 1024 bytes.
+func ValidateMetadata(md map[string]string) error {
+	if len(md) > MaxMetadataKeys {
+		return invalid("metadata must have at most %d keys, got %d", MaxMetadataKeys, len(md))
+	}
+	for k, v := range md {
+		if k == "" || len(k) > MaxMetadataKeyLen || !validKey(k) {
+			return invalid("metadata key %q must be 1-%d bytes of letters, digits, '-', '_', '.', '/' or ':'", truncate(k, 80), MaxMetadataKeyLen)
+		}
+		if len(v) > MaxMetadataValueLen {
+			return invalid("metadata value for %q must be at most %d bytes, got %d", k, MaxMetadataValueLen, len(v))
+		}
+		if !utf8.ValidString(v) {
+			return invalid("metadata value for %q must be valid UTF-8", k)
+		}
+	}
+	return nil
+}
+
+func validKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_./:", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// Pagination limits, shared by every list of the library.
+const (
+	DefaultLimit = 20
+	MaxLimit     = 100
+)
+
+// CheckLimit resolves a page size: 0 means def; anything outside 1-100 is refused
+// with "limit must be between 1 and 100".
+func CheckLimit(limit, def int) (int, error) {
+	if limit == 0 {
+		return def, nil
+	}
+	if limit < 1 || limit > MaxLimit {
+		return 0, invalid("limit must be between 1 and %d", MaxLimit)
+	}
+	return limit, nil
+}
+
+// ListOptions selects a page of workspaces.
+type ListOptions struct {
+	Limit        int    // 1-100; 0 means 20
+	Cursor       string // from a previous Page's NextCursor; empty for the first page
+	NameContains string // case-insensitive substring of the name
+	Status       Status // empty lists active and inactive; Deleted lists the deleted ones
+}
+
+// Page is one page of a list.
+type Page[T any] struct {
+	Items      []T
+	NextCursor string // pass as Cursor to get the next page; empty when HasMore is false
+	HasMore    bool
+}
+
+// cursorPrefix marks tenancy cursors, so a cursor from elsewhere is refused rather
+// than misread.
+const cursorPrefix = "c1:"
+
+// EncodeCursor turns the last key of a page into an opaque cursor.
+func EncodeCursor(key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + key))
+}
+
+// DecodeCursor reads a cursor made by EncodeCursor. An empty cursor decodes to "".
+func DecodeCursor(c string) (string, error) {
+	if c == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) || len(b) == len(cursorPrefix) || len(b) > 512 || !utf8.Valid(b) {
+		return "", invalid("cursor %q is not valid: pass the next_cursor of a previous page", truncate(c, 40))
+	}
+	return string(b[len(cursorPrefix):]), nil
+}
+
+// Stats counts workspaces by state. The Manager keeps them as counters updated in the
+// same transaction as every change, so reading them is O(1).
+type Stats struct {
+	Total    int64 // every workspace that is not purged
+	Active   int64
+	Inactive int64
+	Deleted  int64
+}
+
+// SyncItem is one workspace created in another system, to import by external ID.
+type SyncItem struct {
+	ExternalID string
+	Name       string
+	Slug       string // optional; derived from the name when empty
+	OwnerID    string // optional; defaults to the acting user
+}
+
+// SyncResult reports what a sync found and did.
+type SyncResult struct {
+	Found          int      // items in the request
+	Created        int      // workspaces created (or that would be, in a dry run)
+	AlreadyExisted int      // items whose external ID was already present
+	CreatedIDs     []string // IDs of the created workspaces; empty in a dry run
+	DryRun         bool
+}
