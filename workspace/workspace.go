@@ -243,9 +243,12 @@ type ListOptions struct {
 
 // Page is one page of a list.
 type Page[T any] struct {
-	Items      []T
-	NextCursor string // pass as Cursor to get the next page; empty when HasMore is false
-	HasMore    bool
+	Items []T
+	// NextCursor resumes after the last item: pass it as Cursor for the next page.
+	// It is set even on the last page, so a reader of a growing list (the event
+	// feed) can keep its place; on an empty page it is the cursor that was passed.
+	NextCursor string
+	HasMore    bool // more items followed when this page was read
 }
 
 // cursorPrefix marks tenancy cursors, so a cursor from elsewhere is refused rather

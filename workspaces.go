@@ -1,0 +1,783 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// NewWorkspace describes a workspace to create.
+type NewWorkspace struct {
+	Name        string            // required, 1-100 characters
+	Slug        string            // optional: derived from Name when empty
+	Description string            // optional
+	Metadata    map[string]string // optional host labels (see workspace.ValidateMetadata)
+	ExternalID  string            // optional ID in another system; unique
+	StarterKit  string            // optional; must be one of Options.StarterKits
+	// OwnerID names the owner when System (or a platform user creating for someone
+	// else) acts; a user creating for themselves leaves it empty.
+	OwnerID string
+}
+
+func (m *Manager) validateNew(in *NewWorkspace) error {
+	if err := workspace.ValidateName(in.Name); err != nil {
+		return invalid(err)
+	}
+	if in.Slug != "" {
+		if err := workspace.ValidateSlug(in.Slug); err != nil {
+			return invalid(err)
+		}
+	}
+	if err := workspace.ValidateDescription(in.Description); err != nil {
+		return invalid(err)
+	}
+	if err := workspace.ValidateMetadata(in.Metadata); err != nil {
+		return invalid(err)
+	}
+	if err := workspace.ValidateExternalID(in.ExternalID); err != nil {
+		return invalid(err)
+	}
+	if in.StarterKit != "" && !m.starterKits[in.StarterKit] {
+		return invalidf("starter kit %q is not registered", truncate(in.StarterKit, 60))
+	}
+	return nil
+}
+
+// CreateWorkspace creates a workspace. Its creator (or OwnerID, when System or a
+// platform user acts for someone) becomes its owner and admin in the same
+// transaction, and a workspace.created event is recorded.
+//
+// Errors: ErrInvalidArgument (bad fields, unknown starter kit, unknown owner),
+// ErrAlreadyExists (the slug or external ID is taken), ErrPermissionDenied (a
+// workspace token, or a non-platform user naming another owner), ErrUnauthenticated.
+func (m *Manager) CreateWorkspace(ctx context.Context, p Principal, in NewWorkspace) (workspace.Workspace, error) {
+	if err := m.validateNew(&in); err != nil {
+		return workspace.Workspace{}, err
+	}
+	now := m.now()
+	id := m.ids.next("ws_", now)
+	var w workspace.Workspace
+	err := m.update(ctx, "create workspace", func(tx storage.Tx) error {
+		var err error
+		w, err = m.createIn(tx, now, p, id, in, "")
+		return err
+	})
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	return w, nil
+}
+
+// createIn creates a validated workspace inside tx. via names the operation in the
+// event ("sync", "ensure"), if not a plain create.
+func (m *Manager) createIn(tx storage.Tx, now time.Time, p Principal, id string, in NewWorkspace, via string) (workspace.Workspace, error) {
+	me, err := m.caller(tx, p)
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	if p.kind == tokenKind && p.scope != "" {
+		return workspace.Workspace{}, deniedf("a workspace token cannot create workspaces")
+	}
+	ownerID := in.OwnerID
+	switch {
+	case ownerID == "" && p.kind == systemKind:
+		return workspace.Workspace{}, invalidf("an owner is required when System creates a workspace")
+	case ownerID == "":
+		ownerID = me.ID
+	case ownerID != me.ID && p.kind != systemKind && !me.Platform:
+		return workspace.Workspace{}, deniedf("only platform users may create a workspace for someone else")
+	}
+	if _, err := tx.GetUser(ownerID); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return workspace.Workspace{}, invalidf("owner %q is not a registered user", ownerID)
+		}
+		return workspace.Workspace{}, internal("read owner", err)
+	}
+	slug, err := m.pickSlug(tx, in.Slug, in.Name, id)
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	w := workspace.Workspace{ID: id, Slug: slug, Name: in.Name, Description: in.Description,
+		Status: workspace.Active, Metadata: maps.Clone(in.Metadata), ExternalID: in.ExternalID,
+		StarterKit: in.StarterKit, OwnerID: ownerID, CreatedAt: now, UpdatedAt: now}
+	if err := tx.PutWorkspace(w); err != nil {
+		if errors.Is(err, storage.ErrExists) {
+			return w, existsf("external ID %q is already used by another workspace", w.ExternalID)
+		}
+		return w, internal("put workspace", err)
+	}
+	owner := member.Member{WorkspaceID: id, UserID: ownerID, Role: rbac.Admin, Owner: true, JoinedAt: now, UpdatedAt: now}
+	if err := tx.PutMember(owner); err != nil {
+		return w, internal("create owner membership", err)
+	}
+	if _, err := tx.AddCounter(counterActive, 1); err != nil {
+		return w, internal("count workspace", err)
+	}
+	data := map[string]string{"slug": slug, "name": w.Name, "owner": ownerID}
+	if w.StarterKit != "" {
+		data["starter_kit"] = w.StarterKit
+	}
+	if w.ExternalID != "" {
+		data["external_id"] = w.ExternalID
+	}
+	if via != "" {
+		data["via"] = via
+	}
+	return w, m.record(tx, now, p, "workspace.created", id, ownerID, data)
+}
+
+// pickSlug returns the requested slug if free, or derives a free one from the name.
+// A requested slug that is taken is an error; a derived one gets a short suffix.
+func (m *Manager) pickSlug(tx storage.Tx, want, name, id string) (string, error) {
+	if want != "" {
+		if _, err := tx.GetWorkspaceBySlug(want); err == nil {
+			return "", existsf("slug %q is already taken", want)
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return "", internal("read slug", err)
+		}
+		return want, nil
+	}
+	base := workspace.SlugFromName(name)
+	if base == "" {
+		base = "workspace"
+	}
+	// The ID's random tail makes a collision-free suffix without another lookup loop.
+	tail := strings.ToLower(id[len(id)-6:])
+	for _, cand := range []string{base, suffixSlug(base, tail[:4]), suffixSlug(base, tail)} {
+		_, err := tx.GetWorkspaceBySlug(cand)
+		if errors.Is(err, storage.ErrNotFound) {
+			return cand, nil
+		}
+		if err != nil {
+			return "", internal("read slug", err)
+		}
+	}
+	return "", existsf("could not derive a free slug from %q: pass one", truncate(name, 60))
+}
+
+func suffixSlug(base, suffix string) string {
+	if len(base)+1+len(suffix) > workspace.MaxSlugLen {
+		base = strings.TrimRight(base[:workspace.MaxSlugLen-1-len(suffix)], "-")
+	}
+	return base + "-" + suffix
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// GetWorkspace returns a workspace by ID. Members may read it; a deleted one only its
+// owner and platform users (to restore it).
+//
+// Errors: ErrNotFound (missing, or p is not a member), ErrFailedPrecondition
+// (deleted), ErrUnauthenticated.
+func (m *Manager) GetWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
+	var w workspace.Workspace
+	err := m.view(ctx, "get workspace", func(tx storage.Tx) error {
+		var err error
+		w, _, err = m.workspaceFor(tx, p, id, rbac.ReadWorkspace)
+		return err
+	})
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	return w, nil
+}
+
+// GetWorkspaceBySlug returns a workspace by slug, with the rules of GetWorkspace.
+func (m *Manager) GetWorkspaceBySlug(ctx context.Context, p Principal, slug string) (workspace.Workspace, error) {
+	if err := workspace.ValidateSlug(slug); err != nil {
+		return workspace.Workspace{}, invalid(err)
+	}
+	var w workspace.Workspace
+	err := m.view(ctx, "get workspace", func(tx storage.Tx) error {
+		found, err := tx.GetWorkspaceBySlug(slug)
+		if errors.Is(err, storage.ErrNotFound) {
+			if _, cerr := m.caller(tx, p); cerr != nil {
+				return cerr
+			}
+			return notFoundf("workspace %q not found", slug)
+		}
+		if err != nil {
+			return internal("read workspace", err)
+		}
+		w, _, err = m.workspaceFor(tx, p, found.ID, rbac.ReadWorkspace)
+		return err
+	})
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	return w, nil
+}
+
+// listFilter validates list options once, for every list of workspaces.
+type listFilter struct {
+	limit  int
+	after  string
+	needle string
+	status workspace.Status
+}
+
+func parseListOptions(o workspace.ListOptions, def int) (listFilter, error) {
+	limit, err := workspace.CheckLimit(o.Limit, def)
+	if err != nil {
+		return listFilter{}, invalid(err)
+	}
+	after, err := workspace.DecodeCursor(o.Cursor)
+	if err != nil {
+		return listFilter{}, invalid(err)
+	}
+	if o.Status != "" && !o.Status.Valid() {
+		return listFilter{}, invalidf("status %q must be active, inactive or deleted", truncate(string(o.Status), 40))
+	}
+	if len(o.NameContains) > workspace.MaxNameLen*4 {
+		return listFilter{}, invalidf("name_contains must be at most %d bytes", workspace.MaxNameLen*4)
+	}
+	return listFilter{limit: limit, after: after, needle: strings.ToLower(o.NameContains), status: o.Status}, nil
+}
+
+func (f listFilter) match(w workspace.Workspace) bool {
+	if f.status == "" {
+		if w.Status == workspace.Deleted {
+			return false
+		}
+	} else if w.Status != f.status {
+		return false
+	}
+	return f.needle == "" || strings.Contains(strings.ToLower(w.Name), f.needle)
+}
+
+// pager collects one page: limit items and whether another follows.
+type pager[T any] struct {
+	limit int
+	page  workspace.Page[T]
+	key   func(T) string
+}
+
+// add appends an item and reports whether the scan should go on. It stops at the
+// first item past the limit, which only tells that more follow.
+func (pg *pager[T]) add(item T) bool {
+	if len(pg.page.Items) == pg.limit {
+		pg.page.HasMore = true
+		return false
+	}
+	pg.page.Items = append(pg.page.Items, item)
+	return true
+}
+
+// result finishes the page: NextCursor points after its last item (or stays at the
+// caller's cursor when the page is empty), so a reader can always resume from it.
+func (pg *pager[T]) result(cursor string, err error) (workspace.Page[T], error) {
+	if err != nil {
+		return workspace.Page[T]{}, err
+	}
+	pg.page.NextCursor = cursor
+	if n := len(pg.page.Items); n > 0 {
+		pg.page.NextCursor = workspace.EncodeCursor(pg.key(pg.page.Items[n-1]))
+	}
+	return pg.page, nil
+}
+
+// ListWorkspaces returns one page of workspaces, in creation order: every workspace
+// for System and platform users, the workspaces p belongs to for others. Without a
+// status filter it lists active and inactive workspaces; Status: Deleted lists the
+// deleted ones. A page costs the same wherever it starts.
+//
+// Errors: ErrInvalidArgument (limit outside 1-100, bad cursor or status),
+// ErrUnauthenticated.
+func (m *Manager) ListWorkspaces(ctx context.Context, p Principal, opts workspace.ListOptions) (workspace.Page[workspace.Workspace], error) {
+	f, err := parseListOptions(opts, workspace.DefaultLimit)
+	if err != nil {
+		return workspace.Page[workspace.Workspace]{}, err
+	}
+	pg := pager[workspace.Workspace]{limit: f.limit, key: func(w workspace.Workspace) string { return w.ID }}
+	err = m.view(ctx, "list workspaces", func(tx storage.Tx) error {
+		pg.page = workspace.Page[workspace.Workspace]{}
+		me, err := m.caller(tx, p)
+		if err != nil {
+			return err
+		}
+		if p.kind == systemKind || me.Platform {
+			return tx.ScanWorkspaces(f.after, func(w workspace.Workspace) bool {
+				return !f.match(w) || pg.add(w)
+			})
+		}
+		var ierr error
+		err = tx.ScanUserMemberships(me.ID, f.after, func(mb member.Member) bool {
+			w, err := tx.GetWorkspace(mb.WorkspaceID)
+			if err != nil {
+				ierr = internal("read workspace", err)
+				return false
+			}
+			if w.Status == workspace.Deleted && !mb.Owner {
+				return true // a deleted workspace is visible to its owner only
+			}
+			return !f.match(w) || pg.add(w)
+		})
+		if ierr != nil {
+			return ierr
+		}
+		return err
+	})
+	return pg.result(opts.Cursor, err)
+}
+
+// UserWorkspace is one entry of a user's workspace switcher.
+type UserWorkspace struct {
+	Workspace workspace.Workspace
+	Role      rbac.Role
+	Owner     bool
+}
+
+// ListUserWorkspaces returns the workspaces a user belongs to, with their role in
+// each, in workspace creation order. Users list their own; System and platform users
+// anyone's. Options as ListWorkspaces.
+//
+// Errors: ErrInvalidArgument, ErrPermissionDenied (another user's list),
+// ErrUnauthenticated.
+func (m *Manager) ListUserWorkspaces(ctx context.Context, p Principal, userID string, opts workspace.ListOptions) (workspace.Page[UserWorkspace], error) {
+	f, err := parseListOptions(opts, workspace.DefaultLimit)
+	if err != nil {
+		return workspace.Page[UserWorkspace]{}, err
+	}
+	pg := pager[UserWorkspace]{limit: f.limit, key: func(u UserWorkspace) string { return u.Workspace.ID }}
+	err = m.view(ctx, "list user workspaces", func(tx storage.Tx) error {
+		pg.page = workspace.Page[UserWorkspace]{}
+		me, err := m.caller(tx, p)
+		if err != nil {
+			return err
+		}
+		if p.kind != systemKind && !me.Platform && me.ID != userID {
+			return deniedf("users may only list their own workspaces")
+		}
+		var ierr error
+		err = tx.ScanUserMemberships(userID, f.after, func(mb member.Member) bool {
+			w, err := tx.GetWorkspace(mb.WorkspaceID)
+			if err != nil {
+				ierr = internal("read workspace", err)
+				return false
+			}
+			return !f.match(w) || pg.add(UserWorkspace{Workspace: w, Role: mb.Role, Owner: mb.Owner})
+		})
+		if ierr != nil {
+			return ierr
+		}
+		return err
+	})
+	return pg.result(opts.Cursor, err)
+}
+
+// WorkspaceUpdate changes a workspace's descriptive fields. Nil fields stay as
+// they are.
+type WorkspaceUpdate struct {
+	Name        *string
+	Slug        *string
+	Description *string
+	// Metadata replaces the whole map when non-nil; an empty map clears it.
+	Metadata map[string]string
+}
+
+// UpdateWorkspace changes the name, slug, description or metadata. Admins may, in an
+// active workspace.
+//
+// Errors: ErrInvalidArgument, ErrAlreadyExists (slug taken), ErrNotFound,
+// ErrPermissionDenied, ErrFailedPrecondition (inactive or deleted),
+// ErrUnauthenticated.
+func (m *Manager) UpdateWorkspace(ctx context.Context, p Principal, id string, up WorkspaceUpdate) (workspace.Workspace, error) {
+	if up.Name != nil {
+		if err := workspace.ValidateName(*up.Name); err != nil {
+			return workspace.Workspace{}, invalid(err)
+		}
+	}
+	if up.Slug != nil {
+		if err := workspace.ValidateSlug(*up.Slug); err != nil {
+			return workspace.Workspace{}, invalid(err)
+		}
+	}
+	if up.Description != nil {
+		if err := workspace.ValidateDescription(*up.Description); err != nil {
+			return workspace.Workspace{}, invalid(err)
+		}
+	}
+	if err := workspace.ValidateMetadata(up.Metadata); err != nil {
+		return workspace.Workspace{}, invalid(err)
+	}
+	now := m.now()
+	var w workspace.Workspace
+	err := m.update(ctx, "update workspace", func(tx storage.Tx) error {
+		var err error
+		if w, _, err = m.workspaceFor(tx, p, id, rbac.UpdateWorkspace); err != nil {
+			return err
+		}
+		changed := map[string]string{}
+		if up.Name != nil && *up.Name != w.Name {
+			w.Name, changed["name"] = *up.Name, *up.Name
+		}
+		if up.Slug != nil && *up.Slug != w.Slug {
+			w.Slug, changed["slug"] = *up.Slug, *up.Slug
+		}
+		if up.Description != nil && *up.Description != w.Description {
+			w.Description, changed["description"] = *up.Description, "changed"
+		}
+		if up.Metadata != nil && !maps.Equal(up.Metadata, w.Metadata) {
+			w.Metadata, changed["metadata"] = maps.Clone(up.Metadata), "changed"
+			if len(w.Metadata) == 0 {
+				w.Metadata = nil
+			}
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		w.UpdatedAt = now
+		if err := tx.PutWorkspace(w); err != nil {
+			if errors.Is(err, storage.ErrExists) {
+				return existsf("slug %q is already taken", w.Slug)
+			}
+			return internal("put workspace", err)
+		}
+		return m.record(tx, now, p, "workspace.updated", id, "", changed)
+	})
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	return w, nil
+}
+
+// setStatus moves a workspace between states, keeping the counters in step.
+func (m *Manager) setStatus(ctx context.Context, p Principal, id string, action rbac.Action, from []workspace.Status, to workspace.Status, typ string) (workspace.Workspace, error) {
+	now := m.now()
+	var w workspace.Workspace
+	err := m.update(ctx, typ, func(tx storage.Tx) error {
+		var err error
+		if w, _, err = m.workspaceFor(tx, p, id, action); err != nil {
+			return err
+		}
+		if w.Status == to {
+			return nil // already there: nothing to do, nothing to record
+		}
+		ok := false
+		for _, s := range from {
+			ok = ok || w.Status == s
+		}
+		if !ok {
+			return preconditionf("workspace %q is %s", id, w.Status)
+		}
+		if _, err := tx.AddCounter(counterFor(w.Status), -1); err != nil {
+			return internal("count", err)
+		}
+		if _, err := tx.AddCounter(counterFor(to), 1); err != nil {
+			return internal("count", err)
+		}
+		prev := w.Status
+		w.Status, w.UpdatedAt = to, now
+		w.DeletedAt = time.Time{}
+		if to == workspace.Deleted {
+			w.DeletedAt = now
+		}
+		if err := tx.PutWorkspace(w); err != nil {
+			return internal("put workspace", err)
+		}
+		return m.record(tx, now, p, typ, id, "", map[string]string{"from": string(prev), "to": string(to)})
+	})
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	return w, nil
+}
+
+// DeactivateWorkspace makes an active workspace inactive: reads and member management
+// go on; writes and new tokens are refused. Admins may. Deactivating an inactive
+// workspace changes nothing.
+//
+// Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (deleted),
+// ErrUnauthenticated.
+func (m *Manager) DeactivateWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
+	return m.setStatus(ctx, p, id, rbac.ChangeStatus, []workspace.Status{workspace.Active}, workspace.Inactive, "workspace.deactivated")
+}
+
+// ReactivateWorkspace makes an inactive workspace active again. Admins may.
+//
+// Errors: as DeactivateWorkspace.
+func (m *Manager) ReactivateWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
+	return m.setStatus(ctx, p, id, rbac.ChangeStatus, []workspace.Status{workspace.Inactive}, workspace.Active, "workspace.reactivated")
+}
+
+// DeleteWorkspace soft-deletes a workspace: its data is kept and its slug stays
+// reserved, but nothing works in it until it is restored; its tokens stop
+// authenticating. Its owner and platform users may.
+//
+// Errors: ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
+func (m *Manager) DeleteWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
+	return m.setStatus(ctx, p, id, rbac.DeleteWorkspace, []workspace.Status{workspace.Active, workspace.Inactive}, workspace.Deleted, "workspace.deleted")
+}
+
+// RestoreWorkspace brings a soft-deleted workspace back, as active. Its owner and
+// platform users may.
+//
+// Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (not deleted),
+// ErrUnauthenticated.
+func (m *Manager) RestoreWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
+	return m.setStatus(ctx, p, id, rbac.DeleteWorkspace, []workspace.Status{workspace.Deleted}, workspace.Active, "workspace.restored")
+}
+
+// PurgeWorkspace removes a workspace for good, with its members, invitations, tokens
+// and events, in one transaction; one workspace.purged event remains. Its slug and
+// external ID become free. Only System and platform users may.
+//
+// Errors: ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
+func (m *Manager) PurgeWorkspace(ctx context.Context, p Principal, id string) error {
+	now := m.now()
+	return m.update(ctx, "purge workspace", func(tx storage.Tx) error {
+		if _, err := m.requirePlatform(tx, p, rbac.PurgeWorkspaces); err != nil {
+			return err
+		}
+		w, err := tx.GetWorkspace(id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return notFoundf("workspace %q not found", id)
+		}
+		if err != nil {
+			return internal("read workspace", err)
+		}
+		return m.purgeIn(tx, now, p, w)
+	})
+}
+
+func (m *Manager) purgeIn(tx storage.Tx, now time.Time, p Principal, w workspace.Workspace) error {
+	var users, invs, toks []string
+	if err := tx.ScanMembers(w.ID, "", func(mb member.Member) bool { users = append(users, mb.UserID); return true }); err != nil {
+		return internal("scan members", err)
+	}
+	if err := tx.ScanInvitations(w.ID, "", func(i member.Invitation) bool { invs = append(invs, i.ID); return true }); err != nil {
+		return internal("scan invitations", err)
+	}
+	if err := tx.ScanWorkspaceTokens(w.ID, "", func(t token.Token) bool { toks = append(toks, t.ID); return true }); err != nil {
+		return internal("scan tokens", err)
+	}
+	for _, u := range users {
+		if err := tx.DeleteMember(w.ID, u); err != nil {
+			return internal("delete member", err)
+		}
+	}
+	for _, i := range invs {
+		if err := tx.DeleteInvitation(i); err != nil {
+			return internal("delete invitation", err)
+		}
+	}
+	for _, t := range toks {
+		if err := tx.DeleteToken(t); err != nil {
+			return internal("delete token", err)
+		}
+	}
+	if err := tx.DeleteWorkspaceEvents(w.ID); err != nil {
+		return internal("delete events", err)
+	}
+	if err := tx.DeleteWorkspace(w.ID); err != nil {
+		return internal("delete workspace", err)
+	}
+	if _, err := tx.AddCounter(counterFor(w.Status), -1); err != nil {
+		return internal("count", err)
+	}
+	return m.record(tx, now, p, "workspace.purged", w.ID, "", map[string]string{"slug": w.Slug,
+		"members": fmt.Sprint(len(users)), "invitations": fmt.Sprint(len(invs)), "tokens": fmt.Sprint(len(toks))})
+}
+
+// PurgeDeleted purges every workspace soft-deleted at least olderThan ago: the
+// retention job. Each workspace is purged in its own transaction, so a large backlog
+// never makes one huge commit. It returns how many it purged. Only System and
+// platform users may.
+//
+// Errors: ErrInvalidArgument (negative age), ErrPermissionDenied, ErrUnauthenticated;
+// on a storage failure, the count so far and the error.
+func (m *Manager) PurgeDeleted(ctx context.Context, p Principal, olderThan time.Duration) (int, error) {
+	if olderThan < 0 {
+		return 0, invalidf("retention age must not be negative")
+	}
+	cutoff := m.now().Add(-olderThan)
+	var due []string
+	err := m.view(ctx, "find deleted workspaces", func(tx storage.Tx) error {
+		if _, err := m.requirePlatform(tx, p, rbac.PurgeWorkspaces); err != nil {
+			return err
+		}
+		return tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
+			if w.Status == workspace.Deleted && !w.DeletedAt.After(cutoff) {
+				due = append(due, w.ID)
+			}
+			return true
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range due {
+		now := m.now()
+		err := m.update(ctx, "purge workspace", func(tx storage.Tx) error {
+			w, err := tx.GetWorkspace(id)
+			if errors.Is(err, storage.ErrNotFound) || (err == nil && w.Status != workspace.Deleted) {
+				return errSkip // purged or restored meanwhile
+			}
+			if err != nil {
+				return internal("read workspace", err)
+			}
+			return m.purgeIn(tx, now, p, w)
+		})
+		switch {
+		case errors.Is(err, errSkip):
+		case err != nil:
+			return n, err
+		default:
+			n++
+		}
+	}
+	return n, nil
+}
+
+var errSkip = errors.New("skip")
+
+// Stats counts workspaces by state, from counters kept in the same transactions as
+// every change: O(1) whatever the number of workspaces. Only System and platform
+// users may.
+//
+// Errors: ErrPermissionDenied, ErrUnauthenticated.
+func (m *Manager) Stats(ctx context.Context, p Principal) (workspace.Stats, error) {
+	var s workspace.Stats
+	err := m.view(ctx, "stats", func(tx storage.Tx) error {
+		if _, err := m.requirePlatform(tx, p, rbac.ReadStats); err != nil {
+			return err
+		}
+		var err error
+		if s.Active, err = tx.Counter(counterActive); err != nil {
+			return internal("read counter", err)
+		}
+		if s.Inactive, err = tx.Counter(counterInactive); err != nil {
+			return internal("read counter", err)
+		}
+		if s.Deleted, err = tx.Counter(counterDeleted); err != nil {
+			return internal("read counter", err)
+		}
+		s.Total = s.Active + s.Inactive + s.Deleted
+		return nil
+	})
+	return s, err
+}
+
+// SyncOptions adjusts SyncWorkspaces.
+type SyncOptions struct {
+	DryRun bool // report what would happen, change nothing
+}
+
+// MaxSyncItems bounds one sync request.
+const MaxSyncItems = 1000
+
+// SyncWorkspaces imports workspaces created in another system, by external ID, in one
+// transaction: an item whose external ID exists is left untouched (sync never
+// overwrites), the others are created, owned by the item's OwnerID or by the acting
+// user. Running it twice creates nothing the second time. Only System and platform
+// users may. Every item is validated before anything is written.
+//
+// Errors: ErrInvalidArgument (a bad item: the message names its index; no owner
+// when System acts), ErrPermissionDenied, ErrUnauthenticated.
+func (m *Manager) SyncWorkspaces(ctx context.Context, p Principal, items []workspace.SyncItem, opts SyncOptions) (workspace.SyncResult, error) {
+	if len(items) > MaxSyncItems {
+		return workspace.SyncResult{}, invalidf("at most %d workspaces per sync, got %d", MaxSyncItems, len(items))
+	}
+	news := make([]NewWorkspace, len(items))
+	for i, it := range items {
+		if it.ExternalID == "" {
+			return workspace.SyncResult{}, invalidf("workspace %d: external ID is required", i)
+		}
+		news[i] = NewWorkspace{Name: it.Name, Slug: it.Slug, ExternalID: it.ExternalID, OwnerID: it.OwnerID}
+		if err := m.validateNew(&news[i]); err != nil {
+			return workspace.SyncResult{}, invalidf("workspace %d: %s", i, err.Error())
+		}
+	}
+	now := m.now()
+	ids := make([]string, len(items))
+	for i := range ids {
+		ids[i] = m.ids.next("ws_", now)
+	}
+	var res workspace.SyncResult
+	err := m.update(ctx, "sync workspaces", func(tx storage.Tx) error {
+		res = workspace.SyncResult{Found: len(items), DryRun: opts.DryRun}
+		if _, err := m.requirePlatform(tx, p, rbac.SyncWorkspaces); err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for i, in := range news {
+			_, err := tx.GetWorkspaceByExternalID(in.ExternalID)
+			if err == nil || seen[in.ExternalID] {
+				res.AlreadyExisted++
+				continue
+			}
+			if !errors.Is(err, storage.ErrNotFound) {
+				return internal("read workspace", err)
+			}
+			seen[in.ExternalID] = true
+			res.Created++
+			if opts.DryRun {
+				continue
+			}
+			w, err := m.createIn(tx, now, p, ids[i], in, "sync")
+			if err != nil {
+				var e *Error
+				if errors.As(err, &e) {
+					return &Error{Kind: e.Kind, Message: fmt.Sprintf("workspace %d: %s", i, e.Message), Err: e.Err}
+				}
+				return err
+			}
+			res.CreatedIDs = append(res.CreatedIDs, w.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return workspace.SyncResult{}, err
+	}
+	return res, nil
+}
+
+// EnsureWorkspace returns the workspace with in.ExternalID, creating it from in when
+// there is none; created tells which. An existing workspace is returned as it is,
+// never overwritten, and must be readable by p.
+//
+// Errors: as CreateWorkspace and GetWorkspace; ErrInvalidArgument when
+// in.ExternalID is empty.
+func (m *Manager) EnsureWorkspace(ctx context.Context, p Principal, in NewWorkspace) (w workspace.Workspace, created bool, err error) {
+	if in.ExternalID == "" {
+		return w, false, invalidf("external ID is required to ensure a workspace")
+	}
+	if err := m.validateNew(&in); err != nil {
+		return w, false, err
+	}
+	now := m.now()
+	id := m.ids.next("ws_", now)
+	err = m.update(ctx, "ensure workspace", func(tx storage.Tx) error {
+		found, err := tx.GetWorkspaceByExternalID(in.ExternalID)
+		if err == nil {
+			created = false
+			w, _, err = m.workspaceFor(tx, p, found.ID, rbac.ReadWorkspace)
+			return err
+		}
+		if !errors.Is(err, storage.ErrNotFound) {
+			return internal("read workspace", err)
+		}
+		created = true
+		w, err = m.createIn(tx, now, p, id, in, "ensure")
+		return err
+	})
+	if err != nil {
+		return workspace.Workspace{}, false, err
+	}
+	return w, created, nil
+}
