@@ -464,7 +464,7 @@ func (m *Manager) setStatus(ctx context.Context, p Principal, id string, action 
 		if w, _, err = m.workspaceFor(tx, p, id, action); err != nil {
 			return err
 		}
-		if w.Status == to {
+		if w.Status == to && typ != "workspace.restored" {
 			return nil // already there: nothing to do, nothing to record
 		}
 		ok := false
@@ -472,7 +472,7 @@ func (m *Manager) setStatus(ctx context.Context, p Principal, id string, action 
 			ok = ok || w.Status == s
 		}
 		if !ok {
-			return preconditionf("workspace %q is %s", id, w.Status)
+			return preconditionf("workspace %q is %s, not %s", id, w.Status, strings.Join(statusNames(from), " or "))
 		}
 		if _, err := tx.AddCounter(counterFor(w.Status), -1); err != nil {
 			return internal("count", err)
@@ -495,6 +495,14 @@ func (m *Manager) setStatus(ctx context.Context, p Principal, id string, action 
 		return workspace.Workspace{}, err
 	}
 	return w, nil
+}
+
+func statusNames(ss []workspace.Status) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = string(s)
+	}
+	return out
 }
 
 // DeactivateWorkspace makes an active workspace inactive: reads and member management

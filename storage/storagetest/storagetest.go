@@ -153,11 +153,15 @@ func seed(t *testing.T, s storage.Storage) {
 	})
 }
 
-// dump reads every record through the public surface, for before/after comparisons.
-func dump(t *testing.T, s storage.Storage) string {
+func dump(t *testing.T, s storage.Storage) string { return Dump(t, s) }
+
+// Dump renders every record of s — users, workspaces with their members,
+// invitations, tokens and events, the event feed and the standard counters — as one
+// string, for "nothing changed" assertions: compare a Dump before and after a call.
+func Dump(t testing.TB, s storage.Storage) string {
 	t.Helper()
 	var out []any
-	view(t, s, func(tx storage.Tx) error {
+	err := s.View(ctx, func(tx storage.Tx) error {
 		must(tx.ScanUsers("", func(u member.User) bool { out = append(out, u); return true }))
 		must(tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
 			out = append(out, w)
@@ -168,10 +172,16 @@ func dump(t *testing.T, s storage.Storage) string {
 			return true
 		}))
 		must(tx.ScanEvents("", func(e storage.Event) bool { out = append(out, e); return true }))
-		n, err := tx.Counter("workspaces")
-		out = append(out, n)
-		return err
+		for _, c := range []string{"workspaces", "workspaces.active", "workspaces.inactive", "workspaces.deleted"} {
+			n, err := tx.Counter(c)
+			must(err)
+			out = append(out, c, n)
+		}
+		return nil
 	})
+	if err != nil {
+		t.Fatalf("dump: %v", err)
+	}
 	return fmt.Sprintf("%+v", out)
 }
 

@@ -1,0 +1,148 @@
+package tenancy_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/storage/bolt"
+	"github.com/tenancykit/tenancy/storage/memory"
+	"github.com/tenancykit/tenancy/storage/storagetest"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+var ctx = context.Background()
+
+// fakeClock is a settable clock, so no test sleeps.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type backend struct {
+	name string
+	open func(t testing.TB) storage.Storage
+}
+
+var backends = []backend{
+	{"memory", func(testing.TB) storage.Storage { return memory.New() }},
+	{"bolt", func(t testing.TB) storage.Storage {
+		s, err := bolt.Open(filepath.Join(t.TempDir(), "tenancy.db"), bolt.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}},
+}
+
+// env is a Manager with a cast of users and one workspace where each holds a role.
+type env struct {
+	m     *tenancy.Manager
+	store storage.Storage
+	clock *fakeClock
+	ws    workspace.Workspace // owned by "owner"
+}
+
+// The cast: one user per role in env.ws, an outsider, and a platform user.
+var (
+	owner    = tenancy.User("owner")
+	admin    = tenancy.User("admin")
+	editor   = tenancy.User("editor")
+	viewer   = tenancy.User("viewer")
+	outsider = tenancy.User("outsider")
+	platform = tenancy.User("plat")
+	ghost    = tenancy.User("ghost") // never registered
+	nobody   tenancy.Principal
+	system   = tenancy.System()
+)
+
+// eachBackend runs fn on a fresh env for every backend.
+func eachBackend(t *testing.T, fn func(t *testing.T, e *env)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { fn(t, newEnv(t, b)) })
+	}
+}
+
+func newEnv(t testing.TB, b backend) *env {
+	t.Helper()
+	store := b.open(t)
+	t.Cleanup(func() { _ = store.Close() })
+	clock := newClock()
+	m, err := tenancy.New(store, tenancy.Options{Clock: clock.Now, StarterKits: []string{"blank", "web-analytics"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{m: m, store: store, clock: clock}
+	for _, id := range []string{"owner", "admin", "editor", "viewer", "outsider", "plat"} {
+		if _, err := m.RegisterUser(ctx, system, tenancy.NewUser{ID: id, Email: id + "@example.com", Name: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.SetPlatform(ctx, system, "plat", true); err != nil {
+		t.Fatal(err)
+	}
+	e.ws, err = m.CreateWorkspace(ctx, owner, tenancy.NewWorkspace{Name: "Main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addMember(t, e.ws.ID, "admin", rbac.Admin)
+	e.addMember(t, e.ws.ID, "editor", rbac.Editor)
+	e.addMember(t, e.ws.ID, "viewer", rbac.Viewer)
+	return e
+}
+
+// addMember writes a membership straight through storage (membership operations
+// are tested on their own).
+func (e *env) addMember(t testing.TB, wsID, userID string, role rbac.Role) {
+	t.Helper()
+	err := e.store.Update(ctx, func(tx storage.Tx) error {
+		return tx.PutMember(member.Member{WorkspaceID: wsID, UserID: userID, Role: role, JoinedAt: e.clock.Now()})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) dump(t testing.TB) string { return storagetest.Dump(t, e.store) }
+
+// wantErr checks an error's kind and that its message contains msg.
+func wantErr(t testing.TB, err, kind error, msg string) {
+	t.Helper()
+	if kind == nil {
+		if err != nil {
+			t.Errorf("unexpected error: %v", err)
+		}
+		return
+	}
+	if !errors.Is(err, kind) {
+		t.Errorf("got error %v (kind %v), want kind %v", err, tenancy.KindOf(err), kind)
+		return
+	}
+	if !strings.Contains(err.Error(), msg) {
+		t.Errorf("message %q does not contain %q", err.Error(), msg)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
