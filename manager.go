@@ -306,14 +306,57 @@ func (m *Manager) workspaceFor(tx storage.Tx, p Principal, id string, action rba
 // or p is not a member), ErrPermissionDenied (the role does not allow it),
 // ErrFailedPrecondition (the workspace is inactive or deleted).
 func (m *Manager) Authorize(ctx context.Context, p Principal, workspaceID string, action rbac.Action) error {
-	err := m.store.View(ctx, func(tx storage.Tx) error {
-		_, _, err := m.workspaceFor(tx, p, workspaceID, action)
-		return err
-	})
+	c := authCalls.Get().(*authCall)
+	c.m, c.p, c.workspaceID, c.action = m, p, workspaceID, action
+	err := m.store.View(ctx, c.fn)
+	*c = authCall{fn: c.fn}
+	authCalls.Put(c)
 	if err != nil {
 		return storageErr("authorize", err)
 	}
 	return nil
+}
+
+// authCall carries one Authorize into its transaction. Its fn is bound once, when
+// the pool makes it, so the hot path allocates no closure.
+type authCall struct {
+	m           *Manager
+	p           Principal
+	workspaceID string
+	action      rbac.Action
+	fn          func(storage.Tx) error
+}
+
+var authCalls = sync.Pool{New: func() any {
+	c := &authCall{}
+	c.fn = c.run
+	return c
+}}
+
+func (c *authCall) run(tx storage.Tx) error {
+	if c.p.kind == userKind {
+		if done, err := c.m.authorizeMember(tx, c.p, c.workspaceID, c.action); done {
+			return err
+		}
+	}
+	_, _, err := c.m.workspaceFor(tx, c.p, c.workspaceID, c.action)
+	return err
+}
+
+// authorizeMember is Authorize's fast path for a user whose membership alone allows
+// the action: the platform flag can only add permissions, so the user record need not
+// be read (a membership implies the user exists). It answers done=false whenever the
+// full check is needed.
+func (m *Manager) authorizeMember(tx storage.Tx, p Principal, workspaceID string, action rbac.Action) (done bool, err error) {
+	mb, err := tx.GetMember(workspaceID, p.userID)
+	if err != nil || !m.policy.Allowed(mb.Role, mb.Owner, action) {
+		return false, nil
+	}
+	w, err := tx.GetWorkspace(workspaceID)
+	if err != nil {
+		return false, nil
+	}
+	return true, m.allowed(access{userID: p.userID, member: true, role: mb.Role, owner: mb.Owner}, w, action)
 }
 
 // requirePlatform checks that p is System or a platform user, for cross-workspace

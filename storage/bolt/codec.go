@@ -65,91 +65,89 @@ func (e *encoder) strmap(m map[string]string) {
 	}
 }
 
-// decoder reads what encoder wrote. Errors are sticky: after the first, every read
-// returns a zero value and err() reports it, so a truncated or garbage record is an
-// error, never a panic.
+// decoder reads what encoder wrote. It copies the record out of bbolt's memory once,
+// as one string, and hands out substrings of it: one allocation per record instead of
+// one per field. Errors are sticky: after the first, every read returns a zero value
+// and done reports it, so a truncated or garbage record is an error, never a panic.
 type decoder struct {
-	b   []byte
+	s   string
 	bad bool
 }
 
 func newDecoder(b []byte) *decoder {
-	d := &decoder{b: b}
 	if len(b) == 0 || b[0] != recordVersion {
-		d.bad = true
-	} else {
-		d.b = b[1:]
+		return &decoder{bad: true}
 	}
-	return d
+	return &decoder{s: string(b[1:])}
 }
 
 func (d *decoder) uvarint() uint64 {
-	if d.bad {
-		return 0
+	var v uint64
+	for i := 0; i < len(d.s) && i < binary.MaxVarintLen64; i++ {
+		c := d.s[i]
+		v |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			d.s = d.s[i+1:]
+			return v
+		}
 	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	d.bad = true
+	return 0
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if d.bad || n > uint64(len(d.s)) {
 		d.bad = true
-		return 0
+		return ""
 	}
-	d.b = d.b[n:]
+	v := d.s[:n]
+	d.s = d.s[n:]
 	return v
 }
 
-func (d *decoder) raw() []byte {
-	n := d.uvarint()
-	if d.bad || n > uint64(len(d.b)) {
-		d.bad = true
-		return nil
-	}
-	p := d.b[:n]
-	d.b = d.b[n:]
-	return p
-}
-
-// str copies: bbolt's memory is only valid inside the transaction.
-func (d *decoder) str() string { return string(d.raw()) }
-
 func (d *decoder) bytes() []byte {
-	p := d.raw()
-	if p == nil {
+	v := d.str()
+	if v == "" {
 		return nil
 	}
-	return slices.Clone(p)
+	return []byte(v)
 }
 
 func (d *decoder) boolean() bool {
-	if d.bad || len(d.b) < 1 || d.b[0] > 1 {
+	if d.bad || len(d.s) < 1 || d.s[0] > 1 {
 		d.bad = true
 		return false
 	}
-	v := d.b[0] == 1
-	d.b = d.b[1:]
+	v := d.s[0] == 1
+	d.s = d.s[1:]
 	return v
 }
 
 func (d *decoder) time() time.Time {
-	if d.bad || len(d.b) < 1 {
+	if d.bad || len(d.s) < 1 || d.s[0] > 1 {
 		d.bad = true
 		return time.Time{}
 	}
-	flag := d.b[0]
-	d.b = d.b[1:]
+	flag := d.s[0]
+	d.s = d.s[1:]
 	if flag == 0 {
 		return time.Time{}
 	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.bad = true
+	u := d.uvarint()
+	if d.bad {
 		return time.Time{}
 	}
-	d.b = d.b[n:]
+	v := int64(u >> 1) // zigzag, as binary.AppendVarint writes
+	if u&1 != 0 {
+		v = ^v
+	}
 	return time.Unix(0, v).UTC()
 }
 
 func (d *decoder) strmap() map[string]string {
 	n := d.uvarint()
-	if d.bad || n > uint64(len(d.b)) {
+	if d.bad || n > uint64(len(d.s)) {
 		d.bad = true
 		return nil
 	}
@@ -165,7 +163,7 @@ func (d *decoder) strmap() map[string]string {
 }
 
 func (d *decoder) done(kind string) error {
-	if d.bad || len(d.b) != 0 {
+	if d.bad || len(d.s) != 0 {
 		return fmt.Errorf("decode %s record: %w", kind, storage.ErrCorrupt)
 	}
 	return nil

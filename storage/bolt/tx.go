@@ -260,7 +260,9 @@ func (t *tx) GetMember(wsID, userID string) (member.Member, error) {
 	if err := t.canRead(); err != nil {
 		return member.Member{}, err
 	}
-	v := t.b(bMembers).Get(join(wsID, userID))
+	var buf [160]byte // IDs are short: build the key on the stack
+	k := append(append(append(buf[:0], wsID...), 0), userID...)
+	v := t.b(bMembers).Get(k)
 	if v == nil {
 		return member.Member{}, notFound("member", wsID+"/"+userID)
 	}

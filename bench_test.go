@@ -1,0 +1,246 @@
+package tenancy_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/storage/bolt"
+	"github.com/tenancykit/tenancy/storage/memory"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// benchDir holds the bbolt fixtures, shared by every benchmark of one test binary.
+var benchDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchDir != "" {
+		os.RemoveAll(benchDir)
+	}
+	os.Exit(code)
+}
+
+// fixture is a store of n workspaces, each owned by its own user, plus a platform
+// user "plat".
+type fixture struct {
+	m      *tenancy.Manager
+	store  storage.Storage
+	wsIDs  []string
+	owners []tenancy.Principal
+}
+
+var (
+	fixturesMu sync.Mutex
+	fixtures   = map[string]*fixture{}
+)
+
+// getFixture builds a fixture once per test binary, straight through the storage
+// layer in large transactions, never in a timed loop.
+func getFixture(b *testing.B, backend string, n int) *fixture {
+	b.Helper()
+	fixturesMu.Lock()
+	defer fixturesMu.Unlock()
+	key := fmt.Sprintf("%s/%d", backend, n)
+	if f, ok := fixtures[key]; ok {
+		return f
+	}
+	var store storage.Storage
+	switch backend {
+	case "memory":
+		store = memory.New()
+	case "bolt":
+		if benchDir == "" {
+			d, err := os.MkdirTemp("", "tenancy-bench-")
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchDir = d
+		}
+		s, err := bolt.Open(filepath.Join(benchDir, key[5:]+".db"), bolt.Options{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		store = s
+	}
+	f := &fixture{store: store}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := ulid.Timestamp(t0)
+	const chunk = 10000
+	for start := 0; start < n; start += chunk {
+		err := store.Update(ctx, func(tx storage.Tx) error {
+			if start == 0 {
+				if err := tx.PutUser(member.User{ID: "plat", Email: "plat@example.com", Platform: true, CreatedAt: t0}); err != nil {
+					return err
+				}
+			}
+			for i := start; i < min(start+chunk, n); i++ {
+				uid := fmt.Sprintf("u%07d", i)
+				id := "ws_" + ulid.MustNew(ms+uint64(i), ulid.DefaultEntropy()).String()
+				if err := tx.PutUser(member.User{ID: uid, Email: uid + "@example.com", CreatedAt: t0}); err != nil {
+					return err
+				}
+				w := workspace.Workspace{ID: id, Slug: fmt.Sprintf("w-%07d", i), Name: fmt.Sprintf("Workspace %d", i),
+					Status: workspace.Active, OwnerID: uid, CreatedAt: t0, UpdatedAt: t0}
+				if err := tx.PutWorkspace(w); err != nil {
+					return err
+				}
+				if err := tx.PutMember(member.Member{WorkspaceID: id, UserID: uid, Role: rbac.Admin, Owner: true, JoinedAt: t0}); err != nil {
+					return err
+				}
+				f.wsIDs = append(f.wsIDs, id)
+				f.owners = append(f.owners, tenancy.User(uid))
+			}
+			_, err := tx.AddCounter("workspaces.active", int64(min(chunk, n-start)))
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	m, err := tenancy.New(store, tenancy.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.m = m
+	fixtures[key] = f
+	return f
+}
+
+var benchBackends = []string{"memory", "bolt"}
+
+// BenchmarkAuthorize checks a member's permission in one of 10,000 workspaces.
+func BenchmarkAuthorize(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend, func(b *testing.B) {
+			f := getFixture(b, backend, 10000)
+			n := len(f.wsIDs)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				k := (i * 7919) % n // spread over the fixture, not one hot key
+				if err := f.m.Authorize(ctx, f.owners[k], f.wsIDs[k], rbac.WriteContent); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkListWorkspaces reads one page of 20 from the middle of the list by cursor.
+func BenchmarkListWorkspaces(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend, func(b *testing.B) {
+			for _, n := range []int{1000, 100000} {
+				b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+					f := getFixture(b, backend, n)
+					cursor := workspace.EncodeCursor(f.wsIDs[n/2])
+					plat := tenancy.User("plat")
+					b.ReportAllocs()
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						pg, err := f.m.ListWorkspaces(ctx, plat, workspace.ListOptions{Limit: 20, Cursor: cursor})
+						if err != nil || len(pg.Items) != 20 {
+							b.Fatal(len(pg.Items), err)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkStats reads the workspace statistics.
+func BenchmarkStats(b *testing.B) {
+	b.Run("bolt", func(b *testing.B) {
+		for _, n := range []int{1000, 100000} {
+			b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+				f := getFixture(b, "bolt", n)
+				plat := tenancy.User("plat")
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					s, err := f.m.Stats(ctx, plat)
+					if err != nil || s.Total != int64(n) {
+						b.Fatal(s, err)
+					}
+				}
+			})
+		}
+	})
+}
+
+// newCreateManager returns a Manager over a fresh store with one user, "owner".
+// bolt syncs to disk on every commit, as in production.
+func newCreateManager(b *testing.B, backend string) *tenancy.Manager {
+	b.Helper()
+	var store storage.Storage = memory.New()
+	if backend == "bolt" {
+		s, err := bolt.Open(filepath.Join(b.TempDir(), "create.db"), bolt.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		store = s
+	}
+	b.Cleanup(func() { store.Close() })
+	m, err := tenancy.New(store, tenancy.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := m.RegisterUser(ctx, tenancy.System(), tenancy.NewUser{ID: "owner", Email: "owner@example.com"}); err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// BenchmarkCreateWorkspace creates workspaces one after another.
+func BenchmarkCreateWorkspace(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend, func(b *testing.B) {
+			m := newCreateManager(b, backend)
+			p := tenancy.User("owner")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := m.CreateWorkspace(ctx, p, tenancy.NewWorkspace{Name: fmt.Sprintf("Workspace %d", i)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCreateWorkspaceParallel creates workspaces from 32 goroutines per core;
+// concurrent commits share one fsync (group commit).
+func BenchmarkCreateWorkspaceParallel(b *testing.B) {
+	b.Run("bolt", func(b *testing.B) {
+		m := newCreateManager(b, "bolt")
+		p := tenancy.User("owner")
+		var mu sync.Mutex
+		next := 0
+		b.ReportAllocs()
+		b.SetParallelism(32)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				mu.Lock()
+				next++
+				i := next
+				mu.Unlock()
+				if _, err := m.CreateWorkspace(ctx, p, tenancy.NewWorkspace{Name: fmt.Sprintf("Workspace %d", i)}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
