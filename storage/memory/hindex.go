@@ -7,59 +7,86 @@ import "hash/maphash"
 // a lookup here is one hash and one map probe, which keeps Authorize in the hundreds
 // of nanoseconds.
 //
-// The index is split into shards, each an ordinary map. A committed snapshot never
-// changes; a writer copies the shard array on its first write and each shard on its
-// first write to it, so a write costs one shard's copy (n/4096 entries), never the
-// whole index, and a rollback is dropping the copies.
+// The index is split into 4096 shards, each an ordinary map, under a two-level
+// directory of 64 x 64. A committed snapshot never changes; a writer copies the top
+// directory (512 bytes) on its first write, a leaf directory (512 bytes) and a shard
+// (n/4096 entries) on its first write to them. A write never copies the whole index,
+// and a rollback is dropping the copies.
 type hindex[K comparable, V any] struct {
-	seed   maphash.Seed
-	shards *[nShards]map[K]*V
-	// Set only in a writer's snapshot: the array and shards it already owns.
-	ownArr bool
-	owned  *[nShards / 64]uint64
+	seed maphash.Seed
+	top  *[fanout]*leaf[K, V]
+	// Set only in a writer's snapshot: what it already owns.
+	own *owned
 }
 
-const nShards = 4096
+const fanout = 64
+
+type leaf[K comparable, V any] [fanout]map[K]*V
+
+type owned struct {
+	top    bool
+	leaves [fanout]bool
+	shards [fanout]uint64 // bit j of word i: shard j of leaf i
+}
 
 func newHindex[K comparable, V any](seed maphash.Seed) hindex[K, V] {
-	return hindex[K, V]{seed: seed, shards: new([nShards]map[K]*V)}
+	top := new([fanout]*leaf[K, V])
+	for i := range top {
+		top[i] = new(leaf[K, V])
+	}
+	return hindex[K, V]{seed: seed, top: top}
 }
 
-func (h *hindex[K, V]) shard(k K) int { return int(maphash.Comparable(h.seed, k) % nShards) }
+func (h *hindex[K, V]) slot(k K) (int, int) {
+	x := maphash.Comparable(h.seed, k)
+	return int(x % fanout), int((x / fanout) % fanout)
+}
 
 func (h *hindex[K, V]) get(k K) (*V, bool) {
-	v, ok := h.shards[h.shard(k)][k]
+	i, j := h.slot(k)
+	v, ok := h.top[i][j][k]
 	return v, ok
 }
 
 // forWrite returns a copy of h that a writer may modify.
 func (h hindex[K, V]) forWrite() hindex[K, V] {
-	h.ownArr, h.owned = false, nil
+	h.own = nil
 	return h
 }
 
-func (h *hindex[K, V]) own(i int) map[K]*V {
-	if !h.ownArr {
-		arr := *h.shards
-		h.shards, h.ownArr, h.owned = &arr, true, new([nShards / 64]uint64)
+// shard returns shard (i, j), copied first if this writer does not own it yet.
+func (h *hindex[K, V]) shard(i, j int) map[K]*V {
+	if h.own == nil {
+		h.own = new(owned)
 	}
-	if h.owned[i/64]&(1<<(i%64)) == 0 {
-		old := h.shards[i]
+	if !h.own.top {
+		t := *h.top
+		h.top, h.own.top = &t, true
+	}
+	if !h.own.leaves[i] {
+		l := *h.top[i]
+		h.top[i], h.own.leaves[i] = &l, true
+	}
+	if h.own.shards[i]&(1<<j) == 0 {
+		old := h.top[i][j]
 		m := make(map[K]*V, len(old)+1)
 		for k, v := range old {
 			m[k] = v
 		}
-		h.shards[i] = m
-		h.owned[i/64] |= 1 << (i % 64)
+		h.top[i][j] = m
+		h.own.shards[i] |= 1 << j
 	}
-	return h.shards[i]
+	return h.top[i][j]
 }
 
-func (h *hindex[K, V]) set(k K, v *V) { h.own(h.shard(k))[k] = v }
+func (h *hindex[K, V]) set(k K, v *V) {
+	i, j := h.slot(k)
+	h.shard(i, j)[k] = v
+}
 
 func (h *hindex[K, V]) del(k K) {
-	i := h.shard(k)
-	if _, ok := h.shards[i][k]; ok {
-		delete(h.own(i), k)
+	i, j := h.slot(k)
+	if _, ok := h.top[i][j][k]; ok {
+		delete(h.shard(i, j), k)
 	}
 }

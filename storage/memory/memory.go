@@ -117,7 +117,7 @@ func lessPair[V any](x, y pair[V]) bool {
 
 type none struct{}
 
-const degree = 32
+const degree = 16
 
 // snapshot is one state of the store. A committed snapshot is never modified.
 type snapshot struct {
