@@ -1,7 +1,5 @@
 package tenancy
 
-import "github.com/tenancykit/tenancy/rbac"
-
 // Principal is who acts: a user, a token, or the host itself. Every Manager operation
 // takes one. The zero Principal is nobody: every operation refuses it with
 // ErrUnauthenticated.
@@ -9,8 +7,7 @@ type Principal struct {
 	kind    principalKind
 	userID  string
 	tokenID string
-	scope   string    // workspace of a workspace token
-	cap     rbac.Role // role cap of a token; empty for none
+	scope   string // workspace of a workspace token
 }
 
 type principalKind uint8

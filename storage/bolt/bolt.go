@@ -21,6 +21,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tenancykit/tenancy/storage"
 )
@@ -125,9 +126,9 @@ func openBolt(path string, mode os.FileMode, o *bbolt.Options) (db *bbolt.DB, er
 	switch {
 	case err == nil:
 		return db, nil
-	case errors.Is(err, bbolt.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("%w: %s (waited %s; is another server running on it?)", ErrLocked, path, o.Timeout)
-	case errors.Is(err, bbolt.ErrInvalid), errors.Is(err, bbolt.ErrChecksum), errors.Is(err, bbolt.ErrVersionMismatch):
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
 		return nil, fmt.Errorf("bolt: open %s: %v: %w", path, err, storage.ErrCorrupt)
 	}
 	return nil, fmt.Errorf("bolt: open %s: %w", path, err)

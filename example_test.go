@@ -1,0 +1,158 @@
+package tenancy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage/memory"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// newExampleManager returns a Manager on the memory backend with users ada and bob.
+func newExampleManager() *tenancy.Manager {
+	m, err := tenancy.New(memory.New(), tenancy.Options{})
+	if err != nil {
+		panic(err)
+	}
+	for _, u := range []tenancy.NewUser{{ID: "ada", Email: "ada@example.com"}, {ID: "bob", Email: "bob@example.com"}} {
+		if _, err := m.RegisterUser(context.Background(), tenancy.System(), u); err != nil {
+			panic(err)
+		}
+	}
+	return m
+}
+
+func Example() {
+	ctx := context.Background()
+	m, _ := tenancy.New(memory.New(), tenancy.Options{})
+
+	// The host registers its users (it authenticates them itself).
+	_, _ = m.RegisterUser(ctx, tenancy.System(), tenancy.NewUser{ID: "ada", Email: "Ada@Example.com"})
+
+	// A user creates a workspace and becomes its owner.
+	ada := tenancy.User("ada")
+	w, err := m.CreateWorkspace(ctx, ada, tenancy.NewWorkspace{Name: "My App"})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(w.Slug, w.Status)
+
+	// The host asks before each action on its own resources.
+	fmt.Println(m.Authorize(ctx, ada, w.ID, rbac.WriteContent))
+	// Output:
+	// my-app active
+	// <nil>
+}
+
+func ExampleManager_CreateWorkspace() {
+	ctx := context.Background()
+	m := newExampleManager()
+	w, err := m.CreateWorkspace(ctx, tenancy.User("ada"), tenancy.NewWorkspace{
+		Name:        "Staging",
+		Slug:        "staging",
+		Description: "pre-production",
+		Metadata:    map[string]string{"region": "eu"},
+	})
+	fmt.Println(w.Slug, w.OwnerID, err)
+
+	_, err = m.CreateWorkspace(ctx, tenancy.User("bob"), tenancy.NewWorkspace{Name: "Mine", Slug: "staging"})
+	fmt.Println(errors.Is(err, tenancy.ErrAlreadyExists), err)
+	// Output:
+	// staging ada <nil>
+	// true slug "staging" is already taken
+}
+
+func ExampleManager_Authorize() {
+	ctx := context.Background()
+	m := newExampleManager()
+	w, _ := m.CreateWorkspace(ctx, tenancy.User("ada"), tenancy.NewWorkspace{Name: "Shop"})
+
+	// bob is not a member: he learns nothing about the workspace.
+	err := m.Authorize(ctx, tenancy.User("bob"), w.ID, rbac.ReadContent)
+	fmt.Println(errors.Is(err, tenancy.ErrNotFound))
+
+	// An inactive workspace refuses writes with a clear error.
+	_, _ = m.DeactivateWorkspace(ctx, tenancy.User("ada"), w.ID)
+	err = m.Authorize(ctx, tenancy.User("ada"), w.ID, rbac.WriteContent)
+	fmt.Println(errors.Is(err, tenancy.ErrFailedPrecondition))
+	// Output:
+	// true
+	// true
+}
+
+func ExampleManager_ListWorkspaces() {
+	ctx := context.Background()
+	m := newExampleManager()
+	ada := tenancy.User("ada")
+	for _, name := range []string{"Alpha", "Beta", "Gamma"} {
+		_, _ = m.CreateWorkspace(ctx, ada, tenancy.NewWorkspace{Name: name})
+	}
+	opts := workspace.ListOptions{Limit: 2}
+	for {
+		page, err := m.ListWorkspaces(ctx, ada, opts)
+		if err != nil {
+			panic(err)
+		}
+		for _, w := range page.Items {
+			fmt.Println(w.Name)
+		}
+		if !page.HasMore {
+			break
+		}
+		opts.Cursor = page.NextCursor
+	}
+	_, err := m.ListWorkspaces(ctx, ada, workspace.ListOptions{Limit: 101})
+	fmt.Println(err)
+	// Output:
+	// Alpha
+	// Beta
+	// Gamma
+	// limit must be between 1 and 100
+}
+
+func ExampleManager_SyncWorkspaces() {
+	ctx := context.Background()
+	m := newExampleManager()
+	items := []workspace.SyncItem{{ExternalID: "crm-1", Name: "Acme", OwnerID: "ada"}, {ExternalID: "crm-2", Name: "Globex", OwnerID: "bob"}}
+	for i := 0; i < 2; i++ {
+		res, _ := m.SyncWorkspaces(ctx, tenancy.System(), items, tenancy.SyncOptions{})
+		fmt.Printf("found %d, created %d, already existed %d\n", res.Found, res.Created, res.AlreadyExisted)
+	}
+	// Output:
+	// found 2, created 2, already existed 0
+	// found 2, created 0, already existed 2
+}
+
+func ExampleManager_Feed() {
+	ctx := context.Background()
+	m := newExampleManager()
+	_, _ = m.CreateWorkspace(ctx, tenancy.User("ada"), tenancy.NewWorkspace{Name: "Shop"})
+
+	// A provisioning job resumes from the cursor it saved.
+	cursor := ""
+	page, _ := m.Feed(ctx, tenancy.System(), tenancy.EventListOptions{Cursor: cursor})
+	for _, e := range page.Items {
+		fmt.Println(e.Type, e.Actor)
+	}
+	cursor = page.NextCursor // save it
+	page, _ = m.Feed(ctx, tenancy.System(), tenancy.EventListOptions{Cursor: cursor})
+	fmt.Println(len(page.Items), "new events")
+	// Output:
+	// user.registered system
+	// user.registered system
+	// workspace.created user:ada
+	// 0 new events
+}
+
+func ExampleKindOf() {
+	ctx := context.Background()
+	m := newExampleManager()
+	_, err := m.GetWorkspace(ctx, tenancy.User("ada"), "ws_missing")
+	// An HTTP layer maps kinds to statuses in one table.
+	status := map[error]int{tenancy.ErrNotFound: 404, tenancy.ErrInvalidArgument: 400}[tenancy.KindOf(err)]
+	fmt.Println(status, err)
+	// Output: 404 workspace "ws_missing" not found
+}

@@ -1,0 +1,66 @@
+package member_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tenancykit/tenancy/member"
+)
+
+func TestNormalizeEmail(t *testing.T) {
+	good := map[string]string{
+		"  Mike@Example.ORG ": "mike@example.org",
+		"a@b":                 "a@b",
+		"ÜBER@x.org":          "Über@x.org", // only ASCII letters are lowercased
+		"mıke@x.org":          "mıke@x.org", // dotless ı stays: never matches mike@x.org
+	}
+	for in, want := range good {
+		got, err := member.NormalizeEmail(in)
+		if err != nil || got != want {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if a, _ := member.NormalizeEmail("mıke@x.org"); a == "mike@x.org" {
+		t.Error("a look-alike normalised to the plain address")
+	}
+	bad := []string{"", "   ", "no-at", "@x.org", "x@", "a@b@c", "a b@x.org", "a\x00@x.org", "a,b@x.org", strings.Repeat("a", 250) + "@x.org", "\xff@x.org"}
+	for _, in := range bad {
+		if _, err := member.NormalizeEmail(in); !errors.Is(err, member.ErrInvalid) {
+			t.Errorf("NormalizeEmail(%q) = %v, want ErrInvalid", in, err)
+		}
+	}
+}
+
+func TestValidateUserID(t *testing.T) {
+	for _, ok := range []string{"u1", "auth0|123", "550e8400-e29b-41d4-a716-446655440000"} {
+		if err := member.ValidateUserID(ok); err != nil {
+			t.Errorf("ValidateUserID(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a b", "a\x00b", strings.Repeat("x", 129), "\xff"} {
+		if err := member.ValidateUserID(bad); !errors.Is(err, member.ErrInvalid) {
+			t.Errorf("ValidateUserID(%q) = %v", bad, err)
+		}
+	}
+}
+
+func TestInvitationState(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	inv := member.Invitation{ExpiresAt: now.Add(time.Second)}
+	if inv.State(now) != member.Pending {
+		t.Error("pending")
+	}
+	if inv.State(now.Add(time.Second)) != member.Expired {
+		t.Error("expired at the second it expires")
+	}
+	inv.RevokedAt = now
+	if inv.State(now) != member.Revoked {
+		t.Error("revoked")
+	}
+	inv.AcceptedAt = now
+	if inv.State(now.Add(time.Hour)) != member.Accepted {
+		t.Error("accepted stays accepted")
+	}
+}

@@ -1,0 +1,170 @@
+package rbac_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/casbin/casbin/v2"
+	"github.com/casbin/casbin/v2/model"
+	stringadapter "github.com/casbin/casbin/v2/persist/string-adapter"
+
+	"github.com/tenancykit/tenancy/rbac"
+)
+
+// The decision table must agree with casbin itself for every subject and action.
+func TestTableAgreesWithCasbin(t *testing.T) {
+	p := rbac.MustLoadDefault()
+	m, err := model.NewModelFromString(rbac.DefaultModel())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policy string
+	for _, line := range splitLines(rbac.DefaultPolicy()) {
+		if line != "" && line[0] != '#' {
+			policy += line + "\n"
+		}
+	}
+	e, err := casbin.NewEnforcer(m, stringadapter.NewAdapter(policy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjects := []struct {
+		role  rbac.Role
+		owner bool
+		name  string
+	}{{rbac.Viewer, false, "viewer"}, {rbac.Editor, false, "editor"}, {rbac.Admin, false, "admin"},
+		{rbac.Admin, true, "owner"}, {rbac.Platform, false, "platform"}}
+	if len(p.Actions()) < 17 {
+		t.Fatalf("default policy names %d actions, want the 17 built-in ones", len(p.Actions()))
+	}
+	for _, s := range subjects {
+		for _, a := range p.Actions() {
+			want, err := e.Enforce(s.name, string(a))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.Allowed(s.role, s.owner, a); got != want {
+				t.Errorf("%s %s: table says %v, casbin %v", s.name, a, got, want)
+			}
+		}
+	}
+}
+
+func splitLines(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// The default policy, written out from DESIGN.md.
+func TestDefaultPermissions(t *testing.T) {
+	p := rbac.MustLoadDefault()
+	cases := []struct {
+		role  rbac.Role
+		owner bool
+		act   rbac.Action
+		want  bool
+	}{
+		{rbac.Viewer, false, rbac.ReadWorkspace, true},
+		{rbac.Viewer, false, rbac.ReadContent, true},
+		{rbac.Viewer, false, rbac.WriteContent, false},
+		{rbac.Viewer, false, rbac.CreateToken, false},
+		{rbac.Editor, false, rbac.WriteContent, true},
+		{rbac.Editor, false, rbac.CreateToken, true},
+		{rbac.Editor, false, rbac.UpdateWorkspace, false},
+		{rbac.Editor, false, rbac.InviteMembers, false},
+		{rbac.Admin, false, rbac.UpdateWorkspace, true},
+		{rbac.Admin, false, rbac.ManageMembers, true},
+		{rbac.Admin, false, rbac.ReadAudit, true},
+		{rbac.Admin, false, rbac.DeleteWorkspace, false},
+		{rbac.Admin, true, rbac.DeleteWorkspace, true},
+		{rbac.Admin, true, rbac.ListAll, false},
+		{rbac.Platform, false, rbac.ListAll, true},
+		{rbac.Platform, false, rbac.PurgeWorkspaces, true},
+		{rbac.Platform, false, rbac.DeleteWorkspace, true},
+		{rbac.Platform, false, rbac.ReadContent, true},
+		{"", false, rbac.ReadWorkspace, false},
+		{"root", false, rbac.ReadWorkspace, false},
+		{rbac.Viewer, true, rbac.DeleteWorkspace, false}, // the owner flag only counts on admins
+		{rbac.Admin, false, "dashboard:edit", false},
+	}
+	for _, c := range cases {
+		if got := p.Allowed(c.role, c.owner, c.act); got != c.want {
+			t.Errorf("Allowed(%q, owner=%v, %s) = %v, want %v", c.role, c.owner, c.act, got, c.want)
+		}
+	}
+}
+
+func TestCanGrant(t *testing.T) {
+	roles := []rbac.Role{rbac.Viewer, rbac.Editor, rbac.Admin, rbac.Platform}
+	for i, granter := range roles {
+		for j, target := range roles {
+			if got, want := rbac.CanGrant(granter, target), j <= i; got != want {
+				t.Errorf("CanGrant(%s, %s) = %v, want %v", granter, target, got, want)
+			}
+		}
+		if rbac.CanGrant(granter, "owner") || rbac.CanGrant("", granter) {
+			t.Error("an invalid role was grantable")
+		}
+	}
+	if rbac.Platform.IsMemberRole() || !rbac.Admin.IsMemberRole() {
+		t.Error("platform must never be a membership role")
+	}
+	if rbac.Min(rbac.Admin, rbac.Viewer) != rbac.Viewer || rbac.Min(rbac.Editor, rbac.Platform) != rbac.Editor {
+		t.Error("Min")
+	}
+}
+
+func TestParseRole(t *testing.T) {
+	if r, err := rbac.ParseRole(" Admin "); err != nil || r != rbac.Admin {
+		t.Errorf("ParseRole(Admin) = %q, %v", r, err)
+	}
+	for _, bad := range []string{"", "owner", "root", "admin,platform", "*"} {
+		if _, err := rbac.ParseRole(bad); !errors.Is(err, rbac.ErrUnknownRole) {
+			t.Errorf("ParseRole(%q) = %v, want ErrUnknownRole", bad, err)
+		}
+	}
+}
+
+func TestCustomPolicy(t *testing.T) {
+	p, err := rbac.Load(rbac.Options{Extra: "p, editor, dashboard:edit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Allowed(rbac.Editor, false, "dashboard:edit") || !p.Allowed(rbac.Admin, false, "dashboard:edit") || p.Allowed(rbac.Viewer, false, "dashboard:edit") {
+		t.Error("a host action does not follow the role hierarchy")
+	}
+	if !p.Known("dashboard:edit") || p.Known("dashboard:delete") {
+		t.Error("Known")
+	}
+	// A host model with a pattern matcher: actions outside the table go to casbin.
+	pm, err := rbac.Load(rbac.Options{
+		Model:  "[request_definition]\nr = sub, act\n[policy_definition]\np = sub, act\n[role_definition]\ng = _, _\n[policy_effect]\ne = some(where (p.eft == allow))\n[matchers]\nm = g(r.sub, p.sub) && keyMatch(r.act, p.act)\n",
+		Policy: "g, editor, viewer\ng, admin, editor\ng, owner, admin\ng, platform, owner\np, editor, report:*\n",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pm.Allowed(rbac.Admin, false, "report:export") || pm.Allowed(rbac.Viewer, false, "report:export") {
+		t.Error("pattern actions outside the table")
+	}
+	if _, err := rbac.Load(rbac.Options{Model: "not a model"}); err == nil {
+		t.Error("a broken model loaded")
+	}
+}
+
+func BenchmarkAllowed(b *testing.B) {
+	p := rbac.MustLoadDefault()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if !p.Allowed(rbac.Editor, false, rbac.WriteContent) {
+			b.Fatal("denied")
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package workspace_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+func TestValidateSlug(t *testing.T) {
+	good := []string{"a", "staging", "my-app-2", strings.Repeat("a", 50), "-", "0"}
+	bad := []string{"", "My Slug", "a_b", "a,b", "*", "a b", strings.Repeat("a", 51), "ünï", "a.b", "a/b"}
+	for _, s := range good {
+		if err := workspace.ValidateSlug(s); err != nil {
+			t.Errorf("ValidateSlug(%q) = %v", s, err)
+		}
+	}
+	for _, s := range bad {
+		err := workspace.ValidateSlug(s)
+		if !errors.Is(err, workspace.ErrInvalid) {
+			t.Errorf("ValidateSlug(%q) = %v, want ErrInvalid", s, err)
+		}
+	}
+	if err := workspace.ValidateSlug("My Slug"); err.Error() != `slug "My Slug" must be lowercase letters, digits and hyphens, 1-50 characters` {
+		t.Errorf("message: %q", err)
+	}
+}
+
+func TestSlugFromName(t *testing.T) {
+	cases := map[string]string{
+		"My App":                 "my-app",
+		"  Bob's   Shop!! ":      "bob-s-shop",
+		"ÜBER cool":              "ber-cool",
+		"日本語":                    "",
+		"---":                    "",
+		strings.Repeat("ab", 40): strings.Repeat("ab", 25),
+		strings.Repeat("a ", 40): strings.TrimSuffix(strings.Repeat("a-", 25), "-"),
+		"Production (EU-West-1)": "production-eu-west-1",
+	}
+	for in, want := range cases {
+		got := workspace.SlugFromName(in)
+		if got != want {
+			t.Errorf("SlugFromName(%q) = %q, want %q", in, got, want)
+		}
+		if got != "" {
+			if err := workspace.ValidateSlug(got); err != nil {
+				t.Errorf("SlugFromName(%q) = %q is not a valid slug: %v", in, got, err)
+			}
+		}
+	}
+}
+
+func TestCursor(t *testing.T) {
+	for _, k := range []string{"ws_01ABC", "u\x00x", "ünï"} {
+		got, err := workspace.DecodeCursor(workspace.EncodeCursor(k))
+		if err != nil || got != k {
+			t.Errorf("round trip of %q: %q, %v", k, got, err)
+		}
+	}
+	if k, err := workspace.DecodeCursor(""); err != nil || k != "" {
+		t.Errorf("empty cursor: %q %v", k, err)
+	}
+	for _, bad := range []string{"%%%", "aGVsbG8", workspace.EncodeCursor("")[:2] + "!!", strings.Repeat("A", 2000)} {
+		if _, err := workspace.DecodeCursor(bad); !errors.Is(err, workspace.ErrInvalid) {
+			t.Errorf("DecodeCursor(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+func TestCheckLimit(t *testing.T) {
+	for _, c := range []struct{ in, def, want int }{{0, 20, 20}, {0, 50, 50}, {1, 20, 1}, {100, 20, 100}} {
+		if got, err := workspace.CheckLimit(c.in, c.def); err != nil || got != c.want {
+			t.Errorf("CheckLimit(%d, %d) = %d, %v", c.in, c.def, got, err)
+		}
+	}
+	for _, bad := range []int{-1, 101, 1 << 30} {
+		_, err := workspace.CheckLimit(bad, 20)
+		if err == nil || err.Error() != "limit must be between 1 and 100" {
+			t.Errorf("CheckLimit(%d) = %v", bad, err)
+		}
+	}
+}
+
+func TestValidateFields(t *testing.T) {
+	if workspace.ValidateName(strings.Repeat("é", 100)) != nil || workspace.ValidateName(strings.Repeat("é", 101)) == nil {
+		t.Error("name length counts characters, not bytes")
+	}
+	if workspace.ValidateName("bad\xff") == nil || workspace.ValidateName("a\tb") == nil {
+		t.Error("invalid UTF-8 or a control character accepted in a name")
+	}
+	if workspace.ValidateMetadata(map[string]string{"env": "prod", "team/owner": "x"}) != nil {
+		t.Error("valid metadata refused")
+	}
+	if workspace.ValidateMetadata(map[string]string{"": "x"}) == nil || workspace.ValidateMetadata(map[string]string{"k": "\xff"}) == nil {
+		t.Error("bad metadata accepted")
+	}
+	if workspace.ValidateExternalID("") != nil || workspace.ValidateExternalID("crm-1") != nil || workspace.ValidateExternalID("a\nb") == nil {
+		t.Error("external ID rules")
+	}
+	if s, err := workspace.ParseStatus(" Inactive"); err != nil || s != workspace.Inactive {
+		t.Error("ParseStatus")
+	}
+	if _, err := workspace.ParseStatus("archived"); err == nil {
+		t.Error("ParseStatus accepted archived")
+	}
+}
+
+func FuzzSlugFromName(f *testing.F) {
+	for _, s := range []string{"My App", "日本語", "", "a-b", strings.Repeat("x ", 60)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if s := workspace.SlugFromName(name); s != "" && workspace.ValidateSlug(s) != nil {
+			t.Fatalf("SlugFromName(%q) = %q, not a valid slug", name, s)
+		}
+	})
+}
+
+func FuzzDecodeCursor(f *testing.F) {
+	f.Add(workspace.EncodeCursor("ws_1"))
+	f.Add("garbage")
+	f.Fuzz(func(t *testing.T, c string) {
+		k, err := workspace.DecodeCursor(c)
+		if err == nil && c != "" && workspace.EncodeCursor(k) != c {
+			t.Fatalf("cursor %q decodes to %q, which encodes differently", c, k)
+		}
+	})
+}
