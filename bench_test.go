@@ -107,7 +107,7 @@ func getFixture(b *testing.B, backend string, n int) *fixture {
 			b.Fatal(err)
 		}
 	}
-	m, err := tenancy.New(store, tenancy.Options{})
+	m, err := tenancy.New(store, tenancy.Options{SecretKey: testKey})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func newCreateManager(b *testing.B, backend string) *tenancy.Manager {
 		store = s
 	}
 	b.Cleanup(func() { store.Close() })
-	m, err := tenancy.New(store, tenancy.Options{})
+	m, err := tenancy.New(store, tenancy.Options{SecretKey: testKey})
 	if err != nil {
 		b.Fatal(err)
 	}

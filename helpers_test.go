@@ -21,6 +21,10 @@ import (
 
 var ctx = context.Background()
 
+// testKey keys secret hashing in tests; a real deployment keeps 32 random bytes
+// outside its database.
+var testKey = []byte("tenancy-test-key-0123456789abcdef")
+
 // fakeClock is a settable clock, so no test sleeps.
 type fakeClock struct {
 	mu sync.Mutex
@@ -90,7 +94,7 @@ func newEnv(t testing.TB, b backend) *env {
 	store := b.open(t)
 	t.Cleanup(func() { _ = store.Close() })
 	clock := newClock()
-	m, err := tenancy.New(store, tenancy.Options{Clock: clock.Now, StarterKits: []string{"blank", "web-analytics"}})
+	m, err := tenancy.New(store, tenancy.Options{Clock: clock.Now, StarterKits: []string{"blank", "web-analytics"}, SecretKey: testKey})
 	if err != nil {
 		t.Fatal(err)
 	}

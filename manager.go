@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -41,8 +43,22 @@ type Options struct {
 	// ReadActions are host-defined actions that only read, and so remain allowed in
 	// an inactive workspace. Every other host action counts as a write there.
 	ReadActions []rbac.Action
-	// Entropy is the randomness for IDs; nil means crypto/rand.
+	// Entropy is the randomness for IDs; nil means crypto/rand. Secrets always come
+	// from crypto/rand.
 	Entropy io.Reader
+
+	// SecretKey keys the BLAKE2b hash under which invitation and token secrets are
+	// stored (32-64 bytes). Required with a durable backend (bolt): keep it outside
+	// the database. With the memory backend a random key is made when it is nil.
+	SecretKey []byte
+	// SecretPrefix starts every secret, so scanners can find leaked ones: "tnc"
+	// (the default) gives "tncp_…" personal tokens, "tncw_…" workspace tokens and
+	// "tnci_…" invitations. 2-16 lowercase letters or digits.
+	SecretPrefix string
+	// InvitationTTL is how long an invitation stays valid; 0 means 7 days.
+	InvitationTTL time.Duration
+	// MaxInvitationTTL caps any invitation's lifetime; 0 means 30 days.
+	MaxInvitationTTL time.Duration
 }
 
 // Manager runs every tenancy operation. It is safe for concurrent use.
@@ -53,6 +69,10 @@ type Manager struct {
 	starterKits map[string]bool
 	readActions map[rbac.Action]bool
 	ids         idSource
+	hasher      *token.Hasher
+	prefix      string // e.g. "tnc"
+	invTTL      time.Duration
+	maxInvTTL   time.Duration
 }
 
 // New returns a Manager over store. It never reads the whole store: opening a Manager
@@ -90,6 +110,39 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 		entropy = rand.Reader
 	}
 	m.ids.entropy = ulid.Monotonic(entropy, 0)
+
+	key := opts.SecretKey
+	if key == nil {
+		if d, ok := store.(storage.Durable); ok && d.Durable() {
+			return nil, errors.New("tenancy: a durable backend needs Options.SecretKey (32-64 random bytes kept outside the database), or stored invitations and tokens would not survive a restart")
+		}
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("tenancy: make a secret key: %w", err)
+		}
+	}
+	h, err := token.NewHasher(key)
+	if err != nil {
+		return nil, fmt.Errorf("tenancy: %w", err)
+	}
+	m.hasher = h
+	m.prefix = opts.SecretPrefix
+	if m.prefix == "" {
+		m.prefix = "tnc"
+	}
+	if err := token.ValidatePrefix(m.prefix); err != nil {
+		return nil, fmt.Errorf("tenancy: %w", err)
+	}
+	m.invTTL, m.maxInvTTL = opts.InvitationTTL, opts.MaxInvitationTTL
+	if m.maxInvTTL == 0 {
+		m.maxInvTTL = 30 * 24 * time.Hour
+	}
+	if m.invTTL == 0 {
+		m.invTTL = min(7*24*time.Hour, m.maxInvTTL)
+	}
+	if m.invTTL < 0 || m.maxInvTTL < 0 || m.invTTL > m.maxInvTTL {
+		return nil, errors.New("tenancy: InvitationTTL must be positive and at most MaxInvitationTTL")
+	}
 	return m, nil
 }
 

@@ -128,7 +128,7 @@ func TestHostPolicyAddsActions(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			store := b.open(t)
 			defer store.Close()
-			m, err := tenancy.New(store, tenancy.Options{Policy: pol, ReadActions: []rbac.Action{"dashboard:view"}})
+			m, err := tenancy.New(store, tenancy.Options{Policy: pol, ReadActions: []rbac.Action{"dashboard:view"}, SecretKey: testKey})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -47,6 +47,13 @@ type Storage interface {
 	Close() error
 }
 
+// Durable is implemented by backends whose data outlives the process (bolt). The
+// Manager then requires a fixed secret-hashing key: a random per-process key would
+// make every stored invitation and token unusable after a restart.
+type Durable interface {
+	Durable() bool
+}
+
 // Scan callbacks return false to stop the scan.
 //
 // Every Scan walks keys in ascending order, starting strictly after the given key

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log"
@@ -25,7 +26,13 @@ func main() {
 	ctx := context.Background()
 
 	fmt.Println("== in memory")
-	if err := tour(ctx, memory.New()); err != nil {
+	// A durable store needs a secret-hashing key kept outside the database; the
+	// memory store makes its own.
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		log.Fatal(err)
+	}
+	if err := tour(ctx, memory.New(), nil); err != nil {
 		log.Fatal(err)
 	}
 
@@ -40,7 +47,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := tour(ctx, store); err != nil {
+	if err := tour(ctx, store, key); err != nil {
 		log.Fatal(err)
 	}
 	// Everything survives a restart.
@@ -49,7 +56,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer store.Close()
-	m, err := tenancy.New(store, tenancy.Options{})
+	m, err := tenancy.New(store, tenancy.Options{SecretKey: key})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -60,9 +67,9 @@ func main() {
 	fmt.Printf("after reopening the file: %d workspaces (%d active, %d deleted)\n", stats.Total, stats.Active, stats.Deleted)
 }
 
-func tour(ctx context.Context, store storage.Storage) error {
+func tour(ctx context.Context, store storage.Storage, key []byte) error {
 	defer store.Close()
-	m, err := tenancy.New(store, tenancy.Options{StarterKits: []string{"web-analytics"}})
+	m, err := tenancy.New(store, tenancy.Options{StarterKits: []string{"web-analytics"}, SecretKey: key})
 	if err != nil {
 		return err
 	}

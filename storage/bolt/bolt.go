@@ -186,6 +186,9 @@ func checkSchema(tx *bbolt.Tx) error {
 	return nil
 }
 
+// Durable reports true: the data outlives the process (see storage.Durable).
+func (s *Store) Durable() bool { return true }
+
 // DB returns the underlying bbolt database, for backups (tx.WriteTo) and checks.
 func (s *Store) DB() *bbolt.DB { return s.db }
 

@@ -2,6 +2,7 @@ package bolt_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -22,7 +23,13 @@ func ExampleOpen() {
 		panic(err)
 	}
 	defer store.Close()
-	m, _ := tenancy.New(store, tenancy.Options{})
+	// The secret-hashing key lives outside the database (a file, a secret manager).
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	m, err := tenancy.New(store, tenancy.Options{SecretKey: key})
+	if err != nil {
+		panic(err)
+	}
 	_, _ = m.RegisterUser(ctx, tenancy.System(), tenancy.NewUser{ID: "ada", Email: "ada@example.com"})
 	w, err := m.CreateWorkspace(ctx, tenancy.User("ada"), tenancy.NewWorkspace{Name: "Self-hosted"})
 	fmt.Println(w.Slug, err)

@@ -1,0 +1,201 @@
+package token
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/blake2b"
+)
+
+// Secrets look like GitHub's tokens: "<prefix>_<30 random base62 characters><6
+// checksum characters>", e.g. "tncw_3mZ0…". The random part carries 178 bits from
+// crypto/rand; the checksum, a CRC32 of everything before it, lets a secret scanner
+// recognise a leaked secret and lets Parse reject a typo before any storage lookup.
+const (
+	randomLen   = 30
+	checksumLen = 6
+	bodyLen     = randomLen + checksumLen
+)
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// ErrMalformed is wrapped by Parse's errors: the string cannot be a secret of this
+// format, so it was rejected without any lookup.
+var ErrMalformed = errors.New("malformed secret")
+
+// ValidatePrefix checks a secret prefix: 2-16 lowercase ASCII letters or digits,
+// starting with a letter. The kind letter and "_" are appended to it.
+func ValidatePrefix(p string) error {
+	if len(p) < 2 || len(p) > 16 || p[0] < 'a' || p[0] > 'z' {
+		return fmt.Errorf("secret prefix %q must be 2-16 lowercase letters or digits, starting with a letter", p)
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return fmt.Errorf("secret prefix %q must be 2-16 lowercase letters or digits, starting with a letter", p)
+		}
+	}
+	return nil
+}
+
+// NewSecret makes a secret with the given full prefix (such as "tncw") from r, which
+// is crypto/rand when nil. Base62 digits are drawn by rejection sampling, so every
+// digit is equally likely (no modulo bias).
+func NewSecret(prefix string, r io.Reader) (string, error) {
+	if r == nil {
+		r = rand.Reader
+	}
+	var b strings.Builder
+	b.Grow(len(prefix) + 1 + bodyLen)
+	b.WriteString(prefix)
+	b.WriteByte('_')
+	buf := make([]byte, 64)
+	for n := 0; n < randomLen; {
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", fmt.Errorf("token: read randomness: %w", err)
+		}
+		for _, c := range buf {
+			if c >= 248 { // 248 = 4*62: keep only bytes that map evenly onto 62 digits
+				continue
+			}
+			b.WriteByte(base62[c%62])
+			if n++; n == randomLen {
+				break
+			}
+		}
+	}
+	s := b.String()
+	return s + checksum(s), nil
+}
+
+// checksum is the CRC32 (IEEE) of s in 6 base62 digits, zero-padded.
+func checksum(s string) string {
+	v := uint64(crc32.ChecksumIEEE([]byte(s)))
+	var out [checksumLen]byte
+	for i := checksumLen - 1; i >= 0; i-- {
+		out[i] = base62[v%62]
+		v /= 62
+	}
+	return string(out[:])
+}
+
+// Parse checks that s is a well-formed secret with one of the given full prefixes
+// and a valid checksum, and returns its prefix. It looks nothing up and never echoes
+// the secret in its error.
+func Parse(s string, prefixes ...string) (string, error) {
+	i := strings.LastIndexByte(s, '_')
+	if i < 0 || len(s)-i-1 != bodyLen {
+		return "", fmt.Errorf("%w: wrong length or no prefix", ErrMalformed)
+	}
+	prefix := s[:i]
+	known := false
+	for _, p := range prefixes {
+		known = known || p == prefix
+	}
+	if !known {
+		return "", fmt.Errorf("%w: unknown prefix", ErrMalformed)
+	}
+	for j := i + 1; j < len(s); j++ {
+		if strings.IndexByte(base62, s[j]) < 0 {
+			return "", fmt.Errorf("%w: invalid character", ErrMalformed)
+		}
+	}
+	if checksum(s[:len(s)-checksumLen]) != s[len(s)-checksumLen:] {
+		return "", fmt.Errorf("%w: checksum mismatch (a typo?)", ErrMalformed)
+	}
+	return prefix, nil
+}
+
+// Hint is what may be shown of a secret after its creation: its prefix and its last
+// four characters, e.g. "tncw_…x9Qa".
+func Hint(secret string) string {
+	i := strings.LastIndexByte(secret, '_')
+	if i < 0 || len(secret) < 4 {
+		return "…"
+	}
+	return secret[:i+1] + "…" + secret[len(secret)-4:]
+}
+
+// Hasher computes keyed BLAKE2b-256 hashes of secrets: what is stored instead of
+// the secret. Without the key, a stolen database yields nothing to try secrets
+// against offline. It is safe for concurrent use.
+type Hasher struct {
+	pool sync.Pool
+}
+
+// MinKeyLen and MaxKeyLen bound a Hasher's key.
+const (
+	MinKeyLen = 32
+	MaxKeyLen = 64
+)
+
+// NewHasher returns a Hasher with key, which must be 32-64 bytes.
+func NewHasher(key []byte) (*Hasher, error) {
+	if len(key) < MinKeyLen || len(key) > MaxKeyLen {
+		return nil, fmt.Errorf("token: hashing key must be %d-%d bytes, got %d", MinKeyLen, MaxKeyLen, len(key))
+	}
+	key = append([]byte(nil), key...)
+	if _, err := blake2b.New256(key); err != nil {
+		return nil, fmt.Errorf("token: %w", err)
+	}
+	h := &Hasher{}
+	h.pool.New = func() any {
+		d, _ := blake2b.New256(key) // the key was checked above
+		return d
+	}
+	return h, nil
+}
+
+// Hash returns the keyed hash of secret.
+func (h *Hasher) Hash(secret string) []byte {
+	d := h.pool.Get().(hash.Hash)
+	d.Reset()
+	_, _ = io.WriteString(d, secret)
+	sum := d.Sum(make([]byte, 0, blake2b.Size256))
+	h.pool.Put(d)
+	return sum
+}
+
+// ErrLifetime is wrapped by ParseLifetime's errors.
+var ErrLifetime = errors.New("invalid lifetime")
+
+// ParseLifetime reads a lifetime: a Go duration ("48h", "90m") or a whole number of
+// days, weeks or years ("7d", "1w", "1y"; a year is 365 days). It must be positive.
+func ParseLifetime(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, fmt.Errorf("%w: empty", ErrLifetime)
+	}
+	unit := map[byte]time.Duration{'d': 24 * time.Hour, 'w': 7 * 24 * time.Hour, 'y': 365 * 24 * time.Hour}[s[len(s)-1]]
+	var d time.Duration
+	if unit != 0 {
+		n, err := strconv.ParseUint(s[:len(s)-1], 10, 16)
+		if err != nil || n == 0 {
+			return 0, fmt.Errorf("%w %q: use a duration like 48h, 7d, 1w or 1y", ErrLifetime, truncate(s))
+		}
+		d = time.Duration(n) * unit
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("%w %q: use a duration like 48h, 7d, 1w or 1y", ErrLifetime, truncate(s))
+		}
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%w %q: must be positive", ErrLifetime, truncate(s))
+	}
+	return d, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}

@@ -1,0 +1,138 @@
+package token_test
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tenancykit/tenancy/token"
+)
+
+func TestSecretFormat(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 200; i++ {
+		s, err := token.NewSecret("tncw", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(s, "tncw_") || len(s) != len("tncw_")+36 || seen[s] {
+			t.Fatalf("bad or repeated secret %q", s)
+		}
+		seen[s] = true
+		if p, err := token.Parse(s, "tncp", "tncw"); err != nil || p != "tncw" {
+			t.Fatalf("Parse(own secret) = %q, %v", p, err)
+		}
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	s, _ := token.NewSecret("tncw", nil)
+	typo := []byte(s)
+	typo[10] = map[bool]byte{true: 'b', false: 'a'}[typo[10] == 'a']
+	cases := map[string]string{
+		"empty":          "",
+		"no prefix":      s[5:],
+		"unknown prefix": "tncx" + s[4:],
+		"short":          s[:len(s)-1],
+		"long":           s + "a",
+		"bad character":  s[:12] + "-" + s[13:],
+		"typo":           string(typo),
+	}
+	for name, in := range cases {
+		_, err := token.Parse(in, "tncw")
+		if !errors.Is(err, token.ErrMalformed) {
+			t.Errorf("%s: Parse = %v, want ErrMalformed", name, err)
+			continue
+		}
+		if len(in) > 8 && strings.Contains(err.Error(), in[5:]) {
+			t.Errorf("%s: the error echoes the secret", name)
+		}
+	}
+}
+
+// Every base62 digit must be about equally likely: rejection sampling, no modulo bias.
+func TestSecretDigitsUniform(t *testing.T) {
+	counts := map[rune]int{}
+	total := 0
+	for i := 0; i < 3000; i++ {
+		s, _ := token.NewSecret("ab", nil)
+		for _, r := range s[3 : 3+30] {
+			counts[r]++
+			total++
+		}
+	}
+	if len(counts) != 62 {
+		t.Fatalf("%d distinct digits, want 62", len(counts))
+	}
+	want := float64(total) / 62
+	for r, n := range counts {
+		if float64(n) < want*0.85 || float64(n) > want*1.15 {
+			t.Errorf("digit %q drawn %d times, expected about %.0f", r, n, want)
+		}
+	}
+}
+
+func TestHasher(t *testing.T) {
+	if _, err := token.NewHasher(make([]byte, 31)); err == nil {
+		t.Error("a 31-byte key was accepted")
+	}
+	if _, err := token.NewHasher(make([]byte, 65)); err == nil {
+		t.Error("a 65-byte key was accepted")
+	}
+	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	h1, _ := token.NewHasher(k1)
+	h2, _ := token.NewHasher(k2)
+	a, b := h1.Hash("secret"), h1.Hash("secret")
+	if !bytes.Equal(a, b) || len(a) != 32 {
+		t.Error("hash is not deterministic or not 32 bytes")
+	}
+	if bytes.Equal(a, h2.Hash("secret")) || bytes.Equal(a, h1.Hash("secreu")) {
+		t.Error("hash ignores its key or its input")
+	}
+	if strings.Contains(string(a), "secret") {
+		t.Error("hash contains the secret")
+	}
+	if h := token.Hint("tncw_abcdefgh"); h != "tncw_…efgh" {
+		t.Errorf("Hint = %q", h)
+	}
+}
+
+func TestParseLifetime(t *testing.T) {
+	good := map[string]time.Duration{"48h": 48 * time.Hour, "90m": 90 * time.Minute, "7d": 7 * 24 * time.Hour,
+		"1w": 7 * 24 * time.Hour, "1y": 365 * 24 * time.Hour, " 2d ": 48 * time.Hour}
+	for in, want := range good {
+		if got, err := token.ParseLifetime(in); err != nil || got != want {
+			t.Errorf("ParseLifetime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0d", "-1h", "0s", "d", "1.5d", "7days", "1x", "99999999y", "-3d"} {
+		if _, err := token.ParseLifetime(bad); !errors.Is(err, token.ErrLifetime) {
+			t.Errorf("ParseLifetime(%q) = %v, want ErrLifetime", bad, err)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	s, _ := token.NewSecret("tncw", nil)
+	f.Add(s)
+	f.Add("tncw_")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, in string) {
+		if _, err := token.Parse(in, "tncw"); err == nil && !strings.HasPrefix(in, "tncw_") {
+			t.Fatalf("accepted %q", in)
+		}
+	})
+}
+
+func FuzzParseLifetime(f *testing.F) {
+	for _, s := range []string{"48h", "7d", "1y", "", "-1h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if d, err := token.ParseLifetime(in); err == nil && d <= 0 {
+			t.Fatalf("ParseLifetime(%q) = %v", in, d)
+		}
+	})
+}
