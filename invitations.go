@@ -1,0 +1,353 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// NewInvitation describes an invitation to send.
+type NewInvitation struct {
+	Email string
+	Role  rbac.Role
+	// TTL is how long it stays valid: 0 means Options.InvitationTTL (7 days by
+	// default); at most Options.MaxInvitationTTL (30 days by default).
+	TTL time.Duration
+}
+
+// SentInvitation is an invitation with its secret. The secret is returned only
+// here, once: put it in the link you send; tenancy keeps only its keyed hash.
+type SentInvitation struct {
+	Invitation member.Invitation
+	Secret     string
+	Resent     bool // a pending invitation to this email was renewed
+}
+
+// InvitationInfo is an invitation as listed, with its state at the time of the list.
+type InvitationInfo struct {
+	member.Invitation
+	State member.InvitationState
+}
+
+func (m *Manager) invitationPrefix() string { return m.prefix + "i" }
+
+// newInvitationSecret makes a secret and its hash, outside any transaction.
+func (m *Manager) newInvitationSecret() (string, []byte, error) {
+	secret, err := token.NewSecret(m.invitationPrefix(), nil)
+	if err != nil {
+		return "", nil, err
+	}
+	return secret, m.hasher.Hash(secret), nil
+}
+
+func (m *Manager) invitationTTL(ttl time.Duration) (time.Duration, error) {
+	switch {
+	case ttl == 0:
+		return m.invTTL, nil
+	case ttl < 0 || ttl > m.maxInvTTL:
+		return 0, invalidf("invitation lifetime must be between 1s and %s", m.maxInvTTL)
+	}
+	return ttl, nil
+}
+
+// scrub hides an invitation's secret hash from callers: it is an internal value.
+func scrub(inv member.Invitation) member.Invitation {
+	inv.SecretHash = nil
+	return inv
+}
+
+// InviteMember invites someone by email to a workspace with a role: the email need
+// not be a registered user yet. If that email already has a pending invitation to
+// the workspace, it is resent: a new secret and expiry, and the old link stops
+// working. Admins may, in an active workspace, up to their own role.
+//
+// Errors: ErrInvalidArgument (bad email, role or lifetime), ErrAlreadyExists (the
+// email belongs to a member), ErrNotFound, ErrPermissionDenied (not an admin, above
+// the grant ceiling), ErrFailedPrecondition (inactive or deleted workspace),
+// ErrUnauthenticated.
+func (m *Manager) InviteMember(ctx context.Context, p Principal, workspaceID string, in NewInvitation) (SentInvitation, error) {
+	if err := checkRole(in.Role); err != nil {
+		return SentInvitation{}, err
+	}
+	email, err := member.NormalizeEmail(in.Email)
+	if err != nil {
+		return SentInvitation{}, invalid(err)
+	}
+	ttl, err := m.invitationTTL(in.TTL)
+	if err != nil {
+		return SentInvitation{}, err
+	}
+	secret, hash, err := m.newInvitationSecret()
+	if err != nil {
+		return SentInvitation{}, err
+	}
+	now := m.now()
+	id := m.ids.next("inv_", now)
+	var out SentInvitation
+	err = m.update(ctx, "invite member", func(tx storage.Tx) error {
+		_, a, err := m.workspaceFor(tx, p, workspaceID, rbac.InviteMembers)
+		if err != nil {
+			return err
+		}
+		if err := checkGrant(a, in.Role); err != nil {
+			return err
+		}
+		if u, err := tx.GetUserByEmail(email); err == nil {
+			if _, err := tx.GetMember(workspaceID, u.ID); err == nil {
+				return existsf("%s is already a member of this workspace", email)
+			}
+		}
+		inv := member.Invitation{ID: id, WorkspaceID: workspaceID, Email: email, Role: in.Role, InviterID: a.userID, CreatedAt: now}
+		typ := "member.invited"
+		out.Resent = false
+		if pending, ok, err := pendingInvitation(tx, workspaceID, email, now); err != nil {
+			return err
+		} else if ok {
+			inv, typ, out.Resent = pending, "invitation.resent", true
+			inv.Role, inv.InviterID = in.Role, a.userID
+		}
+		inv.SecretHash, inv.Hint, inv.ExpiresAt = hash, token.Hint(secret), now.Add(ttl)
+		if err := tx.PutInvitation(inv); err != nil {
+			return internal("put invitation", err)
+		}
+		out.Invitation = scrub(inv)
+		return m.record(tx, now, p, typ, workspaceID, email, map[string]string{"invitation": inv.ID, "role": string(inv.Role), "hint": inv.Hint})
+	})
+	if err != nil {
+		return SentInvitation{}, err
+	}
+	out.Secret = secret
+	return out, nil
+}
+
+// pendingInvitation finds the pending invitation of email to a workspace, if any.
+func pendingInvitation(tx storage.Tx, wsID, email string, now time.Time) (member.Invitation, bool, error) {
+	var found member.Invitation
+	ok := false
+	err := tx.ScanInvitations(wsID, "", func(inv member.Invitation) bool {
+		if inv.Email == email && inv.State(now) == member.Pending {
+			found, ok = inv, true
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return found, false, internal("scan invitations", err)
+	}
+	return found, ok, nil
+}
+
+// invitationFor loads an invitation by ID and checks p may perform action in its
+// workspace. Someone who may not act in that workspace gets not-found, whatever
+// workspace they administer.
+func (m *Manager) invitationFor(tx storage.Tx, p Principal, id string, action rbac.Action) (member.Invitation, access, error) {
+	inv, err := tx.GetInvitation(id)
+	if errors.Is(err, storage.ErrNotFound) {
+		if _, cerr := m.caller(tx, p); cerr != nil {
+			return inv, access{}, cerr
+		}
+		return inv, access{}, notFoundf("invitation %q not found", id)
+	}
+	if err != nil {
+		return inv, access{}, internal("read invitation", err)
+	}
+	_, a, err := m.workspaceFor(tx, p, inv.WorkspaceID, action)
+	if errors.Is(err, ErrNotFound) {
+		return inv, a, notFoundf("invitation %q not found", id)
+	}
+	return inv, a, err
+}
+
+// ResendInvitation renews a pending or expired invitation: a new secret and expiry;
+// the old link stops working. The grant ceiling is checked again, against the
+// resender. Admins may, in an active workspace.
+//
+// Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (accepted or
+// revoked; inactive or deleted workspace), ErrUnauthenticated.
+func (m *Manager) ResendInvitation(ctx context.Context, p Principal, invitationID string) (SentInvitation, error) {
+	secret, hash, err := m.newInvitationSecret()
+	if err != nil {
+		return SentInvitation{}, err
+	}
+	now := m.now()
+	var out SentInvitation
+	err = m.update(ctx, "resend invitation", func(tx storage.Tx) error {
+		inv, a, err := m.invitationFor(tx, p, invitationID, rbac.InviteMembers)
+		if err != nil {
+			return err
+		}
+		if err := checkGrant(a, inv.Role); err != nil {
+			return err
+		}
+		switch inv.State(now) {
+		case member.Accepted, member.Revoked:
+			return preconditionf("invitation %q was %s: send a new one", invitationID, inv.State(now))
+		}
+		inv.SecretHash, inv.Hint, inv.ExpiresAt, inv.InviterID = hash, token.Hint(secret), now.Add(m.invTTL), a.userID
+		if err := tx.PutInvitation(inv); err != nil {
+			return internal("put invitation", err)
+		}
+		out = SentInvitation{Invitation: scrub(inv), Resent: true}
+		return m.record(tx, now, p, "invitation.resent", inv.WorkspaceID, inv.Email, map[string]string{"invitation": inv.ID, "hint": inv.Hint})
+	})
+	if err != nil {
+		return SentInvitation{}, err
+	}
+	out.Secret = secret
+	return out, nil
+}
+
+// RevokeInvitation kills a pending invitation; it stays listed as revoked. Admins
+// may, in an active or inactive workspace.
+//
+// Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (already accepted
+// or revoked; deleted workspace), ErrUnauthenticated.
+func (m *Manager) RevokeInvitation(ctx context.Context, p Principal, invitationID string) (member.Invitation, error) {
+	now := m.now()
+	var inv member.Invitation
+	err := m.update(ctx, "revoke invitation", func(tx storage.Tx) error {
+		var err error
+		if inv, _, err = m.invitationFor(tx, p, invitationID, rbac.ManageMembers); err != nil {
+			return err
+		}
+		switch inv.State(now) {
+		case member.Accepted, member.Revoked:
+			return preconditionf("invitation %q was already %s", invitationID, inv.State(now))
+		}
+		inv.RevokedAt = now
+		if err := tx.PutInvitation(inv); err != nil {
+			return internal("put invitation", err)
+		}
+		return m.record(tx, now, p, "invitation.revoked", inv.WorkspaceID, inv.Email, map[string]string{"invitation": inv.ID})
+	})
+	if err != nil {
+		return member.Invitation{}, err
+	}
+	return scrub(inv), nil
+}
+
+// ListInvitations returns one page of a workspace's invitations, oldest first, each
+// with its state now: pending, accepted, expired or revoked. Admins may.
+//
+// Errors: ErrInvalidArgument, ErrNotFound, ErrPermissionDenied,
+// ErrFailedPrecondition (deleted workspace), ErrUnauthenticated.
+func (m *Manager) ListInvitations(ctx context.Context, p Principal, workspaceID string, opts MemberListOptions) (workspace.Page[InvitationInfo], error) {
+	f, err := parseListOptions(workspace.ListOptions{Limit: opts.Limit, Cursor: opts.Cursor}, workspace.DefaultLimit)
+	if err != nil {
+		return workspace.Page[InvitationInfo]{}, err
+	}
+	now := m.now()
+	pg := pager[InvitationInfo]{limit: f.limit, key: func(i InvitationInfo) string { return i.ID }}
+	err = m.view(ctx, "list invitations", func(tx storage.Tx) error {
+		pg.page = workspace.Page[InvitationInfo]{}
+		if _, _, err := m.workspaceFor(tx, p, workspaceID, rbac.ManageMembers); err != nil {
+			return err
+		}
+		return tx.ScanInvitations(workspaceID, f.after, func(inv member.Invitation) bool {
+			return pg.add(InvitationInfo{Invitation: scrub(inv), State: inv.State(now)})
+		})
+	})
+	return pg.result(opts.Cursor, err)
+}
+
+// AcceptInvitation joins p to the workspace of the invitation whose secret is given,
+// with its role, atomically with using the invitation up. p's email must be the
+// invited one (after trimming and ASCII lowercasing only). It is refused when the
+// invitation is used, revoked or expired, when the workspace is not active, and when
+// the inviter no longer holds a role at least as high as the one invited.
+//
+// Errors: ErrInvalidArgument (not an invitation secret: rejected before any
+// lookup), ErrNotFound (no such invitation), ErrPermissionDenied (another email),
+// ErrAlreadyExists (already a member), ErrFailedPrecondition (used, revoked,
+// expired, inactive workspace, inviter demoted), ErrUnauthenticated.
+func (m *Manager) AcceptInvitation(ctx context.Context, p Principal, secret string) (member.Member, error) {
+	if _, err := token.Parse(secret, m.invitationPrefix()); err != nil {
+		return member.Member{}, invalidf("this is not a valid invitation link")
+	}
+	if p.kind != userKind && !(p.kind == tokenKind && p.scope == "") {
+		return member.Member{}, newErr(ErrUnauthenticated, "sign in as the invited person to accept an invitation")
+	}
+	hash := m.hasher.Hash(secret)
+	now := m.now()
+	var mb member.Member
+	err := m.update(ctx, "accept invitation", func(tx storage.Tx) error {
+		u, err := m.caller(tx, p)
+		if err != nil {
+			return err
+		}
+		inv, err := tx.GetInvitationByHash(hash)
+		if errors.Is(err, storage.ErrNotFound) {
+			return notFoundf("invitation not found: the link may have been replaced by a newer one")
+		}
+		if err != nil {
+			return internal("read invitation", err)
+		}
+		switch inv.State(now) {
+		case member.Accepted:
+			return preconditionf("this invitation was already used")
+		case member.Revoked:
+			return preconditionf("this invitation was revoked")
+		case member.Expired:
+			return preconditionf("this invitation expired on %s: ask for a new one", inv.ExpiresAt.Format(time.DateOnly))
+		}
+		if u.Email != inv.Email {
+			return deniedf("this invitation was sent to another email address")
+		}
+		w, err := tx.GetWorkspace(inv.WorkspaceID)
+		if err != nil {
+			return internal("read workspace", err)
+		}
+		if w.Status != workspace.Active {
+			return preconditionf("workspace %q is %s: invitations cannot be accepted", w.ID, w.Status)
+		}
+		if _, err := tx.GetMember(w.ID, u.ID); err == nil {
+			return existsf("you are already a member of this workspace")
+		}
+		if err := m.inviterStillMay(tx, inv); err != nil {
+			return err
+		}
+		mb = member.Member{WorkspaceID: w.ID, UserID: u.ID, Role: inv.Role, InvitedBy: inv.InviterID, JoinedAt: now, UpdatedAt: now}
+		if err := tx.PutMember(mb); err != nil {
+			return internal("put member", err)
+		}
+		inv.AcceptedAt, inv.AcceptedBy = now, u.ID
+		if err := tx.PutInvitation(inv); err != nil {
+			return internal("put invitation", err)
+		}
+		return m.record(tx, now, p, "invitation.accepted", w.ID, u.ID, map[string]string{"invitation": inv.ID, "role": string(inv.Role)})
+	})
+	if err != nil {
+		return member.Member{}, err
+	}
+	return mb, nil
+}
+
+// inviterStillMay re-checks the grant ceiling at acceptance: the inviter must still
+// hold a role at least as high as the one invited (System invitations always pass).
+func (m *Manager) inviterStillMay(tx storage.Tx, inv member.Invitation) error {
+	if inv.InviterID == "" {
+		return nil
+	}
+	refuse := preconditionf("the person who invited you can no longer grant the %s role: ask for a new invitation", inv.Role)
+	u, err := tx.GetUser(inv.InviterID)
+	if err != nil {
+		return refuse
+	}
+	role := rbac.Role("")
+	if mb, err := tx.GetMember(inv.WorkspaceID, u.ID); err == nil {
+		role = mb.Role
+	}
+	if u.Platform {
+		role = rbac.Platform
+	}
+	if !rbac.CanGrant(role, inv.Role) {
+		return refuse
+	}
+	return nil
+}

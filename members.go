@@ -1,0 +1,363 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// DefaultMemberLimit is the page size of member lists.
+const DefaultMemberLimit = 50
+
+// checkRole validates a role named for a membership, before any lookup.
+func checkRole(role rbac.Role) error {
+	if !role.Valid() {
+		return invalidf("role %q must be viewer, editor or admin", truncate(string(role), 40))
+	}
+	return nil
+}
+
+// checkGrant applies the grant ceiling: nobody grants a role above their own, only
+// platform grants platform, and platform is never a membership role.
+func checkGrant(a access, role rbac.Role) error {
+	if role == rbac.Platform {
+		if a.system || a.role == rbac.Platform {
+			return invalidf("platform is a user attribute, not a membership role: use SetPlatform")
+		}
+		return deniedf("you can't assign a role higher than your own: only platform users grant platform")
+	}
+	if !role.IsMemberRole() {
+		return invalidf("role %q must be viewer, editor or admin", truncate(string(role), 40))
+	}
+	if !a.system && !rbac.CanGrant(a.role, role) {
+		return deniedf("you can't assign a role higher than your own (%s)", a.role)
+	}
+	return nil
+}
+
+// checkTarget refuses acting on a member whose role is above one's own.
+func checkTarget(a access, target member.Member, verb string) error {
+	if !a.system && target.Role.Rank() > a.role.Rank() {
+		return deniedf("you can't %s a member whose role is above your own", verb)
+	}
+	return nil
+}
+
+// memberOf loads a membership for an operation, as not-found when absent.
+func memberOf(tx storage.Tx, wsID, userID string) (member.Member, error) {
+	mb, err := tx.GetMember(wsID, userID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return mb, notFoundf("user %q is not a member of workspace %q", userID, wsID)
+	}
+	if err != nil {
+		return mb, internal("read member", err)
+	}
+	return mb, nil
+}
+
+// NewMember names a registered user to add to a workspace directly, by ID or email.
+type NewMember struct {
+	UserID string // either this
+	Email  string // or this
+	Role   rbac.Role
+}
+
+// AddMember adds a registered user to a workspace with a role, without an
+// invitation (System Initiative's "add user by email"). Admins may, in an active or
+// inactive workspace, up to their own role.
+//
+// Errors: ErrInvalidArgument (bad role or email, neither or both of UserID and
+// Email), ErrNotFound (no such workspace or user), ErrAlreadyExists (already a
+// member), ErrPermissionDenied (not an admin, or above the grant ceiling),
+// ErrFailedPrecondition (deleted workspace), ErrUnauthenticated.
+func (m *Manager) AddMember(ctx context.Context, p Principal, workspaceID string, in NewMember) (member.Member, error) {
+	if err := checkRole(in.Role); err != nil {
+		return member.Member{}, err
+	}
+	if (in.UserID == "") == (in.Email == "") {
+		return member.Member{}, invalidf("name the user by ID or by email, not both")
+	}
+	email := ""
+	if in.Email != "" {
+		e, err := member.NormalizeEmail(in.Email)
+		if err != nil {
+			return member.Member{}, invalid(err)
+		}
+		email = e
+	}
+	now := m.now()
+	var mb member.Member
+	err := m.update(ctx, "add member", func(tx storage.Tx) error {
+		_, a, err := m.workspaceFor(tx, p, workspaceID, rbac.ManageMembers)
+		if err != nil {
+			return err
+		}
+		if err := checkGrant(a, in.Role); err != nil {
+			return err
+		}
+		var u member.User
+		if email != "" {
+			u, err = tx.GetUserByEmail(email)
+		} else {
+			u, err = tx.GetUser(in.UserID)
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			return notFoundf("no registered user with that %s: invite them instead", map[bool]string{true: "email", false: "ID"}[email != ""])
+		}
+		if err != nil {
+			return internal("read user", err)
+		}
+		if _, err := tx.GetMember(workspaceID, u.ID); err == nil {
+			return existsf("user %q is already a member", u.ID)
+		}
+		mb = member.Member{WorkspaceID: workspaceID, UserID: u.ID, Role: in.Role, InvitedBy: a.userID, JoinedAt: now, UpdatedAt: now}
+		if err := tx.PutMember(mb); err != nil {
+			return internal("put member", err)
+		}
+		return m.record(tx, now, p, "member.added", workspaceID, u.ID, map[string]string{"role": string(in.Role)})
+	})
+	if err != nil {
+		return member.Member{}, err
+	}
+	return mb, nil
+}
+
+// GetMember returns one member of a workspace, with role. Members may.
+//
+// Errors: ErrNotFound, ErrFailedPrecondition (deleted workspace), ErrUnauthenticated.
+func (m *Manager) GetMember(ctx context.Context, p Principal, workspaceID, userID string) (member.Member, error) {
+	var mb member.Member
+	err := m.view(ctx, "get member", func(tx storage.Tx) error {
+		if _, _, err := m.workspaceFor(tx, p, workspaceID, rbac.ListMembers); err != nil {
+			return err
+		}
+		var err error
+		mb, err = memberOf(tx, workspaceID, userID)
+		return err
+	})
+	if err != nil {
+		return member.Member{}, err
+	}
+	return mb, nil
+}
+
+// MemberListOptions selects a page of members.
+type MemberListOptions struct {
+	Limit  int    // 1-100; 0 means 50
+	Cursor string // from a previous page
+}
+
+// ListMembers returns one page of a workspace's members, by user ID, with role,
+// owner flag, join time and who invited them. Members may.
+//
+// Errors: ErrInvalidArgument (limit, cursor), ErrNotFound, ErrFailedPrecondition
+// (deleted workspace), ErrUnauthenticated.
+func (m *Manager) ListMembers(ctx context.Context, p Principal, workspaceID string, opts MemberListOptions) (workspace.Page[member.Member], error) {
+	f, err := parseListOptions(workspace.ListOptions{Limit: opts.Limit, Cursor: opts.Cursor}, DefaultMemberLimit)
+	if err != nil {
+		return workspace.Page[member.Member]{}, err
+	}
+	pg := pager[member.Member]{limit: f.limit, key: func(mb member.Member) string { return mb.UserID }}
+	err = m.view(ctx, "list members", func(tx storage.Tx) error {
+		pg.page = workspace.Page[member.Member]{}
+		if _, _, err := m.workspaceFor(tx, p, workspaceID, rbac.ListMembers); err != nil {
+			return err
+		}
+		return tx.ScanMembers(workspaceID, f.after, pg.add)
+	})
+	return pg.result(opts.Cursor, err)
+}
+
+// ChangeRole gives a member a new role. Admins may, up to their own role, and not on
+// a member whose role is above theirs. The owner cannot be demoted: transfer
+// ownership first. Because the owner is always an admin, a workspace always keeps at
+// least one admin.
+//
+// Errors: ErrInvalidArgument (bad role, platform), ErrNotFound,
+// ErrPermissionDenied, ErrFailedPrecondition (the owner; deleted workspace),
+// ErrUnauthenticated.
+func (m *Manager) ChangeRole(ctx context.Context, p Principal, workspaceID, userID string, role rbac.Role) (member.Member, error) {
+	if err := checkRole(role); err != nil {
+		return member.Member{}, err
+	}
+	now := m.now()
+	var mb member.Member
+	err := m.update(ctx, "change role", func(tx storage.Tx) error {
+		_, a, err := m.workspaceFor(tx, p, workspaceID, rbac.ManageMembers)
+		if err != nil {
+			return err
+		}
+		if err := checkGrant(a, role); err != nil {
+			return err
+		}
+		if mb, err = memberOf(tx, workspaceID, userID); err != nil {
+			return err
+		}
+		if err := checkTarget(a, mb, "change"); err != nil {
+			return err
+		}
+		if mb.Role == role {
+			return nil
+		}
+		if mb.Owner {
+			return preconditionf("the owner must stay an admin: transfer ownership first")
+		}
+		from := mb.Role
+		mb.Role, mb.UpdatedAt = role, now
+		if err := tx.PutMember(mb); err != nil {
+			return internal("put member", err)
+		}
+		return m.record(tx, now, p, "member.role_changed", workspaceID, userID, map[string]string{"from": string(from), "to": string(role)})
+	})
+	if err != nil {
+		return member.Member{}, err
+	}
+	return mb, nil
+}
+
+// RemoveMember removes a member from a workspace, and revokes the workspace tokens
+// they created there, in the same transaction. Admins may, not on a member whose role
+// is above theirs. The owner cannot be removed.
+//
+// Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (the owner; deleted
+// workspace), ErrUnauthenticated.
+func (m *Manager) RemoveMember(ctx context.Context, p Principal, workspaceID, userID string) error {
+	now := m.now()
+	return m.update(ctx, "remove member", func(tx storage.Tx) error {
+		_, a, err := m.workspaceFor(tx, p, workspaceID, rbac.ManageMembers)
+		if err != nil {
+			return err
+		}
+		mb, err := memberOf(tx, workspaceID, userID)
+		if err != nil {
+			return err
+		}
+		if err := checkTarget(a, mb, "remove"); err != nil {
+			return err
+		}
+		if mb.Owner {
+			return preconditionf("the owner cannot be removed: transfer ownership first")
+		}
+		return m.dropMember(tx, now, p, mb, "member.removed")
+	})
+}
+
+// LeaveWorkspace removes p's own membership, revoking the workspace tokens p created
+// there. The owner cannot leave: transfer ownership first.
+//
+// Errors: ErrNotFound (not a member), ErrFailedPrecondition (the owner; deleted
+// workspace), ErrUnauthenticated.
+func (m *Manager) LeaveWorkspace(ctx context.Context, p Principal, workspaceID string) error {
+	now := m.now()
+	return m.update(ctx, "leave workspace", func(tx storage.Tx) error {
+		_, a, err := m.workspaceFor(tx, p, workspaceID, rbac.ReadWorkspace)
+		if err != nil {
+			return err
+		}
+		if !a.member {
+			return notFoundf("you are not a member of workspace %q", workspaceID)
+		}
+		mb, err := memberOf(tx, workspaceID, a.userID)
+		if err != nil {
+			return err
+		}
+		if mb.Owner {
+			return preconditionf("the owner cannot leave: transfer ownership first")
+		}
+		return m.dropMember(tx, now, p, mb, "member.left")
+	})
+}
+
+// dropMember deletes a membership and revokes the workspace tokens its user made in
+// that workspace.
+func (m *Manager) dropMember(tx storage.Tx, now time.Time, p Principal, mb member.Member, typ string) error {
+	if err := tx.DeleteMember(mb.WorkspaceID, mb.UserID); err != nil {
+		return internal("delete member", err)
+	}
+	revoked, err := m.revokeUserTokensIn(tx, now, mb.UserID, mb.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	data := map[string]string{"role": string(mb.Role)}
+	if len(revoked) > 0 {
+		data["tokens_revoked"] = strings.Join(revoked, ",")
+	}
+	return m.record(tx, now, p, typ, mb.WorkspaceID, mb.UserID, data)
+}
+
+// revokeUserTokensIn revokes the active workspace tokens userID created in wsID and
+// returns their IDs.
+func (m *Manager) revokeUserTokensIn(tx storage.Tx, now time.Time, userID, wsID string) ([]string, error) {
+	var toks []token.Token
+	if err := tx.ScanUserTokens(userID, "", func(t token.Token) bool {
+		if t.WorkspaceID == wsID && t.RevokedAt.IsZero() {
+			toks = append(toks, t)
+		}
+		return true
+	}); err != nil {
+		return nil, internal("scan tokens", err)
+	}
+	ids := make([]string, 0, len(toks))
+	for _, t := range toks {
+		t.RevokedAt = now
+		if err := tx.PutToken(t); err != nil {
+			return nil, internal("revoke token", err)
+		}
+		ids = append(ids, t.ID)
+	}
+	return ids, nil
+}
+
+// TransferOwnership makes another admin of the workspace its owner; the old owner
+// stays an admin. The owner and platform users may.
+//
+// Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (the new owner is
+// not an admin; deleted workspace), ErrUnauthenticated.
+func (m *Manager) TransferOwnership(ctx context.Context, p Principal, workspaceID, toUserID string) (workspace.Workspace, error) {
+	now := m.now()
+	var w workspace.Workspace
+	err := m.update(ctx, "transfer ownership", func(tx storage.Tx) error {
+		var err error
+		if w, _, err = m.workspaceFor(tx, p, workspaceID, rbac.DeleteWorkspace); err != nil {
+			return err
+		}
+		if w.Status == workspace.Deleted {
+			return preconditionf("workspace %q is deleted: restore it first", workspaceID)
+		}
+		to, err := memberOf(tx, workspaceID, toUserID)
+		if err != nil {
+			return err
+		}
+		if to.Owner {
+			return nil
+		}
+		if to.Role != rbac.Admin {
+			return preconditionf("ownership can only move to an admin: make %q an admin first", toUserID)
+		}
+		from, err := memberOf(tx, workspaceID, w.OwnerID)
+		if err != nil {
+			return internal("read owner", err)
+		}
+		from.Owner, from.UpdatedAt = false, now
+		to.Owner, to.UpdatedAt = true, now
+		prev := w.OwnerID
+		w.OwnerID, w.UpdatedAt = toUserID, now
+		for _, err := range []error{tx.PutMember(from), tx.PutMember(to), tx.PutWorkspace(w)} {
+			if err != nil {
+				return internal("transfer ownership", err)
+			}
+		}
+		return m.record(tx, now, p, "workspace.ownership_transferred", workspaceID, toUserID, map[string]string{"from": prev})
+	})
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	return w, nil
+}
