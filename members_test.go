@@ -2,8 +2,8 @@ package tenancy_test
 
 import (
 	"errors"
-	"strings"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,7 +150,9 @@ func TestEscalationMatrix(t *testing.T) {
 				return err
 			}},
 		{"remove an R", true, lowerOrRemove, func(t *testing.T, e *env, _ string, r rbac.Role) string { return target(t, e, r) },
-			func(e *env, p tenancy.Principal, _ rbac.Role, id string) error { return e.m.RemoveMember(ctx, p, e.ws.ID, id) }},
+			func(e *env, p tenancy.Principal, _ rbac.Role, id string) error {
+				return e.m.RemoveMember(ctx, p, e.ws.ID, id)
+			}},
 		{"resend an R invitation", true, expectGrant, func(t *testing.T, e *env, _ string, r rbac.Role) string {
 			id, _ := e.putInvitation(t, e.ws.ID, "new@example.com", "", r)
 			return id
