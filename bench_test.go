@@ -16,6 +16,7 @@ import (
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/bolt"
 	"github.com/tenancykit/tenancy/storage/memory"
+	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -118,6 +119,9 @@ func getFixture(b *testing.B, backend string, n int) *fixture {
 
 var benchBackends = []string{"memory", "bolt"}
 
+// managerStore remembers the store under each benchmark Manager, for fixtures.
+var managerStore = map[*tenancy.Manager]storage.Storage{}
+
 // BenchmarkAuthorize checks a member's permission in one of 10,000 workspaces.
 func BenchmarkAuthorize(b *testing.B) {
 	for _, backend := range benchBackends {
@@ -196,6 +200,9 @@ func newCreateManager(b *testing.B, backend string) *tenancy.Manager {
 	if err != nil {
 		b.Fatal(err)
 	}
+	fixturesMu.Lock()
+	managerStore[m] = store
+	fixturesMu.Unlock()
 	if _, err := m.RegisterUser(ctx, tenancy.System(), tenancy.NewUser{ID: "owner", Email: "owner@example.com"}); err != nil {
 		b.Fatal(err)
 	}
@@ -243,4 +250,144 @@ func BenchmarkCreateWorkspaceParallel(b *testing.B) {
 			}
 		})
 	})
+}
+
+// memberFixture is one workspace of 10,000 members, built once per backend.
+type memberFixture struct {
+	m       *tenancy.Manager
+	wsID    string
+	userIDs []string
+}
+
+var memberFixtures = map[string]*memberFixture{}
+
+func getMemberFixture(b *testing.B, backend string) *memberFixture {
+	b.Helper()
+	fixturesMu.Lock()
+	defer fixturesMu.Unlock()
+	if f, ok := memberFixtures[backend]; ok {
+		return f
+	}
+	store := openBenchStore(b, backend, "members")
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := &memberFixture{wsID: "ws_" + ulid.MustNew(ulid.Timestamp(t0), ulid.DefaultEntropy()).String()}
+	err := store.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.PutWorkspace(workspace.Workspace{ID: f.wsID, Slug: "big", Name: "Big", Status: workspace.Active, OwnerID: "m000000", CreatedAt: t0}); err != nil {
+			return err
+		}
+		for i := 0; i < 10000; i++ {
+			uid := fmt.Sprintf("m%06d", i)
+			if err := tx.PutUser(member.User{ID: uid, Email: uid + "@example.com", CreatedAt: t0}); err != nil {
+				return err
+			}
+			role := rbac.Viewer
+			if i == 0 {
+				role = rbac.Admin
+			}
+			if err := tx.PutMember(member.Member{WorkspaceID: f.wsID, UserID: uid, Role: role, Owner: i == 0, JoinedAt: t0}); err != nil {
+				return err
+			}
+			f.userIDs = append(f.userIDs, uid)
+		}
+		_, err := tx.AddCounter("workspaces.active", 1)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if f.m, err = tenancy.New(store, tenancy.Options{SecretKey: testKey}); err != nil {
+		b.Fatal(err)
+	}
+	memberFixtures[backend] = f
+	return f
+}
+
+// openBenchStore opens a store for a shared fixture: bbolt files live in benchDir.
+func openBenchStore(b *testing.B, backend, name string) storage.Storage {
+	b.Helper()
+	if backend == "memory" {
+		return memory.New()
+	}
+	if benchDir == "" {
+		d, err := os.MkdirTemp("", "tenancy-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchDir = d
+	}
+	s, err := bolt.Open(filepath.Join(benchDir, name+".db"), bolt.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkListMembers reads one page of 50 from the middle of a workspace of 10,000
+// members, by cursor.
+func BenchmarkListMembers(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend, func(b *testing.B) {
+			f := getMemberFixture(b, backend)
+			cursor := workspace.EncodeCursor(f.userIDs[5000])
+			p := tenancy.User(f.userIDs[1])
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				pg, err := f.m.ListMembers(ctx, p, f.wsID, tenancy.MemberListOptions{Cursor: cursor})
+				if err != nil || len(pg.Items) != 50 {
+					b.Fatal(len(pg.Items), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAcceptInvitation accepts invitations, each by its own invited user. The
+// users and invitations are made beforehand, straight through storage; bbolt syncs
+// every commit, as in production.
+func BenchmarkAcceptInvitation(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend, func(b *testing.B) {
+			m := newCreateManager(b, backend)
+			w, err := m.CreateWorkspace(ctx, tenancy.User("owner"), tenancy.NewWorkspace{Name: "Team"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			store := managerStore[m]
+			h, _ := token.NewHasher(testKey)
+			secrets := make([]string, b.N)
+			now := time.Now().UTC()
+			for start := 0; start < b.N; start += 5000 {
+				err := store.Update(ctx, func(tx storage.Tx) error {
+					for i := start; i < min(start+5000, b.N); i++ {
+						uid := fmt.Sprintf("inv%07d", i)
+						if err := tx.PutUser(member.User{ID: uid, Email: uid + "@example.com"}); err != nil {
+							return err
+						}
+						s, err := token.NewSecret("tnci", nil)
+						if err != nil {
+							return err
+						}
+						secrets[i] = s
+						err = tx.PutInvitation(member.Invitation{ID: "inv_" + uid, WorkspaceID: w.ID, Email: uid + "@example.com",
+							Role: rbac.Editor, InviterID: "owner", SecretHash: h.Hash(s), CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+						if err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := m.AcceptInvitation(ctx, tenancy.User(fmt.Sprintf("inv%07d", i)), secrets[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
