@@ -330,7 +330,10 @@ func TestCrossWorkspaceIsolation(t *testing.T) {
 		calls := map[string]func() error{
 			"change role": func() error { _, err := e.m.ChangeRole(ctx, admin, b.ID, "bob", rbac.Admin); return err },
 			"remove":      func() error { return e.m.RemoveMember(ctx, admin, b.ID, "bob") },
-			"add":         func() error { _, err := e.m.AddMember(ctx, admin, b.ID, tenancy.NewMember{UserID: "viewer", Role: rbac.Admin}); return err },
+			"add": func() error {
+				_, err := e.m.AddMember(ctx, admin, b.ID, tenancy.NewMember{UserID: "viewer", Role: rbac.Admin})
+				return err
+			},
 			"invite": func() error {
 				_, err := e.m.InviteMember(ctx, admin, b.ID, tenancy.NewInvitation{Email: "y@example.com", Role: rbac.Admin})
 				return err
