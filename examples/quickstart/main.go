@@ -122,6 +122,34 @@ func tour(ctx context.Context, store storage.Storage, key []byte) error {
 		fmt.Printf("bob's switcher: %s as %s (owner: %v)\n", uw.Workspace.Name, uw.Role, uw.Owner)
 	}
 
+	// Invite by email with a role; the secret goes in the link, once.
+	if _, err := m.RegisterUser(ctx, sys, tenancy.NewUser{ID: "cy", Email: "cy@example.com", Name: "Cy"}); err != nil {
+		return err
+	}
+	sent, err := m.InviteMember(ctx, bob, shop.ID, tenancy.NewInvitation{Email: "CY@example.com", Role: rbac.Viewer})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("bob invited %s as %s (link secret %s, expires %s)\n", sent.Invitation.Email, sent.Invitation.Role,
+		sent.Invitation.Hint, sent.Invitation.ExpiresAt.Format("2006-01-02"))
+	cy := tenancy.User("cy")
+	if _, err := m.AcceptInvitation(ctx, cy, sent.Secret); err != nil {
+		return err
+	}
+	if _, err := m.ChangeRole(ctx, bob, shop.ID, "cy", rbac.Editor); err != nil {
+		return err
+	}
+	mb, err := m.GetMember(ctx, bob, shop.ID, "cy")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("cy joined and is now %s\n", mb.Role)
+	// The grant ceiling: nobody grants a role above their own.
+	_, err = m.ChangeRole(ctx, bob, shop.ID, "cy", rbac.Platform)
+	fmt.Println("bob tries to make cy platform:", err)
+	_, err = m.InviteMember(ctx, cy, shop.ID, tenancy.NewInvitation{Email: "dee@example.com", Role: rbac.Admin})
+	fmt.Println("cy (editor) tries to invite an admin:", err)
+
 	// Deactivated: reads work, writes are refused with a clear error.
 	if _, err := m.DeactivateWorkspace(ctx, bob, shop.ID); err != nil {
 		return err
