@@ -59,20 +59,31 @@ type Options struct {
 	InvitationTTL time.Duration
 	// MaxInvitationTTL caps any invitation's lifetime; 0 means 30 days.
 	MaxInvitationTTL time.Duration
+
+	// MaxTokenLifetime caps API token lifetimes; 0 means one year.
+	MaxTokenLifetime time.Duration
+	// AllowNonExpiringTokens lets CreateToken make tokens that never expire.
+	AllowNonExpiringTokens bool
+	// TokenUsageFlushInterval is how often token last-used times are written; 0
+	// means 30 seconds.
+	TokenUsageFlushInterval time.Duration
 }
 
 // Manager runs every tenancy operation. It is safe for concurrent use.
 type Manager struct {
-	store       storage.Storage
-	policy      *rbac.Policy
-	clock       func() time.Time
-	starterKits map[string]bool
-	readActions map[rbac.Action]bool
-	ids         idSource
-	hasher      *token.Hasher
-	prefix      string // e.g. "tnc"
-	invTTL      time.Duration
-	maxInvTTL   time.Duration
+	store        storage.Storage
+	policy       *rbac.Policy
+	clock        func() time.Time
+	starterKits  map[string]bool
+	readActions  map[rbac.Action]bool
+	ids          idSource
+	hasher       *token.Hasher
+	prefix       string // e.g. "tnc"
+	invTTL       time.Duration
+	maxInvTTL    time.Duration
+	maxTokenLife time.Duration
+	allowNever   bool
+	usage        *usageTracker
 }
 
 // New returns a Manager over store. It never reads the whole store: opening a Manager
@@ -143,6 +154,18 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 	if m.invTTL < 0 || m.maxInvTTL < 0 || m.invTTL > m.maxInvTTL {
 		return nil, errors.New("tenancy: InvitationTTL must be positive and at most MaxInvitationTTL")
 	}
+	m.maxTokenLife, m.allowNever = opts.MaxTokenLifetime, opts.AllowNonExpiringTokens
+	if m.maxTokenLife == 0 {
+		m.maxTokenLife = 365 * 24 * time.Hour
+	}
+	flush := opts.TokenUsageFlushInterval
+	if flush == 0 {
+		flush = 30 * time.Second
+	}
+	if m.maxTokenLife < 0 || flush < 0 {
+		return nil, errors.New("tenancy: MaxTokenLifetime and TokenUsageFlushInterval must be positive")
+	}
+	m.usage = newUsageTracker(flush)
 	return m, nil
 }
 
@@ -210,6 +233,11 @@ func (m *Manager) caller(tx storage.Tx, p Principal) (member.User, error) {
 	case systemKind:
 		return member.User{}, nil
 	case userKind, tokenKind:
+		if p.kind == tokenKind {
+			if err := m.checkTokenInUse(tx, p); err != nil {
+				return member.User{}, err
+			}
+		}
 		u, err := tx.GetUser(p.userID)
 		if errors.Is(err, storage.ErrNotFound) {
 			return u, newErr(ErrUnauthenticated, "unknown user %q", p.userID)
@@ -242,7 +270,31 @@ func (m *Manager) accessTo(tx storage.Tx, p Principal, w workspace.Workspace) (a
 	if u.Platform {
 		a.role = rbac.Platform
 	}
+	if p.kind == tokenKind {
+		a = tokenAccess(p, w, a)
+	}
 	return a, nil
+}
+
+// tokenAccess narrows a creator's access to what their token may do: a workspace
+// token works only in its workspace; a token acts with min(its role, its creator's
+// current role), never with the owner's powers, and a workspace token never with
+// platform powers.
+func tokenAccess(p Principal, w workspace.Workspace, a access) access {
+	if p.scope != "" {
+		if p.scope != w.ID || (!a.member && !a.platform) {
+			return access{userID: a.userID} // not found
+		}
+		a.member, a.platform = true, false
+	}
+	a.owner = false
+	if p.cap != "" && a.role != "" {
+		a.role = rbac.Min(p.cap, a.role)
+	}
+	if a.role != rbac.Platform {
+		a.platform = false
+	}
+	return a
 }
 
 // allowed checks action against the policy and the workspace's status table:
@@ -419,7 +471,8 @@ func (m *Manager) requirePlatform(tx storage.Tx, p Principal, action rbac.Action
 	if err != nil || p.kind == systemKind {
 		return u, err
 	}
-	if !u.Platform || !m.policy.Allowed(rbac.Platform, false, action) {
+	tokenOK := p.kind != tokenKind || p.scope == "" && (p.cap == "" || p.cap == rbac.Platform)
+	if !u.Platform || !tokenOK || !m.policy.Allowed(rbac.Platform, false, action) {
 		return u, deniedf("only platform users may %s", actionText(action))
 	}
 	return u, nil

@@ -1,5 +1,7 @@
 package tenancy
 
+import "github.com/tenancykit/tenancy/rbac"
+
 // Principal is who acts: a user, a token, or the host itself. Every Manager operation
 // takes one. The zero Principal is nobody: every operation refuses it with
 // ErrUnauthenticated.
@@ -7,7 +9,8 @@ type Principal struct {
 	kind    principalKind
 	userID  string
 	tokenID string
-	scope   string // workspace of a workspace token
+	scope   string    // workspace of a workspace token
+	cap     rbac.Role // role cap of a token; empty for none
 }
 
 type principalKind uint8
@@ -31,6 +34,9 @@ func (p Principal) IsSystem() bool { return p.kind == systemKind }
 
 // UserID returns the user p acts as (a token's creator for a token), or "".
 func (p Principal) UserID() string { return p.userID }
+
+// WorkspaceID returns the workspace a workspace token is bound to, or "".
+func (p Principal) WorkspaceID() string { return p.scope }
 
 // TokenID returns the token p authenticated with, or "".
 func (p Principal) TokenID() string { return p.tokenID }

@@ -1,0 +1,456 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// NewToken describes an API token to create.
+type NewToken struct {
+	// Name says what the token is for, 1-100 characters.
+	Name string
+	// WorkspaceID binds the token to one workspace; empty makes a personal token,
+	// which acts as its user in every workspace.
+	WorkspaceID string
+	// Role is a workspace token's role (empty: the creator's role, at most admin) or
+	// a personal token's optional cap. Never above the creator's own role.
+	Role rbac.Role
+	// Lifetime is how long the token lives, at most Options.MaxTokenLifetime (one
+	// year by default); parse "48h", "7d", "1w" or "1y" with token.ParseLifetime.
+	// 0 means never expires, which only Options.AllowNonExpiringTokens permits.
+	Lifetime time.Duration
+}
+
+// CreatedToken is a token with its secret. The secret is returned only here (and by
+// RotateToken), once; tenancy keeps its keyed hash and a hint.
+type CreatedToken struct {
+	Token  token.Token
+	Secret string
+}
+
+// TokenState says whether a token works, and if not, why.
+type TokenState string
+
+// Token states.
+const (
+	TokenActive  TokenState = "active"
+	TokenRevoked TokenState = "revoked"
+	TokenExpired TokenState = "expired"
+)
+
+// TokenInfo is a token as listed: never its hash, with its state now.
+type TokenInfo struct {
+	token.Token
+	State TokenState
+}
+
+func tokenState(t token.Token, now time.Time) TokenState {
+	switch {
+	case !t.RevokedAt.IsZero():
+		return TokenRevoked
+	case !t.Active(now):
+		return TokenExpired
+	}
+	return TokenActive
+}
+
+func infoOf(t token.Token, now time.Time) TokenInfo {
+	t.Hash = nil
+	return TokenInfo{Token: t, State: tokenState(t, now)}
+}
+
+func (m *Manager) tokenPrefix(k token.Kind) string {
+	if k == token.Personal {
+		return m.prefix + "p"
+	}
+	return m.prefix + "w"
+}
+
+// newTokenSecret makes a secret, its hash and hint, outside any transaction.
+func (m *Manager) newTokenSecret(k token.Kind) (secret string, hash []byte, err error) {
+	if secret, err = token.NewSecret(m.tokenPrefix(k), nil); err != nil {
+		return "", nil, err
+	}
+	return secret, m.hasher.Hash(secret), nil
+}
+
+// checkTokenInUse re-checks a token principal's token at every use: it must exist,
+// belong to the principal's user, and be neither revoked nor expired.
+func (m *Manager) checkTokenInUse(tx storage.Tx, p Principal) error {
+	t, err := tx.GetToken(p.tokenID)
+	if errors.Is(err, storage.ErrNotFound) || err == nil && t.UserID != p.userID {
+		return newErr(ErrUnauthenticated, "token %s is not valid", p.tokenID)
+	}
+	if err != nil {
+		return internal("read token", err)
+	}
+	switch tokenState(t, m.clock()) {
+	case TokenRevoked:
+		return newErr(ErrUnauthenticated, "token %s was revoked", t.ID)
+	case TokenExpired:
+		return newErr(ErrUnauthenticated, "token %s expired", t.ID)
+	}
+	return nil
+}
+
+// CreateToken creates an API token for p's user. A workspace token needs the
+// token:create permission in its workspace (editors and admins, in an active
+// workspace) and carries a role no higher than its creator's; a personal token acts
+// as its user everywhere, optionally capped. Tokens cannot create tokens.
+//
+// Errors: ErrInvalidArgument (name, lifetime, role), ErrNotFound (workspace),
+// ErrPermissionDenied (viewer, a token acting, above the ceiling),
+// ErrFailedPrecondition (inactive or deleted workspace), ErrUnauthenticated.
+func (m *Manager) CreateToken(ctx context.Context, p Principal, in NewToken) (CreatedToken, error) {
+	name := strings.TrimSpace(in.Name)
+	if name == "" || utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return CreatedToken{}, invalidf("token name must be 1-100 printable characters")
+	}
+	if in.Role != "" {
+		if err := checkRole(in.Role); err != nil {
+			return CreatedToken{}, err
+		}
+	}
+	switch {
+	case in.Lifetime < 0:
+		return CreatedToken{}, invalidf("token lifetime must be positive")
+	case in.Lifetime == 0 && !m.allowNever:
+		return CreatedToken{}, invalidf("a token needs a lifetime (at most %s): tokens that never expire are not enabled", lifetimeText(m.maxTokenLife))
+	case in.Lifetime > m.maxTokenLife:
+		return CreatedToken{}, invalidf("token lifetime must be at most %s", lifetimeText(m.maxTokenLife))
+	}
+	kind := token.Personal
+	if in.WorkspaceID != "" {
+		kind = token.Workspace
+	}
+	secret, hash, err := m.newTokenSecret(kind)
+	if err != nil {
+		return CreatedToken{}, err
+	}
+	now := m.now()
+	t := token.Token{ID: m.ids.next("tok_", now), Kind: kind, Name: name, WorkspaceID: in.WorkspaceID, Role: in.Role,
+		Hash: hash, Hint: token.Hint(secret), CreatedAt: now}
+	if in.Lifetime > 0 {
+		t.ExpiresAt = now.Add(in.Lifetime)
+	}
+	err = m.update(ctx, "create token", func(tx storage.Tx) error {
+		if p.kind == tokenKind {
+			return deniedf("tokens cannot create tokens: sign in as a user")
+		}
+		if p.kind != userKind {
+			if _, err := m.caller(tx, p); err != nil {
+				return err
+			}
+			return invalidf("tokens belong to users: create them as the user")
+		}
+		u, err := m.caller(tx, p)
+		if err != nil {
+			return err
+		}
+		t.UserID = u.ID
+		if kind == token.Workspace {
+			_, a, err := m.workspaceFor(tx, p, in.WorkspaceID, rbac.CreateToken)
+			if err != nil {
+				return err
+			}
+			if t.Role == "" {
+				t.Role = rbac.Min(a.role, rbac.Admin)
+			}
+			if err := checkGrant(a, t.Role); err != nil {
+				return err
+			}
+		} else if t.Role != "" {
+			own := rbac.Admin
+			if u.Platform {
+				own = rbac.Platform
+			}
+			if !rbac.CanGrant(own, t.Role) {
+				return deniedf("you can't give a token a role higher than your own")
+			}
+		}
+		if err := tx.PutToken(t); err != nil {
+			return internal("put token", err)
+		}
+		return m.record(tx, now, p, "token.created", t.WorkspaceID, t.ID, tokenEventData(t))
+	})
+	if err != nil {
+		return CreatedToken{}, err
+	}
+	t.Hash = nil
+	return CreatedToken{Token: t, Secret: secret}, nil
+}
+
+func tokenEventData(t token.Token) map[string]string {
+	d := map[string]string{"token": t.ID, "hint": t.Hint, "kind": string(t.Kind), "name": t.Name}
+	if t.Role != "" {
+		d["role"] = string(t.Role)
+	}
+	return d
+}
+
+func lifetimeText(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+// Authenticate turns a token secret into a Principal. A malformed secret or a bad
+// checksum is refused before storage is touched; otherwise it costs one keyed hash
+// and one indexed lookup, and writes nothing: the last-used time is noted in memory
+// and flushed in the background (and by Close). Revoked and expired tokens, tokens
+// of deleted workspaces and tokens whose creator left the workspace are refused.
+// Tokens of inactive workspaces authenticate; their writes are refused later.
+//
+// Errors: ErrUnauthenticated, with a message that never contains the secret.
+func (m *Manager) Authenticate(ctx context.Context, secret string) (Principal, error) {
+	prefix, err := token.Parse(secret, m.tokenPrefix(token.Personal), m.tokenPrefix(token.Workspace))
+	if err != nil {
+		return Principal{}, newErr(ErrUnauthenticated, "invalid token: %s", strings.TrimPrefix(err.Error(), token.ErrMalformed.Error()+": "))
+	}
+	hash := m.hasher.Hash(secret)
+	var p Principal
+	err = m.store.View(ctx, func(tx storage.Tx) error {
+		t, err := tx.GetTokenByHash(hash)
+		if errors.Is(err, storage.ErrNotFound) {
+			return newErr(ErrUnauthenticated, "invalid token: no such token")
+		}
+		if err != nil {
+			return internal("read token", err)
+		}
+		if t.Kind != token.Kind(prefixKind(prefix, m.prefix)) {
+			return newErr(ErrUnauthenticated, "invalid token: no such token")
+		}
+		switch tokenState(t, m.clock()) {
+		case TokenRevoked:
+			return newErr(ErrUnauthenticated, "token %s was revoked", t.ID)
+		case TokenExpired:
+			return newErr(ErrUnauthenticated, "token %s expired", t.ID)
+		}
+		if t.Kind == token.Workspace {
+			w, err := tx.GetWorkspace(t.WorkspaceID)
+			if err != nil || w.Status == workspace.Deleted {
+				return newErr(ErrUnauthenticated, "token %s belongs to a deleted workspace", t.ID)
+			}
+			if _, err := tx.GetMember(t.WorkspaceID, t.UserID); err != nil {
+				if u, uerr := tx.GetUser(t.UserID); uerr != nil || !u.Platform {
+					return newErr(ErrUnauthenticated, "token %s: its creator is no longer a member", t.ID)
+				}
+			}
+		} else if _, err := tx.GetUser(t.UserID); err != nil {
+			return newErr(ErrUnauthenticated, "token %s: its user no longer exists", t.ID)
+		}
+		p = Principal{kind: tokenKind, userID: t.UserID, tokenID: t.ID, scope: t.WorkspaceID, cap: t.Role}
+		return nil
+	})
+	if err != nil {
+		return Principal{}, storageErr("authenticate", err)
+	}
+	m.usage.note(m, p.tokenID, m.clock())
+	return p, nil
+}
+
+func prefixKind(prefix, base string) token.Kind {
+	if prefix == base+"p" {
+		return token.Personal
+	}
+	return token.Workspace
+}
+
+// TokenListOptions selects a page of tokens: those of a workspace (WorkspaceID) or
+// those a user created (UserID).
+type TokenListOptions struct {
+	WorkspaceID string
+	UserID      string
+	// State filters: TokenActive, or "inactive" for revoked and expired ones; empty
+	// lists all.
+	State  TokenState
+	Limit  int    // 1-100; 0 means 20
+	Cursor string // from a previous page
+}
+
+// TokenInactive selects revoked and expired tokens in TokenListOptions.State.
+const TokenInactive TokenState = "inactive"
+
+// ListTokens returns one page of tokens, oldest first, split by state. For a
+// workspace, admins see every token and other members their own; for a user, users
+// see their own and platform users anyone's.
+//
+// Errors: ErrInvalidArgument (neither or both of WorkspaceID and UserID, bad state,
+// limit, cursor), ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
+func (m *Manager) ListTokens(ctx context.Context, p Principal, opts TokenListOptions) (workspace.Page[TokenInfo], error) {
+	if (opts.WorkspaceID == "") == (opts.UserID == "") {
+		return workspace.Page[TokenInfo]{}, invalidf("list the tokens of a workspace or of a user, not both")
+	}
+	switch opts.State {
+	case "", TokenActive, TokenInactive:
+	default:
+		return workspace.Page[TokenInfo]{}, invalidf("state %q must be active or inactive", truncate(string(opts.State), 40))
+	}
+	f, err := parseListOptions(workspace.ListOptions{Limit: opts.Limit, Cursor: opts.Cursor}, workspace.DefaultLimit)
+	if err != nil {
+		return workspace.Page[TokenInfo]{}, err
+	}
+	now := m.now()
+	pg := pager[TokenInfo]{limit: f.limit, key: func(t TokenInfo) string { return t.ID }}
+	keep := func(t token.Token) bool {
+		switch opts.State {
+		case TokenActive:
+			return tokenState(t, now) == TokenActive
+		case TokenInactive:
+			return tokenState(t, now) != TokenActive
+		}
+		return true
+	}
+	err = m.view(ctx, "list tokens", func(tx storage.Tx) error {
+		pg.page = workspace.Page[TokenInfo]{}
+		if opts.WorkspaceID != "" {
+			_, a, err := m.workspaceFor(tx, p, opts.WorkspaceID, rbac.ReadWorkspace)
+			if err != nil {
+				return err
+			}
+			all := a.system || m.policy.Allowed(a.role, a.owner, rbac.ManageTokens)
+			return tx.ScanWorkspaceTokens(opts.WorkspaceID, f.after, func(t token.Token) bool {
+				return !(all || t.UserID == a.userID) || !keep(t) || pg.add(infoOf(t, now))
+			})
+		}
+		me, err := m.caller(tx, p)
+		if err != nil {
+			return err
+		}
+		if p.kind != systemKind && !me.Platform && me.ID != opts.UserID || p.kind == tokenKind && p.scope != "" {
+			return deniedf("users may only list their own tokens")
+		}
+		return tx.ScanUserTokens(opts.UserID, f.after, func(t token.Token) bool {
+			return !keep(t) || pg.add(infoOf(t, now))
+		})
+	})
+	return pg.result(opts.Cursor, err)
+}
+
+// tokenFor loads a token by ID for p: its creator, an admin of its workspace (for
+// workspace tokens), platform users and System may. Others get not-found. The ID is
+// only a name: it never authenticates.
+func (m *Manager) tokenFor(tx storage.Tx, p Principal, id string) (token.Token, access, error) {
+	me, err := m.caller(tx, p)
+	if err != nil {
+		return token.Token{}, access{}, err
+	}
+	t, err := tx.GetToken(id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return t, access{}, notFoundf("token %q not found", id)
+	}
+	if err != nil {
+		return t, access{}, internal("read token", err)
+	}
+	a := access{system: p.kind == systemKind, userID: me.ID, platform: me.Platform && p.kind != tokenKind}
+	if a.system || a.platform || t.UserID == me.ID && (p.kind != tokenKind || p.scope == "" || p.scope == t.WorkspaceID) {
+		return t, a, nil
+	}
+	if t.WorkspaceID != "" {
+		if _, wa, err := m.workspaceFor(tx, p, t.WorkspaceID, rbac.ManageTokens); err == nil {
+			return t, wa, nil
+		}
+	}
+	return token.Token{}, access{}, notFoundf("token %q not found", id)
+}
+
+// GetToken returns one token by ID, with its state; never its secret or hash.
+//
+// Errors: ErrNotFound (missing, or not p's to see), ErrUnauthenticated.
+func (m *Manager) GetToken(ctx context.Context, p Principal, tokenID string) (TokenInfo, error) {
+	var info TokenInfo
+	err := m.view(ctx, "get token", func(tx storage.Tx) error {
+		t, _, err := m.tokenFor(tx, p, tokenID)
+		info = infoOf(t, m.now())
+		return err
+	})
+	if err != nil {
+		return TokenInfo{}, err
+	}
+	return info, nil
+}
+
+// RevokeToken revokes a token at once; it stays listed as revoked. Its creator,
+// admins of its workspace and platform users may.
+//
+// Errors: ErrNotFound, ErrFailedPrecondition (already revoked), ErrUnauthenticated.
+func (m *Manager) RevokeToken(ctx context.Context, p Principal, tokenID string) error {
+	now := m.now()
+	return m.update(ctx, "revoke token", func(tx storage.Tx) error {
+		t, _, err := m.tokenFor(tx, p, tokenID)
+		if err != nil {
+			return err
+		}
+		if !t.RevokedAt.IsZero() {
+			return preconditionf("token %s was already revoked", t.ID)
+		}
+		t.RevokedAt = now
+		if err := tx.PutToken(t); err != nil {
+			return internal("put token", err)
+		}
+		return m.record(tx, now, p, "token.revoked", t.WorkspaceID, t.ID, tokenEventData(t))
+	})
+}
+
+// RotateToken gives a token a new secret, keeping its name, role and lifetime (from
+// now); the old secret stops working at once. Only its creator (acting as a user)
+// and System may, and the grant ceiling is checked again against the creator's role.
+//
+// Errors: ErrNotFound, ErrPermissionDenied (the creator's role is now below the
+// token's), ErrFailedPrecondition (revoked or expired; inactive or deleted
+// workspace), ErrUnauthenticated.
+func (m *Manager) RotateToken(ctx context.Context, p Principal, tokenID string) (CreatedToken, error) {
+	now := m.now()
+	var t token.Token
+	var secret string
+	err := m.update(ctx, "rotate token", func(tx storage.Tx) error {
+		var err error
+		if t, _, err = m.tokenFor(tx, p, tokenID); err != nil {
+			return err
+		}
+		if p.kind != systemKind && (p.kind != userKind || t.UserID != p.userID) {
+			return deniedf("only the token's creator may rotate it")
+		}
+		if st := tokenState(t, now); st != TokenActive {
+			return preconditionf("token %s is %s: create a new one", t.ID, st)
+		}
+		if t.Kind == token.Workspace {
+			_, a, err := m.workspaceFor(tx, User(t.UserID), t.WorkspaceID, rbac.CreateToken)
+			if err != nil {
+				return err
+			}
+			if err := checkGrant(a, t.Role); err != nil {
+				return err
+			}
+		}
+		// The secret is made here so that a retried transaction still returns the
+		// secret whose hash it stored.
+		var hash []byte
+		if secret, hash, err = m.newTokenSecret(t.Kind); err != nil {
+			return err
+		}
+		if !t.ExpiresAt.IsZero() {
+			t.ExpiresAt = now.Add(t.ExpiresAt.Sub(t.CreatedAt))
+		}
+		t.Hash, t.Hint, t.CreatedAt = hash, token.Hint(secret), now
+		if err := tx.PutToken(t); err != nil {
+			return internal("put token", err)
+		}
+		return m.record(tx, now, p, "token.rotated", t.WorkspaceID, t.ID, tokenEventData(t))
+	})
+	if err != nil {
+		return CreatedToken{}, err
+	}
+	t.Hash = nil
+	return CreatedToken{Token: t, Secret: secret}, nil
+}

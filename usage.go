@@ -1,0 +1,131 @@
+package tenancy
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/tenancykit/tenancy/storage"
+)
+
+// usageTracker keeps token last-used times in memory, so Authenticate writes
+// nothing. Notes for one token coalesce to its latest time; a background goroutine
+// (started by the first note) writes them all in one transaction every interval, and
+// Close writes the rest. The map is sharded so parallel Authenticates do not meet on
+// one lock.
+type usageTracker struct {
+	seed     maphash.Seed
+	shards   [32]usageShard
+	interval time.Duration
+	start    sync.Once
+	stop     chan struct{}
+	done     chan struct{}
+	closed   sync.Once
+}
+
+type usageShard struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+	_    [40]byte // keep shards on separate cache lines
+}
+
+func newUsageTracker(interval time.Duration) *usageTracker {
+	u := &usageTracker{seed: maphash.MakeSeed(), interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
+	for i := range u.shards {
+		u.shards[i].last = map[string]time.Time{}
+	}
+	return u
+}
+
+// note records that a token was used at t.
+func (u *usageTracker) note(m *Manager, tokenID string, t time.Time) {
+	s := &u.shards[maphash.String(u.seed, tokenID)%uint64(len(u.shards))]
+	s.mu.Lock()
+	if prev, ok := s.last[tokenID]; !ok || t.After(prev) {
+		s.last[tokenID] = t
+	}
+	s.mu.Unlock()
+	u.start.Do(func() { go u.loop(m) })
+}
+
+func (u *usageTracker) loop(m *Manager) {
+	defer close(u.done)
+	tick := time.NewTicker(u.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			_ = u.flush(context.Background(), m)
+		case <-u.stop:
+			return
+		}
+	}
+}
+
+// drain takes every pending note.
+func (u *usageTracker) drain() map[string]time.Time {
+	out := map[string]time.Time{}
+	for i := range u.shards {
+		s := &u.shards[i]
+		s.mu.Lock()
+		for k, v := range s.last {
+			out[k] = v
+		}
+		s.last = map[string]time.Time{}
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// flush writes pending last-used times in one transaction. A token deleted in the
+// meantime is skipped; a time older than the stored one is ignored.
+func (u *usageTracker) flush(ctx context.Context, m *Manager) error {
+	pending := u.drain()
+	if len(pending) == 0 {
+		return nil
+	}
+	return m.store.Update(ctx, func(tx storage.Tx) error {
+		for id, at := range pending {
+			t, err := tx.GetToken(id)
+			if err != nil {
+				continue
+			}
+			at = at.UTC().Round(0)
+			if !at.After(t.LastUsedAt) {
+				continue
+			}
+			t.LastUsedAt = at
+			if err := tx.PutToken(t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// FlushTokenUsage writes the token last-used times noted so far. The Manager does
+// this in the background and on Close; call it when you need them stored now.
+func (m *Manager) FlushTokenUsage(ctx context.Context) error {
+	if err := m.usage.flush(ctx, m); err != nil {
+		return storageErr("flush token usage", err)
+	}
+	return nil
+}
+
+// Close stops the Manager's background work and writes the pending token last-used
+// times. It does not close the storage, which the host owns. Call it before closing
+// the store.
+func (m *Manager) Close() error {
+	var err error
+	m.usage.closed.Do(func() {
+		close(m.usage.stop)
+		started := true
+		m.usage.start.Do(func() { started = false })
+		if started {
+			<-m.usage.done
+		}
+		err = m.FlushTokenUsage(context.Background())
+	})
+	return err
+}
