@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -390,4 +391,84 @@ func BenchmarkAcceptInvitation(b *testing.B) {
 			}
 		})
 	}
+}
+
+// tokenFixture is 10,000 live workspace tokens over the 10,000-workspace fixture.
+type tokenFixture struct {
+	m       *tenancy.Manager
+	secrets []string
+}
+
+var tokenFixtures = map[string]*tokenFixture{}
+
+func getTokenFixture(b *testing.B, backend string) *tokenFixture {
+	f := getFixture(b, backend, 10000)
+	fixturesMu.Lock()
+	defer fixturesMu.Unlock()
+	if tf, ok := tokenFixtures[backend]; ok {
+		return tf
+	}
+	h, _ := token.NewHasher(testKey)
+	tf := &tokenFixture{m: f.m, secrets: make([]string, len(f.wsIDs))}
+	now := time.Now().UTC()
+	err := f.store.Update(ctx, func(tx storage.Tx) error {
+		for i, ws := range f.wsIDs {
+			s, err := token.NewSecret("tncw", nil)
+			if err != nil {
+				return err
+			}
+			tf.secrets[i] = s
+			id := "tok_" + ulid.MustNew(ulid.Timestamp(now)+uint64(i), ulid.DefaultEntropy()).String()
+			t := token.Token{ID: id, Kind: token.Workspace, Name: "bench", UserID: f.owners[i].UserID(), WorkspaceID: ws,
+				Role: rbac.Editor, Hash: h.Hash(s), Hint: token.Hint(s), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
+			if err := tx.PutToken(t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tokenFixtures[backend] = tf
+	return tf
+}
+
+// BenchmarkAuthenticate verifies one of 10,000 live workspace tokens, picked all
+// over the fixture rather than one hot token.
+func BenchmarkAuthenticate(b *testing.B) {
+	for _, backend := range benchBackends {
+		b.Run(backend, func(b *testing.B) {
+			f := getTokenFixture(b, backend)
+			n := len(f.secrets)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := f.m.Authenticate(ctx, f.secrets[(i*7919)%n]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAuthenticateParallel verifies tokens from every core at once: the read
+// path holds no global lock.
+func BenchmarkAuthenticateParallel(b *testing.B) {
+	b.Run("bolt", func(b *testing.B) {
+		f := getTokenFixture(b, "bolt")
+		n := len(f.secrets)
+		var next atomic.Int64
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				i := int(next.Add(1))
+				if _, err := f.m.Authenticate(ctx, f.secrets[(i*7919)%n]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 }

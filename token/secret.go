@@ -77,14 +77,38 @@ func NewSecret(prefix string, r io.Reader) (string, error) {
 
 // checksum is the CRC32 (IEEE) of s in 6 base62 digits, zero-padded.
 func checksum(s string) string {
-	v := uint64(crc32.ChecksumIEEE([]byte(s)))
+	out := checksumDigits(crc32.ChecksumIEEE([]byte(s)))
+	return string(out[:])
+}
+
+func checksumDigits(sum uint32) [checksumLen]byte {
+	v := uint64(sum)
 	var out [checksumLen]byte
 	for i := checksumLen - 1; i >= 0; i-- {
 		out[i] = base62[v%62]
 		v /= 62
 	}
-	return string(out[:])
+	return out
 }
+
+// checksumOK verifies the last 6 characters of s without allocating.
+func checksumOK(s string) bool {
+	var buf [64]byte
+	body := s[:len(s)-checksumLen]
+	if len(body) > len(buf) {
+		return checksum(body) == s[len(s)-checksumLen:]
+	}
+	n := copy(buf[:], body)
+	want := checksumDigits(crc32.ChecksumIEEE(buf[:n]))
+	return string(want[:]) == s[len(s)-checksumLen:]
+}
+
+var isBase62 = func() (t [256]bool) {
+	for i := 0; i < len(base62); i++ {
+		t[base62[i]] = true
+	}
+	return t
+}()
 
 // Parse checks that s is a well-formed secret with one of the given full prefixes
 // and a valid checksum, and returns its prefix. It looks nothing up and never echoes
@@ -103,11 +127,11 @@ func Parse(s string, prefixes ...string) (string, error) {
 		return "", fmt.Errorf("%w: unknown prefix", ErrMalformed)
 	}
 	for j := i + 1; j < len(s); j++ {
-		if strings.IndexByte(base62, s[j]) < 0 {
+		if !isBase62[s[j]] {
 			return "", fmt.Errorf("%w: invalid character", ErrMalformed)
 		}
 	}
-	if checksum(s[:len(s)-checksumLen]) != s[len(s)-checksumLen:] {
+	if !checksumOK(s) {
 		return "", fmt.Errorf("%w: checksum mismatch (a typo?)", ErrMalformed)
 	}
 	return prefix, nil
@@ -125,9 +149,10 @@ func Hint(secret string) string {
 
 // Hasher computes keyed BLAKE2b-256 hashes of secrets: what is stored instead of
 // the secret. Without the key, a stolen database yields nothing to try secrets
-// against offline. It is safe for concurrent use.
+// against offline. It is safe for concurrent use; digests are pooled, so hashing
+// allocates only its result.
 type Hasher struct {
-	pool sync.Pool
+	pool sync.Pool // of hash.Hash, each keyed
 }
 
 // MinKeyLen and MaxKeyLen bound a Hasher's key.

@@ -3,9 +3,12 @@ package token_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/blake2b"
 
 	"github.com/tenancykit/tenancy/token"
 )
@@ -135,4 +138,43 @@ func FuzzParseLifetime(f *testing.F) {
 			t.Fatalf("ParseLifetime(%q) = %v", in, d)
 		}
 	})
+}
+
+// Hash must be exactly keyed BLAKE2b-256, whatever digest it reuses from its pool.
+func TestHasherMatchesPlainKeyedBlake2b(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 40)
+	h, _ := token.NewHasher(key)
+	inputs := []string{"", "_", "x", "tncw_abc", "tncp_" + strings.Repeat("z", 36), "no-prefix-here", strings.Repeat("q_", 100),
+		"a_" + strings.Repeat("b", 200), "tncw_" + strings.Repeat("z", 123), "tncw_" + strings.Repeat("z", 124)}
+	for i := 0; i < 40; i++ {
+		inputs = append(inputs, fmt.Sprintf("pfx%d_secret", i))
+	}
+	for _, in := range inputs {
+		for round := 0; round < 2; round++ { // a fresh digest, then a reused one
+			d, _ := blake2b.New256(key)
+			d.Write([]byte(in))
+			if got, want := h.Hash(in), d.Sum(nil); !bytes.Equal(got, want) {
+				t.Fatalf("Hash(%q) differs from keyed BLAKE2b-256", in)
+			}
+		}
+	}
+}
+
+func BenchmarkHash(b *testing.B) {
+	h, _ := token.NewHasher(bytes.Repeat([]byte{1}, 32))
+	s, _ := token.NewSecret("tncw", nil)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		h.Hash(s)
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	s, _ := token.NewSecret("tncw", nil)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := token.Parse(s, "tncp", "tncw"); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

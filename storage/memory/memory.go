@@ -144,6 +144,8 @@ type snapshot struct {
 	userByID   hindex[string, member.User]
 	wsByID     hindex[string, workspace.Workspace]
 	memberByID hindex[memberKey, member.Member]
+	tokByID    hindex[string, token.Token]
+	tokByHash  hindex[string, token.Token] // keyed by string(hash)
 }
 
 type memberKey struct{ ws, user string }
@@ -156,7 +158,8 @@ func newSnapshot() *snapshot {
 	return &snapshot{
 		userByID: newHindex[string, member.User](seed), wsByID: newHindex[string, workspace.Workspace](seed),
 		memberByID: newHindex[memberKey, member.Member](seed),
-		users:      newTree[member.User](), userEmail: newTree[string](),
+		tokByID:    newHindex[string, token.Token](seed), tokByHash: newHindex[string, token.Token](seed),
+		users: newTree[member.User](), userEmail: newTree[string](),
 		ws: newTree[workspace.Workspace](), wsSlug: newTree[string](), wsExt: newTree[string](),
 		members: newPairs[member.Member](), userWs: newPairs[none](),
 		invs: newTree[member.Invitation](), invHash: newTree[string](), invWs: newPairs[none](),
@@ -178,6 +181,7 @@ func (s *snapshot) clone() *snapshot {
 		events: s.events.Clone(), evtWs: s.evtWs.Clone(),
 		counters: s.counters.Clone(),
 		userByID: s.userByID.forWrite(), wsByID: s.wsByID.forWrite(), memberByID: s.memberByID.forWrite(),
+		tokByID: s.tokByID.forWrite(), tokByHash: s.tokByHash.forWrite(),
 	}
 }
 
@@ -318,16 +322,17 @@ func (s *snapshot) ScanInvitations(wsID, after string, fn func(member.Invitation
 }
 
 func (s *snapshot) GetToken(id string) (token.Token, error) {
-	t, err := get(s.toks, "token", id)
-	return t.Clone(), err
+	if t, ok := s.tokByID.get(id); ok {
+		return t.Clone(), nil
+	}
+	return token.Token{}, notFound("token", id)
 }
 
 func (s *snapshot) GetTokenByHash(hash []byte) (token.Token, error) {
-	id, err := get(s.tokHash, "token hash", string(hash))
-	if err != nil {
-		return token.Token{}, notFound("token", "by hash")
+	if t, ok := s.tokByHash.get(string(hash)); ok {
+		return t.Clone(), nil
 	}
-	return s.GetToken(id)
+	return token.Token{}, notFound("token", "by hash")
 }
 
 func (s *snapshot) ScanWorkspaceTokens(wsID, after string, fn func(token.Token) bool) error {
@@ -565,11 +570,14 @@ func (t *writeTx) PutToken(tok token.Token) error {
 	t.tokUser.ReplaceOrInsert(pair[none]{a: tok.UserID, b: tok.ID})
 	tok = tok.Clone()
 	t.toks.ReplaceOrInsert(item[token.Token]{key: tok.ID, val: &tok})
+	t.tokByID.set(tok.ID, &tok)
+	t.tokByHash.set(string(tok.Hash), &tok)
 	return nil
 }
 
 func (t *writeTx) dropTokenIndexes(tok token.Token) {
 	t.tokHash.Delete(item[string]{key: string(tok.Hash)})
+	t.tokByHash.del(string(tok.Hash))
 	if tok.WorkspaceID != "" {
 		t.tokWs.Delete(pair[none]{a: tok.WorkspaceID, b: tok.ID})
 	}
@@ -585,6 +593,7 @@ func (t *writeTx) DeleteToken(id string) error {
 		return notFound("token", id)
 	}
 	t.dropTokenIndexes(*old.val)
+	t.tokByID.del(id)
 	return nil
 }
 
