@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -43,7 +44,7 @@ var (
 	bInvHash   = []byte("tenancy.invitations.hash")
 	bInvWs     = []byte("tenancy.invitations.workspace") // workspace \0 id -> ""
 	bToks      = []byte("tenancy.tokens")
-	bTokHash   = []byte("tenancy.tokens.hash")
+	bTokHash   = []byte("tenancy.tokens.hash")      // hash -> token record (a copy, for Authenticate)
 	bTokWs     = []byte("tenancy.tokens.workspace") // workspace \0 id -> ""
 	bTokUser   = []byte("tenancy.tokens.user")      // user \0 id -> ""
 	bEvents    = []byte("tenancy.events")
@@ -78,11 +79,11 @@ type Options struct {
 // Store is a storage.Storage on a bbolt database.
 type Store struct {
 	db     *bbolt.DB
-	owned  bool // Open made db, so Close closes it
-	mu     sync.Mutex
+	owned  bool        // Open made db, so Close closes it
+	closed atomic.Bool // read without a lock: View takes none
+	mu     sync.Mutex  // guards the group-commit queue
 	queue  []*call
-	busy   bool // a leader is committing
-	closed bool
+	busy   bool           // a leader is committing
 	wg     sync.WaitGroup // Updates in flight, so Close waits for them
 }
 
@@ -194,25 +195,26 @@ func (s *Store) DB() *bbolt.DB { return s.db }
 
 // View runs fn in a read-only bbolt transaction. bbolt readers do not block each
 // other or the writer.
+//
+// It takes no lock of its own, so readers on every core proceed in parallel. A View
+// racing Close either finishes first (bbolt's Close waits for open read
+// transactions) or fails with storage.ErrClosed.
 func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	closed := s.closed
-	if !closed {
-		s.wg.Add(1)
-	}
-	s.mu.Unlock()
-	if closed {
+	if s.closed.Load() {
 		return storage.ErrClosed
 	}
-	defer s.wg.Done()
-	return s.db.View(func(btx *bbolt.Tx) error {
+	err := s.db.View(func(btx *bbolt.Tx) error {
 		t := &tx{btx: btx}
 		defer t.end()
 		return fn(t)
 	})
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return storage.ErrClosed
+	}
+	return err
 }
 
 // call is one Update waiting in the group-commit queue.
@@ -238,7 +240,7 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	}
 	c := &call{ctx: ctx, fn: fn, done: make(chan struct{})}
 	s.mu.Lock()
-	if s.closed {
+	if s.closed.Load() {
 		s.mu.Unlock()
 		return storage.ErrClosed
 	}
@@ -350,11 +352,10 @@ func run(c *call, btx *bbolt.Tx) (err error) {
 // Later calls fail with storage.ErrClosed.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed.Swap(true) {
 		s.mu.Unlock()
 		return storage.ErrClosed
 	}
-	s.closed = true
 	s.mu.Unlock()
 	s.wg.Wait()
 	if s.owned {

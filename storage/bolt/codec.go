@@ -162,6 +162,16 @@ func (d *decoder) strmap() map[string]string {
 	return m
 }
 
+// recordID reads the first field of an encoded record, its ID, or "" if damaged.
+func recordID(b []byte) string {
+	d := newDecoder(b)
+	id := d.str()
+	if d.bad {
+		return ""
+	}
+	return id
+}
+
 func (d *decoder) done(kind string) error {
 	if d.bad || len(d.s) != 0 {
 		return fmt.Errorf("decode %s record: %w", kind, storage.ErrCorrupt)
