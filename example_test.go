@@ -8,6 +8,7 @@ import (
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage/memory"
+	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -155,4 +156,47 @@ func ExampleKindOf() {
 	status := map[error]int{tenancy.ErrNotFound: 404, tenancy.ErrInvalidArgument: 400}[tenancy.KindOf(err)]
 	fmt.Println(status, err)
 	// Output: 404 workspace "ws_missing" not found
+}
+
+func ExampleManager_InviteMember() {
+	ctx := context.Background()
+	m := newExampleManager()
+	w, _ := m.CreateWorkspace(ctx, tenancy.User("ada"), tenancy.NewWorkspace{Name: "Shop"})
+
+	sent, err := m.InviteMember(ctx, tenancy.User("ada"), w.ID, tenancy.NewInvitation{Email: "Bob@Example.com", Role: rbac.Editor})
+	if err != nil {
+		panic(err)
+	}
+	// Send sent.Secret in a link; it is not stored and cannot be shown again.
+	mb, err := m.AcceptInvitation(ctx, tenancy.User("bob"), sent.Secret)
+	fmt.Println(mb.Role, mb.InvitedBy, err)
+
+	// The grant ceiling: an admin can never make anyone platform.
+	_, err = m.ChangeRole(ctx, tenancy.User("ada"), w.ID, "bob", rbac.Platform)
+	fmt.Println(err)
+	// Output:
+	// editor ada <nil>
+	// you can't assign a role higher than your own: only platform users grant platform
+}
+
+func ExampleManager_Authenticate() {
+	ctx := context.Background()
+	m := newExampleManager()
+	defer m.Close()
+	w, _ := m.CreateWorkspace(ctx, tenancy.User("ada"), tenancy.NewWorkspace{Name: "Shop"})
+
+	lifetime, _ := token.ParseLifetime("7d")
+	tok, _ := m.CreateToken(ctx, tenancy.User("ada"), tenancy.NewToken{Name: "ci", WorkspaceID: w.ID, Role: rbac.Editor, Lifetime: lifetime})
+
+	p, err := m.Authenticate(ctx, tok.Secret)
+	fmt.Println(p.UserID(), p.WorkspaceID() == w.ID, err)
+	fmt.Println(m.Authorize(ctx, p, w.ID, rbac.WriteContent))
+
+	_ = m.RevokeToken(ctx, tenancy.User("ada"), tok.Token.ID)
+	_, err = m.Authenticate(ctx, tok.Secret)
+	fmt.Println(errors.Is(err, tenancy.ErrUnauthenticated))
+	// Output:
+	// ada true <nil>
+	// <nil>
+	// true
 }

@@ -12,6 +12,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/rbac"
@@ -73,6 +74,7 @@ func tour(ctx context.Context, store storage.Storage, key []byte) error {
 	if err != nil {
 		return err
 	}
+	defer m.Close() // writes pending token last-used times, before the store closes
 	sys := tenancy.System()
 
 	// The host registers its users; tenancy never sees a password.
@@ -149,6 +151,36 @@ func tour(ctx context.Context, store storage.Storage, key []byte) error {
 	fmt.Println("bob tries to make cy platform:", err)
 	_, err = m.InviteMember(ctx, cy, shop.ID, tenancy.NewInvitation{Email: "dee@example.com", Role: rbac.Admin})
 	fmt.Println("cy (editor) tries to invite an admin:", err)
+
+	// API tokens: the secret is shown once; tenancy keeps a keyed hash and a hint.
+	tok, err := m.CreateToken(ctx, bob, tenancy.NewToken{Name: "ci", WorkspaceID: shop.ID, Role: rbac.Editor, Lifetime: 30 * 24 * time.Hour})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("bob's token %q: %s, role %s\n", tok.Token.Name, tok.Token.Hint, tok.Token.Role)
+	caller, err := m.Authenticate(ctx, tok.Secret) // one hash, one lookup, no write
+	if err != nil {
+		return err
+	}
+	fmt.Println("the token may write content:", m.Authorize(ctx, caller, shop.ID, rbac.WriteContent) == nil)
+	err = m.Authorize(ctx, caller, shop.ID, rbac.InviteMembers)
+	fmt.Println("but not invite:", err)
+	rotated, err := m.RotateToken(ctx, bob, tok.Token.ID)
+	if err != nil {
+		return err
+	}
+	_, err = m.Authenticate(ctx, tok.Secret)
+	fmt.Println("old secret after rotation:", err)
+	if err := m.RevokeToken(ctx, bob, rotated.Token.ID); err != nil {
+		return err
+	}
+	inactive, err := m.ListTokens(ctx, bob, tenancy.TokenListOptions{WorkspaceID: shop.ID, State: tenancy.TokenInactive})
+	if err != nil {
+		return err
+	}
+	for _, t := range inactive.Items {
+		fmt.Printf("inactive token %q (%s)\n", t.Name, t.State)
+	}
 
 	// Deactivated: reads work, writes are refused with a clear error.
 	if _, err := m.DeactivateWorkspace(ctx, bob, shop.ID); err != nil {
