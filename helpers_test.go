@@ -98,6 +98,7 @@ func newEnv(t testing.TB, b backend) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = m.Close() }) // runs before the store's Close: cleanups are LIFO
 	e := &env{m: m, store: store, clock: clock}
 	for _, id := range []string{"owner", "admin", "editor", "viewer", "outsider", "plat"} {
 		if _, err := m.RegisterUser(ctx, system, tenancy.NewUser{ID: id, Email: id + "@example.com", Name: id}); err != nil {
