@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage, opts ...Opti
 		{"UniqueIndexes", testUniqueIndexes},
 		{"IndexesFollowUpdates", testIndexesFollowUpdates},
 		{"DeleteCleansIndexes", testDeleteCleansIndexes},
+		{"LookupsSeeUpdates", testLookupsSeeUpdates},
 		{"FailedUpdateRollsBack", testFailedUpdateRollsBack},
 		{"PanicRollsBack", testPanicRollsBack},
 		{"SeesOwnWrites", testSeesOwnWrites},
@@ -351,6 +352,56 @@ func testIndexesFollowUpdates(t *testing.T, s storage.Storage) {
 		must(tx.PutWorkspace(w))
 		must(tx.PutInvitation(inv("inv_2", "ws_2", "ihash1")))
 		return tx.PutToken(tok("tok_2", "ws_2", "u1", "thash1"))
+	})
+}
+
+// Every lookup returns the latest version of a record, whatever index it goes
+// through: a revoked token must look revoked when found by its hash.
+func testLookupsSeeUpdates(t *testing.T, s storage.Storage) {
+	seed(t, s)
+	later := t0.Add(time.Hour)
+	update(t, s, func(tx storage.Tx) error {
+		k := tok("tok_1", "ws_1", "u1", "thash1")
+		k.RevokedAt, k.LastUsedAt = later, later
+		must(tx.PutToken(k))
+		i := inv("inv_1", "ws_1", "ihash1")
+		i.AcceptedAt, i.AcceptedBy = later, "u2"
+		must(tx.PutInvitation(i))
+		u := user("u1")
+		u.Platform = true
+		must(tx.PutUser(u))
+		w := ws("ws_1", "alpha")
+		w.ExternalID, w.Status = "ext-1", workspace.Deleted
+		return tx.PutWorkspace(w)
+	})
+	view(t, s, func(tx storage.Tx) error {
+		if k, err := tx.GetTokenByHash([]byte("thash1")); err != nil || !k.RevokedAt.Equal(later) || !k.LastUsedAt.Equal(later) {
+			t.Errorf("token by hash after an update: %+v %v", k, err)
+		}
+		if k, err := tx.GetToken("tok_1"); err != nil || !k.RevokedAt.Equal(later) {
+			t.Errorf("token by ID after an update: %+v %v", k, err)
+		}
+		if i, err := tx.GetInvitationByHash([]byte("ihash1")); err != nil || i.AcceptedBy != "u2" {
+			t.Errorf("invitation by hash after an update: %+v %v", i, err)
+		}
+		if u, err := tx.GetUserByEmail("u1@example.com"); err != nil || !u.Platform {
+			t.Errorf("user by email after an update: %+v %v", u, err)
+		}
+		for _, get := range []func() (workspace.Workspace, error){
+			func() (workspace.Workspace, error) { return tx.GetWorkspace("ws_1") },
+			func() (workspace.Workspace, error) { return tx.GetWorkspaceBySlug("alpha") },
+			func() (workspace.Workspace, error) { return tx.GetWorkspaceByExternalID("ext-1") },
+		} {
+			if w, err := get(); err != nil || w.Status != workspace.Deleted {
+				t.Errorf("workspace after an update: %+v %v", w.Status, err)
+			}
+		}
+		var scanned []token.Token
+		must(tx.ScanWorkspaceTokens("ws_1", "", func(k token.Token) bool { scanned = append(scanned, k); return true }))
+		if len(scanned) != 1 || scanned[0].RevokedAt.IsZero() {
+			t.Errorf("token scan after an update: %+v", scanned)
+		}
+		return nil
 	})
 }
 
