@@ -351,3 +351,30 @@ func (m *Manager) inviterStillMay(tx storage.Tx, inv member.Invitation) error {
 	}
 	return nil
 }
+
+// InvitationBySecret returns the invitation a secret opens, with its state, so an
+// acceptance page can say "you are invited to … as …" before anyone signs in. The
+// secret itself is the credential: no principal is needed.
+//
+// Errors: ErrInvalidArgument (not an invitation secret: rejected before any
+// lookup), ErrNotFound.
+func (m *Manager) InvitationBySecret(ctx context.Context, secret string) (InvitationInfo, error) {
+	if _, err := token.Parse(secret, m.invitationPrefix()); err != nil {
+		return InvitationInfo{}, invalidf("this is not a valid invitation link")
+	}
+	hash := m.hasher.Hash(secret)
+	now := m.now()
+	var info InvitationInfo
+	err := m.view(ctx, "read invitation", func(tx storage.Tx) error {
+		inv, err := tx.GetInvitationByHash(hash)
+		if errors.Is(err, storage.ErrNotFound) {
+			return notFoundf("invitation not found: the link may have been replaced by a newer one")
+		}
+		if err != nil {
+			return internal("read invitation", err)
+		}
+		info = InvitationInfo{Invitation: scrub(inv), State: inv.State(now)}
+		return nil
+	})
+	return info, err
+}

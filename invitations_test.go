@@ -486,3 +486,29 @@ func TestDurableBackendNeedsAKey(t *testing.T) {
 		t.Error("a bad prefix was accepted")
 	}
 }
+
+func TestInvitationBySecretAndListUsers(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		sent, _ := e.m.InviteMember(ctx, admin, e.ws.ID, tenancy.NewInvitation{Email: "new@example.com", Role: rbac.Editor})
+		info, err := e.m.InvitationBySecret(ctx, sent.Secret)
+		if err != nil || info.Email != "new@example.com" || info.State != member.Pending || info.WorkspaceID != e.ws.ID || info.SecretHash != nil {
+			t.Errorf("InvitationBySecret: %+v %v", info, err)
+		}
+		_, err = e.m.InvitationBySecret(ctx, "garbage")
+		wantErr(t, err, tenancy.ErrInvalidArgument, "not a valid invitation link")
+		other, _ := token.NewSecret("tnci", nil)
+		_, err = e.m.InvitationBySecret(ctx, other)
+		wantErr(t, err, tenancy.ErrNotFound, "")
+
+		pg, err := e.m.ListUsers(ctx, platform, tenancy.MemberListOptions{Limit: 4})
+		if err != nil || len(pg.Items) != 4 || !pg.HasMore {
+			t.Fatalf("ListUsers: %d %v", len(pg.Items), err)
+		}
+		pg2, _ := e.m.ListUsers(ctx, system, tenancy.MemberListOptions{Limit: 4, Cursor: pg.NextCursor})
+		if len(pg2.Items) != 2 || pg2.Items[0].ID <= pg.Items[3].ID {
+			t.Errorf("second page: %+v", pg2.Items)
+		}
+		_, err = e.m.ListUsers(ctx, admin, tenancy.MemberListOptions{})
+		wantErr(t, err, tenancy.ErrPermissionDenied, "")
+	})
+}

@@ -105,7 +105,8 @@ func (m *Manager) checkTokenInUse(tx storage.Tx, p Principal) error {
 // CreateToken creates an API token for p's user. A workspace token needs the
 // token:create permission in its workspace (editors and admins, in an active
 // workspace) and carries a role no higher than its creator's; a personal token acts
-// as its user everywhere, optionally capped. Tokens cannot create tokens.
+// as its user everywhere, optionally capped. A personal token may create tokens for
+// its user, never above its own cap; a workspace token may not create tokens.
 //
 // Errors: ErrInvalidArgument (name, lifetime, role), ErrNotFound (workspace),
 // ErrPermissionDenied (viewer, a token acting, above the ceiling),
@@ -143,18 +144,15 @@ func (m *Manager) CreateToken(ctx context.Context, p Principal, in NewToken) (Cr
 		t.ExpiresAt = now.Add(in.Lifetime)
 	}
 	err = m.update(ctx, "create token", func(tx storage.Tx) error {
-		if p.kind == tokenKind {
-			return deniedf("tokens cannot create tokens: sign in as a user")
-		}
-		if p.kind != userKind {
-			if _, err := m.caller(tx, p); err != nil {
-				return err
-			}
-			return invalidf("tokens belong to users: create them as the user")
+		if p.kind == tokenKind && p.scope != "" {
+			return deniedf("workspace tokens cannot create tokens: use a personal token or sign in")
 		}
 		u, err := m.caller(tx, p)
 		if err != nil {
 			return err
+		}
+		if p.kind == systemKind {
+			return invalidf("tokens belong to users: create them as the user")
 		}
 		t.UserID = u.ID
 		if kind == token.Workspace {
@@ -168,12 +166,18 @@ func (m *Manager) CreateToken(ctx context.Context, p Principal, in NewToken) (Cr
 			if err := checkGrant(a, t.Role); err != nil {
 				return err
 			}
-		} else if t.Role != "" {
+		} else {
 			own := rbac.Admin
 			if u.Platform {
 				own = rbac.Platform
 			}
-			if !rbac.CanGrant(own, t.Role) {
+			if p.cap != "" { // a capped personal token mints nothing above its cap
+				own = rbac.Min(own, p.cap)
+				if t.Role == "" {
+					t.Role = p.cap
+				}
+			}
+			if t.Role != "" && !rbac.CanGrant(own, t.Role) {
 				return deniedf("you can't give a token a role higher than your own")
 			}
 		}
@@ -399,8 +403,9 @@ func (m *Manager) RevokeToken(ctx context.Context, p Principal, tokenID string) 
 }
 
 // RotateToken gives a token a new secret, keeping its name, role and lifetime (from
-// now); the old secret stops working at once. Only its creator (acting as a user)
-// and System may, and the grant ceiling is checked again against the creator's role.
+// now); the old secret stops working at once. Only its creator (signed in, or with an
+// uncapped personal token) and System may, and the grant ceiling is checked again
+// against the creator's role.
 //
 // Errors: ErrNotFound, ErrPermissionDenied (the creator's role is now below the
 // token's), ErrFailedPrecondition (revoked or expired; inactive or deleted
@@ -414,7 +419,8 @@ func (m *Manager) RotateToken(ctx context.Context, p Principal, tokenID string) 
 		if t, _, err = m.tokenFor(tx, p, tokenID); err != nil {
 			return err
 		}
-		if p.kind != systemKind && (p.kind != userKind || t.UserID != p.userID) {
+		creator := p.kind == userKind || p.kind == tokenKind && p.scope == "" && p.cap == ""
+		if p.kind != systemKind && (!creator || t.UserID != p.userID) {
 			return deniedf("only the token's creator may rotate it")
 		}
 		if st := tokenState(t, now); st != TokenActive {

@@ -182,6 +182,7 @@ func TestTokenCreationRules(t *testing.T) {
 	eachBackend(t, func(t *testing.T, e *env) {
 		vt := e.newToken(t, editor, tenancy.NewToken{Name: "x", WorkspaceID: e.ws.ID})
 		pv := e.auth(t, vt.Secret)
+		capped := e.auth(t, e.newToken(t, editor, tenancy.NewToken{Name: "ro", Role: rbac.Viewer}).Secret)
 		cases := []struct {
 			name string
 			p    tenancy.Principal
@@ -194,7 +195,9 @@ func TestTokenCreationRules(t *testing.T) {
 			{"admin asks platform", admin, tenancy.NewToken{Name: "x", WorkspaceID: e.ws.ID, Role: rbac.Platform, Lifetime: time.Hour}, tenancy.ErrPermissionDenied, "higher than your own"},
 			{"personal platform cap", admin, tenancy.NewToken{Name: "x", Role: rbac.Platform, Lifetime: time.Hour}, tenancy.ErrPermissionDenied, "higher than your own"},
 			{"outsider", outsider, tenancy.NewToken{Name: "x", WorkspaceID: e.ws.ID, Lifetime: time.Hour}, tenancy.ErrNotFound, "not found"},
-			{"a token", pv, tenancy.NewToken{Name: "x", WorkspaceID: e.ws.ID, Lifetime: time.Hour}, tenancy.ErrPermissionDenied, "tokens cannot create tokens"},
+			{"a workspace token", pv, tenancy.NewToken{Name: "x", WorkspaceID: e.ws.ID, Lifetime: time.Hour}, tenancy.ErrPermissionDenied, "workspace tokens cannot create tokens"},
+			{"a capped personal token asks more", capped, tenancy.NewToken{Name: "x", Role: rbac.Editor, Lifetime: time.Hour}, tenancy.ErrPermissionDenied, "higher than your own"},
+			{"a capped personal token, workspace token", capped, tenancy.NewToken{Name: "x", WorkspaceID: e.ws.ID, Lifetime: time.Hour}, tenancy.ErrPermissionDenied, "viewer role may not create tokens"},
 			{"System", system, tenancy.NewToken{Name: "x", Lifetime: time.Hour}, tenancy.ErrInvalidArgument, "belong to users"},
 			{"nobody", nobody, tenancy.NewToken{Name: "x", Lifetime: time.Hour}, tenancy.ErrUnauthenticated, ""},
 			{"no name", editor, tenancy.NewToken{Lifetime: time.Hour}, tenancy.ErrInvalidArgument, "token name"},
@@ -253,8 +256,18 @@ func TestPersonalTokens(t *testing.T) {
 		plc := e.auth(t, e.newToken(t, platform, tenancy.NewToken{Name: "ops-ro", Role: rbac.Viewer}).Secret)
 		_, err = e.m.Stats(ctx, plc)
 		wantErr(t, err, tenancy.ErrPermissionDenied, "")
+		// A personal token creates tokens for its user; a capped one passes its cap on.
+		minted, err := e.m.CreateToken(ctx, capped, tenancy.NewToken{Name: "minted", Lifetime: time.Hour})
+		if err != nil || minted.Token.Role != rbac.Viewer || minted.Token.UserID != "editor" {
+			t.Errorf("a capped personal token mints %+v %v", minted.Token, err)
+		}
+		_, err = e.m.RotateToken(ctx, capped, minted.Token.ID)
+		wantErr(t, err, tenancy.ErrPermissionDenied, "only the token's creator")
+		if _, err := e.m.RotateToken(ctx, p, minted.Token.ID); err != nil {
+			t.Errorf("the uncapped personal token rotates its user's token: %v", err)
+		}
 		mine, err := e.m.ListTokens(ctx, editor, tenancy.TokenListOptions{UserID: "editor"})
-		if err != nil || len(mine.Items) != 3 {
+		if err != nil || len(mine.Items) != 4 {
 			t.Errorf("editor's tokens: %d %v", len(mine.Items), err)
 		}
 		_, err = e.m.ListTokens(ctx, viewer, tenancy.TokenListOptions{UserID: "editor"})

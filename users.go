@@ -7,6 +7,7 @@ import (
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/workspace"
 )
 
 // NewUser describes a user to register.
@@ -145,4 +146,25 @@ func (m *Manager) SetPlatform(ctx context.Context, p Principal, userID string, o
 		return member.User{}, err
 	}
 	return u, nil
+}
+
+// ListUsers returns one page of registered users, by ID. Only System and platform
+// users may.
+//
+// Errors: ErrInvalidArgument (limit, cursor), ErrPermissionDenied,
+// ErrUnauthenticated.
+func (m *Manager) ListUsers(ctx context.Context, p Principal, opts MemberListOptions) (workspace.Page[member.User], error) {
+	f, err := parseListOptions(workspace.ListOptions{Limit: opts.Limit, Cursor: opts.Cursor}, DefaultMemberLimit)
+	if err != nil {
+		return workspace.Page[member.User]{}, err
+	}
+	pg := pager[member.User]{limit: f.limit, key: func(u member.User) string { return u.ID }}
+	err = m.view(ctx, "list users", func(tx storage.Tx) error {
+		pg.page = workspace.Page[member.User]{}
+		if _, err := m.requirePlatform(tx, p, rbac.ManageUsers); err != nil {
+			return err
+		}
+		return tx.ScanUsers(f.after, pg.add)
+	})
+	return pg.result(opts.Cursor, err)
 }
