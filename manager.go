@@ -464,6 +464,18 @@ func (m *Manager) authorizeMember(tx storage.Tx, p Principal, workspaceID string
 	return true, m.allowed(access{userID: p.userID, member: true, role: mb.Role, owner: mb.Owner}, w, action)
 }
 
+// AuthorizePlatform reports whether p may perform a cross-workspace action (such as
+// rbac.ListAll): nil for System and for platform users acting as themselves or with
+// an uncapped personal token.
+//
+// Errors: ErrPermissionDenied, ErrUnauthenticated.
+func (m *Manager) AuthorizePlatform(ctx context.Context, p Principal, action rbac.Action) error {
+	return m.view(ctx, "authorize", func(tx storage.Tx) error {
+		_, err := m.requirePlatform(tx, p, action)
+		return err
+	})
+}
+
 // requirePlatform checks that p is System or a platform user, for cross-workspace
 // operations.
 func (m *Manager) requirePlatform(tx storage.Tx, p Principal, action rbac.Action) (member.User, error) {

@@ -786,3 +786,12 @@ func TestCanceledContext(t *testing.T) {
 		}
 	})
 }
+
+func TestAuthorizePlatform(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		wantErr(t, e.m.AuthorizePlatform(ctx, platform, rbac.ListAll), nil, "")
+		wantErr(t, e.m.AuthorizePlatform(ctx, system, rbac.PurgeWorkspaces), nil, "")
+		wantErr(t, e.m.AuthorizePlatform(ctx, owner, rbac.ListAll), tenancy.ErrPermissionDenied, "only platform users may list every workspace")
+		wantErr(t, e.m.AuthorizePlatform(ctx, ghost, rbac.ListAll), tenancy.ErrUnauthenticated, "")
+	})
+}
