@@ -277,17 +277,19 @@ func (m *Manager) accessTo(tx storage.Tx, p Principal, w workspace.Workspace) (a
 }
 
 // tokenAccess narrows a creator's access to what their token may do: a workspace
-// token works only in its workspace; a token acts with min(its role, its creator's
-// current role), never with the owner's powers, and a workspace token never with
-// platform powers.
+// token works only in its workspace, never with its creator's owner or platform
+// powers; every token acts with min(its role, its creator's current role). A personal
+// token acts as its user, so it keeps ownership unless capped below admin.
 func tokenAccess(p Principal, w workspace.Workspace, a access) access {
 	if p.scope != "" {
 		if p.scope != w.ID || (!a.member && !a.platform) {
 			return access{userID: a.userID} // not found
 		}
-		a.member, a.platform = true, false
+		a.member, a.platform, a.owner = true, false, false
 	}
-	a.owner = false
+	if p.cap != "" && p.cap.Rank() < rbac.Admin.Rank() {
+		a.owner = false
+	}
 	if p.cap != "" && a.role != "" {
 		a.role = rbac.Min(p.cap, a.role)
 	}

@@ -256,6 +256,16 @@ func TestPersonalTokens(t *testing.T) {
 		plc := e.auth(t, e.newToken(t, platform, tenancy.NewToken{Name: "ops-ro", Role: rbac.Viewer}).Secret)
 		_, err = e.m.Stats(ctx, plc)
 		wantErr(t, err, tenancy.ErrPermissionDenied, "")
+		// A personal token acts as its user, ownership included, unless capped below admin.
+		ownerTok := e.auth(t, e.newToken(t, owner, tenancy.NewToken{Name: "own"}).Secret)
+		wantErr(t, e.m.Authorize(ctx, ownerTok, e.ws.ID, rbac.DeleteWorkspace), nil, "")
+		ownerAdminCap := e.auth(t, e.newToken(t, owner, tenancy.NewToken{Name: "adm", Role: rbac.Admin}).Secret)
+		wantErr(t, e.m.Authorize(ctx, ownerAdminCap, e.ws.ID, rbac.DeleteWorkspace), nil, "")
+		ownerEditorCap := e.auth(t, e.newToken(t, owner, tenancy.NewToken{Name: "ed", Role: rbac.Editor}).Secret)
+		wantErr(t, e.m.Authorize(ctx, ownerEditorCap, e.ws.ID, rbac.DeleteWorkspace), tenancy.ErrPermissionDenied, "")
+		ownerWsTok := e.auth(t, e.newToken(t, owner, tenancy.NewToken{Name: "ws", WorkspaceID: e.ws.ID}).Secret)
+		wantErr(t, e.m.Authorize(ctx, ownerWsTok, e.ws.ID, rbac.DeleteWorkspace), tenancy.ErrPermissionDenied, "")
+
 		// A personal token creates tokens for its user; a capped one passes its cap on.
 		minted, err := e.m.CreateToken(ctx, capped, tenancy.NewToken{Name: "minted", Lifetime: time.Hour})
 		if err != nil || minted.Token.Role != rbac.Viewer || minted.Token.UserID != "editor" {

@@ -1,0 +1,239 @@
+// Command server is a self-hosted workspace service on a bbolt file: the reference
+// for hosts that embed tenancy behind HTTP. One binary is both the server and its
+// command-line client.
+//
+//	server setup -email admin@example.com [-workspace default] [-data ./tenancy.db]
+//	server serve [-addr 127.0.0.1:8080] [-data ./tenancy.db]
+//	server workspace create|list|delete|leave [flags]   (talks HTTP to a server)
+//	server token create|revoke [flags]
+//	server invite [flags]
+//
+// The client commands take --url and --token, or TENANCY_URL and TENANCY_TOKEN.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage/bolt"
+	"github.com/tenancykit/tenancy/token"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+}
+
+const usage = `usage:
+  server setup -email EMAIL [-workspace NAME] [-data FILE]
+  server serve [-addr 127.0.0.1:8080] [-data FILE]
+  server workspace create|list|delete|leave [flags]
+  server token create|revoke [flags]
+  server invite [flags]
+Client commands take --url and --token (or TENANCY_URL, TENANCY_TOKEN); -h on any
+command lists its flags.
+`
+
+// run is main with its surroundings passed in, so tests drive every command.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serveCmd(ctx, args[1:], stderr)
+	case "setup":
+		err = setupCmd(ctx, args[1:], stdout, stderr)
+	case "workspace", "token", "invite":
+		err = clientCmd(ctx, args, stdin, stdout, stderr, getenv)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "error:", err)
+		return 2
+	}
+	fmt.Fprintln(stderr, "error:", err)
+	return 1
+}
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// openStore opens the bbolt file and the secret-hashing key kept beside it
+// (FILE.key, mode 0600), making the key on first run. A data file without its key is
+// refused: every stored token and invitation would be unusable.
+func openStore(path string) (*bolt.Store, []byte, error) {
+	keyPath := path + ".key"
+	key, err := os.ReadFile(keyPath)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if _, statErr := os.Stat(path); statErr == nil {
+			return nil, nil, fmt.Errorf("%s exists but its key file %s is missing: tokens and invitations cannot be verified without it", path, keyPath)
+		}
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(keyPath), 0o700); err != nil {
+			return nil, nil, err
+		}
+		if err := os.WriteFile(keyPath, key, 0o600); err != nil {
+			return nil, nil, fmt.Errorf("write key file: %w", err)
+		}
+	case err != nil:
+		return nil, nil, fmt.Errorf("read key file: %w", err)
+	case len(key) < token.MinKeyLen:
+		return nil, nil, fmt.Errorf("key file %s is too short", keyPath)
+	}
+	store, err := bolt.Open(path, bolt.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, key, nil
+}
+
+// openManager opens the store and a Manager over it; close releases both.
+func openManager(path string) (m *tenancy.Manager, closeAll func(), err error) {
+	store, key, err := openStore(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err = tenancy.New(store, tenancy.Options{SecretKey: key})
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return m, func() { m.Close(); store.Close() }, nil
+}
+
+func newUserID() string { return "usr_" + ulid.Make().String() }
+
+func setupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "email of the first (platform) user; required")
+	wsName := fs.String("workspace", "default", "name of the first workspace")
+	data := fs.String("data", "./tenancy.db", "bbolt data file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *email == "" {
+		return usageError{"setup needs -email"}
+	}
+	m, closeAll, err := openManager(*data)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	sys := tenancy.System()
+	users, err := m.ListUsers(ctx, sys, tenancy.MemberListOptions{Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(users.Items) > 0 {
+		return fmt.Errorf("%s is already set up (it has users): setup runs once; create more users by invitation", *data)
+	}
+	u, err := m.RegisterUser(ctx, sys, tenancy.NewUser{ID: newUserID(), Email: *email, Name: "admin"})
+	if err != nil {
+		return err
+	}
+	if _, err := m.SetPlatform(ctx, sys, u.ID, true); err != nil {
+		return err
+	}
+	w, err := m.CreateWorkspace(ctx, sys, tenancy.NewWorkspace{Name: *wsName, OwnerID: u.ID})
+	if err != nil {
+		return err
+	}
+	tok, err := m.CreateToken(ctx, tenancy.User(u.ID), tenancy.NewToken{Name: "setup", Lifetime: 365 * 24 * time.Hour})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created platform user %s (%s) and workspace %q (%s)\n", u.Email, u.ID, w.Name, w.ID)
+	fmt.Fprintf(stdout, "your personal token (shown once, valid one year):\n\n  %s\n\n", tok.Secret)
+	fmt.Fprintf(stdout, "export TENANCY_TOKEN=%s\n", tok.Secret)
+	return nil
+}
+
+func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	data := fs.String("data", "./tenancy.db", "bbolt data file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	m, closeAll, err := openManager(*data)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           newAPI(m, "http://"+ln.Addr().String(), log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String(), "data", *data)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Let in-flight requests finish, then close the Manager and the store.
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// roleOrEmpty parses an optional role.
+func roleOrEmpty(s string) (rbac.Role, error) {
+	if s == "" {
+		return "", nil
+	}
+	return rbac.ParseRole(s)
+}

@@ -1,0 +1,476 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tenancykit/tenancy"
+)
+
+var ctx = context.Background()
+
+// testServer is the real HTTP API over a bbolt file in a temp dir, on a loopback
+// port, set up as `server setup` does.
+type testServer struct {
+	url   string
+	admin string // the platform admin's personal token
+	wsID  string // the setup workspace
+	m     *tenancy.Manager
+	data  string
+}
+
+func startServer(t *testing.T) *testServer {
+	t.Helper()
+	data := filepath.Join(t.TempDir(), "tenancy.db")
+	var out bytes.Buffer
+	if code := run(ctx, []string{"setup", "-email", "admin@example.com", "-data", data}, nil, &out, io.Discard, os.Getenv); code != 0 {
+		t.Fatalf("setup exited %d: %s", code, out.String())
+	}
+	admin := regexp.MustCompile(`TENANCY_TOKEN=(\S+)`).FindStringSubmatch(out.String())[1]
+	wsID := regexp.MustCompile(`\((ws_\w+)\)`).FindStringSubmatch(out.String())[1]
+	m, closeAll, err := openManager(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // loopback only
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: newAPI(m, base, slog.New(slog.NewTextHandler(io.Discard, nil)))}}
+	srv.Start()
+	t.Cleanup(func() { srv.Close(); closeAll() })
+	return &testServer{url: base, admin: admin, wsID: wsID, m: m, data: data}
+}
+
+// call sends one request and decodes the JSON answer.
+func (s *testServer) call(t *testing.T, method, path, tok string, body any, headers ...string) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, s.url+path, rd)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: not JSON: %s", method, path, raw)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+// want checks a status and, for errors, the error body's shape and message.
+func want(t *testing.T, what string, status int, body map[string]any, wantStatus int, msg string) {
+	t.Helper()
+	if status != wantStatus {
+		t.Errorf("%s: status %d, want %d (%v)", what, status, wantStatus, body)
+		return
+	}
+	if status >= 400 {
+		if body["error"] != http.StatusText(status) || !strings.Contains(fmt.Sprint(body["message"]), msg) {
+			t.Errorf("%s: error body %v, want error %q and a message with %q", what, body, http.StatusText(status), msg)
+		}
+	}
+}
+
+// newUser invites email into ws with role and accepts without an account, which
+// creates one; it returns the new user's ID and token.
+func (s *testServer) newUser(t *testing.T, wsID, email, role string) (string, string) {
+	t.Helper()
+	st, inv := s.call(t, "POST", "/api/v1/admin/workspace/invites", s.admin, map[string]string{"email": email, "workspace_id": wsID, "role": role})
+	if st != http.StatusCreated {
+		t.Fatalf("invite %s: %d %v", email, st, inv)
+	}
+	st, acc := s.call(t, "POST", "/api/v1/invites/accept", "", map[string]string{"token": inv["token"].(string), "name": email})
+	if st != http.StatusOK {
+		t.Fatalf("accept %s: %d %v", email, st, acc)
+	}
+	return acc["user_id"].(string), acc["token"].(string)
+}
+
+func TestWorkspaceRoutes(t *testing.T) {
+	s := startServer(t)
+	// Create, with Tell's shape.
+	st, w := s.call(t, "POST", "/api/v1/user/workspaces", s.admin, map[string]string{"name": "Staging", "slug": "staging"})
+	want(t, "create", st, w, http.StatusCreated, "")
+	id, _ := w["workspace_id"].(string)
+	for _, k := range []string{"workspace_id", "name", "slug", "description", "status", "created_at", "updated_at"} {
+		if _, ok := w[k]; !ok {
+			t.Errorf("workspace JSON lacks %q: %v", k, w)
+		}
+	}
+	if !strings.HasSuffix(w["created_at"].(string), "Z") {
+		t.Errorf("created_at %v is not UTC RFC 3339", w["created_at"])
+	}
+	st, body := s.call(t, "POST", "/api/v1/user/workspaces", s.admin, map[string]string{"name": "Again", "slug": "staging"})
+	want(t, "duplicate slug", st, body, http.StatusConflict, "already taken")
+	st, body = s.call(t, "POST", "/api/v1/user/workspaces", s.admin, map[string]string{"name": "x", "slug": "Bad Slug"})
+	want(t, "bad slug", st, body, http.StatusBadRequest, "lowercase letters")
+
+	// Pagination across pages.
+	for i := 0; i < 4; i++ {
+		s.call(t, "POST", "/api/v1/user/workspaces", s.admin, map[string]string{"name": fmt.Sprintf("Demo %d", i)})
+	}
+	seen := map[string]bool{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		path := "/api/v1/workspaces?limit=2"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		st, pg := s.call(t, "GET", path, s.admin, nil)
+		want(t, "list page", st, pg, http.StatusOK, "")
+		for _, it := range pg["data"].([]any) {
+			seen[it.(map[string]any)["workspace_id"].(string)] = true
+		}
+		p := pg["pagination"].(map[string]any)
+		if p["has_more"] != true {
+			if p["next_cursor"] != nil {
+				t.Errorf("last page has a next_cursor: %v", p)
+			}
+			break
+		}
+		cursor = p["next_cursor"].(string)
+		if pages > 10 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	if len(seen) != 6 {
+		t.Errorf("paging saw %d workspaces, want 6", len(seen))
+	}
+	st, pg := s.call(t, "GET", "/api/v1/workspaces?name_contains=DEMO&status=active", s.admin, nil)
+	if st != 200 || len(pg["data"].([]any)) != 4 {
+		t.Errorf("name_contains: %d %v", st, pg)
+	}
+	for _, bad := range []string{"limit=0", "limit=101", "limit=x", "cursor=garbage", "status=archived"} {
+		st, body := s.call(t, "GET", "/api/v1/workspaces?"+bad, s.admin, nil)
+		want(t, "list with "+bad, st, body, http.StatusBadRequest, "")
+	}
+
+	// Get, update, deactivate, delete, restore.
+	st, body = s.call(t, "GET", "/api/v1/workspaces/"+id, s.admin, nil)
+	want(t, "get", st, body, 200, "")
+	st, body = s.call(t, "PUT", "/api/v1/workspaces/"+id, s.admin, map[string]string{"name": "Renamed"})
+	if st != 200 || body["name"] != "Renamed" {
+		t.Errorf("rename: %d %v", st, body)
+	}
+	st, body = s.call(t, "PUT", "/api/v1/workspaces/"+id, s.admin, map[string]string{"status": "inactive"})
+	if st != 200 || body["status"] != "inactive" {
+		t.Errorf("deactivate: %d %v", st, body)
+	}
+	st, body = s.call(t, "PUT", "/api/v1/workspaces/"+id, s.admin, map[string]string{"workspace_id": "ws_other"})
+	want(t, "update workspace_id", st, body, http.StatusBadRequest, `"workspace_id" cannot be set`)
+	st, body = s.call(t, "PUT", "/api/v1/workspaces/"+id, s.admin, map[string]string{"status": "deleted"})
+	want(t, "status deleted via PUT", st, body, http.StatusBadRequest, "active or inactive")
+	st, body = s.call(t, "PUT", "/api/v1/workspaces/"+id, s.admin, `{"name": 5}`)
+	want(t, "wrong type", st, body, http.StatusBadRequest, "must be a string")
+	st, body = s.call(t, "PUT", "/api/v1/workspaces/"+id, s.admin, `{"name": "a"} {"name": "b"}`)
+	want(t, "two objects", st, body, http.StatusBadRequest, "one JSON object")
+	st, body = s.call(t, "PUT", "/api/v1/workspaces/"+id, s.admin, `{"name": "`+strings.Repeat("x", 2<<20)+`"}`)
+	want(t, "2 MiB body", st, body, http.StatusRequestEntityTooLarge, "at most 1 MiB")
+	st, body = s.call(t, "PUT", "/api/v1/workspaces/"+id, s.admin, map[string]string{"status": "active"})
+	want(t, "reactivate", st, body, 200, "")
+	st, body = s.call(t, "DELETE", "/api/v1/workspaces/"+id, s.admin, nil)
+	if st != 200 || body["workspace_id"] != id || body["deleted"] != true {
+		t.Errorf("delete: %d %v", st, body)
+	}
+	st, body = s.call(t, "POST", "/api/v1/workspaces/"+id+"/restore", s.admin, nil)
+	if st != 200 || body["status"] != "active" {
+		t.Errorf("restore: %d %v", st, body)
+	}
+
+	// Stats and sync (platform), and their refusals.
+	st, body = s.call(t, "GET", "/api/v1/workspaces/stats", s.admin, nil)
+	if st != 200 || body["total_workspaces"] != float64(6) || body["active_workspaces"] != float64(6) {
+		t.Errorf("stats: %d %v", st, body)
+	}
+	sync := map[string]any{"workspaces": []map[string]string{{"external_id": "crm-1", "name": "Acme"}, {"external_id": "crm-2", "name": "Globex"}}}
+	st, body = s.call(t, "POST", "/api/v1/workspaces/sync", s.admin, sync)
+	if st != 200 || body["total_found"] != float64(2) || body["created_locally"] != float64(2) || body["already_existed"] != float64(0) {
+		t.Errorf("sync: %d %v", st, body)
+	}
+	st, body = s.call(t, "POST", "/api/v1/workspaces/sync", s.admin, sync)
+	if st != 200 || body["created_locally"] != float64(0) || body["already_existed"] != float64(2) {
+		t.Errorf("second sync: %d %v", st, body)
+	}
+	_, userTok := s.newUser(t, s.wsID, "viewer@example.com", "viewer")
+	st, body = s.call(t, "GET", "/api/v1/workspaces/stats", userTok, nil)
+	want(t, "stats as a viewer", st, body, http.StatusForbidden, "only platform users")
+	st, body = s.call(t, "GET", "/api/v1/admin/workspaces", userTok, nil)
+	want(t, "admin list as a viewer", st, body, http.StatusForbidden, "only platform users")
+	st, body = s.call(t, "GET", "/api/v1/workspaces/"+id, userTok, nil)
+	want(t, "get as a non-member", st, body, http.StatusNotFound, "not found")
+	st, body = s.call(t, "GET", "/api/v1/workspaces", "", nil)
+	want(t, "no token", st, body, http.StatusUnauthorized, "Bearer")
+	st, body = s.call(t, "GET", "/api/v1/workspaces", "tncp_nonsense", nil)
+	want(t, "bad token", st, body, http.StatusUnauthorized, "invalid token")
+	st, body = s.call(t, "GET", "/api/v1/nothing", s.admin, nil)
+	want(t, "unknown route", st, body, http.StatusNotFound, "no such route")
+
+	// Platform: list everything, purge.
+	st, body = s.call(t, "GET", "/api/v1/admin/workspaces?limit=100", s.admin, nil)
+	if st != 200 || len(body["data"].([]any)) != 8 {
+		t.Errorf("admin list: %d %v", st, len(body["data"].([]any)))
+	}
+	st, body = s.call(t, "DELETE", "/api/v1/admin/workspaces/"+id, userTok, nil)
+	want(t, "purge as a viewer", st, body, http.StatusForbidden, "")
+	st, body = s.call(t, "DELETE", "/api/v1/admin/workspaces/"+id, s.admin, nil)
+	if st != 200 || body["purged"] != true {
+		t.Errorf("purge: %d %v", st, body)
+	}
+	st, body = s.call(t, "GET", "/api/v1/workspaces/"+id, s.admin, nil)
+	want(t, "get purged", st, body, http.StatusNotFound, "")
+
+	// Events.
+	st, body = s.call(t, "GET", "/api/v1/workspaces/"+s.wsID+"/events?limit=2", s.admin, nil)
+	if st != 200 || len(body["data"].([]any)) != 2 || body["pagination"].(map[string]any)["has_more"] != true {
+		t.Errorf("events: %d %v", st, body)
+	}
+	st, body = s.call(t, "GET", "/api/v1/workspaces/"+s.wsID+"/events", userTok, nil)
+	want(t, "events as a viewer", st, body, http.StatusForbidden, "audit log")
+}
+
+func TestMemberRoutes(t *testing.T) {
+	s := startServer(t)
+	edID, edTok := s.newUser(t, s.wsID, "ed@example.com", "editor")
+	st, body := s.call(t, "GET", "/api/v1/user/workspaces", edTok, nil)
+	if st != 200 || len(body["data"].([]any)) != 1 || body["data"].([]any)[0].(map[string]any)["role"] != "editor" {
+		t.Errorf("editor's workspaces: %d %v", st, body)
+	}
+	hdr := []string{"X-Workspace-ID", s.wsID}
+	st, body = s.call(t, "GET", "/api/v1/admin/users?limit=50", s.admin, nil, hdr...)
+	if st != 200 || len(body["data"].([]any)) != 2 {
+		t.Errorf("members: %d %v", st, body)
+	}
+	st, body = s.call(t, "GET", "/api/v1/admin/users", s.admin, nil)
+	want(t, "members without X-Workspace-ID", st, body, http.StatusBadRequest, "X-Workspace-ID")
+	// The ceiling over HTTP: an editor cannot make anyone admin, an admin cannot make anyone platform.
+	st, body = s.call(t, "POST", "/api/v1/admin/workspace/invites", edTok, map[string]string{"email": "x@example.com", "workspace_id": s.wsID, "role": "admin"}, hdr...)
+	want(t, "editor invites an admin", st, body, http.StatusForbidden, "")
+	adID, adTok := s.newUser(t, s.wsID, "ad@example.com", "admin")
+	st, body = s.call(t, "PUT", "/api/v1/admin/users/"+edID, adTok, map[string]string{"role": "platform"}, hdr...)
+	want(t, "admin grants platform", st, body, http.StatusForbidden, "higher than your own")
+	st, body = s.call(t, "PUT", "/api/v1/admin/users/"+adID, adTok, map[string]string{"role": "viewer"}, hdr...)
+	want(t, "self role change", st, body, http.StatusBadRequest, "your own role")
+	st, body = s.call(t, "PUT", "/api/v1/admin/users/"+edID, adTok, map[string]string{"role": "viewer", "user_id": "x"}, hdr...)
+	want(t, "unknown field", st, body, http.StatusBadRequest, `"user_id" cannot be set`)
+	st, body = s.call(t, "PUT", "/api/v1/admin/users/"+edID, adTok, map[string]string{"role": "admin"}, hdr...)
+	if st != 200 || body["role"] != "admin" {
+		t.Errorf("promote: %d %v", st, body)
+	}
+	// Direct add by email, leave, transfer, remove.
+	s.newUser(t, s.wsID, "cy@example.com", "viewer")
+	st, body = s.call(t, "POST", "/api/v1/user/workspaces", adTok, map[string]string{"name": "Ad's"})
+	other := body["workspace_id"].(string)
+	st, body = s.call(t, "POST", "/api/v1/workspaces/"+other+"/members", adTok, map[string]string{"email": "cy@example.com", "role": "editor"})
+	want(t, "add by email", st, body, http.StatusCreated, "")
+	st, body = s.call(t, "POST", "/api/v1/workspaces/"+other+"/members", adTok, map[string]string{"email": "nobody@example.com", "role": "editor"})
+	want(t, "add unknown email", st, body, http.StatusNotFound, "invite them instead")
+	st, body = s.call(t, "POST", "/api/v1/workspaces/"+other+"/leave", adTok, nil)
+	want(t, "owner leaves", st, body, http.StatusConflict, "owner cannot leave")
+	st, body = s.call(t, "POST", "/api/v1/workspaces/"+other+"/transfer", adTok, map[string]string{"user_id": edID})
+	want(t, "transfer to a non-member", st, body, http.StatusNotFound, "")
+	st, body = s.call(t, "DELETE", "/api/v1/admin/users/"+edID, adTok, nil, hdr...)
+	want(t, "remove", st, body, 200, "")
+	st, body = s.call(t, "GET", "/api/v1/workspaces/"+s.wsID, edTok, nil)
+	want(t, "removed member reads", st, body, http.StatusNotFound, "")
+
+	// Invitations: list, revoke, accept rules.
+	st, inv := s.call(t, "POST", "/api/v1/admin/workspace/invites", s.admin, map[string]string{"email": "dee@example.com", "workspace_id": s.wsID, "role": "viewer"})
+	if st != 201 || !strings.HasPrefix(inv["accept_url"].(string), s.url+"/invite?token=tnci_") || inv["state"] != "pending" {
+		t.Fatalf("invite: %d %v", st, inv)
+	}
+	st, body = s.call(t, "GET", "/api/v1/admin/workspace/invites", s.admin, nil, hdr...)
+	if st != 200 || len(body["data"].([]any)) < 4 {
+		t.Errorf("list invites: %d %v", st, body)
+	}
+	for _, it := range body["data"].([]any) {
+		if _, leak := it.(map[string]any)["token"]; leak {
+			t.Error("a listed invitation shows its secret")
+		}
+	}
+	st, body = s.call(t, "DELETE", "/api/v1/admin/workspace/invites/"+inv["invitation_id"].(string), s.admin, nil)
+	if st != 200 || body["state"] != "revoked" {
+		t.Errorf("revoke invite: %d %v", st, body)
+	}
+	st, body = s.call(t, "POST", "/api/v1/invites/accept", "", map[string]string{"token": inv["token"].(string)})
+	want(t, "accept revoked", st, body, http.StatusConflict, "revoked")
+	st, body = s.call(t, "POST", "/api/v1/invites/accept", "", map[string]string{"token": "tnci_bad"})
+	want(t, "accept garbage", st, body, http.StatusBadRequest, "not a valid invitation link")
+	// An existing account must sign in to accept.
+	st, inv = s.call(t, "POST", "/api/v1/admin/workspace/invites", adTok, map[string]string{"email": "ed@example.com", "workspace_id": other, "role": "viewer"})
+	st, body = s.call(t, "POST", "/api/v1/invites/accept", "", map[string]string{"token": inv["token"].(string)})
+	want(t, "accept for an existing account without a token", st, body, http.StatusUnauthorized, "accept with your token")
+	st, body = s.call(t, "POST", "/api/v1/invites/accept", edTok, map[string]string{"token": inv["token"].(string)})
+	if st != 200 || body["role"] != "viewer" {
+		t.Errorf("accept signed in: %d %v", st, body)
+	}
+}
+
+func TestTokenRoutes(t *testing.T) {
+	s := startServer(t)
+	_, edTok := s.newUser(t, s.wsID, "ed@example.com", "editor")
+	st, b := s.call(t, "POST", "/api/v1/user/workspaces", s.admin, map[string]string{"name": "B"})
+	wsB := b["workspace_id"].(string)
+
+	st, tok := s.call(t, "POST", "/api/v1/workspaces/"+s.wsID+"/tokens", edTok, map[string]string{"name": "ci", "expires_in": "48h"})
+	if st != 201 || !strings.HasPrefix(tok["token"].(string), "tncw_") || tok["role"] != "editor" || tok["state"] != "active" {
+		t.Fatalf("create token: %d %v", st, tok)
+	}
+	secret, tokID := tok["token"].(string), tok["token_id"].(string)
+	// The workspace token works in its workspace, not in another (even for an admin's token).
+	st, body := s.call(t, "GET", "/api/v1/workspaces/"+s.wsID, secret, nil)
+	want(t, "workspace token reads its workspace", st, body, 200, "")
+	st, adm := s.call(t, "POST", "/api/v1/workspaces/"+s.wsID+"/tokens", s.admin, map[string]string{"name": "ops", "expires_in": "1d"})
+	st, body = s.call(t, "GET", "/api/v1/workspaces/"+wsB, adm["token"].(string), nil)
+	want(t, "token of A on B", st, body, http.StatusNotFound, "")
+	st, body = s.call(t, "POST", "/api/v1/workspaces/"+s.wsID+"/tokens", secret, map[string]string{"name": "x", "expires_in": "1h"})
+	want(t, "a workspace token mints", st, body, http.StatusForbidden, "workspace tokens cannot create tokens")
+	st, body = s.call(t, "POST", "/api/v1/workspaces/"+s.wsID+"/tokens", edTok, map[string]string{"name": "x", "expires_in": "1h", "role": "admin"})
+	want(t, "editor asks an admin token", st, body, http.StatusForbidden, "higher than your own")
+	st, body = s.call(t, "POST", "/api/v1/workspaces/"+s.wsID+"/tokens", edTok, map[string]string{"name": "x", "expires_in": "2y"})
+	want(t, "two years", st, body, http.StatusBadRequest, "at most 365 days")
+	st, body = s.call(t, "POST", "/api/v1/workspaces/"+s.wsID+"/tokens", edTok, map[string]string{"name": "x", "expires_in": "soon"})
+	want(t, "bad lifetime", st, body, http.StatusBadRequest, "48h, 7d, 1w or 1y")
+	st, body = s.call(t, "POST", "/api/v1/user/tokens", edTok, map[string]string{"name": "laptop", "expires_in": "1w"})
+	if st != 201 || !strings.HasPrefix(body["token"].(string), "tncp_") {
+		t.Errorf("personal token: %d %v", st, body)
+	}
+	// Lists by state; revoke.
+	st, body = s.call(t, "GET", "/api/v1/workspaces/"+s.wsID+"/tokens?state=active", s.admin, nil)
+	if st != 200 || len(body["data"].([]any)) != 2 {
+		t.Errorf("active tokens: %d %v", st, body)
+	}
+	st, body = s.call(t, "DELETE", "/api/v1/workspaces/"+wsB+"/tokens/"+tokID, s.admin, nil)
+	want(t, "revoke through the wrong workspace", st, body, http.StatusNotFound, "")
+	st, body = s.call(t, "DELETE", "/api/v1/workspaces/"+s.wsID+"/tokens/"+tokID, edTok, nil)
+	want(t, "revoke", st, body, 200, "")
+	st, body = s.call(t, "GET", "/api/v1/workspaces/"+s.wsID, secret, nil)
+	want(t, "revoked token", st, body, http.StatusUnauthorized, "revoked")
+	st, body = s.call(t, "GET", "/api/v1/workspaces/"+s.wsID+"/tokens?state=inactive", s.admin, nil)
+	if st != 200 || len(body["data"].([]any)) != 1 || body["data"].([]any)[0].(map[string]any)["state"] != "revoked" {
+		t.Errorf("inactive tokens: %d %v", st, body)
+	}
+	for _, it := range body["data"].([]any) {
+		if _, leak := it.(map[string]any)["token"]; leak {
+			t.Error("a listed token shows its secret")
+		}
+	}
+}
+
+func TestSetupRefusesTwice(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "t.db")
+	args := []string{"setup", "-email", "a@example.com", "-data", data}
+	if code := run(ctx, args, nil, io.Discard, io.Discard, os.Getenv); code != 0 {
+		t.Fatalf("first setup exited %d", code)
+	}
+	var errOut bytes.Buffer
+	if code := run(ctx, args, nil, io.Discard, &errOut, os.Getenv); code == 0 || !strings.Contains(errOut.String(), "already set up") {
+		t.Errorf("second setup: %q", errOut.String())
+	}
+	if st, err := os.Stat(data + ".key"); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("key file: %v %v", st, err)
+	}
+	os.Remove(data + ".key")
+	if code := run(ctx, []string{"serve", "-data", data}, nil, io.Discard, &errOut, os.Getenv); code == 0 || !strings.Contains(errOut.String(), "key file") {
+		t.Errorf("serving without the key file: %q", errOut.String())
+	}
+}
+
+// TestCLI drives the client commands non-interactively (flags and environment), and
+// once interactively (prompts answered on stdin).
+func TestCLI(t *testing.T) {
+	s := startServer(t)
+	env := func(k string) string {
+		return map[string]string{"TENANCY_URL": s.url, "TENANCY_TOKEN": s.admin}[k]
+	}
+	cli := func(stdin string, args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := run(ctx, args, strings.NewReader(stdin), &out, &errOut, env)
+		return code, out.String(), errOut.String()
+	}
+	code, out, errs := cli("", "workspace", "create", "--name", "From CLI", "--slug", "from-cli")
+	if code != 0 || !strings.Contains(out, `created workspace "From CLI" (slug from-cli`) {
+		t.Fatalf("workspace create: %d %q %q", code, out, errs)
+	}
+	id := regexp.MustCompile(`id (ws_\w+)`).FindStringSubmatch(out)[1]
+	code, out, _ = cli("", "workspace", "list")
+	if code != 0 || !strings.Contains(out, "from-cli") || !strings.Contains(out, "default") {
+		t.Errorf("workspace list: %d %q", code, out)
+	}
+	code, out, _ = cli("", "invite", "--workspace", id, "--email", "new@example.com", "--role", "editor")
+	if code != 0 || !strings.Contains(out, "/invite?token=tnci_") {
+		t.Errorf("invite: %d %q", code, out)
+	}
+	code, out, _ = cli("", "token", "create", "--workspace", id, "--name", "deploy", "--expires-in", "7d")
+	if code != 0 || !strings.Contains(out, "tncw_") {
+		t.Fatalf("token create: %d %q", code, out)
+	}
+	tokID := regexp.MustCompile(`token (tok_\w+)`).FindStringSubmatch(out)[1]
+	code, out, _ = cli("", "token", "revoke", "--workspace", id, "--id", tokID)
+	if code != 0 || !strings.Contains(out, "revoked token "+tokID) {
+		t.Errorf("token revoke: %d %q", code, out)
+	}
+	// With flags it never prompts: a missing value is an error, not a hang.
+	code, _, errs = cli("", "workspace", "delete", "--id", id)
+	if code != 2 || !strings.Contains(errs, "pass --yes") {
+		t.Errorf("delete in flag mode without --yes: %d %q", code, errs)
+	}
+	code, _, errs = cli("", "invite", "--workspace", id)
+	if code != 2 || !strings.Contains(errs, "missing value: email") {
+		t.Errorf("invite without email: %d %q", code, errs)
+	}
+	code, out, _ = cli("", "workspace", "delete", "--id", id, "--yes")
+	if code != 0 || !strings.Contains(out, "delete: done") {
+		t.Errorf("delete --yes: %d %q", code, out)
+	}
+	// Interactive: no flags, answers at the prompts.
+	code, out, errs = cli("Prompted\n", "workspace", "create")
+	if code != 0 || !strings.Contains(out, "Workspace name: ") || !strings.Contains(out, `created workspace "Prompted"`) {
+		t.Errorf("interactive create: %d %q %q", code, out, errs)
+	}
+	code, out, _ = cli(id+"\nn\n", "workspace", "leave")
+	if code != 0 || !strings.Contains(out, "Workspace ID: Really leave workspace "+id+"? [y/N]: cancelled") {
+		t.Errorf("interactive leave, answered no: %d %q", code, out)
+	}
+	code, _, errs = cli("\n", "workspace", "leave")
+	if code != 2 || !strings.Contains(errs, "workspace id is required") {
+		t.Errorf("interactive leave with an empty answer: %d %q", code, errs)
+	}
+	// Errors from the server are shown with their message.
+	code, _, errs = cli("", "token", "revoke", "--workspace", id, "--id", "tok_nope")
+	if code != 1 || !strings.Contains(errs, "Not Found") {
+		t.Errorf("revoke unknown: %d %q", code, errs)
+	}
+}
