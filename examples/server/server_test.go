@@ -292,6 +292,7 @@ func TestMemberRoutes(t *testing.T) {
 	// Direct add by email, leave, transfer, remove.
 	s.newUser(t, s.wsID, "cy@example.com", "viewer")
 	st, body = s.call(t, "POST", "/api/v1/user/workspaces", adTok, map[string]string{"name": "Ad's"})
+	want(t, "admin creates a workspace", st, body, http.StatusCreated, "")
 	other := body["workspace_id"].(string)
 	st, body = s.call(t, "POST", "/api/v1/workspaces/"+other+"/members", adTok, map[string]string{"email": "cy@example.com", "role": "editor"})
 	want(t, "add by email", st, body, http.StatusCreated, "")
@@ -330,6 +331,7 @@ func TestMemberRoutes(t *testing.T) {
 	want(t, "accept garbage", st, body, http.StatusBadRequest, "not a valid invitation link")
 	// An existing account must sign in to accept.
 	st, inv = s.call(t, "POST", "/api/v1/admin/workspace/invites", adTok, map[string]string{"email": "ed@example.com", "workspace_id": other, "role": "viewer"})
+	want(t, "invite an existing account", st, inv, http.StatusCreated, "")
 	st, body = s.call(t, "POST", "/api/v1/invites/accept", "", map[string]string{"token": inv["token"].(string)})
 	want(t, "accept for an existing account without a token", st, body, http.StatusUnauthorized, "accept with your token")
 	st, body = s.call(t, "POST", "/api/v1/invites/accept", edTok, map[string]string{"token": inv["token"].(string)})
@@ -342,6 +344,7 @@ func TestTokenRoutes(t *testing.T) {
 	s := startServer(t)
 	_, edTok := s.newUser(t, s.wsID, "ed@example.com", "editor")
 	st, b := s.call(t, "POST", "/api/v1/user/workspaces", s.admin, map[string]string{"name": "B"})
+	want(t, "create B", st, b, http.StatusCreated, "")
 	wsB := b["workspace_id"].(string)
 
 	st, tok := s.call(t, "POST", "/api/v1/workspaces/"+s.wsID+"/tokens", edTok, map[string]string{"name": "ci", "expires_in": "48h"})
@@ -353,6 +356,7 @@ func TestTokenRoutes(t *testing.T) {
 	st, body := s.call(t, "GET", "/api/v1/workspaces/"+s.wsID, secret, nil)
 	want(t, "workspace token reads its workspace", st, body, 200, "")
 	st, adm := s.call(t, "POST", "/api/v1/workspaces/"+s.wsID+"/tokens", s.admin, map[string]string{"name": "ops", "expires_in": "1d"})
+	want(t, "admin's workspace token", st, adm, http.StatusCreated, "")
 	st, body = s.call(t, "GET", "/api/v1/workspaces/"+wsB, adm["token"].(string), nil)
 	want(t, "token of A on B", st, body, http.StatusNotFound, "")
 	st, body = s.call(t, "POST", "/api/v1/workspaces/"+s.wsID+"/tokens", secret, map[string]string{"name": "x", "expires_in": "1h"})
