@@ -14,7 +14,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/tenancykit/tenancy"
 )
@@ -216,6 +218,11 @@ func TestWorkspaceRoutes(t *testing.T) {
 		t.Errorf("stats: %d %v", st, body)
 	}
 	sync := map[string]any{"workspaces": []map[string]string{{"external_id": "crm-1", "name": "Acme"}, {"external_id": "crm-2", "name": "Globex"}}}
+	dry := map[string]any{"workspaces": sync["workspaces"], "dry_run": true}
+	st, body = s.call(t, "POST", "/api/v1/workspaces/sync", s.admin, dry)
+	if st != 200 || body["created_locally"] != float64(2) || body["dry_run"] != true {
+		t.Errorf("dry-run sync: %d %v", st, body)
+	}
 	st, body = s.call(t, "POST", "/api/v1/workspaces/sync", s.admin, sync)
 	if st != 200 || body["total_found"] != float64(2) || body["created_locally"] != float64(2) || body["already_existed"] != float64(0) {
 		t.Errorf("sync: %d %v", st, body)
@@ -302,6 +309,17 @@ func TestMemberRoutes(t *testing.T) {
 	want(t, "owner leaves", st, body, http.StatusConflict, "owner cannot leave")
 	st, body = s.call(t, "POST", "/api/v1/workspaces/"+other+"/transfer", adTok, map[string]string{"user_id": edID})
 	want(t, "transfer to a non-member", st, body, http.StatusNotFound, "")
+	cyID := s.memberID(t, other, "cy@example.com", adTok)
+	st, body = s.call(t, "PUT", "/api/v1/admin/users/"+cyID, adTok, map[string]string{"role": "admin"}, "X-Workspace-ID", other)
+	want(t, "promote cy in other", st, body, 200, "")
+	st, body = s.call(t, "POST", "/api/v1/workspaces/"+other+"/transfer", adTok, map[string]string{"user_id": cyID})
+	if st != 200 || body["owner_id"] != cyID {
+		t.Errorf("transfer: %d %v", st, body)
+	}
+	st, body = s.call(t, "POST", "/api/v1/workspaces/"+other+"/leave", adTok, nil)
+	if st != 200 || body["left"] != true {
+		t.Errorf("the old owner leaves: %d %v", st, body)
+	}
 	st, body = s.call(t, "DELETE", "/api/v1/admin/users/"+edID, adTok, nil, hdr...)
 	want(t, "remove", st, body, 200, "")
 	st, body = s.call(t, "GET", "/api/v1/workspaces/"+s.wsID, edTok, nil)
@@ -330,7 +348,7 @@ func TestMemberRoutes(t *testing.T) {
 	st, body = s.call(t, "POST", "/api/v1/invites/accept", "", map[string]string{"token": "tnci_bad"})
 	want(t, "accept garbage", st, body, http.StatusBadRequest, "not a valid invitation link")
 	// An existing account must sign in to accept.
-	st, inv = s.call(t, "POST", "/api/v1/admin/workspace/invites", adTok, map[string]string{"email": "ed@example.com", "workspace_id": other, "role": "viewer"})
+	st, inv = s.call(t, "POST", "/api/v1/admin/workspace/invites", s.admin, map[string]string{"email": "ed@example.com", "workspace_id": other, "role": "viewer"})
 	want(t, "invite an existing account", st, inv, http.StatusCreated, "")
 	st, body = s.call(t, "POST", "/api/v1/invites/accept", "", map[string]string{"token": inv["token"].(string)})
 	want(t, "accept for an existing account without a token", st, body, http.StatusUnauthorized, "accept with your token")
@@ -477,4 +495,97 @@ func TestCLI(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "Not Found") {
 		t.Errorf("revoke unknown: %d %q", code, errs)
 	}
+}
+
+// memberID finds a member's user ID by email, through the admin routes: the invited
+// accounts' IDs are made by the server.
+func (s *testServer) memberID(t *testing.T, wsID, email, tok string) string {
+	t.Helper()
+	u, err := s.m.GetUserByEmail(ctx, tenancy.System(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, body := s.call(t, "GET", "/api/v1/admin/users?limit=100", tok, nil, "X-Workspace-ID", wsID)
+	if st != 200 {
+		t.Fatalf("members: %d %v", st, body)
+	}
+	for _, it := range body["data"].([]any) {
+		if it.(map[string]any)["user_id"] == u.ID {
+			return u.ID
+		}
+	}
+	t.Fatalf("%s is not a member of %s", email, wsID)
+	return ""
+}
+
+// TestServeShutsDownGracefully runs the real serve command, makes a request, then
+// cancels it as SIGTERM would: serve returns cleanly and releases the file.
+func TestServeShutsDownGracefully(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "t.db")
+	var setupOut bytes.Buffer
+	if code := run(ctx, []string{"setup", "-email", "a@example.com", "-data", data}, nil, &setupOut, io.Discard, os.Getenv); code != 0 {
+		t.Fatal("setup failed")
+	}
+	tok := regexp.MustCompile(`TENANCY_TOKEN=(\S+)`).FindStringSubmatch(setupOut.String())[1]
+	c, cancel := context.WithCancel(ctx)
+	logs := &syncBuffer{}
+	done := make(chan int)
+	go func() { done <- run(c, []string{"serve", "-addr", "127.0.0.1:0", "-data", data}, nil, io.Discard, logs, os.Getenv) }()
+	var addr string
+	for i := 0; i < 200 && addr == ""; i++ {
+		if m := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`).FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if addr == "" {
+		t.Fatalf("serve did not start: %s", logs.String())
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/user/workspaces", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("request to the running server: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d: %s", code, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if !strings.Contains(logs.String(), "stopped") {
+		t.Errorf("no clean stop in the log: %s", logs.String())
+	}
+	// The store was closed: the file opens again at once.
+	m, closeAll, err := openManager(data)
+	if err != nil {
+		t.Fatalf("reopen after shutdown: %v", err)
+	}
+	defer closeAll()
+	if _, err := m.Stats(ctx, tenancy.System()); err != nil {
+		t.Error(err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
