@@ -530,7 +530,9 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	c, cancel := context.WithCancel(ctx)
 	logs := &syncBuffer{}
 	done := make(chan int)
-	go func() { done <- run(c, []string{"serve", "-addr", "127.0.0.1:0", "-data", data}, nil, io.Discard, logs, os.Getenv) }()
+	go func() {
+		done <- run(c, []string{"serve", "-addr", "127.0.0.1:0", "-data", data}, nil, io.Discard, logs, os.Getenv)
+	}()
 	var addr string
 	for i := 0; i < 200 && addr == ""; i++ {
 		if m := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`).FindStringSubmatch(logs.String()); m != nil {
