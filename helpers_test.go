@@ -67,6 +67,8 @@ type env struct {
 	store storage.Storage
 	clock *fakeClock
 	ws    workspace.Workspace // owned by "owner"
+	// skipVerify: the test breaks invariants on purpose.
+	skipVerify bool
 }
 
 // The cast: one user per role in env.ws, an outsider, and a platform user.
@@ -98,8 +100,21 @@ func newEnv(t testing.TB, b backend) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = m.Close() }) // runs before the store's Close: cleanups are LIFO
 	e := &env{m: m, store: store, clock: clock}
+	t.Cleanup(func() { _ = m.Close() }) // runs before the store's Close: cleanups are LIFO
+	// Every test ends with Verify: whatever it did must leave every invariant intact.
+	t.Cleanup(func() {
+		if t.Failed() || e.skipVerify {
+			return
+		}
+		findings, err := m.Verify(ctx)
+		if err != nil {
+			t.Errorf("Verify: %v", err)
+		}
+		for _, f := range findings {
+			t.Errorf("Verify after the test: %s", f)
+		}
+	})
 	for _, id := range []string{"owner", "admin", "editor", "viewer", "outsider", "plat"} {
 		if _, err := m.RegisterUser(ctx, system, tenancy.NewUser{ID: id, Email: id + "@example.com", Name: id}); err != nil {
 			t.Fatal(err)

@@ -54,6 +54,14 @@ type Durable interface {
 	Durable() bool
 }
 
+// Checker is implemented by backends that can check their own structures: every
+// index entry has its record and every record its index entries, and (bolt) the file's
+// pages are sound. Check returns one line per problem found; none means healthy.
+// Manager.Verify runs it when the backend has it.
+type Checker interface {
+	Check(ctx context.Context) ([]string, error)
+}
+
 // Scan callbacks return false to stop the scan.
 //
 // Every Scan walks keys in ascending order, starting strictly after the given key
@@ -103,6 +111,8 @@ type Tx interface {
 	ScanMembers(workspaceID, afterUserID string, fn func(member.Member) bool) error
 	// ScanUserMemberships walks a user's memberships by workspace ID.
 	ScanUserMemberships(userID, afterWorkspaceID string, fn func(member.Member) bool) error
+	// ScanAllMembers walks every membership, by workspace then user: for checks.
+	ScanAllMembers(fn func(member.Member) bool) error
 
 	// GetInvitation returns an invitation by ID, or ErrNotFound.
 	GetInvitation(id string) (member.Invitation, error)
@@ -115,6 +125,8 @@ type Tx interface {
 	DeleteInvitation(id string) error
 	// ScanInvitations walks a workspace's invitations by ID.
 	ScanInvitations(workspaceID, afterID string, fn func(member.Invitation) bool) error
+	// ScanAllInvitations walks every invitation by ID: for checks.
+	ScanAllInvitations(afterID string, fn func(member.Invitation) bool) error
 
 	// GetToken returns a token by ID, or ErrNotFound.
 	GetToken(id string) (token.Token, error)
@@ -129,6 +141,8 @@ type Tx interface {
 	ScanWorkspaceTokens(workspaceID, afterID string, fn func(token.Token) bool) error
 	// ScanUserTokens walks the tokens created by a user by ID.
 	ScanUserTokens(userID, afterID string, fn func(token.Token) bool) error
+	// ScanTokens walks every token by ID: for checks.
+	ScanTokens(afterID string, fn func(token.Token) bool) error
 
 	// AppendEvent stores an event; ErrExists if its ID is taken. Event IDs are ULIDs,
 	// so the global feed is in time order.

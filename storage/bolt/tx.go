@@ -309,7 +309,15 @@ func (t *tx) ScanUserMemberships(userID, after string, fn func(member.Member) bo
 	}, fn)
 }
 
+func (t *tx) ScanAllMembers(fn func(member.Member) bool) error {
+	return scanRecords(t, bMembers, "", decodeMember, fn)
+}
+
 // Invitations.
+
+func (t *tx) ScanAllInvitations(after string, fn func(member.Invitation) bool) error {
+	return scanRecords(t, bInvs, after, decodeInvitation, fn)
+}
 
 func (t *tx) GetInvitation(id string) (member.Invitation, error) {
 	return getRecord(t, bInvs, "invitation", id, decodeInvitation)
@@ -371,6 +379,10 @@ func (t *tx) ScanInvitations(wsID, after string, fn func(member.Invitation) bool
 }
 
 // Tokens.
+
+func (t *tx) ScanTokens(after string, fn func(token.Token) bool) error {
+	return scanRecords(t, bToks, after, decodeToken, fn)
+}
 
 func (t *tx) GetToken(id string) (token.Token, error) {
 	return getRecord(t, bToks, "token", id, decodeToken)

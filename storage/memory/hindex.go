@@ -90,3 +90,14 @@ func (h *hindex[K, V]) del(k K) {
 		delete(h.shard(i, j), k)
 	}
 }
+
+// len counts the entries: for checks, not for hot paths.
+func (h *hindex[K, V]) len() int {
+	n := 0
+	for _, l := range h.top {
+		for _, m := range l {
+			n += len(m)
+		}
+	}
+	return n
+}

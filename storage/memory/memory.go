@@ -301,6 +301,21 @@ func (s *snapshot) ScanUserMemberships(userID, after string, fn func(member.Memb
 	return err
 }
 
+func (s *snapshot) ScanAllMembers(fn func(member.Member) bool) error {
+	s.members.Ascend(func(p pair[member.Member]) bool { return fn(*p.val) })
+	return nil
+}
+
+func (s *snapshot) ScanAllInvitations(after string, fn func(member.Invitation) bool) error {
+	scan(s.invs, after, func(i member.Invitation) bool { return fn(i.Clone()) })
+	return nil
+}
+
+func (s *snapshot) ScanTokens(after string, fn func(token.Token) bool) error {
+	scan(s.toks, after, func(t token.Token) bool { return fn(t.Clone()) })
+	return nil
+}
+
 func (s *snapshot) GetInvitation(id string) (member.Invitation, error) {
 	inv, err := get(s.invs, "invitation", id)
 	return inv.Clone(), err

@@ -634,6 +634,15 @@ func testChildScans(t *testing.T, s storage.Storage) {
 		got = nil
 		must(tx.ScanUserTokens("u2", "", func(k token.Token) bool { got = append(got, k.ID); return len(got) < 3 }))
 		assertList(t, "ScanUserTokens(u2), stopped at 3", got, "tok_p", "tok_ws_au2", "tok_ws_bu2")
+		got = nil
+		must(tx.ScanTokens("tok_ws_cu1", func(k token.Token) bool { got = append(got, k.ID); return true }))
+		assertList(t, "ScanTokens(after tok_ws_cu1)", got, "tok_ws_cu2", "tok_ws_cu3")
+		got = nil
+		must(tx.ScanAllInvitations("", func(i member.Invitation) bool { got = append(got, i.ID); return true }))
+		assertList(t, "ScanAllInvitations", got, "inv_ws_a1", "inv_ws_a2", "inv_ws_b1", "inv_ws_b2", "inv_ws_c1", "inv_ws_c2")
+		got = nil
+		must(tx.ScanAllMembers(func(m member.Member) bool { got = append(got, m.WorkspaceID+"/"+m.UserID); return len(got) < 5 }))
+		assertList(t, "ScanAllMembers, stopped at 5", got, "ws_a/u1", "ws_a/u2", "ws_a/u3", "ws_b/u", "ws_b/u1")
 		return nil
 	})
 }

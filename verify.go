@@ -1,0 +1,181 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// Finding is one broken invariant found by Verify.
+type Finding struct {
+	Check   string // which rule: "owner", "admin", "orphan", "index", "counter", "backend", …
+	Subject string // the record concerned, e.g. a workspace or token ID
+	Detail  string
+}
+
+func (f Finding) String() string { return f.Check + " " + f.Subject + ": " + f.Detail }
+
+// Verify walks every record in one read transaction and reports each invariant of
+// the design that does not hold: a workspace without exactly one owner or without an
+// admin; a membership, invitation or token pointing at a missing workspace or user;
+// a record its indexes do not find; a counter that differs from the records. When
+// the backend can check its own structures (storage.Checker), its findings are
+// included. An empty result means healthy. Verify changes nothing.
+func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
+	var out []Finding
+	add := func(check, subject, format string, args ...any) {
+		if len(out) < 10000 {
+			out = append(out, Finding{Check: check, Subject: subject, Detail: fmt.Sprintf(format, args...)})
+		}
+	}
+	err := m.store.View(ctx, func(tx storage.Tx) error {
+		out = out[:0]
+		users := map[string]bool{}
+		if err := tx.ScanUsers("", func(u member.User) bool {
+			users[u.ID] = true
+			if got, err := tx.GetUserByEmail(u.Email); err != nil || got.ID != u.ID {
+				add("index", u.ID, "its email %q does not find it", u.Email)
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+		counts := map[workspace.Status]int64{}
+		workspaces := map[string]workspace.Workspace{}
+		if err := tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
+			workspaces[w.ID] = w
+			counts[w.Status]++
+			if !w.Status.Valid() {
+				add("status", w.ID, "unknown status %q", w.Status)
+			}
+			if got, err := tx.GetWorkspaceBySlug(w.Slug); err != nil || got.ID != w.ID {
+				add("index", w.ID, "its slug %q does not find it", w.Slug)
+			}
+			if w.ExternalID != "" {
+				if got, err := tx.GetWorkspaceByExternalID(w.ExternalID); err != nil || got.ID != w.ID {
+					add("index", w.ID, "its external ID %q does not find it", w.ExternalID)
+				}
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+		for _, st := range []workspace.Status{workspace.Active, workspace.Inactive, workspace.Deleted} {
+			n, err := tx.Counter(counterFor(st))
+			if err != nil {
+				return err
+			}
+			if n != counts[st] {
+				add("counter", counterFor(st), "counter says %d, records say %d", n, counts[st])
+			}
+		}
+		owners := map[string][]string{}
+		admins := map[string]int{}
+		if err := tx.ScanAllMembers(func(mb member.Member) bool {
+			subject := mb.WorkspaceID + "/" + mb.UserID
+			if _, ok := workspaces[mb.WorkspaceID]; !ok {
+				add("orphan", subject, "membership of a missing workspace")
+			}
+			if !users[mb.UserID] {
+				add("orphan", subject, "membership of a missing user")
+			}
+			if !mb.Role.IsMemberRole() {
+				add("role", subject, "membership role %q", mb.Role)
+			}
+			if mb.Owner {
+				owners[mb.WorkspaceID] = append(owners[mb.WorkspaceID], mb.UserID)
+				if mb.Role != rbac.Admin {
+					add("owner", subject, "the owner is %s, not admin", mb.Role)
+				}
+			}
+			if mb.Role == rbac.Admin {
+				admins[mb.WorkspaceID]++
+			}
+			found := false
+			if err := tx.ScanUserMemberships(mb.UserID, "", func(um member.Member) bool {
+				found = um.WorkspaceID == mb.WorkspaceID
+				return !found
+			}); err != nil || !found {
+				add("index", subject, "the user's membership index does not list it")
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+		for id, w := range workspaces {
+			switch o := owners[id]; {
+			case len(o) != 1:
+				add("owner", id, "%d owners, want exactly 1", len(o))
+			case o[0] != w.OwnerID:
+				add("owner", id, "the owner membership is %q but the workspace names %q", o[0], w.OwnerID)
+			}
+			if admins[id] == 0 {
+				add("admin", id, "no admin")
+			}
+		}
+		if err := tx.ScanAllInvitations("", func(inv member.Invitation) bool {
+			if _, ok := workspaces[inv.WorkspaceID]; !ok {
+				add("orphan", inv.ID, "invitation to a missing workspace %q", inv.WorkspaceID)
+			}
+			if inv.InviterID != "" && !users[inv.InviterID] {
+				add("orphan", inv.ID, "invitation from a missing user %q", inv.InviterID)
+			}
+			if got, err := tx.GetInvitationByHash(inv.SecretHash); err != nil || got.ID != inv.ID {
+				add("index", inv.ID, "its hash does not find it")
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+		if err := tx.ScanTokens("", func(t token.Token) bool {
+			if !users[t.UserID] {
+				add("orphan", t.ID, "token of a missing user %q", t.UserID)
+			}
+			if t.WorkspaceID != "" {
+				if _, ok := workspaces[t.WorkspaceID]; !ok {
+					add("orphan", t.ID, "token of a missing workspace %q", t.WorkspaceID)
+				}
+			}
+			if got, err := tx.GetTokenByHash(t.Hash); err != nil || got.ID != t.ID || !got.RevokedAt.Equal(t.RevokedAt) {
+				add("index", t.ID, "its hash does not find it as it is")
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+		for id := range workspaces {
+			if err := tx.ScanWorkspaceEvents(id, "", func(e storage.Event) bool {
+				if e.WorkspaceID != id {
+					add("index", e.ID, "listed in the audit log of %q but belongs to %q", id, e.WorkspaceID)
+				}
+				return true
+			}); err != nil {
+				add("index", id, "audit log unreadable: %v", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, storage.ErrCorrupt) {
+			return nil, storageErr("verify", err)
+		}
+		// A damaged record stops the walk; the backend check below says which.
+		out = append(out, Finding{Check: "backend", Detail: err.Error()})
+	}
+	if c, ok := m.store.(storage.Checker); ok {
+		lines, err := c.Check(ctx)
+		if err != nil {
+			return nil, storageErr("verify", err)
+		}
+		for _, l := range lines {
+			out = append(out, Finding{Check: "backend", Detail: l})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,135 @@
+package tenancy_test
+
+import (
+	"strings"
+	"testing"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/storage/bolt"
+	"github.com/tenancykit/tenancy/token"
+)
+
+// TestVerifyFindsBrokenInvariants breaks each invariant straight through storage and
+// checks that Verify names it.
+func TestVerifyFindsBrokenInvariants(t *testing.T) {
+	cases := []struct {
+		name    string
+		check   string
+		want    string
+		breakIt func(tx storage.Tx, e *env) error
+	}{
+		{"two owners", "owner", "2 owners", func(tx storage.Tx, e *env) error {
+			return tx.PutMember(member.Member{WorkspaceID: e.ws.ID, UserID: "admin", Role: rbac.Admin, Owner: true})
+		}},
+		{"no owner", "owner", "0 owners", func(tx storage.Tx, e *env) error {
+			return tx.PutMember(member.Member{WorkspaceID: e.ws.ID, UserID: "owner", Role: rbac.Admin})
+		}},
+		{"owner demoted", "owner", "the owner is viewer", func(tx storage.Tx, e *env) error {
+			return tx.PutMember(member.Member{WorkspaceID: e.ws.ID, UserID: "owner", Role: rbac.Viewer, Owner: true})
+		}},
+		{"no admin", "admin", "no admin", func(tx storage.Tx, e *env) error {
+			_ = tx.DeleteMember(e.ws.ID, "admin")
+			return tx.PutMember(member.Member{WorkspaceID: e.ws.ID, UserID: "owner", Role: rbac.Editor, Owner: true})
+		}},
+		{"member of a missing user", "orphan", "missing user", func(tx storage.Tx, e *env) error {
+			return tx.PutMember(member.Member{WorkspaceID: e.ws.ID, UserID: "ghost", Role: rbac.Viewer})
+		}},
+		{"member of a missing workspace", "orphan", "missing workspace", func(tx storage.Tx, e *env) error {
+			return tx.PutMember(member.Member{WorkspaceID: "ws_gone", UserID: "viewer", Role: rbac.Viewer})
+		}},
+		{"token of a missing workspace", "orphan", "token of a missing workspace", func(tx storage.Tx, e *env) error {
+			return tx.PutToken(token.Token{ID: "tok_x", Kind: token.Workspace, WorkspaceID: "ws_gone", UserID: "editor", Hash: []byte("h")})
+		}},
+		{"token of a missing user", "orphan", "token of a missing user", func(tx storage.Tx, e *env) error {
+			return tx.PutToken(token.Token{ID: "tok_x", Kind: token.Personal, UserID: "ghost", Hash: []byte("h")})
+		}},
+		{"invitation to a missing workspace", "orphan", "missing workspace", func(tx storage.Tx, e *env) error {
+			return tx.PutInvitation(member.Invitation{ID: "inv_x", WorkspaceID: "ws_gone", Email: "x@y.z", Role: rbac.Viewer, SecretHash: []byte("h")})
+		}},
+		{"counter off", "counter", "counter says 2", func(tx storage.Tx, e *env) error {
+			_, err := tx.AddCounter("workspaces.active", 1)
+			return err
+		}},
+		{"workspace in an unknown state", "status", "unknown status", func(tx storage.Tx, e *env) error {
+			w, _ := tx.GetWorkspace(e.ws.ID)
+			w.Status = "archived"
+			return tx.PutWorkspace(w)
+		}},
+	}
+	for _, b := range backends {
+		for _, c := range cases {
+			t.Run(b.name+"/"+c.name, func(t *testing.T) {
+				e := newEnv(t, b)
+				e.skipVerify = true
+				if f, err := e.m.Verify(ctx); err != nil || len(f) != 0 {
+					t.Fatalf("healthy store: %v %v", f, err)
+				}
+				if err := e.store.Update(ctx, func(tx storage.Tx) error { return c.breakIt(tx, e) }); err != nil {
+					t.Fatal(err)
+				}
+				before := e.dump(t)
+				findings, err := e.m.Verify(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				found := false
+				for _, f := range findings {
+					found = found || f.Check == c.check && strings.Contains(f.Detail, c.want)
+				}
+				if !found {
+					t.Errorf("Verify missed it; found %v", findings)
+				}
+				if e.dump(t) != before {
+					t.Error("Verify changed storage")
+				}
+			})
+		}
+	}
+}
+
+// On bolt, index damage below the storage interface is found by the backend check.
+func TestVerifyFindsIndexDamage(t *testing.T) {
+	cases := map[string]struct {
+		bucket, key string
+		value       []byte // nil deletes
+		want        string
+	}{
+		"slug entry removed":         {"tenancy.workspaces.slug", "main", nil, "slug"},
+		"dangling email entry":       {"tenancy.users.email", "zed@example.com", []byte("zed"), "missing record"},
+		"membership index removed":   {"tenancy.members.user", "editor\x00WS", nil, "members.user"},
+		"record that does not parse": {"tenancy.users", "viewer", []byte{1, 200}, "does not decode"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, backends[1])
+			e.skipVerify = true
+			db := e.store.(*bolt.Store).DB()
+			key := strings.ReplaceAll(c.key, "WS", e.ws.ID)
+			err := db.Update(func(btx *bbolt.Tx) error {
+				bk := btx.Bucket([]byte(c.bucket))
+				if c.value == nil {
+					return bk.Delete([]byte(key))
+				}
+				return bk.Put([]byte(key), c.value)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			findings, err := e.m.Verify(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			joined := ""
+			for _, f := range findings {
+				joined += f.String() + "\n"
+			}
+			if !strings.Contains(joined, c.want) {
+				t.Errorf("Verify missed %s; found:\n%s", name, joined)
+			}
+		})
+	}
+}
