@@ -1,0 +1,287 @@
+package tenancy_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+var errInjected = errors.New("injected fault")
+
+// faultStore wraps a backend and fails the Nth write of the next Update, or its
+// commit.
+type faultStore struct {
+	storage.Storage
+	mu         sync.Mutex
+	failAt     int // fail the failAt-th write (1-based); 0: never
+	failCommit bool
+	writes     int
+	fired      bool
+}
+
+func (f *faultStore) arm(n int, commit bool) {
+	f.mu.Lock()
+	f.failAt, f.failCommit, f.writes, f.fired = n, commit, 0, false
+	f.mu.Unlock()
+}
+
+func (f *faultStore) write() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fired || f.failAt == 0 {
+		return nil
+	}
+	f.writes++
+	if f.writes == f.failAt {
+		f.fired = true
+		return errInjected
+	}
+	return nil
+}
+
+func (f *faultStore) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	return f.Storage.Update(ctx, func(tx storage.Tx) error {
+		if err := fn(&faultTx{Tx: tx, f: f}); err != nil {
+			return err
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.failCommit && !f.fired {
+			f.fired = true
+			return errInjected // the backend rolls back as for any failing commit
+		}
+		return nil
+	})
+}
+
+// faultTx fails writes on cue; reads pass through.
+type faultTx struct {
+	storage.Tx
+	f *faultStore
+}
+
+func (t *faultTx) PutUser(u member.User) error {
+	if err := t.f.write(); err != nil {
+		return err
+	}
+	return t.Tx.PutUser(u)
+}
+
+func (t *faultTx) PutWorkspace(w workspace.Workspace) error {
+	if err := t.f.write(); err != nil {
+		return err
+	}
+	return t.Tx.PutWorkspace(w)
+}
+
+func (t *faultTx) DeleteWorkspace(id string) error {
+	if err := t.f.write(); err != nil {
+		return err
+	}
+	return t.Tx.DeleteWorkspace(id)
+}
+
+func (t *faultTx) PutMember(m member.Member) error {
+	if err := t.f.write(); err != nil {
+		return err
+	}
+	return t.Tx.PutMember(m)
+}
+
+func (t *faultTx) DeleteMember(ws, u string) error {
+	if err := t.f.write(); err != nil {
+		return err
+	}
+	return t.Tx.DeleteMember(ws, u)
+}
+
+func (t *faultTx) PutInvitation(i member.Invitation) error {
+	if err := t.f.write(); err != nil {
+		return err
+	}
+	return t.Tx.PutInvitation(i)
+}
+
+func (t *faultTx) DeleteInvitation(id string) error {
+	if err := t.f.write(); err != nil {
+		return err
+	}
+	return t.Tx.DeleteInvitation(id)
+}
+
+func (t *faultTx) PutToken(k token.Token) error {
+	if err := t.f.write(); err != nil {
+		return err
+	}
+	return t.Tx.PutToken(k)
+}
+
+func (t *faultTx) DeleteToken(id string) error {
+	if err := t.f.write(); err != nil {
+		return err
+	}
+	return t.Tx.DeleteToken(id)
+}
+
+func (t *faultTx) AppendEvent(e storage.Event) error {
+	if err := t.f.write(); err != nil {
+		return err
+	}
+	return t.Tx.AppendEvent(e)
+}
+
+func (t *faultTx) DeleteWorkspaceEvents(ws string) error {
+	if err := t.f.write(); err != nil {
+		return err
+	}
+	return t.Tx.DeleteWorkspaceEvents(ws)
+}
+
+func (t *faultTx) AddCounter(name string, d int64) (int64, error) {
+	if err := t.f.write(); err != nil {
+		return 0, err
+	}
+	return t.Tx.AddCounter(name, d)
+}
+
+// newFaultEnv is newEnv over a faultStore (disarmed).
+func newFaultEnv(t *testing.T, b backend) (*env, *faultStore) {
+	var fs *faultStore
+	wrapped := backend{b.name, func(tb testing.TB) storage.Storage {
+		fs = &faultStore{Storage: b.open(tb)}
+		return fs
+	}}
+	return newEnv(t, wrapped), fs
+}
+
+// TestFaultsLeaveNothingPartial fails every write of every mutation in turn, and its
+// commit: each time the call returns the error, storage is exactly as before, and
+// the same call then succeeds.
+func TestFaultsLeaveNothingPartial(t *testing.T) {
+	type mutation struct {
+		name string
+		prep func(t *testing.T, e *env) string // state the operation needs
+		op   func(e *env, arg string) error
+	}
+	member2 := func(t *testing.T, e *env) string { e.registerUser(t, "target"); return "target" }
+	pending := func(t *testing.T, e *env) string {
+		sent, err := e.m.InviteMember(ctx, admin, e.ws.ID, tenancy.NewInvitation{Email: "target@example.com", Role: rbac.Editor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.registerUser(t, "target")
+		return sent.Invitation.ID + " " + sent.Secret
+	}
+	tok := func(t *testing.T, e *env) string {
+		return e.newToken(t, editor, tenancy.NewToken{Name: "t", WorkspaceID: e.ws.ID}).Token.ID
+	}
+	mutations := []mutation{
+		{"register user", nil, func(e *env, _ string) error {
+			_, err := e.m.RegisterUser(ctx, system, tenancy.NewUser{ID: "n", Email: "n@example.com"})
+			return err
+		}},
+		{"set platform", nil, func(e *env, _ string) error { _, err := e.m.SetPlatform(ctx, system, "viewer", true); return err }},
+		{"create workspace", nil, func(e *env, _ string) error {
+			_, err := e.m.CreateWorkspace(ctx, owner, tenancy.NewWorkspace{Name: "New", ExternalID: "x-1", StarterKit: "blank"})
+			return err
+		}},
+		{"update workspace", nil, func(e *env, _ string) error {
+			_, err := e.m.UpdateWorkspace(ctx, admin, e.ws.ID, tenancy.WorkspaceUpdate{Name: ptr("N"), Slug: ptr("n")})
+			return err
+		}},
+		{"deactivate", nil, func(e *env, _ string) error { _, err := e.m.DeactivateWorkspace(ctx, admin, e.ws.ID); return err }},
+		{"delete", nil, func(e *env, _ string) error { _, err := e.m.DeleteWorkspace(ctx, owner, e.ws.ID); return err }},
+		{"purge", tok, func(e *env, _ string) error { return e.m.PurgeWorkspace(ctx, platform, e.ws.ID) }},
+		{"sync", nil, func(e *env, _ string) error {
+			_, err := e.m.SyncWorkspaces(ctx, platform, []workspace.SyncItem{{ExternalID: "a", Name: "A"}, {ExternalID: "b", Name: "B"}}, tenancy.SyncOptions{})
+			return err
+		}},
+		{"add member", member2, func(e *env, id string) error {
+			_, err := e.m.AddMember(ctx, admin, e.ws.ID, tenancy.NewMember{UserID: id, Role: rbac.Editor})
+			return err
+		}},
+		{"invite", nil, func(e *env, _ string) error {
+			_, err := e.m.InviteMember(ctx, admin, e.ws.ID, tenancy.NewInvitation{Email: "x@example.com", Role: rbac.Viewer})
+			return err
+		}},
+		{"accept", pending, func(e *env, arg string) error {
+			_, err := e.m.AcceptInvitation(ctx, tenancy.User("target"), strings.Fields(arg)[1])
+			return err
+		}},
+		{"revoke invitation", pending, func(e *env, arg string) error {
+			_, err := e.m.RevokeInvitation(ctx, admin, strings.Fields(arg)[0])
+			return err
+		}},
+		{"change role", nil, func(e *env, _ string) error {
+			_, err := e.m.ChangeRole(ctx, admin, e.ws.ID, "viewer", rbac.Editor)
+			return err
+		}},
+		{"remove member", tok, func(e *env, _ string) error { return e.m.RemoveMember(ctx, admin, e.ws.ID, "editor") }},
+		{"leave", nil, func(e *env, _ string) error { return e.m.LeaveWorkspace(ctx, viewer, e.ws.ID) }},
+		{"transfer", nil, func(e *env, _ string) error {
+			_, err := e.m.TransferOwnership(ctx, owner, e.ws.ID, "admin")
+			return err
+		}},
+		{"create token", nil, func(e *env, _ string) error {
+			_, err := e.m.CreateToken(ctx, editor, tenancy.NewToken{Name: "t", WorkspaceID: e.ws.ID, Lifetime: time.Hour})
+			return err
+		}},
+		{"revoke token", tok, func(e *env, id string) error { return e.m.RevokeToken(ctx, admin, id) }},
+		{"rotate token", tok, func(e *env, id string) error { _, err := e.m.RotateToken(ctx, editor, id); return err }},
+	}
+	for _, b := range backends {
+		for _, mu := range mutations {
+			t.Run(b.name+"/"+mu.name, func(t *testing.T) {
+				faults := 0
+				for n := 1; ; n++ {
+					commit := n == 1 // the first round fails the commit instead of a write
+					e, fs := newFaultEnv(t, b)
+					arg := ""
+					if mu.prep != nil {
+						arg = mu.prep(t, e)
+					}
+					before := e.dump(t)
+					if commit {
+						fs.arm(0, true)
+					} else {
+						fs.arm(n-1, false)
+					}
+					err := mu.op(e, arg)
+					fs.arm(0, false)
+					if err == nil {
+						if commit {
+							t.Fatal("a failed commit was reported as success")
+						}
+						if faults < 2 {
+							t.Errorf("only %d faults were injected: the mutation wrote nothing?", faults)
+						}
+						return
+					}
+					faults++
+					if !errors.Is(err, errInjected) {
+						t.Fatalf("fault %d: got %v, want the injected fault", n, err)
+					}
+					if e.dump(t) != before {
+						t.Fatalf("fault %d (commit %v): a failed call left changes behind", n, commit)
+					}
+					if err := mu.op(e, arg); err != nil {
+						t.Fatalf("fault %d: the next call failed: %v", n, err)
+					}
+					if n > 60 {
+						t.Fatal("the mutation never completed")
+					}
+				}
+			})
+		}
+	}
+}
