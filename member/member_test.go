@@ -64,3 +64,25 @@ func TestInvitationState(t *testing.T) {
 		t.Error("accepted stays accepted")
 	}
 }
+
+func FuzzNormalizeEmail(f *testing.F) {
+	for _, s := range []string{"Mike@Example.org", " a@b ", "mıke@x.org", "@", "a@b@c", "ÜBER@x.org", "a,b@c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		e, err := member.NormalizeEmail(in)
+		if err != nil {
+			if !errors.Is(err, member.ErrInvalid) {
+				t.Fatalf("error %v is not ErrInvalid", err)
+			}
+			return
+		}
+		again, err := member.NormalizeEmail(e)
+		if err != nil || again != e {
+			t.Fatalf("normalising %q again gives %q, %v", e, again, err)
+		}
+		if strings.ContainsAny(e, "ABCDEFGHIJKLMNOPQRSTUVWXYZ ,") || strings.Count(e, "@") != 1 || len(e) > member.MaxEmailLen {
+			t.Fatalf("NormalizeEmail(%q) = %q", in, e)
+		}
+	})
+}

@@ -265,7 +265,7 @@ func DecodeCursor(c string) (string, error) {
 	if c == "" {
 		return "", nil
 	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
 	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) || len(b) == len(cursorPrefix) || len(b) > 512 || !utf8.Valid(b) {
 		return "", invalid("cursor %q is not valid: pass the next_cursor of a previous page", truncate(c, 40))
 	}

@@ -2,6 +2,7 @@ package workspace_test
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -124,6 +125,34 @@ func FuzzDecodeCursor(f *testing.F) {
 		k, err := workspace.DecodeCursor(c)
 		if err == nil && c != "" && workspace.EncodeCursor(k) != c {
 			t.Fatalf("cursor %q decodes to %q, which encodes differently", c, k)
+		}
+	})
+}
+
+var slugRule = regexp.MustCompile(`^[a-z0-9-]{1,50}$`)
+
+func FuzzValidateSlug(f *testing.F) {
+	for _, s := range []string{"staging", "My Slug", "a_b", "*", "", strings.Repeat("a", 51), "ü"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if ok := workspace.ValidateSlug(s) == nil; ok != slugRule.MatchString(s) {
+			t.Fatalf("ValidateSlug(%q) ok=%v, the rule says %v", s, ok, !ok)
+		}
+	})
+}
+
+func FuzzValidateMetadata(f *testing.F) {
+	f.Add("plan", "pro")
+	f.Add("", "x")
+	f.Add("a b", strings.Repeat("v", 1025))
+	f.Fuzz(func(t *testing.T, k, v string) {
+		err := workspace.ValidateMetadata(map[string]string{k: v})
+		if err == nil && (k == "" || len(k) > workspace.MaxMetadataKeyLen || len(v) > workspace.MaxMetadataValueLen) {
+			t.Fatalf("accepted %q=%q", k, v)
+		}
+		if err != nil && !errors.Is(err, workspace.ErrInvalid) {
+			t.Fatalf("error %v is not ErrInvalid", err)
 		}
 	})
 }
