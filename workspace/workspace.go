@@ -265,6 +265,13 @@ func DecodeCursor(c string) (string, error) {
 	if c == "" {
 		return "", nil
 	}
+	// Only the base64url alphabet: the decoder would skip newlines, letting many
+	// strings name one position.
+	for i := 0; i < len(c); i++ {
+		if ch := c[i]; !(ch >= 'A' && ch <= 'Z' || ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_') {
+			return "", invalid("cursor %q is not valid: pass the next_cursor of a previous page", truncate(c, 40))
+		}
+	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
 	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) || len(b) == len(cursorPrefix) || len(b) > 512 || !utf8.Valid(b) {
 		return "", invalid("cursor %q is not valid: pass the next_cursor of a previous page", truncate(c, 40))
