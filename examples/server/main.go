@@ -198,6 +198,19 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer closeAll()
+	// Check every invariant before serving: a damaged store is refused, not served.
+	started := time.Now()
+	findings, err := m.Verify(ctx)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", *data, err)
+	}
+	if len(findings) > 0 {
+		for _, f := range findings {
+			log.Error("verify", "finding", f.String())
+		}
+		return fmt.Errorf("%s failed verification with %d findings: restore a backup", *data, len(findings))
+	}
+	log.Info("verified", "data", *data, "took", time.Since(started).Round(time.Millisecond))
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err

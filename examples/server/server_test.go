@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/storage"
 )
 
 var ctx = context.Background()
@@ -590,4 +591,27 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// serve refuses a store whose invariants are broken.
+func TestServeRefusesADamagedStore(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "t.db")
+	if code := run(ctx, []string{"setup", "-email", "a@example.com", "-data", data}, nil, io.Discard, io.Discard, os.Getenv); code != 0 {
+		t.Fatal("setup failed")
+	}
+	store, key, err := openStore(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = key
+	err = store.Update(ctx, func(tx storage.Tx) error { _, err := tx.AddCounter("workspaces.active", 5); return err })
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	code := run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-data", data}, nil, io.Discard, &logs, os.Getenv)
+	if code == 0 || !strings.Contains(logs.String(), "failed verification") || !strings.Contains(logs.String(), "counter") {
+		t.Errorf("serve on a damaged store: exit %d, log %s", code, logs.String())
+	}
 }
