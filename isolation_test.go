@@ -56,13 +56,22 @@ func TestTenantIsolationGrid(t *testing.T) {
 		}
 		calls := []call{
 			{"get", func(p tenancy.Principal, b tenant) error { _, err := e.m.GetWorkspace(ctx, p, b.ws.ID); return err }},
-			{"get by slug", func(p tenancy.Principal, b tenant) error { _, err := e.m.GetWorkspaceBySlug(ctx, p, b.ws.Slug); return err }},
+			{"get by slug", func(p tenancy.Principal, b tenant) error {
+				_, err := e.m.GetWorkspaceBySlug(ctx, p, b.ws.Slug)
+				return err
+			}},
 			{"update", func(p tenancy.Principal, b tenant) error {
 				_, err := e.m.UpdateWorkspace(ctx, p, b.ws.ID, tenancy.WorkspaceUpdate{Name: ptr("pwned")})
 				return err
 			}},
-			{"deactivate", func(p tenancy.Principal, b tenant) error { _, err := e.m.DeactivateWorkspace(ctx, p, b.ws.ID); return err }},
-			{"reactivate", func(p tenancy.Principal, b tenant) error { _, err := e.m.ReactivateWorkspace(ctx, p, b.ws.ID); return err }},
+			{"deactivate", func(p tenancy.Principal, b tenant) error {
+				_, err := e.m.DeactivateWorkspace(ctx, p, b.ws.ID)
+				return err
+			}},
+			{"reactivate", func(p tenancy.Principal, b tenant) error {
+				_, err := e.m.ReactivateWorkspace(ctx, p, b.ws.ID)
+				return err
+			}},
 			{"delete", func(p tenancy.Principal, b tenant) error { _, err := e.m.DeleteWorkspace(ctx, p, b.ws.ID); return err }},
 			{"restore", func(p tenancy.Principal, b tenant) error { _, err := e.m.RestoreWorkspace(ctx, p, b.ws.ID); return err }},
 			{"purge", func(p tenancy.Principal, b tenant) error { return e.m.PurgeWorkspace(ctx, p, b.ws.ID) }},
@@ -74,7 +83,10 @@ func TestTenantIsolationGrid(t *testing.T) {
 				_, err := e.m.ListMembers(ctx, p, b.ws.ID, tenancy.MemberListOptions{})
 				return err
 			}},
-			{"get member", func(p tenancy.Principal, b tenant) error { _, err := e.m.GetMember(ctx, p, b.ws.ID, b.member); return err }},
+			{"get member", func(p tenancy.Principal, b tenant) error {
+				_, err := e.m.GetMember(ctx, p, b.ws.ID, b.member)
+				return err
+			}},
 			{"add member", func(p tenancy.Principal, b tenant) error {
 				_, err := e.m.AddMember(ctx, p, b.ws.ID, tenancy.NewMember{UserID: p.UserID(), Role: rbac.Admin})
 				return err
@@ -119,7 +131,10 @@ func TestTenantIsolationGrid(t *testing.T) {
 				_, err := e.m.SyncWorkspaces(ctx, p, []workspace.SyncItem{{ExternalID: "new", Name: "x"}}, tenancy.SyncOptions{})
 				return err
 			}},
-			{"feed", func(p tenancy.Principal, b tenant) error { _, err := e.m.Feed(ctx, p, tenancy.EventListOptions{}); return err }},
+			{"feed", func(p tenancy.Principal, b tenant) error {
+				_, err := e.m.Feed(ctx, p, tenancy.EventListOptions{})
+				return err
+			}},
 			{"list another's switcher", func(p tenancy.Principal, b tenant) error {
 				_, err := e.m.ListUserWorkspaces(ctx, p, b.member, workspace.ListOptions{})
 				return err
