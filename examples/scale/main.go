@@ -170,6 +170,7 @@ func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 // measure times fn over every input, after a warm-up over a tenth of them, and
 // returns the p50 and p99 latency.
 func measure[T any](inputs []T, fn func(T)) (string, string) {
+	runtime.GC() // start clean: no collection of earlier garbage during the measure
 	for _, in := range inputs[:len(inputs)/10] {
 		fn(in)
 	}

@@ -150,9 +150,23 @@ func newStore(db *bbolt.DB, owned bool) (s *Store, err error) {
 			err = fmt.Errorf("bolt: read %s: %v: %w", db.Path(), p, storage.ErrCorrupt)
 		}
 	}()
-	if db.IsReadOnly() {
+	// An existing store needs no write: opening must not cost a commit and an fsync.
+	ready := false
+	err = db.View(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return nil
+			}
+		}
+		ready = true
+		return checkSchema(tx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if db.IsReadOnly() && !ready {
 		err = db.View(func(tx *bbolt.Tx) error { return checkSchema(tx) })
-	} else {
+	} else if !ready {
 		err = db.Update(func(tx *bbolt.Tx) error {
 			for _, name := range allBuckets {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
