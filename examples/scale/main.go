@@ -18,6 +18,7 @@ import (
 	"log"
 	mrand "math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -50,7 +51,13 @@ func main() {
 	compare := flag.Bool("compare-casbin", false, "also load the memberships into a casbin RBAC-with-domains enforcer")
 	samples := flag.Int("samples", 20000, "requests sampled for each latency")
 	memSample := flag.Int("memory-sample", 100000, "workspaces for the memory-backend size estimate (0 skips it)")
+	footprint := flag.Bool("footprint-only", false, "internal: print the memory footprint and exit (run in a fresh process)")
 	flag.Parse()
+	if *footprint {
+		perWS, perMember := memoryFootprint(*nWS, *nMem, nil)
+		fmt.Println(perWS, perMember)
+		return
+	}
 	if *nWS < 1000 || *nMem < 1 {
 		log.Fatal("need at least 1000 workspaces and 1 member each")
 	}
@@ -100,12 +107,21 @@ func main() {
 	r.add("heap held after open", mib(heap), "< 50 MB")
 
 	rng := mrand.New(mrand.NewPCG(7, 11))
+	// Each latency is measured twice over the same sample: the first pass pays for
+	// touching the file's pages for the first time (the store was just opened), the
+	// second is a running server's steady state.
 	auth := ds.authorizeSample(rng, *samples)
-	p50, p99 := measure(auth, func(q authQ) { must(m.Authorize(ctx, tenancy.User(q.user), q.ws, rbac.WriteContent)) })
-	r.add("Authorize p50 / p99 (bolt)", p50+" / "+p99, "p50 ≤ 3 µs")
+	authorize := func(q authQ) { must(m.Authorize(ctx, tenancy.User(q.user), q.ws, rbac.WriteContent)) }
+	c50, c99 := measure(auth, authorize)
+	p50, p99 := measure(auth, authorize)
+	r.add("Authorize p50 / p99 (bolt), first pass after open", c50+" / "+c99, "")
+	r.add("Authorize p50 / p99 (bolt), steady state", p50+" / "+p99, "p50 ≤ 3 µs")
 	toks := ds.tokenSample(rng, *samples)
-	p50, p99 = measure(toks, func(s string) { _, err := m.Authenticate(ctx, s); must(err) })
-	r.add("Authenticate p50 / p99 (bolt)", p50+" / "+p99, "p50 ≤ 4 µs")
+	authenticate := func(s string) { _, err := m.Authenticate(ctx, s); must(err) }
+	c50, c99 = measure(toks, authenticate)
+	p50, p99 = measure(toks, authenticate)
+	r.add("Authenticate p50 / p99 (bolt), first pass after open", c50+" / "+c99, "")
+	r.add("Authenticate p50 / p99 (bolt), steady state", p50+" / "+p99, "p50 ≤ 4 µs")
 	plat := tenancy.User(ds.platform)
 	deep := workspace.EncodeCursor(ds.wsID(*nWS / 2))
 	pages := make([]int, 2000)
@@ -127,8 +143,14 @@ func main() {
 	store.Close()
 
 	if *memSample > 0 {
-		perWS, perMember := memoryFootprint(min(*memSample, *nWS), *nMem, key)
-		r.add(fmt.Sprintf("memory backend: bytes per workspace (measured at %d)", min(*memSample, *nWS)), fmt.Sprint(perWS), "")
+		// In a fresh process, so the heap holds nothing but the measured store.
+		size := min(*memSample, *nWS)
+		out, err := exec.Command(os.Args[0], "-footprint-only", "-workspaces", fmt.Sprint(size), "-members", fmt.Sprint(*nMem)).Output()
+		must(err)
+		var perWS, perMember uint64
+		_, err = fmt.Sscan(string(out), &perWS, &perMember)
+		must(err)
+		r.add(fmt.Sprintf("memory backend: bytes per workspace (measured at %d)", size), fmt.Sprint(perWS), "")
 		r.add("memory backend: bytes per membership", fmt.Sprint(perMember), "< 400")
 	}
 	if *compare {
@@ -394,8 +416,12 @@ func throughput(m *tenancy.Manager, p tenancy.Principal, callers int, d time.Dur
 // memoryFootprint builds n workspaces on the memory backend without and then with
 // their memberships, and returns the heap per workspace and per membership.
 func memoryFootprint(n, k int, key []byte) (perWS, perMember uint64) {
+	if key == nil {
+		key = make([]byte, 32)
+	}
 	measureWith := func(members int) uint64 {
 		ds := newDataset(n, max(members, 1), key)
+		heapInUse()
 		base := heapInUse()
 		store := memory.New()
 		ds.k = members
