@@ -77,6 +77,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 		}
 		owners := map[string][]string{}
 		admins := map[string]int{}
+		perUser := map[string]int{}
 		if err := tx.ScanAllMembers(func(mb member.Member) bool {
 			subject := mb.WorkspaceID + "/" + mb.UserID
 			if _, ok := workspaces[mb.WorkspaceID]; !ok {
@@ -97,16 +98,28 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 			if mb.Role == rbac.Admin {
 				admins[mb.WorkspaceID]++
 			}
-			found := false
-			if err := tx.ScanUserMemberships(mb.UserID, "", func(um member.Member) bool {
-				found = um.WorkspaceID == mb.WorkspaceID
-				return !found
-			}); err != nil || !found {
-				add("index", subject, "the user's membership index does not list it")
-			}
+			perUser[mb.UserID]++
 			return true
 		}); err != nil {
 			return err
+		}
+		// The user -> workspace index: every entry resolves to a membership of that
+		// user (the scan fails otherwise), and keys are unique, so equal counts per user
+		// mean the index and the records match one to one.
+		for u := range users {
+			n := 0
+			err := tx.ScanUserMemberships(u, "", func(um member.Member) bool {
+				if um.UserID != u {
+					add("index", u, "its membership index lists %s/%s", um.WorkspaceID, um.UserID)
+				}
+				n++
+				return true
+			})
+			if err != nil {
+				add("index", u, "its membership index is unreadable: %v", err)
+			} else if n != perUser[u] {
+				add("index", u, "its membership index lists %d memberships, the records %d", n, perUser[u])
+			}
 		}
 		for id, w := range workspaces {
 			switch o := owners[id]; {

@@ -455,8 +455,10 @@ func (m *Manager) UpdateWorkspace(ctx context.Context, p Principal, id string, u
 	return w, nil
 }
 
-// setStatus moves a workspace between states, keeping the counters in step.
-func (m *Manager) setStatus(ctx context.Context, p Principal, id string, action rbac.Action, from []workspace.Status, to workspace.Status, typ string) (workspace.Workspace, error) {
+// setStatus moves a workspace between states, keeping the counters in step. With
+// idempotent, a workspace already in the target state is returned unchanged;
+// otherwise it must be in one of from.
+func (m *Manager) setStatus(ctx context.Context, p Principal, id string, action rbac.Action, from []workspace.Status, to workspace.Status, typ string, idempotent bool) (workspace.Workspace, error) {
 	now := m.now()
 	var w workspace.Workspace
 	err := m.update(ctx, typ, func(tx storage.Tx) error {
@@ -464,7 +466,7 @@ func (m *Manager) setStatus(ctx context.Context, p Principal, id string, action 
 		if w, _, err = m.workspaceFor(tx, p, id, action); err != nil {
 			return err
 		}
-		if w.Status == to && typ != "workspace.restored" {
+		if w.Status == to && idempotent {
 			return nil // already there: nothing to do, nothing to record
 		}
 		ok := false
@@ -512,14 +514,14 @@ func statusNames(ss []workspace.Status) []string {
 // Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (deleted),
 // ErrUnauthenticated.
 func (m *Manager) DeactivateWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
-	return m.setStatus(ctx, p, id, rbac.ChangeStatus, []workspace.Status{workspace.Active}, workspace.Inactive, "workspace.deactivated")
+	return m.setStatus(ctx, p, id, rbac.ChangeStatus, []workspace.Status{workspace.Active}, workspace.Inactive, "workspace.deactivated", true)
 }
 
 // ReactivateWorkspace makes an inactive workspace active again. Admins may.
 //
 // Errors: as DeactivateWorkspace.
 func (m *Manager) ReactivateWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
-	return m.setStatus(ctx, p, id, rbac.ChangeStatus, []workspace.Status{workspace.Inactive}, workspace.Active, "workspace.reactivated")
+	return m.setStatus(ctx, p, id, rbac.ChangeStatus, []workspace.Status{workspace.Inactive}, workspace.Active, "workspace.reactivated", true)
 }
 
 // DeleteWorkspace soft-deletes a workspace: its data is kept and its slug stays
@@ -528,7 +530,7 @@ func (m *Manager) ReactivateWorkspace(ctx context.Context, p Principal, id strin
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
 func (m *Manager) DeleteWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
-	return m.setStatus(ctx, p, id, rbac.DeleteWorkspace, []workspace.Status{workspace.Active, workspace.Inactive}, workspace.Deleted, "workspace.deleted")
+	return m.setStatus(ctx, p, id, rbac.DeleteWorkspace, []workspace.Status{workspace.Active, workspace.Inactive}, workspace.Deleted, "workspace.deleted", true)
 }
 
 // RestoreWorkspace brings a soft-deleted workspace back, as active. Its owner and
@@ -537,7 +539,7 @@ func (m *Manager) DeleteWorkspace(ctx context.Context, p Principal, id string) (
 // Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (not deleted),
 // ErrUnauthenticated.
 func (m *Manager) RestoreWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
-	return m.setStatus(ctx, p, id, rbac.DeleteWorkspace, []workspace.Status{workspace.Deleted}, workspace.Active, "workspace.restored")
+	return m.setStatus(ctx, p, id, rbac.DeleteWorkspace, []workspace.Status{workspace.Deleted}, workspace.Active, "workspace.restored", false)
 }
 
 // PurgeWorkspace removes a workspace for good, with its members, invitations, tokens

@@ -135,6 +135,14 @@ func main() {
 	ref := listReference(d, key, *nMem)
 	r.add("ListWorkspaces page of 20 from the middle, p50 / p99", p50big+" / "+p99, "within 2× of 10,000 ws ("+ref+")")
 
+	start = time.Now()
+	findings, err := m.Verify(ctx)
+	must(err)
+	if len(findings) > 0 {
+		log.Fatalf("Verify found %d problems, first: %s", len(findings), findings[0])
+	}
+	r.add("Verify (every invariant, and bbolt's page check)", time.Since(start).Round(time.Millisecond).String(), "")
+
 	one := throughput(m, ds.owner(0), 1, 2*time.Second)
 	many := throughput(m, ds.owner(0), 64, 2*time.Second)
 	r.add("CreateWorkspace/s, 1 caller (fsync per commit)", fmt.Sprintf("%.0f", one), "")
