@@ -74,7 +74,7 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 		}
 	}
 	child("memberships by user", snap.userWs, func(yield func(string, string)) {
-		snap.members.Ascend(func(p pair[member.Member]) bool { yield(p.b, p.a); return true })
+		snap.members.Ascend(func(p pair[memberRec]) bool { yield(p.b, p.a); return true })
 	})
 	child("invitations by workspace", snap.invWs, func(yield func(string, string)) {
 		snap.invs.Ascend(func(it item[member.Invitation]) bool { yield(it.val.WorkspaceID, it.key); return true })
@@ -111,7 +111,7 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 		}
 		return true
 	})
-	snap.members.Ascend(func(p pair[member.Member]) bool {
+	snap.members.Ascend(func(p pair[memberRec]) bool {
 		if v, ok := snap.memberByID.get(memberKey{p.a, p.b}); !ok || v != p.val {
 			report("member %s/%s: hash index disagrees with the tree", p.a, p.b)
 		}
