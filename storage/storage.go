@@ -9,6 +9,8 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tenancykit/tenancy/member"
@@ -30,7 +32,28 @@ var (
 	ErrClosed = errors.New("storage: closed")
 	// ErrCorrupt: stored data could not be decoded or the file is not a valid store.
 	ErrCorrupt = errors.New("storage: corrupt data")
+	// ErrInvalidKey: a record lacks a key it is stored under (an empty ID, slug,
+	// email or hash), or an ID holds a zero byte, which composite keys reserve.
+	ErrInvalidKey = errors.New("storage: invalid key")
 )
+
+// CheckKeys returns ErrInvalidKey (wrapped, naming kind) unless every ID is
+// non-empty and free of zero bytes (composite keys join IDs with one), and every hash
+// is non-empty (hashes are whole keys, so any byte may appear in them). Backends
+// call it before each write, so all of them refuse the same records.
+func CheckKeys(kind string, ids []string, hashes ...[]byte) error {
+	for _, k := range ids {
+		if k == "" || strings.IndexByte(k, 0) >= 0 {
+			return fmt.Errorf("%s: empty key or zero byte in %q: %w", kind, k, ErrInvalidKey)
+		}
+	}
+	for _, h := range hashes {
+		if len(h) == 0 {
+			return fmt.Errorf("%s: empty hash: %w", kind, ErrInvalidKey)
+		}
+	}
+	return nil
+}
 
 // Storage is a transactional store of tenancy's records.
 //

@@ -156,6 +156,9 @@ func (t *tx) PutUser(u member.User) error {
 	if err := t.canWrite(); err != nil {
 		return err
 	}
+	if err := storage.CheckKeys("user", []string{u.ID, u.Email}); err != nil {
+		return err
+	}
 	emails := t.b(bUserEmail)
 	if err := claim(emails, "user email", []byte(u.Email), u.ID); err != nil {
 		return err
@@ -199,6 +202,9 @@ func (t *tx) GetWorkspaceByExternalID(ext string) (workspace.Workspace, error) {
 
 func (t *tx) PutWorkspace(w workspace.Workspace) error {
 	if err := t.canWrite(); err != nil {
+		return err
+	}
+	if err := storage.CheckKeys("workspace", []string{w.ID, w.Slug}); err != nil {
 		return err
 	}
 	slugs, exts := t.b(bWsSlug), t.b(bWsExt)
@@ -273,6 +279,9 @@ func (t *tx) PutMember(m member.Member) error {
 	if err := t.canWrite(); err != nil {
 		return err
 	}
+	if err := storage.CheckKeys("member", []string{m.WorkspaceID, m.UserID}); err != nil {
+		return err
+	}
 	if err := t.b(bMembers).Put(join(m.WorkspaceID, m.UserID), encodeMember(m)); err != nil {
 		return err
 	}
@@ -333,6 +342,9 @@ func (t *tx) GetInvitationByHash(hash []byte) (member.Invitation, error) {
 
 func (t *tx) PutInvitation(inv member.Invitation) error {
 	if err := t.canWrite(); err != nil {
+		return err
+	}
+	if err := storage.CheckKeys("invitation", []string{inv.ID, inv.WorkspaceID}, inv.SecretHash); err != nil {
 		return err
 	}
 	hashes := t.b(bInvHash)
@@ -405,6 +417,9 @@ func (t *tx) PutToken(tok token.Token) error {
 	if err := t.canWrite(); err != nil {
 		return err
 	}
+	if err := storage.CheckKeys("token", []string{tok.ID, tok.UserID}, tok.Hash); err != nil {
+		return err
+	}
 	hashes := t.b(bTokHash)
 	if old := hashes.Get(tok.Hash); old != nil && recordID(old) != tok.ID {
 		return fmt.Errorf("token hash: %w", storage.ErrExists)
@@ -467,6 +482,9 @@ func (t *tx) ScanUserTokens(userID, after string, fn func(token.Token) bool) err
 
 func (t *tx) AppendEvent(e storage.Event) error {
 	if err := t.canWrite(); err != nil {
+		return err
+	}
+	if err := storage.CheckKeys("event", []string{e.ID}); err != nil {
 		return err
 	}
 	events := t.b(bEvents)

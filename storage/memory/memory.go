@@ -496,6 +496,9 @@ func (t *writeTx) PutUser(u member.User) error {
 	if err := t.check(); err != nil {
 		return err
 	}
+	if err := storage.CheckKeys("user", []string{u.ID, u.Email}); err != nil {
+		return err
+	}
 	if err := checkUnique(t.userEmail, "user email", u.Email, u.ID); err != nil {
 		return err
 	}
@@ -510,6 +513,9 @@ func (t *writeTx) PutUser(u member.User) error {
 
 func (t *writeTx) PutWorkspace(w workspace.Workspace) error {
 	if err := t.check(); err != nil {
+		return err
+	}
+	if err := storage.CheckKeys("workspace", []string{w.ID, w.Slug}); err != nil {
 		return err
 	}
 	if err := checkUnique(t.wsSlug, "workspace slug", w.Slug, w.ID); err != nil {
@@ -557,6 +563,9 @@ func (t *writeTx) PutMember(m member.Member) error {
 	if err := t.check(); err != nil {
 		return err
 	}
+	if err := storage.CheckKeys("member", []string{m.WorkspaceID, m.UserID}); err != nil {
+		return err
+	}
 	rec := toRec(m)
 	t.members.ReplaceOrInsert(pair[memberRec]{a: m.WorkspaceID, b: m.UserID, val: &rec})
 	t.memberByID.set(memberKey{m.WorkspaceID, m.UserID}, &rec)
@@ -578,6 +587,9 @@ func (t *writeTx) DeleteMember(wsID, userID string) error {
 
 func (t *writeTx) PutInvitation(inv member.Invitation) error {
 	if err := t.check(); err != nil {
+		return err
+	}
+	if err := storage.CheckKeys("invitation", []string{inv.ID, inv.WorkspaceID}, inv.SecretHash); err != nil {
 		return err
 	}
 	if err := checkUnique(t.invHash, "invitation hash", string(inv.SecretHash), inv.ID); err != nil {
@@ -609,6 +621,9 @@ func (t *writeTx) DeleteInvitation(id string) error {
 
 func (t *writeTx) PutToken(tok token.Token) error {
 	if err := t.check(); err != nil {
+		return err
+	}
+	if err := storage.CheckKeys("token", []string{tok.ID, tok.UserID}, tok.Hash); err != nil {
 		return err
 	}
 	if err := checkUnique(t.tokHash, "token hash", string(tok.Hash), tok.ID); err != nil {
@@ -653,6 +668,9 @@ func (t *writeTx) DeleteToken(id string) error {
 
 func (t *writeTx) AppendEvent(e storage.Event) error {
 	if err := t.check(); err != nil {
+		return err
+	}
+	if err := storage.CheckKeys("event", []string{e.ID}); err != nil {
 		return err
 	}
 	if t.events.Has(item[storage.Event]{key: e.ID}) {
