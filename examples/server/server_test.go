@@ -535,7 +535,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		done <- run(c, []string{"serve", "-addr", "127.0.0.1:0", "-data", data}, nil, io.Discard, logs, os.Getenv)
 	}()
 	var addr string
-	for i := 0; i < 200 && addr == ""; i++ {
+	for i := 0; i < 3000 && addr == ""; i++ { // up to 30 s: CI machines can be slow
 		if m := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`).FindStringSubmatch(logs.String()); m != nil {
 			addr = m[1]
 		} else {
