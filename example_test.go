@@ -200,3 +200,14 @@ func ExampleManager_Authenticate() {
 	// <nil>
 	// true
 }
+
+func ExampleManager_Verify() {
+	ctx := context.Background()
+	m := newExampleManager()
+	_, _ = m.CreateWorkspace(ctx, tenancy.User("ada"), tenancy.NewWorkspace{Name: "Shop"})
+
+	// Walks every record and reports each broken invariant; none on a healthy store.
+	findings, err := m.Verify(ctx)
+	fmt.Println(len(findings), err)
+	// Output: 0 <nil>
+}

@@ -105,7 +105,8 @@ func (u *usageTracker) flush(ctx context.Context, m *Manager) error {
 }
 
 // FlushTokenUsage writes the token last-used times noted so far. The Manager does
-// this in the background and on Close; call it when you need them stored now.
+// this in the background and on Close; call it when you need them stored now. It is
+// bookkeeping, not a change anyone made, so it records no audit event.
 func (m *Manager) FlushTokenUsage(ctx context.Context) error {
 	if err := m.usage.flush(ctx, m); err != nil {
 		return storageErr("flush token usage", err)
