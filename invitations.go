@@ -281,6 +281,86 @@ func (m *Manager) AcceptInvitation(ctx context.Context, p Principal, secret stri
 		if err != nil {
 			return err
 		}
+		mb, err = m.acceptIn(tx, now, p, u, hash)
+		return err
+	})
+	if err != nil {
+		return member.Member{}, err
+	}
+	return mb, nil
+}
+
+// acceptIn uses the invitation whose secret hashes to hash for user u, inside tx:
+// every rule of AcceptInvitation, and the membership, the used invitation and the
+// event written together.
+func (m *Manager) acceptIn(tx storage.Tx, now time.Time, p Principal, u member.User, hash []byte) (member.Member, error) {
+	inv, err := tx.GetInvitationByHash(hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return member.Member{}, notFoundf("invitation not found: the link may have been replaced by a newer one")
+	}
+	if err != nil {
+		return member.Member{}, internal("read invitation", err)
+	}
+	switch inv.State(now) {
+	case member.Accepted:
+		return member.Member{}, preconditionf("this invitation was already used")
+	case member.Revoked:
+		return member.Member{}, preconditionf("this invitation was revoked")
+	case member.Expired:
+		return member.Member{}, preconditionf("this invitation expired on %s: ask for a new one", inv.ExpiresAt.Format(time.DateOnly))
+	}
+	if u.Email != inv.Email {
+		return member.Member{}, deniedf("this invitation was sent to another email address")
+	}
+	w, err := tx.GetWorkspace(inv.WorkspaceID)
+	if err != nil {
+		return member.Member{}, internal("read workspace", err)
+	}
+	if w.Status != workspace.Active {
+		return member.Member{}, preconditionf("workspace %q is %s: invitations cannot be accepted", w.ID, w.Status)
+	}
+	if _, err := tx.GetMember(w.ID, u.ID); err == nil {
+		return member.Member{}, existsf("you are already a member of this workspace")
+	}
+	if err := m.inviterStillMay(tx, inv); err != nil {
+		return member.Member{}, err
+	}
+	mb := member.Member{WorkspaceID: w.ID, UserID: u.ID, Role: inv.Role, InvitedBy: inv.InviterID, JoinedAt: now, UpdatedAt: now}
+	if err := tx.PutMember(mb); err != nil {
+		return mb, internal("put member", err)
+	}
+	inv.AcceptedAt, inv.AcceptedBy = now, u.ID
+	if err := tx.PutInvitation(inv); err != nil {
+		return mb, internal("put invitation", err)
+	}
+	return mb, m.record(tx, now, p, "invitation.accepted", w.ID, u.ID, map[string]string{"invitation": inv.ID, "role": string(inv.Role)})
+}
+
+// AcceptInvitationAsNewUser registers the invited person and accepts the
+// invitation for them, in one transaction: if they cannot join, no account is left
+// behind. The secret is the credential (it was sent to that email), so no principal is
+// needed; the account's email is the invited one, and in.Email, when set, must match
+// it. An email that already has an account is refused: that person must sign in and
+// use AcceptInvitation, so a leaked link cannot take an account over.
+//
+// Errors: ErrInvalidArgument (not an invitation secret; bad user ID or name; another
+// email), ErrAlreadyExists (the email or user ID already has an account), and those
+// of AcceptInvitation.
+func (m *Manager) AcceptInvitationAsNewUser(ctx context.Context, secret string, in NewUser) (member.User, member.Member, error) {
+	if _, err := token.Parse(secret, m.invitationPrefix()); err != nil {
+		return member.User{}, member.Member{}, invalidf("this is not a valid invitation link")
+	}
+	if err := member.ValidateUserID(in.ID); err != nil {
+		return member.User{}, member.Member{}, invalid(err)
+	}
+	if err := member.ValidateName(in.Name); err != nil {
+		return member.User{}, member.Member{}, invalid(err)
+	}
+	hash := m.hasher.Hash(secret)
+	now := m.now()
+	var u member.User
+	var mb member.Member
+	err := m.update(ctx, "accept invitation", func(tx storage.Tx) error {
 		inv, err := tx.GetInvitationByHash(hash)
 		if errors.Is(err, storage.ErrNotFound) {
 			return notFoundf("invitation not found: the link may have been replaced by a newer one")
@@ -288,44 +368,32 @@ func (m *Manager) AcceptInvitation(ctx context.Context, p Principal, secret stri
 		if err != nil {
 			return internal("read invitation", err)
 		}
-		switch inv.State(now) {
-		case member.Accepted:
-			return preconditionf("this invitation was already used")
-		case member.Revoked:
-			return preconditionf("this invitation was revoked")
-		case member.Expired:
-			return preconditionf("this invitation expired on %s: ask for a new one", inv.ExpiresAt.Format(time.DateOnly))
+		if in.Email != "" {
+			if e, err := member.NormalizeEmail(in.Email); err != nil || e != inv.Email {
+				return invalidf("the account's email must be the invited one")
+			}
 		}
-		if u.Email != inv.Email {
-			return deniedf("this invitation was sent to another email address")
+		if _, err := tx.GetUserByEmail(inv.Email); err == nil {
+			return existsf("this email already has an account: sign in to accept")
 		}
-		w, err := tx.GetWorkspace(inv.WorkspaceID)
-		if err != nil {
-			return internal("read workspace", err)
+		if _, err := tx.GetUser(in.ID); err == nil {
+			return existsf("user %q already exists", in.ID)
 		}
-		if w.Status != workspace.Active {
-			return preconditionf("workspace %q is %s: invitations cannot be accepted", w.ID, w.Status)
+		u = member.User{ID: in.ID, Email: inv.Email, Name: in.Name, CreatedAt: now, UpdatedAt: now}
+		if err := tx.PutUser(u); err != nil {
+			return internal("put user", err)
 		}
-		if _, err := tx.GetMember(w.ID, u.ID); err == nil {
-			return existsf("you are already a member of this workspace")
-		}
-		if err := m.inviterStillMay(tx, inv); err != nil {
+		p := User(u.ID)
+		if err := m.record(tx, now, p, "user.registered", "", u.ID, map[string]string{"email": u.Email, "via": "invitation"}); err != nil {
 			return err
 		}
-		mb = member.Member{WorkspaceID: w.ID, UserID: u.ID, Role: inv.Role, InvitedBy: inv.InviterID, JoinedAt: now, UpdatedAt: now}
-		if err := tx.PutMember(mb); err != nil {
-			return internal("put member", err)
-		}
-		inv.AcceptedAt, inv.AcceptedBy = now, u.ID
-		if err := tx.PutInvitation(inv); err != nil {
-			return internal("put invitation", err)
-		}
-		return m.record(tx, now, p, "invitation.accepted", w.ID, u.ID, map[string]string{"invitation": inv.ID, "role": string(inv.Role)})
+		mb, err = m.acceptIn(tx, now, p, u, hash)
+		return err
 	})
 	if err != nil {
-		return member.Member{}, err
+		return member.User{}, member.Member{}, err
 	}
-	return mb, nil
+	return u, mb, nil
 }
 
 // inviterStillMay re-checks the grant ceiling at acceptance: the inviter must still

@@ -512,3 +512,79 @@ func TestInvitationBySecretAndListUsers(t *testing.T) {
 		wantErr(t, err, tenancy.ErrPermissionDenied, "")
 	})
 }
+
+// Registering and accepting is one transaction: every refusal leaves nothing behind.
+func TestAcceptInvitationAsNewUser(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		sent, err := e.m.InviteMember(ctx, admin, e.ws.ID, tenancy.NewInvitation{Email: "Nia@Example.com", Role: rbac.Editor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		existing, _ := e.m.InviteMember(ctx, admin, e.ws.ID, tenancy.NewInvitation{Email: "outsider@example.com", Role: rbac.Viewer})
+		refusals := []struct {
+			name  string
+			setup func()
+			call  func() error
+			kind  error
+		}{
+			{"garbage secret", nil, func() error {
+				_, _, err := e.m.AcceptInvitationAsNewUser(ctx, "nope", tenancy.NewUser{ID: "nia"})
+				return err
+			}, tenancy.ErrInvalidArgument},
+			{"bad user ID", nil, func() error {
+				_, _, err := e.m.AcceptInvitationAsNewUser(ctx, sent.Secret, tenancy.NewUser{ID: "a b"})
+				return err
+			}, tenancy.ErrInvalidArgument},
+			{"another email", nil, func() error {
+				_, _, err := e.m.AcceptInvitationAsNewUser(ctx, sent.Secret, tenancy.NewUser{ID: "nia", Email: "x@example.com"})
+				return err
+			}, tenancy.ErrInvalidArgument},
+			{"email with an account", nil, func() error {
+				_, _, err := e.m.AcceptInvitationAsNewUser(ctx, existing.Secret, tenancy.NewUser{ID: "dup"})
+				return err
+			}, tenancy.ErrAlreadyExists},
+			{"taken user ID", nil, func() error {
+				_, _, err := e.m.AcceptInvitationAsNewUser(ctx, sent.Secret, tenancy.NewUser{ID: "viewer"})
+				return err
+			}, tenancy.ErrAlreadyExists},
+			{"inactive workspace", func() {
+				if _, err := e.m.DeactivateWorkspace(ctx, owner, e.ws.ID); err != nil {
+					t.Fatal(err)
+				}
+			}, func() error {
+				_, _, err := e.m.AcceptInvitationAsNewUser(ctx, sent.Secret, tenancy.NewUser{ID: "nia"})
+				return err
+			}, tenancy.ErrFailedPrecondition},
+			{"inviter demoted", func() {
+				_, _ = e.m.ReactivateWorkspace(ctx, owner, e.ws.ID)
+				if _, err := e.m.ChangeRole(ctx, owner, e.ws.ID, "admin", rbac.Viewer); err != nil {
+					t.Fatal(err)
+				}
+			}, func() error {
+				_, _, err := e.m.AcceptInvitationAsNewUser(ctx, sent.Secret, tenancy.NewUser{ID: "nia"})
+				return err
+			}, tenancy.ErrFailedPrecondition},
+		}
+		for _, r := range refusals {
+			if r.setup != nil {
+				r.setup()
+			}
+			before := e.dump(t)
+			if err := r.call(); !errors.Is(err, r.kind) {
+				t.Errorf("%s: got %v, want %v", r.name, err, r.kind)
+			}
+			if e.dump(t) != before {
+				t.Errorf("%s: a refused call changed storage (an account left behind?)", r.name)
+			}
+		}
+		if _, err := e.m.ChangeRole(ctx, owner, e.ws.ID, "admin", rbac.Admin); err != nil {
+			t.Fatal(err)
+		}
+		u, mb, err := e.m.AcceptInvitationAsNewUser(ctx, sent.Secret, tenancy.NewUser{ID: "nia", Name: "Nia"})
+		if err != nil || u.Email != "nia@example.com" || mb.Role != rbac.Editor || mb.UserID != "nia" || mb.InvitedBy != "admin" {
+			t.Fatalf("accept as a new user: %+v %+v %v", u, mb, err)
+		}
+		_, _, err = e.m.AcceptInvitationAsNewUser(ctx, sent.Secret, tenancy.NewUser{ID: "nia2"})
+		wantErr(t, err, tenancy.ErrAlreadyExists, "already has an account")
+	})
+}

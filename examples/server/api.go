@@ -692,22 +692,12 @@ func (a *api) doAccept(r *http.Request) (int, any, error) {
 		}
 		return http.StatusOK, mbJSON(mb), nil
 	}
-	info, err := a.m.InvitationBySecret(ctx, body.Token)
-	if err != nil {
-		return 0, nil, err
-	}
-	if info.State != member.Pending {
-		return 0, nil, &tenancy.Error{Kind: tenancy.ErrFailedPrecondition, Message: "this invitation is " + string(info.State)}
-	}
-	sys := tenancy.System()
-	if _, err := a.m.GetUserByEmail(ctx, sys, info.Email); err == nil {
+	// Registration and acceptance are one transaction: a refused acceptance leaves
+	// no account behind.
+	u, mb, err := a.m.AcceptInvitationAsNewUser(ctx, body.Token, tenancy.NewUser{ID: newUserID(), Name: body.Name})
+	if errors.Is(err, tenancy.ErrAlreadyExists) {
 		return 0, nil, &tenancy.Error{Kind: tenancy.ErrUnauthenticated, Message: "this email already has an account: accept with your token"}
 	}
-	u, err := a.m.RegisterUser(ctx, sys, tenancy.NewUser{ID: newUserID(), Email: info.Email, Name: body.Name})
-	if err != nil {
-		return 0, nil, err
-	}
-	mb, err := a.m.AcceptInvitation(ctx, tenancy.User(u.ID), body.Token)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -348,6 +348,21 @@ func TestMemberRoutes(t *testing.T) {
 	want(t, "accept revoked", st, body, http.StatusConflict, "revoked")
 	st, body = s.call(t, "POST", "/api/v1/invites/accept", "", map[string]string{"token": "tnci_bad"})
 	want(t, "accept garbage", st, body, http.StatusBadRequest, "not a valid invitation link")
+	// A refused acceptance without a token leaves no account behind: once the
+	// workspace is active again, the same link still works.
+	st, inv = s.call(t, "POST", "/api/v1/admin/workspace/invites", s.admin, map[string]string{"email": "late@example.com", "workspace_id": s.wsID, "role": "viewer"})
+	want(t, "invite late", st, inv, http.StatusCreated, "")
+	st, body = s.call(t, "PUT", "/api/v1/workspaces/"+s.wsID, s.admin, map[string]string{"status": "inactive"})
+	want(t, "deactivate", st, body, 200, "")
+	st, body = s.call(t, "POST", "/api/v1/invites/accept", "", map[string]string{"token": inv["token"].(string)})
+	want(t, "accept into an inactive workspace", st, body, http.StatusConflict, "inactive")
+	if _, err := s.m.GetUserByEmail(ctx, tenancy.System(), "late@example.com"); err == nil {
+		t.Error("a refused acceptance left an account behind")
+	}
+	st, body = s.call(t, "PUT", "/api/v1/workspaces/"+s.wsID, s.admin, map[string]string{"status": "active"})
+	want(t, "reactivate", st, body, 200, "")
+	st, body = s.call(t, "POST", "/api/v1/invites/accept", "", map[string]string{"token": inv["token"].(string)})
+	want(t, "accept after reactivation", st, body, http.StatusOK, "")
 	// An existing account must sign in to accept.
 	st, inv = s.call(t, "POST", "/api/v1/admin/workspace/invites", s.admin, map[string]string{"email": "ed@example.com", "workspace_id": other, "role": "viewer"})
 	want(t, "invite an existing account", st, inv, http.StatusCreated, "")
