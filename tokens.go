@@ -222,6 +222,7 @@ func (m *Manager) Authenticate(ctx context.Context, secret string) (Principal, e
 		return Principal{}, newErr(ErrUnauthenticated, "invalid token: %s", strings.TrimPrefix(err.Error(), token.ErrMalformed.Error()+": "))
 	}
 	hash := m.hasher.Hash(secret)
+	now := m.clock() // one reading for the checks and the last-used note
 	var p Principal
 	err = m.store.View(ctx, func(tx storage.Tx) error {
 		t, err := tx.GetTokenByHash(hash)
@@ -234,7 +235,7 @@ func (m *Manager) Authenticate(ctx context.Context, secret string) (Principal, e
 		if t.Kind != token.Kind(prefixKind(prefix, m.prefix)) {
 			return newErr(ErrUnauthenticated, "invalid token: no such token")
 		}
-		switch tokenState(t, m.clock()) {
+		switch tokenState(t, now) {
 		case TokenRevoked:
 			return newErr(ErrUnauthenticated, "token %s was revoked", t.ID)
 		case TokenExpired:
@@ -255,7 +256,7 @@ func (m *Manager) Authenticate(ctx context.Context, secret string) (Principal, e
 	if err != nil {
 		return Principal{}, storageErr("authenticate", err)
 	}
-	m.usage.note(m, p.tokenID, m.clock())
+	m.usage.note(m, p.tokenID, now)
 	return p, nil
 }
 

@@ -19,6 +19,7 @@ type Finding struct {
 	Detail  string
 }
 
+// String renders a finding on one line: check, subject and detail.
 func (f Finding) String() string { return f.Check + " " + f.Subject + ": " + f.Detail }
 
 // Verify walks every record in one read transaction and reports each invariant of
