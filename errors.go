@@ -3,6 +3,8 @@ package tenancy
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"unicode/utf8"
 )
 
 // The error kinds. Every error the Manager returns matches exactly one of them with
@@ -48,6 +50,11 @@ func (e *Error) Unwrap() []error {
 
 // KindOf returns the kind of err (one of the Err* kinds), or nil when err is nil or
 // not one of the Manager's errors.
+//
+// Cancellation is not a kind: when the caller's context is canceled or its deadline
+// passes, every method returns an error for which errors.Is(err, context.Canceled)
+// (or context.DeadlineExceeded) holds, KindOf returns nil, and nothing was changed.
+// Storage faults likewise have no kind.
 func KindOf(err error) error {
 	for _, k := range Kinds {
 		if errors.Is(err, k) {
@@ -57,8 +64,31 @@ func KindOf(err error) error {
 	return nil
 }
 
+// newErr makes an error of a kind. Every string argument is clipped to
+// maxQuoted bytes, so a message never echoes unbounded caller input (a 1 MB ID comes
+// back as 64 bytes and "…").
 func newErr(kind error, format string, args ...any) *Error {
+	for i, a := range args {
+		if v := reflect.ValueOf(a); v.Kind() == reflect.String && v.Len() > maxQuoted {
+			args[i] = clip(v.String())
+		}
+	}
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// maxQuoted bounds how much of one caller-supplied string a message quotes.
+const maxQuoted = 64
+
+// clip cuts s to at most maxQuoted bytes, at a character boundary, marking the cut.
+func clip(s string) string {
+	if len(s) <= maxQuoted {
+		return s
+	}
+	n := maxQuoted
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func notFoundf(format string, args ...any) error { return newErr(ErrNotFound, format, args...) }

@@ -53,7 +53,7 @@ func (m *Manager) Feed(ctx context.Context, p Principal, opts EventListOptions) 
 	pg := pager[Event]{limit: f.limit, key: func(e Event) string { return e.ID }}
 	err = m.view(ctx, "read feed", func(tx storage.Tx) error {
 		pg.page = workspace.Page[Event]{}
-		if _, err := m.requirePlatform(tx, p, rbac.ListAll); err != nil {
+		if _, err := m.platformFor(tx, p, rbac.ListAll); err != nil {
 			return err
 		}
 		return tx.ScanEvents(f.after, pg.add)

@@ -192,7 +192,7 @@ func TestFaultsLeaveNothingPartial(t *testing.T) {
 		}},
 		{"set platform", nil, func(e *env, _ string) error { _, err := e.m.SetPlatform(ctx, system, "viewer", true); return err }},
 		{"create workspace", nil, func(e *env, _ string) error {
-			_, err := e.m.CreateWorkspace(ctx, owner, tenancy.NewWorkspace{Name: "New", ExternalID: "x-1", StarterKit: "blank"})
+			_, err := e.m.CreateWorkspace(ctx, platform, tenancy.NewWorkspace{Name: "New", ExternalID: "x-1", StarterKit: "blank", OwnerID: "owner"})
 			return err
 		}},
 		{"update workspace", nil, func(e *env, _ string) error {

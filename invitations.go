@@ -147,17 +147,18 @@ func pendingInvitation(tx storage.Tx, wsID, email string, now time.Time) (member
 // workspace. Someone who may not act in that workspace gets not-found, whatever
 // workspace they administer.
 func (m *Manager) invitationFor(tx storage.Tx, p Principal, id string, action rbac.Action) (member.Invitation, access, error) {
+	act, err := m.resolve(tx, p)
+	if err != nil {
+		return member.Invitation{}, access{}, err
+	}
 	inv, err := tx.GetInvitation(id)
 	if errors.Is(err, storage.ErrNotFound) {
-		if _, cerr := m.caller(tx, p); cerr != nil {
-			return inv, access{}, cerr
-		}
 		return inv, access{}, notFoundf("invitation %q not found", id)
 	}
 	if err != nil {
 		return inv, access{}, internal("read invitation", err)
 	}
-	_, a, err := m.workspaceFor(tx, p, inv.WorkspaceID, action)
+	_, a, err := m.workspaceAs(tx, act, inv.WorkspaceID, action)
 	if errors.Is(err, ErrNotFound) {
 		return inv, a, notFoundf("invitation %q not found", id)
 	}
@@ -265,23 +266,28 @@ func (m *Manager) ListInvitations(ctx context.Context, p Principal, workspaceID 
 // Errors: ErrInvalidArgument (not an invitation secret: rejected before any
 // lookup), ErrNotFound (no such invitation), ErrPermissionDenied (another email),
 // ErrAlreadyExists (already a member), ErrFailedPrecondition (used, revoked,
-// expired, inactive workspace, inviter demoted), ErrUnauthenticated.
+// expired, inactive workspace, inviter demoted), ErrUnauthenticated (nobody, System).
+// Only the person or a personal token without a cap may accept: a workspace token or
+// a capped token gets ErrPermissionDenied.
 func (m *Manager) AcceptInvitation(ctx context.Context, p Principal, secret string) (member.Member, error) {
 	if _, err := token.Parse(secret, m.invitationPrefix()); err != nil {
 		return member.Member{}, invalidf("this is not a valid invitation link")
-	}
-	if p.kind != userKind && !(p.kind == tokenKind && p.scope == "") {
-		return member.Member{}, newErr(ErrUnauthenticated, "sign in as the invited person to accept an invitation")
 	}
 	hash := m.hasher.Hash(secret)
 	now := m.now()
 	var mb member.Member
 	err := m.update(ctx, "accept invitation", func(tx storage.Tx) error {
-		u, err := m.caller(tx, p)
+		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
 		}
-		mb, err = m.acceptIn(tx, now, p, u, hash)
+		if a.system {
+			return newErr(ErrUnauthenticated, "sign in as the invited person to accept an invitation")
+		}
+		if err := requireSelf(a, "memberships"); err != nil {
+			return err
+		}
+		mb, err = m.acceptIn(tx, now, p, a.user, hash)
 		return err
 	})
 	if err != nil {

@@ -35,7 +35,7 @@ func TestTenantIsolationGrid(t *testing.T) {
 			e.registerUser(t, tn.admin)
 			e.registerUser(t, tn.member)
 			var err error
-			tn.ws, err = e.m.CreateWorkspace(ctx, tenancy.User(tn.admin), tenancy.NewWorkspace{Name: fmt.Sprintf("T%d", i), ExternalID: fmt.Sprintf("ext-%d", i)})
+			tn.ws, err = e.m.CreateWorkspace(ctx, system, tenancy.NewWorkspace{Name: fmt.Sprintf("T%d", i), ExternalID: fmt.Sprintf("ext-%d", i), OwnerID: tn.admin})
 			if err != nil {
 				t.Fatal(err)
 			}

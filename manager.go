@@ -12,18 +12,17 @@
 package tenancy
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/token"
@@ -123,8 +122,10 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 	m.ids.entropy = ulid.Monotonic(entropy, 0)
 
 	key := opts.SecretKey
+	d, ok := store.(storage.Durable)
+	durable := ok && d.Durable()
 	if key == nil {
-		if d, ok := store.(storage.Durable); ok && d.Durable() {
+		if durable {
 			return nil, errors.New("tenancy: a durable backend needs Options.SecretKey (32-64 random bytes kept outside the database), or stored invitations and tokens would not survive a restart")
 		}
 		key = make([]byte, 32)
@@ -137,6 +138,11 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("tenancy: %w", err)
 	}
 	m.hasher = h
+	if durable {
+		if err := m.checkSecretKey(); err != nil {
+			return nil, err
+		}
+	}
 	m.prefix = opts.SecretPrefix
 	if m.prefix == "" {
 		m.prefix = "tnc"
@@ -167,6 +173,46 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 	}
 	m.usage = newUsageTracker(flush)
 	return m, nil
+}
+
+// ErrSecretKeyMismatch is returned by New when a durable store was first used with
+// another Options.SecretKey: every stored token and invitation hash was made with
+// that key, so with this one none of them would ever verify.
+var ErrSecretKeyMismatch = errors.New("tenancy: Options.SecretKey is not the key this store was created with")
+
+// settingKeyCheck names the stored check value of the secret key.
+const settingKeyCheck = "secret_key_check"
+
+// checkSecretKey compares a keyed hash of a fixed label (never the key itself) with
+// the one the store remembers, and records it on first use. Several instances
+// starting at once on one database agree: the first commit wins and the others read
+// it.
+func (m *Manager) checkSecretKey() error {
+	want := m.hasher.Hash("tenancy secret key check v1")
+	check := func(tx storage.Tx) error {
+		got, err := tx.Setting(settingKeyCheck)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return tx.PutSetting(settingKeyCheck, want)
+		case err != nil:
+			return err
+		case !bytes.Equal(got, want):
+			return ErrSecretKeyMismatch
+		}
+		return nil
+	}
+	// Read first: an existing store is opened without a commit (and its fsync).
+	err := m.store.View(context.Background(), check)
+	if errors.Is(err, storage.ErrReadOnly) {
+		err = m.store.Update(context.Background(), check)
+	}
+	if errors.Is(err, ErrSecretKeyMismatch) {
+		return fmt.Errorf("%w: pass the key the store was created with (rotating the key would invalidate every token and invitation)", ErrSecretKeyMismatch)
+	}
+	if err != nil {
+		return fmt.Errorf("tenancy: check the secret key against the store: %w", err)
+	}
+	return nil
 }
 
 // Policy returns the permission policy in force.
@@ -216,127 +262,6 @@ func counterFor(s workspace.Status) string {
 	return counterDeleted
 }
 
-// access is what a principal may do in one workspace.
-type access struct {
-	system   bool
-	userID   string
-	platform bool
-	member   bool
-	role     rbac.Role // effective role: Platform for platform users
-	owner    bool
-}
-
-// caller resolves a principal to its user, refusing nobody and unknown users.
-// System has no user.
-func (m *Manager) caller(tx storage.Tx, p Principal) (member.User, error) {
-	switch p.kind {
-	case systemKind:
-		return member.User{}, nil
-	case userKind, tokenKind:
-		if p.kind == tokenKind {
-			if err := m.checkTokenInUse(tx, p); err != nil {
-				return member.User{}, err
-			}
-		}
-		u, err := tx.GetUser(p.userID)
-		if errors.Is(err, storage.ErrNotFound) {
-			return u, newErr(ErrUnauthenticated, "unknown user %q", p.userID)
-		}
-		if err != nil {
-			return u, internal("read user", err)
-		}
-		return u, nil
-	}
-	return member.User{}, newErr(ErrUnauthenticated, "no principal: authenticate first")
-}
-
-// accessTo works out what p may do in workspace w.
-func (m *Manager) accessTo(tx storage.Tx, p Principal, w workspace.Workspace) (access, error) {
-	if p.kind == systemKind {
-		return access{system: true, role: rbac.Platform}, nil
-	}
-	u, err := m.caller(tx, p)
-	if err != nil {
-		return access{}, err
-	}
-	a := access{userID: u.ID, platform: u.Platform}
-	mem, err := tx.GetMember(w.ID, u.ID)
-	switch {
-	case err == nil:
-		a.member, a.role, a.owner = true, mem.Role, mem.Owner
-	case !errors.Is(err, storage.ErrNotFound):
-		return access{}, internal("read membership", err)
-	}
-	if u.Platform {
-		a.role = rbac.Platform
-	}
-	if p.kind == tokenKind {
-		a = tokenAccess(p, w, a)
-	}
-	return a, nil
-}
-
-// tokenAccess narrows a creator's access to what their token may do: a workspace
-// token works only in its workspace, never with its creator's owner or platform
-// powers; every token acts with min(its role, its creator's current role). A personal
-// token acts as its user, so it keeps ownership unless capped below admin.
-func tokenAccess(p Principal, w workspace.Workspace, a access) access {
-	if p.scope != "" {
-		if p.scope != w.ID || (!a.member && !a.platform) {
-			return access{userID: a.userID} // not found
-		}
-		a.member, a.platform, a.owner = true, false, false
-	}
-	if p.cap != "" && p.cap.Rank() < rbac.Admin.Rank() {
-		a.owner = false
-	}
-	if p.cap != "" && a.role != "" {
-		a.role = rbac.Min(p.cap, a.role)
-	}
-	if a.role != rbac.Platform {
-		a.platform = false
-	}
-	return a
-}
-
-// allowed checks action against the policy and the workspace's status table:
-//
-//	active    everything the role allows
-//	inactive  reads, member management, token revocation, status changes, delete
-//	deleted   only restore (DeleteWorkspace) and purge, and reading the record to
-//	          offer a restore
-//
-// Non-members learn nothing: they get ErrNotFound, as if the workspace did not exist.
-func (m *Manager) allowed(a access, w workspace.Workspace, action rbac.Action) error {
-	if !a.system {
-		if !a.member && !a.platform {
-			return notFoundf("workspace %q not found", w.ID)
-		}
-		if !m.policy.Allowed(a.role, a.owner, action) {
-			return deniedf("the %s role may not %s in workspace %q", describeRole(a), actionText(action), w.ID)
-		}
-	}
-	switch w.Status {
-	case workspace.Deleted:
-		if action == rbac.DeleteWorkspace || action == rbac.PurgeWorkspaces {
-			return nil
-		}
-		if action == rbac.ReadWorkspace && (a.system || m.policy.Allowed(a.role, a.owner, rbac.DeleteWorkspace)) {
-			return nil
-		}
-		return preconditionf("workspace %q is deleted: restore it first", w.ID)
-	case workspace.Inactive:
-		if m.readActions[action] || slices.Contains(inactiveAllowed, action) {
-			return nil
-		}
-		return preconditionf("workspace %q is inactive: reactivate it to %s", w.ID, actionText(action))
-	}
-	return nil
-}
-
-// inactiveAllowed are the non-read actions an inactive workspace still permits.
-var inactiveAllowed = []rbac.Action{rbac.ManageMembers, rbac.ManageTokens, rbac.ChangeStatus, rbac.DeleteWorkspace, rbac.PurgeWorkspaces}
-
 // actionText words an action for error messages.
 func actionText(a rbac.Action) string {
 	switch a {
@@ -383,26 +308,6 @@ func describeRole(a access) string {
 		return "owner"
 	}
 	return string(a.role)
-}
-
-// workspaceFor loads a workspace and checks that p may perform action on it.
-func (m *Manager) workspaceFor(tx storage.Tx, p Principal, id string, action rbac.Action) (workspace.Workspace, access, error) {
-	w, err := tx.GetWorkspace(id)
-	if errors.Is(err, storage.ErrNotFound) {
-		// Check the principal first, so that nobody learns more than "not found".
-		if _, cerr := m.caller(tx, p); cerr != nil {
-			return w, access{}, cerr
-		}
-		return w, access{}, notFoundf("workspace %q not found", id)
-	}
-	if err != nil {
-		return w, access{}, internal("read workspace", err)
-	}
-	a, err := m.accessTo(tx, p, w)
-	if err != nil {
-		return w, a, err
-	}
-	return w, a, m.allowed(a, w, action)
 }
 
 // Authorize reports whether p may perform action in the workspace with ID
@@ -468,28 +373,18 @@ func (m *Manager) authorizeMember(tx storage.Tx, p Principal, workspaceID string
 
 // AuthorizePlatform reports whether p may perform a cross-workspace action (such as
 // rbac.ListAll): nil for System and for platform users acting as themselves or with
-// an uncapped personal token.
+// a personal token that is uncapped or capped at platform. It is the same rule every
+// cross-workspace method applies.
 //
 // Errors: ErrPermissionDenied, ErrUnauthenticated.
 func (m *Manager) AuthorizePlatform(ctx context.Context, p Principal, action rbac.Action) error {
 	return m.view(ctx, "authorize", func(tx storage.Tx) error {
-		_, err := m.requirePlatform(tx, p, action)
-		return err
+		a, err := m.resolve(tx, p)
+		if err != nil {
+			return err
+		}
+		return m.requirePlatform(a, action)
 	})
-}
-
-// requirePlatform checks that p is System or a platform user, for cross-workspace
-// operations.
-func (m *Manager) requirePlatform(tx storage.Tx, p Principal, action rbac.Action) (member.User, error) {
-	u, err := m.caller(tx, p)
-	if err != nil || p.kind == systemKind {
-		return u, err
-	}
-	tokenOK := p.kind != tokenKind || p.scope == "" && (p.cap == "" || p.cap == rbac.Platform)
-	if !u.Platform || !tokenOK || !m.policy.Allowed(rbac.Platform, false, action) {
-		return u, deniedf("only platform users may %s", actionText(action))
-	}
-	return u, nil
 }
 
 // record appends an event in the running transaction. Its ID is made here, inside
@@ -506,6 +401,9 @@ func (m *Manager) record(tx storage.Tx, now time.Time, p Principal, typ, wsID, s
 
 // update runs fn in a write transaction, mapping storage faults.
 func (m *Manager) update(ctx context.Context, op string, fn func(tx storage.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	err := m.store.Update(ctx, fn)
 	if err != nil {
 		return storageErr(op, err)
@@ -514,6 +412,9 @@ func (m *Manager) update(ctx context.Context, op string, fn func(tx storage.Tx) 
 }
 
 func (m *Manager) view(ctx context.Context, op string, fn func(tx storage.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	err := m.store.View(ctx, fn)
 	if err != nil {
 		return storageErr(op, err)

@@ -160,8 +160,8 @@ func TestHostPolicyAddsActions(t *testing.T) {
 
 func TestCreateWorkspace(t *testing.T) {
 	eachBackend(t, func(t *testing.T, e *env) {
-		w, err := e.m.CreateWorkspace(ctx, editor, tenancy.NewWorkspace{Name: "Ünïcode & Co. Analytics!", Description: "d",
-			Metadata: map[string]string{"plan": "pro"}, ExternalID: "crm-7", StarterKit: "web-analytics"})
+		w, err := e.m.CreateWorkspace(ctx, platform, tenancy.NewWorkspace{Name: "Ünïcode & Co. Analytics!", Description: "d",
+			Metadata: map[string]string{"plan": "pro"}, ExternalID: "crm-7", StarterKit: "web-analytics", OwnerID: "editor"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,8 +191,11 @@ func TestCreateWorkspace(t *testing.T) {
 		}
 		_, err = e.m.CreateWorkspace(ctx, editor, tenancy.NewWorkspace{Name: "x", Slug: w.Slug})
 		wantErr(t, err, tenancy.ErrAlreadyExists, `slug "n-code-co-analytics" is already taken`)
-		_, err = e.m.CreateWorkspace(ctx, editor, tenancy.NewWorkspace{Name: "x", ExternalID: "crm-7"})
+		_, err = e.m.CreateWorkspace(ctx, platform, tenancy.NewWorkspace{Name: "x", ExternalID: "crm-7"})
 		wantErr(t, err, tenancy.ErrAlreadyExists, `external ID "crm-7" is already used`)
+		// Only System and platform users set external IDs: they name the host's own records.
+		_, err = e.m.CreateWorkspace(ctx, editor, tenancy.NewWorkspace{Name: "x", ExternalID: "crm-8"})
+		wantErr(t, err, tenancy.ErrPermissionDenied, "external ID")
 		// A name with no letters still gets a valid slug.
 		w3, err := e.m.CreateWorkspace(ctx, editor, tenancy.NewWorkspace{Name: "日本語"})
 		if err != nil || workspace.ValidateSlug(w3.Slug) != nil {
@@ -219,7 +222,7 @@ func TestCreateWorkspace(t *testing.T) {
 		found := false
 		for _, ev := range feed.Items {
 			if ev.Type == "workspace.created" && ev.WorkspaceID == w.ID {
-				found = ev.Data["starter_kit"] == "web-analytics" && ev.Actor == "user:editor"
+				found = ev.Data["starter_kit"] == "web-analytics" && ev.Actor == "user:plat"
 			}
 		}
 		if !found {
@@ -522,7 +525,7 @@ func TestListWorkspaces(t *testing.T) {
 
 func TestPurgeCascades(t *testing.T) {
 	eachBackend(t, func(t *testing.T, e *env) {
-		other, err := e.m.CreateWorkspace(ctx, admin, tenancy.NewWorkspace{Name: "Other", ExternalID: "x-1"})
+		other, err := e.m.CreateWorkspace(ctx, system, tenancy.NewWorkspace{Name: "Other", ExternalID: "x-1", OwnerID: "admin"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -667,16 +670,19 @@ func TestSyncAndEnsure(t *testing.T) {
 			t.Errorf("sync overwrote the name: %q", a.Name)
 		}
 		// Ensure: get or create by external ID.
-		w, created, err := e.m.EnsureWorkspace(ctx, editor, tenancy.NewWorkspace{Name: "Initech", ExternalID: "crm-3"})
+		w, created, err := e.m.EnsureWorkspace(ctx, platform, tenancy.NewWorkspace{Name: "Initech", ExternalID: "crm-3", OwnerID: "editor"})
 		if err != nil || !created || w.OwnerID != "editor" {
 			t.Fatalf("ensure new: %+v %v %v", w, created, err)
 		}
-		w2, created, err := e.m.EnsureWorkspace(ctx, editor, tenancy.NewWorkspace{Name: "Other name", ExternalID: "crm-3"})
+		w2, created, err := e.m.EnsureWorkspace(ctx, system, tenancy.NewWorkspace{Name: "Other name", ExternalID: "crm-3", OwnerID: "viewer"})
 		if err != nil || created || w2.ID != w.ID || w2.Name != "Initech" {
 			t.Fatalf("ensure existing: %+v %v %v", w2, created, err)
 		}
-		_, _, err = e.m.EnsureWorkspace(ctx, outsider, tenancy.NewWorkspace{Name: "x", ExternalID: "crm-3"})
-		wantErr(t, err, tenancy.ErrNotFound, "not found")
+		_, _, err = e.m.EnsureWorkspace(ctx, editor, tenancy.NewWorkspace{Name: "x", ExternalID: "crm-3"})
+		wantErr(t, err, tenancy.ErrPermissionDenied, "only platform users")
+		if strings.Contains(err.Error(), w.ID) {
+			t.Errorf("the refusal names the workspace: %v", err)
+		}
 	})
 }
 

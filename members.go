@@ -250,15 +250,23 @@ func (m *Manager) RemoveMember(ctx context.Context, p Principal, workspaceID, us
 }
 
 // LeaveWorkspace removes p's own membership, revoking the workspace tokens p created
-// there. The owner cannot leave: transfer ownership first.
+// there. The owner cannot leave: transfer ownership first. A membership is the
+// user's own: only the user or a personal token without a cap may leave.
 //
-// Errors: ErrNotFound (not a member), ErrFailedPrecondition (the owner; deleted
-// workspace), ErrUnauthenticated.
+// Errors: ErrNotFound (not a member), ErrPermissionDenied (a workspace or capped
+// token), ErrFailedPrecondition (the owner; deleted workspace), ErrUnauthenticated.
 func (m *Manager) LeaveWorkspace(ctx context.Context, p Principal, workspaceID string) error {
 	now := m.now()
 	return m.update(ctx, "leave workspace", func(tx storage.Tx) error {
-		_, a, err := m.workspaceFor(tx, p, workspaceID, rbac.ReadWorkspace)
+		act, err := m.resolve(tx, p)
 		if err != nil {
+			return err
+		}
+		_, a, err := m.workspaceAs(tx, act, workspaceID, rbac.ReadWorkspace)
+		if err != nil {
+			return err
+		}
+		if err := requireSelf(act, "memberships"); err != nil {
 			return err
 		}
 		if !a.member {

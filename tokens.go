@@ -105,11 +105,11 @@ func (m *Manager) checkTokenInUse(tx storage.Tx, p Principal) error {
 // CreateToken creates an API token for p's user. A workspace token needs the
 // token:create permission in its workspace (editors and admins, in an active
 // workspace) and carries a role no higher than its creator's; a personal token acts
-// as its user everywhere, optionally capped. A personal token may create tokens for
-// its user, never above its own cap; a workspace token may not create tokens.
+// as its user everywhere, optionally capped. Tokens are the user's credentials: only
+// the user or a personal token without a cap may create them.
 //
 // Errors: ErrInvalidArgument (name, lifetime, role), ErrNotFound (workspace),
-// ErrPermissionDenied (viewer, a token acting, above the ceiling),
+// ErrPermissionDenied (viewer, a workspace or capped token acting, above the ceiling),
 // ErrFailedPrecondition (inactive or deleted workspace), ErrUnauthenticated.
 func (m *Manager) CreateToken(ctx context.Context, p Principal, in NewToken) (CreatedToken, error) {
 	name := strings.TrimSpace(in.Name)
@@ -144,42 +144,23 @@ func (m *Manager) CreateToken(ctx context.Context, p Principal, in NewToken) (Cr
 		t.ExpiresAt = now.Add(in.Lifetime)
 	}
 	err = m.update(ctx, "create token", func(tx storage.Tx) error {
-		if p.kind == tokenKind && p.scope != "" {
-			return deniedf("workspace tokens cannot create tokens: use a personal token or sign in")
-		}
-		u, err := m.caller(tx, p)
+		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
 		}
-		if p.kind == systemKind {
+		if a.system {
 			return invalidf("tokens belong to users: create them as the user")
 		}
-		t.UserID = u.ID
+		if err := requireSelf(a, "tokens"); err != nil {
+			return err
+		}
+		t.UserID = a.user.ID
 		if kind == token.Workspace {
-			_, a, err := m.workspaceFor(tx, p, in.WorkspaceID, rbac.CreateToken)
-			if err != nil {
+			if t.Role, err = m.workspaceTokenRole(tx, a, in.WorkspaceID, t.Role); err != nil {
 				return err
 			}
-			if t.Role == "" {
-				t.Role = rbac.Min(a.role, rbac.Admin)
-			}
-			if err := checkGrant(a, t.Role); err != nil {
-				return err
-			}
-		} else {
-			own := rbac.Admin
-			if u.Platform {
-				own = rbac.Platform
-			}
-			if p.cap != "" { // a capped personal token mints nothing above its cap
-				own = rbac.Min(own, p.cap)
-				if t.Role == "" {
-					t.Role = p.cap
-				}
-			}
-			if t.Role != "" && !rbac.CanGrant(own, t.Role) {
-				return deniedf("you can't give a token a role higher than your own")
-			}
+		} else if t.Role != "" && !rbac.CanGrant(ceiling(a.user), t.Role) {
+			return deniedf("you can't give a token a role higher than your own")
 		}
 		if err := tx.PutToken(t); err != nil {
 			return internal("put token", err)
@@ -191,6 +172,30 @@ func (m *Manager) CreateToken(ctx context.Context, p Principal, in NewToken) (Cr
 	}
 	t.Hash = nil
 	return CreatedToken{Token: t, Secret: secret}, nil
+}
+
+// workspaceTokenRole checks that a's user may hold a workspace token with role want
+// ("" for the user's own role) in workspace wsID, and returns the role. A workspace
+// token acts as its creator's membership there, never with platform powers, so the
+// check is made as that token would act: the creator must be a member allowed to
+// create tokens, and want must not exceed their membership role.
+func (m *Manager) workspaceTokenRole(tx storage.Tx, a actor, wsID string, want rbac.Role) (rbac.Role, error) {
+	scoped := a
+	scoped.scope, scoped.platform = wsID, false
+	_, ac, err := m.workspaceAs(tx, scoped, wsID, rbac.CreateToken)
+	if errors.Is(err, ErrNotFound) && a.platform {
+		return "", preconditionf("a workspace token acts with its creator's membership role: become a member of workspace %q first", wsID)
+	}
+	if err != nil {
+		return "", err
+	}
+	if want == "" {
+		want = ac.role
+	}
+	if err := checkGrant(ac, want); err != nil {
+		return "", err
+	}
+	return want, nil
 }
 
 func tokenEventData(t token.Token) map[string]string {
@@ -283,8 +288,9 @@ type TokenListOptions struct {
 const TokenInactive TokenState = "inactive"
 
 // ListTokens returns one page of tokens, oldest first, split by state. For a
-// workspace, admins see every token and other members their own; for a user, users
-// see their own and platform users anyone's.
+// workspace, those who may manage its tokens (admins) see every token, other members
+// their own, and a workspace or capped token only itself; for a user, users (signed
+// in or with an uncapped personal token) see their own and platform users anyone's.
 //
 // Errors: ErrInvalidArgument (neither or both of WorkspaceID and UserID, bad state,
 // limit, cursor), ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
@@ -314,22 +320,28 @@ func (m *Manager) ListTokens(ctx context.Context, p Principal, opts TokenListOpt
 	}
 	err = m.view(ctx, "list tokens", func(tx storage.Tx) error {
 		pg.page = workspace.Page[TokenInfo]{}
-		if opts.WorkspaceID != "" {
-			_, a, err := m.workspaceFor(tx, p, opts.WorkspaceID, rbac.ReadWorkspace)
-			if err != nil {
-				return err
-			}
-			all := a.system || m.policy.Allowed(a.role, a.owner, rbac.ManageTokens)
-			return tx.ScanWorkspaceTokens(opts.WorkspaceID, f.after, func(t token.Token) bool {
-				return !(all || t.UserID == a.userID) || !keep(t) || pg.add(infoOf(t, now))
-			})
-		}
-		me, err := m.caller(tx, p)
+		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
 		}
-		if p.kind != systemKind && !me.Platform && me.ID != opts.UserID || p.kind == tokenKind && p.scope != "" {
+		if opts.WorkspaceID != "" {
+			w, ac, err := m.workspaceAs(tx, a, opts.WorkspaceID, rbac.ReadWorkspace)
+			if err != nil {
+				return err
+			}
+			// The same rule as GetToken: every token for whoever may manage them, else
+			// the user's own (for the user or an uncapped personal token), else itself.
+			all := m.allowed(ac, w, rbac.ManageTokens) == nil
+			return tx.ScanWorkspaceTokens(opts.WorkspaceID, f.after, func(t token.Token) bool {
+				mine := t.ID == p.tokenID || (a.self && t.UserID == a.user.ID)
+				return !(all || mine) || !keep(t) || pg.add(infoOf(t, now))
+			})
+		}
+		if !a.platform && (a.system || a.user.ID != opts.UserID) {
 			return deniedf("users may only list their own tokens")
+		}
+		if err := requireSelf(a, "tokens"); err != nil {
+			return err
 		}
 		return tx.ScanUserTokens(opts.UserID, f.after, func(t token.Token) bool {
 			return !keep(t) || pg.add(infoOf(t, now))
@@ -338,40 +350,18 @@ func (m *Manager) ListTokens(ctx context.Context, p Principal, opts TokenListOpt
 	return pg.result(opts.Cursor, err)
 }
 
-// tokenFor loads a token by ID for p: its creator, an admin of its workspace (for
-// workspace tokens), platform users and System may. Others get not-found. The ID is
-// only a name: it never authenticates.
-func (m *Manager) tokenFor(tx storage.Tx, p Principal, id string) (token.Token, access, error) {
-	me, err := m.caller(tx, p)
-	if err != nil {
-		return token.Token{}, access{}, err
-	}
-	t, err := tx.GetToken(id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return t, access{}, notFoundf("token %q not found", id)
-	}
-	if err != nil {
-		return t, access{}, internal("read token", err)
-	}
-	a := access{system: p.kind == systemKind, userID: me.ID, platform: me.Platform && p.kind != tokenKind}
-	if a.system || a.platform || t.UserID == me.ID && (p.kind != tokenKind || p.scope == "" || p.scope == t.WorkspaceID) {
-		return t, a, nil
-	}
-	if t.WorkspaceID != "" {
-		if _, wa, err := m.workspaceFor(tx, p, t.WorkspaceID, rbac.ManageTokens); err == nil {
-			return t, wa, nil
-		}
-	}
-	return token.Token{}, access{}, notFoundf("token %q not found", id)
-}
-
-// GetToken returns one token by ID, with its state; never its secret or hash.
+// GetToken returns one token by ID, with its state; never its secret or hash. Who
+// may see a token is who may revoke it (see RevokeToken).
 //
 // Errors: ErrNotFound (missing, or not p's to see), ErrUnauthenticated.
 func (m *Manager) GetToken(ctx context.Context, p Principal, tokenID string) (TokenInfo, error) {
 	var info TokenInfo
 	err := m.view(ctx, "get token", func(tx storage.Tx) error {
-		t, _, err := m.tokenFor(tx, p, tokenID)
+		a, err := m.resolve(tx, p)
+		if err != nil {
+			return err
+		}
+		t, err := m.tokenAs(tx, a, tokenID)
 		info = infoOf(t, m.now())
 		return err
 	})
@@ -381,14 +371,19 @@ func (m *Manager) GetToken(ctx context.Context, p Principal, tokenID string) (To
 	return info, nil
 }
 
-// RevokeToken revokes a token at once; it stays listed as revoked. Its creator,
-// admins of its workspace and platform users may.
+// RevokeToken revokes a token at once; it stays listed as revoked. Its creator
+// (signed in, or with an uncapped personal token), admins of its workspace, platform
+// users and System may; any token may revoke itself.
 //
 // Errors: ErrNotFound, ErrFailedPrecondition (already revoked), ErrUnauthenticated.
 func (m *Manager) RevokeToken(ctx context.Context, p Principal, tokenID string) error {
 	now := m.now()
 	return m.update(ctx, "revoke token", func(tx storage.Tx) error {
-		t, _, err := m.tokenFor(tx, p, tokenID)
+		a, err := m.resolve(tx, p)
+		if err != nil {
+			return err
+		}
+		t, err := m.tokenAs(tx, a, tokenID)
 		if err != nil {
 			return err
 		}
@@ -416,25 +411,31 @@ func (m *Manager) RotateToken(ctx context.Context, p Principal, tokenID string) 
 	var t token.Token
 	var secret string
 	err := m.update(ctx, "rotate token", func(tx storage.Tx) error {
-		var err error
-		if t, _, err = m.tokenFor(tx, p, tokenID); err != nil {
+		a, err := m.resolve(tx, p)
+		if err != nil {
 			return err
 		}
-		creator := p.kind == userKind || p.kind == tokenKind && p.scope == "" && p.cap == ""
-		if p.kind != systemKind && (!creator || t.UserID != p.userID) {
-			return deniedf("only the token's creator may rotate it")
+		if t, err = m.tokenAs(tx, a, tokenID); err != nil {
+			return err
+		}
+		if !a.system && (!a.self || t.UserID != a.user.ID) {
+			return deniedf("only the token's creator, signed in or with a personal token without a cap, may rotate it")
 		}
 		if st := tokenState(t, now); st != TokenActive {
 			return preconditionf("token %s is %s: create a new one", t.ID, st)
 		}
+		// The ceiling again, for every kind of token, against the creator as they are
+		// now: a token can never outlive the role that allowed it.
+		creator, err := m.resolve(tx, User(t.UserID))
+		if err != nil {
+			return preconditionf("the token's creator is no longer a user")
+		}
 		if t.Kind == token.Workspace {
-			_, a, err := m.workspaceFor(tx, User(t.UserID), t.WorkspaceID, rbac.CreateToken)
-			if err != nil {
+			if _, err := m.workspaceTokenRole(tx, creator, t.WorkspaceID, t.Role); err != nil {
 				return err
 			}
-			if err := checkGrant(a, t.Role); err != nil {
-				return err
-			}
+		} else if t.Role != "" && !rbac.CanGrant(ceiling(creator.user), t.Role) {
+			return deniedf("you can't keep a token with a role higher than your own (%s): create a new one", ceiling(creator.user))
 		}
 		// The secret is made here so that a retried transaction still returns the
 		// secret whose hash it stored.

@@ -195,9 +195,9 @@ func TestTokenCreationRules(t *testing.T) {
 			{"admin asks platform", admin, tenancy.NewToken{Name: "x", WorkspaceID: e.ws.ID, Role: rbac.Platform, Lifetime: time.Hour}, tenancy.ErrPermissionDenied, "higher than your own"},
 			{"personal platform cap", admin, tenancy.NewToken{Name: "x", Role: rbac.Platform, Lifetime: time.Hour}, tenancy.ErrPermissionDenied, "higher than your own"},
 			{"outsider", outsider, tenancy.NewToken{Name: "x", WorkspaceID: e.ws.ID, Lifetime: time.Hour}, tenancy.ErrNotFound, "not found"},
-			{"a workspace token", pv, tenancy.NewToken{Name: "x", WorkspaceID: e.ws.ID, Lifetime: time.Hour}, tenancy.ErrPermissionDenied, "workspace tokens cannot create tokens"},
-			{"a capped personal token asks more", capped, tenancy.NewToken{Name: "x", Role: rbac.Editor, Lifetime: time.Hour}, tenancy.ErrPermissionDenied, "higher than your own"},
-			{"a capped personal token, workspace token", capped, tenancy.NewToken{Name: "x", WorkspaceID: e.ws.ID, Lifetime: time.Hour}, tenancy.ErrPermissionDenied, "viewer role may not create tokens"},
+			{"a workspace token", pv, tenancy.NewToken{Name: "x", WorkspaceID: e.ws.ID, Lifetime: time.Hour}, tenancy.ErrPermissionDenied, "a workspace token cannot act on its user's tokens"},
+			{"a capped personal token", capped, tenancy.NewToken{Name: "x", Role: rbac.Viewer, Lifetime: time.Hour}, tenancy.ErrPermissionDenied, "capped at viewer cannot act on its user's tokens"},
+			{"a capped personal token, workspace token", capped, tenancy.NewToken{Name: "x", WorkspaceID: e.ws.ID, Lifetime: time.Hour}, tenancy.ErrPermissionDenied, "capped at viewer"},
 			{"System", system, tenancy.NewToken{Name: "x", Lifetime: time.Hour}, tenancy.ErrInvalidArgument, "belong to users"},
 			{"nobody", nobody, tenancy.NewToken{Name: "x", Lifetime: time.Hour}, tenancy.ErrUnauthenticated, ""},
 			{"no name", editor, tenancy.NewToken{Lifetime: time.Hour}, tenancy.ErrInvalidArgument, "token name"},
@@ -216,14 +216,22 @@ func TestTokenCreationRules(t *testing.T) {
 				t.Errorf("%s: a refused creation changed storage", c.name)
 			}
 		}
-		// A platform user's workspace token in a workspace it is not a member of.
+		// A workspace token acts with its creator's membership role, never with platform
+		// powers: a platform user who is not a member cannot make one, and one made by a
+		// platform editor is an editor token.
+		_, err := e.m.CreateToken(ctx, platform, tenancy.NewToken{Name: "ops", WorkspaceID: e.ws.ID, Lifetime: time.Hour})
+		wantErr(t, err, tenancy.ErrFailedPrecondition, "member")
+		e.addMember(t, e.ws.ID, "plat", rbac.Editor)
 		pt := e.newToken(t, platform, tenancy.NewToken{Name: "ops", WorkspaceID: e.ws.ID})
-		if pt.Token.Role != rbac.Admin {
-			t.Errorf("platform's default workspace-token role %s, want admin", pt.Token.Role)
+		if pt.Token.Role != rbac.Editor {
+			t.Errorf("platform editor's default workspace-token role %s, want editor", pt.Token.Role)
 		}
+		_, err = e.m.CreateToken(ctx, platform, tenancy.NewToken{Name: "ops", WorkspaceID: e.ws.ID, Role: rbac.Admin, Lifetime: time.Hour})
+		wantErr(t, err, tenancy.ErrPermissionDenied, "higher than your own")
 		pp := e.auth(t, pt.Secret)
-		wantErr(t, e.m.Authorize(ctx, pp, e.ws.ID, rbac.ManageMembers), nil, "")
-		_, err := e.m.Stats(ctx, pp)
+		wantErr(t, e.m.Authorize(ctx, pp, e.ws.ID, rbac.WriteContent), nil, "")
+		wantErr(t, e.m.Authorize(ctx, pp, e.ws.ID, rbac.ManageMembers), tenancy.ErrPermissionDenied, "")
+		_, err = e.m.Stats(ctx, pp)
 		wantErr(t, err, tenancy.ErrPermissionDenied, "") // a workspace token has no platform powers
 	})
 }
@@ -266,13 +274,15 @@ func TestPersonalTokens(t *testing.T) {
 		ownerWsTok := e.auth(t, e.newToken(t, owner, tenancy.NewToken{Name: "ws", WorkspaceID: e.ws.ID}).Secret)
 		wantErr(t, e.m.Authorize(ctx, ownerWsTok, e.ws.ID, rbac.DeleteWorkspace), tenancy.ErrPermissionDenied, "")
 
-		// A personal token creates tokens for its user; a capped one passes its cap on.
-		minted, err := e.m.CreateToken(ctx, capped, tenancy.NewToken{Name: "minted", Lifetime: time.Hour})
+		// An uncapped personal token creates tokens for its user; a capped one cannot.
+		_, err = e.m.CreateToken(ctx, capped, tenancy.NewToken{Name: "minted", Lifetime: time.Hour})
+		wantErr(t, err, tenancy.ErrPermissionDenied, "capped at viewer")
+		minted, err := e.m.CreateToken(ctx, p, tenancy.NewToken{Name: "minted", Role: rbac.Viewer, Lifetime: time.Hour})
 		if err != nil || minted.Token.Role != rbac.Viewer || minted.Token.UserID != "editor" {
-			t.Errorf("a capped personal token mints %+v %v", minted.Token, err)
+			t.Errorf("an uncapped personal token mints %+v %v", minted.Token, err)
 		}
 		_, err = e.m.RotateToken(ctx, capped, minted.Token.ID)
-		wantErr(t, err, tenancy.ErrPermissionDenied, "only the token's creator")
+		wantErr(t, err, tenancy.ErrNotFound, "not found") // a capped token does not see its user's other tokens
 		if _, err := e.m.RotateToken(ctx, p, minted.Token.ID); err != nil {
 			t.Errorf("the uncapped personal token rotates its user's token: %v", err)
 		}

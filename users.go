@@ -36,7 +36,7 @@ func (m *Manager) RegisterUser(ctx context.Context, p Principal, in NewUser) (me
 	now := m.now()
 	u := member.User{ID: in.ID, Email: email, Name: in.Name, CreatedAt: now, UpdatedAt: now}
 	err = m.update(ctx, "register user", func(tx storage.Tx) error {
-		if _, err := m.requirePlatform(tx, p, rbac.ManageUsers); err != nil {
+		if _, err := m.platformFor(tx, p, rbac.ManageUsers); err != nil {
 			return err
 		}
 		if _, err := tx.GetUser(u.ID); err == nil {
@@ -56,8 +56,9 @@ func (m *Manager) RegisterUser(ctx context.Context, p Principal, in NewUser) (me
 	return u, nil
 }
 
-// GetUser returns a user by ID. Users may read themselves; System and platform users
-// may read anyone.
+// GetUser returns a user by ID. Users may read themselves (with any of their tokens);
+// System and platform users (signed in, or with a personal token that is uncapped or
+// capped at platform) may read anyone.
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
 func (m *Manager) GetUser(ctx context.Context, p Principal, userID string) (member.User, error) {
@@ -89,13 +90,13 @@ func (m *Manager) GetUserByEmail(ctx context.Context, p Principal, email string)
 }
 
 func (m *Manager) readUser(tx storage.Tx, p Principal, load func() (member.User, error)) (member.User, error) {
-	me, err := m.caller(tx, p)
+	a, err := m.resolve(tx, p)
 	if err != nil {
 		return member.User{}, err
 	}
 	u, err := load()
 	if errors.Is(err, storage.ErrNotFound) {
-		if p.kind == systemKind || me.Platform {
+		if a.platform {
 			return u, notFoundf("user not found")
 		}
 		return u, deniedf("users may only read their own record")
@@ -103,7 +104,7 @@ func (m *Manager) readUser(tx storage.Tx, p Principal, load func() (member.User,
 	if err != nil {
 		return u, internal("read user", err)
 	}
-	if p.kind != systemKind && !me.Platform && u.ID != me.ID {
+	if !a.mayReadUser(u) {
 		return member.User{}, deniedf("users may only read their own record")
 	}
 	return u, nil
@@ -118,7 +119,7 @@ func (m *Manager) SetPlatform(ctx context.Context, p Principal, userID string, o
 	now := m.now()
 	var u member.User
 	err := m.update(ctx, "set platform", func(tx storage.Tx) error {
-		if _, err := m.requirePlatform(tx, p, rbac.ManageUsers); err != nil {
+		if _, err := m.platformFor(tx, p, rbac.ManageUsers); err != nil {
 			return err
 		}
 		var err error
@@ -161,7 +162,7 @@ func (m *Manager) ListUsers(ctx context.Context, p Principal, opts MemberListOpt
 	pg := pager[member.User]{limit: f.limit, key: func(u member.User) string { return u.ID }}
 	err = m.view(ctx, "list users", func(tx storage.Tx) error {
 		pg.page = workspace.Page[member.User]{}
-		if _, err := m.requirePlatform(tx, p, rbac.ManageUsers); err != nil {
+		if _, err := m.platformFor(tx, p, rbac.ManageUsers); err != nil {
 			return err
 		}
 		return tx.ScanUsers(f.after, pg.add)

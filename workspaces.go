@@ -21,7 +21,7 @@ type NewWorkspace struct {
 	Slug        string            // optional: derived from Name when empty
 	Description string            // optional
 	Metadata    map[string]string // optional host labels (see workspace.ValidateMetadata)
-	ExternalID  string            // optional ID in another system; unique
+	ExternalID  string            // optional ID in another system; unique; only System and platform users set it
 	StarterKit  string            // optional; must be one of Options.StarterKits
 	// OwnerID names the owner when System (or a platform user creating for someone
 	// else) acts; a user creating for themselves leaves it empty.
@@ -56,9 +56,13 @@ func (m *Manager) validateNew(in *NewWorkspace) error {
 // platform user acts for someone) becomes its owner and admin in the same
 // transaction, and a workspace.created event is recorded.
 //
+// A workspace token, or a token capped below admin, cannot create workspaces; only
+// platform powers name another owner or set an external ID.
+//
 // Errors: ErrInvalidArgument (bad fields, unknown starter kit, unknown owner),
 // ErrAlreadyExists (the slug or external ID is taken), ErrPermissionDenied (a
-// workspace token, or a non-platform user naming another owner), ErrUnauthenticated.
+// workspace token, a capped token, a non-platform user naming another owner or an
+// external ID), ErrUnauthenticated.
 func (m *Manager) CreateWorkspace(ctx context.Context, p Principal, in NewWorkspace) (workspace.Workspace, error) {
 	if err := m.validateNew(&in); err != nil {
 		return workspace.Workspace{}, err
@@ -80,20 +84,32 @@ func (m *Manager) CreateWorkspace(ctx context.Context, p Principal, in NewWorksp
 // createIn creates a validated workspace inside tx. via names the operation in the
 // event ("sync", "ensure"), if not a plain create.
 func (m *Manager) createIn(tx storage.Tx, now time.Time, p Principal, id string, in NewWorkspace, via string) (workspace.Workspace, error) {
-	me, err := m.caller(tx, p)
+	a, err := m.resolve(tx, p)
 	if err != nil {
 		return workspace.Workspace{}, err
 	}
-	if p.kind == tokenKind && p.scope != "" {
+	return m.createAs(tx, now, a, id, in, via)
+}
+
+// createAs creates a validated workspace inside tx for a resolved actor.
+func (m *Manager) createAs(tx storage.Tx, now time.Time, a actor, id string, in NewWorkspace, via string) (workspace.Workspace, error) {
+	p := a.p
+	switch {
+	case a.scope != "":
 		return workspace.Workspace{}, deniedf("a workspace token cannot create workspaces")
+	case a.cap != "" && a.cap.Rank() < rbac.Admin.Rank():
+		// The creator becomes the owner, an admin: a token capped lower cannot act so.
+		return workspace.Workspace{}, deniedf("%s cannot create workspaces", a.kindText())
+	case in.ExternalID != "" && !a.platform:
+		return workspace.Workspace{}, deniedf("only platform users may set an external ID")
 	}
 	ownerID := in.OwnerID
 	switch {
-	case ownerID == "" && p.kind == systemKind:
+	case ownerID == "" && a.system:
 		return workspace.Workspace{}, invalidf("an owner is required when System creates a workspace")
 	case ownerID == "":
-		ownerID = me.ID
-	case ownerID != me.ID && p.kind != systemKind && !me.Platform:
+		ownerID = a.user.ID
+	case ownerID != a.user.ID && !a.platform:
 		return workspace.Workspace{}, deniedf("only platform users may create a workspace for someone else")
 	}
 	if _, err := tx.GetUser(ownerID); err != nil {
@@ -203,17 +219,18 @@ func (m *Manager) GetWorkspaceBySlug(ctx context.Context, p Principal, slug stri
 	}
 	var w workspace.Workspace
 	err := m.view(ctx, "get workspace", func(tx storage.Tx) error {
+		a, err := m.resolve(tx, p)
+		if err != nil {
+			return err
+		}
 		found, err := tx.GetWorkspaceBySlug(slug)
 		if errors.Is(err, storage.ErrNotFound) {
-			if _, cerr := m.caller(tx, p); cerr != nil {
-				return cerr
-			}
 			return notFoundf("workspace %q not found", slug)
 		}
 		if err != nil {
 			return internal("read workspace", err)
 		}
-		w, _, err = m.workspaceFor(tx, p, found.ID, rbac.ReadWorkspace)
+		w, _, err = m.workspaceAs(tx, a, found.ID, rbac.ReadWorkspace)
 		return err
 	})
 	if err != nil {
@@ -290,10 +307,12 @@ func (pg *pager[T]) result(cursor string, err error) (workspace.Page[T], error) 
 	return pg.page, nil
 }
 
-// ListWorkspaces returns one page of workspaces, in creation order: every workspace
-// for System and platform users, the workspaces p belongs to for others. Without a
-// status filter it lists active and inactive workspaces; Status: Deleted lists the
-// deleted ones. A page costs the same wherever it starts.
+// ListWorkspaces returns one page of the workspaces p may read, in creation order:
+// every workspace for System and platform users, the workspaces p belongs to for
+// others, and for a workspace token at most its own workspace. Without a status
+// filter it lists active and inactive workspaces; Status: Deleted lists the deleted
+// ones p may still read (those it owns, or every one with platform powers). A page
+// costs the same wherever it starts.
 //
 // Errors: ErrInvalidArgument (limit outside 1-100, bad cursor or status),
 // ErrUnauthenticated.
@@ -305,33 +324,66 @@ func (m *Manager) ListWorkspaces(ctx context.Context, p Principal, opts workspac
 	pg := pager[workspace.Workspace]{limit: f.limit, key: func(w workspace.Workspace) string { return w.ID }}
 	err = m.view(ctx, "list workspaces", func(tx storage.Tx) error {
 		pg.page = workspace.Page[workspace.Workspace]{}
-		me, err := m.caller(tx, p)
+		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
 		}
-		if p.kind == systemKind || me.Platform {
+		if a.platform {
 			return tx.ScanWorkspaces(f.after, func(w workspace.Workspace) bool {
 				return !f.match(w) || pg.add(w)
 			})
 		}
-		var ierr error
-		err = tx.ScanUserMemberships(me.ID, f.after, func(mb member.Member) bool {
-			w, err := tx.GetWorkspace(mb.WorkspaceID)
-			if err != nil {
-				ierr = internal("read workspace", err)
-				return false
-			}
-			if w.Status == workspace.Deleted && !mb.Owner {
-				return true // a deleted workspace is visible to its owner only
-			}
-			return !f.match(w) || pg.add(w)
+		return m.scanMemberships(tx, a, a.user.ID, f, func(w workspace.Workspace, _ member.Member) bool {
+			return pg.add(w)
 		})
-		if ierr != nil {
-			return ierr
-		}
-		return err
 	})
 	return pg.result(opts.Cursor, err)
+}
+
+// scanMemberships walks userID's memberships after f's cursor, in workspace order,
+// and calls fn for each workspace that matches f and that a may read. A workspace
+// token looks only at its own workspace.
+func (m *Manager) scanMemberships(tx storage.Tx, a actor, userID string, f listFilter, fn func(workspace.Workspace, member.Member) bool) error {
+	visit := func(mb member.Member) (bool, error) {
+		w, err := tx.GetWorkspace(mb.WorkspaceID)
+		if err != nil {
+			return false, internal("read workspace", err)
+		}
+		var ac access
+		if userID == a.user.ID {
+			ac = a.accessWith(w, &mb)
+		} else {
+			ac = a.accessWith(w, nil) // another user's list: only platform powers count
+		}
+		if !f.match(w) || !m.visible(ac, w) {
+			return true, nil
+		}
+		return fn(w, mb), nil
+	}
+	if a.scope != "" {
+		if a.scope <= f.after {
+			return nil
+		}
+		mb, err := tx.GetMember(a.scope, userID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return internal("read membership", err)
+		}
+		_, err = visit(mb)
+		return err
+	}
+	var ierr error
+	err := tx.ScanUserMemberships(userID, f.after, func(mb member.Member) bool {
+		more, err := visit(mb)
+		ierr = err
+		return more && err == nil
+	})
+	if ierr != nil {
+		return ierr
+	}
+	return err
 }
 
 // UserWorkspace is one entry of a user's workspace switcher.
@@ -341,9 +393,10 @@ type UserWorkspace struct {
 	Owner     bool
 }
 
-// ListUserWorkspaces returns the workspaces a user belongs to, with their role in
-// each, in workspace creation order. Users list their own; System and platform users
-// anyone's. Options as ListWorkspaces.
+// ListUserWorkspaces returns the workspaces a user belongs to that p may read, with
+// the user's role in each, in workspace creation order. Users list their own (a
+// workspace token: at most its workspace); System and platform users anyone's.
+// Options as ListWorkspaces.
 //
 // Errors: ErrInvalidArgument, ErrPermissionDenied (another user's list),
 // ErrUnauthenticated.
@@ -355,26 +408,16 @@ func (m *Manager) ListUserWorkspaces(ctx context.Context, p Principal, userID st
 	pg := pager[UserWorkspace]{limit: f.limit, key: func(u UserWorkspace) string { return u.Workspace.ID }}
 	err = m.view(ctx, "list user workspaces", func(tx storage.Tx) error {
 		pg.page = workspace.Page[UserWorkspace]{}
-		me, err := m.caller(tx, p)
+		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
 		}
-		if p.kind != systemKind && !me.Platform && me.ID != userID {
+		if !a.platform && (a.system || a.user.ID != userID) {
 			return deniedf("users may only list their own workspaces")
 		}
-		var ierr error
-		err = tx.ScanUserMemberships(userID, f.after, func(mb member.Member) bool {
-			w, err := tx.GetWorkspace(mb.WorkspaceID)
-			if err != nil {
-				ierr = internal("read workspace", err)
-				return false
-			}
-			return !f.match(w) || pg.add(UserWorkspace{Workspace: w, Role: mb.Role, Owner: mb.Owner})
+		return m.scanMemberships(tx, a, userID, f, func(w workspace.Workspace, mb member.Member) bool {
+			return pg.add(UserWorkspace{Workspace: w, Role: mb.Role, Owner: mb.Owner})
 		})
-		if ierr != nil {
-			return ierr
-		}
-		return err
 	})
 	return pg.result(opts.Cursor, err)
 }
@@ -550,7 +593,7 @@ func (m *Manager) RestoreWorkspace(ctx context.Context, p Principal, id string) 
 func (m *Manager) PurgeWorkspace(ctx context.Context, p Principal, id string) error {
 	now := m.now()
 	return m.update(ctx, "purge workspace", func(tx storage.Tx) error {
-		if _, err := m.requirePlatform(tx, p, rbac.PurgeWorkspaces); err != nil {
+		if _, err := m.platformFor(tx, p, rbac.PurgeWorkspaces); err != nil {
 			return err
 		}
 		w, err := tx.GetWorkspace(id)
@@ -617,7 +660,7 @@ func (m *Manager) PurgeDeleted(ctx context.Context, p Principal, olderThan time.
 	cutoff := m.now().Add(-olderThan)
 	var due []string
 	err := m.view(ctx, "find deleted workspaces", func(tx storage.Tx) error {
-		if _, err := m.requirePlatform(tx, p, rbac.PurgeWorkspaces); err != nil {
+		if _, err := m.platformFor(tx, p, rbac.PurgeWorkspaces); err != nil {
 			return err
 		}
 		return tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
@@ -664,7 +707,7 @@ var errSkip = errors.New("skip")
 func (m *Manager) Stats(ctx context.Context, p Principal) (workspace.Stats, error) {
 	var s workspace.Stats
 	err := m.view(ctx, "stats", func(tx storage.Tx) error {
-		if _, err := m.requirePlatform(tx, p, rbac.ReadStats); err != nil {
+		if _, err := m.platformFor(tx, p, rbac.ReadStats); err != nil {
 			return err
 		}
 		var err error
@@ -721,7 +764,8 @@ func (m *Manager) SyncWorkspaces(ctx context.Context, p Principal, items []works
 	var res workspace.SyncResult
 	err := m.update(ctx, "sync workspaces", func(tx storage.Tx) error {
 		res = workspace.SyncResult{Found: len(items), DryRun: opts.DryRun}
-		if _, err := m.requirePlatform(tx, p, rbac.SyncWorkspaces); err != nil {
+		a, err := m.platformFor(tx, p, rbac.SyncWorkspaces)
+		if err != nil {
 			return err
 		}
 		seen := map[string]bool{}
@@ -735,11 +779,9 @@ func (m *Manager) SyncWorkspaces(ctx context.Context, p Principal, items []works
 				return internal("read workspace", err)
 			}
 			seen[in.ExternalID] = true
-			res.Created++
-			if opts.DryRun {
-				continue
-			}
-			w, err := m.createIn(tx, now, p, ids[i], in, "sync")
+			// A dry run creates too, with every check of the real run, and is then
+			// rolled back: it can never report what the real run would refuse.
+			w, err := m.createAs(tx, now, a, ids[i], in, "sync")
 			if err != nil {
 				var e *Error
 				if errors.As(err, &e) {
@@ -747,22 +789,32 @@ func (m *Manager) SyncWorkspaces(ctx context.Context, p Principal, items []works
 				}
 				return err
 			}
-			res.CreatedIDs = append(res.CreatedIDs, w.ID)
+			res.Created++
+			if !opts.DryRun {
+				res.CreatedIDs = append(res.CreatedIDs, w.ID)
+			}
+		}
+		if opts.DryRun {
+			return errDryRun
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errDryRun) {
 		return workspace.SyncResult{}, err
 	}
 	return res, nil
 }
 
+// errDryRun rolls a dry run's transaction back.
+var errDryRun = errors.New("dry run")
+
 // EnsureWorkspace returns the workspace with in.ExternalID, creating it from in when
 // there is none; created tells which. An existing workspace is returned as it is,
-// never overwritten, and must be readable by p.
+// never overwritten. External IDs name workspaces in another system the host runs, so
+// only System and platform users may ensure (and set) them.
 //
-// Errors: as CreateWorkspace and GetWorkspace; ErrInvalidArgument when
-// in.ExternalID is empty.
+// Errors: as CreateWorkspace; ErrInvalidArgument when in.ExternalID is empty;
+// ErrPermissionDenied without platform powers.
 func (m *Manager) EnsureWorkspace(ctx context.Context, p Principal, in NewWorkspace) (w workspace.Workspace, created bool, err error) {
 	if in.ExternalID == "" {
 		return w, false, invalidf("external ID is required to ensure a workspace")
@@ -773,17 +825,24 @@ func (m *Manager) EnsureWorkspace(ctx context.Context, p Principal, in NewWorksp
 	now := m.now()
 	id := m.ids.next("ws_", now)
 	err = m.update(ctx, "ensure workspace", func(tx storage.Tx) error {
+		a, err := m.resolve(tx, p)
+		if err != nil {
+			return err
+		}
+		if !a.platform {
+			return deniedf("only platform users may ensure a workspace by external ID")
+		}
 		found, err := tx.GetWorkspaceByExternalID(in.ExternalID)
 		if err == nil {
 			created = false
-			w, _, err = m.workspaceFor(tx, p, found.ID, rbac.ReadWorkspace)
+			w, _, err = m.workspaceAs(tx, a, found.ID, rbac.ReadWorkspace)
 			return err
 		}
 		if !errors.Is(err, storage.ErrNotFound) {
 			return internal("read workspace", err)
 		}
 		created = true
-		w, err = m.createIn(tx, now, p, id, in, "ensure")
+		w, err = m.createAs(tx, now, a, id, in, "ensure")
 		return err
 	})
 	if err != nil {

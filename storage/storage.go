@@ -179,6 +179,12 @@ type Tx interface {
 	// ScanWorkspaceEvents walks one workspace's events by ID: its audit log.
 	ScanWorkspaceEvents(workspaceID, afterID string, fn func(Event) bool) error
 
+	// Setting returns a small named value the Manager keeps about the store itself
+	// (such as the check value of its secret key), or ErrNotFound.
+	Setting(name string) ([]byte, error)
+	// PutSetting inserts or replaces a named value.
+	PutSetting(name string, value []byte) error
+
 	// Counter returns a named counter; 0 if it was never set.
 	Counter(name string) (int64, error)
 	// AddCounter adds delta to a named counter and returns the new value.

@@ -394,7 +394,7 @@ func TestTokenRoutes(t *testing.T) {
 	st, body = s.call(t, "GET", "/api/v1/workspaces/"+wsB, adm["token"].(string), nil)
 	want(t, "token of A on B", st, body, http.StatusNotFound, "")
 	st, body = s.call(t, "POST", "/api/v1/workspaces/"+s.wsID+"/tokens", secret, map[string]string{"name": "x", "expires_in": "1h"})
-	want(t, "a workspace token mints", st, body, http.StatusForbidden, "workspace tokens cannot create tokens")
+	want(t, "a workspace token mints", st, body, http.StatusForbidden, "a workspace token cannot act on its user's tokens")
 	st, body = s.call(t, "POST", "/api/v1/workspaces/"+s.wsID+"/tokens", edTok, map[string]string{"name": "x", "expires_in": "1h", "role": "admin"})
 	want(t, "editor asks an admin token", st, body, http.StatusForbidden, "higher than your own")
 	st, body = s.call(t, "POST", "/api/v1/workspaces/"+s.wsID+"/tokens", edTok, map[string]string{"name": "x", "expires_in": "2y"})

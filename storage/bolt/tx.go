@@ -559,3 +559,28 @@ func (t *tx) AddCounter(name string, delta int64) (int64, error) {
 	n += delta
 	return n, t.b(bCounters).Put([]byte(name), binary.BigEndian.AppendUint64(nil, uint64(n)))
 }
+
+// Settings live in the meta bucket, beside the schema version, under a prefix.
+
+func settingKey(name string) []byte { return append([]byte("setting:"), name...) }
+
+func (t *tx) Setting(name string) ([]byte, error) {
+	if err := t.canRead(); err != nil {
+		return nil, err
+	}
+	v := t.b(bMeta).Get(settingKey(name))
+	if v == nil {
+		return nil, fmt.Errorf("setting %q: %w", name, storage.ErrNotFound)
+	}
+	return bytes.Clone(v), nil
+}
+
+func (t *tx) PutSetting(name string, value []byte) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	if name == "" {
+		return fmt.Errorf("setting: empty name: %w", storage.ErrInvalidKey)
+	}
+	return t.b(bMeta).Put(settingKey(name), append([]byte{}, value...))
+}

@@ -140,6 +140,7 @@ type snapshot struct {
 	events    *btree.BTreeG[item[storage.Event]]
 	evtWs     *btree.BTreeG[pair[none]] // (workspace, event)
 	counters  *btree.BTreeG[item[int64]]
+	settings  *btree.BTreeG[item[[]byte]]
 
 	// Hash indexes for the point lookups on the Authorize path; they share their
 	// records with the trees above.
@@ -203,7 +204,7 @@ func newSnapshot() *snapshot {
 		invs: newTree[member.Invitation](), invHash: newTree[string](), invWs: newPairs[none](),
 		toks: newTree[token.Token](), tokHash: newTree[string](), tokWs: newPairs[none](), tokUser: newPairs[none](),
 		events: newTree[storage.Event](), evtWs: newPairs[none](),
-		counters: newTree[int64](),
+		counters: newTree[int64](), settings: newTree[[]byte](),
 	}
 }
 
@@ -217,7 +218,7 @@ func (s *snapshot) clone() *snapshot {
 		invs: s.invs.Clone(), invHash: s.invHash.Clone(), invWs: s.invWs.Clone(),
 		toks: s.toks.Clone(), tokHash: s.tokHash.Clone(), tokWs: s.tokWs.Clone(), tokUser: s.tokUser.Clone(),
 		events: s.events.Clone(), evtWs: s.evtWs.Clone(),
-		counters: s.counters.Clone(),
+		counters: s.counters.Clone(), settings: s.settings.Clone(),
 		userByID: s.userByID.forWrite(), wsByID: s.wsByID.forWrite(), memberByID: s.memberByID.forWrite(),
 		tokByID: s.tokByID.forWrite(), tokByHash: s.tokByHash.forWrite(),
 	}
@@ -433,6 +434,13 @@ func (s *snapshot) Counter(name string) (int64, error) {
 	return 0, nil
 }
 
+func (s *snapshot) Setting(name string) ([]byte, error) {
+	if it, ok := s.settings.Get(item[[]byte]{key: name}); ok {
+		return append([]byte(nil), *it.val...), nil
+	}
+	return nil, notFound("setting", name)
+}
+
 // readTx is a View transaction. It is a single pointer, so passing it as a
 // storage.Tx allocates nothing.
 type readTx struct{ *snapshot }
@@ -453,6 +461,7 @@ func (readTx) DeleteToken(string) error                { return storage.ErrReadO
 func (readTx) AppendEvent(storage.Event) error         { return storage.ErrReadOnly }
 func (readTx) DeleteWorkspaceEvents(string) error      { return storage.ErrReadOnly }
 func (readTx) AddCounter(string, int64) (int64, error) { return 0, storage.ErrReadOnly }
+func (readTx) PutSetting(string, []byte) error         { return storage.ErrReadOnly }
 
 // writeTx is the Update transaction: it writes to a private clone of the snapshot.
 type writeTx struct {
@@ -694,6 +703,18 @@ func (t *writeTx) DeleteWorkspaceEvents(wsID string) error {
 		t.evtWs.Delete(pair[none]{a: wsID, b: id})
 		t.events.Delete(item[storage.Event]{key: id})
 	}
+	return nil
+}
+
+func (t *writeTx) PutSetting(name string, value []byte) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if name == "" {
+		return fmt.Errorf("setting: empty name: %w", storage.ErrInvalidKey)
+	}
+	v := append([]byte(nil), value...)
+	t.settings.ReplaceOrInsert(item[[]byte]{key: name, val: &v})
 	return nil
 }
 
