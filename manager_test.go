@@ -17,7 +17,7 @@ import (
 	"github.com/tenancykit/tenancy/workspace"
 )
 
-// The permission table of DESIGN.md, written out: the lowest subject allowed each
+// The permission table of AUTHORIZATION.md, written out: the lowest subject allowed each
 // action (owner is the admin with the owner flag; platform may do everything).
 var minSubject = map[rbac.Action]string{
 	rbac.ReadWorkspace:   "viewer",
@@ -41,7 +41,7 @@ var minSubject = map[rbac.Action]string{
 
 var subjectRank = map[string]int{"viewer": 1, "editor": 2, "admin": 3, "owner": 4, "platform": 5}
 
-// The status table of DESIGN.md, written out: what an inactive workspace still
+// The status table of AUTHORIZATION.md, written out: what an inactive workspace still
 // allows. A deleted one allows only restore (workspace:delete) and purge, plus
 // reading the record for those who may restore it.
 var inactiveOK = map[rbac.Action]bool{

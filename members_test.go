@@ -44,7 +44,7 @@ func (e *env) putInvitation(t testing.TB, wsID, email, inviterID string, role rb
 	return id, secret
 }
 
-// The outcomes DESIGN.md gives, written out. Actors act in env.ws; R is the target
+// The outcomes the design gives (AUTHORIZATION.md), written out. Actors act in env.ws; R is the target
 // role of each operation.
 type outcome = error
 

@@ -337,11 +337,13 @@ func (m *Manager) ListTokens(ctx context.Context, p Principal, opts TokenListOpt
 				return !(all || mine) || !keep(t) || pg.add(infoOf(t, now))
 			})
 		}
-		if !a.platform && (a.system || a.user.ID != opts.UserID) {
-			return deniedf("users may only list their own tokens")
-		}
-		if err := requireSelf(a, "tokens"); err != nil {
-			return err
+		if !a.platform {
+			if a.user.ID != opts.UserID {
+				return deniedf("users may only list their own tokens")
+			}
+			if err := requireSelf(a, "tokens"); err != nil {
+				return err
+			}
 		}
 		return tx.ScanUserTokens(opts.UserID, f.after, func(t token.Token) bool {
 			return !keep(t) || pg.add(infoOf(t, now))

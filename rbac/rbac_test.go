@@ -62,7 +62,7 @@ func splitLines(s string) []string {
 	return append(out, s[start:])
 }
 
-// The default policy, written out from DESIGN.md.
+// The default policy, written out from the permission table in AUTHORIZATION.md.
 func TestDefaultPermissions(t *testing.T) {
 	p := rbac.MustLoadDefault()
 	cases := []struct {

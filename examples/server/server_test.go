@@ -393,6 +393,25 @@ func TestTokenRoutes(t *testing.T) {
 	want(t, "admin's workspace token", st, adm, http.StatusCreated, "")
 	st, body = s.call(t, "GET", "/api/v1/workspaces/"+wsB, adm["token"].(string), nil)
 	want(t, "token of A on B", st, body, http.StatusNotFound, "")
+	// A workspace token lists only its own workspace, on both list routes, even when
+	// its creator is a platform user who belongs to more.
+	for _, tk := range []string{secret, adm["token"].(string)} {
+		for _, path := range []string{"/api/v1/workspaces", "/api/v1/user/workspaces", "/api/v1/workspaces?status=deleted"} {
+			st, list := s.call(t, "GET", path, tk, nil)
+			data, _ := list["data"].([]any)
+			wantN := 1
+			if strings.Contains(path, "deleted") {
+				wantN = 0
+			}
+			if st != http.StatusOK || len(data) != wantN {
+				t.Errorf("GET %s with a workspace token: %d %v, want %d workspace(s)", path, st, list, wantN)
+				continue
+			}
+			if wantN == 1 && data[0].(map[string]any)["workspace_id"] != s.wsID {
+				t.Errorf("GET %s with a workspace token lists %v", path, data[0])
+			}
+		}
+	}
 	st, body = s.call(t, "POST", "/api/v1/workspaces/"+s.wsID+"/tokens", secret, map[string]string{"name": "x", "expires_in": "1h"})
 	want(t, "a workspace token mints", st, body, http.StatusForbidden, "a workspace token cannot act on its user's tokens")
 	st, body = s.call(t, "POST", "/api/v1/workspaces/"+s.wsID+"/tokens", edTok, map[string]string{"name": "x", "expires_in": "1h", "role": "admin"})

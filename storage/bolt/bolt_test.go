@@ -21,7 +21,7 @@ import (
 func TestConformance(t *testing.T) { storagetest.Run(t, openTemp, storagetest.WithReopen(reopen)) }
 
 func openTemp(t *testing.T) storage.Storage {
-	s, err := bolt.Open(filepath.Join(t.TempDir(), "tenancy.db"), bolt.Options{})
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "tenancy.db"), bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,6 +78,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage, opts ...Opti
 	if c.reopen != nil {
 		t.Run("SurvivesReopen", func(t *testing.T) { testReopen(t, newStore(t), c.reopen) })
 	}
+	t.Run("Manager", func(t *testing.T) {
+		t.Run("PrincipalGrid", func(t *testing.T) { testPrincipalGrid(t, newStore) })
+	})
 }
 
 var ctx = context.Background()
@@ -158,26 +161,39 @@ func seed(t *testing.T, s storage.Storage) {
 func dump(t *testing.T, s storage.Storage) string { return Dump(t, s) }
 
 // Dump renders every record of s — users, workspaces with their members,
-// invitations, tokens and events, the event feed and the standard counters — as one
-// string, for "nothing changed" assertions: compare a Dump before and after a call.
+// invitations, tokens and events, every membership, invitation and token (personal
+// tokens included) through the global scans, the event feed, the standard counters
+// and the store's settings — as one string, for "nothing changed" assertions:
+// compare a Dump before and after a call.
 func Dump(t testing.TB, s storage.Storage) string {
 	t.Helper()
 	var out []any
+	add := func(v any) bool { out = append(out, v); return true }
 	err := s.View(ctx, func(tx storage.Tx) error {
-		must(tx.ScanUsers("", func(u member.User) bool { out = append(out, u); return true }))
+		must(tx.ScanUsers("", func(u member.User) bool { return add(u) }))
 		must(tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
-			out = append(out, w)
-			must(tx.ScanMembers(w.ID, "", func(m member.Member) bool { out = append(out, m); return true }))
-			must(tx.ScanInvitations(w.ID, "", func(i member.Invitation) bool { out = append(out, i); return true }))
-			must(tx.ScanWorkspaceTokens(w.ID, "", func(k token.Token) bool { out = append(out, k); return true }))
-			must(tx.ScanWorkspaceEvents(w.ID, "", func(e storage.Event) bool { out = append(out, e); return true }))
+			add(w)
+			must(tx.ScanMembers(w.ID, "", func(m member.Member) bool { return add(m) }))
+			must(tx.ScanInvitations(w.ID, "", func(i member.Invitation) bool { return add(i) }))
+			must(tx.ScanWorkspaceTokens(w.ID, "", func(k token.Token) bool { return add(k) }))
+			must(tx.ScanWorkspaceEvents(w.ID, "", func(e storage.Event) bool { return add(e) }))
 			return true
 		}))
-		must(tx.ScanEvents("", func(e storage.Event) bool { out = append(out, e); return true }))
+		add("all members")
+		must(tx.ScanAllMembers(func(m member.Member) bool { return add(m) }))
+		add("all invitations")
+		must(tx.ScanAllInvitations("", func(i member.Invitation) bool { return add(i) }))
+		add("all tokens")
+		must(tx.ScanTokens("", func(k token.Token) bool { return add(k) }))
+		add("feed")
+		must(tx.ScanEvents("", func(e storage.Event) bool { return add(e) }))
 		for _, c := range []string{"workspaces", "workspaces.active", "workspaces.inactive", "workspaces.deleted"} {
 			n, err := tx.Counter(c)
 			must(err)
 			out = append(out, c, n)
+		}
+		if v, err := tx.Setting("secret_key_check"); err == nil {
+			out = append(out, "secret_key_check", v)
 		}
 		return nil
 	})

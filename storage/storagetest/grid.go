@@ -1,0 +1,361 @@
+package storagetest
+
+import (
+	"errors"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// gridRow is one Manager method tried by every kind of principal. want has one
+// letter per column of gridColumns, written from the authorization rules:
+//
+//	0 allowed   N not found   D permission denied   U unauthenticated
+//	P failed precondition     I invalid argument
+type gridRow struct {
+	method string
+	want   string
+	write  bool // the method changes storage when allowed
+	call   func(w *world, name string, p tenancy.Principal) error
+}
+
+// gridRows: the columns are
+//
+//	system plain platform owner | wsViewer wsEditor wsAdmin | pUncapped pViewer pEditor pAdmin pPlatform | otherWs
+//
+// ws* are a's workspace tokens in W (a is W's admin); p* are personal tokens of padm,
+// a platform user who is an admin of W; otherWs is a's admin token bound to W2.
+var gridRows = []gridRow{
+	{"Authorize", "0N00 D00 0D000 N", false, func(w *world, _ string, p tenancy.Principal) error {
+		return w.m.Authorize(ctx, p, w.W.ID, rbac.WriteContent)
+	}},
+	{"AuthorizePlatform", "0D0D DDD 0DDD0 D", false, func(w *world, _ string, p tenancy.Principal) error {
+		return w.m.AuthorizePlatform(ctx, p, rbac.ListAll)
+	}},
+	{"CreateWorkspace", "I000 DDD 0DD00 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.CreateWorkspace(ctx, p, tenancy.NewWorkspace{Name: "New"})
+		return err
+	}},
+	{"CreateWorkspace/for another user", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.CreateWorkspace(ctx, p, tenancy.NewWorkspace{Name: "New", OwnerID: "v"})
+		return err
+	}},
+	{"CreateWorkspace/external ID", "ID0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.CreateWorkspace(ctx, p, tenancy.NewWorkspace{Name: "New", ExternalID: "crm-1"})
+		return err
+	}},
+	{"EnsureWorkspace", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, _, err := w.m.EnsureWorkspace(ctx, p, tenancy.NewWorkspace{Name: "New", ExternalID: "crm-2", OwnerID: "v"})
+		return err
+	}},
+	{"GetWorkspace", "0N00 000 00000 N", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.GetWorkspace(ctx, p, w.W.ID)
+		return err
+	}},
+	{"GetWorkspaceBySlug", "0N00 000 00000 N", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.GetWorkspaceBySlug(ctx, p, w.W.Slug)
+		return err
+	}},
+	{"ListWorkspaces", "0000 000 00000 0", false, func(w *world, name string, p tenancy.Principal) error {
+		return w.checkList(name, p, workspace.ListOptions{})
+	}},
+	{"ListWorkspaces/deleted", "0000 000 00000 0", false, func(w *world, name string, p tenancy.Principal) error {
+		return w.checkList(name, p, workspace.ListOptions{Status: workspace.Deleted})
+	}},
+	{"ListUserWorkspaces", "0D0D 000 0DDD0 0", false, func(w *world, name string, p tenancy.Principal) error {
+		return w.checkUserList(name, p)
+	}},
+	{"UpdateWorkspace", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.UpdateWorkspace(ctx, p, w.W.ID, tenancy.WorkspaceUpdate{Name: ptr("Renamed")})
+		return err
+	}},
+	{"DeactivateWorkspace", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.DeactivateWorkspace(ctx, p, w.W.ID)
+		return err
+	}},
+	{"ReactivateWorkspace", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.ReactivateWorkspace(ctx, p, w.W.ID)
+		return err
+	}},
+	{"DeleteWorkspace", "0N00 DDD 0DDD0 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.DeleteWorkspace(ctx, p, w.W.ID)
+		return err
+	}},
+	{"RestoreWorkspace", "0N00 NNN 0NNN0 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.RestoreWorkspace(ctx, p, w.D.ID)
+		return err
+	}},
+	{"PurgeWorkspace", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		return w.m.PurgeWorkspace(ctx, p, w.W.ID)
+	}},
+	{"PurgeDeleted", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.PurgeDeleted(ctx, p, 0)
+		return err
+	}},
+	{"Stats", "0D0D DDD 0DDD0 D", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.Stats(ctx, p)
+		return err
+	}},
+	{"SyncWorkspaces", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.SyncWorkspaces(ctx, p, []workspace.SyncItem{{ExternalID: "crm-3", Name: "S", OwnerID: "v"}}, tenancy.SyncOptions{})
+		return err
+	}},
+	{"AddMember", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.AddMember(ctx, p, w.W.ID, tenancy.NewMember{UserID: "p", Role: rbac.Viewer})
+		return err
+	}},
+	{"GetMember", "0N00 000 00000 N", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.GetMember(ctx, p, w.W.ID, "v")
+		return err
+	}},
+	{"ListMembers", "0N00 000 00000 N", false, func(w *world, _ string, p tenancy.Principal) error {
+		pg, err := w.m.ListMembers(ctx, p, w.W.ID, tenancy.MemberListOptions{})
+		if err == nil && len(pg.Items) != 5 {
+			return errors.New("ListMembers: want W's 5 members")
+		}
+		return err
+	}},
+	{"ChangeRole", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.ChangeRole(ctx, p, w.W.ID, "e", rbac.Viewer)
+		return err
+	}},
+	{"RemoveMember", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		return w.m.RemoveMember(ctx, p, w.W.ID, "v")
+	}},
+	{"LeaveWorkspace", "INNP DDD 0DDD0 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		return w.m.LeaveWorkspace(ctx, p, w.W.ID)
+	}},
+	{"TransferOwnership", "0N00 DDD 0DDD0 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.TransferOwnership(ctx, p, w.W.ID, "a")
+		return err
+	}},
+	{"InviteMember", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.InviteMember(ctx, p, w.W.ID, tenancy.NewInvitation{Email: "new@example.com", Role: rbac.Viewer})
+		return err
+	}},
+	{"ResendInvitation", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.ResendInvitation(ctx, p, w.inv)
+		return err
+	}},
+	{"RevokeInvitation", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.RevokeInvitation(ctx, p, w.inv)
+		return err
+	}},
+	{"ListInvitations", "0N00 DD0 0DD00 N", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.ListInvitations(ctx, p, w.W.ID, tenancy.MemberListOptions{})
+		return err
+	}},
+	{"AcceptInvitation", "U000 DDD 0DDD0 D", true, func(w *world, name string, p tenancy.Principal) error {
+		secret := w.invites[w.userOf[name]]
+		if secret == "" {
+			secret = w.invites["p"] // System: any invitation
+		}
+		_, err := w.m.AcceptInvitation(ctx, p, secret)
+		return err
+	}},
+	{"CreateToken/personal", "I000 DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.CreateToken(ctx, p, tenancy.NewToken{Name: "n", Lifetime: time.Hour})
+		return err
+	}},
+	{"CreateToken/workspace", "INP0 DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.CreateToken(ctx, p, tenancy.NewToken{Name: "n", WorkspaceID: w.W.ID, Lifetime: time.Hour})
+		return err
+	}},
+	{"ListTokens/workspace", "0N00 000 00000 N", false, func(w *world, name string, p tenancy.Principal) error {
+		return w.checkTokenList(name, p)
+	}},
+	{"ListTokens/user", "0D0D DDD 0DDD0 D", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.ListTokens(ctx, p, tenancy.TokenListOptions{UserID: "a"})
+		return err
+	}},
+	{"GetToken", "0N00 NN0 0NN00 N", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.GetToken(ctx, p, w.target)
+		return err
+	}},
+	{"RevokeToken", "0N00 NN0 0NN00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		return w.m.RevokeToken(ctx, p, w.target)
+	}},
+	{"RotateToken", "0NDD NND DNNDD N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.RotateToken(ctx, p, w.target)
+		return err
+	}},
+	{"RegisterUser", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.RegisterUser(ctx, p, tenancy.NewUser{ID: "n", Email: "n@example.com", Name: "N"})
+		return err
+	}},
+	{"GetUser", "0D0D DDD 0DDD0 D", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.GetUser(ctx, p, "v")
+		return err
+	}},
+	{"GetUserByEmail", "0D0D DDD 0DDD0 D", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.GetUserByEmail(ctx, p, "v@example.com")
+		return err
+	}},
+	{"SetPlatform", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.SetPlatform(ctx, p, "v", true)
+		return err
+	}},
+	{"ListUsers", "0D0D DDD 0DDD0 D", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.ListUsers(ctx, p, tenancy.MemberListOptions{})
+		return err
+	}},
+	{"ListEvents", "0N00 DD0 0DD00 N", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.ListEvents(ctx, p, w.W.ID, tenancy.EventListOptions{})
+		return err
+	}},
+	{"Feed", "0D0D DDD 0DDD0 D", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.Feed(ctx, p, tenancy.EventListOptions{})
+		return err
+	}},
+}
+
+// principalFree are the Manager's exported methods that take no Principal: a
+// secret is their credential, or they are the host's own housekeeping.
+var principalFree = []string{"Authenticate", "InvitationBySecret", "AcceptInvitationAsNewUser", "Verify",
+	"FlushTokenUsage", "Close", "Policy"}
+
+var letterKind = map[byte]error{'N': tenancy.ErrNotFound, 'D': tenancy.ErrPermissionDenied,
+	'U': tenancy.ErrUnauthenticated, 'P': tenancy.ErrFailedPrecondition, 'I': tenancy.ErrInvalidArgument}
+
+// testPrincipalGrid tries every Manager method with every kind of principal and
+// compares the outcome with gridRows. Every refusal must leave storage exactly as it
+// was; every allowed listing must hold exactly what the principal may see.
+func testPrincipalGrid(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	// The grid must cover every exported method that takes a Principal.
+	covered := map[string]bool{}
+	for _, r := range gridRows {
+		covered[strings.Split(r.method, "/")[0]] = true
+	}
+	mt := reflect.TypeOf(&tenancy.Manager{})
+	for i := range mt.NumMethod() {
+		name := mt.Method(i).Name
+		if !covered[name] && !slices.Contains(principalFree, name) {
+			t.Errorf("the principal grid does not try %s", name)
+		}
+	}
+	for _, r := range gridRows {
+		want := strings.ReplaceAll(r.want, " ", "")
+		if len(want) != len(gridColumns) {
+			t.Fatalf("%s: %d expectations for %d columns", r.method, len(want), len(gridColumns))
+		}
+		t.Run(strings.ReplaceAll(r.method, " ", "_"), func(t *testing.T) {
+			w := newWorld(t, newStore)
+			for i, name := range gridColumns {
+				before := Dump(t, w.store)
+				err := r.call(w, name, w.who[name])
+				wantKind := letterKind[want[i]]
+				switch {
+				case wantKind == nil && err != nil:
+					t.Errorf("%s by %s: got %v, want it allowed", r.method, name, err)
+				case wantKind != nil && !errors.Is(err, wantKind):
+					t.Errorf("%s by %s: got %v, want %v", r.method, name, err, wantKind)
+				}
+				if err != nil && Dump(t, w.store) != before {
+					t.Errorf("%s by %s: refused (%v) but storage changed", r.method, name, err)
+				}
+				if err == nil && r.write {
+					w = newWorld(t, newStore) // the next principal starts from the same world
+				}
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// visibleWorkspaces is what each principal may read, by the rules: platform powers
+// see every workspace; a user their memberships (a deleted one only as its owner);
+// a workspace token only its workspace.
+func (w *world) visibleWorkspaces(name string, status workspace.Status) []string {
+	all := map[workspace.Status][]string{"": {w.W.ID, w.W2.ID, w.X.ID}, workspace.Deleted: {w.D.ID}}
+	switch name {
+	case "system", "platform", "pUncapped", "pPlatform":
+		return all[status]
+	case "owner":
+		if status == workspace.Deleted {
+			return []string{w.D.ID}
+		}
+		return []string{w.W.ID}
+	case "wsViewer", "wsEditor", "wsAdmin", "pViewer", "pEditor", "pAdmin":
+		if status == "" {
+			return []string{w.W.ID}
+		}
+	case "otherWs":
+		if status == "" {
+			return []string{w.W2.ID}
+		}
+	}
+	return nil
+}
+
+func (w *world) checkList(name string, p tenancy.Principal, opts workspace.ListOptions) error {
+	pg, err := w.m.ListWorkspaces(ctx, p, opts)
+	if err != nil {
+		return err
+	}
+	var got []string
+	for _, ws := range pg.Items {
+		got = append(got, ws.ID)
+	}
+	return sameIDs("ListWorkspaces", got, w.visibleWorkspaces(name, opts.Status))
+}
+
+// checkUserList lists a's workspaces (W and W2) and checks what p sees of them.
+func (w *world) checkUserList(name string, p tenancy.Principal) error {
+	pg, err := w.m.ListUserWorkspaces(ctx, p, "a", workspace.ListOptions{})
+	if err != nil {
+		return err
+	}
+	var got []string
+	for _, uw := range pg.Items {
+		got = append(got, uw.Workspace.ID)
+	}
+	want := []string{w.W.ID, w.W2.ID}
+	switch name {
+	case "wsViewer", "wsEditor", "wsAdmin":
+		want = []string{w.W.ID}
+	case "otherWs":
+		want = []string{w.W2.ID}
+	}
+	return sameIDs("ListUserWorkspaces", got, want)
+}
+
+// checkTokenList lists W's tokens: whoever may manage them sees all four of a's
+// tokens there; a token that may not sees only itself; padm's capped tokens, which
+// may not act on padm's credentials and have none in W, see none.
+func (w *world) checkTokenList(name string, p tenancy.Principal) error {
+	pg, err := w.m.ListTokens(ctx, p, tenancy.TokenListOptions{WorkspaceID: w.W.ID})
+	if err != nil {
+		return err
+	}
+	var got []string
+	for _, t := range pg.Items {
+		got = append(got, t.ID)
+	}
+	var want []string
+	switch name {
+	case "wsViewer", "wsEditor":
+		want = []string{p.TokenID()}
+	case "pViewer", "pEditor":
+	default:
+		want = []string{w.who["wsViewer"].TokenID(), w.who["wsEditor"].TokenID(), w.who["wsAdmin"].TokenID(), w.target}
+	}
+	return sameIDs("ListTokens", got, want)
+}
+
+func sameIDs(what string, got, want []string) error {
+	slices.Sort(got)
+	want = slices.Clone(want)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		return errors.New(what + ": listed " + strings.Join(got, ",") + ", want " + strings.Join(want, ","))
+	}
+	return nil
+}
