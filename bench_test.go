@@ -81,28 +81,28 @@ func getFixture(b *testing.B, backend string, n int) *fixture {
 	for start := 0; start < n; start += chunk {
 		err := store.Update(ctx, func(tx storage.Tx) error {
 			if start == 0 {
-				if err := tx.PutUser(member.User{ID: "plat", Email: "plat@example.com", Platform: true, CreatedAt: t0}); err != nil {
+				if err := tx.CreateUser(member.User{ID: "plat", Email: "plat@example.com", Platform: true, CreatedAt: t0}); err != nil {
 					return err
 				}
 			}
 			for i := start; i < min(start+chunk, n); i++ {
 				uid := fmt.Sprintf("u%07d", i)
 				id := "ws_" + ulid.MustNew(ms+uint64(i), ulid.DefaultEntropy()).String()
-				if err := tx.PutUser(member.User{ID: uid, Email: uid + "@example.com", CreatedAt: t0}); err != nil {
+				if err := tx.CreateUser(member.User{ID: uid, Email: uid + "@example.com", CreatedAt: t0}); err != nil {
 					return err
 				}
 				w := workspace.Workspace{ID: id, Slug: fmt.Sprintf("w-%07d", i), Name: fmt.Sprintf("Workspace %d", i),
 					Status: workspace.Active, OwnerID: uid, CreatedAt: t0, UpdatedAt: t0}
-				if err := tx.PutWorkspace(w); err != nil {
+				if err := tx.CreateWorkspace(w); err != nil {
 					return err
 				}
-				if err := tx.PutMember(member.Member{WorkspaceID: id, UserID: uid, Role: rbac.Admin, Owner: true, JoinedAt: t0}); err != nil {
+				if err := tx.CreateMember(member.Member{WorkspaceID: id, UserID: uid, Role: rbac.Admin, Owner: true, JoinedAt: t0}); err != nil {
 					return err
 				}
 				f.wsIDs = append(f.wsIDs, id)
 				f.owners = append(f.owners, tenancy.User(uid))
 			}
-			_, err := tx.AddCounter("workspaces.active", int64(min(chunk, n-start)))
+			err := tx.AddCounter("workspaces.active", int64(min(chunk, n-start)))
 			return err
 		})
 		if err != nil {
@@ -273,24 +273,24 @@ func getMemberFixture(b *testing.B, backend string) *memberFixture {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f := &memberFixture{wsID: "ws_" + ulid.MustNew(ulid.Timestamp(t0), ulid.DefaultEntropy()).String()}
 	err := store.Update(ctx, func(tx storage.Tx) error {
-		if err := tx.PutWorkspace(workspace.Workspace{ID: f.wsID, Slug: "big", Name: "Big", Status: workspace.Active, OwnerID: "m000000", CreatedAt: t0}); err != nil {
+		if err := tx.CreateWorkspace(workspace.Workspace{ID: f.wsID, Slug: "big", Name: "Big", Status: workspace.Active, OwnerID: "m000000", CreatedAt: t0}); err != nil {
 			return err
 		}
 		for i := 0; i < 10000; i++ {
 			uid := fmt.Sprintf("m%06d", i)
-			if err := tx.PutUser(member.User{ID: uid, Email: uid + "@example.com", CreatedAt: t0}); err != nil {
+			if err := tx.CreateUser(member.User{ID: uid, Email: uid + "@example.com", CreatedAt: t0}); err != nil {
 				return err
 			}
 			role := rbac.Viewer
 			if i == 0 {
 				role = rbac.Admin
 			}
-			if err := tx.PutMember(member.Member{WorkspaceID: f.wsID, UserID: uid, Role: role, Owner: i == 0, JoinedAt: t0}); err != nil {
+			if err := tx.CreateMember(member.Member{WorkspaceID: f.wsID, UserID: uid, Role: role, Owner: i == 0, JoinedAt: t0}); err != nil {
 				return err
 			}
 			f.userIDs = append(f.userIDs, uid)
 		}
-		_, err := tx.AddCounter("workspaces.active", 1)
+		err := tx.AddCounter("workspaces.active", 1)
 		return err
 	})
 	if err != nil {
@@ -362,7 +362,7 @@ func BenchmarkAcceptInvitation(b *testing.B) {
 				err := store.Update(ctx, func(tx storage.Tx) error {
 					for i := start; i < min(start+5000, b.N); i++ {
 						uid := fmt.Sprintf("inv%07d", i)
-						if err := tx.PutUser(member.User{ID: uid, Email: uid + "@example.com"}); err != nil {
+						if err := tx.CreateUser(member.User{ID: uid, Email: uid + "@example.com"}); err != nil {
 							return err
 						}
 						s, err := token.NewSecret("tnci", nil)
@@ -370,7 +370,7 @@ func BenchmarkAcceptInvitation(b *testing.B) {
 							return err
 						}
 						secrets[i] = s
-						err = tx.PutInvitation(member.Invitation{ID: "inv_" + uid, WorkspaceID: w.ID, Email: uid + "@example.com",
+						err = tx.CreateInvitation(member.Invitation{ID: "inv_" + uid, WorkspaceID: w.ID, Email: uid + "@example.com",
 							Role: rbac.Editor, InviterID: "owner", SecretHash: h.Hash(s), CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
 						if err != nil {
 							return err
@@ -421,7 +421,7 @@ func getTokenFixture(b *testing.B, backend string) *tokenFixture {
 			id := "tok_" + ulid.MustNew(ulid.Timestamp(now)+uint64(i), ulid.DefaultEntropy()).String()
 			t := token.Token{ID: id, Kind: token.Workspace, Name: "bench", UserID: f.owners[i].UserID(), WorkspaceID: ws,
 				Role: rbac.Editor, Hash: h.Hash(s), Hint: token.Hint(s), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
-			if err := tx.PutToken(t); err != nil {
+			if err := tx.CreateToken(t); err != nil {
 				return err
 			}
 		}

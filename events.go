@@ -27,7 +27,7 @@ func (m *Manager) ListEvents(ctx context.Context, p Principal, workspaceID strin
 	if err != nil {
 		return workspace.Page[Event]{}, err
 	}
-	pg := pager[Event]{limit: f.limit, key: func(e Event) string { return e.ID }}
+	pg := pager[Event]{limit: f.limit, key: func(e Event) string { return e.Position }}
 	err = m.view(ctx, "list events", func(tx storage.Tx) error {
 		pg.page = workspace.Page[Event]{}
 		if _, _, err := m.workspaceFor(tx, p, workspaceID, rbac.ReadAudit); err != nil {
@@ -41,8 +41,9 @@ func (m *Manager) ListEvents(ctx context.Context, p Principal, workspaceID strin
 // Feed returns the events of every workspace after cursor, oldest first: the
 // durable feed from which a host provisions per-workspace resources (a database, a
 // starter kit) at least once. Keep the NextCursor of the last page you processed and
-// resume from it after a restart; event IDs follow commit order, so nothing committed
-// later is ever behind a cursor. Only System and platform users may.
+// resume from it after a restart. The cursor is the backend's feed position, which
+// no later commit can sort before (see the storage contract), so nothing committed
+// later is ever behind a cursor, even with many writers on one database. Only System and platform users may.
 //
 // Errors: ErrInvalidArgument, ErrPermissionDenied, ErrUnauthenticated.
 func (m *Manager) Feed(ctx context.Context, p Principal, opts EventListOptions) (workspace.Page[Event], error) {
@@ -50,7 +51,7 @@ func (m *Manager) Feed(ctx context.Context, p Principal, opts EventListOptions) 
 	if err != nil {
 		return workspace.Page[Event]{}, err
 	}
-	pg := pager[Event]{limit: f.limit, key: func(e Event) string { return e.ID }}
+	pg := pager[Event]{limit: f.limit, key: func(e Event) string { return e.Position }}
 	err = m.view(ctx, "read feed", func(tx storage.Tx) error {
 		pg.page = workspace.Page[Event]{}
 		if _, err := m.platformFor(tx, p, rbac.ListAll); err != nil {

@@ -3,6 +3,8 @@ package tenancy_test
 import (
 	"context"
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -51,7 +53,7 @@ func (f *faultStore) write() error {
 
 func (f *faultStore) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	return f.Storage.Update(ctx, func(tx storage.Tx) error {
-		if err := fn(&faultTx{Tx: tx, f: f}); err != nil {
+		if err := fn(&faultTx{txReads: tx, tx: tx, f: f}); err != nil {
 			return err
 		}
 		f.mu.Lock()
@@ -64,94 +66,129 @@ func (f *faultStore) Update(ctx context.Context, fn func(storage.Tx) error) erro
 	})
 }
 
+// txReads is the read half of storage.Tx. faultTx embeds only this, so it satisfies
+// storage.Tx only by wrapping every write method itself: a write method added to the
+// contract later stops this file compiling until it is wrapped, and
+// TestFaultTxWrapsEveryWrite checks that no write hides in txReads.
+type txReads interface {
+	Writable() bool
+	OnCommit(fn func())
+	GetUser(id string) (member.User, error)
+	GetUserByEmail(email string) (member.User, error)
+	ScanUsers(after string, fn func(member.User) bool) error
+	GetWorkspace(id string) (workspace.Workspace, error)
+	GetWorkspaceBySlug(slug string) (workspace.Workspace, error)
+	GetWorkspaceByExternalID(externalID string) (workspace.Workspace, error)
+	ScanWorkspaces(after string, fn func(workspace.Workspace) bool) error
+	ScanDeletedWorkspaces(cutoff time.Time, fn func(workspace.Workspace) bool) error
+	GetMember(workspaceID, userID string) (member.Member, error)
+	ScanMembers(workspaceID, afterUserID string, fn func(member.Member) bool) error
+	ScanUserMemberships(userID, afterWorkspaceID string, fn func(member.Member) bool) error
+	GetInvitation(id string) (member.Invitation, error)
+	GetInvitationByHash(hash []byte) (member.Invitation, error)
+	ScanInvitations(workspaceID, afterID string, fn func(member.Invitation) bool) error
+	GetToken(id string) (token.Token, error)
+	GetTokenByHash(hash []byte) (token.Token, error)
+	ScanWorkspaceTokens(workspaceID, afterID string, fn func(token.Token) bool) error
+	ScanUserTokens(userID, afterID string, fn func(token.Token) bool) error
+	ScanEvents(afterPosition string, fn func(storage.Event) bool) error
+	ScanWorkspaceEvents(workspaceID, afterPosition string, fn func(storage.Event) bool) error
+	Counter(name string) (int64, error)
+	ScanCounters(fn func(name string, value int64) bool) error
+	Setting(name string) ([]byte, error)
+}
+
 // faultTx fails writes on cue; reads pass through.
 type faultTx struct {
-	storage.Tx
-	f *faultStore
+	txReads
+	tx storage.Tx
+	f  *faultStore
 }
 
-func (t *faultTx) PutUser(u member.User) error {
+var _ storage.Tx = (*faultTx)(nil)
+
+// w runs a write unless a fault is due.
+func (t *faultTx) w(write func() error) error {
 	if err := t.f.write(); err != nil {
 		return err
 	}
-	return t.Tx.PutUser(u)
+	return write()
 }
 
+func (t *faultTx) CreateUser(u member.User) error {
+	return t.w(func() error { return t.tx.CreateUser(u) })
+}
+func (t *faultTx) PutUser(u member.User) error { return t.w(func() error { return t.tx.PutUser(u) }) }
+func (t *faultTx) CreateWorkspace(w workspace.Workspace) error {
+	return t.w(func() error { return t.tx.CreateWorkspace(w) })
+}
 func (t *faultTx) PutWorkspace(w workspace.Workspace) error {
-	if err := t.f.write(); err != nil {
-		return err
-	}
-	return t.Tx.PutWorkspace(w)
+	return t.w(func() error { return t.tx.PutWorkspace(w) })
 }
-
-func (t *faultTx) DeleteWorkspace(id string) error {
-	if err := t.f.write(); err != nil {
-		return err
-	}
-	return t.Tx.DeleteWorkspace(id)
+func (t *faultTx) PurgeWorkspace(id string) (n storage.PurgeCounts, err error) {
+	err = t.w(func() error { n, err = t.tx.PurgeWorkspace(id); return err })
+	return n, err
 }
-
+func (t *faultTx) CreateMember(m member.Member) error {
+	return t.w(func() error { return t.tx.CreateMember(m) })
+}
 func (t *faultTx) PutMember(m member.Member) error {
-	if err := t.f.write(); err != nil {
-		return err
-	}
-	return t.Tx.PutMember(m)
+	return t.w(func() error { return t.tx.PutMember(m) })
 }
-
 func (t *faultTx) DeleteMember(ws, u string) error {
-	if err := t.f.write(); err != nil {
-		return err
-	}
-	return t.Tx.DeleteMember(ws, u)
+	return t.w(func() error { return t.tx.DeleteMember(ws, u) })
 }
-
+func (t *faultTx) CreateInvitation(i member.Invitation) error {
+	return t.w(func() error { return t.tx.CreateInvitation(i) })
+}
 func (t *faultTx) PutInvitation(i member.Invitation) error {
-	if err := t.f.write(); err != nil {
-		return err
-	}
-	return t.Tx.PutInvitation(i)
+	return t.w(func() error { return t.tx.PutInvitation(i) })
 }
-
 func (t *faultTx) DeleteInvitation(id string) error {
-	if err := t.f.write(); err != nil {
-		return err
-	}
-	return t.Tx.DeleteInvitation(id)
+	return t.w(func() error { return t.tx.DeleteInvitation(id) })
 }
-
-func (t *faultTx) PutToken(k token.Token) error {
-	if err := t.f.write(); err != nil {
-		return err
-	}
-	return t.Tx.PutToken(k)
+func (t *faultTx) CreateToken(k token.Token) error {
+	return t.w(func() error { return t.tx.CreateToken(k) })
 }
-
+func (t *faultTx) PutToken(k token.Token) error { return t.w(func() error { return t.tx.PutToken(k) }) }
+func (t *faultTx) TouchToken(id string, at time.Time) error {
+	return t.w(func() error { return t.tx.TouchToken(id, at) })
+}
 func (t *faultTx) DeleteToken(id string) error {
-	if err := t.f.write(); err != nil {
-		return err
-	}
-	return t.Tx.DeleteToken(id)
+	return t.w(func() error { return t.tx.DeleteToken(id) })
 }
-
 func (t *faultTx) AppendEvent(e storage.Event) error {
-	if err := t.f.write(); err != nil {
-		return err
-	}
-	return t.Tx.AppendEvent(e)
+	return t.w(func() error { return t.tx.AppendEvent(e) })
+}
+func (t *faultTx) AddCounter(name string, d int64) error {
+	return t.w(func() error { return t.tx.AddCounter(name, d) })
+}
+func (t *faultTx) PutSetting(name string, v []byte) error {
+	return t.w(func() error { return t.tx.PutSetting(name, v) })
 }
 
-func (t *faultTx) DeleteWorkspaceEvents(ws string) error {
-	if err := t.f.write(); err != nil {
-		return err
+// TestFaultTxWrapsEveryWrite: every method of storage.Tx that txReads provides is a
+// read, so every write goes through faultTx's own wrappers.
+func TestFaultTxWrapsEveryWrite(t *testing.T) {
+	reads := reflect.TypeOf((*txReads)(nil)).Elem()
+	for i := range reads.NumMethod() {
+		name := reads.Method(i).Name
+		if !slices.ContainsFunc([]string{"Get", "Scan", "Counter", "Setting", "Writable", "OnCommit"}, func(p string) bool {
+			return strings.HasPrefix(name, p)
+		}) {
+			t.Errorf("txReads holds %s, which is not a read: wrap it in faultTx", name)
+		}
 	}
-	return t.Tx.DeleteWorkspaceEvents(ws)
-}
-
-func (t *faultTx) AddCounter(name string, d int64) (int64, error) {
-	if err := t.f.write(); err != nil {
-		return 0, err
+	txType := reflect.TypeOf((*storage.Tx)(nil)).Elem()
+	ft := reflect.TypeOf(&faultTx{})
+	for i := range txType.NumMethod() {
+		name := txType.Method(i).Name
+		if _, isRead := reads.MethodByName(name); !isRead {
+			if _, ok := ft.MethodByName(name); !ok {
+				t.Errorf("faultTx does not wrap %s", name)
+			}
+		}
 	}
-	return t.Tx.AddCounter(name, d)
 }
 
 // newFaultEnv is newEnv over a faultStore (disarmed).

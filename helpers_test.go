@@ -133,12 +133,16 @@ func newEnv(t testing.TB, b backend) *env {
 	return e
 }
 
-// addMember writes a membership straight through storage (membership operations
+// addMember writes (or rewrites) a membership straight through storage (membership operations
 // are tested on their own).
 func (e *env) addMember(t testing.TB, wsID, userID string, role rbac.Role) {
 	t.Helper()
 	err := e.store.Update(ctx, func(tx storage.Tx) error {
-		return tx.PutMember(member.Member{WorkspaceID: wsID, UserID: userID, Role: role, JoinedAt: e.clock.Now()})
+		mb := member.Member{WorkspaceID: wsID, UserID: userID, Role: role, JoinedAt: e.clock.Now()}
+		if _, err := tx.GetMember(wsID, userID); err == nil {
+			return tx.PutMember(mb) // a test resetting a role
+		}
+		return tx.CreateMember(mb)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -98,10 +98,15 @@ func (m *Manager) InviteMember(ctx context.Context, p Principal, workspaceID str
 		if err := checkGrant(a, in.Role); err != nil {
 			return err
 		}
-		if u, err := tx.GetUserByEmail(email); err == nil {
+		switch u, err := tx.GetUserByEmail(email); {
+		case err == nil:
 			if _, err := tx.GetMember(workspaceID, u.ID); err == nil {
 				return existsf("%s is already a member of this workspace", email)
+			} else if !errors.Is(err, storage.ErrNotFound) {
+				return internal("read member", err)
 			}
+		case !errors.Is(err, storage.ErrNotFound):
+			return internal("read user", err)
 		}
 		inv := member.Invitation{ID: id, WorkspaceID: workspaceID, Email: email, Role: in.Role, InviterID: a.userID, CreatedAt: now}
 		typ := "member.invited"
@@ -113,8 +118,12 @@ func (m *Manager) InviteMember(ctx context.Context, p Principal, workspaceID str
 			inv.Role, inv.InviterID = in.Role, a.userID
 		}
 		inv.SecretHash, inv.Hint, inv.ExpiresAt = hash, token.Hint(secret), now.Add(ttl)
-		if err := tx.PutInvitation(inv); err != nil {
-			return internal("put invitation", err)
+		write := tx.CreateInvitation
+		if out.Resent {
+			write = tx.PutInvitation
+		}
+		if err := write(inv); err != nil {
+			return internal("write invitation", err)
 		}
 		out.Invitation = scrub(inv)
 		return m.record(tx, now, p, typ, workspaceID, email, map[string]string{"invitation": inv.ID, "role": string(inv.Role), "hint": inv.Hint})
@@ -325,15 +334,15 @@ func (m *Manager) acceptIn(tx storage.Tx, now time.Time, p Principal, u member.U
 	if w.Status != workspace.Active {
 		return member.Member{}, preconditionf("workspace %q is %s: invitations cannot be accepted", w.ID, w.Status)
 	}
-	if _, err := tx.GetMember(w.ID, u.ID); err == nil {
-		return member.Member{}, existsf("you are already a member of this workspace")
-	}
 	if err := m.inviterStillMay(tx, inv); err != nil {
 		return member.Member{}, err
 	}
 	mb := member.Member{WorkspaceID: w.ID, UserID: u.ID, Role: inv.Role, InvitedBy: inv.InviterID, JoinedAt: now, UpdatedAt: now}
-	if err := tx.PutMember(mb); err != nil {
-		return mb, internal("put member", err)
+	if err := tx.CreateMember(mb); err != nil {
+		if storage.ConflictIndex(err) == storage.IndexMember {
+			return member.Member{}, existsf("you are already a member of this workspace")
+		}
+		return mb, internal("create member", err)
 	}
 	inv.AcceptedAt, inv.AcceptedBy = now, u.ID
 	if err := tx.PutInvitation(inv); err != nil {
@@ -379,15 +388,12 @@ func (m *Manager) AcceptInvitationAsNewUser(ctx context.Context, secret string, 
 				return invalidf("the account's email must be the invited one")
 			}
 		}
-		if _, err := tx.GetUserByEmail(inv.Email); err == nil {
-			return existsf("this email already has an account: sign in to accept")
-		}
-		if _, err := tx.GetUser(in.ID); err == nil {
-			return existsf("user %q already exists", in.ID)
-		}
 		u = member.User{ID: in.ID, Email: inv.Email, Name: in.Name, CreatedAt: now, UpdatedAt: now}
-		if err := tx.PutUser(u); err != nil {
-			return internal("put user", err)
+		if err := tx.CreateUser(u); err != nil {
+			if storage.ConflictIndex(err) == storage.IndexUserEmail {
+				return existsf("this email already has an account: sign in to accept")
+			}
+			return userConflict(err, u)
 		}
 		p := User(u.ID)
 		if err := m.record(tx, now, p, "user.registered", "", u.ID, map[string]string{"email": u.Email, "via": "invitation"}); err != nil {

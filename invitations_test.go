@@ -370,7 +370,7 @@ func TestRemoveAndLeaveRevokeTokens(t *testing.T) {
 				if spec.ws == "" {
 					k = token.Personal
 				}
-				_ = tx.PutToken(token.Token{ID: fmt.Sprintf("tok_%d", i), Kind: k, WorkspaceID: spec.ws, UserID: spec.user, Role: rbac.Viewer, Hash: []byte{byte(i)}})
+				_ = tx.CreateToken(token.Token{ID: fmt.Sprintf("tok_%d", i), Kind: k, WorkspaceID: spec.ws, UserID: spec.user, Role: rbac.Viewer, Hash: []byte{byte(i)}})
 			}
 			return nil
 		})

@@ -218,9 +218,10 @@ func (m *Manager) checkSecretKey() error {
 // Policy returns the permission policy in force.
 func (m *Manager) Policy() *rbac.Policy { return m.policy }
 
-// now is the one timestamp of an operation: UTC, without a monotonic reading, so
-// every backend stores and returns the same value.
-func (m *Manager) now() time.Time { return m.clock().UTC().Round(0) }
+// now is the one timestamp of an operation: UTC, to the microsecond (what every
+// backend keeps, a SQL database included), without a monotonic reading, so every
+// backend stores and returns the same value.
+func (m *Manager) now() time.Time { return m.clock().UTC().Truncate(time.Microsecond) }
 
 // idSource makes prefixed ULIDs that never go backwards, even when the clock does.
 type idSource struct {
@@ -387,8 +388,8 @@ func (m *Manager) AuthorizePlatform(ctx context.Context, p Principal, action rba
 	})
 }
 
-// record appends an event in the running transaction. Its ID is made here, inside
-// the transaction, so the feed's order is the commit order and a consumer resuming
+// record appends an event in the running transaction. Its ID only names it; its
+// feed position is the backend's (see the storage contract), so a consumer resuming
 // from a cursor never skips an event committed after it read.
 func (m *Manager) record(tx storage.Tx, now time.Time, p Principal, typ, wsID, subject string, data map[string]string) error {
 	e := storage.Event{ID: m.ids.next("evt_", now), Type: typ, WorkspaceID: wsID, Actor: p.String(),

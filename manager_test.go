@@ -142,8 +142,8 @@ func TestHostPolicyAddsActions(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = store.Update(ctx, func(tx storage.Tx) error {
-				_ = tx.PutMember(member.Member{WorkspaceID: w.ID, UserID: "v", Role: rbac.Viewer})
-				return tx.PutMember(member.Member{WorkspaceID: w.ID, UserID: "ed", Role: rbac.Editor})
+				_ = tx.CreateMember(member.Member{WorkspaceID: w.ID, UserID: "v", Role: rbac.Viewer})
+				return tx.CreateMember(member.Member{WorkspaceID: w.ID, UserID: "ed", Role: rbac.Editor})
 			})
 			wantErr(t, m.Authorize(ctx, tenancy.User("ed"), w.ID, "dashboard:edit"), nil, "")
 			wantErr(t, m.Authorize(ctx, tenancy.User("v"), w.ID, "dashboard:edit"), tenancy.ErrPermissionDenied, "viewer")
@@ -533,8 +533,8 @@ func TestPurgeCascades(t *testing.T) {
 		now := e.clock.Now()
 		err = e.store.Update(ctx, func(tx storage.Tx) error {
 			for i, ws := range []string{e.ws.ID, other.ID} {
-				_ = tx.PutInvitation(member.Invitation{ID: fmt.Sprintf("inv_%d", i), WorkspaceID: ws, Email: "x@y.z", Role: rbac.Viewer, SecretHash: []byte{byte(i)}, ExpiresAt: now.Add(time.Hour)})
-				_ = tx.PutToken(token.Token{ID: fmt.Sprintf("tok_%d", i), Kind: token.Workspace, WorkspaceID: ws, UserID: "admin", Role: rbac.Editor, Hash: []byte{byte(i)}})
+				_ = tx.CreateInvitation(member.Invitation{ID: fmt.Sprintf("inv_%d", i), WorkspaceID: ws, Email: "x@y.z", Role: rbac.Viewer, SecretHash: []byte{byte(i)}, ExpiresAt: now.Add(time.Hour)})
+				_ = tx.CreateToken(token.Token{ID: fmt.Sprintf("tok_%d", i), Kind: token.Workspace, WorkspaceID: ws, UserID: "admin", Role: rbac.Editor, Hash: []byte{byte(i)}})
 			}
 			return nil
 		})

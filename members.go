@@ -114,12 +114,12 @@ func (m *Manager) AddMember(ctx context.Context, p Principal, workspaceID string
 		if err != nil {
 			return internal("read user", err)
 		}
-		if _, err := tx.GetMember(workspaceID, u.ID); err == nil {
-			return existsf("user %q is already a member", u.ID)
-		}
 		mb = member.Member{WorkspaceID: workspaceID, UserID: u.ID, Role: in.Role, InvitedBy: a.userID, JoinedAt: now, UpdatedAt: now}
-		if err := tx.PutMember(mb); err != nil {
-			return internal("put member", err)
+		if err := tx.CreateMember(mb); err != nil {
+			if storage.ConflictIndex(err) == storage.IndexMember {
+				return existsf("user %q is already a member", u.ID)
+			}
+			return internal("create member", err)
 		}
 		return m.record(tx, now, p, "member.added", workspaceID, u.ID, map[string]string{"role": string(in.Role)})
 	})

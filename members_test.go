@@ -35,7 +35,7 @@ func (e *env) putInvitation(t testing.TB, wsID, email, inviterID string, role rb
 	id := fmt.Sprintf("inv_%s_%s", email, role)
 	now := e.clock.Now()
 	err = e.store.Update(ctx, func(tx storage.Tx) error {
-		return tx.PutInvitation(member.Invitation{ID: id, WorkspaceID: wsID, Email: email, Role: role, InviterID: inviterID,
+		return tx.CreateInvitation(member.Invitation{ID: id, WorkspaceID: wsID, Email: email, Role: role, InviterID: inviterID,
 			SecretHash: h.Hash(secret), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)})
 	})
 	if err != nil {

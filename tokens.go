@@ -162,8 +162,8 @@ func (m *Manager) CreateToken(ctx context.Context, p Principal, in NewToken) (Cr
 		} else if t.Role != "" && !rbac.CanGrant(ceiling(a.user), t.Role) {
 			return deniedf("you can't give a token a role higher than your own")
 		}
-		if err := tx.PutToken(t); err != nil {
-			return internal("put token", err)
+		if err := tx.CreateToken(t); err != nil {
+			return internal("create token", err)
 		}
 		return m.record(tx, now, p, "token.created", t.WorkspaceID, t.ID, tokenEventData(t))
 	})

@@ -40,13 +40,18 @@ func newUsageTracker(interval time.Duration) *usageTracker {
 
 // note records that a token was used at t.
 func (u *usageTracker) note(m *Manager, tokenID string, t time.Time) {
+	u.keep(tokenID, t)
+	u.start.Do(func() { go u.loop(m) })
+}
+
+// keep holds the latest use of a token until the next flush.
+func (u *usageTracker) keep(tokenID string, t time.Time) {
 	s := &u.shards[maphash.String(u.seed, tokenID)%uint64(len(u.shards))]
 	s.mu.Lock()
 	if prev, ok := s.last[tokenID]; !ok || t.After(prev) {
 		s.last[tokenID] = t
 	}
 	s.mu.Unlock()
-	u.start.Do(func() { go u.loop(m) })
 }
 
 func (u *usageTracker) loop(m *Manager) {
@@ -79,29 +84,29 @@ func (u *usageTracker) drain() map[string]time.Time {
 }
 
 // flush writes pending last-used times in one transaction. A token deleted in the
-// meantime is skipped; a time older than the stored one is ignored.
+// meantime is skipped; a time older than the stored one is ignored. If the write
+// fails, the times are put back, so the next flush tries them again.
 func (u *usageTracker) flush(ctx context.Context, m *Manager) error {
 	pending := u.drain()
 	if len(pending) == 0 {
 		return nil
 	}
-	return m.store.Update(ctx, func(tx storage.Tx) error {
+	err := m.store.Update(ctx, func(tx storage.Tx) error {
 		for id, at := range pending {
-			t, err := tx.GetToken(id)
-			if err != nil {
-				continue
-			}
-			at = at.UTC().Round(0)
-			if !at.After(t.LastUsedAt) {
-				continue
-			}
-			t.LastUsedAt = at
-			if err := tx.PutToken(t); err != nil {
+			// A commutative touch, never Get + Put: a revocation committed meanwhile
+			// is never overwritten, and a token deleted meanwhile is skipped.
+			if err := tx.TouchToken(id, at.UTC().Truncate(time.Microsecond)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		for id, at := range pending {
+			u.keep(id, at)
+		}
+	}
+	return err
 }
 
 // FlushTokenUsage writes the token last-used times noted so far. The Manager does

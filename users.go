@@ -39,14 +39,8 @@ func (m *Manager) RegisterUser(ctx context.Context, p Principal, in NewUser) (me
 		if _, err := m.platformFor(tx, p, rbac.ManageUsers); err != nil {
 			return err
 		}
-		if _, err := tx.GetUser(u.ID); err == nil {
-			return existsf("user %q already exists", u.ID)
-		}
-		if err := tx.PutUser(u); err != nil {
-			if errors.Is(err, storage.ErrExists) {
-				return existsf("email %q is already registered", u.Email)
-			}
-			return internal("put user", err)
+		if err := tx.CreateUser(u); err != nil {
+			return userConflict(err, u)
 		}
 		return m.record(tx, now, p, "user.registered", "", u.ID, map[string]string{"email": u.Email})
 	})
@@ -54,6 +48,17 @@ func (m *Manager) RegisterUser(ctx context.Context, p Principal, in NewUser) (me
 		return member.User{}, err
 	}
 	return u, nil
+}
+
+// userConflict turns a failed insert of u into the Manager's error.
+func userConflict(err error, u member.User) error {
+	switch storage.ConflictIndex(err) {
+	case storage.IndexUserID:
+		return existsf("user %q already exists", u.ID)
+	case storage.IndexUserEmail:
+		return existsf("email %q is already registered", u.Email)
+	}
+	return internal("create user", err)
 }
 
 // GetUser returns a user by ID. Users may read themselves (with any of their tokens);

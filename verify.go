@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"time"
 
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
@@ -76,10 +79,25 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 				add("counter", counterFor(st), "counter says %d, records say %d", n, counts[st])
 			}
 		}
+		// The retention index lists exactly the deleted workspaces.
+		deletedSeen := 0
+		if err := tx.ScanDeletedWorkspaces(time.Unix(1<<40, 0), func(w workspace.Workspace) bool {
+			deletedSeen++
+			if w.Status != workspace.Deleted {
+				add("index", w.ID, "the deleted-workspace index lists a workspace that is %s", w.Status)
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+		if int64(deletedSeen) != counts[workspace.Deleted] {
+			add("index", "deleted", "the deleted-workspace index lists %d workspaces, the records %d", deletedSeen, counts[workspace.Deleted])
+		}
+		scan := fullScanner(tx, workspaces, users)
 		owners := map[string][]string{}
 		admins := map[string]int{}
 		perUser := map[string]int{}
-		if err := tx.ScanAllMembers(func(mb member.Member) bool {
+		if err := scan.ScanAllMembers(func(mb member.Member) bool {
 			subject := mb.WorkspaceID + "/" + mb.UserID
 			if _, ok := workspaces[mb.WorkspaceID]; !ok {
 				add("orphan", subject, "membership of a missing workspace")
@@ -133,7 +151,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 				add("admin", id, "no admin")
 			}
 		}
-		if err := tx.ScanAllInvitations("", func(inv member.Invitation) bool {
+		if err := scan.ScanAllInvitations("", func(inv member.Invitation) bool {
 			if _, ok := workspaces[inv.WorkspaceID]; !ok {
 				add("orphan", inv.ID, "invitation to a missing workspace %q", inv.WorkspaceID)
 			}
@@ -147,7 +165,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 		}); err != nil {
 			return err
 		}
-		if err := tx.ScanTokens("", func(t token.Token) bool {
+		if err := scan.ScanTokens("", func(t token.Token) bool {
 			if !users[t.UserID] {
 				add("orphan", t.ID, "token of a missing user %q", t.UserID)
 			}
@@ -192,4 +210,52 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 		}
 	}
 	return out, nil
+}
+
+// fullScanner returns tx's whole-table scans when the backend offers them
+// (storage.FullScanner), and otherwise scans that reach every record through the
+// indexes: members and invitations through their workspaces, tokens through their
+// users. The fallback cannot see records whose parent is missing, which the
+// orphan checks then cannot report.
+func fullScanner(tx storage.Tx, workspaces map[string]workspace.Workspace, users map[string]bool) storage.FullScanner {
+	if fs, ok := tx.(storage.FullScanner); ok {
+		return fs
+	}
+	return indexScanner{tx: tx, workspaces: slices.Sorted(maps.Keys(workspaces)), users: slices.Sorted(maps.Keys(users))}
+}
+
+type indexScanner struct {
+	tx         storage.Tx
+	workspaces []string
+	users      []string
+}
+
+func (s indexScanner) ScanAllMembers(fn func(member.Member) bool) error {
+	for _, id := range s.workspaces {
+		more := true
+		if err := s.tx.ScanMembers(id, "", func(m member.Member) bool { more = fn(m); return more }); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s indexScanner) ScanAllInvitations(_ string, fn func(member.Invitation) bool) error {
+	for _, id := range s.workspaces {
+		more := true
+		if err := s.tx.ScanInvitations(id, "", func(i member.Invitation) bool { more = fn(i); return more }); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s indexScanner) ScanTokens(_ string, fn func(token.Token) bool) error {
+	for _, id := range s.users {
+		more := true
+		if err := s.tx.ScanUserTokens(id, "", func(t token.Token) bool { more = fn(t); return more }); err != nil || !more {
+			return err
+		}
+	}
+	return nil
 }

@@ -36,22 +36,22 @@ func TestVerifyFindsBrokenInvariants(t *testing.T) {
 			return tx.PutMember(member.Member{WorkspaceID: e.ws.ID, UserID: "owner", Role: rbac.Editor, Owner: true})
 		}},
 		{"member of a missing user", "orphan", "missing user", func(tx storage.Tx, e *env) error {
-			return tx.PutMember(member.Member{WorkspaceID: e.ws.ID, UserID: "ghost", Role: rbac.Viewer})
+			return tx.CreateMember(member.Member{WorkspaceID: e.ws.ID, UserID: "ghost", Role: rbac.Viewer})
 		}},
 		{"member of a missing workspace", "orphan", "missing workspace", func(tx storage.Tx, e *env) error {
-			return tx.PutMember(member.Member{WorkspaceID: "ws_gone", UserID: "viewer", Role: rbac.Viewer})
+			return tx.CreateMember(member.Member{WorkspaceID: "ws_gone", UserID: "viewer", Role: rbac.Viewer})
 		}},
 		{"token of a missing workspace", "orphan", "token of a missing workspace", func(tx storage.Tx, e *env) error {
-			return tx.PutToken(token.Token{ID: "tok_x", Kind: token.Workspace, WorkspaceID: "ws_gone", UserID: "editor", Hash: []byte("h")})
+			return tx.CreateToken(token.Token{ID: "tok_x", Kind: token.Workspace, WorkspaceID: "ws_gone", UserID: "editor", Hash: []byte("h")})
 		}},
 		{"token of a missing user", "orphan", "token of a missing user", func(tx storage.Tx, e *env) error {
-			return tx.PutToken(token.Token{ID: "tok_x", Kind: token.Personal, UserID: "ghost", Hash: []byte("h")})
+			return tx.CreateToken(token.Token{ID: "tok_x", Kind: token.Personal, UserID: "ghost", Hash: []byte("h")})
 		}},
 		{"invitation to a missing workspace", "orphan", "missing workspace", func(tx storage.Tx, e *env) error {
-			return tx.PutInvitation(member.Invitation{ID: "inv_x", WorkspaceID: "ws_gone", Email: "x@y.z", Role: rbac.Viewer, SecretHash: []byte("h")})
+			return tx.CreateInvitation(member.Invitation{ID: "inv_x", WorkspaceID: "ws_gone", Email: "x@y.z", Role: rbac.Viewer, SecretHash: []byte("h")})
 		}},
 		{"counter off", "counter", "counter says 2", func(tx storage.Tx, e *env) error {
-			_, err := tx.AddCounter("workspaces.active", 1)
+			err := tx.AddCounter("workspaces.active", 1)
 			return err
 		}},
 		{"workspace in an unknown state", "status", "unknown status", func(tx storage.Tx, e *env) error {

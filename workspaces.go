@@ -11,7 +11,6 @@ import (
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
-	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -125,17 +124,14 @@ func (m *Manager) createAs(tx storage.Tx, now time.Time, a actor, id string, in 
 	w := workspace.Workspace{ID: id, Slug: slug, Name: in.Name, Description: in.Description,
 		Status: workspace.Active, Metadata: maps.Clone(in.Metadata), ExternalID: in.ExternalID,
 		StarterKit: in.StarterKit, OwnerID: ownerID, CreatedAt: now, UpdatedAt: now}
-	if err := tx.PutWorkspace(w); err != nil {
-		if errors.Is(err, storage.ErrExists) {
-			return w, existsf("external ID %q is already used by another workspace", w.ExternalID)
-		}
-		return w, internal("put workspace", err)
+	if err := tx.CreateWorkspace(w); err != nil {
+		return w, workspaceConflict(err, w, "create workspace")
 	}
 	owner := member.Member{WorkspaceID: id, UserID: ownerID, Role: rbac.Admin, Owner: true, JoinedAt: now, UpdatedAt: now}
-	if err := tx.PutMember(owner); err != nil {
+	if err := tx.CreateMember(owner); err != nil {
 		return w, internal("create owner membership", err)
 	}
-	if _, err := tx.AddCounter(counterActive, 1); err != nil {
+	if err := tx.AddCounter(counterActive, 1); err != nil {
 		return w, internal("count workspace", err)
 	}
 	data := map[string]string{"slug": slug, "name": w.Name, "owner": ownerID}
@@ -151,15 +147,23 @@ func (m *Manager) createAs(tx storage.Tx, now time.Time, a actor, id string, in 
 	return w, m.record(tx, now, p, "workspace.created", id, ownerID, data)
 }
 
-// pickSlug returns the requested slug if free, or derives a free one from the name.
-// A requested slug that is taken is an error; a derived one gets a short suffix.
+// workspaceConflict turns a failed write of w into the Manager's error: a taken slug
+// or external ID is ErrAlreadyExists, named by the index the backend reports.
+func workspaceConflict(err error, w workspace.Workspace, op string) error {
+	switch storage.ConflictIndex(err) {
+	case storage.IndexWorkspaceSlug:
+		return existsf("slug %q is already taken", w.Slug)
+	case storage.IndexWorkspaceExternalID:
+		return existsf("external ID %q is already used by another workspace", w.ExternalID)
+	}
+	return internal(op, err)
+}
+
+// pickSlug returns the requested slug, or derives a free one from the name. The
+// write decides whether a requested slug is free; a derived one is chosen among a few
+// candidates by reading (the write still has the last word).
 func (m *Manager) pickSlug(tx storage.Tx, want, name, id string) (string, error) {
 	if want != "" {
-		if _, err := tx.GetWorkspaceBySlug(want); err == nil {
-			return "", existsf("slug %q is already taken", want)
-		} else if !errors.Is(err, storage.ErrNotFound) {
-			return "", internal("read slug", err)
-		}
 		return want, nil
 	}
 	base := workspace.SlugFromName(name)
@@ -485,10 +489,7 @@ func (m *Manager) UpdateWorkspace(ctx context.Context, p Principal, id string, u
 		}
 		w.UpdatedAt = now
 		if err := tx.PutWorkspace(w); err != nil {
-			if errors.Is(err, storage.ErrExists) {
-				return existsf("slug %q is already taken", w.Slug)
-			}
-			return internal("put workspace", err)
+			return workspaceConflict(err, w, "put workspace")
 		}
 		return m.record(tx, now, p, "workspace.updated", id, "", changed)
 	})
@@ -519,10 +520,10 @@ func (m *Manager) setStatus(ctx context.Context, p Principal, id string, action 
 		if !ok {
 			return preconditionf("workspace %q is %s, not %s", id, w.Status, strings.Join(statusNames(from), " or "))
 		}
-		if _, err := tx.AddCounter(counterFor(w.Status), -1); err != nil {
+		if err := tx.AddCounter(counterFor(w.Status), -1); err != nil {
 			return internal("count", err)
 		}
-		if _, err := tx.AddCounter(counterFor(to), 1); err != nil {
+		if err := tx.AddCounter(counterFor(to), 1); err != nil {
 			return internal("count", err)
 		}
 		prev := w.Status
@@ -608,47 +609,21 @@ func (m *Manager) PurgeWorkspace(ctx context.Context, p Principal, id string) er
 }
 
 func (m *Manager) purgeIn(tx storage.Tx, now time.Time, p Principal, w workspace.Workspace) error {
-	var users, invs, toks []string
-	if err := tx.ScanMembers(w.ID, "", func(mb member.Member) bool { users = append(users, mb.UserID); return true }); err != nil {
-		return internal("scan members", err)
+	n, err := tx.PurgeWorkspace(w.ID)
+	if err != nil {
+		return internal("purge workspace", err)
 	}
-	if err := tx.ScanInvitations(w.ID, "", func(i member.Invitation) bool { invs = append(invs, i.ID); return true }); err != nil {
-		return internal("scan invitations", err)
-	}
-	if err := tx.ScanWorkspaceTokens(w.ID, "", func(t token.Token) bool { toks = append(toks, t.ID); return true }); err != nil {
-		return internal("scan tokens", err)
-	}
-	for _, u := range users {
-		if err := tx.DeleteMember(w.ID, u); err != nil {
-			return internal("delete member", err)
-		}
-	}
-	for _, i := range invs {
-		if err := tx.DeleteInvitation(i); err != nil {
-			return internal("delete invitation", err)
-		}
-	}
-	for _, t := range toks {
-		if err := tx.DeleteToken(t); err != nil {
-			return internal("delete token", err)
-		}
-	}
-	if err := tx.DeleteWorkspaceEvents(w.ID); err != nil {
-		return internal("delete events", err)
-	}
-	if err := tx.DeleteWorkspace(w.ID); err != nil {
-		return internal("delete workspace", err)
-	}
-	if _, err := tx.AddCounter(counterFor(w.Status), -1); err != nil {
+	if err := tx.AddCounter(counterFor(w.Status), -1); err != nil {
 		return internal("count", err)
 	}
 	return m.record(tx, now, p, "workspace.purged", w.ID, "", map[string]string{"slug": w.Slug,
-		"members": fmt.Sprint(len(users)), "invitations": fmt.Sprint(len(invs)), "tokens": fmt.Sprint(len(toks))})
+		"members": fmt.Sprint(n.Members), "invitations": fmt.Sprint(n.Invitations), "tokens": fmt.Sprint(n.Tokens)})
 }
 
 // PurgeDeleted purges every workspace soft-deleted at least olderThan ago: the
-// retention job. Each workspace is purged in its own transaction, so a large backlog
-// never makes one huge commit. It returns how many it purged. Only System and
+// retention job. The backend finds them through an index, so the cost follows the
+// number purged, not the number of workspaces. Each workspace is purged in its own
+// transaction, so a large backlog never makes one huge commit. It returns how many it purged. Only System and
 // platform users may.
 //
 // Errors: ErrInvalidArgument (negative age), ErrPermissionDenied, ErrUnauthenticated;
@@ -663,10 +638,8 @@ func (m *Manager) PurgeDeleted(ctx context.Context, p Principal, olderThan time.
 		if _, err := m.platformFor(tx, p, rbac.PurgeWorkspaces); err != nil {
 			return err
 		}
-		return tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
-			if w.Status == workspace.Deleted && !w.DeletedAt.After(cutoff) {
-				due = append(due, w.ID)
-			}
+		return tx.ScanDeletedWorkspaces(cutoff, func(w workspace.Workspace) bool {
+			due = append(due, w.ID)
 			return true
 		})
 	})

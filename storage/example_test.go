@@ -19,13 +19,13 @@ func ExampleStorage() {
 
 	err := s.Update(ctx, func(tx storage.Tx) error {
 		tx.OnCommit(func() { fmt.Println("committed") })
-		return tx.PutUser(member.User{ID: "ada", Email: "ada@example.com"})
+		return tx.CreateUser(member.User{ID: "ada", Email: "ada@example.com"})
 	})
 	fmt.Println(err)
 
 	err = s.Update(ctx, func(tx storage.Tx) error {
 		tx.OnCommit(func() { fmt.Println("never printed") })
-		_ = tx.PutUser(member.User{ID: "bob", Email: "bob@example.com"})
+		_ = tx.CreateUser(member.User{ID: "bob", Email: "bob@example.com"})
 		return errors.New("changed my mind")
 	})
 	fmt.Println(err)
@@ -39,5 +39,28 @@ func ExampleStorage() {
 	// committed
 	// <nil>
 	// changed my mind
+	// true
+}
+
+// Create… inserts and names the unique index it collided with; Put… only replaces.
+func ExampleConflictIndex() {
+	ctx := context.Background()
+	s := memory.New()
+	defer s.Close()
+
+	_ = s.Update(ctx, func(tx storage.Tx) error {
+		return tx.CreateUser(member.User{ID: "ada", Email: "ada@example.com"})
+	})
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		return tx.CreateUser(member.User{ID: "ada2", Email: "ada@example.com"})
+	})
+	fmt.Println(errors.Is(err, storage.ErrExists), storage.ConflictIndex(err))
+
+	err = s.Update(ctx, func(tx storage.Tx) error {
+		return tx.PutUser(member.User{ID: "bob", Email: "bob@example.com"})
+	})
+	fmt.Println(errors.Is(err, storage.ErrNotFound))
+	// Output:
+	// true user.email
 	// true
 }

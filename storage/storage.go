@@ -3,7 +3,57 @@
 //
 // A backend stores records and keeps its indexes consistent; it holds no business
 // rule. Every rule lives once, in the Manager, which runs each operation inside one
-// View or Update. storage/storagetest is the conformance suite every backend passes.
+// View or Update. storage/storagetest is the conformance kit every backend passes.
+//
+// # The contract
+//
+// What the Manager relies on, and so what every backend must guarantee, with one
+// writer or with many (several processes on one database):
+//
+//   - Isolation. View runs fn against one consistent snapshot: every read in it sees
+//     the same committed state. Update behaves as if transactions ran one at a time
+//     (serializable): a backend with concurrent writers detects conflicts and runs fn
+//     again, or fails.
+//   - Re-runs. Update may run fn more than once, but only when the earlier attempt
+//     surely did not commit (a serialization failure, a group commit retried without a
+//     failed member). After an ambiguous commit (the connection lost during COMMIT)
+//     it reports an error instead: the caller cannot know, and must not be told
+//     "not applied". So fn must be idempotent: make IDs, secrets and timestamps
+//     before calling Update.
+//   - Atomicity. If fn returns an error or panics, nothing it wrote is kept (a panic is
+//     re-raised after the rollback); if it returns nil, everything is committed at once.
+//   - Abandon on write errors. After a write method returns an error, fn must return
+//     an error: the transaction may be unusable (a SQL transaction is aborted), and
+//     its earlier writes are rolled back.
+//   - Insert versus replace. Create… inserts a new record and fails with a
+//     *ConflictError (errors.Is ErrExists) naming the unique index that collided;
+//     Put… replaces an existing record and fails with ErrNotFound when there is none.
+//     Uniqueness is decided by the backend, never by a Get followed by a write.
+//   - The feed. AppendEvent gives each event a position: an opaque string, ordered
+//     bytewise, such that no event committed later sorts before a position a reader
+//     has already seen. A reader that resumes after the last position it read never
+//     skips an event. A backend whose commits can finish out of order (a SQL database)
+//     hides events above its oldest running transaction until it ends.
+//   - Counters are commutative: AddCounter returns no value, so a backend may shard
+//     them; Counter sums the shards.
+//   - Token last-used times are written with TouchToken, which keeps the later of the
+//     stored time and the new one: never a read-modify-write that could undo a
+//     revocation committed in between.
+//   - OnCommit functions run after the commit, only in the process that committed.
+//   - Keys compare bytewise: every Scan walks keys in ascending byte order, starting
+//     strictly after the given key ("" starts at the beginning), so a page costs the
+//     same wherever it starts. IDs never contain a zero byte (CheckKeys).
+//   - Times are kept to the microsecond, in UTC; the zero time stays zero. The Manager
+//     writes only times truncated to the microsecond.
+//   - Text never holds U+0000 (a PostgreSQL text column cannot), and the Manager never
+//     writes it: names, descriptions, metadata and emails are validated before.
+//   - Values go in and come out as copies: mutating a value after Put, or a value
+//     returned by Get, never changes what is stored. A Tx is valid only until fn
+//     returns.
+//
+// Optional abilities are separate interfaces discovered with a type assertion, with a
+// fallback in the Manager: Checker (a backend's own integrity checks) and FullScanner
+// (whole-table scans for Verify).
 package storage
 
 import (
@@ -55,16 +105,14 @@ func CheckKeys(kind string, ids []string, hashes ...[]byte) error {
 	return nil
 }
 
-// Storage is a transactional store of tenancy's records.
-//
-// fn runs with a Tx valid only until fn returns. If fn returns an error or panics,
-// everything it wrote is rolled back (a panic is re-raised after the rollback); if it
-// returns nil, Update commits atomically and then runs the OnCommit functions.
-// Update may run fn more than once (backends may batch concurrent writers into one
-// commit and retry a batch without a failed member), so fn must be idempotent: make
-// IDs, secrets and timestamps before calling Update, not inside fn.
+// Storage is a transactional store of tenancy's records. The package doc states
+// the contract its transactions keep.
 type Storage interface {
+	// View runs fn in a read-only transaction over one consistent snapshot.
 	View(ctx context.Context, fn func(Tx) error) error
+	// Update runs fn in a serializable read-write transaction and commits it if fn
+	// returns nil. fn may run more than once, only when an earlier attempt surely did
+	// not commit.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Close releases the store. Later calls fail with ErrClosed.
 	Close() error
@@ -85,26 +133,82 @@ type Checker interface {
 	Check(ctx context.Context) ([]string, error)
 }
 
-// Scan callbacks return false to stop the scan.
-//
-// Every Scan walks keys in ascending order, starting strictly after the given key
-// ("" starts at the beginning), so a page costs the same wherever it starts.
+// FullScanner is implemented by a Tx that can walk whole tables, for Manager.Verify's
+// orphan checks. A backend without it still works; Verify then checks what it can
+// reach through the indexes.
+type FullScanner interface {
+	// ScanAllMembers walks every membership, by workspace then user.
+	ScanAllMembers(fn func(member.Member) bool) error
+	// ScanAllInvitations walks every invitation by ID.
+	ScanAllInvitations(afterID string, fn func(member.Invitation) bool) error
+	// ScanTokens walks every token by ID.
+	ScanTokens(afterID string, fn func(token.Token) bool) error
+}
 
-// Tx is one transaction. Records go in and come out as copies: mutating a value after
-// Put, or a value returned by Get, never changes what is stored.
+// The unique indexes a Create… or Put… may collide on, as named by ConflictError.
+const (
+	IndexUserID              = "user.id"
+	IndexUserEmail           = "user.email"
+	IndexWorkspaceID         = "workspace.id"
+	IndexWorkspaceSlug       = "workspace.slug"
+	IndexWorkspaceExternalID = "workspace.external_id"
+	IndexMember              = "member"
+	IndexInvitationID        = "invitation.id"
+	IndexInvitationHash      = "invitation.hash"
+	IndexTokenID             = "token.id"
+	IndexTokenHash           = "token.hash"
+)
+
+// ConflictError is the error of a write that collided with a unique index. It
+// matches ErrExists with errors.Is; Index says which index.
+type ConflictError struct {
+	Index string // one of the Index… names
+}
+
+// Error names the index.
+func (e *ConflictError) Error() string { return "storage: " + e.Index + " already exists" }
+
+// Is makes errors.Is(err, ErrExists) hold.
+func (e *ConflictError) Is(target error) bool { return target == ErrExists }
+
+// Conflict returns the error of a collision on a unique index.
+func Conflict(index string) error { return &ConflictError{Index: index} }
+
+// ConflictIndex returns the index a write collided with, or "" when err is not a
+// ConflictError.
+func ConflictIndex(err error) string {
+	var c *ConflictError
+	if errors.As(err, &c) {
+		return c.Index
+	}
+	return ""
+}
+
+// PurgeCounts says what PurgeWorkspace removed besides the workspace itself.
+type PurgeCounts struct {
+	Members, Invitations, Tokens, Events int
+}
+
+// Tx is one transaction. Records go in and come out as copies. Every Scan walks keys
+// in ascending byte order, starting strictly after the given key ("" starts at the
+// beginning); its callback returns false to stop.
 type Tx interface {
 	// Writable reports whether this is an Update transaction.
 	Writable() bool
 
-	// OnCommit registers fn to run after this transaction commits, in order. It never
-	// runs if the transaction rolls back, nor for a read transaction.
+	// OnCommit registers fn to run after this transaction commits, in order, in this
+	// process. It never runs if the transaction rolls back, nor for a read
+	// transaction.
 	OnCommit(fn func())
 
 	// GetUser returns the user with that ID, or ErrNotFound.
 	GetUser(id string) (member.User, error)
 	// GetUserByEmail looks a user up by normalised email, or returns ErrNotFound.
 	GetUserByEmail(email string) (member.User, error)
-	// PutUser inserts or replaces a user; ErrExists if another user has its email.
+	// CreateUser inserts a user; a ConflictError on IndexUserID or IndexUserEmail.
+	CreateUser(u member.User) error
+	// PutUser replaces a user; ErrNotFound if absent, a ConflictError on
+	// IndexUserEmail if another user has its email.
 	PutUser(u member.User) error
 	// ScanUsers walks users by ID.
 	ScanUsers(after string, fn func(member.User) bool) error
@@ -115,18 +219,31 @@ type Tx interface {
 	GetWorkspaceBySlug(slug string) (workspace.Workspace, error)
 	// GetWorkspaceByExternalID returns the workspace with that external ID, or ErrNotFound.
 	GetWorkspaceByExternalID(externalID string) (workspace.Workspace, error)
-	// PutWorkspace inserts or replaces a workspace and its slug and external-ID index
-	// entries; ErrExists if another workspace holds its slug or external ID.
+	// CreateWorkspace inserts a workspace with its slug and external-ID index
+	// entries; a ConflictError on IndexWorkspaceID, IndexWorkspaceSlug or
+	// IndexWorkspaceExternalID.
+	CreateWorkspace(w workspace.Workspace) error
+	// PutWorkspace replaces a workspace and moves its index entries; ErrNotFound if
+	// absent, a ConflictError if another workspace holds its slug or external ID.
 	PutWorkspace(w workspace.Workspace) error
-	// DeleteWorkspace removes a workspace record and its index entries; ErrNotFound
-	// if absent. It does not cascade: the Manager removes what the workspace owns.
-	DeleteWorkspace(id string) error
 	// ScanWorkspaces walks workspaces by ID.
 	ScanWorkspaces(after string, fn func(workspace.Workspace) bool) error
+	// ScanDeletedWorkspaces walks the deleted workspaces whose DeletedAt is at or
+	// before cutoff, oldest deletion first, through an index: its cost follows the
+	// number of matches, not the number of workspaces.
+	ScanDeletedWorkspaces(cutoff time.Time, fn func(workspace.Workspace) bool) error
+	// PurgeWorkspace removes a workspace and everything it owns (members,
+	// invitations, workspace tokens, events) with their index entries, and says how
+	// many of each it removed; ErrNotFound if absent. A backend may do it in one
+	// statement.
+	PurgeWorkspace(id string) (PurgeCounts, error)
 
 	// GetMember returns a membership, or ErrNotFound.
 	GetMember(workspaceID, userID string) (member.Member, error)
-	// PutMember inserts or replaces a membership and its user→workspace index entry.
+	// CreateMember inserts a membership and its user→workspace index entry; a
+	// ConflictError on IndexMember if the user is already a member.
+	CreateMember(m member.Member) error
+	// PutMember replaces a membership; ErrNotFound if absent.
 	PutMember(m member.Member) error
 	// DeleteMember removes a membership; ErrNotFound if absent.
 	DeleteMember(workspaceID, userID string) error
@@ -134,66 +251,78 @@ type Tx interface {
 	ScanMembers(workspaceID, afterUserID string, fn func(member.Member) bool) error
 	// ScanUserMemberships walks a user's memberships by workspace ID.
 	ScanUserMemberships(userID, afterWorkspaceID string, fn func(member.Member) bool) error
-	// ScanAllMembers walks every membership, by workspace then user: for checks.
-	ScanAllMembers(fn func(member.Member) bool) error
 
 	// GetInvitation returns an invitation by ID, or ErrNotFound.
 	GetInvitation(id string) (member.Invitation, error)
 	// GetInvitationByHash returns the invitation whose SecretHash is hash, or ErrNotFound.
 	GetInvitationByHash(hash []byte) (member.Invitation, error)
-	// PutInvitation inserts or replaces an invitation and its hash and workspace index
-	// entries; ErrExists if another invitation has the same hash.
+	// CreateInvitation inserts an invitation with its hash and workspace index
+	// entries; a ConflictError on IndexInvitationID or IndexInvitationHash.
+	CreateInvitation(inv member.Invitation) error
+	// PutInvitation replaces an invitation; ErrNotFound if absent, a ConflictError on
+	// IndexInvitationHash if another invitation has the same hash.
 	PutInvitation(inv member.Invitation) error
 	// DeleteInvitation removes an invitation; ErrNotFound if absent.
 	DeleteInvitation(id string) error
 	// ScanInvitations walks a workspace's invitations by ID.
 	ScanInvitations(workspaceID, afterID string, fn func(member.Invitation) bool) error
-	// ScanAllInvitations walks every invitation by ID: for checks.
-	ScanAllInvitations(afterID string, fn func(member.Invitation) bool) error
 
 	// GetToken returns a token by ID, or ErrNotFound.
 	GetToken(id string) (token.Token, error)
 	// GetTokenByHash returns the token whose Hash is hash, or ErrNotFound.
 	GetTokenByHash(hash []byte) (token.Token, error)
-	// PutToken inserts or replaces a token and its hash, workspace and user index
-	// entries; ErrExists if another token has the same hash.
+	// CreateToken inserts a token with its hash, workspace and user index entries; a
+	// ConflictError on IndexTokenID or IndexTokenHash.
+	CreateToken(t token.Token) error
+	// PutToken replaces a token; ErrNotFound if absent, a ConflictError on
+	// IndexTokenHash if another token has the same hash.
 	PutToken(t token.Token) error
+	// TouchToken sets a token's LastUsedAt to at when at is later than the stored
+	// time, and leaves it otherwise: commutative, so concurrent flushes and a
+	// revocation never undo each other. A token that no longer exists is skipped
+	// (nil).
+	TouchToken(id string, at time.Time) error
 	// DeleteToken removes a token; ErrNotFound if absent.
 	DeleteToken(id string) error
 	// ScanWorkspaceTokens walks the tokens bound to a workspace by ID.
 	ScanWorkspaceTokens(workspaceID, afterID string, fn func(token.Token) bool) error
-	// ScanUserTokens walks the tokens created by a user by ID.
+	// ScanUserTokens walks the tokens created by a user (personal and workspace
+	// tokens) by ID.
 	ScanUserTokens(userID, afterID string, fn func(token.Token) bool) error
-	// ScanTokens walks every token by ID: for checks.
-	ScanTokens(afterID string, fn func(token.Token) bool) error
 
-	// AppendEvent stores an event; ErrExists if its ID is taken. Event IDs are ULIDs,
-	// so the global feed is in time order.
+	// AppendEvent stores an event and gives it its feed position (e.Position is
+	// ignored): see the contract.
 	AppendEvent(e Event) error
-	// DeleteWorkspaceEvents removes every event of a workspace, from the feed and from
-	// its audit log: purge uses it so that nothing of a purged workspace remains but
-	// the purge event itself.
-	DeleteWorkspaceEvents(workspaceID string) error
-	// ScanEvents walks every event by ID: the durable feed.
-	ScanEvents(afterID string, fn func(Event) bool) error
-	// ScanWorkspaceEvents walks one workspace's events by ID: its audit log.
-	ScanWorkspaceEvents(workspaceID, afterID string, fn func(Event) bool) error
+	// ScanEvents walks every event after a position, in position order: the durable
+	// feed. Events of transactions that may still commit below a later position are
+	// not shown yet.
+	ScanEvents(afterPosition string, fn func(Event) bool) error
+	// ScanWorkspaceEvents walks one workspace's events by position: its audit log.
+	ScanWorkspaceEvents(workspaceID, afterPosition string, fn func(Event) bool) error
+
+	// Counter returns a named counter; 0 if it was never changed.
+	Counter(name string) (int64, error)
+	// AddCounter adds delta to a named counter. It returns no value, so a backend
+	// may shard counters (see the contract).
+	AddCounter(name string, delta int64) error
+	// ScanCounters walks every counter by name.
+	ScanCounters(fn func(name string, value int64) bool) error
 
 	// Setting returns a small named value the Manager keeps about the store itself
 	// (such as the check value of its secret key), or ErrNotFound.
 	Setting(name string) ([]byte, error)
 	// PutSetting inserts or replaces a named value.
 	PutSetting(name string, value []byte) error
-
-	// Counter returns a named counter; 0 if it was never set.
-	Counter(name string) (int64, error)
-	// AddCounter adds delta to a named counter and returns the new value.
-	AddCounter(name string, delta int64) (int64, error)
 }
+
+// SettingNames are the settings the Manager keeps, so tools (and storagetest.Dump)
+// can read them all.
+var SettingNames = []string{"secret_key_check"}
 
 // Event is one entry of the audit log and the provisioning feed.
 type Event struct {
-	ID          string            // "evt_" + ULID
+	ID          string            // "evt_" + ULID: the event's name
+	Position    string            // its place in the feed, given by the backend: ordered bytewise, opaque
 	Type        string            // e.g. "workspace.created"
 	WorkspaceID string            // empty for events outside a workspace (user.registered)
 	Actor       string            // who acted: "user:<id>", "token:<id>" or "system"
@@ -212,4 +341,16 @@ func (e Event) Clone() Event {
 		e.Data = d
 	}
 	return e
+}
+
+// SequencePosition renders a single-writer backend's event sequence number as a feed
+// position: fixed-width hex, so byte order is numeric order.
+func SequencePosition(seq uint64) string { return fmt.Sprintf("%016x", seq) }
+
+// DeletedKey is the key of a deleted workspace in a retention index: its deletion
+// time (microseconds since 1970, fixed-width hex) then its ID, so byte order is
+// deletion order. Times before 1970 sort first.
+func DeletedKey(deletedAt time.Time, id string) string {
+	us := max(deletedAt.UnixMicro(), 0)
+	return fmt.Sprintf("%016x", uint64(us)) + id
 }

@@ -280,12 +280,12 @@ func (ds *dataset) fill(store storage.Storage, progress io.Writer) error {
 		err := store.Update(ctx, func(tx storage.Tx) error {
 			for u := start; u < min(start+chunk, ds.users); u++ {
 				id := ds.userID(u)
-				if err := tx.PutUser(member.User{ID: id, Email: id + "@example.com", CreatedAt: ds.t0, UpdatedAt: ds.t0}); err != nil {
+				if err := tx.CreateUser(member.User{ID: id, Email: id + "@example.com", CreatedAt: ds.t0, UpdatedAt: ds.t0}); err != nil {
 					return err
 				}
 			}
 			if start == 0 {
-				return tx.PutUser(member.User{ID: ds.platform, Email: "ops@example.com", Platform: true, CreatedAt: ds.t0})
+				return tx.CreateUser(member.User{ID: ds.platform, Email: "ops@example.com", Platform: true, CreatedAt: ds.t0})
 			}
 			return nil
 		})
@@ -313,7 +313,7 @@ func (ds *dataset) fill(store storage.Storage, progress io.Writer) error {
 				id := ds.ids[i]
 				w := workspace.Workspace{ID: id, Slug: fmt.Sprintf("w-%08d", i), Name: fmt.Sprintf("Workspace %d", i),
 					Status: workspace.Active, OwnerID: ds.userID(ds.memberOf(i, 0)), CreatedAt: ds.t0, UpdatedAt: ds.t0}
-				if err := tx.PutWorkspace(w); err != nil {
+				if err := tx.CreateWorkspace(w); err != nil {
 					return err
 				}
 				for j := 0; j < ds.k; j++ {
@@ -322,7 +322,7 @@ func (ds *dataset) fill(store storage.Storage, progress io.Writer) error {
 						role = rbac.Admin
 					}
 					mb := member.Member{WorkspaceID: id, UserID: ds.userID(ds.memberOf(i, j)), Role: role, Owner: j == 0, JoinedAt: ds.t0}
-					if err := tx.PutMember(mb); err != nil {
+					if err := tx.CreateMember(mb); err != nil {
 						return err
 					}
 				}
@@ -330,12 +330,12 @@ func (ds *dataset) fill(store storage.Storage, progress io.Writer) error {
 					t := token.Token{ID: "tok_" + id[3:], Kind: token.Workspace, Name: "ci", UserID: ds.userID(ds.memberOf(i, 0)),
 						WorkspaceID: id, Role: rbac.Editor, Hash: ds.hasher.Hash(s), Hint: token.Hint(s), CreatedAt: ds.t0,
 						ExpiresAt: ds.t0.Add(100 * 365 * 24 * time.Hour)}
-					if err := tx.PutToken(t); err != nil {
+					if err := tx.CreateToken(t); err != nil {
 						return err
 					}
 				}
 			}
-			_, err := tx.AddCounter("workspaces.active", int64(end-start))
+			err := tx.AddCounter("workspaces.active", int64(end-start))
 			return err
 		})
 		if err != nil {
@@ -449,12 +449,12 @@ func (ds *dataset) fillNoTokens(store storage.Storage) error {
 	err := store.Update(ctx, func(tx storage.Tx) error {
 		for i := 0; i < saved; i++ {
 			id := ds.ids[i]
-			if err := tx.PutWorkspace(workspace.Workspace{ID: id, Slug: fmt.Sprintf("w-%08d", i), Name: fmt.Sprintf("Workspace %d", i),
+			if err := tx.CreateWorkspace(workspace.Workspace{ID: id, Slug: fmt.Sprintf("w-%08d", i), Name: fmt.Sprintf("Workspace %d", i),
 				Status: workspace.Active, OwnerID: "u", CreatedAt: ds.t0, UpdatedAt: ds.t0}); err != nil {
 				return err
 			}
 			for j := 0; j < ds.k; j++ {
-				if err := tx.PutMember(member.Member{WorkspaceID: id, UserID: ds.userID(ds.memberOf(i, j)), Role: rbac.Editor, JoinedAt: ds.t0}); err != nil {
+				if err := tx.CreateMember(member.Member{WorkspaceID: id, UserID: ds.userID(ds.memberOf(i, j)), Role: rbac.Editor, JoinedAt: ds.t0}); err != nil {
 					return err
 				}
 			}

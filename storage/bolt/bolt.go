@@ -13,6 +13,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,10 +26,11 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/workspace"
 )
 
 // SchemaVersion is the storage format this package writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Bucket names.
 var (
@@ -50,9 +52,10 @@ var (
 	bEvents    = []byte("tenancy.events")
 	bEvtWs     = []byte("tenancy.events.workspace") // workspace \0 id -> ""
 	bCounters  = []byte("tenancy.counters")
+	bWsDeleted = []byte("tenancy.workspaces.deleted") // storage.DeletedKey -> workspace ID (schema 2)
 
 	allBuckets = [][]byte{bMeta, bUsers, bUserEmail, bWs, bWsSlug, bWsExt, bMembers, bUserWs, bInvs, bInvHash,
-		bInvWs, bToks, bTokHash, bTokWs, bTokUser, bEvents, bEvtWs, bCounters}
+		bInvWs, bToks, bTokHash, bTokWs, bTokUser, bEvents, bEvtWs, bCounters, bWsDeleted}
 
 	keySchema = []byte("schema")
 )
@@ -150,7 +153,7 @@ func newStore(db *bbolt.DB, owned bool) (s *Store, err error) {
 			err = fmt.Errorf("bolt: read %s: %v: %w", db.Path(), p, storage.ErrCorrupt)
 		}
 	}()
-	// An existing store needs no write: opening must not cost a commit and an fsync.
+	// An up-to-date store needs no write: opening must not cost a commit and an fsync.
 	ready := false
 	err = db.View(func(tx *bbolt.Tx) error {
 		for _, name := range allBuckets {
@@ -159,25 +162,39 @@ func newStore(db *bbolt.DB, owned bool) (s *Store, err error) {
 			}
 		}
 		ready = true
-		return checkSchema(tx)
+		return checkSchema(tx, SchemaVersion)
 	})
 	if err != nil {
 		return nil, err
 	}
 	if db.IsReadOnly() && !ready {
-		err = db.View(func(tx *bbolt.Tx) error { return checkSchema(tx) })
+		err = db.View(func(tx *bbolt.Tx) error { return checkSchema(tx, SchemaVersion) })
 	} else if !ready {
+		// A new file, or one an older version wrote: create what is missing and
+		// migrate, all in one transaction, so a crash leaves the old file as it was.
 		err = db.Update(func(tx *bbolt.Tx) error {
+			meta, err := tx.CreateBucketIfNotExists(bMeta)
+			if err != nil {
+				return fmt.Errorf("bolt: create bucket %s: %w", bMeta, err)
+			}
+			version := byte(SchemaVersion)
+			if v := meta.Get(keySchema); v != nil {
+				if err := checkSchema(tx, 1); err != nil {
+					return err
+				}
+				version = v[0]
+			}
 			for _, name := range allBuckets {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 					return fmt.Errorf("bolt: create bucket %s: %w", name, err)
 				}
 			}
-			meta := tx.Bucket(bMeta)
-			if meta.Get(keySchema) == nil {
-				return meta.Put(keySchema, []byte{SchemaVersion})
+			for ; version < SchemaVersion; version++ {
+				if err := migrations[version](tx); err != nil {
+					return fmt.Errorf("bolt: migrate schema %d to %d: %w", version, version+1, err)
+				}
 			}
-			return checkSchema(tx)
+			return meta.Put(keySchema, []byte{SchemaVersion})
 		})
 	}
 	if err != nil {
@@ -186,7 +203,9 @@ func newStore(db *bbolt.DB, owned bool) (s *Store, err error) {
 	return &Store{db: db, owned: owned}, nil
 }
 
-func checkSchema(tx *bbolt.Tx) error {
+// checkSchema refuses a file without tenancy's meta bucket, a damaged version
+// record, and a version outside min..SchemaVersion.
+func checkSchema(tx *bbolt.Tx, min byte) error {
 	meta := tx.Bucket(bMeta)
 	if meta == nil {
 		return fmt.Errorf("bolt: %s has no tenancy data: %w", tx.DB().Path(), storage.ErrCorrupt)
@@ -195,10 +214,69 @@ func checkSchema(tx *bbolt.Tx) error {
 	if len(v) != 1 {
 		return fmt.Errorf("bolt: schema version record is damaged: %w", storage.ErrCorrupt)
 	}
-	if v[0] != SchemaVersion {
-		return fmt.Errorf("%w %d (this build reads %d)", ErrSchema, v[0], SchemaVersion)
+	if v[0] > SchemaVersion || v[0] < min {
+		return fmt.Errorf("%w %d (this build reads %d to %d; open it writable once to migrate it)", ErrSchema, v[0], min, SchemaVersion)
 	}
 	return nil
+}
+
+// migrations[v] moves a file from schema v to v+1, inside the opening transaction.
+var migrations = map[byte]func(*bbolt.Tx) error{
+	1: migrate1to2,
+}
+
+// migrate1to2: schema 1 keyed events by their ULID and found deleted workspaces by
+// scanning them all. Schema 2 keys events by a feed position from the events
+// bucket's sequence (in the old ULID order, so the feed keeps its order) and indexes
+// deleted workspaces by deletion time for retention.
+func migrate1to2(tx *bbolt.Tx) error {
+	type rec struct{ k, v []byte }
+	var evts []rec
+	if err := tx.Bucket(bEvents).ForEach(func(k, v []byte) error {
+		evts = append(evts, rec{bytes.Clone(k), bytes.Clone(v)})
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, name := range [][]byte{bEvents, bEvtWs} {
+		if err := tx.DeleteBucket(name); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	events, byWs := tx.Bucket(bEvents), tx.Bucket(bEvtWs)
+	for _, r := range evts {
+		e, err := decodeEvent(r.v)
+		if err != nil {
+			return err
+		}
+		seq, err := events.NextSequence()
+		if err != nil {
+			return err
+		}
+		pos := storage.SequencePosition(seq)
+		if err := events.Put([]byte(pos), r.v); err != nil {
+			return err
+		}
+		if e.WorkspaceID != "" {
+			if err := byWs.Put(join(e.WorkspaceID, pos), nil); err != nil {
+				return err
+			}
+		}
+	}
+	deleted := tx.Bucket(bWsDeleted)
+	return tx.Bucket(bWs).ForEach(func(k, v []byte) error {
+		w, err := decodeWorkspace(v)
+		if err != nil {
+			return err
+		}
+		if w.Status != workspace.Deleted {
+			return nil
+		}
+		return deleted.Put([]byte(storage.DeletedKey(w.DeletedAt, w.ID)), []byte(w.ID))
+	})
 }
 
 // Durable reports true: the data outlives the process (see storage.Durable).

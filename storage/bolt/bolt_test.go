@@ -51,7 +51,7 @@ func makeDB(t *testing.T) (string, []byte) {
 	err = s.Update(context.Background(), func(tx storage.Tx) error {
 		for _, id := range []string{"a", "b", "c", "d"} {
 			u := member.User{ID: id, Email: id + "@example.com", Name: strings.Repeat("n", 3000)}
-			if err := tx.PutUser(u); err != nil {
+			if err := tx.CreateUser(u); err != nil {
 				return err
 			}
 		}

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/workspace"
 )
 
 var _ storage.Checker = (*Store)(nil)
@@ -73,7 +75,6 @@ func (c checker) records() {
 		{bWs, func(v []byte) (string, error) { w, err := decodeWorkspace(v); return w.ID, err }},
 		{bInvs, func(v []byte) (string, error) { i, err := decodeInvitation(v); return i.ID, err }},
 		{bToks, func(v []byte) (string, error) { t, err := decodeToken(v); return t.ID, err }},
-		{bEvents, func(v []byte) (string, error) { e, err := decodeEvent(v); return e.ID, err }},
 		{bMembers, func(v []byte) (string, error) {
 			m, err := decodeMember(v)
 			return string(join(m.WorkspaceID, m.UserID)), err
@@ -90,6 +91,31 @@ func (c checker) records() {
 			}
 		})
 	}
+	// Events are keyed by their feed position: 16 hex digits, at most the bucket's
+	// sequence, so a new event can never be numbered below one already there.
+	seq := uint64(0)
+	if b := c.btx.Bucket(bEvents); b != nil {
+		seq = b.Sequence()
+	}
+	c.each(bEvents, func(k, v []byte) {
+		if _, err := decodeEvent(v); err != nil {
+			c.report("%s: record %q does not decode", bEvents, k)
+		}
+		if n, err := strconv.ParseUint(string(k), 16, 64); len(k) != 16 || err != nil || n > seq {
+			c.report("%s: key %q is not a position at most the sequence %d", bEvents, k, seq)
+		}
+	})
+	c.each(bWsDeleted, func(k, id []byte) {
+		w, err := decodeWorkspace(c.get(bWs, id))
+		if err != nil || w.Status != workspace.Deleted || storage.DeletedKey(w.DeletedAt, w.ID) != string(k) {
+			c.report("%s: entry %q does not match a deleted workspace %q", bWsDeleted, k, id)
+		}
+	})
+	c.each(bWs, func(id, v []byte) {
+		if w, err := decodeWorkspace(v); err == nil && w.Status == workspace.Deleted && c.get(bWsDeleted, []byte(storage.DeletedKey(w.DeletedAt, w.ID))) == nil {
+			c.report("%s: deleted workspace %q has no entry in %s", bWs, id, bWsDeleted)
+		}
+	})
 	c.each(bCounters, func(k, v []byte) {
 		if len(v) != 8 {
 			c.report("%s: counter %q is %d bytes, not 8", bCounters, k, len(v))
@@ -215,7 +241,7 @@ func (c checker) childIndexes() {
 		}
 	})
 	c.each(bEvents, func(id, v []byte) {
-		if e, err := decodeEvent(v); err == nil && e.WorkspaceID != "" && c.get(bEvtWs, join(e.WorkspaceID, e.ID)) == nil {
+		if e, err := decodeEvent(v); err == nil && e.WorkspaceID != "" && c.get(bEvtWs, join(e.WorkspaceID, string(id))) == nil {
 			c.report("%s: event %q has no entry in %s", bEvents, id, bEvtWs)
 		}
 	})

@@ -3,7 +3,9 @@ package bolt
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -89,10 +91,29 @@ func (t *tx) lookup(index []byte, kind string, key []byte) (string, error) {
 	return string(id), nil
 }
 
-// claim points a unique index entry at id, refusing a key held by another id.
-func claim(b *bbolt.Bucket, kind string, key []byte, id string) error {
+// claim checks that a unique index entry is free for id, refusing a key held by
+// another id with a ConflictError naming the index.
+func claim(b *bbolt.Bucket, index string, key []byte, id string) error {
 	if old := b.Get(key); old != nil && string(old) != id {
-		return fmt.Errorf("%s %q: %w", kind, key, storage.ErrExists)
+		return storage.Conflict(index)
+	}
+	return nil
+}
+
+// exists reports whether a bucket holds key.
+func (t *tx) exists(bucket []byte, key string) bool { return t.b(bucket).Get([]byte(key)) != nil }
+
+// writeFor checks a Create (the key must be free: index names the collision) or a
+// Put (the record must exist: kind names the error).
+func (t *tx) writeFor(create bool, bucket []byte, key, index, kind string) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	switch has := t.exists(bucket, key); {
+	case create && has:
+		return storage.Conflict(index)
+	case !create && !has:
+		return notFound(kind, key)
 	}
 	return nil
 }
@@ -152,15 +173,19 @@ func (t *tx) GetUserByEmail(email string) (member.User, error) {
 	return t.GetUser(id)
 }
 
-func (t *tx) PutUser(u member.User) error {
-	if err := t.canWrite(); err != nil {
-		return err
-	}
+func (t *tx) CreateUser(u member.User) error { return t.putUser(true, u) }
+
+func (t *tx) PutUser(u member.User) error { return t.putUser(false, u) }
+
+func (t *tx) putUser(create bool, u member.User) error {
 	if err := storage.CheckKeys("user", []string{u.ID, u.Email}); err != nil {
 		return err
 	}
+	if err := t.writeFor(create, bUsers, u.ID, storage.IndexUserID, "user"); err != nil {
+		return err
+	}
 	emails := t.b(bUserEmail)
-	if err := claim(emails, "user email", []byte(u.Email), u.ID); err != nil {
+	if err := claim(emails, storage.IndexUserEmail, []byte(u.Email), u.ID); err != nil {
 		return err
 	}
 	if old, err := t.GetUser(u.ID); err == nil && old.Email != u.Email {
@@ -200,19 +225,23 @@ func (t *tx) GetWorkspaceByExternalID(ext string) (workspace.Workspace, error) {
 	return t.GetWorkspace(id)
 }
 
-func (t *tx) PutWorkspace(w workspace.Workspace) error {
-	if err := t.canWrite(); err != nil {
-		return err
-	}
+func (t *tx) CreateWorkspace(w workspace.Workspace) error { return t.putWorkspace(true, w) }
+
+func (t *tx) PutWorkspace(w workspace.Workspace) error { return t.putWorkspace(false, w) }
+
+func (t *tx) putWorkspace(create bool, w workspace.Workspace) error {
 	if err := storage.CheckKeys("workspace", []string{w.ID, w.Slug}); err != nil {
 		return err
 	}
+	if err := t.writeFor(create, bWs, w.ID, storage.IndexWorkspaceID, "workspace"); err != nil {
+		return err
+	}
 	slugs, exts := t.b(bWsSlug), t.b(bWsExt)
-	if err := claim(slugs, "workspace slug", []byte(w.Slug), w.ID); err != nil {
+	if err := claim(slugs, storage.IndexWorkspaceSlug, []byte(w.Slug), w.ID); err != nil {
 		return err
 	}
 	if w.ExternalID != "" {
-		if err := claim(exts, "workspace external ID", []byte(w.ExternalID), w.ID); err != nil {
+		if err := claim(exts, storage.IndexWorkspaceExternalID, []byte(w.ExternalID), w.ID); err != nil {
 			return err
 		}
 	}
@@ -229,6 +258,11 @@ func (t *tx) PutWorkspace(w workspace.Workspace) error {
 			return err
 		}
 	}
+	if w.Status == workspace.Deleted {
+		if err := t.b(bWsDeleted).Put([]byte(storage.DeletedKey(w.DeletedAt, w.ID)), []byte(w.ID)); err != nil {
+			return err
+		}
+	}
 	return t.b(bWs).Put([]byte(w.ID), encodeWorkspace(w))
 }
 
@@ -236,24 +270,99 @@ func (t *tx) dropWorkspaceIndexes(w workspace.Workspace) error {
 	if err := t.b(bWsSlug).Delete([]byte(w.Slug)); err != nil {
 		return err
 	}
+	if w.Status == workspace.Deleted {
+		if err := t.b(bWsDeleted).Delete([]byte(storage.DeletedKey(w.DeletedAt, w.ID))); err != nil {
+			return err
+		}
+	}
 	if w.ExternalID != "" {
 		return t.b(bWsExt).Delete([]byte(w.ExternalID))
 	}
 	return nil
 }
 
-func (t *tx) DeleteWorkspace(id string) error {
+// PurgeWorkspace removes a workspace and everything it owns in this transaction.
+func (t *tx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {
+	var n storage.PurgeCounts
 	if err := t.canWrite(); err != nil {
-		return err
+		return n, err
 	}
 	old, err := t.GetWorkspace(id)
 	if err != nil {
-		return err
+		return n, err
 	}
 	if err := t.dropWorkspaceIndexes(old); err != nil {
+		return n, err
+	}
+	if err := t.b(bWs).Delete([]byte(id)); err != nil {
+		return n, err
+	}
+	children := func(bucket []byte) ([]string, error) {
+		var out []string
+		err := t.scanFrom(bucket, join(id, ""), "", func(k, _ []byte) (bool, error) {
+			out = append(out, string(k))
+			return true, nil
+		})
+		return out, err
+	}
+	users, err := children(bMembers)
+	if err != nil {
+		return n, err
+	}
+	for _, u := range users {
+		if err := t.DeleteMember(id, u); err != nil {
+			return n, err
+		}
+	}
+	invs, err := children(bInvWs)
+	if err != nil {
+		return n, err
+	}
+	for _, i := range invs {
+		if err := t.DeleteInvitation(i); err != nil {
+			return n, err
+		}
+	}
+	toks, err := children(bTokWs)
+	if err != nil {
+		return n, err
+	}
+	for _, k := range toks {
+		if err := t.DeleteToken(k); err != nil {
+			return n, err
+		}
+	}
+	evts, err := children(bEvtWs)
+	if err != nil {
+		return n, err
+	}
+	for _, pos := range evts {
+		if err := t.b(bEvtWs).Delete(join(id, pos)); err != nil {
+			return n, err
+		}
+		if err := t.b(bEvents).Delete([]byte(pos)); err != nil {
+			return n, err
+		}
+	}
+	return storage.PurgeCounts{Members: len(users), Invitations: len(invs), Tokens: len(toks), Events: len(evts)}, nil
+}
+
+func (t *tx) ScanDeletedWorkspaces(cutoff time.Time, fn func(workspace.Workspace) bool) error {
+	if err := t.canRead(); err != nil {
 		return err
 	}
-	return t.b(bWs).Delete([]byte(id))
+	end := []byte(storage.DeletedKey(cutoff, "\xff"))
+	c := t.b(bWsDeleted).Cursor()
+	for k, v := c.First(); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {
+		w, err := t.GetWorkspace(string(v))
+		if err != nil {
+			return err
+		}
+		if !fn(w) {
+			return nil
+		}
+	}
+	return nil
 }
 
 func (t *tx) ScanWorkspaces(after string, fn func(workspace.Workspace) bool) error {
@@ -275,11 +384,15 @@ func (t *tx) GetMember(wsID, userID string) (member.Member, error) {
 	return decodeMember(v)
 }
 
-func (t *tx) PutMember(m member.Member) error {
-	if err := t.canWrite(); err != nil {
+func (t *tx) CreateMember(m member.Member) error { return t.putMember(true, m) }
+
+func (t *tx) PutMember(m member.Member) error { return t.putMember(false, m) }
+
+func (t *tx) putMember(create bool, m member.Member) error {
+	if err := storage.CheckKeys("member", []string{m.WorkspaceID, m.UserID}); err != nil {
 		return err
 	}
-	if err := storage.CheckKeys("member", []string{m.WorkspaceID, m.UserID}); err != nil {
+	if err := t.writeFor(create, bMembers, string(join(m.WorkspaceID, m.UserID)), storage.IndexMember, "member"); err != nil {
 		return err
 	}
 	if err := t.b(bMembers).Put(join(m.WorkspaceID, m.UserID), encodeMember(m)); err != nil {
@@ -340,15 +453,19 @@ func (t *tx) GetInvitationByHash(hash []byte) (member.Invitation, error) {
 	return t.GetInvitation(id)
 }
 
-func (t *tx) PutInvitation(inv member.Invitation) error {
-	if err := t.canWrite(); err != nil {
-		return err
-	}
+func (t *tx) CreateInvitation(inv member.Invitation) error { return t.putInvitation(true, inv) }
+
+func (t *tx) PutInvitation(inv member.Invitation) error { return t.putInvitation(false, inv) }
+
+func (t *tx) putInvitation(create bool, inv member.Invitation) error {
 	if err := storage.CheckKeys("invitation", []string{inv.ID, inv.WorkspaceID}, inv.SecretHash); err != nil {
 		return err
 	}
+	if err := t.writeFor(create, bInvs, inv.ID, storage.IndexInvitationID, "invitation"); err != nil {
+		return err
+	}
 	hashes := t.b(bInvHash)
-	if err := claim(hashes, "invitation hash", inv.SecretHash, inv.ID); err != nil {
+	if err := claim(hashes, storage.IndexInvitationHash, inv.SecretHash, inv.ID); err != nil {
 		return err
 	}
 	if old, err := t.GetInvitation(inv.ID); err == nil {
@@ -413,16 +530,36 @@ func (t *tx) GetTokenByHash(hash []byte) (token.Token, error) {
 	return decodeToken(v)
 }
 
-func (t *tx) PutToken(tok token.Token) error {
+func (t *tx) CreateToken(tok token.Token) error { return t.putToken(true, tok) }
+
+func (t *tx) PutToken(tok token.Token) error { return t.putToken(false, tok) }
+
+// TouchToken moves a token's last-used time forward, never back.
+func (t *tx) TouchToken(id string, at time.Time) error {
 	if err := t.canWrite(); err != nil {
 		return err
 	}
+	tok, err := t.GetToken(id)
+	if errors.Is(err, storage.ErrNotFound) || err == nil && !at.After(tok.LastUsedAt) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	tok.LastUsedAt = at
+	return t.putToken(false, tok)
+}
+
+func (t *tx) putToken(create bool, tok token.Token) error {
 	if err := storage.CheckKeys("token", []string{tok.ID, tok.UserID}, tok.Hash); err != nil {
+		return err
+	}
+	if err := t.writeFor(create, bToks, tok.ID, storage.IndexTokenID, "token"); err != nil {
 		return err
 	}
 	hashes := t.b(bTokHash)
 	if old := hashes.Get(tok.Hash); old != nil && recordID(old) != tok.ID {
-		return fmt.Errorf("token hash: %w", storage.ErrExists)
+		return storage.Conflict(storage.IndexTokenHash)
 	}
 	if old, err := t.GetToken(tok.ID); err == nil {
 		if err := t.dropTokenIndexes(old); err != nil {
@@ -480,6 +617,9 @@ func (t *tx) ScanUserTokens(userID, after string, fn func(token.Token) bool) err
 
 // Events.
 
+// AppendEvent numbers the event with the events bucket's sequence, inside bbolt's
+// single writer: commits happen in sequence order, so a later commit never sorts
+// before a position already read.
 func (t *tx) AppendEvent(e storage.Event) error {
 	if err := t.canWrite(); err != nil {
 		return err
@@ -488,48 +628,39 @@ func (t *tx) AppendEvent(e storage.Event) error {
 		return err
 	}
 	events := t.b(bEvents)
-	if events.Get([]byte(e.ID)) != nil {
-		return fmt.Errorf("event %q: %w", e.ID, storage.ErrExists)
+	seq, err := events.NextSequence()
+	if err != nil {
+		return err
 	}
-	if err := events.Put([]byte(e.ID), encodeEvent(e)); err != nil {
+	pos := storage.SequencePosition(seq)
+	if err := events.Put([]byte(pos), encodeEvent(e)); err != nil {
 		return err
 	}
 	if e.WorkspaceID != "" {
-		return t.b(bEvtWs).Put(join(e.WorkspaceID, e.ID), nil)
+		return t.b(bEvtWs).Put(join(e.WorkspaceID, pos), nil)
 	}
 	return nil
 }
 
-func (t *tx) DeleteWorkspaceEvents(wsID string) error {
-	if err := t.canWrite(); err != nil {
-		return err
-	}
-	var ids []string
-	if err := t.scanFrom(bEvtWs, join(wsID, ""), "", func(k, _ []byte) (bool, error) {
-		ids = append(ids, string(k))
-		return true, nil
-	}); err != nil {
-		return err
-	}
-	for _, id := range ids {
-		if err := t.b(bEvtWs).Delete(join(wsID, id)); err != nil {
-			return err
-		}
-		if err := t.b(bEvents).Delete([]byte(id)); err != nil {
-			return err
-		}
-	}
-	return nil
+func (t *tx) getEvent(pos string) (storage.Event, error) {
+	e, err := getRecord(t, bEvents, "event", pos, decodeEvent)
+	e.Position = pos
+	return e, err
 }
 
 func (t *tx) ScanEvents(after string, fn func(storage.Event) bool) error {
-	return scanRecords(t, bEvents, after, decodeEvent, fn)
+	return t.scanFrom(bEvents, nil, after, func(k, v []byte) (bool, error) {
+		e, err := decodeEvent(v)
+		if err != nil {
+			return false, err
+		}
+		e.Position = string(k)
+		return fn(e), nil
+	})
 }
 
 func (t *tx) ScanWorkspaceEvents(wsID, after string, fn func(storage.Event) bool) error {
-	return scanIndex(t, bEvtWs, wsID, after, func(id string) (storage.Event, error) {
-		return getRecord(t, bEvents, "event", id, decodeEvent)
-	}, fn)
+	return scanIndex(t, bEvtWs, wsID, after, t.getEvent, fn)
 }
 
 // Counters.
@@ -548,16 +679,25 @@ func (t *tx) Counter(name string) (int64, error) {
 	return int64(binary.BigEndian.Uint64(v)), nil
 }
 
-func (t *tx) AddCounter(name string, delta int64) (int64, error) {
+func (t *tx) AddCounter(name string, delta int64) error {
 	if err := t.canWrite(); err != nil {
-		return 0, err
+		return err
 	}
 	n, err := t.Counter(name)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	n += delta
-	return n, t.b(bCounters).Put([]byte(name), binary.BigEndian.AppendUint64(nil, uint64(n)))
+	return t.b(bCounters).Put([]byte(name), binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+func (t *tx) ScanCounters(fn func(string, int64) bool) error {
+	return t.scanFrom(bCounters, nil, "", func(k, v []byte) (bool, error) {
+		if len(v) != 8 {
+			return false, fmt.Errorf("counter %q: %w", k, storage.ErrCorrupt)
+		}
+		return fn(string(k), int64(binary.BigEndian.Uint64(v))), nil
+	})
 }
 
 // Settings live in the meta bucket, beside the schema version, under a prefix.

@@ -141,6 +141,8 @@ type snapshot struct {
 	evtWs     *btree.BTreeG[pair[none]] // (workspace, event)
 	counters  *btree.BTreeG[item[int64]]
 	settings  *btree.BTreeG[item[[]byte]]
+	deleted   *btree.BTreeG[item[string]] // storage.DeletedKey -> workspace ID
+	evtSeq    uint64                      // the last event's sequence number
 
 	// Hash indexes for the point lookups on the Authorize path; they share their
 	// records with the trees above.
@@ -204,7 +206,7 @@ func newSnapshot() *snapshot {
 		invs: newTree[member.Invitation](), invHash: newTree[string](), invWs: newPairs[none](),
 		toks: newTree[token.Token](), tokHash: newTree[string](), tokWs: newPairs[none](), tokUser: newPairs[none](),
 		events: newTree[storage.Event](), evtWs: newPairs[none](),
-		counters: newTree[int64](), settings: newTree[[]byte](),
+		counters: newTree[int64](), settings: newTree[[]byte](), deleted: newTree[string](),
 	}
 }
 
@@ -218,7 +220,7 @@ func (s *snapshot) clone() *snapshot {
 		invs: s.invs.Clone(), invHash: s.invHash.Clone(), invWs: s.invWs.Clone(),
 		toks: s.toks.Clone(), tokHash: s.tokHash.Clone(), tokWs: s.tokWs.Clone(), tokUser: s.tokUser.Clone(),
 		events: s.events.Clone(), evtWs: s.evtWs.Clone(),
-		counters: s.counters.Clone(), settings: s.settings.Clone(),
+		counters: s.counters.Clone(), settings: s.settings.Clone(), deleted: s.deleted.Clone(), evtSeq: s.evtSeq,
 		userByID: s.userByID.forWrite(), wsByID: s.wsByID.forWrite(), memberByID: s.memberByID.forWrite(),
 		tokByID: s.tokByID.forWrite(), tokByHash: s.tokByHash.forWrite(),
 	}
@@ -434,6 +436,24 @@ func (s *snapshot) Counter(name string) (int64, error) {
 	return 0, nil
 }
 
+func (s *snapshot) ScanCounters(fn func(string, int64) bool) error {
+	s.counters.Ascend(func(it item[int64]) bool { return fn(it.key, *it.val) })
+	return nil
+}
+
+func (s *snapshot) ScanDeletedWorkspaces(cutoff time.Time, fn func(workspace.Workspace) bool) error {
+	end := storage.DeletedKey(cutoff, "\xff")
+	var err error
+	s.deleted.AscendLessThan(item[string]{key: end}, func(it item[string]) bool {
+		var w workspace.Workspace
+		if w, err = s.GetWorkspace(*it.val); err != nil {
+			return false
+		}
+		return fn(w)
+	})
+	return err
+}
+
 func (s *snapshot) Setting(name string) ([]byte, error) {
 	if it, ok := s.settings.Get(item[[]byte]{key: name}); ok {
 		return append([]byte(nil), *it.val...), nil
@@ -449,19 +469,26 @@ var _ storage.Tx = readTx{}
 
 func (readTx) Writable() bool                          { return false }
 func (readTx) OnCommit(func())                         {}
-func (readTx) PutUser(member.User) error               { return storage.ErrReadOnly }
-func (readTx) PutWorkspace(workspace.Workspace) error  { return storage.ErrReadOnly }
-func (readTx) DeleteWorkspace(string) error            { return storage.ErrReadOnly }
-func (readTx) PutMember(member.Member) error           { return storage.ErrReadOnly }
-func (readTx) DeleteMember(string, string) error       { return storage.ErrReadOnly }
-func (readTx) PutInvitation(member.Invitation) error   { return storage.ErrReadOnly }
-func (readTx) DeleteInvitation(string) error           { return storage.ErrReadOnly }
-func (readTx) PutToken(token.Token) error              { return storage.ErrReadOnly }
-func (readTx) DeleteToken(string) error                { return storage.ErrReadOnly }
-func (readTx) AppendEvent(storage.Event) error         { return storage.ErrReadOnly }
-func (readTx) DeleteWorkspaceEvents(string) error      { return storage.ErrReadOnly }
-func (readTx) AddCounter(string, int64) (int64, error) { return 0, storage.ErrReadOnly }
-func (readTx) PutSetting(string, []byte) error         { return storage.ErrReadOnly }
+func (readTx) CreateUser(member.User) error                { return storage.ErrReadOnly }
+func (readTx) PutUser(member.User) error                   { return storage.ErrReadOnly }
+func (readTx) CreateWorkspace(workspace.Workspace) error   { return storage.ErrReadOnly }
+func (readTx) PutWorkspace(workspace.Workspace) error      { return storage.ErrReadOnly }
+func (readTx) PurgeWorkspace(string) (storage.PurgeCounts, error) {
+	return storage.PurgeCounts{}, storage.ErrReadOnly
+}
+func (readTx) CreateMember(member.Member) error         { return storage.ErrReadOnly }
+func (readTx) PutMember(member.Member) error            { return storage.ErrReadOnly }
+func (readTx) DeleteMember(string, string) error        { return storage.ErrReadOnly }
+func (readTx) CreateInvitation(member.Invitation) error { return storage.ErrReadOnly }
+func (readTx) PutInvitation(member.Invitation) error    { return storage.ErrReadOnly }
+func (readTx) DeleteInvitation(string) error            { return storage.ErrReadOnly }
+func (readTx) CreateToken(token.Token) error            { return storage.ErrReadOnly }
+func (readTx) PutToken(token.Token) error               { return storage.ErrReadOnly }
+func (readTx) TouchToken(string, time.Time) error       { return storage.ErrReadOnly }
+func (readTx) DeleteToken(string) error                 { return storage.ErrReadOnly }
+func (readTx) AppendEvent(storage.Event) error          { return storage.ErrReadOnly }
+func (readTx) AddCounter(string, int64) error           { return storage.ErrReadOnly }
+func (readTx) PutSetting(string, []byte) error          { return storage.ErrReadOnly }
 
 // writeTx is the Update transaction: it writes to a private clone of the snapshot.
 type writeTx struct {
@@ -487,11 +514,10 @@ func (t *writeTx) check() error {
 	return nil
 }
 
-// setUnique points a unique index entry at id, refusing a key held by another id.
 // checkUnique reports whether key is free for id in idx, without writing.
-func checkUnique(idx *btree.BTreeG[item[string]], kind, key, id string) error {
+func checkUnique(idx *btree.BTreeG[item[string]], index, key, id string) error {
 	if old, ok := idx.Get(item[string]{key: key}); ok && *old.val != id {
-		return fmt.Errorf("%s %q: %w", kind, key, storage.ErrExists)
+		return storage.Conflict(index)
 	}
 	return nil
 }
@@ -501,14 +527,31 @@ func setIndex(idx *btree.BTreeG[item[string]], key, id string) {
 	idx.ReplaceOrInsert(item[string]{key: key, val: &id})
 }
 
+func (t *writeTx) CreateUser(u member.User) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if t.users.Has(item[member.User]{key: u.ID}) {
+		return storage.Conflict(storage.IndexUserID)
+	}
+	return t.putUser(u)
+}
+
 func (t *writeTx) PutUser(u member.User) error {
 	if err := t.check(); err != nil {
 		return err
 	}
+	if !t.users.Has(item[member.User]{key: u.ID}) {
+		return notFound("user", u.ID)
+	}
+	return t.putUser(u)
+}
+
+func (t *writeTx) putUser(u member.User) error {
 	if err := storage.CheckKeys("user", []string{u.ID, u.Email}); err != nil {
 		return err
 	}
-	if err := checkUnique(t.userEmail, "user email", u.Email, u.ID); err != nil {
+	if err := checkUnique(t.userEmail, storage.IndexUserEmail, u.Email, u.ID); err != nil {
 		return err
 	}
 	if old, ok := t.users.Get(item[member.User]{key: u.ID}); ok && old.val.Email != u.Email {
@@ -520,18 +563,35 @@ func (t *writeTx) PutUser(u member.User) error {
 	return nil
 }
 
+func (t *writeTx) CreateWorkspace(w workspace.Workspace) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if t.ws.Has(item[workspace.Workspace]{key: w.ID}) {
+		return storage.Conflict(storage.IndexWorkspaceID)
+	}
+	return t.putWorkspace(w)
+}
+
 func (t *writeTx) PutWorkspace(w workspace.Workspace) error {
 	if err := t.check(); err != nil {
 		return err
 	}
+	if !t.ws.Has(item[workspace.Workspace]{key: w.ID}) {
+		return notFound("workspace", w.ID)
+	}
+	return t.putWorkspace(w)
+}
+
+func (t *writeTx) putWorkspace(w workspace.Workspace) error {
 	if err := storage.CheckKeys("workspace", []string{w.ID, w.Slug}); err != nil {
 		return err
 	}
-	if err := checkUnique(t.wsSlug, "workspace slug", w.Slug, w.ID); err != nil {
+	if err := checkUnique(t.wsSlug, storage.IndexWorkspaceSlug, w.Slug, w.ID); err != nil {
 		return err
 	}
 	if w.ExternalID != "" {
-		if err := checkUnique(t.wsExt, "workspace external ID", w.ExternalID, w.ID); err != nil {
+		if err := checkUnique(t.wsExt, storage.IndexWorkspaceExternalID, w.ExternalID, w.ID); err != nil {
 			return err
 		}
 	}
@@ -541,6 +601,9 @@ func (t *writeTx) PutWorkspace(w workspace.Workspace) error {
 	setIndex(t.wsSlug, w.Slug, w.ID)
 	if w.ExternalID != "" {
 		setIndex(t.wsExt, w.ExternalID, w.ID)
+	}
+	if w.Status == workspace.Deleted {
+		setIndex(t.deleted, storage.DeletedKey(w.DeletedAt, w.ID), w.ID)
 	}
 	w = w.Clone()
 	t.ws.ReplaceOrInsert(item[workspace.Workspace]{key: w.ID, val: &w})
@@ -553,25 +616,83 @@ func (t *writeTx) dropWorkspaceIndexes(w workspace.Workspace) {
 	if w.ExternalID != "" {
 		t.wsExt.Delete(item[string]{key: w.ExternalID})
 	}
+	if w.Status == workspace.Deleted {
+		t.deleted.Delete(item[string]{key: storage.DeletedKey(w.DeletedAt, w.ID)})
+	}
 }
 
-func (t *writeTx) DeleteWorkspace(id string) error {
+func (t *writeTx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {
+	var n storage.PurgeCounts
 	if err := t.check(); err != nil {
-		return err
+		return n, err
 	}
 	old, ok := t.ws.Delete(item[workspace.Workspace]{key: id})
 	if !ok {
-		return notFound("workspace", id)
+		return n, notFound("workspace", id)
 	}
 	t.dropWorkspaceIndexes(*old.val)
 	t.wsByID.del(id)
-	return nil
+	var users, invs, toks, evts []string
+	scanChildren2(t.members, id, func(user string) { users = append(users, user) })
+	scanChildren(t.invWs, id, "", func(c string) bool { invs = append(invs, c); return true })
+	scanChildren(t.tokWs, id, "", func(c string) bool { toks = append(toks, c); return true })
+	scanChildren(t.evtWs, id, "", func(c string) bool { evts = append(evts, c); return true })
+	for _, u := range users {
+		t.members.Delete(pair[memberRec]{a: id, b: u})
+		t.userWs.Delete(pair[none]{a: u, b: id})
+		t.memberByID.del(memberKey{id, u})
+	}
+	for _, i := range invs {
+		if it, ok := t.invs.Delete(item[member.Invitation]{key: i}); ok {
+			t.invHash.Delete(item[string]{key: string(it.val.SecretHash)})
+		}
+		t.invWs.Delete(pair[none]{a: id, b: i})
+	}
+	for _, k := range toks {
+		if it, ok := t.toks.Delete(item[token.Token]{key: k}); ok {
+			t.dropTokenIndexes(*it.val)
+			t.tokByID.del(k)
+		}
+	}
+	for _, e := range evts {
+		t.evtWs.Delete(pair[none]{a: id, b: e})
+		t.events.Delete(item[storage.Event]{key: e})
+	}
+	return storage.PurgeCounts{Members: len(users), Invitations: len(invs), Tokens: len(toks), Events: len(evts)}, nil
+}
+
+// scanChildren2 lists the b-keys of one a-key of the members tree.
+func scanChildren2(t *btree.BTreeG[pair[memberRec]], a string, fn func(b string)) {
+	t.AscendGreaterOrEqual(pair[memberRec]{a: a}, func(p pair[memberRec]) bool {
+		if p.a != a {
+			return false
+		}
+		fn(p.b)
+		return true
+	})
+}
+
+func (t *writeTx) CreateMember(m member.Member) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if _, ok := t.memberByID.get(memberKey{m.WorkspaceID, m.UserID}); ok {
+		return storage.Conflict(storage.IndexMember)
+	}
+	return t.putMember(m)
 }
 
 func (t *writeTx) PutMember(m member.Member) error {
 	if err := t.check(); err != nil {
 		return err
 	}
+	if _, ok := t.memberByID.get(memberKey{m.WorkspaceID, m.UserID}); !ok {
+		return notFound("member", m.WorkspaceID+"/"+m.UserID)
+	}
+	return t.putMember(m)
+}
+
+func (t *writeTx) putMember(m member.Member) error {
 	if err := storage.CheckKeys("member", []string{m.WorkspaceID, m.UserID}); err != nil {
 		return err
 	}
@@ -594,14 +715,31 @@ func (t *writeTx) DeleteMember(wsID, userID string) error {
 	return nil
 }
 
+func (t *writeTx) CreateInvitation(inv member.Invitation) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if t.invs.Has(item[member.Invitation]{key: inv.ID}) {
+		return storage.Conflict(storage.IndexInvitationID)
+	}
+	return t.putInvitation(inv)
+}
+
 func (t *writeTx) PutInvitation(inv member.Invitation) error {
 	if err := t.check(); err != nil {
 		return err
 	}
+	if !t.invs.Has(item[member.Invitation]{key: inv.ID}) {
+		return notFound("invitation", inv.ID)
+	}
+	return t.putInvitation(inv)
+}
+
+func (t *writeTx) putInvitation(inv member.Invitation) error {
 	if err := storage.CheckKeys("invitation", []string{inv.ID, inv.WorkspaceID}, inv.SecretHash); err != nil {
 		return err
 	}
-	if err := checkUnique(t.invHash, "invitation hash", string(inv.SecretHash), inv.ID); err != nil {
+	if err := checkUnique(t.invHash, storage.IndexInvitationHash, string(inv.SecretHash), inv.ID); err != nil {
 		return err
 	}
 	if old, ok := t.invs.Get(item[member.Invitation]{key: inv.ID}); ok {
@@ -628,14 +766,31 @@ func (t *writeTx) DeleteInvitation(id string) error {
 	return nil
 }
 
+func (t *writeTx) CreateToken(tok token.Token) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if _, ok := t.tokByID.get(tok.ID); ok {
+		return storage.Conflict(storage.IndexTokenID)
+	}
+	return t.putToken(tok)
+}
+
 func (t *writeTx) PutToken(tok token.Token) error {
 	if err := t.check(); err != nil {
 		return err
 	}
+	if _, ok := t.tokByID.get(tok.ID); !ok {
+		return notFound("token", tok.ID)
+	}
+	return t.putToken(tok)
+}
+
+func (t *writeTx) putToken(tok token.Token) error {
 	if err := storage.CheckKeys("token", []string{tok.ID, tok.UserID}, tok.Hash); err != nil {
 		return err
 	}
-	if err := checkUnique(t.tokHash, "token hash", string(tok.Hash), tok.ID); err != nil {
+	if err := checkUnique(t.tokHash, storage.IndexTokenHash, string(tok.Hash), tok.ID); err != nil {
 		return err
 	}
 	if old, ok := t.toks.Get(item[token.Token]{key: tok.ID}); ok {
@@ -651,6 +806,19 @@ func (t *writeTx) PutToken(tok token.Token) error {
 	t.tokByID.set(tok.ID, &tok)
 	t.tokByHash.set(string(tok.Hash), &tok)
 	return nil
+}
+
+func (t *writeTx) TouchToken(id string, at time.Time) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	old, ok := t.tokByID.get(id)
+	if !ok || !at.After(old.LastUsedAt) {
+		return nil
+	}
+	tok := old.Clone()
+	tok.LastUsedAt = at
+	return t.putToken(tok)
 }
 
 func (t *writeTx) dropTokenIndexes(tok token.Token) {
@@ -675,6 +843,8 @@ func (t *writeTx) DeleteToken(id string) error {
 	return nil
 }
 
+// AppendEvent numbers the event in the one writer's sequence: commits happen in
+// sequence order, so a later commit never sorts before a position already read.
 func (t *writeTx) AppendEvent(e storage.Event) error {
 	if err := t.check(); err != nil {
 		return err
@@ -682,26 +852,12 @@ func (t *writeTx) AppendEvent(e storage.Event) error {
 	if err := storage.CheckKeys("event", []string{e.ID}); err != nil {
 		return err
 	}
-	if t.events.Has(item[storage.Event]{key: e.ID}) {
-		return fmt.Errorf("event %q: %w", e.ID, storage.ErrExists)
-	}
+	t.evtSeq++
 	e = e.Clone()
-	t.events.ReplaceOrInsert(item[storage.Event]{key: e.ID, val: &e})
+	e.Position = storage.SequencePosition(t.evtSeq)
+	t.events.ReplaceOrInsert(item[storage.Event]{key: e.Position, val: &e})
 	if e.WorkspaceID != "" {
-		t.evtWs.ReplaceOrInsert(pair[none]{a: e.WorkspaceID, b: e.ID})
-	}
-	return nil
-}
-
-func (t *writeTx) DeleteWorkspaceEvents(wsID string) error {
-	if err := t.check(); err != nil {
-		return err
-	}
-	var ids []string
-	scanChildren(t.evtWs, wsID, "", func(id string) bool { ids = append(ids, id); return true })
-	for _, id := range ids {
-		t.evtWs.Delete(pair[none]{a: wsID, b: id})
-		t.events.Delete(item[storage.Event]{key: id})
+		t.evtWs.ReplaceOrInsert(pair[none]{a: e.WorkspaceID, b: e.Position})
 	}
 	return nil
 }
@@ -718,12 +874,12 @@ func (t *writeTx) PutSetting(name string, value []byte) error {
 	return nil
 }
 
-func (t *writeTx) AddCounter(name string, delta int64) (int64, error) {
+func (t *writeTx) AddCounter(name string, delta int64) error {
 	if err := t.check(); err != nil {
-		return 0, err
+		return err
 	}
 	n, _ := t.Counter(name)
 	n += delta
 	t.counters.ReplaceOrInsert(item[int64]{key: name, val: &n})
-	return n, nil
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,8 +86,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage, opts ...Opti
 
 var ctx = context.Background()
 
-// t0 is a fixed UTC time without monotonic reading, as the Manager stores times.
-var t0 = time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+// t0 is a fixed UTC time to the microsecond without monotonic reading, as the
+// Manager stores times.
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
 
 func user(id string) member.User {
 	return member.User{ID: id, Email: id + "@example.com", Name: "User " + id, CreatedAt: t0, UpdatedAt: t0}
@@ -134,6 +136,14 @@ func view(t *testing.T, s storage.Storage, fn func(tx storage.Tx) error) {
 	}
 }
 
+// users creates users, so that the records a test writes next are referentially
+// valid (a backend with foreign keys must pass the kit).
+func users(tx storage.Tx, ids ...string) {
+	for _, id := range ids {
+		must(tx.CreateUser(user(id)))
+	}
+}
+
 func must(err error) {
 	if err != nil {
 		panic(err)
@@ -144,33 +154,38 @@ func must(err error) {
 func seed(t *testing.T, s storage.Storage) {
 	t.Helper()
 	update(t, s, func(tx storage.Tx) error {
-		must(tx.PutUser(user("u1")))
-		must(tx.PutUser(user("u2")))
+		must(tx.CreateUser(user("u1")))
+		must(tx.CreateUser(user("u2")))
 		w := ws("ws_1", "alpha")
 		w.ExternalID = "ext-1"
-		must(tx.PutWorkspace(w))
-		must(tx.PutMember(mem("ws_1", "u1", rbac.Admin)))
-		must(tx.PutInvitation(inv("inv_1", "ws_1", "ihash1")))
-		must(tx.PutToken(tok("tok_1", "ws_1", "u1", "thash1")))
+		must(tx.CreateWorkspace(w))
+		must(tx.CreateMember(mem("ws_1", "u1", rbac.Admin)))
+		must(tx.CreateInvitation(inv("inv_1", "ws_1", "ihash1")))
+		must(tx.CreateToken(tok("tok_1", "ws_1", "u1", "thash1")))
 		must(tx.AppendEvent(evt("evt_1", "ws_1")))
-		_, err := tx.AddCounter("workspaces", 1)
-		return err
+		return tx.AddCounter("workspaces", 1)
 	})
 }
 
 func dump(t *testing.T, s storage.Storage) string { return Dump(t, s) }
 
-// Dump renders every record of s — users, workspaces with their members,
-// invitations, tokens and events, every membership, invitation and token (personal
-// tokens included) through the global scans, the event feed, the standard counters
-// and the store's settings — as one string, for "nothing changed" assertions:
-// compare a Dump before and after a call.
+// Dump renders every record of s as one string, for "nothing changed" assertions:
+// compare a Dump before and after a call. It reads through the contract only, so it
+// works on any backend: users with their tokens (personal and workspace) and
+// memberships, workspaces with their members, invitations, tokens and audit log,
+// the feed, every counter and every setting. A record whose parent is missing
+// (which Verify reports) is not reached.
 func Dump(t testing.TB, s storage.Storage) string {
 	t.Helper()
 	var out []any
 	add := func(v any) bool { out = append(out, v); return true }
 	err := s.View(ctx, func(tx storage.Tx) error {
-		must(tx.ScanUsers("", func(u member.User) bool { return add(u) }))
+		must(tx.ScanUsers("", func(u member.User) bool {
+			add(u)
+			must(tx.ScanUserTokens(u.ID, "", func(k token.Token) bool { return add(k) }))
+			must(tx.ScanUserMemberships(u.ID, "", func(m member.Member) bool { return add(m) }))
+			return true
+		}))
 		must(tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
 			add(w)
 			must(tx.ScanMembers(w.ID, "", func(m member.Member) bool { return add(m) }))
@@ -179,21 +194,16 @@ func Dump(t testing.TB, s storage.Storage) string {
 			must(tx.ScanWorkspaceEvents(w.ID, "", func(e storage.Event) bool { return add(e) }))
 			return true
 		}))
-		add("all members")
-		must(tx.ScanAllMembers(func(m member.Member) bool { return add(m) }))
-		add("all invitations")
-		must(tx.ScanAllInvitations("", func(i member.Invitation) bool { return add(i) }))
-		add("all tokens")
-		must(tx.ScanTokens("", func(k token.Token) bool { return add(k) }))
 		add("feed")
 		must(tx.ScanEvents("", func(e storage.Event) bool { return add(e) }))
-		for _, c := range []string{"workspaces", "workspaces.active", "workspaces.inactive", "workspaces.deleted"} {
-			n, err := tx.Counter(c)
-			must(err)
-			out = append(out, c, n)
-		}
-		if v, err := tx.Setting("secret_key_check"); err == nil {
-			out = append(out, "secret_key_check", v)
+		add("counters")
+		must(tx.ScanCounters(func(name string, n int64) bool { return add(name) && add(n) }))
+		for _, name := range storage.SettingNames {
+			v, err := tx.Setting(name)
+			if !errors.Is(err, storage.ErrNotFound) {
+				must(err)
+			}
+			out = append(out, name, v)
 		}
 		return nil
 	})
@@ -238,13 +248,27 @@ func testNotFound(t *testing.T, s storage.Storage) {
 		}
 		return nil
 	})
-	update(t, s, func(tx storage.Tx) error {
-		wantKind(t, "DeleteWorkspace", tx.DeleteWorkspace("ws_nope"), storage.ErrNotFound)
-		wantKind(t, "DeleteMember", tx.DeleteMember("ws_nope", "u1"), storage.ErrNotFound)
-		wantKind(t, "DeleteInvitation", tx.DeleteInvitation("inv_nope"), storage.ErrNotFound)
-		wantKind(t, "DeleteToken", tx.DeleteToken("tok_nope"), storage.ErrNotFound)
-		return nil
-	})
+	// Each in its own transaction: after a write error, a transaction is abandoned.
+	for name, fn := range map[string]func(tx storage.Tx) error{
+		"PurgeWorkspace":   func(tx storage.Tx) error { _, err := tx.PurgeWorkspace("ws_nope"); return err },
+		"DeleteMember":     func(tx storage.Tx) error { return tx.DeleteMember("ws_nope", "u1") },
+		"DeleteInvitation": func(tx storage.Tx) error { return tx.DeleteInvitation("inv_nope") },
+		"DeleteToken":      func(tx storage.Tx) error { return tx.DeleteToken("tok_nope") },
+		// Put… only replaces: a missing record is not created.
+		"PutUser":       func(tx storage.Tx) error { return tx.PutUser(user("u1")) },
+		"PutWorkspace":  func(tx storage.Tx) error { return tx.PutWorkspace(ws("ws_1", "alpha")) },
+		"PutMember":     func(tx storage.Tx) error { return tx.PutMember(mem("ws_1", "u1", rbac.Admin)) },
+		"PutInvitation": func(tx storage.Tx) error { return tx.PutInvitation(inv("inv_1", "ws_1", "h")) },
+		"PutToken":      func(tx storage.Tx) error { return tx.PutToken(tok("tok_1", "", "u1", "h")) },
+		"Setting":       func(tx storage.Tx) error { _, err := tx.Setting("nope"); return err },
+	} {
+		wantKind(t, name, s.Update(ctx, fn), storage.ErrNotFound)
+	}
+	// TouchToken skips a token that is gone: the usage flush races deletions.
+	update(t, s, func(tx storage.Tx) error { return tx.TouchToken("tok_nope", t0) })
+	if d := dump(t, s); strings.Contains(d, "tok_nope") {
+		t.Errorf("TouchToken created a token: %s", d)
+	}
 }
 
 func testRoundTrip(t *testing.T, s storage.Storage) {
@@ -281,7 +305,14 @@ func testRoundTrip(t *testing.T, s storage.Storage) {
 		k, err = tx.GetTokenByHash([]byte("thash1"))
 		check("GetTokenByHash", k, tok("tok_1", "ws_1", "u1", "thash1"), err)
 		var evs []storage.Event
-		must(tx.ScanEvents("", func(e storage.Event) bool { evs = append(evs, e); return true }))
+		must(tx.ScanEvents("", func(e storage.Event) bool {
+			if e.Position == "" {
+				t.Errorf("event %s has no position", e.ID)
+			}
+			e.Position = "" // the backend's: compared in Events
+			evs = append(evs, e)
+			return true
+		}))
 		check("ScanEvents", evs, []storage.Event{evt("evt_1", "ws_1")}, nil)
 		n, err := tx.Counter("workspaces")
 		check("Counter", n, int64(1), err)
@@ -293,19 +324,27 @@ func testUniqueIndexes(t *testing.T, s storage.Storage) {
 	seed(t, s)
 	before := dump(t, s)
 	cases := []struct {
-		name string
-		fn   func(tx storage.Tx) error
+		index string
+		fn    func(tx storage.Tx) error
 	}{
-		{"email taken", func(tx storage.Tx) error { u := user("u3"); u.Email = "u1@example.com"; return tx.PutUser(u) }},
-		{"slug taken", func(tx storage.Tx) error { return tx.PutWorkspace(ws("ws_2", "alpha")) }},
-		{"external ID taken", func(tx storage.Tx) error { w := ws("ws_2", "beta"); w.ExternalID = "ext-1"; return tx.PutWorkspace(w) }},
-		{"invitation hash taken", func(tx storage.Tx) error { return tx.PutInvitation(inv("inv_2", "ws_1", "ihash1")) }},
-		{"token hash taken", func(tx storage.Tx) error { return tx.PutToken(tok("tok_2", "ws_1", "u1", "thash1")) }},
-		{"event ID taken", func(tx storage.Tx) error { return tx.AppendEvent(evt("evt_1", "ws_1")) }},
+		{storage.IndexUserID, func(tx storage.Tx) error { u := user("u1"); u.Email = "other@example.com"; return tx.CreateUser(u) }},
+		{storage.IndexUserEmail, func(tx storage.Tx) error { u := user("u3"); u.Email = "u1@example.com"; return tx.CreateUser(u) }},
+		{storage.IndexUserEmail, func(tx storage.Tx) error { u := user("u2"); u.Email = "u1@example.com"; return tx.PutUser(u) }},
+		{storage.IndexWorkspaceID, func(tx storage.Tx) error { return tx.CreateWorkspace(ws("ws_1", "other")) }},
+		{storage.IndexWorkspaceSlug, func(tx storage.Tx) error { return tx.CreateWorkspace(ws("ws_2", "alpha")) }},
+		{storage.IndexWorkspaceExternalID, func(tx storage.Tx) error { w := ws("ws_2", "beta"); w.ExternalID = "ext-1"; return tx.CreateWorkspace(w) }},
+		{storage.IndexMember, func(tx storage.Tx) error { return tx.CreateMember(mem("ws_1", "u1", rbac.Viewer)) }},
+		{storage.IndexInvitationID, func(tx storage.Tx) error { return tx.CreateInvitation(inv("inv_1", "ws_1", "ihash9")) }},
+		{storage.IndexInvitationHash, func(tx storage.Tx) error { return tx.CreateInvitation(inv("inv_2", "ws_1", "ihash1")) }},
+		{storage.IndexTokenID, func(tx storage.Tx) error { return tx.CreateToken(tok("tok_1", "ws_1", "u1", "thash9")) }},
+		{storage.IndexTokenHash, func(tx storage.Tx) error { return tx.CreateToken(tok("tok_2", "ws_1", "u1", "thash1")) }},
 	}
 	for _, c := range cases {
 		err := s.Update(ctx, c.fn)
-		wantKind(t, c.name, err, storage.ErrExists)
+		wantKind(t, c.index, err, storage.ErrExists)
+		if got := storage.ConflictIndex(err); got != c.index {
+			t.Errorf("a collision on %s names index %q", c.index, got)
+		}
 	}
 	if after := dump(t, s); after != before {
 		t.Errorf("refused writes changed the store:\nbefore %s\nafter  %s", before, after)
@@ -317,6 +356,7 @@ func testUniqueIndexes(t *testing.T, s storage.Storage) {
 		w.Name = "Renamed"
 		must(tx.PutWorkspace(w))
 		must(tx.PutUser(user("u1")))
+		must(tx.PutMember(mem("ws_1", "u1", rbac.Admin)))
 		must(tx.PutInvitation(inv("inv_1", "ws_1", "ihash1")))
 		return tx.PutToken(tok("tok_1", "ws_1", "u1", "thash1"))
 	})
@@ -333,14 +373,14 @@ func testInvalidKeysRefused(t *testing.T, s storage.Storage) {
 	noHashInv := inv("inv_9", "ws_1", "")
 	noHashTok := tok("tok_9", "ws_1", "u1", "")
 	cases := map[string]func(tx storage.Tx) error{
-		"user without ID":          func(tx storage.Tx) error { return tx.PutUser(user("")) },
-		"user without email":       func(tx storage.Tx) error { return tx.PutUser(noEmail) },
-		"user ID with a zero byte": func(tx storage.Tx) error { return tx.PutUser(user("a\x00b")) },
-		"workspace without slug":   func(tx storage.Tx) error { return tx.PutWorkspace(noSlug) },
-		"member without user":      func(tx storage.Tx) error { return tx.PutMember(mem("ws_1", "", rbac.Viewer)) },
-		"member, zero byte":        func(tx storage.Tx) error { return tx.PutMember(mem("ws_1\x00u", "x", rbac.Viewer)) },
-		"invitation without hash":  func(tx storage.Tx) error { return tx.PutInvitation(noHashInv) },
-		"token without hash":       func(tx storage.Tx) error { return tx.PutToken(noHashTok) },
+		"user without ID":          func(tx storage.Tx) error { return tx.CreateUser(user("")) },
+		"user without email":       func(tx storage.Tx) error { return tx.CreateUser(noEmail) },
+		"user ID with a zero byte": func(tx storage.Tx) error { return tx.CreateUser(user("a\x00b")) },
+		"workspace without slug":   func(tx storage.Tx) error { return tx.CreateWorkspace(noSlug) },
+		"member without user":      func(tx storage.Tx) error { return tx.CreateMember(mem("ws_1", "", rbac.Viewer)) },
+		"member, zero byte":        func(tx storage.Tx) error { return tx.CreateMember(mem("ws_1\x00u", "x", rbac.Viewer)) },
+		"invitation without hash":  func(tx storage.Tx) error { return tx.CreateInvitation(noHashInv) },
+		"token without hash":       func(tx storage.Tx) error { return tx.CreateToken(noHashTok) },
 		"event without ID":         func(tx storage.Tx) error { return tx.AppendEvent(evt("", "ws_1")) },
 	}
 	for name, fn := range cases {
@@ -350,8 +390,8 @@ func testInvalidKeysRefused(t *testing.T, s storage.Storage) {
 		t.Errorf("refused writes changed the store")
 	}
 	update(t, s, func(tx storage.Tx) error { // zero bytes are fine inside hashes
-		must(tx.PutInvitation(inv("inv_z", "ws_1", "a\x00b")))
-		return tx.PutToken(tok("tok_z", "ws_1", "u1", "\x00\x00"))
+		must(tx.CreateInvitation(inv("inv_z", "ws_1", "a\x00b")))
+		return tx.CreateToken(tok("tok_z", "ws_1", "u1", "\x00\x00"))
 	})
 	view(t, s, func(tx storage.Tx) error {
 		if k, err := tx.GetTokenByHash([]byte("\x00\x00")); err != nil || k.ID != "tok_z" {
@@ -402,12 +442,12 @@ func testIndexesFollowUpdates(t *testing.T, s storage.Storage) {
 	update(t, s, func(tx storage.Tx) error {
 		u := user("u3")
 		u.Email = "u1@example.com"
-		must(tx.PutUser(u))
+		must(tx.CreateUser(u))
 		w := ws("ws_2", "alpha")
 		w.ExternalID = "ext-1"
-		must(tx.PutWorkspace(w))
-		must(tx.PutInvitation(inv("inv_2", "ws_2", "ihash1")))
-		return tx.PutToken(tok("tok_2", "ws_2", "u1", "thash1"))
+		must(tx.CreateWorkspace(w))
+		must(tx.CreateInvitation(inv("inv_2", "ws_2", "ihash1")))
+		return tx.CreateToken(tok("tok_2", "ws_2", "u1", "thash1"))
 	})
 }
 
@@ -427,7 +467,7 @@ func testLookupsSeeUpdates(t *testing.T, s storage.Storage) {
 		u.Platform = true
 		must(tx.PutUser(u))
 		w := ws("ws_1", "alpha")
-		w.ExternalID, w.Status = "ext-1", workspace.Deleted
+		w.ExternalID, w.Status, w.DeletedAt = "ext-1", workspace.Deleted, later
 		return tx.PutWorkspace(w)
 	})
 	view(t, s, func(tx storage.Tx) error {
@@ -467,8 +507,8 @@ func testDeleteCleansIndexes(t *testing.T, s storage.Storage) {
 		must(tx.DeleteToken("tok_1"))
 		must(tx.DeleteInvitation("inv_1"))
 		must(tx.DeleteMember("ws_1", "u1"))
-		must(tx.DeleteWorkspaceEvents("ws_1"))
-		return tx.DeleteWorkspace("ws_1")
+		_, err := tx.PurgeWorkspace("ws_1")
+		return err
 	})
 	view(t, s, func(tx storage.Tx) error {
 		_, err := tx.GetWorkspaceBySlug("alpha")
@@ -495,9 +535,9 @@ func testDeleteCleansIndexes(t *testing.T, s storage.Storage) {
 	update(t, s, func(tx storage.Tx) error {
 		w := ws("ws_9", "alpha")
 		w.ExternalID = "ext-1"
-		must(tx.PutWorkspace(w))
-		must(tx.PutInvitation(inv("inv_9", "ws_9", "ihash1")))
-		return tx.PutToken(tok("tok_9", "ws_9", "u1", "thash1"))
+		must(tx.CreateWorkspace(w))
+		must(tx.CreateInvitation(inv("inv_9", "ws_9", "ihash1")))
+		return tx.CreateToken(tok("tok_9", "ws_9", "u1", "thash1"))
 	})
 }
 
@@ -508,25 +548,23 @@ func testFailedUpdateRollsBack(t *testing.T, s storage.Storage) {
 	before := dump(t, s)
 	// Many writes, then the last one fails: none of them may survive.
 	err := s.Update(ctx, func(tx storage.Tx) error {
-		must(tx.PutUser(user("u9")))
-		must(tx.PutWorkspace(ws("ws_9", "zeta")))
-		must(tx.PutMember(mem("ws_9", "u9", rbac.Admin)))
-		must(tx.PutInvitation(inv("inv_9", "ws_9", "ihash9")))
-		must(tx.PutToken(tok("tok_9", "ws_9", "u9", "thash9")))
+		must(tx.CreateUser(user("u9")))
+		must(tx.CreateWorkspace(ws("ws_9", "zeta")))
+		must(tx.CreateMember(mem("ws_9", "u9", rbac.Admin)))
+		must(tx.CreateInvitation(inv("inv_9", "ws_9", "ihash9")))
+		must(tx.CreateToken(tok("tok_9", "ws_9", "u9", "thash9")))
 		must(tx.AppendEvent(evt("evt_9", "ws_9")))
 		must(tx.DeleteToken("tok_1"))
 		must(tx.DeleteMember("ws_1", "u1"))
-		if _, err := tx.AddCounter("workspaces", 5); err != nil {
-			return err
-		}
-		return tx.PutWorkspace(ws("ws_8", "alpha")) // slug taken: fails last
+		must(tx.AddCounter("workspaces", 5))
+		return tx.CreateWorkspace(ws("ws_8", "alpha")) // slug taken: fails last
 	})
 	wantKind(t, "failing last write", err, storage.ErrExists)
 	if after := dump(t, s); after != before {
 		t.Errorf("a failed Update left changes behind:\nbefore %s\nafter  %s", before, after)
 	}
 	err = s.Update(ctx, func(tx storage.Tx) error {
-		must(tx.PutUser(user("u9")))
+		must(tx.CreateUser(user("u9")))
 		return errBoom
 	})
 	wantKind(t, "fn error", err, errBoom)
@@ -545,7 +583,7 @@ func testPanicRollsBack(t *testing.T, s storage.Storage) {
 			}
 		}()
 		_ = s.Update(ctx, func(tx storage.Tx) error {
-			must(tx.PutUser(user("u9")))
+			must(tx.CreateUser(user("u9")))
 			must(tx.DeleteToken("tok_1"))
 			panic("kaboom")
 		})
@@ -554,23 +592,22 @@ func testPanicRollsBack(t *testing.T, s storage.Storage) {
 		t.Errorf("a panicking Update left changes behind")
 	}
 	// The store still works.
-	update(t, s, func(tx storage.Tx) error { return tx.PutUser(user("u9")) })
+	update(t, s, func(tx storage.Tx) error { return tx.CreateUser(user("u9")) })
 }
 
 func testSeesOwnWrites(t *testing.T, s storage.Storage) {
 	update(t, s, func(tx storage.Tx) error {
-		must(tx.PutWorkspace(ws("ws_1", "alpha")))
+		users(tx, "u1")
+		must(tx.CreateWorkspace(ws("ws_1", "alpha")))
 		if w, err := tx.GetWorkspaceBySlug("alpha"); err != nil || w.ID != "ws_1" {
 			t.Errorf("own workspace not visible: %v", err)
 		}
-		must(tx.PutMember(mem("ws_1", "u1", rbac.Viewer)))
+		must(tx.CreateMember(mem("ws_1", "u1", rbac.Viewer)))
 		must(tx.PutMember(mem("ws_1", "u1", rbac.Editor)))
 		if m, err := tx.GetMember("ws_1", "u1"); err != nil || m.Role != rbac.Editor {
 			t.Errorf("own member update not visible: %+v %v", m, err)
 		}
-		if n, _ := tx.AddCounter("c", 2); n != 2 {
-			t.Errorf("AddCounter = %d, want 2", n)
-		}
+		must(tx.AddCounter("c", 2))
 		if n, _ := tx.Counter("c"); n != 2 {
 			t.Errorf("Counter after own add = %d, want 2", n)
 		}
@@ -588,21 +625,27 @@ func testReadTxRefusesWrites(t *testing.T, s storage.Storage) {
 		if tx.Writable() {
 			t.Error("View tx says it is writable")
 		}
+		_, purgeErr := tx.PurgeWorkspace("ws_1")
 		writes := map[string]error{
-			"PutUser":               tx.PutUser(user("u9")),
-			"PutWorkspace":          tx.PutWorkspace(ws("ws_9", "z")),
-			"DeleteWorkspace":       tx.DeleteWorkspace("ws_1"),
-			"PutMember":             tx.PutMember(mem("ws_1", "u9", rbac.Viewer)),
-			"DeleteMember":          tx.DeleteMember("ws_1", "u1"),
-			"PutInvitation":         tx.PutInvitation(inv("inv_9", "ws_1", "h")),
-			"DeleteInvitation":      tx.DeleteInvitation("inv_1"),
-			"PutToken":              tx.PutToken(tok("tok_9", "ws_1", "u1", "h")),
-			"DeleteToken":           tx.DeleteToken("tok_1"),
-			"AppendEvent":           tx.AppendEvent(evt("evt_9", "ws_1")),
-			"DeleteWorkspaceEvents": tx.DeleteWorkspaceEvents("ws_1"),
+			"CreateUser":       tx.CreateUser(user("u9")),
+			"PutUser":          tx.PutUser(user("u1")),
+			"CreateWorkspace":  tx.CreateWorkspace(ws("ws_9", "z")),
+			"PutWorkspace":     tx.PutWorkspace(ws("ws_1", "alpha")),
+			"PurgeWorkspace":   purgeErr,
+			"CreateMember":     tx.CreateMember(mem("ws_1", "u2", rbac.Viewer)),
+			"PutMember":        tx.PutMember(mem("ws_1", "u1", rbac.Viewer)),
+			"DeleteMember":     tx.DeleteMember("ws_1", "u1"),
+			"CreateInvitation": tx.CreateInvitation(inv("inv_9", "ws_1", "h")),
+			"PutInvitation":    tx.PutInvitation(inv("inv_1", "ws_1", "h")),
+			"DeleteInvitation": tx.DeleteInvitation("inv_1"),
+			"CreateToken":      tx.CreateToken(tok("tok_9", "ws_1", "u1", "h")),
+			"PutToken":         tx.PutToken(tok("tok_1", "ws_1", "u1", "h")),
+			"TouchToken":       tx.TouchToken("tok_1", t0.Add(time.Hour)),
+			"DeleteToken":      tx.DeleteToken("tok_1"),
+			"AppendEvent":      tx.AppendEvent(evt("evt_9", "ws_1")),
+			"AddCounter":       tx.AddCounter("workspaces", 1),
+			"PutSetting":       tx.PutSetting("x", []byte("y")),
 		}
-		_, err := tx.AddCounter("workspaces", 1)
-		writes["AddCounter"] = err
 		for name, err := range writes {
 			wantKind(t, name, err, storage.ErrReadOnly)
 		}
@@ -616,8 +659,9 @@ func testReadTxRefusesWrites(t *testing.T, s storage.Storage) {
 func testScanOrderAndCursor(t *testing.T, s storage.Storage) {
 	const n = 57
 	update(t, s, func(tx storage.Tx) error {
+		users(tx, "u1")
 		for i := n - 1; i >= 0; i-- { // inserted in reverse order
-			must(tx.PutWorkspace(ws(fmt.Sprintf("ws_%03d", i), fmt.Sprintf("s-%03d", i))))
+			must(tx.CreateWorkspace(ws(fmt.Sprintf("ws_%03d", i), fmt.Sprintf("s-%03d", i))))
 		}
 		return nil
 	})
@@ -657,18 +701,19 @@ func testScanOrderAndCursor(t *testing.T, s storage.Storage) {
 
 func testChildScans(t *testing.T, s storage.Storage) {
 	update(t, s, func(tx storage.Tx) error {
+		users(tx, "u", "u1", "u2", "u3")
 		for _, w := range []string{"ws_a", "ws_b", "ws_c"} {
-			must(tx.PutWorkspace(ws(w, w[3:])))
+			must(tx.CreateWorkspace(ws(w, w[3:])))
 			for _, u := range []string{"u1", "u2", "u3"} {
-				must(tx.PutMember(mem(w, u, rbac.Viewer)))
-				must(tx.PutToken(tok("tok_"+w+u, w, u, "h"+w+u)))
+				must(tx.CreateMember(mem(w, u, rbac.Viewer)))
+				must(tx.CreateToken(tok("tok_"+w+u, w, u, "h"+w+u)))
 			}
-			must(tx.PutInvitation(inv("inv_"+w+"1", w, "i1"+w)))
-			must(tx.PutInvitation(inv("inv_"+w+"2", w, "i2"+w)))
+			must(tx.CreateInvitation(inv("inv_"+w+"1", w, "i1"+w)))
+			must(tx.CreateInvitation(inv("inv_"+w+"2", w, "i2"+w)))
 		}
-		must(tx.PutToken(tok("tok_p", "", "u2", "hp"))) // personal
+		must(tx.CreateToken(tok("tok_p", "", "u2", "hp"))) // personal
 		// A user ID that is a prefix of another must not leak into its scans.
-		must(tx.PutMember(mem("ws_b", "u", rbac.Viewer)))
+		must(tx.CreateMember(mem("ws_b", "u", rbac.Viewer)))
 		return nil
 	})
 	view(t, s, func(tx storage.Tx) error {
@@ -690,14 +735,18 @@ func testChildScans(t *testing.T, s storage.Storage) {
 		got = nil
 		must(tx.ScanUserTokens("u2", "", func(k token.Token) bool { got = append(got, k.ID); return len(got) < 3 }))
 		assertList(t, "ScanUserTokens(u2), stopped at 3", got, "tok_p", "tok_ws_au2", "tok_ws_bu2")
+		fs, ok := tx.(storage.FullScanner)
+		if !ok {
+			return nil // the whole-table scans are optional
+		}
 		got = nil
-		must(tx.ScanTokens("tok_ws_cu1", func(k token.Token) bool { got = append(got, k.ID); return true }))
+		must(fs.ScanTokens("tok_ws_cu1", func(k token.Token) bool { got = append(got, k.ID); return true }))
 		assertList(t, "ScanTokens(after tok_ws_cu1)", got, "tok_ws_cu2", "tok_ws_cu3")
 		got = nil
-		must(tx.ScanAllInvitations("", func(i member.Invitation) bool { got = append(got, i.ID); return true }))
+		must(fs.ScanAllInvitations("", func(i member.Invitation) bool { got = append(got, i.ID); return true }))
 		assertList(t, "ScanAllInvitations", got, "inv_ws_a1", "inv_ws_a2", "inv_ws_b1", "inv_ws_b2", "inv_ws_c1", "inv_ws_c2")
 		got = nil
-		must(tx.ScanAllMembers(func(m member.Member) bool { got = append(got, m.WorkspaceID+"/"+m.UserID); return len(got) < 5 }))
+		must(fs.ScanAllMembers(func(m member.Member) bool { got = append(got, m.WorkspaceID+"/"+m.UserID); return len(got) < 5 }))
 		assertList(t, "ScanAllMembers, stopped at 5", got, "ws_a/u1", "ws_a/u2", "ws_a/u3", "ws_b/u", "ws_b/u1")
 		return nil
 	})
@@ -712,26 +761,50 @@ func assertList(t *testing.T, what string, got []string, want ...string) {
 
 func testEvents(t *testing.T, s storage.Storage) {
 	update(t, s, func(tx storage.Tx) error {
+		users(tx, "u1")
+		must(tx.CreateWorkspace(ws("ws_a", "a")))
+		must(tx.CreateWorkspace(ws("ws_b", "b")))
 		must(tx.AppendEvent(evt("evt_1", "ws_a")))
 		must(tx.AppendEvent(evt("evt_2", "ws_b")))
-		must(tx.AppendEvent(evt("evt_3", "")))
-		must(tx.AppendEvent(evt("evt_4", "ws_a")))
-		return nil
+		return tx.AppendEvent(evt("evt_3", ""))
 	})
+	// IDs only name events: the backend orders the feed by positions it assigns,
+	// here in commit order, whatever the IDs say.
+	update(t, s, func(tx storage.Tx) error { return tx.AppendEvent(evt("evt_0", "ws_a")) })
+	var all []storage.Event
+	view(t, s, func(tx storage.Tx) error {
+		return tx.ScanEvents("", func(e storage.Event) bool { all = append(all, e); return true })
+	})
+	var ids []string
+	for i, e := range all {
+		ids = append(ids, e.ID)
+		if e.Position == "" || i > 0 && e.Position <= all[i-1].Position {
+			t.Errorf("event %s has position %q after %q: positions must increase bytewise", e.ID, e.Position, all[max(i-1, 0)].Position)
+		}
+	}
+	assertList(t, "ScanEvents", ids, "evt_1", "evt_2", "evt_3", "evt_0")
+	if len(all) != 4 {
+		t.FailNow()
+	}
 	view(t, s, func(tx storage.Tx) error {
 		var got []string
-		must(tx.ScanEvents("evt_1", func(e storage.Event) bool { got = append(got, e.ID); return true }))
-		assertList(t, "ScanEvents(after evt_1)", got, "evt_2", "evt_3", "evt_4")
+		must(tx.ScanEvents(all[0].Position, func(e storage.Event) bool { got = append(got, e.ID); return true }))
+		assertList(t, "ScanEvents(after the first)", got, "evt_2", "evt_3", "evt_0")
 		got = nil
-		must(tx.ScanWorkspaceEvents("ws_a", "", func(e storage.Event) bool { got = append(got, e.ID); return true }))
-		assertList(t, "ScanWorkspaceEvents(ws_a)", got, "evt_1", "evt_4")
+		must(tx.ScanWorkspaceEvents("ws_a", "", func(e storage.Event) bool { got = append(got, e.ID+"@"+e.Position); return true }))
+		assertList(t, "ScanWorkspaceEvents(ws_a)", got, "evt_1@"+all[0].Position, "evt_0@"+all[3].Position)
+		got = nil
+		must(tx.ScanWorkspaceEvents("ws_a", all[0].Position, func(e storage.Event) bool { got = append(got, e.ID); return true }))
+		assertList(t, "ScanWorkspaceEvents(ws_a, after the first)", got, "evt_0")
 		return nil
 	})
-	update(t, s, func(tx storage.Tx) error { return tx.DeleteWorkspaceEvents("ws_a") })
+	// A rolled-back append leaves no event, and later events still sort after.
+	_ = s.Update(ctx, func(tx storage.Tx) error { must(tx.AppendEvent(evt("evt_x", "ws_b"))); return errBoom })
+	update(t, s, func(tx storage.Tx) error { return tx.AppendEvent(evt("evt_5", "ws_b")) })
 	view(t, s, func(tx storage.Tx) error {
 		var got []string
-		must(tx.ScanEvents("", func(e storage.Event) bool { got = append(got, e.ID); return true }))
-		assertList(t, "ScanEvents after DeleteWorkspaceEvents(ws_a)", got, "evt_2", "evt_3")
+		must(tx.ScanEvents(all[3].Position, func(e storage.Event) bool { got = append(got, e.ID); return true }))
+		assertList(t, "ScanEvents after a rollback", got, "evt_5")
 		return nil
 	})
 }
@@ -742,9 +815,10 @@ func testValuesAreCopies(t *testing.T, s storage.Storage) {
 	k := tok("tok_1", "ws_1", "u1", "thash1")
 	e := evt("evt_1", "ws_1")
 	update(t, s, func(tx storage.Tx) error {
-		must(tx.PutWorkspace(w))
-		must(tx.PutInvitation(i))
-		must(tx.PutToken(k))
+		users(tx, "u1")
+		must(tx.CreateWorkspace(w))
+		must(tx.CreateInvitation(i))
+		must(tx.CreateToken(k))
 		must(tx.AppendEvent(e))
 		w.Metadata["plan"] = "mutated after put"
 		i.SecretHash[0] = 'X'
@@ -796,7 +870,7 @@ func testOnCommit(t *testing.T, s storage.Storage) {
 		if len(ran) != 0 {
 			t.Error("OnCommit ran before the commit")
 		}
-		return tx.PutUser(user("u1"))
+		return tx.CreateUser(user("u1"))
 	})
 	assertList(t, "OnCommit after commit", ran, "first", "second")
 	ran = nil
@@ -815,11 +889,11 @@ func testOnCommit(t *testing.T, s storage.Storage) {
 
 func testCounters(t *testing.T, s storage.Storage) {
 	update(t, s, func(tx storage.Tx) error {
-		if n, err := tx.AddCounter("a", 5); err != nil || n != 5 {
-			t.Errorf("AddCounter(a, 5) = %d, %v", n, err)
-		}
-		if n, err := tx.AddCounter("a", -7); err != nil || n != -2 {
-			t.Errorf("AddCounter(a, -7) = %d, %v", n, err)
+		must(tx.AddCounter("a", 5))
+		must(tx.AddCounter("a", -7))
+		must(tx.AddCounter("b", 1))
+		if n, err := tx.Counter("a"); err != nil || n != -2 {
+			t.Errorf("Counter(a) in the writing transaction = %d, %v; want -2", n, err)
 		}
 		return nil
 	})
@@ -827,11 +901,15 @@ func testCounters(t *testing.T, s storage.Storage) {
 		if n, err := tx.Counter("a"); err != nil || n != -2 {
 			t.Errorf("Counter(a) = %d, %v; want -2", n, err)
 		}
+		var got []string
+		must(tx.ScanCounters(func(name string, n int64) bool { got = append(got, fmt.Sprint(name, "=", n)); return true }))
+		assertList(t, "ScanCounters", got, "a=-2", "b=1")
 		return nil
 	})
 }
 
 func testParallelWriters(t *testing.T, s storage.Storage) {
+	update(t, s, func(tx storage.Tx) error { users(tx, "u1"); return nil })
 	const writers, each = 8, 25
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -844,12 +922,11 @@ func testParallelWriters(t *testing.T, s storage.Storage) {
 				id := fmt.Sprintf("ws_%02d_%03d", g, i)
 				err := s.Update(ctx, func(tx storage.Tx) error {
 					if i%5 == 4 { // every fifth fails, in the middle of the others' batches
-						must(tx.PutWorkspace(ws(id, "fail-"+id[3:])))
+						must(tx.CreateWorkspace(ws(id, "fail-"+id[3:])))
 						return errBoom
 					}
-					must(tx.PutWorkspace(ws(id, "s-"+id[3:])))
-					_, err := tx.AddCounter("workspaces", 1)
-					return err
+					must(tx.CreateWorkspace(ws(id, "s-"+id[3:])))
+					return tx.AddCounter("workspaces", 1)
 				})
 				if i%5 == 4 {
 					if !errors.Is(err, errBoom) {
@@ -904,7 +981,7 @@ func testCanceledContext(t *testing.T, s storage.Storage) {
 	c, cancel := context.WithCancel(ctx)
 	cancel()
 	ran := false
-	err := s.Update(c, func(tx storage.Tx) error { ran = true; return tx.PutUser(user("u1")) })
+	err := s.Update(c, func(tx storage.Tx) error { ran = true; return tx.CreateUser(user("u1")) })
 	wantKind(t, "Update with canceled context", err, context.Canceled)
 	err = s.View(c, func(storage.Tx) error { ran = true; return nil })
 	wantKind(t, "View with canceled context", err, context.Canceled)
@@ -929,8 +1006,8 @@ func testUseAfterClose(t *testing.T, s storage.Storage) {
 func testReopen(t *testing.T, s storage.Storage, reopen func(*testing.T, storage.Storage) storage.Storage) {
 	seed(t, s)
 	update(t, s, func(tx storage.Tx) error {
-		must(tx.PutToken(tok("tok_p", "", "u2", "hp")))
-		must(tx.PutMember(mem("ws_1", "u2", rbac.Viewer)))
+		must(tx.CreateToken(tok("tok_p", "", "u2", "hp")))
+		must(tx.CreateMember(mem("ws_1", "u2", rbac.Viewer)))
 		return nil
 	})
 	before := dump(t, s)
