@@ -467,12 +467,12 @@ type readTx struct{ *snapshot }
 
 var _ storage.Tx = readTx{}
 
-func (readTx) Writable() bool                          { return false }
-func (readTx) OnCommit(func())                         {}
-func (readTx) CreateUser(member.User) error                { return storage.ErrReadOnly }
-func (readTx) PutUser(member.User) error                   { return storage.ErrReadOnly }
-func (readTx) CreateWorkspace(workspace.Workspace) error   { return storage.ErrReadOnly }
-func (readTx) PutWorkspace(workspace.Workspace) error      { return storage.ErrReadOnly }
+func (readTx) Writable() bool                            { return false }
+func (readTx) OnCommit(func())                           {}
+func (readTx) CreateUser(member.User) error              { return storage.ErrReadOnly }
+func (readTx) PutUser(member.User) error                 { return storage.ErrReadOnly }
+func (readTx) CreateWorkspace(workspace.Workspace) error { return storage.ErrReadOnly }
+func (readTx) PutWorkspace(workspace.Workspace) error    { return storage.ErrReadOnly }
 func (readTx) PurgeWorkspace(string) (storage.PurgeCounts, error) {
 	return storage.PurgeCounts{}, storage.ErrReadOnly
 }

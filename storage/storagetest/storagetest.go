@@ -332,7 +332,11 @@ func testUniqueIndexes(t *testing.T, s storage.Storage) {
 		{storage.IndexUserEmail, func(tx storage.Tx) error { u := user("u2"); u.Email = "u1@example.com"; return tx.PutUser(u) }},
 		{storage.IndexWorkspaceID, func(tx storage.Tx) error { return tx.CreateWorkspace(ws("ws_1", "other")) }},
 		{storage.IndexWorkspaceSlug, func(tx storage.Tx) error { return tx.CreateWorkspace(ws("ws_2", "alpha")) }},
-		{storage.IndexWorkspaceExternalID, func(tx storage.Tx) error { w := ws("ws_2", "beta"); w.ExternalID = "ext-1"; return tx.CreateWorkspace(w) }},
+		{storage.IndexWorkspaceExternalID, func(tx storage.Tx) error {
+			w := ws("ws_2", "beta")
+			w.ExternalID = "ext-1"
+			return tx.CreateWorkspace(w)
+		}},
 		{storage.IndexMember, func(tx storage.Tx) error { return tx.CreateMember(mem("ws_1", "u1", rbac.Viewer)) }},
 		{storage.IndexInvitationID, func(tx storage.Tx) error { return tx.CreateInvitation(inv("inv_1", "ws_1", "ihash9")) }},
 		{storage.IndexInvitationHash, func(tx storage.Tx) error { return tx.CreateInvitation(inv("inv_2", "ws_1", "ihash1")) }},
