@@ -1,0 +1,59 @@
+package storagetest
+
+import (
+	"testing"
+
+	"github.com/tenancykit/tenancy/storage"
+)
+
+// The Tx suite, the feed: positions the backend assigns.
+
+func testEvents(t *testing.T, s storage.Storage) {
+	update(t, s, func(tx storage.Tx) error {
+		users(tx, "u1")
+		must(tx.CreateWorkspace(ws("ws_a", "a")))
+		must(tx.CreateWorkspace(ws("ws_b", "b")))
+		must(tx.AppendEvent(evt("evt_1", "ws_a")))
+		must(tx.AppendEvent(evt("evt_2", "ws_b")))
+		return tx.AppendEvent(evt("evt_3", ""))
+	})
+	// IDs only name events: the backend orders the feed by positions it assigns,
+	// here in commit order, whatever the IDs say.
+	update(t, s, func(tx storage.Tx) error { return tx.AppendEvent(evt("evt_0", "ws_a")) })
+	var all []storage.Event
+	view(t, s, func(tx storage.Tx) error {
+		return tx.ScanEvents("", func(e storage.Event) bool { all = append(all, e); return true })
+	})
+	var ids []string
+	for i, e := range all {
+		ids = append(ids, e.ID)
+		if e.Position == "" || i > 0 && e.Position <= all[i-1].Position {
+			t.Errorf("event %s has position %q after %q: positions must increase bytewise", e.ID, e.Position, all[max(i-1, 0)].Position)
+		}
+	}
+	assertList(t, "ScanEvents", ids, "evt_1", "evt_2", "evt_3", "evt_0")
+	if len(all) != 4 {
+		t.FailNow()
+	}
+	view(t, s, func(tx storage.Tx) error {
+		var got []string
+		must(tx.ScanEvents(all[0].Position, func(e storage.Event) bool { got = append(got, e.ID); return true }))
+		assertList(t, "ScanEvents(after the first)", got, "evt_2", "evt_3", "evt_0")
+		got = nil
+		must(tx.ScanWorkspaceEvents("ws_a", "", func(e storage.Event) bool { got = append(got, e.ID+"@"+e.Position); return true }))
+		assertList(t, "ScanWorkspaceEvents(ws_a)", got, "evt_1@"+all[0].Position, "evt_0@"+all[3].Position)
+		got = nil
+		must(tx.ScanWorkspaceEvents("ws_a", all[0].Position, func(e storage.Event) bool { got = append(got, e.ID); return true }))
+		assertList(t, "ScanWorkspaceEvents(ws_a, after the first)", got, "evt_0")
+		return nil
+	})
+	// A rolled-back append leaves no event, and later events still sort after.
+	_ = s.Update(ctx, func(tx storage.Tx) error { must(tx.AppendEvent(evt("evt_x", "ws_b"))); return errBoom })
+	update(t, s, func(tx storage.Tx) error { return tx.AppendEvent(evt("evt_5", "ws_b")) })
+	view(t, s, func(tx storage.Tx) error {
+		var got []string
+		must(tx.ScanEvents(all[3].Position, func(e storage.Event) bool { got = append(got, e.ID); return true }))
+		assertList(t, "ScanEvents after a rollback", got, "evt_5")
+		return nil
+	})
+}
