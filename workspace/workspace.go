@@ -30,7 +30,7 @@ func (s Status) Valid() bool { return s == Active || s == Inactive || s == Delet
 func ParseStatus(s string) (Status, error) {
 	st := Status(strings.ToLower(strings.TrimSpace(s)))
 	if !st.Valid() {
-		return "", fmt.Errorf("status %q must be active, inactive or deleted", s)
+		return "", fmt.Errorf("status %q must be active, inactive or deleted", truncate(s, 40))
 	}
 	return st, nil
 }
@@ -146,13 +146,17 @@ func SlugFromName(name string) string {
 	return strings.Trim(s, "-")
 }
 
-// ValidateDescription checks a description: valid UTF-8, at most 2000 bytes.
+// ValidateDescription checks a description: valid UTF-8 without NUL, at most 2000
+// bytes.
 func ValidateDescription(d string) error {
 	if !utf8.ValidString(d) {
 		return invalid("description must be valid UTF-8")
 	}
 	if len(d) > MaxDescriptionLen {
 		return invalid("description must be at most %d bytes, got %d", MaxDescriptionLen, len(d))
+	}
+	if strings.IndexByte(d, 0) >= 0 {
+		return invalid("description must not contain NUL characters")
 	}
 	return nil
 }
@@ -170,7 +174,8 @@ func ValidateExternalID(id string) error {
 }
 
 // ValidateMetadata checks metadata: at most 32 keys; keys 1-64 bytes of letters,
-// digits, '-', '_', '.', '/' or ':'; values valid UTF-8 up to 1024 bytes.
+// digits, '-', '_', '.', '/' or ':'; values valid UTF-8 up to 1024 bytes, without
+// NUL (no stored text holds U+0000: a PostgreSQL text column cannot).
 func ValidateMetadata(md map[string]string) error {
 	if len(md) > MaxMetadataKeys {
 		return invalid("metadata must have at most %d keys, got %d", MaxMetadataKeys, len(md))
@@ -184,6 +189,9 @@ func ValidateMetadata(md map[string]string) error {
 		}
 		if !utf8.ValidString(v) {
 			return invalid("metadata value for %q must be valid UTF-8", k)
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return invalid("metadata value for %q must not contain NUL characters", k)
 		}
 	}
 	return nil

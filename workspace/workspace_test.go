@@ -96,6 +96,12 @@ func TestValidateFields(t *testing.T) {
 	if workspace.ValidateMetadata(map[string]string{"": "x"}) == nil || workspace.ValidateMetadata(map[string]string{"k": "\xff"}) == nil {
 		t.Error("bad metadata accepted")
 	}
+	// No stored text holds U+0000 (PostgreSQL text cannot): descriptions and
+	// metadata values refuse it, as names and IDs refuse every control character.
+	if workspace.ValidateDescription("a\x00b") == nil || workspace.ValidateMetadata(map[string]string{"k": "a\x00"}) == nil ||
+		workspace.ValidateDescription("line one\nline two") != nil {
+		t.Error("NUL rules")
+	}
 	if workspace.ValidateExternalID("") != nil || workspace.ValidateExternalID("crm-1") != nil || workspace.ValidateExternalID("a\nb") == nil {
 		t.Error("external ID rules")
 	}

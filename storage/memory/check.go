@@ -54,6 +54,14 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 			return true
 		})
 	})
+	unique("deleted workspaces", snap.deleted, func(yield func(string, string)) {
+		snap.ws.Ascend(func(it item[workspace.Workspace]) bool {
+			if it.val.Status == workspace.Deleted {
+				yield(storage.DeletedKey(it.val.DeletedAt, it.key), it.key)
+			}
+			return true
+		})
+	})
 	unique("invitation hashes", snap.invHash, func(yield func(string, string)) {
 		snap.invs.Ascend(func(it item[member.Invitation]) bool { yield(string(it.val.SecretHash), it.key); return true })
 	})
