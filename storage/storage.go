@@ -345,7 +345,15 @@ func (e Event) Clone() Event {
 
 // SequencePosition renders a single-writer backend's event sequence number as a feed
 // position: fixed-width hex, so byte order is numeric order.
-func SequencePosition(seq uint64) string { return fmt.Sprintf("%016x", seq) }
+func SequencePosition(seq uint64) string {
+	const digits = "0123456789abcdef"
+	var b [16]byte
+	for i := 15; i >= 0; i-- {
+		b[i] = digits[seq&0xf]
+		seq >>= 4
+	}
+	return string(b[:])
+}
 
 // DeletedKey is the key of a deleted workspace in a retention index: its deletion
 // time (microseconds since 1970, fixed-width hex) then its ID, so byte order is

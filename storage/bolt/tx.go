@@ -100,20 +100,26 @@ func claim(b *bbolt.Bucket, index string, key []byte, id string) error {
 	return nil
 }
 
-// exists reports whether a bucket holds key.
-func (t *tx) exists(bucket []byte, key string) bool { return t.b(bucket).Get([]byte(key)) != nil }
+// prior reads the record a Put replaces; a Create has none, and skips the read.
+func prior[V any](create bool, get func(string) (V, error), id string) (V, error) {
+	if create {
+		var none V
+		return none, storage.ErrNotFound
+	}
+	return get(id)
+}
 
 // writeFor checks a Create (the key must be free: index names the collision) or a
 // Put (the record must exist: kind names the error).
-func (t *tx) writeFor(create bool, bucket []byte, key, index, kind string) error {
+func (t *tx) writeFor(create bool, bucket, key []byte, index, kind string) error {
 	if err := t.canWrite(); err != nil {
 		return err
 	}
-	switch has := t.exists(bucket, key); {
+	switch has := t.b(bucket).Get(key) != nil; {
 	case create && has:
 		return storage.Conflict(index)
 	case !create && !has:
-		return notFound(kind, key)
+		return notFound(kind, string(key))
 	}
 	return nil
 }
@@ -181,14 +187,14 @@ func (t *tx) putUser(create bool, u member.User) error {
 	if err := storage.CheckKeys("user", []string{u.ID, u.Email}); err != nil {
 		return err
 	}
-	if err := t.writeFor(create, bUsers, u.ID, storage.IndexUserID, "user"); err != nil {
+	if err := t.writeFor(create, bUsers, []byte(u.ID), storage.IndexUserID, "user"); err != nil {
 		return err
 	}
 	emails := t.b(bUserEmail)
 	if err := claim(emails, storage.IndexUserEmail, []byte(u.Email), u.ID); err != nil {
 		return err
 	}
-	if old, err := t.GetUser(u.ID); err == nil && old.Email != u.Email {
+	if old, err := prior(create, t.GetUser, u.ID); err == nil && old.Email != u.Email {
 		if err := emails.Delete([]byte(old.Email)); err != nil {
 			return err
 		}
@@ -233,7 +239,7 @@ func (t *tx) putWorkspace(create bool, w workspace.Workspace) error {
 	if err := storage.CheckKeys("workspace", []string{w.ID, w.Slug}); err != nil {
 		return err
 	}
-	if err := t.writeFor(create, bWs, w.ID, storage.IndexWorkspaceID, "workspace"); err != nil {
+	if err := t.writeFor(create, bWs, []byte(w.ID), storage.IndexWorkspaceID, "workspace"); err != nil {
 		return err
 	}
 	slugs, exts := t.b(bWsSlug), t.b(bWsExt)
@@ -245,7 +251,7 @@ func (t *tx) putWorkspace(create bool, w workspace.Workspace) error {
 			return err
 		}
 	}
-	if old, err := t.GetWorkspace(w.ID); err == nil {
+	if old, err := prior(create, t.GetWorkspace, w.ID); err == nil {
 		if err := t.dropWorkspaceIndexes(old); err != nil {
 			return err
 		}
@@ -392,10 +398,11 @@ func (t *tx) putMember(create bool, m member.Member) error {
 	if err := storage.CheckKeys("member", []string{m.WorkspaceID, m.UserID}); err != nil {
 		return err
 	}
-	if err := t.writeFor(create, bMembers, string(join(m.WorkspaceID, m.UserID)), storage.IndexMember, "member"); err != nil {
+	key := join(m.WorkspaceID, m.UserID)
+	if err := t.writeFor(create, bMembers, key, storage.IndexMember, "member"); err != nil {
 		return err
 	}
-	if err := t.b(bMembers).Put(join(m.WorkspaceID, m.UserID), encodeMember(m)); err != nil {
+	if err := t.b(bMembers).Put(key, encodeMember(m)); err != nil {
 		return err
 	}
 	return t.b(bUserWs).Put(join(m.UserID, m.WorkspaceID), nil)
@@ -461,14 +468,14 @@ func (t *tx) putInvitation(create bool, inv member.Invitation) error {
 	if err := storage.CheckKeys("invitation", []string{inv.ID, inv.WorkspaceID}, inv.SecretHash); err != nil {
 		return err
 	}
-	if err := t.writeFor(create, bInvs, inv.ID, storage.IndexInvitationID, "invitation"); err != nil {
+	if err := t.writeFor(create, bInvs, []byte(inv.ID), storage.IndexInvitationID, "invitation"); err != nil {
 		return err
 	}
 	hashes := t.b(bInvHash)
 	if err := claim(hashes, storage.IndexInvitationHash, inv.SecretHash, inv.ID); err != nil {
 		return err
 	}
-	if old, err := t.GetInvitation(inv.ID); err == nil {
+	if old, err := prior(create, t.GetInvitation, inv.ID); err == nil {
 		if err := t.dropInvitationIndexes(old); err != nil {
 			return err
 		}
@@ -554,14 +561,14 @@ func (t *tx) putToken(create bool, tok token.Token) error {
 	if err := storage.CheckKeys("token", []string{tok.ID, tok.UserID}, tok.Hash); err != nil {
 		return err
 	}
-	if err := t.writeFor(create, bToks, tok.ID, storage.IndexTokenID, "token"); err != nil {
+	if err := t.writeFor(create, bToks, []byte(tok.ID), storage.IndexTokenID, "token"); err != nil {
 		return err
 	}
 	hashes := t.b(bTokHash)
 	if old := hashes.Get(tok.Hash); old != nil && recordID(old) != tok.ID {
 		return storage.Conflict(storage.IndexTokenHash)
 	}
-	if old, err := t.GetToken(tok.ID); err == nil {
+	if old, err := prior(create, t.GetToken, tok.ID); err == nil {
 		if err := t.dropTokenIndexes(old); err != nil {
 			return err
 		}
