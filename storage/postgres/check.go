@@ -1,0 +1,56 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// checks are anti-joins run in one snapshot: each row returned is a record whose
+// parent is missing or an index that disagrees with its records. The unique
+// indexes themselves are the database's to keep. (Events may outlive their
+// workspace: a purge leaves its workspace.purged event.)
+var checks = []struct{ what, sql string }{
+	{"membership of a missing workspace", `SELECT m.workspace_id || '/' || m.user_id FROM {p}members m
+		WHERE NOT EXISTS (SELECT 1 FROM {p}workspaces w WHERE w.id = m.workspace_id) LIMIT 100`},
+	{"membership of a missing user", `SELECT m.workspace_id || '/' || m.user_id FROM {p}members m
+		WHERE NOT EXISTS (SELECT 1 FROM {p}users u WHERE u.id = m.user_id) LIMIT 100`},
+	{"invitation to a missing workspace", `SELECT i.id FROM {p}invitations i
+		WHERE NOT EXISTS (SELECT 1 FROM {p}workspaces w WHERE w.id = i.workspace_id) LIMIT 100`},
+	{"token of a missing user", `SELECT k.id FROM {p}tokens k
+		WHERE NOT EXISTS (SELECT 1 FROM {p}users u WHERE u.id = k.user_id) LIMIT 100`},
+	{"token of a missing workspace", `SELECT k.id FROM {p}tokens k WHERE k.workspace_id <> ''
+		AND NOT EXISTS (SELECT 1 FROM {p}workspaces w WHERE w.id = k.workspace_id) LIMIT 100`},
+	{"workspace owned by a missing user", `SELECT w.id FROM {p}workspaces w
+		WHERE NOT EXISTS (SELECT 1 FROM {p}users u WHERE u.id = w.owner_id) LIMIT 100`},
+	{"deleted workspace without a deletion time", `SELECT w.id FROM {p}workspaces w
+		WHERE w.status = 'deleted' AND w.deleted_at IS NULL LIMIT 100`},
+	{"counter shard out of range", `SELECT name || '#' || shard FROM {p}counters WHERE shard < 0 LIMIT 100`},
+}
+
+// Check runs the anti-joins in one REPEATABLE READ snapshot and returns one line per
+// problem; none means healthy.
+func (s *Store) Check(ctx context.Context) ([]string, error) {
+	var out []string
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		for _, c := range checks {
+			rows, err := tx.Query(ctx, s.q(c.sql))
+			if err != nil {
+				return err
+			}
+			subjects, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			for _, sub := range subjects {
+				out = append(out, fmt.Sprintf("postgres: %s: %s", c.what, sub))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: check: %w", err)
+	}
+	return out, nil
+}

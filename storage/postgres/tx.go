@@ -1,0 +1,793 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// tx adapts a pgx transaction to storage.Tx. Scans read in pages and close their
+// result before calling back, so a callback may query the same transaction.
+type tx struct {
+	s        *Store
+	ctx      context.Context
+	ptx      pgx.Tx
+	writable bool
+	ended    bool
+	failed   error // the first statement that failed: the transaction is aborted
+	commits  []func()
+}
+
+var _ storage.Tx = (*tx)(nil)
+var _ storage.FullScanner = (*tx)(nil)
+
+// scanPage is how many rows a scan reads per query.
+const scanPage = 128
+
+func (t *tx) Writable() bool { return t.writable }
+
+func (t *tx) OnCommit(fn func()) {
+	if t.writable && fn != nil {
+		t.commits = append(t.commits, fn)
+	}
+}
+
+func (t *tx) canRead() error {
+	if t.ended {
+		return fmt.Errorf("transaction already ended: %w", storage.ErrClosed)
+	}
+	return nil
+}
+
+func (t *tx) canWrite() error {
+	if err := t.canRead(); err != nil {
+		return err
+	}
+	if !t.writable {
+		return storage.ErrReadOnly
+	}
+	return nil
+}
+
+// fail records a failed statement and maps the errors the contract names.
+func (t *tx) fail(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if t.failed == nil {
+			t.failed = err
+		}
+		if pgErr.Code == "23505" {
+			if idx, ok := constraintIndex[pgErr.ConstraintName]; ok {
+				return storage.Conflict(idx)
+			}
+		}
+	}
+	if t.ctx.Err() != nil {
+		return t.ctx.Err()
+	}
+	return fmt.Errorf("postgres: %w", err)
+}
+
+// constraintIndex names the contract's unique index for each constraint.
+var constraintIndex = map[string]string{
+	"tenancy_users_pkey":                 storage.IndexUserID,
+	"tenancy_users_email_key":            storage.IndexUserEmail,
+	"tenancy_workspaces_pkey":            storage.IndexWorkspaceID,
+	"tenancy_workspaces_slug_key":        storage.IndexWorkspaceSlug,
+	"tenancy_workspaces_external_id_key": storage.IndexWorkspaceExternalID,
+	"tenancy_members_pkey":               storage.IndexMember,
+	"tenancy_invitations_pkey":           storage.IndexInvitationID,
+	"tenancy_invitations_secret_hash_key": storage.IndexInvitationHash,
+	"tenancy_tokens_pkey":                storage.IndexTokenID,
+	"tenancy_tokens_hash_key":            storage.IndexTokenHash,
+}
+
+func (t *tx) exec(sql string, args ...any) (pgconn.CommandTag, error) {
+	tag, err := t.ptx.Exec(t.ctx, t.s.q(sql), args...)
+	return tag, t.fail(err)
+}
+
+// one runs a query for one row; no row is ErrNotFound.
+func (t *tx) one(what string, scan func(pgx.Row) error, sql string, args ...any) error {
+	if err := t.canRead(); err != nil {
+		return err
+	}
+	err := scan(t.ptx.QueryRow(t.ctx, t.s.q(sql), args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, storage.ErrNotFound)
+	}
+	return t.fail(err)
+}
+
+// paged walks a keyset-paged query: sql takes its "after" key as the last-but-one
+// argument and a LIMIT as the last. next gives the key to continue after.
+func paged[V any](t *tx, sql string, after string, args []any, scan func(pgx.Rows) (V, string, error), fn func(V) bool) error {
+	if err := t.canRead(); err != nil {
+		return err
+	}
+	for {
+		rows, err := t.ptx.Query(t.ctx, t.s.q(sql), append(append(args[:len(args):len(args)], after), scanPage)...)
+		if err != nil {
+			return t.fail(err)
+		}
+		var page []V
+		for rows.Next() {
+			v, key, err := scan(rows)
+			if err != nil {
+				rows.Close()
+				return t.fail(err)
+			}
+			page = append(page, v)
+			after = key
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return t.fail(err)
+		}
+		for _, v := range page {
+			if !fn(v) {
+				return nil
+			}
+		}
+		if len(page) < scanPage {
+			return nil
+		}
+	}
+}
+
+// Times: NULL is the zero time; everything comes back in UTC.
+
+func tz(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+type nullTime struct{ t *time.Time }
+
+func (n nullTime) get() time.Time {
+	if n.t == nil {
+		return time.Time{}
+	}
+	return n.t.UTC()
+}
+
+func strmap(m map[string]string) any {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+func decodeMap(b []byte) (map[string]string, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", storage.ErrCorrupt, err)
+	}
+	return m, nil
+}
+
+// Users.
+
+const userCols = "id, email, name, platform, created_at, updated_at"
+
+func scanUser(r pgx.Row) (member.User, error) {
+	var u member.User
+	var c, up *time.Time
+	err := r.Scan(&u.ID, &u.Email, &u.Name, &u.Platform, &c, &up)
+	u.CreatedAt, u.UpdatedAt = nullTime{c}.get(), nullTime{up}.get()
+	return u, err
+}
+
+func (t *tx) GetUser(id string) (u member.User, err error) {
+	err = t.one("user", func(r pgx.Row) error { u, err = scanUser(r); return err },
+		"SELECT "+userCols+" FROM {p}users WHERE id = $1", id)
+	return u, err
+}
+
+func (t *tx) GetUserByEmail(email string) (u member.User, err error) {
+	err = t.one("user", func(r pgx.Row) error { u, err = scanUser(r); return err },
+		"SELECT "+userCols+" FROM {p}users WHERE email = $1", email)
+	return u, err
+}
+
+func (t *tx) CreateUser(u member.User) error {
+	if err := t.writeCheck("user", []string{u.ID, u.Email}); err != nil {
+		return err
+	}
+	_, err := t.exec("INSERT INTO {p}users ("+userCols+") VALUES ($1, $2, $3, $4, $5, $6)",
+		u.ID, u.Email, u.Name, u.Platform, tz(u.CreatedAt), tz(u.UpdatedAt))
+	return err
+}
+
+func (t *tx) PutUser(u member.User) error {
+	if err := t.writeCheck("user", []string{u.ID, u.Email}); err != nil {
+		return err
+	}
+	return t.replaced("user", u.ID)(t.exec("UPDATE {p}users SET email = $2, name = $3, platform = $4, created_at = $5, updated_at = $6 WHERE id = $1",
+		u.ID, u.Email, u.Name, u.Platform, tz(u.CreatedAt), tz(u.UpdatedAt)))
+}
+
+func (t *tx) ScanUsers(after string, fn func(member.User) bool) error {
+	return paged(t, "SELECT "+userCols+" FROM {p}users WHERE id > $1 ORDER BY id LIMIT $2", after, nil,
+		func(r pgx.Rows) (member.User, string, error) { u, err := scanUser(r); return u, u.ID, err }, fn)
+}
+
+// writeCheck refuses a write in a read transaction and records without their keys.
+func (t *tx) writeCheck(kind string, ids []string, hashes ...[]byte) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	return storage.CheckKeys(kind, ids, hashes...)
+}
+
+// replaced turns an UPDATE's result into the contract's: no row is ErrNotFound.
+func (t *tx) replaced(kind, key string) func(pgconn.CommandTag, error) error {
+	return func(tag pgconn.CommandTag, err error) error {
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("%s %q: %w", kind, key, storage.ErrNotFound)
+		}
+		return nil
+	}
+}
+
+// Workspaces.
+
+const wsCols = "id, slug, name, description, status, metadata, external_id, starter_kit, owner_id, created_at, updated_at, deleted_at"
+
+func scanWorkspace(r pgx.Row) (workspace.Workspace, error) {
+	var w workspace.Workspace
+	var md []byte
+	var ext *string
+	var c, u, d *time.Time
+	if err := r.Scan(&w.ID, &w.Slug, &w.Name, &w.Description, &w.Status, &md, &ext, &w.StarterKit, &w.OwnerID, &c, &u, &d); err != nil {
+		return w, err
+	}
+	if ext != nil {
+		w.ExternalID = *ext
+	}
+	w.CreatedAt, w.UpdatedAt, w.DeletedAt = nullTime{c}.get(), nullTime{u}.get(), nullTime{d}.get()
+	var err error
+	w.Metadata, err = decodeMap(md)
+	return w, err
+}
+
+func wsArgs(w workspace.Workspace) []any {
+	var ext any
+	if w.ExternalID != "" {
+		ext = w.ExternalID
+	}
+	return []any{w.ID, w.Slug, w.Name, w.Description, string(w.Status), strmap(w.Metadata), ext, w.StarterKit, w.OwnerID,
+		tz(w.CreatedAt), tz(w.UpdatedAt), tz(w.DeletedAt)}
+}
+
+func (t *tx) getWorkspace(where string, arg any) (w workspace.Workspace, err error) {
+	err = t.one("workspace", func(r pgx.Row) error { w, err = scanWorkspace(r); return err },
+		"SELECT "+wsCols+" FROM {p}workspaces WHERE "+where+" = $1", arg)
+	return w, err
+}
+
+func (t *tx) GetWorkspace(id string) (workspace.Workspace, error) { return t.getWorkspace("id", id) }
+
+func (t *tx) GetWorkspaceBySlug(slug string) (workspace.Workspace, error) {
+	return t.getWorkspace("slug", slug)
+}
+
+func (t *tx) GetWorkspaceByExternalID(ext string) (workspace.Workspace, error) {
+	return t.getWorkspace("external_id", ext)
+}
+
+func (t *tx) CreateWorkspace(w workspace.Workspace) error {
+	if err := t.writeCheck("workspace", []string{w.ID, w.Slug}); err != nil {
+		return err
+	}
+	_, err := t.exec("INSERT INTO {p}workspaces ("+wsCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", wsArgs(w)...)
+	return err
+}
+
+func (t *tx) PutWorkspace(w workspace.Workspace) error {
+	if err := t.writeCheck("workspace", []string{w.ID, w.Slug}); err != nil {
+		return err
+	}
+	return t.replaced("workspace", w.ID)(t.exec(`UPDATE {p}workspaces SET slug = $2, name = $3, description = $4, status = $5,
+		metadata = $6, external_id = $7, starter_kit = $8, owner_id = $9, created_at = $10, updated_at = $11, deleted_at = $12
+		WHERE id = $1`, wsArgs(w)...))
+}
+
+func (t *tx) ScanWorkspaces(after string, fn func(workspace.Workspace) bool) error {
+	return paged(t, "SELECT "+wsCols+" FROM {p}workspaces WHERE id > $1 ORDER BY id LIMIT $2", after, nil,
+		func(r pgx.Rows) (workspace.Workspace, string, error) { w, err := scanWorkspace(r); return w, w.ID, err }, fn)
+}
+
+func (t *tx) ScanDeletedWorkspaces(cutoff time.Time, fn func(workspace.Workspace) bool) error {
+	if err := t.canRead(); err != nil {
+		return err
+	}
+	// Keyset paging on (deleted_at, id) through the partial index of deleted
+	// workspaces; the zero time (NULL) counts as -infinity, first.
+	const at = "coalesce(deleted_at, '-infinity')"
+	afterAt, afterID := any("-infinity"), ""
+	for {
+		rows, err := t.ptx.Query(t.ctx, t.s.q(`SELECT `+wsCols+` FROM {p}workspaces
+			WHERE status = 'deleted' AND `+at+` <= $1 AND (`+at+`, id) > ($2::timestamptz, $3)
+			ORDER BY `+at+`, id LIMIT $4`), cutoff, afterAt, afterID, scanPage)
+		if err != nil {
+			return t.fail(err)
+		}
+		var page []workspace.Workspace
+		for rows.Next() {
+			w, err := scanWorkspace(rows)
+			if err != nil {
+				rows.Close()
+				return t.fail(err)
+			}
+			page = append(page, w)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return t.fail(err)
+		}
+		for _, w := range page {
+			if !fn(w) {
+				return nil
+			}
+		}
+		if len(page) < scanPage {
+			return nil
+		}
+		last := page[len(page)-1]
+		afterAt, afterID = any("-infinity"), last.ID
+		if !last.DeletedAt.IsZero() {
+			afterAt = last.DeletedAt
+		}
+	}
+}
+
+func (t *tx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {
+	var n storage.PurgeCounts
+	if err := t.canWrite(); err != nil {
+		return n, err
+	}
+	var found int
+	err := t.ptx.QueryRow(t.ctx, t.s.q(`WITH
+		w AS (DELETE FROM {p}workspaces WHERE id = $1 RETURNING 1),
+		m AS (DELETE FROM {p}members WHERE workspace_id = $1 RETURNING 1),
+		i AS (DELETE FROM {p}invitations WHERE workspace_id = $1 RETURNING 1),
+		k AS (DELETE FROM {p}tokens WHERE workspace_id = $1 AND workspace_id <> '' RETURNING 1),
+		e AS (DELETE FROM {p}events WHERE workspace_id = $1 AND workspace_id <> '' RETURNING 1)
+		SELECT (SELECT count(*) FROM w), (SELECT count(*) FROM m), (SELECT count(*) FROM i),
+		       (SELECT count(*) FROM k), (SELECT count(*) FROM e)`), id).
+		Scan(&found, &n.Members, &n.Invitations, &n.Tokens, &n.Events)
+	if err != nil {
+		return n, t.fail(err)
+	}
+	if found == 0 {
+		return storage.PurgeCounts{}, t.abandon(fmt.Errorf("workspace %q: %w", id, storage.ErrNotFound))
+	}
+	return n, nil
+}
+
+// abandon makes a refused write end the transaction, as the contract allows: the
+// statement may already have changed rows (a purge of a missing workspace deletes
+// orphans), and nothing of it may commit.
+func (t *tx) abandon(err error) error {
+	if t.failed == nil {
+		t.failed = err
+	}
+	return err
+}
+
+// Members.
+
+const memberCols = "workspace_id, user_id, role, owner, invited_by, joined_at, updated_at"
+
+func scanMember(r pgx.Row) (member.Member, error) {
+	var m member.Member
+	var role string
+	var j, u *time.Time
+	err := r.Scan(&m.WorkspaceID, &m.UserID, &role, &m.Owner, &m.InvitedBy, &j, &u)
+	m.Role, m.JoinedAt, m.UpdatedAt = rbac.Role(role), nullTime{j}.get(), nullTime{u}.get()
+	return m, err
+}
+
+func (t *tx) GetMember(wsID, userID string) (m member.Member, err error) {
+	err = t.one("member", func(r pgx.Row) error { m, err = scanMember(r); return err },
+		"SELECT "+memberCols+" FROM {p}members WHERE workspace_id = $1 AND user_id = $2", wsID, userID)
+	return m, err
+}
+
+func (t *tx) CreateMember(m member.Member) error {
+	if err := t.writeCheck("member", []string{m.WorkspaceID, m.UserID}); err != nil {
+		return err
+	}
+	_, err := t.exec("INSERT INTO {p}members ("+memberCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		m.WorkspaceID, m.UserID, string(m.Role), m.Owner, m.InvitedBy, tz(m.JoinedAt), tz(m.UpdatedAt))
+	return err
+}
+
+func (t *tx) PutMember(m member.Member) error {
+	if err := t.writeCheck("member", []string{m.WorkspaceID, m.UserID}); err != nil {
+		return err
+	}
+	return t.replaced("member", m.WorkspaceID+"/"+m.UserID)(t.exec(`UPDATE {p}members SET role = $3, owner = $4, invited_by = $5,
+		joined_at = $6, updated_at = $7 WHERE workspace_id = $1 AND user_id = $2`,
+		m.WorkspaceID, m.UserID, string(m.Role), m.Owner, m.InvitedBy, tz(m.JoinedAt), tz(m.UpdatedAt)))
+}
+
+func (t *tx) DeleteMember(wsID, userID string) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	return t.replaced("member", wsID+"/"+userID)(t.exec("DELETE FROM {p}members WHERE workspace_id = $1 AND user_id = $2", wsID, userID))
+}
+
+func (t *tx) ScanMembers(wsID, after string, fn func(member.Member) bool) error {
+	return paged(t, "SELECT "+memberCols+" FROM {p}members WHERE workspace_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3",
+		after, []any{wsID}, func(r pgx.Rows) (member.Member, string, error) { m, err := scanMember(r); return m, m.UserID, err }, fn)
+}
+
+func (t *tx) ScanUserMemberships(userID, after string, fn func(member.Member) bool) error {
+	return paged(t, "SELECT "+memberCols+" FROM {p}members WHERE user_id = $1 AND workspace_id > $2 ORDER BY workspace_id LIMIT $3",
+		after, []any{userID}, func(r pgx.Rows) (member.Member, string, error) {
+			m, err := scanMember(r)
+			return m, m.WorkspaceID, err
+		}, fn)
+}
+
+func (t *tx) ScanAllMembers(fn func(member.Member) bool) error {
+	// Keyset paging on the composite key, encoded as "workspace\x00user" (IDs never
+	// hold a zero byte).
+	return paged(t, `SELECT `+memberCols+` FROM {p}members WHERE (workspace_id, user_id) > (split_part($1, chr(1), 1), split_part($1, chr(1), 2))
+		ORDER BY workspace_id, user_id LIMIT $2`, "", nil,
+		func(r pgx.Rows) (member.Member, string, error) {
+			m, err := scanMember(r)
+			return m, m.WorkspaceID + "\x01" + m.UserID, err
+		}, fn)
+}
+
+// Invitations.
+
+const invCols = "id, workspace_id, email, role, inviter_id, secret_hash, hint, created_at, expires_at, accepted_at, accepted_by, revoked_at"
+
+func scanInvitation(r pgx.Row) (member.Invitation, error) {
+	var i member.Invitation
+	var role string
+	var c, e, a, rv *time.Time
+	err := r.Scan(&i.ID, &i.WorkspaceID, &i.Email, &role, &i.InviterID, &i.SecretHash, &i.Hint, &c, &e, &a, &i.AcceptedBy, &rv)
+	i.Role = rbac.Role(role)
+	i.CreatedAt, i.ExpiresAt, i.AcceptedAt, i.RevokedAt = nullTime{c}.get(), nullTime{e}.get(), nullTime{a}.get(), nullTime{rv}.get()
+	return i, err
+}
+
+func invArgs(i member.Invitation) []any {
+	return []any{i.ID, i.WorkspaceID, i.Email, string(i.Role), i.InviterID, i.SecretHash, i.Hint, tz(i.CreatedAt), tz(i.ExpiresAt),
+		tz(i.AcceptedAt), i.AcceptedBy, tz(i.RevokedAt)}
+}
+
+func (t *tx) GetInvitation(id string) (i member.Invitation, err error) {
+	err = t.one("invitation", func(r pgx.Row) error { i, err = scanInvitation(r); return err },
+		"SELECT "+invCols+" FROM {p}invitations WHERE id = $1", id)
+	return i, err
+}
+
+func (t *tx) GetInvitationByHash(hash []byte) (i member.Invitation, err error) {
+	err = t.one("invitation", func(r pgx.Row) error { i, err = scanInvitation(r); return err },
+		"SELECT "+invCols+" FROM {p}invitations WHERE secret_hash = $1", hash)
+	return i, err
+}
+
+func (t *tx) CreateInvitation(i member.Invitation) error {
+	if err := t.writeCheck("invitation", []string{i.ID, i.WorkspaceID}, i.SecretHash); err != nil {
+		return err
+	}
+	_, err := t.exec("INSERT INTO {p}invitations ("+invCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", invArgs(i)...)
+	return err
+}
+
+func (t *tx) PutInvitation(i member.Invitation) error {
+	if err := t.writeCheck("invitation", []string{i.ID, i.WorkspaceID}, i.SecretHash); err != nil {
+		return err
+	}
+	return t.replaced("invitation", i.ID)(t.exec(`UPDATE {p}invitations SET workspace_id = $2, email = $3, role = $4, inviter_id = $5,
+		secret_hash = $6, hint = $7, created_at = $8, expires_at = $9, accepted_at = $10, accepted_by = $11, revoked_at = $12
+		WHERE id = $1`, invArgs(i)...))
+}
+
+func (t *tx) DeleteInvitation(id string) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	return t.replaced("invitation", id)(t.exec("DELETE FROM {p}invitations WHERE id = $1", id))
+}
+
+func (t *tx) ScanInvitations(wsID, after string, fn func(member.Invitation) bool) error {
+	return paged(t, "SELECT "+invCols+" FROM {p}invitations WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+		after, []any{wsID}, func(r pgx.Rows) (member.Invitation, string, error) { i, err := scanInvitation(r); return i, i.ID, err }, fn)
+}
+
+func (t *tx) ScanAllInvitations(after string, fn func(member.Invitation) bool) error {
+	return paged(t, "SELECT "+invCols+" FROM {p}invitations WHERE id > $1 ORDER BY id LIMIT $2",
+		after, nil, func(r pgx.Rows) (member.Invitation, string, error) { i, err := scanInvitation(r); return i, i.ID, err }, fn)
+}
+
+// Tokens.
+
+const tokCols = "id, kind, name, user_id, workspace_id, role, hash, hint, created_at, expires_at, revoked_at, last_used_at"
+
+func scanToken(r pgx.Row) (token.Token, error) {
+	var k token.Token
+	var kind, role string
+	var c, e, rv, lu *time.Time
+	err := r.Scan(&k.ID, &kind, &k.Name, &k.UserID, &k.WorkspaceID, &role, &k.Hash, &k.Hint, &c, &e, &rv, &lu)
+	k.Kind, k.Role = token.Kind(kind), rbac.Role(role)
+	k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt = nullTime{c}.get(), nullTime{e}.get(), nullTime{rv}.get(), nullTime{lu}.get()
+	return k, err
+}
+
+func tokArgs(k token.Token) []any {
+	return []any{k.ID, string(k.Kind), k.Name, k.UserID, k.WorkspaceID, string(k.Role), k.Hash, k.Hint, tz(k.CreatedAt),
+		tz(k.ExpiresAt), tz(k.RevokedAt), tz(k.LastUsedAt)}
+}
+
+func (t *tx) GetToken(id string) (k token.Token, err error) {
+	err = t.one("token", func(r pgx.Row) error { k, err = scanToken(r); return err },
+		"SELECT "+tokCols+" FROM {p}tokens WHERE id = $1", id)
+	return k, err
+}
+
+func (t *tx) GetTokenByHash(hash []byte) (k token.Token, err error) {
+	err = t.one("token", func(r pgx.Row) error { k, err = scanToken(r); return err },
+		"SELECT "+tokCols+" FROM {p}tokens WHERE hash = $1", hash)
+	return k, err
+}
+
+func (t *tx) CreateToken(k token.Token) error {
+	if err := t.writeCheck("token", []string{k.ID, k.UserID}, k.Hash); err != nil {
+		return err
+	}
+	_, err := t.exec("INSERT INTO {p}tokens ("+tokCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", tokArgs(k)...)
+	return err
+}
+
+func (t *tx) PutToken(k token.Token) error {
+	if err := t.writeCheck("token", []string{k.ID, k.UserID}, k.Hash); err != nil {
+		return err
+	}
+	return t.replaced("token", k.ID)(t.exec(`UPDATE {p}tokens SET kind = $2, name = $3, user_id = $4, workspace_id = $5, role = $6,
+		hash = $7, hint = $8, created_at = $9, expires_at = $10, revoked_at = $11, last_used_at = $12 WHERE id = $1`, tokArgs(k)...))
+}
+
+// TouchToken is one conditional UPDATE: it moves last_used_at forward and never
+// reads the row into the process, so nothing committed meanwhile is overwritten.
+func (t *tx) TouchToken(id string, at time.Time) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	_, err := t.exec("UPDATE {p}tokens SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)", id, at)
+	return err
+}
+
+func (t *tx) DeleteToken(id string) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	return t.replaced("token", id)(t.exec("DELETE FROM {p}tokens WHERE id = $1", id))
+}
+
+func (t *tx) ScanWorkspaceTokens(wsID, after string, fn func(token.Token) bool) error {
+	if wsID == "" {
+		return nil // personal tokens belong to no workspace
+	}
+	return paged(t, "SELECT "+tokCols+" FROM {p}tokens WHERE workspace_id = $1 AND workspace_id <> '' AND id > $2 ORDER BY id LIMIT $3",
+		after, []any{wsID}, func(r pgx.Rows) (token.Token, string, error) { k, err := scanToken(r); return k, k.ID, err }, fn)
+}
+
+func (t *tx) ScanUserTokens(userID, after string, fn func(token.Token) bool) error {
+	return paged(t, "SELECT "+tokCols+" FROM {p}tokens WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+		after, []any{userID}, func(r pgx.Rows) (token.Token, string, error) { k, err := scanToken(r); return k, k.ID, err }, fn)
+}
+
+func (t *tx) ScanTokens(after string, fn func(token.Token) bool) error {
+	return paged(t, "SELECT "+tokCols+" FROM {p}tokens WHERE id > $1 ORDER BY id LIMIT $2",
+		after, nil, func(r pgx.Rows) (token.Token, string, error) { k, err := scanToken(r); return k, k.ID, err }, fn)
+}
+
+// Events. A position is the event's (xid, seq) as two 16-digit hex numbers, so byte
+// order is (xid, seq) order.
+
+func position(xid, seq uint64) string {
+	return storage.SequencePosition(xid) + storage.SequencePosition(seq)
+}
+
+// parsePosition reads a position; "" is the start.
+func parsePosition(p string) (xid, seq uint64, err error) {
+	if p == "" {
+		return 0, 0, nil
+	}
+	if len(p) != 32 {
+		return 0, 0, fmt.Errorf("postgres: feed position %q is not 32 hex digits", p)
+	}
+	if xid, err = strconv.ParseUint(p[:16], 16, 64); err == nil {
+		seq, err = strconv.ParseUint(p[16:], 16, 64)
+	}
+	return xid, seq, err
+}
+
+const eventCols = "xid::text, seq, id, type, workspace_id, actor, subject, data, time"
+
+func scanEvent(r pgx.Row) (storage.Event, error) {
+	var e storage.Event
+	var xid string
+	var seq int64
+	var data []byte
+	var at *time.Time
+	if err := r.Scan(&xid, &seq, &e.ID, &e.Type, &e.WorkspaceID, &e.Actor, &e.Subject, &data, &at); err != nil {
+		return e, err
+	}
+	x, err := strconv.ParseUint(xid, 10, 64)
+	if err != nil {
+		return e, fmt.Errorf("%w: event xid %q", storage.ErrCorrupt, xid)
+	}
+	e.Position, e.Time = position(x, uint64(seq)), nullTime{at}.get()
+	e.Data, err = decodeMap(data)
+	return e, err
+}
+
+// AppendEvent stores an event under (this transaction's ID, the next sequence
+// number), or with FeedHeadRow under (0, the head row's next number).
+func (t *tx) AppendEvent(e storage.Event) error {
+	if err := t.writeCheck("event", []string{e.ID}); err != nil {
+		return err
+	}
+	xid, seq := "pg_current_xact_id()", "nextval('{p}events_seq')"
+	if t.s.feed == FeedHeadRow {
+		// The head row's next number; the row stays locked until this transaction
+		// ends, so numbers are taken in commit order.
+		xid = "'0'::xid8"
+		var n int64
+		if err := t.ptx.QueryRow(t.ctx, t.s.q("UPDATE {p}feed_head SET last = last + 1 RETURNING last")).Scan(&n); err != nil {
+			return t.fail(err)
+		}
+		seq = strconv.FormatInt(n, 10)
+	}
+	_, err := t.exec("INSERT INTO {p}events (xid, seq, id, type, workspace_id, actor, subject, data, time) VALUES ("+
+		xid+", "+seq+", $1, $2, $3, $4, $5, $6, $7)",
+		e.ID, e.Type, e.WorkspaceID, e.Actor, e.Subject, strmap(e.Data), tz(e.Time))
+	return err
+}
+
+// visible is the feed's watermark: with transaction IDs, only events below the
+// oldest transaction still running, so none can commit later behind a reader.
+func (t *tx) visible() string {
+	if t.s.feed == FeedHeadRow {
+		return "true"
+	}
+	return "xid < pg_snapshot_xmin(pg_current_snapshot())"
+}
+
+func (t *tx) scanEvents(where string, args []any, after string, fn func(storage.Event) bool) error {
+	if err := t.canRead(); err != nil {
+		return err
+	}
+	xid, seq, err := parsePosition(after)
+	if err != nil {
+		return err
+	}
+	n := len(args)
+	sql := "SELECT " + eventCols + " FROM {p}events WHERE " + where + " AND " + t.visible() +
+		" AND (xid, seq) > ($" + strconv.Itoa(n+1) + "::text::xid8, $" + strconv.Itoa(n+2) + ") ORDER BY xid, seq LIMIT $" + strconv.Itoa(n+3)
+	for {
+		rows, err := t.ptx.Query(t.ctx, t.s.q(sql), append(append(args[:n:n], strconv.FormatUint(xid, 10)), int64(seq), scanPage)...)
+		if err != nil {
+			return t.fail(err)
+		}
+		var page []storage.Event
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				rows.Close()
+				return t.fail(err)
+			}
+			page = append(page, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return t.fail(err)
+		}
+		for _, e := range page {
+			if !fn(e) {
+				return nil
+			}
+		}
+		if len(page) < scanPage {
+			return nil
+		}
+		xid, seq, _ = parsePosition(page[len(page)-1].Position)
+	}
+}
+
+func (t *tx) ScanEvents(after string, fn func(storage.Event) bool) error {
+	return t.scanEvents("true", nil, after, fn)
+}
+
+func (t *tx) ScanWorkspaceEvents(wsID, after string, fn func(storage.Event) bool) error {
+	if wsID == "" {
+		return nil
+	}
+	return t.scanEvents("workspace_id = $1 AND workspace_id <> ''", []any{wsID}, after, fn)
+}
+
+// Counters: a writer adds to the shard of its connection; readers sum.
+
+func (t *tx) Counter(name string) (n int64, err error) {
+	if err := t.canRead(); err != nil {
+		return 0, err
+	}
+	err = t.ptx.QueryRow(t.ctx, t.s.q("SELECT coalesce(sum(value), 0)::bigint FROM {p}counters WHERE name = $1"), name).Scan(&n)
+	return n, t.fail(err)
+}
+
+func (t *tx) AddCounter(name string, delta int64) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	_, err := t.exec(`INSERT INTO {p}counters (name, shard, value) VALUES ($1, pg_backend_pid() % $3, $2)
+		ON CONFLICT (name, shard) DO UPDATE SET value = {p}counters.value + EXCLUDED.value`, name, delta, t.s.shards)
+	return err
+}
+
+func (t *tx) ScanCounters(fn func(string, int64) bool) error {
+	type counter struct {
+		name string
+		n    int64
+	}
+	return paged(t, "SELECT name, sum(value)::bigint FROM {p}counters WHERE name > $1 GROUP BY name ORDER BY name LIMIT $2", "", nil,
+		func(r pgx.Rows) (counter, string, error) {
+			var c counter
+			err := r.Scan(&c.name, &c.n)
+			return c, c.name, err
+		}, func(c counter) bool { return fn(c.name, c.n) })
+}
+
+// Settings.
+
+func (t *tx) Setting(name string) (v []byte, err error) {
+	err = t.one("setting", func(r pgx.Row) error { return r.Scan(&v) }, "SELECT value FROM {p}settings WHERE name = $1", name)
+	return v, err
+}
+
+func (t *tx) PutSetting(name string, value []byte) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	if name == "" {
+		return fmt.Errorf("setting: empty name: %w", storage.ErrInvalidKey)
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	_, err := t.exec("INSERT INTO {p}settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value", name, value)
+	return err
+}
