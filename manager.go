@@ -319,6 +319,25 @@ func describeRole(a access) string {
 // or p is not a member), ErrPermissionDenied (the role does not allow it),
 // ErrFailedPrecondition (the workspace is inactive or deleted).
 func (m *Manager) Authorize(ctx context.Context, p Principal, workspaceID string, action rbac.Action) error {
+	if pf, ok := m.store.(storage.Prefetcher); ok {
+		// One round trip: the backend reads the few records the rules need, and the
+		// same rules decide from them.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		keys := storage.PrefetchKeys{UserID: p.userID, TokenID: p.tokenID, WorkspaceID: workspaceID}
+		got, err := pf.Prefetch(ctx, keys)
+		if err != nil {
+			return storageErr("authorize", err)
+		}
+		c := authCall{m: m, p: p, workspaceID: workspaceID, action: action}
+		if err := c.run(prefetchTx{keys: keys, got: got}); !errors.Is(err, errNotPrefetched) {
+			if err != nil {
+				return storageErr("authorize", err)
+			}
+			return nil
+		}
+	}
 	c := authCalls.Get().(*authCall)
 	c.m, c.p, c.workspaceID, c.action = m, p, workspaceID, action
 	err := m.store.View(ctx, c.fn)

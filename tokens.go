@@ -229,40 +229,60 @@ func (m *Manager) Authenticate(ctx context.Context, secret string) (Principal, e
 	hash := m.hasher.Hash(secret)
 	now := m.clock() // one reading for the checks and the last-used note
 	var p Principal
-	err = m.store.View(ctx, func(tx storage.Tx) error {
-		t, err := tx.GetTokenByHash(hash)
-		if errors.Is(err, storage.ErrNotFound) {
-			return newErr(ErrUnauthenticated, "invalid token: no such token")
+	read := func(tx storage.Tx) error {
+		var err error
+		p, err = m.authenticateIn(tx, hash, prefix, now)
+		return err
+	}
+	err = errNotPrefetched
+	if pf, ok := m.store.(storage.Prefetcher); ok && ctx.Err() == nil {
+		keys := storage.PrefetchKeys{TokenHash: hash}
+		var got storage.Prefetched
+		if got, err = pf.Prefetch(ctx, keys); err == nil {
+			err = read(prefetchTx{keys: keys, got: got})
 		}
-		if err != nil {
-			return internal("read token", err)
-		}
-		if t.Kind != token.Kind(prefixKind(prefix, m.prefix)) {
-			return newErr(ErrUnauthenticated, "invalid token: no such token")
-		}
-		switch tokenState(t, now) {
-		case TokenRevoked:
-			return newErr(ErrUnauthenticated, "token %s was revoked", t.ID)
-		case TokenExpired:
-			return newErr(ErrUnauthenticated, "token %s expired", t.ID)
-		}
-		// A creator's removal revokes their workspace tokens in the same transaction,
-		// and every later use re-reads the creator's role, so no membership read is
-		// needed here.
-		if t.Kind == token.Workspace {
-			w, err := tx.GetWorkspace(t.WorkspaceID)
-			if err != nil || w.Status == workspace.Deleted {
-				return newErr(ErrUnauthenticated, "token %s belongs to a deleted workspace", t.ID)
-			}
-		}
-		p = Principal{kind: tokenKind, userID: t.UserID, tokenID: t.ID, scope: t.WorkspaceID, cap: t.Role}
-		return nil
-	})
+	}
+	if errors.Is(err, errNotPrefetched) {
+		err = m.store.View(ctx, read)
+	}
 	if err != nil {
 		return Principal{}, storageErr("authenticate", err)
 	}
 	m.usage.note(m, p.tokenID, now)
 	return p, nil
+}
+
+// authenticateIn finds the token whose hash is hash and checks it can act now.
+func (m *Manager) authenticateIn(tx storage.Tx, hash []byte, prefix string, now time.Time) (Principal, error) {
+	t, err := tx.GetTokenByHash(hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Principal{}, newErr(ErrUnauthenticated, "invalid token: no such token")
+	}
+	if err != nil {
+		return Principal{}, internal("read token", err)
+	}
+	if t.Kind != token.Kind(prefixKind(prefix, m.prefix)) {
+		return Principal{}, newErr(ErrUnauthenticated, "invalid token: no such token")
+	}
+	switch tokenState(t, now) {
+	case TokenRevoked:
+		return Principal{}, newErr(ErrUnauthenticated, "token %s was revoked", t.ID)
+	case TokenExpired:
+		return Principal{}, newErr(ErrUnauthenticated, "token %s expired", t.ID)
+	}
+	// A creator's removal revokes their workspace tokens in the same transaction,
+	// and every later use re-reads the creator's role, so no membership read is
+	// needed here.
+	if t.Kind == token.Workspace {
+		w, err := tx.GetWorkspace(t.WorkspaceID)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return Principal{}, internal("read workspace", err) // a fault, not a verdict
+		}
+		if err != nil || w.Status == workspace.Deleted {
+			return Principal{}, newErr(ErrUnauthenticated, "token %s belongs to a deleted workspace", t.ID)
+		}
+	}
+	return Principal{kind: tokenKind, userID: t.UserID, tokenID: t.ID, scope: t.WorkspaceID, cap: t.Role}, nil
 }
 
 func prefixKind(prefix, base string) token.Kind {

@@ -52,8 +52,9 @@
 //     returns.
 //
 // Optional abilities are separate interfaces discovered with a type assertion, with a
-// fallback in the Manager: Checker (a backend's own integrity checks) and FullScanner
-// (whole-table scans for Verify).
+// fallback in the Manager: Checker (a backend's own integrity checks), FullScanner
+// (whole-table scans for Verify) and Prefetcher (the reads of Authorize and
+// Authenticate in one round trip).
 package storage
 
 import (
@@ -143,6 +144,31 @@ type FullScanner interface {
 	ScanAllInvitations(afterID string, fn func(member.Invitation) bool) error
 	// ScanTokens walks every token by ID.
 	ScanTokens(afterID string, fn func(token.Token) bool) error
+}
+
+// Prefetcher is implemented by backends that can read, in one round trip, the few
+// records one authorization or authentication decision needs. The Manager then
+// decides from them with its usual rules, and falls back to a View when a rule
+// needs a record outside them. The records must come from one consistent snapshot
+// (one SQL statement is).
+type Prefetcher interface {
+	Prefetch(ctx context.Context, keys PrefetchKeys) (Prefetched, error)
+}
+
+// PrefetchKeys names the records to read. Empty keys are not read.
+type PrefetchKeys struct {
+	UserID      string // the user acting
+	TokenID     string // the token acting
+	WorkspaceID string // the workspace of the decision (and the user's membership in it)
+	TokenHash   []byte // the token with this hash, and the workspace it is bound to
+}
+
+// Prefetched holds what Prefetch found: nil where there is no such record.
+type Prefetched struct {
+	User      *member.User
+	Token     *token.Token // by TokenID, or by TokenHash
+	Workspace *workspace.Workspace
+	Member    *member.Member
 }
 
 // The unique indexes a Create… or Put… may collide on, as named by ConflictError.

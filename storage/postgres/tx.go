@@ -190,13 +190,28 @@ func decodeMap(b []byte) (map[string]string, error) {
 
 const userCols = "id, email, name, platform, created_at, updated_at"
 
-func scanUser(r pgx.Row) (member.User, error) {
-	var u member.User
+// Each record has a dest function: the scan destinations of its columns, and a
+// finish that turns them into the record. scanX scans one row of X; Prefetch
+// scans several records from one joined row.
+
+func userDest(u *member.User) ([]any, func() error) {
 	var c, up *time.Time
-	err := r.Scan(&u.ID, &u.Email, &u.Name, &u.Platform, &c, &up)
-	u.CreatedAt, u.UpdatedAt = nullTime{c}.get(), nullTime{up}.get()
-	return u, err
+	return []any{&u.ID, &u.Email, &u.Name, &u.Platform, &c, &up}, func() error {
+		u.CreatedAt, u.UpdatedAt = nullTime{c}.get(), nullTime{up}.get()
+		return nil
+	}
 }
+
+func scanWith[V any](r pgx.Row, dest func(*V) ([]any, func() error)) (V, error) {
+	var v V
+	d, finish := dest(&v)
+	if err := r.Scan(d...); err != nil {
+		return v, err
+	}
+	return v, finish()
+}
+
+func scanUser(r pgx.Row) (member.User, error) { return scanWith(r, userDest) }
 
 func (t *tx) GetUser(id string) (u member.User, err error) {
 	err = t.one("user", func(r pgx.Row) error { u, err = scanUser(r); return err },
@@ -257,22 +272,24 @@ func (t *tx) replaced(kind, key string) func(pgconn.CommandTag, error) error {
 
 const wsCols = "id, slug, name, description, status, metadata, external_id, starter_kit, owner_id, created_at, updated_at, deleted_at"
 
-func scanWorkspace(r pgx.Row) (workspace.Workspace, error) {
-	var w workspace.Workspace
+func workspaceDest(w *workspace.Workspace) ([]any, func() error) {
 	var md []byte
 	var ext *string
+	var status string
 	var c, u, d *time.Time
-	if err := r.Scan(&w.ID, &w.Slug, &w.Name, &w.Description, &w.Status, &md, &ext, &w.StarterKit, &w.OwnerID, &c, &u, &d); err != nil {
-		return w, err
+	return []any{&w.ID, &w.Slug, &w.Name, &w.Description, &status, &md, &ext, &w.StarterKit, &w.OwnerID, &c, &u, &d}, func() error {
+		if ext != nil {
+			w.ExternalID = *ext
+		}
+		w.Status = workspace.Status(status)
+		w.CreatedAt, w.UpdatedAt, w.DeletedAt = nullTime{c}.get(), nullTime{u}.get(), nullTime{d}.get()
+		var err error
+		w.Metadata, err = decodeMap(md)
+		return err
 	}
-	if ext != nil {
-		w.ExternalID = *ext
-	}
-	w.CreatedAt, w.UpdatedAt, w.DeletedAt = nullTime{c}.get(), nullTime{u}.get(), nullTime{d}.get()
-	var err error
-	w.Metadata, err = decodeMap(md)
-	return w, err
 }
+
+func scanWorkspace(r pgx.Row) (workspace.Workspace, error) { return scanWith(r, workspaceDest) }
 
 func wsArgs(w workspace.Workspace) []any {
 	var ext any
@@ -403,14 +420,16 @@ func (t *tx) abandon(err error) error {
 
 const memberCols = "workspace_id, user_id, role, owner, invited_by, joined_at, updated_at"
 
-func scanMember(r pgx.Row) (member.Member, error) {
-	var m member.Member
+func memberDest(m *member.Member) ([]any, func() error) {
 	var role string
 	var j, u *time.Time
-	err := r.Scan(&m.WorkspaceID, &m.UserID, &role, &m.Owner, &m.InvitedBy, &j, &u)
-	m.Role, m.JoinedAt, m.UpdatedAt = rbac.Role(role), nullTime{j}.get(), nullTime{u}.get()
-	return m, err
+	return []any{&m.WorkspaceID, &m.UserID, &role, &m.Owner, &m.InvitedBy, &j, &u}, func() error {
+		m.Role, m.JoinedAt, m.UpdatedAt = rbac.Role(role), nullTime{j}.get(), nullTime{u}.get()
+		return nil
+	}
 }
+
+func scanMember(r pgx.Row) (member.Member, error) { return scanWith(r, memberDest) }
 
 func (t *tx) GetMember(wsID, userID string) (m member.Member, err error) {
 	err = t.one("member", func(r pgx.Row) error { m, err = scanMember(r); return err },
@@ -536,15 +555,17 @@ func (t *tx) ScanAllInvitations(after string, fn func(member.Invitation) bool) e
 
 const tokCols = "id, kind, name, user_id, workspace_id, role, hash, hint, created_at, expires_at, revoked_at, last_used_at"
 
-func scanToken(r pgx.Row) (token.Token, error) {
-	var k token.Token
+func tokenDest(k *token.Token) ([]any, func() error) {
 	var kind, role string
 	var c, e, rv, lu *time.Time
-	err := r.Scan(&k.ID, &kind, &k.Name, &k.UserID, &k.WorkspaceID, &role, &k.Hash, &k.Hint, &c, &e, &rv, &lu)
-	k.Kind, k.Role = token.Kind(kind), rbac.Role(role)
-	k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt = nullTime{c}.get(), nullTime{e}.get(), nullTime{rv}.get(), nullTime{lu}.get()
-	return k, err
+	return []any{&k.ID, &kind, &k.Name, &k.UserID, &k.WorkspaceID, &role, &k.Hash, &k.Hint, &c, &e, &rv, &lu}, func() error {
+		k.Kind, k.Role = token.Kind(kind), rbac.Role(role)
+		k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt = nullTime{c}.get(), nullTime{e}.get(), nullTime{rv}.get(), nullTime{lu}.get()
+		return nil
+	}
 }
+
+func scanToken(r pgx.Row) (token.Token, error) { return scanWith(r, tokenDest) }
 
 func tokArgs(k token.Token) []any {
 	return []any{k.ID, string(k.Kind), k.Name, k.UserID, k.WorkspaceID, string(k.Role), k.Hash, k.Hint, tz(k.CreatedAt),
