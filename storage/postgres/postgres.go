@@ -91,15 +91,15 @@ var ErrSchema = errors.New("postgres: unsupported schema")
 
 // Store is a storage.Storage on PostgreSQL.
 type Store struct {
-	pool     *pgxpool.Pool
-	owned    bool
-	prefix   string // `tenancy_` or `"schema".tenancy_`
-	feed     FeedStrategy
-	retries  int
-	shards   int
-	closed   atomic.Bool
-	sql      sync.Map // query text with {p} -> with the prefix
-	stats    struct{ commits, retries atomic.Int64 }
+	pool    *pgxpool.Pool
+	owned   bool
+	prefix  string // `tenancy_` or `"schema".tenancy_`
+	feed    FeedStrategy
+	retries int
+	shards  int
+	closed  atomic.Bool
+	sql     sync.Map // query text with {p} -> with the prefix
+	stats   struct{ commits, retries atomic.Int64 }
 }
 
 var (

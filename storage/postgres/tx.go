@@ -85,16 +85,16 @@ func (t *tx) fail(err error) error {
 
 // constraintIndex names the contract's unique index for each constraint.
 var constraintIndex = map[string]string{
-	"tenancy_users_pkey":                 storage.IndexUserID,
-	"tenancy_users_email_key":            storage.IndexUserEmail,
-	"tenancy_workspaces_pkey":            storage.IndexWorkspaceID,
-	"tenancy_workspaces_slug_key":        storage.IndexWorkspaceSlug,
-	"tenancy_workspaces_external_id_key": storage.IndexWorkspaceExternalID,
-	"tenancy_members_pkey":               storage.IndexMember,
-	"tenancy_invitations_pkey":           storage.IndexInvitationID,
+	"tenancy_users_pkey":                  storage.IndexUserID,
+	"tenancy_users_email_key":             storage.IndexUserEmail,
+	"tenancy_workspaces_pkey":             storage.IndexWorkspaceID,
+	"tenancy_workspaces_slug_key":         storage.IndexWorkspaceSlug,
+	"tenancy_workspaces_external_id_key":  storage.IndexWorkspaceExternalID,
+	"tenancy_members_pkey":                storage.IndexMember,
+	"tenancy_invitations_pkey":            storage.IndexInvitationID,
 	"tenancy_invitations_secret_hash_key": storage.IndexInvitationHash,
-	"tenancy_tokens_pkey":                storage.IndexTokenID,
-	"tenancy_tokens_hash_key":            storage.IndexTokenHash,
+	"tenancy_tokens_pkey":                 storage.IndexTokenID,
+	"tenancy_tokens_hash_key":             storage.IndexTokenHash,
 }
 
 func (t *tx) exec(sql string, args ...any) (pgconn.CommandTag, error) {
