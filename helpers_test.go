@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/internal/pgtest"
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/bolt"
 	"github.com/tenancykit/tenancy/storage/memory"
+	"github.com/tenancykit/tenancy/storage/postgres"
 	"github.com/tenancykit/tenancy/storage/storagetest"
 	"github.com/tenancykit/tenancy/workspace"
 )
@@ -50,6 +52,9 @@ type backend struct {
 	open func(t testing.TB) storage.Storage
 }
 
+// backends are the stores every Manager test runs on. PostgreSQL runs where the
+// test server is available (internal/pgtest) and skips, saying how to get it,
+// where it is not.
 var backends = []backend{
 	{"memory", func(testing.TB) storage.Storage { return memory.New() }},
 	{"bolt", func(t testing.TB) storage.Storage {
@@ -59,6 +64,16 @@ var backends = []backend{
 		}
 		return s
 	}},
+	{"postgres", openPostgres},
+}
+
+func openPostgres(t testing.TB) storage.Storage {
+	url, schema := pgtest.Schema(t)
+	s, err := postgres.Open(context.Background(), url, postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // env is a Manager with a cast of users and one workspace where each holds a role.
