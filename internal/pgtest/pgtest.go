@@ -3,7 +3,9 @@
 // The server is, in order: the one TENANCY_POSTGRES_URL names; or a throwaway one
 // this package starts once per test process, from the newest
 // /usr/lib/postgresql/*/bin (Debian's postgresql package), in a temporary
-// directory, listening on 127.0.0.1 with fsync off. As root, initdb and the server
+// directory, listening on 127.0.0.1 with fsync off and autovacuum off (so no
+// background transaction holds the feed's watermark back while a test reads
+// its own writes). As root, initdb and the server
 // run as the postgres user, since initdb refuses root. Without either, tests that
 // need PostgreSQL skip and say how to get it, unless TENANCY_REQUIRE_POSTGRES=1,
 // when they fail. Each test gets its own schema, dropped when it ends.
@@ -232,7 +234,7 @@ func start() (string, error) {
 
 func startServer() error {
 	opts := strings.Join([]string{"-c listen_addresses=127.0.0.1", "-p " + port, "-k " + dataDir,
-		"-c fsync=off", "-c full_page_writes=off", "-c max_connections=400",
+		"-c fsync=off", "-c full_page_writes=off", "-c autovacuum=off", "-c max_connections=400",
 		"-c shared_buffers=64MB"}, " ")
 	cmd := exec.Command(pgCtl, "start", "-D", filepath.Join(dataDir, "data"), "-w", "-t", "60",
 		"-l", filepath.Join(dataDir, "server.log"), "-o", opts)

@@ -3,9 +3,11 @@ package postgres_test
 import (
 	"context"
 	"os"
+	"sort"
 	"testing"
 
 	"github.com/tenancykit/tenancy/internal/pgtest"
+	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/postgres"
 	"github.com/tenancykit/tenancy/storage/storagetest"
@@ -32,3 +34,10 @@ func opener(feed postgres.FeedStrategy) func(t *testing.T) storage.Storage {
 func TestConformance(t *testing.T) { storagetest.Run(t, opener(postgres.FeedTransactionIDs)) }
 
 func TestConformanceHeadRowFeed(t *testing.T) { storagetest.Run(t, opener(postgres.FeedHeadRow)) }
+
+type userT = member.User
+
+func userRec(id, email string) member.User { return member.User{ID: id, Email: email} }
+
+// sortBytes sorts as the contract orders keys: bytewise (Go compares strings so).
+func sortBytes(s []string) { sort.Strings(s) }

@@ -656,7 +656,9 @@ func parsePosition(p string) (xid, seq uint64, err error) {
 	return xid, seq, err
 }
 
-const eventCols = "xid::text, seq, id, type, workspace_id, actor, subject, data, time"
+// The xid is read as text under another name: "ORDER BY xid" must mean the
+// column, not this output (which would sort as text).
+const eventCols = "xid::text AS xid_text, seq, id, type, workspace_id, actor, subject, data, time"
 
 func scanEvent(r pgx.Row) (storage.Event, error) {
 	var e storage.Event

@@ -84,6 +84,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage, opts ...Opti
 		{"PurgeWorkspace", testPurgeWorkspace},
 		{"DeletedIndex", testDeletedIndex},
 		{"Settings", testSettings},
+		{"ManyEvents", testManyEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/tenancykit/tenancy/storage"
@@ -56,4 +57,39 @@ func testEvents(t *testing.T, s storage.Storage) {
 		assertList(t, "ScanEvents after a rollback", got, "evt_5")
 		return nil
 	})
+}
+
+// testManyEvents pages through more events than a backend is likely to read in one
+// batch, written by many transactions: each once, in commit order, positions
+// increasing, and resuming from any position continues right after it.
+func testManyEvents(t *testing.T, s storage.Storage) {
+	const n = 300
+	for i := range n {
+		update(t, s, func(tx storage.Tx) error { return tx.AppendEvent(evt(fmt.Sprintf("evt_%03d", i), "")) })
+	}
+	var all []storage.Event
+	view(t, s, func(tx storage.Tx) error {
+		return tx.ScanEvents("", func(e storage.Event) bool { all = append(all, e); return true })
+	})
+	if len(all) != n {
+		t.Fatalf("scanned %d events, want %d", len(all), n)
+	}
+	for i, e := range all {
+		if want := fmt.Sprintf("evt_%03d", i); e.ID != want || i > 0 && e.Position <= all[i-1].Position {
+			t.Fatalf("event %d: %s at %q (previous %q), want %s with a larger position", i, e.ID, e.Position, all[max(i-1, 0)].Position, want)
+		}
+	}
+	for _, from := range []int{0, 126, 127, 128, 200, n - 1} {
+		var next string
+		view(t, s, func(tx storage.Tx) error {
+			return tx.ScanEvents(all[from].Position, func(e storage.Event) bool { next = e.ID; return false })
+		})
+		want := ""
+		if from+1 < n {
+			want = all[from+1].ID
+		}
+		if next != want {
+			t.Errorf("after event %d the scan resumed at %q, want %q", from, next, want)
+		}
+	}
 }
