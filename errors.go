@@ -92,7 +92,7 @@ func clip(s string) string {
 }
 
 func notFoundf(format string, args ...any) error { return newErr(ErrNotFound, format, args...) }
-func existsf(format string, args ...any) error   { return newErr(ErrAlreadyExists, format, args...) }
+func existsf(format string, args ...any) *Error  { return newErr(ErrAlreadyExists, format, args...) }
 func invalidf(format string, args ...any) error  { return newErr(ErrInvalidArgument, format, args...) }
 func deniedf(format string, args ...any) error   { return newErr(ErrPermissionDenied, format, args...) }
 func preconditionf(format string, args ...any) error {

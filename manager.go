@@ -325,7 +325,9 @@ func (m *Manager) Authorize(ctx context.Context, p Principal, workspaceID string
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		keys := storage.PrefetchKeys{UserID: p.userID, TokenID: p.tokenID, WorkspaceID: workspaceID}
+		// A user's membership alone decides most checks (authorizeMember); a token
+		// needs its user too.
+		keys := storage.PrefetchKeys{UserID: p.userID, User: p.kind == tokenKind, TokenID: p.tokenID, WorkspaceID: workspaceID}
 		got, err := pf.Prefetch(ctx, keys)
 		if err != nil {
 			return storageErr("authorize", err)

@@ -32,7 +32,7 @@ func (p prefetchTx) notFound(kind string) error {
 
 func (p prefetchTx) GetUser(id string) (member.User, error) {
 	switch {
-	case id != p.keys.UserID || id == "":
+	case id != p.keys.UserID || id == "" || !p.keys.User:
 		return member.User{}, errNotPrefetched
 	case p.got.User == nil:
 		return member.User{}, p.notFound("user")

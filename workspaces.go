@@ -68,16 +68,37 @@ func (m *Manager) CreateWorkspace(ctx context.Context, p Principal, in NewWorksp
 	}
 	now := m.now()
 	id := m.ids.next("ws_", now)
-	var w workspace.Workspace
-	err := m.update(ctx, "create workspace", func(tx storage.Tx) error {
-		var err error
-		w, err = m.createIn(tx, now, p, id, in, "")
-		return err
-	})
-	if err != nil {
-		return workspace.Workspace{}, err
+	derived := in.Slug == ""
+	for attempt := 0; ; attempt++ {
+		if derived {
+			// A derived slug is chosen by reading, before the writing transaction:
+			// reads of the slug index inside a serializable transaction make
+			// concurrent creators conflict (and retry) on a SQL backend. The insert
+			// still has the last word; if another creator took the slug meanwhile,
+			// choose again.
+			err := m.view(ctx, "pick a slug", func(tx storage.Tx) error {
+				var err error
+				in.Slug, err = m.pickSlug(tx, "", in.Name, id)
+				return err
+			})
+			if err != nil {
+				return workspace.Workspace{}, err
+			}
+		}
+		var w workspace.Workspace
+		err := m.update(ctx, "create workspace", func(tx storage.Tx) error {
+			var err error
+			w, err = m.createIn(tx, now, p, id, in, "")
+			return err
+		})
+		if derived && attempt < 3 && storage.ConflictIndex(err) == storage.IndexWorkspaceSlug {
+			continue
+		}
+		if err != nil {
+			return workspace.Workspace{}, err
+		}
+		return w, nil
 	}
-	return w, nil
 }
 
 // createIn creates a validated workspace inside tx. via names the operation in the
@@ -150,13 +171,17 @@ func (m *Manager) createAs(tx storage.Tx, now time.Time, a actor, id string, in 
 // workspaceConflict turns a failed write of w into the Manager's error: a taken slug
 // or external ID is ErrAlreadyExists, named by the index the backend reports.
 func workspaceConflict(err error, w workspace.Workspace, op string) error {
+	var e *Error
 	switch storage.ConflictIndex(err) {
 	case storage.IndexWorkspaceSlug:
-		return existsf("slug %q is already taken", w.Slug)
+		e = existsf("slug %q is already taken", w.Slug)
 	case storage.IndexWorkspaceExternalID:
-		return existsf("external ID %q is already used by another workspace", w.ExternalID)
+		e = existsf("external ID %q is already used by another workspace", w.ExternalID)
+	default:
+		return internal(op, err)
 	}
-	return internal(op, err)
+	e.Err = err // the index stays readable with storage.ConflictIndex
+	return e
 }
 
 // pickSlug returns the requested slug, or derives a free one from the name. The

@@ -157,9 +157,10 @@ type Prefetcher interface {
 
 // PrefetchKeys names the records to read. Empty keys are not read.
 type PrefetchKeys struct {
-	UserID      string // the user acting
+	UserID      string // the user acting: their membership in WorkspaceID
+	User        bool   // also the user record of UserID
 	TokenID     string // the token acting
-	WorkspaceID string // the workspace of the decision (and the user's membership in it)
+	WorkspaceID string // the workspace of the decision
 	TokenHash   []byte // the token with this hash, and the workspace it is bound to
 }
 

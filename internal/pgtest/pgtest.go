@@ -80,6 +80,18 @@ func Schema(t testing.TB) (url, schema string) {
 	return url, schema
 }
 
+// KeptSchema is Schema without the drop: for fixtures shared by several
+// benchmarks, which live as long as the test server.
+func KeptSchema(t testing.TB) (url, schema string) {
+	t.Helper()
+	url = URL(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema = "k_" + hex.EncodeToString(b[:])
+	exec1(t, url, "CREATE SCHEMA "+schema)
+	return url, schema
+}
+
 func exec1(t testing.TB, url, sql string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -28,17 +30,45 @@ const (
 	pfMember = `m.user_id IS NOT NULL, coalesce(m.workspace_id, ''), coalesce(m.user_id, ''), coalesce(m.role, ''),
 		coalesce(m.owner, false), coalesce(m.invited_by, ''), m.joined_at, m.updated_at`
 
-	prefetchByID = `SELECT ` + pfUser + `, ` + pfToken + `, ` + pfWorkspace + `, ` + pfMember + `
-		FROM (SELECT 1) one
-		LEFT JOIN {p}users u ON u.id = $1
-		LEFT JOIN {p}tokens k ON k.id = $2
-		LEFT JOIN {p}workspaces w ON w.id = $3
-		LEFT JOIN {p}members m ON m.workspace_id = $3 AND m.user_id = $1`
 	prefetchByHash = `SELECT ` + pfToken + `, ` + pfWorkspace + `
 		FROM (SELECT 1) one
 		LEFT JOIN {p}tokens k ON k.hash = $1
 		LEFT JOIN {p}workspaces w ON w.id = k.workspace_id AND k.workspace_id <> ''`
 )
+
+// prefetchQueries are the statements for each set of records by ID, built once:
+// every index lookup costs server time, so only what is asked for is read.
+var prefetchQueries sync.Map // bitmask -> SQL
+
+const (
+	wantUser = 1 << iota
+	wantToken
+	wantWorkspace
+	wantMember
+)
+
+func prefetchByID(want int) string {
+	if q, ok := prefetchQueries.Load(want); ok {
+		return q.(string)
+	}
+	var cols, joins []string
+	if want&wantUser != 0 {
+		cols, joins = append(cols, pfUser), append(joins, "LEFT JOIN {p}users u ON u.id = $1")
+	}
+	if want&wantToken != 0 {
+		cols, joins = append(cols, pfToken), append(joins, "LEFT JOIN {p}tokens k ON k.id = $2")
+	}
+	if want&wantWorkspace != 0 {
+		cols, joins = append(cols, pfWorkspace), append(joins, "LEFT JOIN {p}workspaces w ON w.id = $3")
+	}
+	if want&wantMember != 0 {
+		cols, joins = append(cols, pfMember), append(joins, "LEFT JOIN {p}members m ON m.workspace_id = $3 AND m.user_id = $1")
+	}
+	// Every statement takes all three parameters, typed, whether it uses them or not.
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM (SELECT $1::text, $2::text, $3::text) one " + strings.Join(joins, " ")
+	prefetchQueries.Store(want, q)
+	return q
+}
 
 // part is one record of a joined row: its existence flag and its columns.
 type part struct {
@@ -65,11 +95,29 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 	var w workspace.Workspace
 	var m member.Member
 	pu, pk, pw, pm := newPart(&u, userDest), newPart(&k, tokenDest), newPart(&w, workspaceDest), newPart(&m, memberDest)
-	parts := []*part{pu, pk, pw, pm}
-	sql, args := prefetchByID, []any{keys.UserID, keys.TokenID, keys.WorkspaceID}
+	var parts []*part
+	want := 0
+	for _, c := range []struct {
+		on   bool
+		bit  int
+		part *part
+	}{
+		{keys.User && keys.UserID != "", wantUser, pu},
+		{keys.TokenID != "", wantToken, pk},
+		{keys.WorkspaceID != "", wantWorkspace, pw},
+		{keys.WorkspaceID != "" && keys.UserID != "", wantMember, pm},
+	} {
+		if c.on {
+			want |= c.bit
+			parts = append(parts, c.part)
+		}
+	}
+	sql, args := prefetchByID(want), []any{keys.UserID, keys.TokenID, keys.WorkspaceID}
 	if len(keys.TokenHash) > 0 {
 		parts = []*part{pk, pw}
 		sql, args = prefetchByHash, []any{keys.TokenHash}
+	} else if want == 0 {
+		return out, nil
 	}
 	var dest []any
 	for _, p := range parts {
