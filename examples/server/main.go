@@ -1,9 +1,9 @@
-// Command server is a self-hosted workspace service on a bbolt file: the reference
-// for hosts that embed tenancy behind HTTP. One binary is both the server and its
-// command-line client.
+// Command server is a self-hosted workspace service on a bbolt file, or on
+// PostgreSQL for several instances: the reference for hosts that embed tenancy
+// behind HTTP. One binary is both the server and its command-line client.
 //
-//	server setup -email admin@example.com [-workspace default] [-data ./tenancy.db]
-//	server serve [-addr 127.0.0.1:8080] [-data ./tenancy.db]
+//	server setup -email admin@example.com [-workspace default] [-data ./tenancy.db | -database postgres://…]
+//	server serve [-addr 127.0.0.1:8080] [-data ./tenancy.db | -database postgres://… -key-file tenancy.key]
 //	server workspace create|list|delete|leave [flags]   (talks HTTP to a server)
 //	server token create|revoke [flags]
 //	server invite [flags]
@@ -31,7 +31,9 @@ import (
 
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/bolt"
+	"github.com/tenancykit/tenancy/storage/postgres"
 	"github.com/tenancykit/tenancy/token"
 )
 
@@ -40,13 +42,14 @@ func main() {
 }
 
 const usage = `usage:
-  server setup -email EMAIL [-workspace NAME] [-data FILE]
-  server serve [-addr 127.0.0.1:8080] [-data FILE]
+  server setup -email EMAIL [-workspace NAME] [-data FILE | -database URL [-key-file FILE]]
+  server serve [-addr 127.0.0.1:8080] [-data FILE | -database URL [-key-file FILE]]
   server workspace create|list|delete|leave [flags]
   server token create|revoke [flags]
   server invite [flags]
 Client commands take --url and --token (or TENANCY_URL, TENANCY_TOKEN); -h on any
-command lists its flags.
+command lists its flags. -database defaults to TENANCY_DATABASE_URL: PostgreSQL,
+for several instances on one database (give each the same -key-file).
 `
 
 // run is main with its surroundings passed in, so tests drive every command.
@@ -58,9 +61,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var err error
 	switch args[0] {
 	case "serve":
-		err = serveCmd(ctx, args[1:], stderr)
+		err = serveCmd(ctx, args[1:], stderr, getenv)
 	case "setup":
-		err = setupCmd(ctx, args[1:], stdout, stderr)
+		err = setupCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "workspace", "token", "invite":
 		err = clientCmd(ctx, args, stdin, stdout, stderr, getenv)
 	case "-h", "--help", "help":
@@ -89,16 +92,45 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
+// where says where the data lives: a bbolt file, or a PostgreSQL database (with
+// the key file every instance shares).
+type where struct {
+	data     string
+	database string
+	keyFile  string
+}
+
+// storeFlags adds -data, -database and -key-file to fs.
+func storeFlags(fs *flag.FlagSet, getenv func(string) string) *where {
+	w := &where{}
+	fs.StringVar(&w.data, "data", "./tenancy.db", "bbolt data file")
+	fs.StringVar(&w.database, "database", getenv("TENANCY_DATABASE_URL"), "PostgreSQL URL (instead of -data; default $TENANCY_DATABASE_URL)")
+	fs.StringVar(&w.keyFile, "key-file", "./tenancy.key", "with -database: the secret-hashing key file, the same on every instance")
+	return w
+}
+
+func (w *where) String() string {
+	if w.database != "" {
+		return "postgres"
+	}
+	return w.data
+}
+
 // openStore opens the bbolt file and the secret-hashing key kept beside it
-// (FILE.key, mode 0600), making the key on first run. A data file without its key is
-// refused: every stored token and invitation would be unusable.
-func openStore(path string) (*bolt.Store, []byte, error) {
-	keyPath := path + ".key"
+// (FILE.key, mode 0600), or the PostgreSQL database and its key file, making the
+// key on first run. A bbolt file without its key is refused: every stored token and
+// invitation would be unusable; a database opened with another key is refused by
+// the Manager.
+func openStore(w *where) (storage.Storage, []byte, error) {
+	keyPath := w.data + ".key"
+	if w.database != "" {
+		keyPath = w.keyFile
+	}
 	key, err := os.ReadFile(keyPath)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if _, statErr := os.Stat(path); statErr == nil {
-			return nil, nil, fmt.Errorf("%s exists but its key file %s is missing: tokens and invitations cannot be verified without it", path, keyPath)
+		if _, statErr := os.Stat(w.data); statErr == nil && w.database == "" {
+			return nil, nil, fmt.Errorf("%s exists but its key file %s is missing: tokens and invitations cannot be verified without it", w.data, keyPath)
 		}
 		key = make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
@@ -115,7 +147,16 @@ func openStore(path string) (*bolt.Store, []byte, error) {
 	case len(key) < token.MinKeyLen:
 		return nil, nil, fmt.Errorf("key file %s is too short", keyPath)
 	}
-	store, err := bolt.Open(path, bolt.Options{})
+	if w.database != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		store, err := postgres.Open(ctx, w.database, postgres.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return store, key, nil
+	}
+	store, err := bolt.Open(w.data, bolt.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -123,8 +164,8 @@ func openStore(path string) (*bolt.Store, []byte, error) {
 }
 
 // openManager opens the store and a Manager over it; close releases both.
-func openManager(path string) (m *tenancy.Manager, closeAll func(), err error) {
-	store, key, err := openStore(path)
+func openManager(w *where) (m *tenancy.Manager, closeAll func(), err error) {
+	store, key, err := openStore(w)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -138,19 +179,19 @@ func openManager(path string) (m *tenancy.Manager, closeAll func(), err error) {
 
 func newUserID() string { return "usr_" + ulid.Make().String() }
 
-func setupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func setupCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	email := fs.String("email", "", "email of the first (platform) user; required")
 	wsName := fs.String("workspace", "default", "name of the first workspace")
-	data := fs.String("data", "./tenancy.db", "bbolt data file")
+	data := storeFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *email == "" {
 		return usageError{"setup needs -email"}
 	}
-	m, closeAll, err := openManager(*data)
+	m, closeAll, err := openManager(data)
 	if err != nil {
 		return err
 	}
@@ -161,7 +202,7 @@ func setupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if len(users.Items) > 0 {
-		return fmt.Errorf("%s is already set up (it has users): setup runs once; create more users by invitation", *data)
+		return fmt.Errorf("%s is already set up (it has users): setup runs once; create more users by invitation", data)
 	}
 	u, err := m.RegisterUser(ctx, sys, tenancy.NewUser{ID: newUserID(), Email: *email, Name: "admin"})
 	if err != nil {
@@ -184,17 +225,17 @@ func setupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
+func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	data := fs.String("data", "./tenancy.db", "bbolt data file")
+	data := storeFlags(fs, getenv)
 	verify := fs.Bool("verify", true, "check every invariant before serving (reads the whole store)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	m, closeAll, err := openManager(*data)
+	m, closeAll, err := openManager(data)
 	if err != nil {
 		return err
 	}
@@ -205,15 +246,15 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		started := time.Now()
 		findings, err := m.Verify(ctx)
 		if err != nil {
-			return fmt.Errorf("verify %s: %w", *data, err)
+			return fmt.Errorf("verify %s: %w", data, err)
 		}
 		if len(findings) > 0 {
 			for _, f := range findings {
 				log.Error("verify", "finding", f.String())
 			}
-			return fmt.Errorf("%s failed verification with %d findings: restore a backup", *data, len(findings))
+			return fmt.Errorf("%s failed verification with %d findings: restore a backup", data, len(findings))
 		}
-		log.Info("verified", "data", *data, "took", time.Since(started).Round(time.Millisecond))
+		log.Info("verified", "data", data.String(), "took", time.Since(started).Round(time.Millisecond))
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -230,7 +271,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String(), "data", *data)
+	log.Info("serving", "addr", ln.Addr().String(), "data", data.String())
 	select {
 	case err := <-errc:
 		return err

@@ -43,7 +43,7 @@ func startServer(t *testing.T) *testServer {
 	}
 	admin := regexp.MustCompile(`TENANCY_TOKEN=(\S+)`).FindStringSubmatch(out.String())[1]
 	wsID := regexp.MustCompile(`\((ws_\w+)\)`).FindStringSubmatch(out.String())[1]
-	m, closeAll, err := openManager(data)
+	m, closeAll, err := openManager(&where{data: data})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -599,7 +599,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		t.Errorf("no clean stop in the log: %s", logs.String())
 	}
 	// The store was closed: the file opens again at once.
-	m, closeAll, err := openManager(data)
+	m, closeAll, err := openManager(&where{data: data})
 	if err != nil {
 		t.Fatalf("reopen after shutdown: %v", err)
 	}
@@ -633,7 +633,7 @@ func TestServeRefusesADamagedStore(t *testing.T) {
 	if code := run(ctx, []string{"setup", "-email", "a@example.com", "-data", data}, nil, io.Discard, io.Discard, os.Getenv); code != 0 {
 		t.Fatal("setup failed")
 	}
-	store, key, err := openStore(data)
+	store, key, err := openStore(&where{data: data})
 	if err != nil {
 		t.Fatal(err)
 	}
