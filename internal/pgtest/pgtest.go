@@ -136,16 +136,27 @@ func Kill() error {
 	}
 	// The postmaster and every backend at once, as a machine crash would stop them
 	// (fsync is off, but the kernel keeps what the server wrote).
-	pids := append(children(pid), pid)
-	for _, p := range pids {
+	kids := children(pid)
+	_ = syscall.Kill(pid, syscall.SIGKILL) // first, so it cannot restart its children
+	for _, p := range kids {
 		_ = syscall.Kill(p, syscall.SIGKILL)
 	}
+	pids := append(kids, pid)
 	for range 1000 {
 		alive := false
 		for _, p := range pids {
 			alive = alive || syscall.Kill(p, 0) == nil && !zombie(p)
 		}
 		if !alive {
+			// A killed postmaster may stay a zombie (nothing reaps it in a
+			// container), and a zombie's PID looks alive to the next postmaster's
+			// lock-file check: remove the lock file of the dead server.
+			locks, _ := filepath.Glob(filepath.Join(dataDir, ".s.PGSQL.*.lock"))
+			for _, l := range append(locks, filepath.Join(dataDir, "data", "postmaster.pid")) {
+				if err := os.Remove(l); err != nil {
+					return err
+				}
+			}
 			return nil
 		}
 		time.Sleep(10 * time.Millisecond)
