@@ -27,7 +27,9 @@ func startServe(t *testing.T, args ...string) string {
 	c, cancel := context.WithCancel(ctx)
 	logs := &syncBuffer{}
 	done := make(chan int)
-	go func() { done <- run(c, append([]string{"serve", "-addr", "127.0.0.1:0"}, args...), nil, io.Discard, logs, os.Getenv) }()
+	go func() {
+		done <- run(c, append([]string{"serve", "-addr", "127.0.0.1:0"}, args...), nil, io.Discard, logs, os.Getenv)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
