@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"sort"
 	"testing"
@@ -41,3 +42,30 @@ func userRec(id, email string) member.User { return member.User{ID: id, Email: e
 
 // sortBytes sorts as the contract orders keys: bytewise (Go compares strings so).
 func sortBytes(s []string) { sort.Strings(s) }
+
+// New uses the host's pool and leaves it open; a second open of the same schema
+// with another feed strategy is refused.
+func TestNewWithAHostPool(t *testing.T) {
+	url, schema := pgtest.Schema(t)
+	s1, err := postgres.Open(context.Background(), url, postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	s2, err := postgres.New(s1.Pool(), postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Pool().Ping(context.Background()); err != nil {
+		t.Errorf("New's Close closed the host's pool: %v", err)
+	}
+	if _, err := postgres.New(s1.Pool(), postgres.Options{Schema: schema, Feed: postgres.FeedHeadRow}); !errors.Is(err, postgres.ErrSchema) {
+		t.Errorf("another feed strategy on the same schema: %v", err)
+	}
+	if _, err := postgres.New(nil, postgres.Options{}); err == nil {
+		t.Error("New(nil) accepted")
+	}
+}

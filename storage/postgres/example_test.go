@@ -1,0 +1,46 @@
+package postgres_test
+
+import (
+	"context"
+	"log"
+	"os"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/storage/postgres"
+)
+
+// A host with several instances opens the same database on each, with the same
+// secret key. (Not run: it needs a database.)
+func Example() {
+	ctx := context.Background()
+	store, err := postgres.Open(ctx, os.Getenv("TENANCY_DATABASE_URL"), postgres.Options{Schema: "tenancy"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	m, err := tenancy.New(store, tenancy.Options{SecretKey: []byte(os.Getenv("TENANCY_SECRET_KEY"))})
+	if err != nil {
+		log.Fatal(err) // ErrSecretKeyMismatch if another instance uses another key
+	}
+	defer m.Close()
+	lag, err := store.FeedLag(ctx)
+	if err == nil && lag.Hidden > 0 {
+		log.Printf("feed: %d events wait behind a transaction open for %s", lag.Hidden, lag.OldestTransaction)
+	}
+}
+
+// A host that already has a pool hands it over; Close leaves it open.
+func ExampleNew() {
+	pool, err := pgxpool.New(context.Background(), os.Getenv("TENANCY_DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	store, err := postgres.New(pool, postgres.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+}
