@@ -104,7 +104,7 @@ func main() {
 		log.Fatal(err)
 	}
 	r.add("load time (through storage, big transactions)", time.Since(start).Round(time.Millisecond).String(), "")
-	if st, err := os.Stat(path); err == nil {
+	if st, err := os.Stat(path); err == nil && backendName == "bolt" {
 		r.add("bbolt file size", mib(uint64(st.Size())), "")
 	}
 
