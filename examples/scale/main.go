@@ -38,8 +38,8 @@ import (
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/bolt"
-	"github.com/tenancykit/tenancy/storage/postgres"
 	"github.com/tenancykit/tenancy/storage/memory"
+	"github.com/tenancykit/tenancy/storage/postgres"
 	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
 )
