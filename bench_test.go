@@ -224,7 +224,7 @@ func BenchmarkStats(b *testing.B) {
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					s, err := f.m.Stats(ctx, plat)
-					if err != nil || s.Total != int64(n) {
+					if err != nil || s.Active != int64(n) {
 						b.Fatal(s, err)
 					}
 				}

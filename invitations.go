@@ -362,19 +362,53 @@ func (m *Manager) acceptIn(tx storage.Tx, now time.Time, p Principal, u member.U
 // email), ErrAlreadyExists (the email or user ID already has an account), and those
 // of AcceptInvitation.
 func (m *Manager) AcceptInvitationAsNewUser(ctx context.Context, secret string, in NewUser) (member.User, member.Member, error) {
+	s, err := m.signUp(ctx, secret, in, nil)
+	return s.User, s.Member, err
+}
+
+// SignUp is what SignUpWithInvitation made: the account, its membership and its
+// first personal token (with the secret, shown once).
+type SignUp struct {
+	User   member.User
+	Member member.Member
+	Token  CreatedToken
+}
+
+// SignUpWithInvitation is AcceptInvitationAsNewUser that also issues the person's
+// first personal token, in the same transaction: if anything fails, there is no
+// account, no membership and no token, so nobody is left with an account they
+// cannot sign in to. first is validated as CreateToken validates it (a personal
+// token: no workspace).
+//
+// Errors: as AcceptInvitationAsNewUser, and CreateToken's ErrInvalidArgument.
+func (m *Manager) SignUpWithInvitation(ctx context.Context, secret string, in NewUser, first NewToken) (SignUp, error) {
+	if first.WorkspaceID != "" {
+		return SignUp{}, invalidf("the first token is a personal token: leave WorkspaceID empty")
+	}
+	return m.signUp(ctx, secret, in, &first)
+}
+
+func (m *Manager) signUp(ctx context.Context, secret string, in NewUser, first *NewToken) (SignUp, error) {
 	if _, err := token.Parse(secret, m.invitationPrefix()); err != nil {
-		return member.User{}, member.Member{}, invalidf("this is not a valid invitation link")
+		return SignUp{}, invalidf("this is not a valid invitation link")
 	}
 	if err := member.ValidateUserID(in.ID); err != nil {
-		return member.User{}, member.Member{}, invalid(err)
+		return SignUp{}, invalid(err)
 	}
 	if err := member.ValidateName(in.Name); err != nil {
-		return member.User{}, member.Member{}, invalid(err)
+		return SignUp{}, invalid(err)
 	}
 	hash := m.hasher.Hash(secret)
 	now := m.now()
-	var u member.User
-	var mb member.Member
+	var out SignUp
+	var tok token.Token
+	var tokSecret string
+	if first != nil {
+		var err error
+		if tok, tokSecret, err = m.newTokenRecord(*first, now); err != nil {
+			return SignUp{}, err
+		}
+	}
 	err := m.update(ctx, "accept invitation", func(tx storage.Tx) error {
 		inv, err := tx.GetInvitationByHash(hash)
 		if errors.Is(err, storage.ErrNotFound) {
@@ -388,7 +422,7 @@ func (m *Manager) AcceptInvitationAsNewUser(ctx context.Context, secret string, 
 				return invalidf("the account's email must be the invited one")
 			}
 		}
-		u = member.User{ID: in.ID, Email: inv.Email, Name: in.Name, CreatedAt: now, UpdatedAt: now}
+		u := member.User{ID: in.ID, Email: inv.Email, Name: in.Name, CreatedAt: now, UpdatedAt: now}
 		if err := tx.CreateUser(u); err != nil {
 			if storage.ConflictIndex(err) == storage.IndexUserEmail {
 				return existsf("this email already has an account: sign in to accept")
@@ -399,13 +433,27 @@ func (m *Manager) AcceptInvitationAsNewUser(ctx context.Context, secret string, 
 		if err := m.record(tx, now, p, "user.registered", "", u.ID, map[string]string{"email": u.Email, "via": "invitation"}); err != nil {
 			return err
 		}
-		mb, err = m.acceptIn(tx, now, p, u, hash)
-		return err
+		mb, err := m.acceptIn(tx, now, p, u, hash)
+		if err != nil {
+			return err
+		}
+		out = SignUp{User: u, Member: mb}
+		if first == nil {
+			return nil
+		}
+		t := tok
+		t.UserID = u.ID
+		if err := tx.CreateToken(t); err != nil {
+			return internal("create token", err)
+		}
+		t.Hash = nil
+		out.Token = CreatedToken{Token: t, Secret: tokSecret}
+		return m.record(tx, now, p, "token.created", "", t.ID, tokenEventData(t))
 	})
 	if err != nil {
-		return member.User{}, member.Member{}, err
+		return SignUp{}, err
 	}
-	return u, mb, nil
+	return out, nil
 }
 
 // inviterStillMay re-checks the grant ceiling at acceptance: the inviter must still

@@ -370,7 +370,7 @@ func TestLifecycleAndStats(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := workspace.Stats{Total: active + inactive + deleted, Active: active, Inactive: inactive, Deleted: deleted}
+			want := workspace.Stats{Total: active + inactive, Active: active, Inactive: inactive, Deleted: deleted}
 			if s != want {
 				t.Errorf("stats %+v, want %+v", s, want)
 			}

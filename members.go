@@ -180,9 +180,11 @@ func (m *Manager) ListMembers(ctx context.Context, p Principal, workspaceID stri
 // ownership first. Because the owner is always an admin, a workspace always keeps at
 // least one admin.
 //
+// Nobody changes their own role.
+//
 // Errors: ErrInvalidArgument (bad role, platform), ErrNotFound,
-// ErrPermissionDenied, ErrFailedPrecondition (the owner; deleted workspace),
-// ErrUnauthenticated.
+// ErrPermissionDenied, ErrFailedPrecondition (the owner; one's own role; deleted
+// workspace), ErrUnauthenticated.
 func (m *Manager) ChangeRole(ctx context.Context, p Principal, workspaceID, userID string, role rbac.Role) (member.Member, error) {
 	if err := checkRole(role); err != nil {
 		return member.Member{}, err
@@ -208,6 +210,11 @@ func (m *Manager) ChangeRole(ctx context.Context, p Principal, workspaceID, user
 		}
 		if mb.Owner {
 			return preconditionf("the owner must stay an admin: transfer ownership first")
+		}
+		if !a.system && userID == a.userID {
+			// Roles are given by someone else: an admin demoting themselves by
+			// mistake would need another admin to undo it.
+			return preconditionf("you cannot change your own role: ask another admin")
 		}
 		from := mb.Role
 		mb.Role, mb.UpdatedAt = role, now

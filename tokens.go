@@ -30,6 +30,10 @@ type NewToken struct {
 	Lifetime time.Duration
 }
 
+// MinTokenLifetime is the shortest lifetime a token may have: anything shorter is
+// a mistake (a "1ns" that expires before it is used), not a credential.
+const MinTokenLifetime = time.Minute
+
 // CreatedToken is a token with its secret. The secret is returned only here (and by
 // RotateToken), once; tenancy keeps its keyed hash and a hint.
 type CreatedToken struct {
@@ -112,37 +116,12 @@ func (m *Manager) checkTokenInUse(tx storage.Tx, p Principal) error {
 // ErrPermissionDenied (viewer, a workspace or capped token acting, above the ceiling),
 // ErrFailedPrecondition (inactive or deleted workspace), ErrUnauthenticated.
 func (m *Manager) CreateToken(ctx context.Context, p Principal, in NewToken) (CreatedToken, error) {
-	name := strings.TrimSpace(in.Name)
-	if name == "" || utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return CreatedToken{}, invalidf("token name must be 1-100 printable characters")
-	}
-	if in.Role != "" {
-		if err := checkRole(in.Role); err != nil {
-			return CreatedToken{}, err
-		}
-	}
-	switch {
-	case in.Lifetime < 0:
-		return CreatedToken{}, invalidf("token lifetime must be positive")
-	case in.Lifetime == 0 && !m.allowNever:
-		return CreatedToken{}, invalidf("a token needs a lifetime (at most %s): tokens that never expire are not enabled", lifetimeText(m.maxTokenLife))
-	case in.Lifetime > m.maxTokenLife:
-		return CreatedToken{}, invalidf("token lifetime must be at most %s", lifetimeText(m.maxTokenLife))
-	}
-	kind := token.Personal
-	if in.WorkspaceID != "" {
-		kind = token.Workspace
-	}
-	secret, hash, err := m.newTokenSecret(kind)
+	now := m.now()
+	t, secret, err := m.newTokenRecord(in, now)
 	if err != nil {
 		return CreatedToken{}, err
 	}
-	now := m.now()
-	t := token.Token{ID: m.ids.next("tok_", now), Kind: kind, Name: name, WorkspaceID: in.WorkspaceID, Role: in.Role,
-		Hash: hash, Hint: token.Hint(secret), CreatedAt: now}
-	if in.Lifetime > 0 {
-		t.ExpiresAt = now.Add(in.Lifetime)
-	}
+	kind := t.Kind
 	err = m.update(ctx, "create token", func(tx storage.Tx) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
@@ -196,6 +175,42 @@ func (m *Manager) workspaceTokenRole(tx storage.Tx, a actor, wsID string, want r
 		return "", err
 	}
 	return want, nil
+}
+
+// newTokenRecord validates a token request and makes the token and its secret,
+// outside any transaction; the caller sets the user.
+func (m *Manager) newTokenRecord(in NewToken, now time.Time) (token.Token, string, error) {
+	name := strings.TrimSpace(in.Name)
+	if name == "" || utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return token.Token{}, "", invalidf("token name must be 1-100 printable characters")
+	}
+	if in.Role != "" {
+		if err := checkRole(in.Role); err != nil {
+			return token.Token{}, "", err
+		}
+	}
+	switch {
+	case in.Lifetime < 0 || in.Lifetime > 0 && in.Lifetime < MinTokenLifetime:
+		return token.Token{}, "", invalidf("token lifetime must be at least %s", MinTokenLifetime)
+	case in.Lifetime == 0 && !m.allowNever:
+		return token.Token{}, "", invalidf("a token needs a lifetime (at most %s): tokens that never expire are not enabled", lifetimeText(m.maxTokenLife))
+	case in.Lifetime > m.maxTokenLife:
+		return token.Token{}, "", invalidf("token lifetime must be at most %s", lifetimeText(m.maxTokenLife))
+	}
+	kind := token.Personal
+	if in.WorkspaceID != "" {
+		kind = token.Workspace
+	}
+	secret, hash, err := m.newTokenSecret(kind)
+	if err != nil {
+		return token.Token{}, "", err
+	}
+	t := token.Token{ID: m.ids.next("tok_", now), Kind: kind, Name: name, WorkspaceID: in.WorkspaceID, Role: in.Role,
+		Hash: hash, Hint: token.Hint(secret), CreatedAt: now}
+	if in.Lifetime > 0 {
+		t.ExpiresAt = now.Add(in.Lifetime)
+	}
+	return t, secret, nil
 }
 
 func tokenEventData(t token.Token) map[string]string {

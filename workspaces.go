@@ -451,22 +451,28 @@ func (m *Manager) ListUserWorkspaces(ctx context.Context, p Principal, userID st
 	return pg.result(opts.Cursor, err)
 }
 
-// WorkspaceUpdate changes a workspace's descriptive fields. Nil fields stay as
-// they are.
+// WorkspaceUpdate changes a workspace's descriptive fields and, optionally, its
+// status. Nil fields stay as they are.
 type WorkspaceUpdate struct {
 	Name        *string
 	Slug        *string
 	Description *string
 	// Metadata replaces the whole map when non-nil; an empty map clears it.
 	Metadata map[string]string
+	// Status moves the workspace to Active or Inactive (as ReactivateWorkspace and
+	// DeactivateWorkspace do), in the same transaction as the other changes.
+	Status *workspace.Status
 }
 
-// UpdateWorkspace changes the name, slug, description or metadata. Admins may, in an
-// active workspace.
+// UpdateWorkspace changes the name, slug, description, metadata or status, all in
+// one transaction: either everything changes or nothing does. Admins may. The status
+// changes first, so an inactive workspace can be renamed while it is reactivated;
+// the fields change only in a workspace that is then active. A change to the same
+// value is no change and records no event.
 //
-// Errors: ErrInvalidArgument, ErrAlreadyExists (slug taken), ErrNotFound,
-// ErrPermissionDenied, ErrFailedPrecondition (inactive or deleted),
-// ErrUnauthenticated.
+// Errors: ErrInvalidArgument (bad field; a status other than active or inactive),
+// ErrAlreadyExists (slug taken), ErrNotFound, ErrPermissionDenied,
+// ErrFailedPrecondition (inactive or deleted), ErrUnauthenticated.
 func (m *Manager) UpdateWorkspace(ctx context.Context, p Principal, id string, up WorkspaceUpdate) (workspace.Workspace, error) {
 	if up.Name != nil {
 		if err := workspace.ValidateName(*up.Name); err != nil {
@@ -486,12 +492,41 @@ func (m *Manager) UpdateWorkspace(ctx context.Context, p Principal, id string, u
 	if err := workspace.ValidateMetadata(up.Metadata); err != nil {
 		return workspace.Workspace{}, invalid(err)
 	}
+	if up.Status != nil && *up.Status != workspace.Active && *up.Status != workspace.Inactive {
+		return workspace.Workspace{}, invalidf("status %q must be active or inactive (delete and restore have their own calls)", string(*up.Status))
+	}
+	fields := up.Name != nil || up.Slug != nil || up.Description != nil || up.Metadata != nil
 	now := m.now()
 	var w workspace.Workspace
 	err := m.update(ctx, "update workspace", func(tx storage.Tx) error {
-		var err error
-		if w, _, err = m.workspaceFor(tx, p, id, rbac.UpdateWorkspace); err != nil {
+		a, err := m.resolve(tx, p)
+		if err != nil {
 			return err
+		}
+		action := rbac.UpdateWorkspace
+		if up.Status != nil {
+			action = rbac.ChangeStatus
+		}
+		var ac access
+		if w, ac, err = m.workspaceAs(tx, a, id, action); err != nil {
+			return err
+		}
+		if up.Status != nil && *up.Status != w.Status {
+			typ := "workspace.reactivated"
+			if *up.Status == workspace.Inactive {
+				typ = "workspace.deactivated"
+			}
+			if err := m.moveStatus(tx, now, p, &w, *up.Status, typ); err != nil {
+				return err
+			}
+		}
+		if !fields {
+			return nil
+		}
+		if up.Status != nil { // the fields need the update permission, in the new status
+			if err := m.allowed(ac, w, rbac.UpdateWorkspace); err != nil {
+				return err
+			}
 		}
 		changed := map[string]string{}
 		if up.Name != nil && *up.Name != w.Name {
@@ -545,27 +580,32 @@ func (m *Manager) setStatus(ctx context.Context, p Principal, id string, action 
 		if !ok {
 			return preconditionf("workspace %q is %s, not %s", id, w.Status, strings.Join(statusNames(from), " or "))
 		}
-		if err := tx.AddCounter(counterFor(w.Status), -1); err != nil {
-			return internal("count", err)
-		}
-		if err := tx.AddCounter(counterFor(to), 1); err != nil {
-			return internal("count", err)
-		}
-		prev := w.Status
-		w.Status, w.UpdatedAt = to, now
-		w.DeletedAt = time.Time{}
-		if to == workspace.Deleted {
-			w.DeletedAt = now
-		}
-		if err := tx.PutWorkspace(w); err != nil {
-			return internal("put workspace", err)
-		}
-		return m.record(tx, now, p, typ, id, "", map[string]string{"from": string(prev), "to": string(to)})
+		return m.moveStatus(tx, now, p, &w, to, typ)
 	})
 	if err != nil {
 		return workspace.Workspace{}, err
 	}
 	return w, nil
+}
+
+// moveStatus changes w's status in tx, with the counters and the event.
+func (m *Manager) moveStatus(tx storage.Tx, now time.Time, p Principal, w *workspace.Workspace, to workspace.Status, typ string) error {
+	if err := tx.AddCounter(counterFor(w.Status), -1); err != nil {
+		return internal("count", err)
+	}
+	if err := tx.AddCounter(counterFor(to), 1); err != nil {
+		return internal("count", err)
+	}
+	prev := w.Status
+	w.Status, w.UpdatedAt = to, now
+	w.DeletedAt = time.Time{}
+	if to == workspace.Deleted {
+		w.DeletedAt = now
+	}
+	if err := tx.PutWorkspace(*w); err != nil {
+		return internal("put workspace", err)
+	}
+	return m.record(tx, now, p, typ, w.ID, "", map[string]string{"from": string(prev), "to": string(to)})
 }
 
 func statusNames(ss []workspace.Status) []string {
@@ -718,7 +758,7 @@ func (m *Manager) Stats(ctx context.Context, p Principal) (workspace.Stats, erro
 		if s.Deleted, err = tx.Counter(counterDeleted); err != nil {
 			return internal("read counter", err)
 		}
-		s.Total = s.Active + s.Inactive + s.Deleted
+		s.Total = s.Active + s.Inactive // the seeds' total: deleted workspaces are not in use
 		return nil
 	})
 	return s, err

@@ -290,7 +290,7 @@ func DecodeCursor(c string) (string, error) {
 // Stats counts workspaces by state. The Manager keeps them as counters updated in the
 // same transaction as every change, so reading them is O(1).
 type Stats struct {
-	Total    int64 // every workspace that is not purged
+	Total    int64 // the workspaces in use: active + inactive (deleted ones are counted apart)
 	Active   int64
 	Inactive int64
 	Deleted  int64
