@@ -244,3 +244,33 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	return nil
 }
+
+// The API's JSON, as the client reads it.
+
+type workspaceJSON struct {
+	WorkspaceID string `json:"workspace_id"`
+	Name        string `json:"name"`
+	Slug        string `json:"slug"`
+	Status      string `json:"status"`
+}
+
+type tokenJSON struct {
+	TokenID string `json:"token_id"`
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	Token   string `json:"token"`
+}
+
+type invitationJSON struct {
+	Email     string `json:"email"`
+	Role      string `json:"role"`
+	AcceptURL string `json:"accept_url"`
+}
+
+type pageJSON[T any] struct {
+	Data       []T `json:"data"`
+	Pagination struct {
+		NextCursor *string `json:"next_cursor"`
+		HasMore    bool    `json:"has_more"`
+	} `json:"pagination"`
+}

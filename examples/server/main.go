@@ -24,12 +24,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 
 	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/httpapi"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/bolt"
@@ -229,6 +231,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	publicURL := fs.String("public-url", getenv("TENANCY_PUBLIC_URL"), "the server's URL as people reach it, for invitation links (default http://ADDR; $TENANCY_PUBLIC_URL)")
 	data := storeFlags(fs, getenv)
 	verify := fs.Bool("verify", true, "check every invariant before serving (reads the whole store)")
 	if err := fs.Parse(args); err != nil {
@@ -260,8 +263,12 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	if err != nil {
 		return err
 	}
+	base := *publicURL
+	if base == "" {
+		base = "http://" + ln.Addr().String()
+	}
 	srv := &http.Server{
-		Handler:           newAPI(m, "http://"+ln.Addr().String(), log),
+		Handler:           newHandler(m, base, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -286,6 +293,25 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newHandler is the whole server: the REST API under /api/v1, the page invitation
+// links open, /healthz, and one log line per request.
+func newHandler(m *tenancy.Manager, publicURL string, log *slog.Logger) http.Handler {
+	api := httpapi.New(m, httpapi.Options{
+		Logger: log,
+		// The secret goes in the fragment, which browsers never send: it reaches no
+		// access log. The page below posts it to the API.
+		AcceptURL: func(secret string) string { return strings.TrimRight(publicURL, "/") + "/invite#token=" + secret },
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", api))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+	})
+	mux.HandleFunc("GET /invite", invitePage)
+	return httpapi.LogRequests(log)(mux)
 }
 
 // roleOrEmpty parses an optional role.

@@ -1,0 +1,127 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/rbac"
+)
+
+// Members, in Tell's shapes: the admin routes name the workspace in X-Workspace-ID.
+func (a *API) registerMemberRoutes() {
+	a.route("POST /workspaces/{id}/members", a.addMember)
+	a.route("POST /workspaces/{id}/leave", a.leave)
+	a.route("GET /admin/users", a.listMembers)
+	a.route("PUT /admin/users/{user_id}", a.changeRole)
+	a.route("DELETE /admin/users/{user_id}", a.removeMember)
+}
+
+type memberJSON struct {
+	UserID    string    `json:"user_id"`
+	Role      string    `json:"role"`
+	Owner     bool      `json:"owner"`
+	InvitedBy string    `json:"invited_by,omitempty"`
+	JoinedAt  time.Time `json:"joined_at"`
+}
+
+func mbJSON(m member.Member) memberJSON {
+	return memberJSON{m.UserID, string(m.Role), m.Owner, m.InvitedBy, m.JoinedAt.UTC()}
+}
+
+// workspaceHeader reads X-Workspace-ID, which the Tell-shaped admin routes need.
+func workspaceHeader(r *http.Request) (string, error) {
+	id := strings.TrimSpace(r.Header.Get("X-Workspace-ID"))
+	if id == "" {
+		return "", badRequest("send the workspace as an X-Workspace-ID header")
+	}
+	return id, nil
+}
+
+// role reads a role name; which roles exist is the Manager's to say.
+func role(s string) (rbac.Role, error) {
+	if strings.TrimSpace(s) == "" {
+		return "", badRequest("role is required")
+	}
+	return rbac.Role(strings.ToLower(strings.TrimSpace(s))), nil
+}
+
+func (a *API) addMember(r *http.Request, p tenancy.Principal) (int, any, error) {
+	var body struct {
+		Email  string `json:"email"`
+		UserID string `json:"user_id"`
+		Role   string `json:"role"`
+	}
+	if err := a.decode(r, &body); err != nil {
+		return 0, nil, err
+	}
+	rl, err := role(body.Role)
+	if err != nil {
+		return 0, nil, err
+	}
+	mb, err := a.m.AddMember(r.Context(), p, r.PathValue("id"), tenancy.NewMember{Email: body.Email, UserID: body.UserID, Role: rl})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, mbJSON(mb), nil
+}
+
+func (a *API) leave(r *http.Request, p tenancy.Principal) (int, any, error) {
+	id := r.PathValue("id")
+	if err := a.m.LeaveWorkspace(r.Context(), p, id); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"workspace_id": id, "left": true}, nil
+}
+
+func (a *API) listMembers(r *http.Request, p tenancy.Principal) (int, any, error) {
+	wsID, err := workspaceHeader(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	pg, err := a.m.ListMembers(r.Context(), p, wsID, tenancy.MemberListOptions{Limit: limit, Cursor: cursor})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toPage(pg, mbJSON), nil
+}
+
+func (a *API) changeRole(r *http.Request, p tenancy.Principal) (int, any, error) {
+	wsID, err := workspaceHeader(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	var body struct {
+		Role string `json:"role"`
+	}
+	if err := a.decode(r, &body); err != nil {
+		return 0, nil, err
+	}
+	rl, err := role(body.Role)
+	if err != nil {
+		return 0, nil, err
+	}
+	mb, err := a.m.ChangeRole(r.Context(), p, wsID, r.PathValue("user_id"), rl)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, mbJSON(mb), nil
+}
+
+func (a *API) removeMember(r *http.Request, p tenancy.Principal) (int, any, error) {
+	wsID, err := workspaceHeader(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	userID := r.PathValue("user_id")
+	if err := a.m.RemoveMember(r.Context(), p, wsID, userID); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"user_id": userID, "removed": true}, nil
+}

@@ -1,0 +1,248 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// Workspaces, in Airbyte Embedded's shapes (and Tell's /user/workspaces).
+func (a *API) registerWorkspaceRoutes() {
+	a.route("GET /workspaces", a.listWorkspaces)
+	a.route("GET /workspaces/stats", a.stats)
+	a.route("POST /workspaces/sync", a.sync)
+	a.route("GET /workspaces/{id}", a.getWorkspace)
+	a.route("PUT /workspaces/{id}", a.updateWorkspace)
+	a.route("DELETE /workspaces/{id}", a.deleteWorkspace)
+	a.route("POST /workspaces/{id}/restore", a.restoreWorkspace)
+	a.route("POST /workspaces/{id}/transfer", a.transfer)
+	a.route("GET /workspaces/{id}/events", a.events)
+	a.route("POST /user/workspaces", a.createWorkspace)
+	a.route("GET /user/workspaces", a.myWorkspaces)
+	a.route("GET /admin/workspaces", a.listAllWorkspaces)
+	a.route("DELETE /admin/workspaces/{id}", a.purgeWorkspace)
+}
+
+type workspaceJSON struct {
+	WorkspaceID string            `json:"workspace_id"`
+	Name        string            `json:"name"`
+	Slug        string            `json:"slug"`
+	Description string            `json:"description"`
+	Status      string            `json:"status"`
+	Metadata    map[string]string `json:"metadata"`
+	ExternalID  string            `json:"external_id,omitempty"`
+	OwnerID     string            `json:"owner_id"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+	DeletedAt   *time.Time        `json:"deleted_at,omitempty"`
+}
+
+func wsJSON(w workspace.Workspace) workspaceJSON {
+	md := w.Metadata
+	if md == nil {
+		md = map[string]string{}
+	}
+	return workspaceJSON{WorkspaceID: w.ID, Name: w.Name, Slug: w.Slug, Description: w.Description, Status: string(w.Status),
+		Metadata: md, ExternalID: w.ExternalID, OwnerID: w.OwnerID, CreatedAt: w.CreatedAt.UTC(), UpdatedAt: w.UpdatedAt.UTC(),
+		DeletedAt: timePtr(w.DeletedAt)}
+}
+
+func (a *API) listWorkspaces(r *http.Request, p tenancy.Principal) (int, any, error) {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	q := r.URL.Query()
+	pg, err := a.m.ListWorkspaces(r.Context(), p, workspace.ListOptions{Limit: limit, Cursor: cursor,
+		NameContains: q.Get("name_contains"), Status: workspace.Status(q.Get("status"))})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toPage(pg, wsJSON), nil
+}
+
+func (a *API) listAllWorkspaces(r *http.Request, p tenancy.Principal) (int, any, error) {
+	if err := a.m.AuthorizePlatform(r.Context(), p, rbac.ListAll); err != nil {
+		return 0, nil, err
+	}
+	return a.listWorkspaces(r, p)
+}
+
+func (a *API) getWorkspace(r *http.Request, p tenancy.Principal) (int, any, error) {
+	w, err := a.m.GetWorkspace(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, wsJSON(w), nil
+}
+
+func (a *API) updateWorkspace(r *http.Request, p tenancy.Principal) (int, any, error) {
+	var body struct {
+		Name        *string           `json:"name"`
+		Slug        *string           `json:"slug"`
+		Description *string           `json:"description"`
+		Metadata    map[string]string `json:"metadata"`
+		Status      *string           `json:"status"`
+	}
+	if err := a.decode(r, &body); err != nil {
+		return 0, nil, err
+	}
+	up := tenancy.WorkspaceUpdate{Name: body.Name, Slug: body.Slug, Description: body.Description, Metadata: body.Metadata}
+	if body.Status != nil {
+		st := workspace.Status(*body.Status)
+		up.Status = &st
+	}
+	w, err := a.m.UpdateWorkspace(r.Context(), p, r.PathValue("id"), up)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, wsJSON(w), nil
+}
+
+func (a *API) deleteWorkspace(r *http.Request, p tenancy.Principal) (int, any, error) {
+	w, err := a.m.DeleteWorkspace(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, wsJSON(w), nil
+}
+
+func (a *API) restoreWorkspace(r *http.Request, p tenancy.Principal) (int, any, error) {
+	w, err := a.m.RestoreWorkspace(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, wsJSON(w), nil
+}
+
+func (a *API) purgeWorkspace(r *http.Request, p tenancy.Principal) (int, any, error) {
+	id := r.PathValue("id")
+	if err := a.m.PurgeWorkspace(r.Context(), p, id); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"workspace_id": id, "purged": true}, nil
+}
+
+func (a *API) transfer(r *http.Request, p tenancy.Principal) (int, any, error) {
+	var body struct {
+		UserID string `json:"user_id"`
+	}
+	if err := a.decode(r, &body); err != nil {
+		return 0, nil, err
+	}
+	w, err := a.m.TransferOwnership(r.Context(), p, r.PathValue("id"), body.UserID)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, wsJSON(w), nil
+}
+
+// stats answers Airbyte's shape: the total is the workspaces in use (active +
+// inactive); deleted ones are counted apart.
+func (a *API) stats(r *http.Request, p tenancy.Principal) (int, any, error) {
+	s, err := a.m.Stats(r.Context(), p)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]int64{"total_workspaces": s.Total, "active_workspaces": s.Active,
+		"inactive_workspaces": s.Inactive, "deleted_workspaces": s.Deleted}, nil
+}
+
+func (a *API) sync(r *http.Request, p tenancy.Principal) (int, any, error) {
+	var body struct {
+		Workspaces []struct {
+			ExternalID string `json:"external_id"`
+			Name       string `json:"name"`
+			Slug       string `json:"slug"`
+			OwnerID    string `json:"owner_id"`
+		} `json:"workspaces"`
+		DryRun bool `json:"dry_run"`
+	}
+	if err := a.decode(r, &body); err != nil {
+		return 0, nil, err
+	}
+	items := make([]workspace.SyncItem, len(body.Workspaces))
+	for i, w := range body.Workspaces {
+		items[i] = workspace.SyncItem{ExternalID: w.ExternalID, Name: w.Name, Slug: w.Slug, OwnerID: w.OwnerID}
+	}
+	res, err := a.m.SyncWorkspaces(r.Context(), p, items, tenancy.SyncOptions{DryRun: body.DryRun})
+	if err != nil {
+		return 0, nil, err
+	}
+	ids := res.CreatedIDs
+	if ids == nil {
+		ids = []string{}
+	}
+	return http.StatusOK, map[string]any{"total_found": res.Found, "created_locally": res.Created,
+		"already_existed": res.AlreadyExisted, "dry_run": res.DryRun, "created_ids": ids}, nil
+}
+
+func (a *API) createWorkspace(r *http.Request, p tenancy.Principal) (int, any, error) {
+	var body struct {
+		Name        string            `json:"name"`
+		Slug        string            `json:"slug"`
+		Description string            `json:"description"`
+		Metadata    map[string]string `json:"metadata"`
+		ExternalID  string            `json:"external_id"`
+		StarterKit  string            `json:"starter_kit"`
+		OwnerID     string            `json:"owner_id"`
+	}
+	if err := a.decode(r, &body); err != nil {
+		return 0, nil, err
+	}
+	w, err := a.m.CreateWorkspace(r.Context(), p, tenancy.NewWorkspace{Name: body.Name, Slug: body.Slug, Description: body.Description,
+		Metadata: body.Metadata, ExternalID: body.ExternalID, StarterKit: body.StarterKit, OwnerID: body.OwnerID})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, wsJSON(w), nil
+}
+
+type myWorkspaceJSON struct {
+	workspaceJSON
+	Role  string `json:"role"`
+	Owner bool   `json:"owner"`
+}
+
+func (a *API) myWorkspaces(r *http.Request, p tenancy.Principal) (int, any, error) {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	pg, err := a.m.ListUserWorkspaces(r.Context(), p, p.UserID(), workspace.ListOptions{Limit: limit, Cursor: cursor})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toPage(pg, func(u tenancy.UserWorkspace) myWorkspaceJSON {
+		return myWorkspaceJSON{wsJSON(u.Workspace), string(u.Role), u.Owner}
+	}), nil
+}
+
+type eventJSON struct {
+	EventID     string            `json:"event_id"`
+	Type        string            `json:"type"`
+	WorkspaceID string            `json:"workspace_id,omitempty"`
+	Actor       string            `json:"actor"`
+	Subject     string            `json:"subject,omitempty"`
+	Data        map[string]string `json:"data,omitempty"`
+	Time        time.Time         `json:"time"`
+}
+
+func evJSON(e tenancy.Event) eventJSON {
+	return eventJSON{e.ID, e.Type, e.WorkspaceID, e.Actor, e.Subject, e.Data, e.Time.UTC()}
+}
+
+func (a *API) events(r *http.Request, p tenancy.Principal) (int, any, error) {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	pg, err := a.m.ListEvents(r.Context(), p, r.PathValue("id"), tenancy.EventListOptions{Limit: limit, Cursor: cursor})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toPage(pg, evJSON), nil
+}
