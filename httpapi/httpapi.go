@@ -71,9 +71,8 @@ func New(m *tenancy.Manager, opts Options) *API {
 	a.registerTokenRoutes()
 	a.registerUserRoutes()
 	a.mux.HandleFunc("GET /openapi.json", serveOpenAPI)
-	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		Error(w, &httpError{http.StatusNotFound, "no such route: see /openapi.json"})
-	})
+	// No catch-all route: it would answer every method and hide the mux's 405s.
+	// jsonErrors gives the mux's own 404 and 405 the API's JSON body.
 	return a
 }
 
