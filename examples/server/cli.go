@@ -5,14 +5,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // client talks to a running server, like `tb workspace …`: flags make it fully
@@ -21,6 +25,7 @@ type client struct {
 	base   string
 	token  string
 	http   *http.Client
+	stdin  io.Reader
 	in     *bufio.Reader
 	out    io.Writer
 	prompt bool // false: never prompt (some flag was given)
@@ -37,42 +42,67 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	fs := flag.NewFlagSet(strings.TrimSpace(cmd+" "+sub), flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	baseURL := fs.String("url", getenv("TENANCY_URL"), "server URL (or TENANCY_URL)")
-	tok := fs.String("token", getenv("TENANCY_TOKEN"), "your token (or TENANCY_TOKEN)")
+	// Defaults never come from the environment here: flag's usage text prints
+	// defaults, and a token in it would end up in CI logs at the first typo.
+	baseURL := fs.String("url", "", "server URL (default $TENANCY_URL, else http://127.0.0.1:8080)")
+	tok := fs.String("token", "", "your token (default $TENANCY_TOKEN; asked for, unechoed, if neither)")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	name := fs.String("name", "", "name")
 	slug := fs.String("slug", "", "workspace slug")
-	wsID := fs.String("workspace", "", "workspace ID")
-	id := fs.String("id", "", "workspace or token ID")
+	kit := fs.String("starter-kit", "", "starter kit of a new workspace")
+	wsID := fs.String("workspace", "", "workspace ID (workspace tokens)")
 	email := fs.String("email", "", "email to invite")
-	role := fs.String("role", "", "role: viewer, editor or admin")
+	role := fs.String("role", "", "role, e.g. viewer, editor or admin")
 	expires := fs.String("expires-in", "", "token lifetime, e.g. 48h, 7d, 1y")
+	state := fs.String("state", "", "token list: active or inactive")
 	if err := fs.Parse(rest); err != nil {
-		return err
+		return flagError{err}
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	if *baseURL == "" {
+		*baseURL = getenv("TENANCY_URL")
+	}
+	if *tok == "" {
+		*tok = getenv("TENANCY_TOKEN")
 	}
 	c := &client{base: strings.TrimRight(*baseURL, "/"), token: *tok, http: &http.Client{Timeout: 30 * time.Second},
-		in: bufio.NewReader(stdin), out: stdout, prompt: fs.NFlag() == 0}
+		stdin: stdin, in: bufio.NewReader(stdin), out: stdout, prompt: fs.NFlag() == 0}
 	if c.base == "" {
 		c.base = "http://127.0.0.1:8080"
 	}
+	target := ""
+	switch n := fs.NArg(); {
+	case n == 1 && (cmd == "workspace" && sub != "list" || cmd == "token" && (sub == "rotate" || sub == "revoke")):
+		target = fs.Arg(0)
+	case n > 0:
+		return usageError{fmt.Sprintf("unexpected argument %q", clipArg(fs.Arg(0)))}
+	}
 	var err error
-	ask := func(dst *string, label string) {
+	if c.token == "" {
+		c.token, err = c.secret("Your token")
+	}
+	ask := func(dst *string, label, def string) {
 		if err == nil && *dst == "" {
-			*dst, err = c.ask(label)
+			*dst, err = c.askDefault(label, def)
 		}
 	}
-	ask(&c.token, "Your token")
 	switch cmd + " " + sub {
 	case "workspace create":
-		ask(name, "Workspace name")
+		if target != "" {
+			*name = target
+		}
+		ask(name, "Workspace name", "my-workspace")
+		if err == nil && *kit == "" && c.prompt {
+			*kit, err = c.askDefault("Starter kit (empty for none)", "-")
+			if *kit == "-" {
+				*kit = ""
+			}
+		}
 		if err != nil {
 			return err
 		}
 		var w workspaceJSON
-		if err := c.do(ctx, "POST", "/api/v1/user/workspaces", map[string]string{"name": *name, "slug": *slug}, &w); err != nil {
+		body := map[string]string{"name": *name, "slug": *slug, "starter_kit": *kit}
+		if err := c.do(ctx, "POST", "/api/v1/user/workspaces", body, &w); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "created workspace %q (slug %s, id %s)\n", w.Name, w.Slug, w.WorkspaceID)
@@ -82,57 +112,68 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		return c.listWorkspaces(ctx)
 	case "workspace delete", "workspace leave":
-		ask(id, "Workspace ID")
+		if target == "" {
+			ask(&target, "Workspace (name, slug or ID)", "")
+		}
+		if err != nil {
+			return err
+		}
+		w, err := c.findWorkspace(ctx, target)
 		if err != nil {
 			return err
 		}
 		if !*yes {
-			ok, err := c.confirm(fmt.Sprintf("Really %s workspace %s?", sub, *id))
-			if err != nil || !ok {
-				if err == nil {
-					fmt.Fprintln(stdout, "cancelled")
-				}
+			if err := c.confirm(fmt.Sprintf("Are you sure you want to %s workspace %q (%s)?", sub, w.Name, w.WorkspaceID)); err != nil {
 				return err
 			}
 		}
 		if sub == "delete" {
-			err = c.do(ctx, "DELETE", "/api/v1/workspaces/"+url.PathEscape(*id), nil, nil)
+			err = c.do(ctx, "DELETE", "/api/v1/workspaces/"+url.PathEscape(w.WorkspaceID), nil, nil)
 		} else {
-			err = c.do(ctx, "POST", "/api/v1/workspaces/"+url.PathEscape(*id)+"/leave", nil, nil)
+			err = c.do(ctx, "POST", "/api/v1/workspaces/"+url.PathEscape(w.WorkspaceID)+"/leave", nil, nil)
 		}
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: done (workspace %s)\n", sub, *id)
+		fmt.Fprintf(stdout, "%s: done (workspace %s)\n", sub, w.WorkspaceID)
 	case "token create":
-		ask(name, "Token name")
-		ask(expires, "Expires in (e.g. 48h, 7d, 1y)")
+		ask(name, "Token name", "")
+		ask(expires, "Expires in (e.g. 48h, 7d, 1y)", "7d")
 		if err != nil {
 			return err
-		}
-		path := "/api/v1/user/tokens"
-		if *wsID != "" {
-			path = "/api/v1/workspaces/" + url.PathEscape(*wsID) + "/tokens"
 		}
 		var t tokenJSON
-		if err := c.do(ctx, "POST", path, map[string]string{"name": *name, "expires_in": *expires, "role": *role}, &t); err != nil {
+		if err := c.do(ctx, "POST", c.tokensPath(*wsID), map[string]string{"name": *name, "expires_in": *expires, "role": *role}, &t); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "token %s (%s, %s) — shown once:\n%s\n", t.TokenID, t.Name, t.Kind, t.Token)
-	case "token revoke":
-		ask(wsID, "Workspace ID")
-		ask(id, "Token ID")
+	case "token list":
 		if err != nil {
 			return err
 		}
-		if err := c.do(ctx, "DELETE", "/api/v1/workspaces/"+url.PathEscape(*wsID)+"/tokens/"+url.PathEscape(*id), nil, nil); err != nil {
+		return c.listTokens(ctx, *wsID, *state)
+	case "token rotate", "token revoke":
+		ask(&target, "Token ID", "")
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "revoked token %s\n", *id)
+		path := c.tokensPath(*wsID) + "/" + url.PathEscape(target)
+		if sub == "revoke" {
+			if err := c.do(ctx, "DELETE", path, nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "revoked token %s\n", target)
+			return nil
+		}
+		var t tokenJSON
+		if err := c.do(ctx, "POST", path+"/rotate", nil, &t); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "token %s rotated; the old secret no longer works. New secret — shown once:\n%s\n", t.TokenID, t.Token)
 	case "invite ":
-		ask(wsID, "Workspace ID")
-		ask(email, "Email")
-		ask(role, "Role (viewer, editor, admin)")
+		ask(wsID, "Workspace ID", "")
+		ask(email, "Email", "")
+		ask(role, "Role", "viewer")
 		if err != nil {
 			return err
 		}
@@ -143,9 +184,86 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		fmt.Fprintf(stdout, "invited %s as %s; send them this link (shown once):\n%s\n", inv.Email, inv.Role, inv.AcceptURL)
 	default:
-		return usageError{fmt.Sprintf("unknown command %q", strings.TrimSpace(cmd+" "+sub))}
+		return usageError{fmt.Sprintf("unknown command %q", clipArg(strings.TrimSpace(cmd+" "+sub)))}
 	}
 	return nil
+}
+
+// clipArg bounds a command-line argument quoted in a message.
+func clipArg(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+func (c *client) tokensPath(wsID string) string {
+	if wsID != "" {
+		return "/api/v1/workspaces/" + url.PathEscape(wsID) + "/tokens"
+	}
+	return "/api/v1/user/tokens"
+}
+
+// findWorkspace finds a workspace by ID, slug or name among those the caller sees.
+func (c *client) findWorkspace(ctx context.Context, ref string) (workspaceJSON, error) {
+	if strings.HasPrefix(ref, "ws_") {
+		var w workspaceJSON
+		err := c.do(ctx, "GET", "/api/v1/workspaces/"+url.PathEscape(ref), nil, &w)
+		return w, err
+	}
+	var found []workspaceJSON
+	cursor := ""
+	for {
+		var page pageJSON[workspaceJSON]
+		path := "/api/v1/workspaces?limit=100"
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		if err := c.do(ctx, "GET", path, nil, &page); err != nil {
+			return workspaceJSON{}, err
+		}
+		for _, w := range page.Data {
+			if w.Slug == ref || w.Name == ref {
+				found = append(found, w)
+			}
+		}
+		if !page.Pagination.HasMore || page.Pagination.NextCursor == nil {
+			break
+		}
+		cursor = *page.Pagination.NextCursor
+	}
+	switch len(found) {
+	case 0:
+		return workspaceJSON{}, fmt.Errorf("no workspace named %q", clipArg(ref))
+	case 1:
+		return found[0], nil
+	}
+	return workspaceJSON{}, fmt.Errorf("%d workspaces are named %q: give the slug or the ID", len(found), clipArg(ref))
+}
+
+func (c *client) listTokens(ctx context.Context, wsID, state string) error {
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tKIND\tROLE\tHINT\tSTATE")
+	cursor := ""
+	for {
+		var page pageJSON[tokenJSON]
+		path := c.tokensPath(wsID) + "?limit=100&state=" + url.QueryEscape(state)
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		if err := c.do(ctx, "GET", path, nil, &page); err != nil {
+			return err
+		}
+		for _, t := range page.Data {
+			// Never the secret: the API does not send it in lists, and the hint is
+			// all a person needs to recognise a token.
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t…%s\t%s\n", t.TokenID, t.Name, t.Kind, t.Role, t.Hint, t.State)
+		}
+		if !page.Pagination.HasMore || page.Pagination.NextCursor == nil {
+			return tw.Flush()
+		}
+		cursor = *page.Pagination.NextCursor
+	}
 }
 
 func (c *client) listWorkspaces(ctx context.Context) error {
@@ -171,16 +289,26 @@ func (c *client) listWorkspaces(ctx context.Context) error {
 	}
 }
 
-// ask reads a value at a prompt; with any flag given it refuses instead, so scripts
-// never hang on a prompt.
-func (c *client) ask(label string) (string, error) {
+// askDefault reads a value at a prompt, offering def (taken on an empty answer);
+// with any flag given it refuses instead, so scripts never hang on a prompt.
+func (c *client) askDefault(label, def string) (string, error) {
 	if !c.prompt {
+		if def != "" {
+			return def, nil
+		}
 		return "", usageError{fmt.Sprintf("missing value: %s (pass it as a flag)", strings.ToLower(label))}
 	}
-	fmt.Fprintf(c.out, "%s: ", label)
+	if def != "" {
+		fmt.Fprintf(c.out, "%s [%s]: ", label, def)
+	} else {
+		fmt.Fprintf(c.out, "%s: ", label)
+	}
 	line, err := c.in.ReadString('\n')
 	line = strings.TrimSpace(line)
 	if line == "" {
+		if def != "" {
+			return def, nil
+		}
 		if err != nil && err != io.EOF {
 			return "", err
 		}
@@ -189,20 +317,53 @@ func (c *client) ask(label string) (string, error) {
 	return line, nil
 }
 
-// confirm asks a yes/no question; in flag mode it refuses instead, so a script must
-// say --yes to delete.
-func (c *client) confirm(question string) (bool, error) {
+// secret asks for a secret. At a terminal the answer is not echoed; from a pipe
+// it is read as a line.
+func (c *client) secret(label string) (string, error) {
 	if !c.prompt {
-		return false, usageError{"refusing without confirmation: pass --yes"}
+		return "", usageError{"no token: pass --token or set TENANCY_TOKEN"}
 	}
-	fmt.Fprintf(c.out, "%s [y/N]: ", question)
+	fmt.Fprintf(c.out, "%s: ", label)
+	if f, ok := c.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(c.out)
+		if err != nil {
+			return "", err
+		}
+		if s := strings.TrimSpace(string(b)); s != "" {
+			return s, nil
+		}
+		return "", usageError{"a token is required"}
+	}
+	line, err := c.in.ReadString('\n')
+	if s := strings.TrimSpace(line); s != "" {
+		return s, nil
+	}
+	if err != nil && err != io.EOF {
+		return "", err
+	}
+	return "", usageError{"a token is required"}
+}
+
+// confirm asks "Are you sure …? (y/N)"; anything but yes is a refusal, and so is
+// flag mode without --yes, so a script must say --yes to delete.
+func (c *client) confirm(question string) error {
+	if !c.prompt {
+		return usageError{"refusing without confirmation: pass --yes"}
+	}
+	fmt.Fprintf(c.out, "%s (y/N) ", question)
 	line, err := c.in.ReadString('\n')
 	if err != nil && err != io.EOF {
-		return false, err
+		return err
 	}
-	ans := strings.ToLower(strings.TrimSpace(line))
-	return ans == "y" || ans == "yes", nil
+	if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
+		return errCancelled
+	}
+	return nil
 }
+
+// errCancelled is a declined confirmation: nothing was done, and the command fails.
+var errCancelled = errors.New("cancelled: nothing was changed")
 
 // do sends one request and decodes the answer into out; an error status becomes an
 // error carrying the server's message.
@@ -258,6 +419,9 @@ type tokenJSON struct {
 	TokenID string `json:"token_id"`
 	Name    string `json:"name"`
 	Kind    string `json:"kind"`
+	Role    string `json:"role"`
+	Hint    string `json:"hint"`
+	State   string `json:"state"`
 	Token   string `json:"token"`
 }
 

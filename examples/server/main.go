@@ -76,11 +76,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	var ue usageError
+	var fe flagError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &fe):
+		return 2 // the flag package has said what is wrong, once
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
@@ -93,6 +96,27 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
+
+// flagError is a flag the flag package refused (and already reported).
+type flagError struct{ err error }
+
+func (e flagError) Error() string { return e.err.Error() }
+func (e flagError) Unwrap() error { return e.err }
+
+// parseFlags parses args, refusing stray arguments: a forgotten dash must not
+// silently drop every flag after it.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return flagError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q (flags go before it; see -h)", clipArg(fs.Arg(0)))}
+	}
+	return nil
+}
 
 // where says where the data lives: a bbolt file, or a PostgreSQL database (with
 // the key file every instance shares).
@@ -187,7 +211,7 @@ func setupCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	email := fs.String("email", "", "email of the first (platform) user; required")
 	wsName := fs.String("workspace", "default", "name of the first workspace")
 	data := storeFlags(fs, getenv)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *email == "" {
@@ -234,7 +258,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	publicURL := fs.String("public-url", getenv("TENANCY_PUBLIC_URL"), "the server's URL as people reach it, for invitation links (default http://ADDR; $TENANCY_PUBLIC_URL)")
 	data := storeFlags(fs, getenv)
 	verify := fs.Bool("verify", true, "check every invariant before serving (reads the whole store)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))

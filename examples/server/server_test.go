@@ -496,12 +496,40 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("token create: %d %q", code, out)
 	}
 	tokID := regexp.MustCompile(`token (tok_\w+)`).FindStringSubmatch(out)[1]
-	code, out, _ = cli("", "token", "revoke", "--workspace", id, "--id", tokID)
+	secret := regexp.MustCompile(`tncw_\w+`).FindString(out)
+	// Lists never show a secret; rotation shows the new one once.
+	code, out, _ = cli("", "token", "list", "--workspace", id)
+	if code != 0 || !strings.Contains(out, tokID) || strings.Contains(out, secret) {
+		t.Errorf("token list: %d %q", code, out)
+	}
+	code, out, _ = cli("", "token", "rotate", "--workspace", id, tokID)
+	if code != 0 || !strings.Contains(out, "tncw_") || strings.Contains(out, secret) {
+		t.Errorf("token rotate: %d %q", code, out)
+	}
+	code, out, _ = cli("", "token", "revoke", "--workspace", id, tokID)
 	if code != 0 || !strings.Contains(out, "revoked token "+tokID) {
 		t.Errorf("token revoke: %d %q", code, out)
 	}
+	// Personal tokens too.
+	code, out, _ = cli("", "token", "create", "--name", "laptop", "--expires-in", "1d")
+	if code != 0 || !strings.Contains(out, "tncp_") {
+		t.Fatalf("personal token create: %d %q", code, out)
+	}
+	personal := regexp.MustCompile(`token (tok_\w+)`).FindStringSubmatch(out)[1]
+	code, out, _ = cli("", "token", "list")
+	if code != 0 || !strings.Contains(out, personal) || !strings.Contains(out, "personal") {
+		t.Errorf("personal token list: %d %q", code, out)
+	}
+	code, out, _ = cli("", "token", "revoke", personal)
+	if code != 0 || !strings.Contains(out, "revoked token "+personal) {
+		t.Errorf("personal token revoke: %d %q", code, out)
+	}
+	code, _, errs = cli("", "token", "create", "--name", "x", "--expires-in", "1ns")
+	if code != 1 || !strings.Contains(errs, "at least") {
+		t.Errorf("a 1ns token: %d %q", code, errs)
+	}
 	// With flags it never prompts: a missing value is an error, not a hang.
-	code, _, errs = cli("", "workspace", "delete", "--id", id)
+	code, _, errs = cli("", "workspace", "delete", "--url", s.url, id)
 	if code != 2 || !strings.Contains(errs, "pass --yes") {
 		t.Errorf("delete in flag mode without --yes: %d %q", code, errs)
 	}
@@ -509,27 +537,38 @@ func TestCLI(t *testing.T) {
 	if code != 2 || !strings.Contains(errs, "missing value: email") {
 		t.Errorf("invite without email: %d %q", code, errs)
 	}
-	code, out, _ = cli("", "workspace", "delete", "--id", id, "--yes")
-	if code != 0 || !strings.Contains(out, "delete: done") {
-		t.Errorf("delete --yes: %d %q", code, out)
+	// A flag typo: exit 2, said once, and the token from the environment is not in
+	// the usage text (it would land in CI logs).
+	code, _, errs = cli("", "workspace", "list", "--bogus")
+	if code != 2 || strings.Contains(errs, s.admin) || strings.Count(errs, "flag provided but not defined") != 1 {
+		t.Errorf("a flag typo: %d %q", code, errs)
 	}
-	// Interactive: no flags, answers at the prompts.
-	code, out, errs = cli("Prompted\n", "workspace", "create")
-	if code != 0 || !strings.Contains(out, "Workspace name: ") || !strings.Contains(out, `created workspace "Prompted"`) {
+	code, out, _ = cli("", "workspace", "delete", "--yes", "from-cli")
+	if code != 0 || !strings.Contains(out, "delete: done") {
+		t.Errorf("delete --yes by slug: %d %q", code, out)
+	}
+	// Interactive: no flags, answers at the prompts, defaults offered.
+	code, out, errs = cli("Prompted\n\n", "workspace", "create")
+	if code != 0 || !strings.Contains(out, "Workspace name [my-workspace]: ") || !strings.Contains(out, `created workspace "Prompted"`) {
 		t.Errorf("interactive create: %d %q %q", code, out, errs)
 	}
-	code, out, _ = cli(id+"\nn\n", "workspace", "leave")
-	if code != 0 || !strings.Contains(out, "Workspace ID: Really leave workspace "+id+"? [y/N]: cancelled") {
-		t.Errorf("interactive leave, answered no: %d %q", code, out)
+	code, out, errs = cli("n\n", "workspace", "leave", "Prompted")
+	if code != 1 || !strings.Contains(out, `Are you sure you want to leave workspace "Prompted"`) || !strings.Contains(errs, "cancelled") {
+		t.Errorf("interactive leave, answered no: %d %q %q", code, out, errs)
 	}
 	code, _, errs = cli("\n", "workspace", "leave")
-	if code != 2 || !strings.Contains(errs, "workspace id is required") {
+	if code != 2 || !strings.Contains(errs, "is required") {
 		t.Errorf("interactive leave with an empty answer: %d %q", code, errs)
 	}
 	// Errors from the server are shown with their message.
-	code, _, errs = cli("", "token", "revoke", "--workspace", id, "--id", "tok_nope")
+	code, _, errs = cli("", "token", "revoke", "--workspace", id, "tok_nope")
 	if code != 1 || !strings.Contains(errs, "Not Found") {
 		t.Errorf("revoke unknown: %d %q", code, errs)
+	}
+	// setup and serve refuse stray arguments instead of ignoring every flag after them.
+	code, _, errs = cli("", "serve", "now", "-addr", "127.0.0.1:0")
+	if code != 2 || !strings.Contains(errs, `unexpected argument "now"`) {
+		t.Errorf("serve with a stray argument: %d %q", code, errs)
 	}
 }
 
@@ -648,5 +687,28 @@ func TestServeRefusesADamagedStore(t *testing.T) {
 	code := run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-data", data}, nil, io.Discard, &logs, os.Getenv)
 	if code == 0 || !strings.Contains(logs.String(), "failed verification") || !strings.Contains(logs.String(), "counter") {
 		t.Errorf("serve on a damaged store: exit %d, log %s", code, logs.String())
+	}
+}
+
+// The link an invitation hands out leads to a page the server serves, with the
+// secret in the fragment (never sent to the server); /healthz answers.
+func TestInviteLinkAndHealth(t *testing.T) {
+	s := startServer(t)
+	st, inv := s.call(t, "POST", "/api/v1/admin/workspace/invites", s.admin, map[string]string{"email": "z@example.com", "workspace_id": s.wsID, "role": "viewer"})
+	want(t, "invite", st, inv, http.StatusCreated, "")
+	link := inv["accept_url"].(string)
+	page, _, _ := strings.Cut(link, "#")
+	resp, err := http.Get(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "/invites/accept") || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("GET %s: %d %s", page, resp.StatusCode, b)
+	}
+	resp, err = http.Get(s.url + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("healthz: %v %v", resp, err)
 	}
 }
