@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -66,6 +67,11 @@ type Options struct {
 	// TokenUsageFlushInterval is how often token last-used times are written; 0
 	// means 30 seconds.
 	TokenUsageFlushInterval time.Duration
+
+	// Logger receives the failures of background work, which has no caller to
+	// return them to (a token-usage flush that could not be written; it is tried
+	// again at the next flush). Nil discards them.
+	Logger *slog.Logger
 }
 
 // Manager runs every tenancy operation. It is safe for concurrent use.
@@ -83,6 +89,7 @@ type Manager struct {
 	maxTokenLife time.Duration
 	allowNever   bool
 	usage        *usageTracker
+	log          *slog.Logger
 }
 
 // New returns a Manager over store. It never reads the whole store: opening a Manager
@@ -172,6 +179,10 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 		return nil, errors.New("tenancy: MaxTokenLifetime and TokenUsageFlushInterval must be positive")
 	}
 	m.usage = newUsageTracker(flush)
+	m.log = opts.Logger
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
 	return m, nil
 }
 

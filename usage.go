@@ -61,7 +61,9 @@ func (u *usageTracker) loop(m *Manager) {
 	for {
 		select {
 		case <-tick.C:
-			_ = u.flush(context.Background(), m)
+			if err := u.flush(context.Background(), m); err != nil {
+				m.log.Error("tenancy: write token last-used times (kept for the next flush)", "err", err)
+			}
 		case <-u.stop:
 			return
 		}

@@ -195,7 +195,7 @@ func openManager(w *where) (m *tenancy.Manager, closeAll func(), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err = tenancy.New(store, tenancy.Options{SecretKey: key})
+	m, err = tenancy.New(store, tenancy.Options{SecretKey: key, Logger: slog.Default()})
 	if err != nil {
 		store.Close()
 		return nil, nil, err
