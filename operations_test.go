@@ -34,6 +34,9 @@ func TestUpdateWorkspaceWithStatus(t *testing.T) {
 		// Fields change only in the status the update ends in: not in an inactive one.
 		_, err = e.m.UpdateWorkspace(ctx, admin, e.ws.ID, tenancy.WorkspaceUpdate{Name: ptr("N"), Status: &inactive})
 		wantErr(t, err, tenancy.ErrFailedPrecondition, "inactive")
+		if e.dump(t) != before {
+			t.Error("a refused update changed storage (the deactivation must roll back with the name)")
+		}
 		if _, err := e.m.DeactivateWorkspace(ctx, admin, other.ID); err != nil {
 			t.Fatal(err)
 		}

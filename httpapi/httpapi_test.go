@@ -299,6 +299,7 @@ func TestInvitationsAndPersonalTokens(t *testing.T) {
 	resp, body = e.do(t, "POST", "/invites/accept", "", map[string]string{"token": secret})
 	wantStatus(t, "the old link after a resend", resp, body, 404, "")
 	resp, body = e.do(t, "POST", "/admin/workspace/invites/"+inv["invitation_id"].(string)+"/resend", e.admin, nil)
+	wantStatus(t, "resend again", resp, body, 200, "")
 	newSecret := body["token"].(string)
 	resp, body = e.do(t, "POST", "/invites/accept", "", map[string]string{"token": newSecret, "name": "New"})
 	wantStatus(t, "sign up", resp, body, 200, "")

@@ -32,7 +32,6 @@ import (
 
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/httpapi"
-	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/bolt"
 	"github.com/tenancykit/tenancy/storage/postgres"
@@ -336,12 +335,4 @@ func newHandler(m *tenancy.Manager, publicURL string, log *slog.Logger) http.Han
 	})
 	mux.HandleFunc("GET /invite", invitePage)
 	return httpapi.LogRequests(log)(mux)
-}
-
-// roleOrEmpty parses an optional role.
-func roleOrEmpty(s string) (rbac.Role, error) {
-	if s == "" {
-		return "", nil
-	}
-	return rbac.ParseRole(s)
 }
