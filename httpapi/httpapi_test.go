@@ -334,6 +334,10 @@ func TestInvitationsAndPersonalTokens(t *testing.T) {
 	}
 	resp, body = e.do(t, "GET", "/platform/users", first, nil)
 	wantStatus(t, "a non-platform user lists users", resp, body, 403, "")
+	resp, body = e.do(t, "GET", "/admin/events?limit=5", e.admin, nil)
+	if resp.StatusCode != 200 || len(body["data"].([]any)) != 5 {
+		t.Errorf("feed: %d %v", resp.StatusCode, body)
+	}
 	resp, body = e.do(t, "GET", "/openapi.json", "", nil)
 	if resp.StatusCode != 200 || body["openapi"] != "3.1.0" {
 		t.Errorf("openapi.json: %d", resp.StatusCode)

@@ -24,6 +24,7 @@ func (a *API) registerWorkspaceRoutes() {
 	a.route("GET /user/workspaces", a.myWorkspaces)
 	a.route("GET /admin/workspaces", a.listAllWorkspaces)
 	a.route("DELETE /admin/workspaces/{id}", a.purgeWorkspace)
+	a.route("GET /admin/events", a.feed)
 }
 
 type workspaceJSON struct {
@@ -241,6 +242,20 @@ func (a *API) events(r *http.Request, p tenancy.Principal) (int, any, error) {
 		return 0, nil, err
 	}
 	pg, err := a.m.ListEvents(r.Context(), p, r.PathValue("id"), tenancy.EventListOptions{Limit: limit, Cursor: cursor})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toPage(pg, evJSON), nil
+}
+
+// feed is the global event feed (platform users): resume from the last cursor
+// processed to provision per-workspace resources at least once.
+func (a *API) feed(r *http.Request, p tenancy.Principal) (int, any, error) {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	pg, err := a.m.Feed(r.Context(), p, tenancy.EventListOptions{Limit: limit, Cursor: cursor})
 	if err != nil {
 		return 0, nil, err
 	}

@@ -117,6 +117,15 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// envOr reads an environment variable with a default. Only settings that are not
+// secrets come from the environment this way: flag usage prints defaults.
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
 // where says where the data lives: a bbolt file, or a PostgreSQL database (with
 // the key file every instance shares).
 type where struct {
@@ -128,7 +137,7 @@ type where struct {
 // storeFlags adds -data, -database and -key-file to fs.
 func storeFlags(fs *flag.FlagSet, getenv func(string) string) *where {
 	w := &where{}
-	fs.StringVar(&w.data, "data", "./tenancy.db", "bbolt data file")
+	fs.StringVar(&w.data, "data", envOr(getenv, "TENANCY_DATA", "./tenancy.db"), "bbolt data file ($TENANCY_DATA)")
 	fs.StringVar(&w.database, "database", getenv("TENANCY_DATABASE_URL"), "PostgreSQL URL (instead of -data; default $TENANCY_DATABASE_URL)")
 	fs.StringVar(&w.keyFile, "key-file", "./tenancy.key", "with -database: the secret-hashing key file, the same on every instance")
 	return w
@@ -253,7 +262,7 @@ func setupCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	addr := fs.String("addr", envOr(getenv, "TENANCY_ADDR", "127.0.0.1:8080"), "listen address ($TENANCY_ADDR)")
 	publicURL := fs.String("public-url", getenv("TENANCY_PUBLIC_URL"), "the server's URL as people reach it, for invitation links (default http://ADDR; $TENANCY_PUBLIC_URL)")
 	data := storeFlags(fs, getenv)
 	verify := fs.Bool("verify", true, "check every invariant before serving (reads the whole store)")

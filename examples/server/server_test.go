@@ -18,7 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	legacyrouter "github.com/getkin/kin-openapi/routers/legacy"
+
 	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/httpapi"
 	"github.com/tenancykit/tenancy/storage"
 )
 
@@ -85,6 +91,7 @@ func (s *testServer) call(t *testing.T, method, path, tok string, body any, head
 	defer resp.Body.Close()
 	var out map[string]any
 	raw, _ := io.ReadAll(resp.Body)
+	s.checkAnswer(t, req, resp, raw)
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out); err != nil {
 			t.Fatalf("%s %s: not JSON: %s", method, path, raw)
@@ -712,3 +719,43 @@ func TestInviteLinkAndHealth(t *testing.T) {
 		t.Errorf("healthz: %v %v", resp, err)
 	}
 }
+
+// checkAnswer checks an answer of the REST API against its OpenAPI document, so the
+// document cannot drift from what the server does. (Requests are not checked here:
+// these tests send malformed ones on purpose; httpapi's tests check every request.)
+func (s *testServer) checkAnswer(t *testing.T, req *http.Request, resp *http.Response, raw []byte) {
+	t.Helper()
+	if !strings.HasPrefix(req.URL.Path, "/api/v1/") {
+		return
+	}
+	openAPIOnce.Do(func() {
+		doc, err := openapi3.NewLoader().LoadFromData(httpapi.OpenAPI())
+		if err == nil {
+			doc.Servers = openapi3.Servers{{URL: "http://localhost/api/v1"}}
+			openAPIRouter, err = legacyrouter.NewRouter(doc)
+		}
+		openAPIErr = err
+	})
+	if openAPIErr != nil {
+		t.Fatalf("the OpenAPI document: %v", openAPIErr)
+	}
+	probe := req.Clone(ctx)
+	probe.URL.Scheme, probe.URL.Host, probe.Host = "http", "localhost", "localhost"
+	route, params, err := openAPIRouter.FindRoute(probe)
+	if err != nil {
+		return // an unknown route on purpose: its 404 or 405 is checked by its test
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: probe, PathParams: params, Route: route},
+		Status:                 resp.StatusCode, Header: resp.Header, Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+	in.SetBodyBytes(raw)
+	if err := openapi3filter.ValidateResponse(ctx, in); err != nil {
+		t.Errorf("%s %s: the %d answer does not match the OpenAPI document: %v", req.Method, req.URL.Path, resp.StatusCode, err)
+	}
+}
+
+var (
+	openAPIOnce   sync.Once
+	openAPIRouter routers.Router
+	openAPIErr    error
+)
