@@ -212,25 +212,13 @@ func (c *client) findWorkspace(ctx context.Context, ref string) (workspaceJSON, 
 		return w, err
 	}
 	var found []workspaceJSON
-	cursor := ""
-	for {
-		var page pageJSON[workspaceJSON]
-		path := "/api/v1/workspaces?limit=100"
-		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
+	err := eachPage(ctx, c, "/api/v1/workspaces?limit=100", func(w workspaceJSON) {
+		if w.Slug == ref || w.Name == ref {
+			found = append(found, w)
 		}
-		if err := c.do(ctx, "GET", path, nil, &page); err != nil {
-			return workspaceJSON{}, err
-		}
-		for _, w := range page.Data {
-			if w.Slug == ref || w.Name == ref {
-				found = append(found, w)
-			}
-		}
-		if !page.Pagination.HasMore || page.Pagination.NextCursor == nil {
-			break
-		}
-		cursor = *page.Pagination.NextCursor
+	})
+	if err != nil {
+		return workspaceJSON{}, err
 	}
 	switch len(found) {
 	case 0:
@@ -244,46 +232,46 @@ func (c *client) findWorkspace(ctx context.Context, ref string) (workspaceJSON, 
 func (c *client) listTokens(ctx context.Context, wsID, state string) error {
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tKIND\tROLE\tHINT\tSTATE")
-	cursor := ""
-	for {
-		var page pageJSON[tokenJSON]
-		path := c.tokensPath(wsID) + "?limit=100&state=" + url.QueryEscape(state)
-		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
-		}
-		if err := c.do(ctx, "GET", path, nil, &page); err != nil {
-			return err
-		}
-		for _, t := range page.Data {
-			// Never the secret: the API does not send it in lists, and the hint is
-			// all a person needs to recognise a token.
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t…%s\t%s\n", t.TokenID, t.Name, t.Kind, t.Role, t.Hint, t.State)
-		}
-		if !page.Pagination.HasMore || page.Pagination.NextCursor == nil {
-			return tw.Flush()
-		}
-		cursor = *page.Pagination.NextCursor
+	err := eachPage(ctx, c, c.tokensPath(wsID)+"?limit=100&state="+url.QueryEscape(state), func(t tokenJSON) {
+		// Never the secret: the API does not send it in lists, and the hint is all
+		// a person needs to recognise a token.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t…%s\t%s\n", t.TokenID, t.Name, t.Kind, t.Role, t.Hint, t.State)
+	})
+	if err != nil {
+		return err
 	}
+	return tw.Flush()
 }
 
 func (c *client) listWorkspaces(ctx context.Context) error {
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSLUG\tNAME\tSTATUS")
+	err := eachPage(ctx, c, "/api/v1/workspaces?limit=100", func(w workspaceJSON) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", w.WorkspaceID, w.Slug, w.Name, w.Status)
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Flush()
+}
+
+// eachPage follows a list's cursor to its end, calling fn for every item.
+func eachPage[T any](ctx context.Context, c *client, path string, fn func(T)) error {
 	cursor := ""
 	for {
-		var page pageJSON[workspaceJSON]
-		path := "/api/v1/workspaces?limit=100"
+		var page pageJSON[T]
+		p := path
 		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
+			p += "&cursor=" + url.QueryEscape(cursor)
 		}
-		if err := c.do(ctx, "GET", path, nil, &page); err != nil {
+		if err := c.do(ctx, "GET", p, nil, &page); err != nil {
 			return err
 		}
-		for _, w := range page.Data {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", w.WorkspaceID, w.Slug, w.Name, w.Status)
+		for _, item := range page.Data {
+			fn(item)
 		}
 		if !page.Pagination.HasMore || page.Pagination.NextCursor == nil {
-			return tw.Flush()
+			return nil
 		}
 		cursor = *page.Pagination.NextCursor
 	}

@@ -71,12 +71,18 @@ func URL(t testing.TB) string {
 // the server's URL and the schema's name. The schema is dropped when the test ends.
 func Schema(t testing.TB) (url, schema string) {
 	t.Helper()
+	url, schema = newSchema(t, "t_")
+	t.Cleanup(func() { exec1(t, url, "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
+	return url, schema
+}
+
+func newSchema(t testing.TB, prefix string) (url, schema string) {
+	t.Helper()
 	url = URL(t)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	schema = "t_" + hex.EncodeToString(b[:])
+	schema = prefix + hex.EncodeToString(b[:])
 	exec1(t, url, "CREATE SCHEMA "+schema)
-	t.Cleanup(func() { exec1(t, url, "DROP SCHEMA IF EXISTS "+schema+" CASCADE") })
 	return url, schema
 }
 
@@ -84,12 +90,7 @@ func Schema(t testing.TB) (url, schema string) {
 // benchmarks, which live as long as the test server.
 func KeptSchema(t testing.TB) (url, schema string) {
 	t.Helper()
-	url = URL(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema = "k_" + hex.EncodeToString(b[:])
-	exec1(t, url, "CREATE SCHEMA "+schema)
-	return url, schema
+	return newSchema(t, "k_")
 }
 
 func exec1(t testing.TB, url, sql string) {

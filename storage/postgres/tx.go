@@ -114,26 +114,27 @@ func (t *tx) one(what string, scan func(pgx.Row) error, sql string, args ...any)
 	return t.fail(err)
 }
 
-// paged walks a keyset-paged query: sql takes its "after" key as the last-but-one
-// argument and a LIMIT as the last. next gives the key to continue after.
-func paged[V any](t *tx, sql string, after string, args []any, scan func(pgx.Rows) (V, string, error), fn func(V) bool) error {
+// keyset walks a keyset-paged query: it reads scanPage rows at a time, closes the
+// result (so fn may query the same transaction) and calls fn for each, then asks
+// next for the arguments of the page after the last row; a short page ends it.
+func keyset[V any](t *tx, sql string, first []any, next func(last V) []any, scan func(pgx.Row) (V, error), fn func(V) bool) error {
 	if err := t.canRead(); err != nil {
 		return err
 	}
+	args := first
 	for {
-		rows, err := t.ptx.Query(t.ctx, t.s.q(sql), append(append(args[:len(args):len(args)], after), scanPage)...)
+		rows, err := t.ptx.Query(t.ctx, t.s.q(sql), args...)
 		if err != nil {
 			return t.fail(err)
 		}
 		var page []V
 		for rows.Next() {
-			v, key, err := scan(rows)
+			v, err := scan(rows)
 			if err != nil {
 				rows.Close()
 				return t.fail(err)
 			}
 			page = append(page, v)
-			after = key
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -147,7 +148,21 @@ func paged[V any](t *tx, sql string, after string, args []any, scan func(pgx.Row
 		if len(page) < scanPage {
 			return nil
 		}
+		args = next(page[len(page)-1])
 	}
+}
+
+// paged is keyset over one string key: sql takes its fixed args, then the key to
+// continue after, then the LIMIT.
+func paged[V any](t *tx, sql string, after string, args []any, scan func(pgx.Row) (V, string, error), fn func(V) bool) error {
+	with := func(key string) []any { return append(append(args[:len(args):len(args)], key), scanPage) }
+	type keyed struct {
+		v   V
+		key string
+	}
+	return keyset(t, sql, with(after), func(last keyed) []any { return with(last.key) },
+		func(r pgx.Row) (keyed, error) { v, k, err := scan(r); return keyed{v, k}, err },
+		func(k keyed) bool { return fn(k.v) })
 }
 
 // Times: NULL is the zero time; everything comes back in UTC.
@@ -244,7 +259,7 @@ func (t *tx) PutUser(u member.User) error {
 
 func (t *tx) ScanUsers(after string, fn func(member.User) bool) error {
 	return paged(t, "SELECT "+userCols+" FROM {p}users WHERE id > $1 ORDER BY id LIMIT $2", after, nil,
-		func(r pgx.Rows) (member.User, string, error) { u, err := scanUser(r); return u, u.ID, err }, fn)
+		func(r pgx.Row) (member.User, string, error) { u, err := scanUser(r); return u, u.ID, err }, fn)
 }
 
 // writeCheck refuses a write in a read transaction and records without their keys.
@@ -335,51 +350,24 @@ func (t *tx) PutWorkspace(w workspace.Workspace) error {
 
 func (t *tx) ScanWorkspaces(after string, fn func(workspace.Workspace) bool) error {
 	return paged(t, "SELECT "+wsCols+" FROM {p}workspaces WHERE id > $1 ORDER BY id LIMIT $2", after, nil,
-		func(r pgx.Rows) (workspace.Workspace, string, error) { w, err := scanWorkspace(r); return w, w.ID, err }, fn)
+		func(r pgx.Row) (workspace.Workspace, string, error) { w, err := scanWorkspace(r); return w, w.ID, err }, fn)
 }
 
 func (t *tx) ScanDeletedWorkspaces(cutoff time.Time, fn func(workspace.Workspace) bool) error {
-	if err := t.canRead(); err != nil {
-		return err
-	}
 	// Keyset paging on (deleted_at, id) through the partial index of deleted
 	// workspaces; the zero time (NULL) counts as -infinity, first.
 	const at = "coalesce(deleted_at, '-infinity')"
-	afterAt, afterID := any("-infinity"), ""
-	for {
-		rows, err := t.ptx.Query(t.ctx, t.s.q(`SELECT `+wsCols+` FROM {p}workspaces
-			WHERE status = 'deleted' AND `+at+` <= $1 AND (`+at+`, id) > ($2::timestamptz, $3)
-			ORDER BY `+at+`, id LIMIT $4`), cutoff, afterAt, afterID, scanPage)
-		if err != nil {
-			return t.fail(err)
-		}
-		var page []workspace.Workspace
-		for rows.Next() {
-			w, err := scanWorkspace(rows)
-			if err != nil {
-				rows.Close()
-				return t.fail(err)
-			}
-			page = append(page, w)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return t.fail(err)
-		}
-		for _, w := range page {
-			if !fn(w) {
-				return nil
-			}
-		}
-		if len(page) < scanPage {
-			return nil
-		}
-		last := page[len(page)-1]
-		afterAt, afterID = any("-infinity"), last.ID
+	sql := `SELECT ` + wsCols + ` FROM {p}workspaces
+		WHERE status = 'deleted' AND ` + at + ` <= $1 AND (` + at + `, id) > ($2::timestamptz, $3)
+		ORDER BY ` + at + `, id LIMIT $4`
+	next := func(last workspace.Workspace) []any {
+		var after any = "-infinity"
 		if !last.DeletedAt.IsZero() {
-			afterAt = last.DeletedAt
+			after = last.DeletedAt
 		}
+		return []any{cutoff, after, last.ID, scanPage}
 	}
+	return keyset(t, sql, []any{cutoff, "-infinity", "", scanPage}, next, scanWorkspace, fn)
 }
 
 func (t *tx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {
@@ -464,12 +452,12 @@ func (t *tx) DeleteMember(wsID, userID string) error {
 
 func (t *tx) ScanMembers(wsID, after string, fn func(member.Member) bool) error {
 	return paged(t, "SELECT "+memberCols+" FROM {p}members WHERE workspace_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3",
-		after, []any{wsID}, func(r pgx.Rows) (member.Member, string, error) { m, err := scanMember(r); return m, m.UserID, err }, fn)
+		after, []any{wsID}, func(r pgx.Row) (member.Member, string, error) { m, err := scanMember(r); return m, m.UserID, err }, fn)
 }
 
 func (t *tx) ScanUserMemberships(userID, after string, fn func(member.Member) bool) error {
 	return paged(t, "SELECT "+memberCols+" FROM {p}members WHERE user_id = $1 AND workspace_id > $2 ORDER BY workspace_id LIMIT $3",
-		after, []any{userID}, func(r pgx.Rows) (member.Member, string, error) {
+		after, []any{userID}, func(r pgx.Row) (member.Member, string, error) {
 			m, err := scanMember(r)
 			return m, m.WorkspaceID, err
 		}, fn)
@@ -480,7 +468,7 @@ func (t *tx) ScanAllMembers(fn func(member.Member) bool) error {
 	// hold a zero byte).
 	return paged(t, `SELECT `+memberCols+` FROM {p}members WHERE (workspace_id, user_id) > (split_part($1, chr(1), 1), split_part($1, chr(1), 2))
 		ORDER BY workspace_id, user_id LIMIT $2`, "", nil,
-		func(r pgx.Rows) (member.Member, string, error) {
+		func(r pgx.Row) (member.Member, string, error) {
 			m, err := scanMember(r)
 			return m, m.WorkspaceID + "\x01" + m.UserID, err
 		}, fn)
@@ -543,12 +531,12 @@ func (t *tx) DeleteInvitation(id string) error {
 
 func (t *tx) ScanInvitations(wsID, after string, fn func(member.Invitation) bool) error {
 	return paged(t, "SELECT "+invCols+" FROM {p}invitations WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-		after, []any{wsID}, func(r pgx.Rows) (member.Invitation, string, error) { i, err := scanInvitation(r); return i, i.ID, err }, fn)
+		after, []any{wsID}, func(r pgx.Row) (member.Invitation, string, error) { i, err := scanInvitation(r); return i, i.ID, err }, fn)
 }
 
 func (t *tx) ScanAllInvitations(after string, fn func(member.Invitation) bool) error {
 	return paged(t, "SELECT "+invCols+" FROM {p}invitations WHERE id > $1 ORDER BY id LIMIT $2",
-		after, nil, func(r pgx.Rows) (member.Invitation, string, error) { i, err := scanInvitation(r); return i, i.ID, err }, fn)
+		after, nil, func(r pgx.Row) (member.Invitation, string, error) { i, err := scanInvitation(r); return i, i.ID, err }, fn)
 }
 
 // Tokens.
@@ -622,17 +610,17 @@ func (t *tx) ScanWorkspaceTokens(wsID, after string, fn func(token.Token) bool) 
 		return nil // personal tokens belong to no workspace
 	}
 	return paged(t, "SELECT "+tokCols+" FROM {p}tokens WHERE workspace_id = $1 AND workspace_id <> '' AND id > $2 ORDER BY id LIMIT $3",
-		after, []any{wsID}, func(r pgx.Rows) (token.Token, string, error) { k, err := scanToken(r); return k, k.ID, err }, fn)
+		after, []any{wsID}, func(r pgx.Row) (token.Token, string, error) { k, err := scanToken(r); return k, k.ID, err }, fn)
 }
 
 func (t *tx) ScanUserTokens(userID, after string, fn func(token.Token) bool) error {
 	return paged(t, "SELECT "+tokCols+" FROM {p}tokens WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-		after, []any{userID}, func(r pgx.Rows) (token.Token, string, error) { k, err := scanToken(r); return k, k.ID, err }, fn)
+		after, []any{userID}, func(r pgx.Row) (token.Token, string, error) { k, err := scanToken(r); return k, k.ID, err }, fn)
 }
 
 func (t *tx) ScanTokens(after string, fn func(token.Token) bool) error {
 	return paged(t, "SELECT "+tokCols+" FROM {p}tokens WHERE id > $1 ORDER BY id LIMIT $2",
-		after, nil, func(r pgx.Rows) (token.Token, string, error) { k, err := scanToken(r); return k, k.ID, err }, fn)
+		after, nil, func(r pgx.Row) (token.Token, string, error) { k, err := scanToken(r); return k, k.ID, err }, fn)
 }
 
 // Events. A position is the event's (xid, seq) as two 16-digit hex numbers, so byte
@@ -711,9 +699,6 @@ func (t *tx) visible() string {
 }
 
 func (t *tx) scanEvents(where string, args []any, after string, fn func(storage.Event) bool) error {
-	if err := t.canRead(); err != nil {
-		return err
-	}
 	xid, seq, err := parsePosition(after)
 	if err != nil {
 		return err
@@ -721,34 +706,14 @@ func (t *tx) scanEvents(where string, args []any, after string, fn func(storage.
 	n := len(args)
 	sql := "SELECT " + eventCols + " FROM {p}events WHERE " + where + " AND " + t.visible() +
 		" AND (xid, seq) > ($" + strconv.Itoa(n+1) + "::text::xid8, $" + strconv.Itoa(n+2) + ") ORDER BY xid, seq LIMIT $" + strconv.Itoa(n+3)
-	for {
-		rows, err := t.ptx.Query(t.ctx, t.s.q(sql), append(append(args[:n:n], strconv.FormatUint(xid, 10)), int64(seq), scanPage)...)
-		if err != nil {
-			return t.fail(err)
-		}
-		var page []storage.Event
-		for rows.Next() {
-			e, err := scanEvent(rows)
-			if err != nil {
-				rows.Close()
-				return t.fail(err)
-			}
-			page = append(page, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return t.fail(err)
-		}
-		for _, e := range page {
-			if !fn(e) {
-				return nil
-			}
-		}
-		if len(page) < scanPage {
-			return nil
-		}
-		xid, seq, _ = parsePosition(page[len(page)-1].Position)
+	from := func(xid, seq uint64) []any {
+		return append(append(args[:n:n], strconv.FormatUint(xid, 10)), int64(seq), scanPage)
 	}
+	next := func(last storage.Event) []any {
+		x, s, _ := parsePosition(last.Position)
+		return from(x, s)
+	}
+	return keyset(t, sql, from(xid, seq), next, scanEvent, fn)
 }
 
 func (t *tx) ScanEvents(after string, fn func(storage.Event) bool) error {
@@ -787,7 +752,7 @@ func (t *tx) ScanCounters(fn func(string, int64) bool) error {
 		n    int64
 	}
 	return paged(t, "SELECT name, sum(value)::bigint FROM {p}counters WHERE name > $1 GROUP BY name ORDER BY name LIMIT $2", "", nil,
-		func(r pgx.Rows) (counter, string, error) {
+		func(r pgx.Row) (counter, string, error) {
 			var c counter
 			err := r.Scan(&c.name, &c.n)
 			return c, c.name, err
