@@ -294,16 +294,13 @@ func parseListOptions(o workspace.ListOptions, def int) (listFilter, error) {
 	return listFilter{limit: limit, after: after, needle: strings.ToLower(o.NameContains), status: o.Status}, nil
 }
 
-func (f listFilter) match(w workspace.Workspace) bool {
-	if f.status == "" {
-		if w.Status == workspace.Deleted {
-			return false
-		}
-	} else if w.Status != f.status {
-		return false
-	}
-	return f.needle == "" || strings.Contains(strings.ToLower(w.Name), f.needle)
+// query is the filter as the storage contract states it; its Match is the one
+// definition of a match, which every index must agree with.
+func (f listFilter) query() storage.WorkspaceQuery {
+	return storage.WorkspaceQuery{NameContains: f.needle, Status: f.status}
 }
+
+func (f listFilter) match(w workspace.Workspace) bool { return f.query().Match(w) }
 
 // pager collects one page: limit items and whether another follows.
 type pager[T any] struct {
@@ -358,6 +355,11 @@ func (m *Manager) ListWorkspaces(ctx context.Context, p Principal, opts workspac
 			return err
 		}
 		if a.platform {
+			// A search or a status filter goes through the backend's indexes when it
+			// has them: its cost follows the matches, not the store.
+			if s, ok := tx.(storage.WorkspaceSearcher); ok && (f.needle != "" || f.status != "") {
+				return s.SearchWorkspaces(f.query(), f.after, pg.add)
+			}
 			return tx.ScanWorkspaces(f.after, func(w workspace.Workspace) bool {
 				return !f.match(w) || pg.add(w)
 			})

@@ -61,6 +61,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -144,6 +145,60 @@ type FullScanner interface {
 	ScanAllInvitations(afterID string, fn func(member.Invitation) bool) error
 	// ScanTokens walks every token by ID.
 	ScanTokens(afterID string, fn func(token.Token) bool) error
+}
+
+// WorkspaceSearcher is implemented by a Tx that answers filtered workspace lists
+// through indexes, so a search or a status filter costs what it finds, not the
+// number of workspaces. The Manager falls back to scanning every workspace when the
+// Tx lacks it.
+type WorkspaceSearcher interface {
+	// SearchWorkspaces walks, in ID order and strictly after the given ID, every
+	// workspace that matches q: fn returns false to stop.
+	SearchWorkspaces(q WorkspaceQuery, after string, fn func(workspace.Workspace) bool) error
+}
+
+// WorkspaceQuery is a filtered list of workspaces.
+type WorkspaceQuery struct {
+	// NameContains keeps workspaces whose name, lowercased with strings.ToLower,
+	// contains it (the Manager lowercases it the same way); "" keeps all.
+	NameContains string
+	// Status keeps workspaces in that status; "" keeps active and inactive ones.
+	Status workspace.Status
+}
+
+// Match reports whether w matches q: the definition every index must agree with.
+func (q WorkspaceQuery) Match(w workspace.Workspace) bool {
+	if q.Status == "" {
+		if w.Status == workspace.Deleted {
+			return false
+		}
+	} else if w.Status != q.Status {
+		return false
+	}
+	return q.NameContains == "" || strings.Contains(strings.ToLower(w.Name), q.NameContains)
+}
+
+// GramLen is the length, in bytes, of the name grams a search index keeps. A
+// needle shorter than this cannot use such an index.
+const GramLen = 3
+
+// Grams returns the distinct GramLen-byte windows of s, sorted: the keys a
+// trigram index files a lowercased name under, or looks a needle up by.
+func Grams(s string) []string {
+	if len(s) < GramLen {
+		return nil
+	}
+	seen := make(map[string]bool, len(s))
+	out := make([]string, 0, len(s))
+	for i := 0; i+GramLen <= len(s); i++ {
+		g := s[i : i+GramLen]
+		if !seen[g] {
+			seen[g] = true
+			out = append(out, g)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Prefetcher is implemented by backends that can read, in one round trip, the few
@@ -388,4 +443,35 @@ func SequencePosition(seq uint64) string {
 func DeletedKey(deletedAt time.Time, id string) string {
 	us := max(deletedAt.UnixMicro(), 0)
 	return fmt.Sprintf("%016x", uint64(us)) + id
+}
+
+// Leapfrog walks, in order, the IDs that are in every one of n sorted lists,
+// starting at from (inclusive): a join of index lists whose cost follows the
+// matches, not the lists' lengths. seek(i, x) returns the first ID ≥ x in list i
+// (ok false when there is none); fn returns false to stop. Backends use it to
+// intersect the posting lists of a name search.
+func Leapfrog(n int, from string, seek func(i int, x string) (id string, ok bool, err error), fn func(id string) (bool, error)) error {
+	if n == 0 {
+		return nil
+	}
+	x := from
+	for {
+		agreed := 0
+		for i := 0; agreed < n; i = (i + 1) % n {
+			id, ok, err := seek(i, x)
+			if err != nil || !ok {
+				return err
+			}
+			if id == x {
+				agreed++
+			} else {
+				x, agreed = id, 1
+			}
+		}
+		more, err := fn(x)
+		if err != nil || !more {
+			return err
+		}
+		x += "\x00" // the next ID after x: IDs never hold a zero byte
+	}
 }

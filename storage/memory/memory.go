@@ -9,9 +9,12 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/maphash"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,6 +145,9 @@ type snapshot struct {
 	counters  *btree.BTreeG[item[int64]]
 	settings  *btree.BTreeG[item[[]byte]]
 	deleted   *btree.BTreeG[item[string]] // storage.DeletedKey -> workspace ID
+	wsStatus  *btree.BTreeG[pair[none]]   // (status, workspace)
+	grams     *btree.BTreeG[pair[none]]   // (gram of the lowercased name, workspace)
+	gramN     *btree.BTreeG[item[int64]]  // gram -> how many workspaces have it
 	evtSeq    uint64                      // the last event's sequence number
 
 	// Hash indexes for the point lookups on the Authorize path; they share their
@@ -207,6 +213,7 @@ func newSnapshot() *snapshot {
 		toks: newTree[token.Token](), tokHash: newTree[string](), tokWs: newPairs[none](), tokUser: newPairs[none](),
 		events: newTree[storage.Event](), evtWs: newPairs[none](),
 		counters: newTree[int64](), settings: newTree[[]byte](), deleted: newTree[string](),
+		wsStatus: newPairs[none](), grams: newPairs[none](), gramN: newTree[int64](),
 	}
 }
 
@@ -221,6 +228,7 @@ func (s *snapshot) clone() *snapshot {
 		toks: s.toks.Clone(), tokHash: s.tokHash.Clone(), tokWs: s.tokWs.Clone(), tokUser: s.tokUser.Clone(),
 		events: s.events.Clone(), evtWs: s.evtWs.Clone(),
 		counters: s.counters.Clone(), settings: s.settings.Clone(), deleted: s.deleted.Clone(), evtSeq: s.evtSeq,
+		wsStatus: s.wsStatus.Clone(), grams: s.grams.Clone(), gramN: s.gramN.Clone(),
 		userByID: s.userByID.forWrite(), wsByID: s.wsByID.forWrite(), memberByID: s.memberByID.forWrite(),
 		tokByID: s.tokByID.forWrite(), tokByHash: s.tokByHash.forWrite(),
 	}
@@ -441,6 +449,53 @@ func (s *snapshot) ScanCounters(fn func(string, int64) bool) error {
 	return nil
 }
 
+var _ storage.WorkspaceSearcher = readTx{}
+
+// SearchWorkspaces intersects the posting lists of the needle's rarest grams (and
+// the status index) with storage.Leapfrog, then checks each candidate with
+// q.Match. A needle shorter than storage.GramLen with no status filter has no index
+// to use: it scans every workspace.
+func (s *snapshot) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(workspace.Workspace) bool) error {
+	type list struct {
+		idx *btree.BTreeG[pair[none]]
+		key string
+		n   int64
+	}
+	var lists []list
+	for _, g := range storage.Grams(q.NameContains) {
+		it, ok := s.gramN.Get(item[int64]{key: g})
+		if !ok {
+			return nil // no workspace has this gram: nothing matches
+		}
+		lists = append(lists, list{s.grams, g, *it.val})
+	}
+	slices.SortFunc(lists, func(a, b list) int { return cmp.Compare(a.n, b.n) })
+	lists = lists[:min(len(lists), 4)] // the rarest few narrow enough; Match checks the rest
+	if q.Status != "" {
+		lists = append(lists, list{idx: s.wsStatus, key: string(q.Status)})
+	}
+	visit := func(w workspace.Workspace) bool { return !q.Match(w) || fn(w) }
+	if len(lists) == 0 {
+		return s.ScanWorkspaces(after, visit)
+	}
+	seek := func(i int, x string) (string, bool, error) {
+		var id string
+		found := false
+		lists[i].idx.AscendGreaterOrEqual(pair[none]{a: lists[i].key, b: x}, func(p pair[none]) bool {
+			id, found = p.b, p.a == lists[i].key
+			return false
+		})
+		return id, found, nil
+	}
+	return storage.Leapfrog(len(lists), after+"\x00", seek, func(id string) (bool, error) {
+		w, err := s.GetWorkspace(id)
+		if err != nil {
+			return false, err
+		}
+		return visit(w), nil
+	})
+}
+
 func (s *snapshot) ScanDeletedWorkspaces(cutoff time.Time, fn func(workspace.Workspace) bool) error {
 	end := storage.DeletedKey(cutoff, "\xff")
 	var err error
@@ -605,6 +660,11 @@ func (t *writeTx) putWorkspace(w workspace.Workspace) error {
 	if w.Status == workspace.Deleted {
 		setIndex(t.deleted, storage.DeletedKey(w.DeletedAt, w.ID), w.ID)
 	}
+	t.wsStatus.ReplaceOrInsert(pair[none]{a: string(w.Status), b: w.ID})
+	for _, g := range storage.Grams(strings.ToLower(w.Name)) {
+		t.grams.ReplaceOrInsert(pair[none]{a: g, b: w.ID})
+		t.addGram(g, 1)
+	}
 	w = w.Clone()
 	t.ws.ReplaceOrInsert(item[workspace.Workspace]{key: w.ID, val: &w})
 	t.wsByID.set(w.ID, &w)
@@ -619,6 +679,24 @@ func (t *writeTx) dropWorkspaceIndexes(w workspace.Workspace) {
 	if w.Status == workspace.Deleted {
 		t.deleted.Delete(item[string]{key: storage.DeletedKey(w.DeletedAt, w.ID)})
 	}
+	t.wsStatus.Delete(pair[none]{a: string(w.Status), b: w.ID})
+	for _, g := range storage.Grams(strings.ToLower(w.Name)) {
+		t.grams.Delete(pair[none]{a: g, b: w.ID})
+		t.addGram(g, -1)
+	}
+}
+
+// addGram keeps the count of workspaces filed under a gram, for picking the rarest.
+func (t *writeTx) addGram(g string, d int64) {
+	n := d
+	if it, ok := t.gramN.Get(item[int64]{key: g}); ok {
+		n += *it.val
+	}
+	if n <= 0 {
+		t.gramN.Delete(item[int64]{key: g})
+		return
+	}
+	t.gramN.ReplaceOrInsert(item[int64]{key: g, val: &n})
 }
 
 func (t *writeTx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {

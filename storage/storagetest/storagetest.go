@@ -85,6 +85,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage, opts ...Opti
 		{"DeletedIndex", testDeletedIndex},
 		{"Settings", testSettings},
 		{"ManyEvents", testManyEvents},
+		{"SearchAgreesWithScan", testSearchAgreesWithScan},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

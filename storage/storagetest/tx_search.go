@@ -1,0 +1,93 @@
+package storagetest
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// The Tx suite, search: a backend's workspace index (storage.WorkspaceSearcher,
+// optional) must agree with a scan filtered by WorkspaceQuery.Match, for every
+// needle, status and cursor, and follow renames, status changes and purges.
+
+var searchNames = []string{"Acme Analytics", "ACME staging", "user-12345", "user-123", "Ünïcode Straße", "straße 2",
+	"ab", "a", "Zeta", "acme-analytics-eu", "Analytics", "Ω omega", "user-12345-old", "x y z"}
+
+var searchNeedles = []string{"", "a", "ac", "acm", "acme", "analytics", "user-12345", "user-1234", "123", "straße", "ße",
+	"ünï", "zeta", "nothing here", "-", " ", "ω o", "x y", "y z", "e a"}
+
+func testSearchAgreesWithScan(t *testing.T, s storage.Storage) {
+	update(t, s, func(tx storage.Tx) error {
+		users(tx, "u1")
+		for i, name := range searchNames {
+			w := ws(fmt.Sprintf("ws_%02d", i), fmt.Sprintf("s%02d", i))
+			w.Name = name
+			switch i % 4 {
+			case 1:
+				w.Status = workspace.Inactive
+			case 2:
+				w.Status, w.DeletedAt = workspace.Deleted, t0
+			}
+			must(tx.CreateWorkspace(w))
+		}
+		return nil
+	})
+	check := func(when string) {
+		t.Helper()
+		view(t, s, func(tx storage.Tx) error {
+			searcher, ok := tx.(storage.WorkspaceSearcher)
+			if !ok {
+				t.Skip("the backend has no workspace search index (optional)")
+			}
+			for _, needle := range searchNeedles {
+				for _, st := range []workspace.Status{"", workspace.Active, workspace.Inactive, workspace.Deleted} {
+					q := storage.WorkspaceQuery{NameContains: needle, Status: st}
+					var want []string
+					must(tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
+						if q.Match(w) {
+							want = append(want, w.ID)
+						}
+						return true
+					}))
+					// Page two at a time from the cursor, as a list would.
+					var got []string
+					after := ""
+					for range 100 {
+						var page []string
+						must(searcher.SearchWorkspaces(q, after, func(w workspace.Workspace) bool {
+							page = append(page, w.ID)
+							return len(page) < 2
+						}))
+						got = append(got, page...)
+						if len(page) < 2 {
+							break
+						}
+						after = page[len(page)-1]
+					}
+					if !slices.Equal(got, want) {
+						t.Errorf("%s: search %q status %q: got %v, want %v", when, needle, st, got, want)
+					}
+				}
+			}
+			return nil
+		})
+	}
+	check("after creation")
+	update(t, s, func(tx storage.Tx) error {
+		w, err := tx.GetWorkspace("ws_00")
+		must(err)
+		w.Name, w.Status, w.DeletedAt = "renamed beta", workspace.Inactive, time.Time{}
+		must(tx.PutWorkspace(w))
+		w, err = tx.GetWorkspace("ws_02")
+		must(err)
+		w.Status, w.DeletedAt = workspace.Active, time.Time{}
+		must(tx.PutWorkspace(w))
+		_, err = tx.PurgeWorkspace("ws_03")
+		return err
+	})
+	check("after a rename, a restore and a purge")
+}
