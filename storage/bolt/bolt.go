@@ -30,7 +30,7 @@ import (
 )
 
 // SchemaVersion is the storage format this package writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Bucket names.
 var (
@@ -53,9 +53,12 @@ var (
 	bEvtWs     = []byte("tenancy.events.workspace") // workspace \0 id -> ""
 	bCounters  = []byte("tenancy.counters")
 	bWsDeleted = []byte("tenancy.workspaces.deleted") // storage.DeletedKey -> workspace ID (schema 2)
+	bWsStatus  = []byte("tenancy.workspaces.status")  // status \0 workspace -> "" (schema 3)
+	bWsGram    = []byte("tenancy.workspaces.gram")    // gram \0 workspace -> "" (schema 3)
+	bWsGramN   = []byte("tenancy.workspaces.gramn")   // gram -> uint64 count (schema 3)
 
 	allBuckets = [][]byte{bMeta, bUsers, bUserEmail, bWs, bWsSlug, bWsExt, bMembers, bUserWs, bInvs, bInvHash,
-		bInvWs, bToks, bTokHash, bTokWs, bTokUser, bEvents, bEvtWs, bCounters, bWsDeleted}
+		bInvWs, bToks, bTokHash, bTokWs, bTokUser, bEvents, bEvtWs, bCounters, bWsDeleted, bWsStatus, bWsGram, bWsGramN}
 
 	keySchema = []byte("schema")
 )
@@ -223,6 +226,20 @@ func checkSchema(tx *bbolt.Tx, min byte) error {
 // migrations[v] moves a file from schema v to v+1, inside the opening transaction.
 var migrations = map[byte]func(*bbolt.Tx) error{
 	1: migrate1to2,
+	2: migrate2to3,
+}
+
+// migrate2to3 builds the search indexes of schema 3: workspaces by status, and by
+// the grams of their lowercased names.
+func migrate2to3(btx *bbolt.Tx) error {
+	t := &tx{btx: btx, writable: true}
+	return btx.Bucket(bWs).ForEach(func(k, v []byte) error {
+		w, err := decodeWorkspace(v)
+		if err != nil {
+			return err
+		}
+		return t.addSearchIndexes(w)
+	})
 }
 
 // migrate1to2: schema 1 keyed events by their ULID and found deleted workspaces by

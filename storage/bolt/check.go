@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -116,6 +117,41 @@ func (c checker) records() {
 			c.report("%s: deleted workspace %q has no entry in %s", bWs, id, bWsDeleted)
 		}
 	})
+	// The search indexes: every workspace under its status and its name's grams,
+	// nothing else, and the gram counts adding up.
+	statusEntries, gramEntries, gramTotal := 0, 0, uint64(0)
+	c.each(bWsStatus, func(k, _ []byte) {
+		statusEntries++
+		st, id, _ := strings.Cut(string(k), "\x00")
+		if w, err := decodeWorkspace(c.get(bWs, []byte(id))); err != nil || string(w.Status) != st {
+			c.report("%s: entry %q does not match a workspace", bWsStatus, k)
+		}
+	})
+	c.each(bWsGram, func(k, _ []byte) { gramEntries++ })
+	c.each(bWsGramN, func(k, v []byte) {
+		if len(v) == 8 {
+			gramTotal += binary.BigEndian.Uint64(v)
+		}
+	})
+	workspaces := 0
+	c.each(bWs, func(id, v []byte) {
+		workspaces++
+		w, err := decodeWorkspace(v)
+		if err != nil {
+			return
+		}
+		for _, g := range storage.Grams(strings.ToLower(w.Name)) {
+			if c.get(bWsGram, join(g, w.ID)) == nil {
+				c.report("%s: workspace %q is not filed under gram %q", bWsGram, id, g)
+			}
+		}
+	})
+	if statusEntries != workspaces {
+		c.report("%s: %d entries for %d workspaces", bWsStatus, statusEntries, workspaces)
+	}
+	if uint64(gramEntries) != gramTotal {
+		c.report("%s: %d entries, but the counts in %s add up to %d", bWsGram, gramEntries, bWsGramN, gramTotal)
+	}
 	c.each(bCounters, func(k, v []byte) {
 		if len(v) != 8 {
 			c.report("%s: counter %q is %d bytes, not 8", bCounters, k, len(v))

@@ -2,9 +2,12 @@ package bolt
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -269,11 +272,114 @@ func (t *tx) putWorkspace(create bool, w workspace.Workspace) error {
 			return err
 		}
 	}
+	if err := t.addSearchIndexes(w); err != nil {
+		return err
+	}
 	return t.b(bWs).Put([]byte(w.ID), encodeWorkspace(w))
+}
+
+// addSearchIndexes files w under its status and the grams of its lowercased name.
+func (t *tx) addSearchIndexes(w workspace.Workspace) error {
+	if err := t.b(bWsStatus).Put(join(string(w.Status), w.ID), nil); err != nil {
+		return err
+	}
+	for _, g := range storage.Grams(strings.ToLower(w.Name)) {
+		if err := t.b(bWsGram).Put(join(g, w.ID), nil); err != nil {
+			return err
+		}
+		if err := t.addGram(g, 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) dropSearchIndexes(w workspace.Workspace) error {
+	if err := t.b(bWsStatus).Delete(join(string(w.Status), w.ID)); err != nil {
+		return err
+	}
+	for _, g := range storage.Grams(strings.ToLower(w.Name)) {
+		if err := t.b(bWsGram).Delete(join(g, w.ID)); err != nil {
+			return err
+		}
+		if err := t.addGram(g, -1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addGram keeps the count of workspaces filed under a gram, for picking the rarest.
+func (t *tx) addGram(g string, d int64) error {
+	b := t.b(bWsGramN)
+	n := d
+	if v := b.Get([]byte(g)); len(v) == 8 {
+		n += int64(binary.BigEndian.Uint64(v))
+	}
+	if n <= 0 {
+		return b.Delete([]byte(g))
+	}
+	return b.Put([]byte(g), binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+var _ storage.WorkspaceSearcher = (*tx)(nil)
+
+// SearchWorkspaces intersects the posting lists of the needle's rarest grams (and
+// the status index) with storage.Leapfrog, then checks each candidate with
+// q.Match. A needle shorter than storage.GramLen with no status filter has no index
+// to use: it scans every workspace.
+func (t *tx) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(workspace.Workspace) bool) error {
+	if err := t.canRead(); err != nil {
+		return err
+	}
+	type list struct {
+		bucket []byte
+		key    string
+		n      uint64
+	}
+	var lists []list
+	for _, g := range storage.Grams(q.NameContains) {
+		v := t.b(bWsGramN).Get([]byte(g))
+		if len(v) != 8 {
+			return nil // no workspace has this gram: nothing matches
+		}
+		lists = append(lists, list{bWsGram, g, binary.BigEndian.Uint64(v)})
+	}
+	slices.SortFunc(lists, func(a, b list) int { return cmp.Compare(a.n, b.n) })
+	lists = lists[:min(len(lists), 4)] // the rarest few narrow enough; Match checks the rest
+	if q.Status != "" {
+		lists = append(lists, list{bucket: bWsStatus, key: string(q.Status)})
+	}
+	visit := func(w workspace.Workspace) bool { return !q.Match(w) || fn(w) }
+	if len(lists) == 0 {
+		return t.ScanWorkspaces(after, visit)
+	}
+	cursors := make([]*bbolt.Cursor, len(lists))
+	for i, l := range lists {
+		cursors[i] = t.b(l.bucket).Cursor()
+	}
+	seek := func(i int, x string) (string, bool, error) {
+		prefix := join(lists[i].key, "")
+		k, _ := cursors[i].Seek(join(lists[i].key, x))
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			return "", false, nil
+		}
+		return string(k[len(prefix):]), true, nil
+	}
+	return storage.Leapfrog(len(lists), after+"\x00", seek, func(id string) (bool, error) {
+		w, err := t.GetWorkspace(id)
+		if err != nil {
+			return false, err
+		}
+		return visit(w), nil
+	})
 }
 
 func (t *tx) dropWorkspaceIndexes(w workspace.Workspace) error {
 	if err := t.b(bWsSlug).Delete([]byte(w.Slug)); err != nil {
+		return err
+	}
+	if err := t.dropSearchIndexes(w); err != nil {
 		return err
 	}
 	if w.Status == workspace.Deleted {

@@ -62,6 +62,21 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 			return true
 		})
 	})
+	// The search indexes: one status entry per workspace, gram counts adding up.
+	if n := snap.wsStatus.Len(); n != snap.ws.Len() {
+		report("workspace statuses: %d entries for %d workspaces", n, snap.ws.Len())
+	}
+	snap.wsStatus.Ascend(func(p pair[none]) bool {
+		if w, ok := snap.wsByID.get(p.b); !ok || string(w.Status) != p.a {
+			report("workspace statuses: %s/%s matches no workspace", p.a, p.b)
+		}
+		return true
+	})
+	total := int64(0)
+	snap.gramN.Ascend(func(it item[int64]) bool { total += *it.val; return true })
+	if int64(snap.grams.Len()) != total {
+		report("name grams: %d entries, counts add up to %d", snap.grams.Len(), total)
+	}
 	unique("invitation hashes", snap.invHash, func(yield func(string, string)) {
 		snap.invs.Ascend(func(it item[member.Invitation]) bool { yield(string(it.val.SecretHash), it.key); return true })
 	})
