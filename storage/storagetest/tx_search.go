@@ -15,10 +15,10 @@ import (
 // needle, status and cursor, and follow renames, status changes and purges.
 
 var searchNames = []string{"Acme Analytics", "ACME staging", "user-12345", "user-123", "Ünïcode Straße", "straße 2",
-	"ab", "a", "Zeta", "acme-analytics-eu", "Analytics", "Ω omega", "user-12345-old", "x y z"}
+	"ab", "a", "Zeta", "acme-analytics-eu", "Analytics", "Ω omega", "user-12345-old", "x y z", "50% off", "snake_case", `back\slash`}
 
 var searchNeedles = []string{"", "a", "ac", "acm", "acme", "analytics", "user-12345", "user-1234", "123", "straße", "ße",
-	"ünï", "zeta", "nothing here", "-", " ", "ω o", "x y", "y z", "e a"}
+	"ünï", "zeta", "nothing here", "-", " ", "ω o", "x y", "y z", "e a", "%", "0% o", "_", "e_c", `\`, `k\s`, "%%%"}
 
 func testSearchAgreesWithScan(t *testing.T, s storage.Storage) {
 	update(t, s, func(tx storage.Tx) error {

@@ -19,6 +19,7 @@ CREATE TABLE {p}workspaces (
     id          text COLLATE "C" NOT NULL,
     slug        text COLLATE "C" NOT NULL,
     name        text NOT NULL,
+    name_lower  text NOT NULL, -- Go's strings.ToLower(name), for the name search
     description text NOT NULL,
     status      text NOT NULL,
     metadata    jsonb,
@@ -33,6 +34,11 @@ CREATE TABLE {p}workspaces (
     CONSTRAINT tenancy_workspaces_external_id_key UNIQUE (external_id)
 );
 -- Retention: deleted workspaces by deletion time, so the job's cost follows matches.
+-- Filtered lists: by status, and by substring of the lowercased name (pg_trgm, a
+-- trusted extension: creating it needs CREATE on the database, not a superuser).
+CREATE INDEX tenancy_workspaces_status ON {p}workspaces (status, id);
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE INDEX tenancy_workspaces_name ON {p}workspaces USING gin (name_lower gin_trgm_ops);
 -- The zero time (NULL) sorts first, as -infinity.
 CREATE INDEX tenancy_workspaces_deleted ON {p}workspaces ((coalesce(deleted_at, '-infinity')), id) WHERE status = 'deleted';
 
