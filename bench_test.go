@@ -51,12 +51,20 @@ var (
 )
 
 // getFixture builds a fixture once per test binary, straight through the storage
-// layer in large transactions, never in a timed loop.
-func getFixture(b *testing.B, backend string, n int) *fixture {
+// layer in large transactions, never in a timed loop. Workspace i is named
+// "Workspace %07d".
+func getFixture(b *testing.B, backend string, n int) *fixture { return buildFixture(b, backend, n, false) }
+
+// getInactiveFixture is getFixture with every hundredth workspace inactive (1%).
+func getInactiveFixture(b *testing.B, backend string, n int) *fixture {
+	return buildFixture(b, backend, n, true)
+}
+
+func buildFixture(b *testing.B, backend string, n int, someInactive bool) *fixture {
 	b.Helper()
 	fixturesMu.Lock()
 	defer fixturesMu.Unlock()
-	key := fmt.Sprintf("%s/%d", backend, n)
+	key := fmt.Sprintf("%s/%d/%v", backend, n, someInactive)
 	if f, ok := fixtures[key]; ok {
 		return f
 	}
@@ -72,7 +80,11 @@ func getFixture(b *testing.B, backend string, n int) *fixture {
 			}
 			benchDir = d
 		}
-		s, err := bolt.Open(filepath.Join(benchDir, key[5:]+".db"), bolt.Options{NoSync: true})
+		file := fmt.Sprintf("%d.db", n)
+		if someInactive {
+			file = fmt.Sprintf("%d-inactive.db", n)
+		}
+		s, err := bolt.Open(filepath.Join(benchDir, file), bolt.Options{NoSync: true})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -80,12 +92,14 @@ func getFixture(b *testing.B, backend string, n int) *fixture {
 	case "postgres":
 		store = openBenchPostgres(b, true)
 	}
+
 	f := &fixture{store: store}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ms := ulid.Timestamp(t0)
 	const chunk = 10000
 	for start := 0; start < n; start += chunk {
 		err := store.Update(ctx, func(tx storage.Tx) error {
+			inactive := 0
 			if start == 0 {
 				if err := tx.CreateUser(member.User{ID: "plat", Email: "plat@example.com", Platform: true, CreatedAt: t0}); err != nil {
 					return err
@@ -97,8 +111,12 @@ func getFixture(b *testing.B, backend string, n int) *fixture {
 				if err := tx.CreateUser(member.User{ID: uid, Email: uid + "@example.com", CreatedAt: t0}); err != nil {
 					return err
 				}
-				w := workspace.Workspace{ID: id, Slug: fmt.Sprintf("w-%07d", i), Name: fmt.Sprintf("Workspace %d", i),
+				w := workspace.Workspace{ID: id, Slug: fmt.Sprintf("w-%07d", i), Name: fmt.Sprintf("Workspace %07d", i),
 					Status: workspace.Active, OwnerID: uid, CreatedAt: t0, UpdatedAt: t0}
+				if someInactive && i%100 == 0 {
+					w.Status = workspace.Inactive
+					inactive++
+				}
 				if err := tx.CreateWorkspace(w); err != nil {
 					return err
 				}
@@ -108,8 +126,10 @@ func getFixture(b *testing.B, backend string, n int) *fixture {
 				f.wsIDs = append(f.wsIDs, id)
 				f.owners = append(f.owners, tenancy.User(uid))
 			}
-			err := tx.AddCounter("workspaces.active", int64(min(chunk, n-start)))
-			return err
+			if err := tx.AddCounter("workspaces.inactive", int64(inactive)); err != nil {
+				return err
+			}
+			return tx.AddCounter("workspaces.active", int64(min(chunk, n-start)-inactive))
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -542,4 +562,58 @@ func BenchmarkAuthenticateParallel(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkListWorkspacesNameContains searches every workspace by name, as a
+// platform user: a needle that matches one workspace, and one that matches more
+// than a page. An index keeps n=100000 within 2× of n=1000.
+func BenchmarkListWorkspacesNameContains(b *testing.B) {
+	for _, backend := range contractBackends {
+		b.Run(backend, func(b *testing.B) {
+			for _, n := range []int{1000, 100000} {
+				b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+					f := getFixture(b, backend, n)
+					plat := tenancy.User("plat")
+					for _, c := range []struct{ name, needle string }{
+						{"one", fmt.Sprintf("workspace %07d", n/2+7)}, // exactly one
+						{"page", "WORKSPACE 00"},                      // dozens or more, case-insensitive
+					} {
+						b.Run(c.name, func(b *testing.B) {
+							b.ReportAllocs()
+							b.ResetTimer()
+							for i := 0; i < b.N; i++ {
+								pg, err := f.m.ListWorkspaces(ctx, plat, workspace.ListOptions{NameContains: c.needle})
+								if err != nil || len(pg.Items) == 0 || c.name == "one" && len(pg.Items) != 1 {
+									b.Fatal(len(pg.Items), err)
+								}
+							}
+						})
+					}
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkListWorkspacesStatus lists the inactive workspaces (1% of them), as a
+// platform user: an index keeps n=100000 within 2× of n=1000.
+func BenchmarkListWorkspacesStatus(b *testing.B) {
+	for _, backend := range contractBackends {
+		b.Run(backend, func(b *testing.B) {
+			for _, n := range []int{1000, 100000} {
+				b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+					f := getInactiveFixture(b, backend, n)
+					plat := tenancy.User("plat")
+					b.ReportAllocs()
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						pg, err := f.m.ListWorkspaces(ctx, plat, workspace.ListOptions{Status: workspace.Inactive, Limit: 10})
+						if err != nil || len(pg.Items) != 10 {
+							b.Fatal(len(pg.Items), err)
+						}
+					}
+				})
+			}
+		})
+	}
 }

@@ -178,20 +178,46 @@ func (q WorkspaceQuery) Match(w workspace.Workspace) bool {
 	return q.NameContains == "" || strings.Contains(strings.ToLower(w.Name), q.NameContains)
 }
 
-// GramLen is the length, in bytes, of the name grams a search index keeps. A
-// needle shorter than this cannot use such an index.
+// GramLen is the length, in bytes, of the shortest name grams a search index
+// keeps. A needle shorter than this cannot use such an index.
 const GramLen = 3
 
-// Grams returns the distinct GramLen-byte windows of s, sorted: the keys a
-// trigram index files a lowercased name under, or looks a needle up by.
+// LongGramLen is the length of the long grams also kept: a needle at least this
+// long is looked up by them, whose posting lists stay short even where 3-grams are
+// common (digits: "user-12345" among a million "user-N").
+const LongGramLen = 6
+
+// Grams returns the keys a search index files a lowercased name under, sorted:
+// its distinct GramLen-byte windows, and its LongGramLen-byte windows, each with a
+// one-byte length tag so the two kinds never mix.
 func Grams(s string) []string {
-	if len(s) < GramLen {
-		return nil
+	seen := make(map[string]bool, 2*len(s))
+	var out []string
+	for _, n := range []int{GramLen, LongGramLen} {
+		for i := 0; i+n <= len(s); i++ {
+			g := string(rune('0'+n)) + s[i:i+n]
+			if !seen[g] {
+				seen[g] = true
+				out = append(out, g)
+			}
+		}
 	}
-	seen := make(map[string]bool, len(s))
-	out := make([]string, 0, len(s))
-	for i := 0; i+GramLen <= len(s); i++ {
-		g := s[i : i+GramLen]
+	sort.Strings(out)
+	return out
+}
+
+// NeedleGrams returns the keys to look a lowercased needle up by: its long grams
+// when it is long enough, else its short ones, else none (the needle is too short
+// for the index).
+func NeedleGrams(needle string) []string {
+	n := GramLen
+	if len(needle) >= LongGramLen {
+		n = LongGramLen
+	}
+	var out []string
+	seen := map[string]bool{}
+	for i := 0; i+n <= len(needle); i++ {
+		g := string(rune('0'+n)) + needle[i:i+n]
 		if !seen[g] {
 			seen[g] = true
 			out = append(out, g)

@@ -338,7 +338,7 @@ func (t *tx) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(wo
 		n      uint64
 	}
 	var lists []list
-	for _, g := range storage.Grams(q.NameContains) {
+	for _, g := range storage.NeedleGrams(q.NameContains) {
 		v := t.b(bWsGramN).Get([]byte(g))
 		if len(v) != 8 {
 			return nil // no workspace has this gram: nothing matches
@@ -353,6 +353,9 @@ func (t *tx) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(wo
 	visit := func(w workspace.Workspace) bool { return !q.Match(w) || fn(w) }
 	if len(lists) == 0 {
 		return t.ScanWorkspaces(after, visit)
+	}
+	if len(lists) == 1 { // one list: walk it in order, no joining to do
+		return scanIndex(t, lists[0].bucket, lists[0].key, after, t.GetWorkspace, visit)
 	}
 	cursors := make([]*bbolt.Cursor, len(lists))
 	for i, l := range lists {

@@ -462,7 +462,7 @@ func (s *snapshot) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn f
 		n   int64
 	}
 	var lists []list
-	for _, g := range storage.Grams(q.NameContains) {
+	for _, g := range storage.NeedleGrams(q.NameContains) {
 		it, ok := s.gramN.Get(item[int64]{key: g})
 		if !ok {
 			return nil // no workspace has this gram: nothing matches
@@ -477,6 +477,12 @@ func (s *snapshot) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn f
 	visit := func(w workspace.Workspace) bool { return !q.Match(w) || fn(w) }
 	if len(lists) == 0 {
 		return s.ScanWorkspaces(after, visit)
+	}
+	if len(lists) == 1 { // one list: walk it in order, no joining to do
+		return s.scanIndexed(lists[0].idx, lists[0].key, after, func(id string) (bool, error) {
+			w, err := s.GetWorkspace(id)
+			return err == nil && visit(w), err
+		})
 	}
 	seek := func(i int, x string) (string, bool, error) {
 		var id string
