@@ -53,7 +53,9 @@ var (
 // getFixture builds a fixture once per test binary, straight through the storage
 // layer in large transactions, never in a timed loop. Workspace i is named
 // "Workspace %07d".
-func getFixture(b *testing.B, backend string, n int) *fixture { return buildFixture(b, backend, n, false) }
+func getFixture(b *testing.B, backend string, n int) *fixture {
+	return buildFixture(b, backend, n, false)
+}
 
 // getInactiveFixture is getFixture with every hundredth workspace inactive (1%).
 func getInactiveFixture(b *testing.B, backend string, n int) *fixture {
