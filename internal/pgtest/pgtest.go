@@ -67,6 +67,13 @@ func URL(t testing.TB) string {
 	return baseURL
 }
 
+// Available reports whether a test server can be had (starting it if needed),
+// without skipping: for tests that add PostgreSQL to other backends when it is there.
+func Available() bool {
+	once.Do(func() { baseURL, startErr = start() })
+	return startErr == nil
+}
+
 // Schema creates a fresh schema for the calling test on the test server and returns
 // the server's URL and the schema's name. The schema is dropped when the test ends.
 func Schema(t testing.TB) (url, schema string) {
