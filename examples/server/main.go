@@ -265,7 +265,8 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	addr := fs.String("addr", envOr(getenv, "TENANCY_ADDR", "127.0.0.1:8080"), "listen address ($TENANCY_ADDR)")
 	publicURL := fs.String("public-url", getenv("TENANCY_PUBLIC_URL"), "the server's URL as people reach it, for invitation links (default http://ADDR; $TENANCY_PUBLIC_URL)")
 	data := storeFlags(fs, getenv)
-	verify := fs.Bool("verify", true, "check every invariant before serving (reads the whole store)")
+	verify := verifyBackground
+	fs.Var(&verify, "verify", "check every invariant of the store: background (serve at once, report on /readyz and in the log), true (before serving: today's blocking check) or false")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -275,21 +276,21 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		return err
 	}
 	defer closeAll()
-	// Check every invariant before serving: a damaged store is refused, not served.
-	// It reads the whole store; -verify=false skips it for very large ones.
-	if *verify {
-		started := time.Now()
-		findings, err := m.Verify(ctx)
-		if err != nil {
+	// The checks that must pass before serving (the file's header and schema version,
+	// the secret key's check value) ran when the store and Manager opened. The full
+	// Verify reads the whole store, so by default it runs beside serving and reports
+	// on /readyz and in the log; -verify=true keeps the old refuse-before-serving check.
+	ready := &readiness{}
+	switch verify {
+	case verifyBlocking:
+		if err := ready.run(ctx, m, log); err != nil {
 			return fmt.Errorf("verify %s: %w", data, err)
 		}
-		if len(findings) > 0 {
-			for _, f := range findings {
-				log.Error("verify", "finding", f.String())
-			}
-			return fmt.Errorf("%s failed verification with %d findings: restore a backup", data, len(findings))
+		if n := ready.snapshot().Findings; n > 0 {
+			return fmt.Errorf("%s failed verification with %d findings: restore a backup", data, n)
 		}
-		log.Info("verified", "data", data.String(), "took", time.Since(started).Round(time.Millisecond))
+	case verifyOff:
+		ready.skip()
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -300,7 +301,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		base = "http://" + ln.Addr().String()
 	}
 	srv := &http.Server{
-		Handler:           newHandler(m, base, log),
+		Handler:           newHandler(m, base, log, ready),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -311,6 +312,19 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String(), "data", data.String())
+	verifyDone := make(chan struct{})
+	if verify == verifyBackground {
+		go func() {
+			defer close(verifyDone)
+			if err := ready.run(ctx, m, log); err != nil && ctx.Err() == nil {
+				log.Error("verify", "err", err)
+			}
+		}()
+	} else {
+		close(verifyDone)
+	}
+	// The background check reads the store: it ends before the store closes.
+	defer func() { stop(); <-verifyDone }()
 	select {
 	case err := <-errc:
 		return err
@@ -328,8 +342,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 }
 
 // newHandler is the whole server: the REST API under /api/v1, the page invitation
-// links open, /healthz, and one log line per request.
-func newHandler(m *tenancy.Manager, publicURL string, log *slog.Logger) http.Handler {
+// links open, /healthz (the process answers), /readyz (the store's check), and one
+// log line per request. ready may be nil: no check is reported.
+func newHandler(m *tenancy.Manager, publicURL string, log *slog.Logger, ready *readiness) http.Handler {
 	api := httpapi.New(m, httpapi.Options{
 		Logger: log,
 		// The secret goes in the fragment, which browsers never send: it reaches no
@@ -342,6 +357,9 @@ func newHandler(m *tenancy.Manager, publicURL string, log *slog.Logger) http.Han
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
+	if ready != nil {
+		mux.HandleFunc("GET /readyz", ready.serveHTTP)
+	}
 	mux.HandleFunc("GET /invite", invitePage)
 	return httpapi.LogRequests(log)(mux)
 }

@@ -58,7 +58,7 @@ func startServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: newHandler(m, base, slog.New(slog.NewTextHandler(io.Discard, nil)))}}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: newHandler(m, base, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)}}
 	srv.Start()
 	t.Cleanup(func() { srv.Close(); closeAll() })
 	return &testServer{url: base, admin: admin, wsID: wsID, m: m, data: data}
@@ -690,10 +690,107 @@ func TestServeRefusesADamagedStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// With -verify (today's blocking check) it refuses to serve.
 	var logs bytes.Buffer
-	code := run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-data", data}, nil, io.Discard, &logs, os.Getenv)
+	code := run(ctx, []string{"serve", "-verify", "-addr", "127.0.0.1:0", "-data", data}, nil, io.Discard, &logs, os.Getenv)
 	if code == 0 || !strings.Contains(logs.String(), "failed verification") || !strings.Contains(logs.String(), "counter") {
-		t.Errorf("serve on a damaged store: exit %d, log %s", code, logs.String())
+		t.Errorf("serve -verify on a damaged store: exit %d, log %s", code, logs.String())
+	}
+	// By default it serves at once and reports the damage on /readyz and in the log.
+	addr, logs2, stop := serveInBackground(t, "-data", data)
+	var ready readyState
+	for i := 0; i < 3000; i++ { // up to 30 s: CI machines can be slow
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready = readyState{}
+		_ = json.NewDecoder(resp.Body).Decode(&ready)
+		resp.Body.Close()
+		if ready.Status != "verifying" {
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("readyz on a damaged store: %d", resp.StatusCode)
+			}
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ready.Status != "damaged" || ready.Findings == 0 {
+		t.Errorf("readyz on a damaged store: %+v", ready)
+	}
+	if l := logs2.String(); !strings.Contains(l, "verify failed") || !strings.Contains(l, "counter") {
+		t.Errorf("log on a damaged store: %s", l)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("serve exited %d", code)
+	}
+}
+
+// serveInBackground runs the real serve command and waits until it listens. stop
+// cancels it, as SIGTERM would, and returns its exit code.
+func serveInBackground(t *testing.T, args ...string) (addr string, logs *syncBuffer, stop func() int) {
+	t.Helper()
+	c, cancel := context.WithCancel(ctx)
+	logs = &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(c, append([]string{"serve", "-addr", "127.0.0.1:0"}, args...), nil, io.Discard, logs, os.Getenv)
+	}()
+	stop = func() int {
+		cancel()
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(20 * time.Second):
+			t.Fatal("serve did not stop")
+			return -1
+		}
+	}
+	for i := 0; i < 3000; i++ { // up to 30 s: CI machines can be slow
+		if m := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`).FindStringSubmatch(logs.String()); m != nil {
+			return m[1], logs, stop
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	t.Fatalf("serve did not start: %s", logs.String())
+	return "", nil, nil
+}
+
+// A sound store reports ready on /readyz once the background check is done, and
+// -verify=false reports that nothing was checked.
+func TestReadyz(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "t.db")
+	if code := run(ctx, []string{"setup", "-email", "a@example.com", "-data", data}, nil, io.Discard, io.Discard, os.Getenv); code != 0 {
+		t.Fatal("setup failed")
+	}
+	for _, c := range []struct{ flag, want string }{{"-verify=background", "ready"}, {"-verify=false", "unchecked"}, {"-verify=true", "ready"}} {
+		addr, logs, stop := serveInBackground(t, c.flag, "-data", data)
+		var ready readyState
+		var code int
+		for i := 0; i < 3000; i++ {
+			resp, err := http.Get("http://" + addr + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ready, code = readyState{}, resp.StatusCode
+			_ = json.NewDecoder(resp.Body).Decode(&ready)
+			resp.Body.Close()
+			if ready.Status != "verifying" {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if ready.Status != c.want || code != http.StatusOK {
+			t.Errorf("%s: readyz %d %+v; log %s", c.flag, code, ready, logs.String())
+		}
+		if code := stop(); code != 0 {
+			t.Errorf("%s: serve exited %d", c.flag, code)
+		}
+	}
+	var errOut bytes.Buffer
+	if code := run(ctx, []string{"serve", "-verify=maybe", "-data", data}, nil, io.Discard, &errOut, os.Getenv); code == 0 || !strings.Contains(errOut.String(), "background, true or false") {
+		t.Errorf("-verify=maybe: exit %d, %s", code, errOut.String())
 	}
 }
 

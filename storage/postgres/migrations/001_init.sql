@@ -38,7 +38,9 @@ CREATE TABLE {p}workspaces (
 -- trusted extension: creating it needs CREATE on the database, not a superuser).
 CREATE INDEX tenancy_workspaces_status ON {p}workspaces (status, id);
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE INDEX tenancy_workspaces_name ON {p}workspaces USING gin (name_lower gin_trgm_ops);
+-- fastupdate off: the pending list of a fast-update GIN index is read in full by every
+-- search until vacuum merges it, so a burst of sign-ups would slow every search.
+CREATE INDEX tenancy_workspaces_name ON {p}workspaces USING gin (name_lower gin_trgm_ops) WITH (fastupdate = off);
 -- The zero time (NULL) sorts first, as -infinity.
 CREATE INDEX tenancy_workspaces_deleted ON {p}workspaces ((coalesce(deleted_at, '-infinity')), id) WHERE status = 'deleted';
 
