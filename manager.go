@@ -83,7 +83,8 @@ type Manager struct {
 	readActions  map[rbac.Action]bool
 	ids          idSource
 	hasher       *token.Hasher
-	prefix       string // e.g. "tnc"
+	prefix       string    // e.g. "tnc"
+	tokPrefixes  [2]string // personal and workspace token prefixes, e.g. "tncp" and "tncw": built once, for Authenticate
 	invTTL       time.Duration
 	maxInvTTL    time.Duration
 	maxTokenLife time.Duration
@@ -157,6 +158,7 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 	if err := token.ValidatePrefix(m.prefix); err != nil {
 		return nil, fmt.Errorf("tenancy: %w", err)
 	}
+	m.tokPrefixes = [2]string{m.prefix + "p", m.prefix + "w"}
 	m.invTTL, m.maxInvTTL = opts.InvitationTTL, opts.MaxInvitationTTL
 	if m.maxInvTTL == 0 {
 		m.maxInvTTL = 30 * 24 * time.Hour

@@ -74,9 +74,9 @@ func infoOf(t token.Token, now time.Time) TokenInfo {
 
 func (m *Manager) tokenPrefix(k token.Kind) string {
 	if k == token.Personal {
-		return m.prefix + "p"
+		return m.tokPrefixes[0]
 	}
-	return m.prefix + "w"
+	return m.tokPrefixes[1]
 }
 
 // newTokenSecret makes a secret, its hash and hint, outside any transaction.
@@ -237,7 +237,7 @@ func lifetimeText(d time.Duration) string {
 //
 // Errors: ErrUnauthenticated, with a message that never contains the secret.
 func (m *Manager) Authenticate(ctx context.Context, secret string) (Principal, error) {
-	prefix, err := token.Parse(secret, m.tokenPrefix(token.Personal), m.tokenPrefix(token.Workspace))
+	prefix, err := token.Parse(secret, m.tokPrefixes[:]...)
 	if err != nil {
 		return Principal{}, newErr(ErrUnauthenticated, "invalid token: %s", strings.TrimPrefix(err.Error(), token.ErrMalformed.Error()+": "))
 	}
@@ -276,7 +276,7 @@ func (m *Manager) authenticateIn(tx storage.Tx, hash []byte, prefix string, now 
 	if err != nil {
 		return Principal{}, internal("read token", err)
 	}
-	if t.Kind != token.Kind(prefixKind(prefix, m.prefix)) {
+	if t.Kind != m.prefixKind(prefix) {
 		return Principal{}, newErr(ErrUnauthenticated, "invalid token: no such token")
 	}
 	switch tokenState(t, now) {
@@ -300,8 +300,9 @@ func (m *Manager) authenticateIn(tx storage.Tx, hash []byte, prefix string, now 
 	return Principal{kind: tokenKind, userID: t.UserID, tokenID: t.ID, scope: t.WorkspaceID, cap: t.Role}, nil
 }
 
-func prefixKind(prefix, base string) token.Kind {
-	if prefix == base+"p" {
+// prefixKind is the kind of token a (parsed, so known) prefix names.
+func (m *Manager) prefixKind(prefix string) token.Kind {
+	if prefix == m.tokPrefixes[0] {
 		return token.Personal
 	}
 	return token.Workspace

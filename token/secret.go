@@ -91,15 +91,16 @@ func checksumDigits(sum uint32) [checksumLen]byte {
 	return out
 }
 
-// checksumOK verifies the last 6 characters of s without allocating.
+// checksumOK verifies the last 6 characters of s without allocating: the CRC is
+// computed over the string's bytes in place (crc32's own functions take a slice,
+// which would make Authenticate copy every secret to the heap).
 func checksumOK(s string) bool {
-	var buf [64]byte
 	body := s[:len(s)-checksumLen]
-	if len(body) > len(buf) {
-		return checksum(body) == s[len(s)-checksumLen:]
+	crc := ^uint32(0)
+	for i := 0; i < len(body); i++ {
+		crc = crc32.IEEETable[byte(crc)^body[i]] ^ (crc >> 8)
 	}
-	n := copy(buf[:], body)
-	want := checksumDigits(crc32.ChecksumIEEE(buf[:n]))
+	want := checksumDigits(^crc)
 	return string(want[:]) == s[len(s)-checksumLen:]
 }
 
@@ -152,7 +153,14 @@ func Hint(secret string) string {
 // against offline. It is safe for concurrent use; digests are pooled, so hashing
 // allocates only its result.
 type Hasher struct {
-	pool sync.Pool // of hash.Hash, each keyed
+	pool sync.Pool // of *keyedDigest
+}
+
+// keyedDigest is a keyed BLAKE2b digest and a buffer to feed it a string through
+// (the digest has no WriteString, and converting would allocate on every hash).
+type keyedDigest struct {
+	d   hash.Hash
+	buf []byte
 }
 
 // MinKeyLen and MaxKeyLen bound a Hasher's key.
@@ -173,18 +181,22 @@ func NewHasher(key []byte) (*Hasher, error) {
 	h := &Hasher{}
 	h.pool.New = func() any {
 		d, _ := blake2b.New256(key) // the key was checked above
-		return d
+		return &keyedDigest{d: d}
 	}
 	return h, nil
 }
 
 // Hash returns the keyed hash of secret.
 func (h *Hasher) Hash(secret string) []byte {
-	d := h.pool.Get().(hash.Hash)
-	d.Reset()
-	_, _ = io.WriteString(d, secret)
-	sum := d.Sum(make([]byte, 0, blake2b.Size256))
-	h.pool.Put(d)
+	k := h.pool.Get().(*keyedDigest)
+	k.d.Reset()
+	k.buf = append(k.buf[:0], secret...)
+	_, _ = k.d.Write(k.buf)
+	clear(k.buf) // the pool keeps no secret
+	sum := k.d.Sum(make([]byte, 0, blake2b.Size256))
+	if cap(k.buf) <= 1024 { // an outsized secret's buffer is not kept
+		h.pool.Put(k)
+	}
 	return sum
 }
 

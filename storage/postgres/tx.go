@@ -34,8 +34,12 @@ type tx struct {
 var _ storage.Tx = (*tx)(nil)
 var _ storage.FullScanner = (*tx)(nil)
 
-// scanPage is how many rows a scan reads per query.
-const scanPage = 128
+// scanPage is how many rows a scan reads per query, at most; firstPage is how many
+// the first query of a scan reads (keyset).
+const (
+	scanPage  = 128
+	firstPage = 16
+)
 
 func (t *tx) Writable() bool { return t.writable }
 
@@ -115,15 +119,19 @@ func (t *tx) one(what string, scan func(pgx.Row) error, sql string, args ...any)
 	return t.fail(err)
 }
 
-// keyset walks a keyset-paged query: it reads scanPage rows at a time, closes the
-// result (so fn may query the same transaction) and calls fn for each, then asks
-// next for the arguments of the page after the last row; a short page ends it.
+// keyset walks a keyset-paged query: it reads a page of rows, closes the result
+// (so fn may query the same transaction) and calls fn for each, then asks next for
+// the arguments of the page after the last row; a short page ends it. The query's
+// last argument is its LIMIT: the first page is firstPage rows and each next one
+// twice the last, up to scanPage, so a caller that wants one listing page (most
+// do) does not make the database find, and send, a hundred rows it will not read.
 func keyset[V any](t *tx, sql string, first []any, next func(last V) []any, scan func(pgx.Row) (V, error), fn func(V) bool) error {
 	if err := t.canRead(); err != nil {
 		return err
 	}
-	args := first
+	args, limit := first, firstPage
 	for {
+		args[len(args)-1] = limit
 		rows, err := t.ptx.Query(t.ctx, t.s.q(sql), args...)
 		if err != nil {
 			return t.fail(err)
@@ -146,10 +154,10 @@ func keyset[V any](t *tx, sql string, first []any, next func(last V) []any, scan
 				return nil
 			}
 		}
-		if len(page) < scanPage {
+		if len(page) < limit {
 			return nil
 		}
-		args = next(page[len(page)-1])
+		args, limit = next(page[len(page)-1]), min(2*limit, scanPage)
 	}
 }
 
