@@ -126,10 +126,17 @@ func (t *tx) one(what string, scan func(pgx.Row) error, sql string, args ...any)
 // twice the last, up to scanPage, so a caller that wants one listing page (most
 // do) does not make the database find, and send, a hundred rows it will not read.
 func keyset[V any](t *tx, sql string, first []any, next func(last V) []any, scan func(pgx.Row) (V, error), fn func(V) bool) error {
+	return keysetFrom(t, firstPage, sql, first, next, scan, fn)
+}
+
+// keysetFrom is keyset with a first page of limit rows: for queries whose cost does
+// not follow their LIMIT (a trigram search collects and sorts every match), fewer,
+// fuller pages are cheaper.
+func keysetFrom[V any](t *tx, limit int, sql string, first []any, next func(last V) []any, scan func(pgx.Row) (V, error), fn func(V) bool) error {
 	if err := t.canRead(); err != nil {
 		return err
 	}
-	args, limit := first, firstPage
+	args := first
 	for {
 		args[len(args)-1] = limit
 		rows, err := t.ptx.Query(t.ctx, t.s.q(sql), args...)
@@ -385,7 +392,11 @@ func (t *tx) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(wo
 	args := func(after string) []any {
 		return append(append([]any{pgx.QueryExecModeExec, after}, fixed...), scanPage)
 	}
-	return keyset(t, sql, args(after), func(last workspace.Workspace) []any { return args(last.ID) }, scanWorkspace, fn)
+	first := firstPage
+	if q.NameContains != "" {
+		first = scanPage
+	}
+	return keysetFrom(t, first, sql, args(after), func(last workspace.Workspace) []any { return args(last.ID) }, scanWorkspace, fn)
 }
 
 // likeEscaper makes a needle literal in a LIKE pattern (backslash is the escape).
