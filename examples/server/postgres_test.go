@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tenancykit/tenancy/internal/pgtest"
 )
@@ -24,28 +22,9 @@ func TestMain(m *testing.M) {
 // startServe runs `serve` with args until the test ends and returns its address.
 func startServe(t *testing.T, args ...string) string {
 	t.Helper()
-	c, cancel := context.WithCancel(ctx)
-	logs := &syncBuffer{}
-	done := make(chan int)
-	go func() {
-		done <- run(c, append([]string{"serve", "-addr", "127.0.0.1:0"}, args...), nil, io.Discard, logs, os.Getenv)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("serve did not stop")
-		}
-	})
-	for i := 0; i < 3000; i++ { // up to 30 s: CI machines can be slow
-		if m := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`).FindStringSubmatch(logs.String()); m != nil {
-			return m[1]
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("serve did not start: %s", logs.String())
-	return ""
+	addr, _, stop := serveInBackground(t, args...)
+	t.Cleanup(func() { stop() })
+	return addr
 }
 
 // Two serve processes on one PostgreSQL database, as two replicas behind a load
