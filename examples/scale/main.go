@@ -18,6 +18,8 @@ import (
 	"io"
 	"log"
 	mrand "math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +36,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/httpapi"
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
@@ -55,6 +58,7 @@ func main() {
 	database := flag.String("database", os.Getenv("TENANCY_DATABASE_URL"), "with -backend postgres: the database URL (default $TENANCY_DATABASE_URL); the tables go in a fresh schema, dropped after")
 	compare := flag.Bool("compare-casbin", false, "also load the memberships into a casbin RBAC-with-domains enforcer")
 	samples := flag.Int("samples", 20000, "requests sampled for each latency")
+	refSize := flag.Int("reference", 10000, "workspaces in the small store the list latency is compared with")
 	memSample := flag.Int("memory-sample", 100000, "workspaces for the memory-backend size estimate (0 skips it)")
 	footprint := flag.Bool("footprint-only", false, "internal: print the memory footprint and exit (run in a fresh process)")
 	flag.Parse()
@@ -152,8 +156,29 @@ func main() {
 			log.Fatal("short page")
 		}
 	})
-	ref := listReference(d, key, *nMem)
-	r.add("ListWorkspaces page of 20 from the middle, p50 / p99", p50big+" / "+p99, "within 2× of 10,000 ws ("+ref+")")
+	ref := listReference(d, key, *nMem, *refSize)
+	r.add("ListWorkspaces page of 20 from the middle, p50 / p99", p50big+" / "+p99, fmt.Sprintf("within 2× of %d ws (%s)", *refSize, ref))
+
+	// Name search, as a support person looks a tenant up: a workspace's number as a
+	// needle (a few matches: "Workspace 123456" also holds "23456"), and the whole
+	// name, case changed. Each must come back through the name index.
+	needles := make([]string, 2000)
+	for i := range needles {
+		k := *nWS/10 + rng.IntN(*nWS-*nWS/10)
+		if i%2 == 0 {
+			needles[i] = fmt.Sprint(k)
+		} else {
+			needles[i] = fmt.Sprintf("WORKSPACE %d", k)
+		}
+	}
+	s50, s99 := measure(needles, func(q string) {
+		pg, err := m.ListWorkspaces(ctx, plat, workspace.ListOptions{Limit: 20, NameContains: q})
+		must(err)
+		if len(pg.Items) == 0 {
+			log.Fatalf("no workspace matches %q", q)
+		}
+	})
+	r.add("ListWorkspaces name_contains (a workspace's number or name), p50 / p99", s50+" / "+s99, target("p50 < 1 ms", ""))
 
 	start = time.Now()
 	findings, err := m.Verify(ctx)
@@ -170,6 +195,13 @@ func main() {
 	m.Close()
 	store.Close()
 
+	// A restart: open the store, make the Manager and the server's HTTP stack, start
+	// the full Verify beside serving (as examples/server does), and time until the
+	// first authenticated request has been answered.
+	first, err := timeToFirstRequest(path, key, ds.secrets[0], ds.wsID(0))
+	must(err)
+	r.add("restart: open → first HTTP request answered (Verify in the background)", first.Round(time.Millisecond).String(), "< 1 s")
+
 	if *memSample > 0 {
 		// In a fresh process, so the heap holds nothing but the measured store.
 		size := min(*memSample, *nWS)
@@ -185,6 +217,51 @@ func main() {
 		ds.compareCasbin(r, auth)
 	}
 	r.print(os.Stdout)
+}
+
+// timeToFirstRequest opens the store at path as the server does on start, serves
+// the HTTP API on a local port with the full Verify running beside it, and returns
+// how long it took until a GET of workspace wsID with secret (one of its tokens) was
+// answered 200.
+func timeToFirstRequest(path string, key []byte, secret, wsID string) (time.Duration, error) {
+	start := time.Now()
+	store, err := openStore(path, false)
+	if err != nil {
+		return 0, err
+	}
+	defer store.Close()
+	m, err := tenancy.New(store, tenancy.Options{SecretKey: key})
+	if err != nil {
+		return 0, err
+	}
+	defer m.Close()
+	vctx, cancel := context.WithCancel(ctx)
+	verified := make(chan struct{})
+	go func() { defer close(verified); _, _ = m.Verify(vctx) }()
+	defer func() { cancel(); <-verified }()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	srv := &http.Server{Handler: http.StripPrefix("/api/v1", httpapi.New(m, httpapi.Options{})), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	req, err := http.NewRequest("GET", "http://"+ln.Addr().String()+"/api/v1/workspaces/"+wsID, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	took := time.Since(start)
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("first request: %s", resp.Status)
+	}
+	return took, nil
 }
 
 // report is the markdown table.
@@ -444,9 +521,11 @@ func (ds *dataset) tokenSample(rng *mrand.Rand, n int) []string {
 	return out
 }
 
-// listReference measures the same deep page on a store of 10,000 workspaces.
-func listReference(dir string, key []byte, k int) string {
-	ref := newDataset(10000, k, key)
+// listReference measures the same deep page on a store of n workspaces (at least
+// 1,000; 10,000 by default).
+func listReference(dir string, key []byte, k, n int) string {
+	n = max(n, 1000)
+	ref := newDataset(n, k, key)
 	path := filepath.Join(dir, "reference.db")
 	if backendName == "postgres" {
 		path = "reference"
@@ -457,7 +536,7 @@ func listReference(dir string, key []byte, k int) string {
 	must(ref.fill(store, nil))
 	m, err := tenancy.New(store, tenancy.Options{SecretKey: key})
 	must(err)
-	deep := workspace.EncodeCursor(ref.wsID(5000))
+	deep := workspace.EncodeCursor(ref.wsID(n / 2))
 	p50, _ := measure(make([]int, 2000), func(int) {
 		_, err := m.ListWorkspaces(ctx, tenancy.User(ref.platform), workspace.ListOptions{Limit: 20, Cursor: deep})
 		must(err)

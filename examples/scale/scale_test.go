@@ -17,7 +17,7 @@ func TestScaleSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	stdout, args := os.Stdout, os.Args
-	os.Stdout, os.Args = w, []string{"scale", "-workspaces", "1000", "-samples", "500", "-memory-sample", "0", "-compare-casbin", "-dir", t.TempDir()}
+	os.Stdout, os.Args = w, []string{"scale", "-workspaces", "1000", "-samples", "500", "-reference", "1000", "-memory-sample", "0", "-compare-casbin", "-dir", t.TempDir()}
 	done := make(chan string)
 	go func() { b, _ := io.ReadAll(r); done <- string(b) }()
 	main()
@@ -25,7 +25,7 @@ func TestScaleSmoke(t *testing.T) {
 	os.Stdout, os.Args = stdout, args
 	out := <-done
 	for _, want := range []string{"| open store + New Manager |", "| Authorize p50 / p99 (bolt), steady state |", "| Authenticate p50",
-		"| ListWorkspaces page of 20", "| CreateWorkspace/s, 64 callers", "| casbin RBAC-with-domains: Enforce"} {
+		"| ListWorkspaces page of 20", "| ListWorkspaces name_contains", "| restart: open → first HTTP request answered", "| CreateWorkspace/s, 64 callers", "| casbin RBAC-with-domains: Enforce"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the table lacks %q:\n%s", want, out)
 		}

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -371,32 +374,127 @@ func (t *tx) ScanWorkspaces(after string, fn func(workspace.Workspace) bool) err
 
 var _ storage.WorkspaceSearcher = (*tx)(nil)
 
-// SearchWorkspaces answers a filtered list with one keyset-paged query: by the
-// (status, id) index for a status, by the pg_trgm GIN index on the lowercased name
-// for a substring. Each page is planned for its own pattern (QueryExecModeExec): a
-// generic plan could not tell a rare needle from a common one.
+// SearchWorkspaces answers a filtered list through the (status, id) index for a
+// status and, for a name, in two phases, because the pg_trgm GIN index's cost
+// follows the rows that hold the needle's trigrams, not the matches:
+//
+//   - While matches are dense, probes: each reads the next probeRows rows in id
+//     order and keeps those containing the needle. A needle most names hold
+//     ("workspace") fills a page from the first rows, whatever the store's size.
+//   - Once a probe finds fewer than firstPage matches, the GIN index takes over. Its
+//     condition is the needle's rarest word, by a count on the probe's rows, when
+//     that word is rare there: a needle like "workspace 12345" then reads the posting
+//     lists of "12345" only, not those of "workspace", which every row holds.
+//     strpos on the whole needle keeps the answer exact.
+//
+// Each query is planned for its own pattern (QueryExecModeExec): a generic plan
+// could not tell a rare needle from a common one.
 func (t *tx) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(workspace.Workspace) bool) error {
-	conds, fixed := []string{"id > $1"}, []any{}
-	if q.Status == "" {
-		conds = append(conds, "status <> 'deleted'")
-	} else {
-		fixed = append(fixed, string(q.Status))
-		conds = append(conds, "status = $"+strconv.Itoa(len(fixed)+1))
+	status, fixed := "status <> 'deleted'", []any{}
+	if q.Status != "" {
+		status, fixed = "status = $2", []any{string(q.Status)}
 	}
-	if q.NameContains != "" {
-		fixed = append(fixed, "%"+likeEscaper.Replace(q.NameContains)+"%")
-		conds = append(conds, "name_lower LIKE $"+strconv.Itoa(len(fixed)+1))
+	next := "$" + strconv.Itoa(len(fixed)+2) // the placeholder after id and status
+	if q.NameContains == "" {
+		sql := "SELECT " + wsCols + " FROM {p}workspaces WHERE id > $1 AND " + status + " ORDER BY id LIMIT " + next
+		args := func(after string) []any {
+			return append(append([]any{pgx.QueryExecModeExec, after}, fixed...), scanPage)
+		}
+		return keyset(t, sql, args(after), func(last workspace.Workspace) []any { return args(last.ID) }, scanWorkspace, fn)
 	}
-	sql := "SELECT " + wsCols + " FROM {p}workspaces WHERE " + strings.Join(conds, " AND ") +
-		" ORDER BY id LIMIT $" + strconv.Itoa(len(fixed)+2)
+	if err := t.canRead(); err != nil {
+		return err
+	}
+	needle := q.NameContains // lowercase: the Manager lowers it, as name_lower is
+	window := "SELECT * FROM {p}workspaces WHERE id > $1 AND " + status + " ORDER BY id LIMIT " + strconv.Itoa(probeRows)
+	probe := "SELECT " + wsCols + " FROM (" + window + ") s WHERE strpos(name_lower, " + next + ") > 0 ORDER BY id LIMIT " + strconv.Itoa(scanPage)
+	for {
+		var page []workspace.Workspace
+		rows, err := t.ptx.Query(t.ctx, t.s.q(probe), append(append([]any{pgx.QueryExecModeExec, after}, fixed...), needle)...)
+		if err != nil {
+			return t.fail(err)
+		}
+		for rows.Next() {
+			w, err := scanWorkspace(rows)
+			if err != nil {
+				rows.Close()
+				return t.fail(err)
+			}
+			page = append(page, w)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return t.fail(err)
+		}
+		if len(page) < firstPage {
+			break // sparse from here: the index's turn (it finds these again)
+		}
+		for _, w := range page {
+			if !fn(w) {
+				return nil
+			}
+		}
+		after = page[len(page)-1].ID
+	}
+	pattern, err := t.indexPattern(window, fixed, after, needle)
+	if err != nil {
+		return err
+	}
+	sql := "SELECT " + wsCols + " FROM {p}workspaces WHERE id > $1 AND " + status +
+		" AND name_lower LIKE " + next + " AND strpos(name_lower, $" + strconv.Itoa(len(fixed)+3) + ") > 0" +
+		" ORDER BY id LIMIT $" + strconv.Itoa(len(fixed)+4)
 	args := func(after string) []any {
-		return append(append([]any{pgx.QueryExecModeExec, after}, fixed...), scanPage)
+		return append(append([]any{pgx.QueryExecModeExec, after}, fixed...), pattern, needle, scanPage)
 	}
-	first := firstPage
-	if q.NameContains != "" {
-		first = scanPage
+	// A trigram search collects and sorts every candidate whatever its LIMIT: full
+	// pages from the first query.
+	return keysetFrom(t, scanPage, sql, args(after), func(last workspace.Workspace) []any { return args(last.ID) }, scanWorkspace, fn)
+}
+
+// probeRows is how many rows, in id order, a name search's probe reads.
+const probeRows = 1024
+
+// indexPattern is the LIKE pattern a name search gives the trigram index: the
+// needle's rarest word (a run of letters and digits, three or more of them, so it
+// has trigrams) when it is in at most 1% of the rows of window (a probe's window),
+// else the whole needle. Any part of the needle finds a superset of its matches;
+// the rarest part reads the fewest posting lists.
+func (t *tx) indexPattern(window string, fixed []any, after, needle string) (string, error) {
+	like := func(s string) string { return "%" + likeEscaper.Replace(s) + "%" }
+	var words []string
+	for _, w := range strings.FieldsFunc(needle, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		if utf8.RuneCountInString(w) >= 3 && w != needle && !slices.Contains(words, w) && len(words) < 8 {
+			words = append(words, w)
+		}
 	}
-	return keysetFrom(t, first, sql, args(after), func(last workspace.Workspace) []any { return args(last.ID) }, scanWorkspace, fn)
+	if len(words) == 0 {
+		return like(needle), nil
+	}
+	counts := make([]string, len(words)+1)
+	args := append([]any{after}, fixed...)
+	for i, w := range words {
+		args = append(args, w)
+		counts[i] = "count(*) FILTER (WHERE strpos(name_lower, $" + strconv.Itoa(len(args)) + ") > 0)"
+	}
+	counts[len(words)] = "count(*)"
+	got := make([]int64, len(counts))
+	dest := make([]any, len(counts))
+	for i := range got {
+		dest[i] = &got[i]
+	}
+	if err := t.ptx.QueryRow(t.ctx, t.s.q("SELECT "+strings.Join(counts, ", ")+" FROM ("+window+") s"), args...).Scan(dest...); err != nil {
+		return "", t.fail(err)
+	}
+	best := 0
+	for i := range words {
+		if got[i] < got[best] || got[i] == got[best] && len(words[i]) > len(words[best]) {
+			best = i
+		}
+	}
+	if sampled := got[len(words)]; got[best]*100 > sampled {
+		return like(needle), nil // no word is rare here: the whole needle's trigrams together
+	}
+	return like(words[best]), nil
 }
 
 // likeEscaper makes a needle literal in a LIKE pattern (backslash is the escape).

@@ -86,6 +86,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage, opts ...Opti
 		{"Settings", testSettings},
 		{"ManyEvents", testManyEvents},
 		{"SearchAgreesWithScan", testSearchAgreesWithScan},
+		{"SearchLargeStore", testSearchLargeStore},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -91,3 +91,76 @@ func testSearchAgreesWithScan(t *testing.T, s storage.Storage) {
 	})
 	check("after a rename, a restore and a purge")
 }
+
+// A store large enough that a backend's search changes strategy on the way (on
+// PostgreSQL: probes in id order while matches are dense, then the trigram index):
+// needles dense at first and sparse later, rare ones, words common and rare, read
+// whole and in pages of 20 from cursors, must all give what a filtered scan gives.
+func testSearchLargeStore(t *testing.T, s storage.Storage) {
+	const n = 3000
+	update(t, s, func(tx storage.Tx) error {
+		users(tx, "u1")
+		for i := range n {
+			w := ws(fmt.Sprintf("ws_%05d", i), fmt.Sprintf("s%05d", i))
+			w.Name = fmt.Sprintf("Workspace %05d", i)
+			if i >= n/2 && i%50 != 0 {
+				w.Name = fmt.Sprintf("Tenant %05d", i) // "workspace" is dense, then sparse
+			}
+			if i%3 == 1 {
+				w.Status = workspace.Inactive
+			}
+			must(tx.CreateWorkspace(w))
+		}
+		return nil
+	})
+	needles := []string{"workspace", "workspace 0", "tenant", "workspace 01234", "tenant 02345", "00", "99",
+		"space 02", "workspace 02950", "workspace 29", "nothing 123", "ant 0"}
+	view(t, s, func(tx storage.Tx) error {
+		searcher, ok := tx.(storage.WorkspaceSearcher)
+		if !ok {
+			t.Skip("the backend has no workspace search index (optional)")
+		}
+		for _, needle := range needles {
+			for _, st := range []workspace.Status{"", workspace.Inactive} {
+				q := storage.WorkspaceQuery{NameContains: needle, Status: st}
+				var want []string
+				must(tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
+					if q.Match(w) {
+						want = append(want, w.ID)
+					}
+					return true
+				}))
+				for _, pageSize := range []int{n + 1, 20} {
+					var got []string
+					after := ""
+					for range n {
+						var page []string
+						must(searcher.SearchWorkspaces(q, after, func(w workspace.Workspace) bool {
+							page = append(page, w.ID)
+							return len(page) < pageSize
+						}))
+						got = append(got, page...)
+						if len(page) < pageSize {
+							break
+						}
+						after = page[len(page)-1]
+					}
+					if !slices.Equal(got, want) {
+						t.Errorf("search %q status %q in pages of %d: got %d results, want %d (first difference near %v)",
+							needle, st, pageSize, len(got), len(want), firstDifference(got, want))
+					}
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func firstDifference(a, b []string) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return a[i] + " / " + b[i]
+		}
+	}
+	return "the end of the shorter"
+}
