@@ -434,8 +434,12 @@ func (ds *dataset) fill(store storage.Storage, progress io.Writer) error {
 		done += min(chunk, ds.users-start)
 		bar()
 	}
-	for start := 0; start < ds.n; start += chunk {
-		end := min(start+chunk, ds.n)
+	// Workspaces in smaller transactions: bbolt splits a node only at commit, and the
+	// name index's keys of one transaction gather in a few nodes, so a transaction of
+	// tens of thousands of workspaces spends its time shifting keys within them.
+	const wsChunk = 2000
+	for start := 0; start < ds.n; start += wsChunk {
+		end := min(start+wsChunk, ds.n)
 		// Secrets are made outside the transaction, which may run twice.
 		secrets := map[int]string{}
 		for i := start; i < end; i++ {

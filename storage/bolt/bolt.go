@@ -15,9 +15,12 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -230,16 +233,103 @@ var migrations = map[byte]func(*bbolt.Tx) error{
 }
 
 // migrate2to3 builds the search indexes of schema 3: workspaces by status, and by
-// the grams of their lowercased names.
+// the grams of their lowercased names, with each gram's count.
+//
+// It writes every bucket in key order. bbolt splits a node only at commit, so keys
+// put out of order into a bucket that starts empty all land in one growing node,
+// each insert shifting the ones after it: quadratic, hours at a million workspaces.
+// In order, each put appends. The grams do not fit in memory at once (some twenty
+// per workspace), so they go in passes: a first pass counts keys by their first two
+// bytes (length tag and first letter), and each later pass collects, sorts and
+// writes one run of those prefixes, in order, up to migrateBatch keys at a time.
 func migrate2to3(btx *bbolt.Tx) error {
-	t := &tx{btx: btx, writable: true}
-	return btx.Bucket(bWs).ForEach(func(k, v []byte) error {
-		w, err := decodeWorkspace(v)
-		if err != nil {
+	ws := btx.Bucket(bWs)
+	each := func(fn func(id string, e migrateEntry)) error {
+		return ws.ForEach(func(k, v []byte) error {
+			w, err := decodeWorkspace(v)
+			if err != nil {
+				return err
+			}
+			fn(string(k), migrateEntry{string(w.Status), strings.ToLower(w.Name)})
+			return nil
+		})
+	}
+	// Status: one list per status, each already in id order.
+	byStatus := map[string][]string{}
+	var perPrefix [1 << 16]int
+	if err := each(func(id string, e migrateEntry) {
+		byStatus[e.status] = append(byStatus[e.status], id)
+		for _, g := range storage.Grams(e.name) {
+			perPrefix[uint16(g[0])<<8|uint16(g[1])]++
+		}
+	}); err != nil {
+		return err
+	}
+	statuses := make([]string, 0, len(byStatus))
+	for st := range byStatus {
+		statuses = append(statuses, st)
+	}
+	slices.Sort(statuses)
+	for _, st := range statuses {
+		for _, id := range byStatus[st] {
+			if err := btx.Bucket(bWsStatus).Put(join(st, id), nil); err != nil {
+				return err
+			}
+		}
+	}
+	byStatus = nil
+	// Grams, a run of prefixes per pass.
+	for lo := 0; lo < len(perPrefix); {
+		hi, n := lo, 0
+		for hi < len(perPrefix) && (n == 0 || n+perPrefix[hi] <= migrateBatch) {
+			n += perPrefix[hi]
+			hi++
+		}
+		if n > 0 {
+			if err := migrateGrams(btx, each, lo, hi, n); err != nil {
+				return err
+			}
+		}
+		lo = hi
+	}
+	return nil
+}
+
+// migrateEntry is what migrate2to3 needs of a workspace.
+type migrateEntry struct{ status, name string }
+
+// migrateBatch bounds the gram keys one pass of migrate2to3 holds (about 50 bytes each).
+var migrateBatch = 2 << 20 // a variable for the tests, which use small passes
+
+// migrateGrams writes the gram keys, and the counts, of grams whose first two
+// bytes are in [lo, hi), in key order.
+func migrateGrams(btx *bbolt.Tx, each func(func(id string, e migrateEntry)) error, lo, hi, n int) error {
+	keys := make([]string, 0, n)
+	if err := each(func(id string, e migrateEntry) {
+		for _, g := range storage.Grams(e.name) {
+			if p := int(uint16(g[0])<<8 | uint16(g[1])); p >= lo && p < hi {
+				keys = append(keys, g+"\x00"+id)
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	slices.Sort(keys)
+	grams, counts := btx.Bucket(bWsGram), btx.Bucket(bWsGramN)
+	for i := 0; i < len(keys); {
+		g := keys[i][:1+int(keys[i][0]-'0')] // a length tag, then that many bytes
+		j := i
+		for ; j < len(keys) && strings.HasPrefix(keys[j], g+"\x00"); j++ {
+			if err := grams.Put([]byte(keys[j]), nil); err != nil {
+				return err
+			}
+		}
+		if err := counts.Put([]byte(g), binary.BigEndian.AppendUint64(nil, uint64(j-i))); err != nil {
 			return err
 		}
-		return t.addSearchIndexes(w)
-	})
+		i = j
+	}
+	return nil
 }
 
 // migrate1to2: schema 1 keyed events by their ULID and found deleted workspaces by

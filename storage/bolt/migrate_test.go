@@ -4,14 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/bolt"
 	"github.com/tenancykit/tenancy/workspace"
 )
@@ -202,3 +206,89 @@ func schemaOf2(t *testing.T, s *bolt.Store) byte {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A schema-2 file with enough workspaces for the schema-3 migration to build its
+// indexes in many passes (statuses mixed, names sharing grams and not) comes out
+// with indexes the store's own check, and searches, agree with.
+func TestMigratesSchema2SearchIndexesInPasses(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	s, err := bolt.Open(path, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.CreateUser(member.User{ID: "u1", Email: "u1@example.com"}); err != nil {
+			return err
+		}
+		for i := range 600 {
+			w := workspace.Workspace{ID: fmt.Sprintf("ws_%04d", i), Slug: fmt.Sprintf("s-%04d", i), Name: fmt.Sprintf("Workspace %d", i),
+				Status: workspace.Active, OwnerID: "u1"}
+			switch {
+			case i%7 == 0:
+				w.Name = fmt.Sprintf("Ünïcode Straße %d", i)
+			case i%5 == 0:
+				w.Status = workspace.Inactive
+			case i%11 == 0:
+				w.Status = workspace.Deleted
+			}
+			if err := tx.CreateWorkspace(w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Back to schema 2: no search indexes.
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range []string{"tenancy.workspaces.status", "tenancy.workspaces.gram", "tenancy.workspaces.gramn"} {
+			if err := tx.DeleteBucket([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket([]byte("tenancy.meta")).Put([]byte("schema"), []byte{2})
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bolt.SetMigrateBatch(200)()
+	s, err = bolt.Open(path, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if findings, err := s.Check(ctx); err != nil || len(findings) != 0 {
+		t.Fatalf("Check after migration: %v %v", findings, err)
+	}
+	err = s.View(ctx, func(tx storage.Tx) error {
+		for _, q := range []storage.WorkspaceQuery{{NameContains: "workspace 12"}, {NameContains: "straße 7"}, {Status: workspace.Inactive}, {NameContains: "ace 5", Status: workspace.Deleted}} {
+			var got, want []string
+			if err := tx.(storage.WorkspaceSearcher).SearchWorkspaces(q, "", func(w workspace.Workspace) bool { got = append(got, w.ID); return true }); err != nil {
+				return err
+			}
+			if err := tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
+				if q.Match(w) {
+					want = append(want, w.ID)
+				}
+				return true
+			}); err != nil {
+				return err
+			}
+			if len(want) == 0 || !slices.Equal(got, want) {
+				t.Errorf("%+v: search %v, scan %v", q, got, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
