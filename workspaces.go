@@ -340,6 +340,16 @@ func (pg *pager[T]) result(cursor string, err error) (workspace.Page[T], error) 
 // ones p may still read (those it owns, or every one with platform powers). A page
 // costs the same wherever it starts.
 //
+// For System and platform users, NameContains and Status go through the backend's
+// search index when it has one (storage.WorkspaceSearcher; all three built-in
+// backends do), so a filtered page costs about what its matches cost, not what the
+// store holds. A needle of three bytes or more is looked up by its grams (by its
+// 6-byte grams from six bytes on); a shorter needle ("a", "ab") cannot use them and
+// is checked against each workspace of the requested status in turn, which on a
+// large store costs about as much as reading it, unless matches are frequent
+// enough to fill the page early. A member's list is filtered over the workspaces
+// they belong to.
+//
 // Errors: ErrInvalidArgument (limit outside 1-100, bad cursor or status),
 // ErrUnauthenticated.
 func (m *Manager) ListWorkspaces(ctx context.Context, p Principal, opts workspace.ListOptions) (workspace.Page[workspace.Workspace], error) {

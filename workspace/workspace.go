@@ -245,7 +245,7 @@ func CheckLimit(limit, def int) (int, error) {
 type ListOptions struct {
 	Limit        int    // 1-100; 0 means 20
 	Cursor       string // from a previous Page's NextCursor; empty for the first page
-	NameContains string // case-insensitive substring of the name
+	NameContains string // case-insensitive substring of the name; 3 bytes or more to use the search index (see Manager.ListWorkspaces)
 	Status       Status // empty lists active and inactive; Deleted lists the deleted ones
 }
 
