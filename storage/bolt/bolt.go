@@ -167,6 +167,9 @@ func newStore(db *bbolt.DB, owned bool) (s *Store, err error) {
 				return nil
 			}
 		}
+		if v := tx.Bucket(bMeta).Get(keySchema); len(v) == 1 && v[0] >= 1 && v[0] < SchemaVersion {
+			return nil // an older schema, or a migration a crash stopped: migrate
+		}
 		ready = true
 		return checkSchema(tx, SchemaVersion)
 	})
@@ -177,7 +180,10 @@ func newStore(db *bbolt.DB, owned bool) (s *Store, err error) {
 		err = db.View(func(tx *bbolt.Tx) error { return checkSchema(tx, SchemaVersion) })
 	} else if !ready {
 		// A new file, or one an older version wrote: create what is missing and
-		// migrate, all in one transaction, so a crash leaves the old file as it was.
+		// migrate in one transaction, so a crash leaves the old file as it was. The
+		// search indexes of schema 3 are the exception: they are built after it in
+		// bounded transactions (see buildSearchIndexes), under schema 2 until done.
+		buildIndexes := false
 		err = db.Update(func(tx *bbolt.Tx) error {
 			meta, err := tx.CreateBucketIfNotExists(bMeta)
 			if err != nil {
@@ -199,9 +205,20 @@ func newStore(db *bbolt.DB, owned bool) (s *Store, err error) {
 				if err := migrations[version](tx); err != nil {
 					return fmt.Errorf("bolt: migrate schema %d to %d: %w", version, version+1, err)
 				}
+				buildIndexes = buildIndexes || version == 2
+			}
+			if buildIndexes {
+				return meta.Put(keySchema, []byte{2}) // schema 3 once the indexes are built
 			}
 			return meta.Put(keySchema, []byte{SchemaVersion})
 		})
+		if err == nil && buildIndexes {
+			if err = buildSearchIndexes(db); err != nil {
+				err = fmt.Errorf("bolt: migrate schema 2 to 3: %w", err)
+			} else {
+				err = db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bMeta).Put(keySchema, []byte{SchemaVersion}) })
+			}
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -226,26 +243,46 @@ func checkSchema(tx *bbolt.Tx, min byte) error {
 	return nil
 }
 
-// migrations[v] moves a file from schema v to v+1, inside the opening transaction.
+// migrations[v] moves a file from schema v to v+1, inside the opening transaction
+// (from 2, buildSearchIndexes finishes the move after it).
 var migrations = map[byte]func(*bbolt.Tx) error{
 	1: migrate1to2,
 	2: migrate2to3,
 }
 
-// migrate2to3 builds the search indexes of schema 3: workspaces by status, and by
-// the grams of their lowercased names, with each gram's count.
-//
-// It writes every bucket in key order. bbolt splits a node only at commit, so keys
-// put out of order into a bucket that starts empty all land in one growing node,
-// each insert shifting the ones after it: quadratic, hours at a million workspaces.
-// In order, each put appends. The grams do not fit in memory at once (some twenty
-// per workspace), so they go in passes: a first pass counts keys by their first two
-// bytes (length tag and first letter), and each later pass collects, sorts and
-// writes one run of those prefixes, in order, up to migrateBatch keys at a time.
+// migrate2to3 empties the search indexes of schema 3 (workspaces by status, and by
+// the grams of their lowercased names, with each gram's count), inside the opening
+// transaction; buildSearchIndexes then fills them in transactions of its own, and
+// only then is the file marked schema 3. A crash on the way leaves a schema-2 file
+// with partial indexes, which the next open empties and builds again.
 func migrate2to3(btx *bbolt.Tx) error {
-	ws := btx.Bucket(bWs)
-	each := func(fn func(id string, e migrateEntry)) error {
-		return ws.ForEach(func(k, v []byte) error {
+	for _, name := range [][]byte{bWsStatus, bWsGram, bWsGramN} {
+		if btx.Bucket(name) != nil {
+			if err := btx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		if _, err := btx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buildSearchIndexes fills the indexes migrate2to3 emptied.
+//
+// It writes every bucket in key order, and in transactions of bounded size. bbolt
+// splits a node only at commit, so keys put out of order into a bucket that starts
+// empty all land in one growing node, each insert shifting the ones after it:
+// quadratic, hours at a million workspaces. In order, each put appends. And a
+// transaction holds every key it writes in memory until it commits, so one
+// transaction for every gram of a million workspaces (some twenty-five each) held
+// gigabytes. The grams go in passes: a first pass counts keys by their first two
+// bytes (length tag and first letter); each later pass, a transaction, collects,
+// sorts and writes one run of those prefixes, up to migrateBatch keys.
+func buildSearchIndexes(db *bbolt.DB) error {
+	each := func(btx *bbolt.Tx, fn func(id string, e migrateEntry)) error {
+		return btx.Bucket(bWs).ForEach(func(k, v []byte) error {
 			w, err := decodeWorkspace(v)
 			if err != nil {
 				return err
@@ -254,30 +291,35 @@ func migrate2to3(btx *bbolt.Tx) error {
 			return nil
 		})
 	}
-	// Status: one list per status, each already in id order.
-	byStatus := map[string][]string{}
+	// Status: one list per status, each already in id order; and the gram counts.
 	var perPrefix [1 << 16]int
-	if err := each(func(id string, e migrateEntry) {
-		byStatus[e.status] = append(byStatus[e.status], id)
-		for _, g := range storage.Grams(e.name) {
-			perPrefix[uint16(g[0])<<8|uint16(g[1])]++
+	err := db.Update(func(btx *bbolt.Tx) error {
+		byStatus := map[string][]string{}
+		if err := each(btx, func(id string, e migrateEntry) {
+			byStatus[e.status] = append(byStatus[e.status], id)
+			for _, g := range storage.Grams(e.name) {
+				perPrefix[uint16(g[0])<<8|uint16(g[1])]++
+			}
+		}); err != nil {
+			return err
 		}
-	}); err != nil {
-		return err
-	}
-	statuses := make([]string, 0, len(byStatus))
-	for st := range byStatus {
-		statuses = append(statuses, st)
-	}
-	slices.Sort(statuses)
-	for _, st := range statuses {
-		for _, id := range byStatus[st] {
-			if err := btx.Bucket(bWsStatus).Put(join(st, id), nil); err != nil {
-				return err
+		statuses := make([]string, 0, len(byStatus))
+		for st := range byStatus {
+			statuses = append(statuses, st)
+		}
+		slices.Sort(statuses)
+		for _, st := range statuses {
+			for _, id := range byStatus[st] {
+				if err := btx.Bucket(bWsStatus).Put(join(st, id), nil); err != nil {
+					return err
+				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	byStatus = nil
 	// Grams, a run of prefixes per pass.
 	for lo := 0; lo < len(perPrefix); {
 		hi, n := lo, 0
@@ -286,7 +328,10 @@ func migrate2to3(btx *bbolt.Tx) error {
 			hi++
 		}
 		if n > 0 {
-			if err := migrateGrams(btx, each, lo, hi, n); err != nil {
+			err := db.Update(func(btx *bbolt.Tx) error {
+				return migrateGrams(btx, func(fn func(string, migrateEntry)) error { return each(btx, fn) }, lo, hi, n)
+			})
+			if err != nil {
 				return err
 			}
 		}
