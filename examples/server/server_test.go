@@ -698,22 +698,9 @@ func TestServeRefusesADamagedStore(t *testing.T) {
 	}
 	// By default it serves at once and reports the damage on /readyz and in the log.
 	addr, logs2, stop := serveInBackground(t, "-data", data)
-	var ready readyState
-	for i := 0; i < 3000; i++ { // up to 30 s: CI machines can be slow
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ready = readyState{}
-		_ = json.NewDecoder(resp.Body).Decode(&ready)
-		resp.Body.Close()
-		if ready.Status != "verifying" {
-			if resp.StatusCode != http.StatusServiceUnavailable {
-				t.Errorf("readyz on a damaged store: %d", resp.StatusCode)
-			}
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	ready, code := waitVerified(t, addr)
+	if code != http.StatusServiceUnavailable {
+		t.Errorf("readyz on a damaged store: %d", code)
 	}
 	if ready.Status != "damaged" || ready.Findings == 0 {
 		t.Errorf("readyz on a damaged store: %+v", ready)
@@ -723,6 +710,25 @@ func TestServeRefusesADamagedStore(t *testing.T) {
 	}
 	if code := stop(); code != 0 {
 		t.Errorf("serve exited %d", code)
+	}
+}
+
+// waitVerified polls /readyz until the store's check is no longer running, and
+// returns what it last said.
+func waitVerified(t *testing.T, addr string) (readyState, int) {
+	t.Helper()
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ready readyState
+		_ = json.NewDecoder(resp.Body).Decode(&ready)
+		resp.Body.Close()
+		if ready.Status != "verifying" || i == 3000 { // up to 30 s: CI machines can be slow
+			return ready, resp.StatusCode
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -766,21 +772,7 @@ func TestReadyz(t *testing.T) {
 	}
 	for _, c := range []struct{ flag, want string }{{"-verify=background", "ready"}, {"-verify=false", "unchecked"}, {"-verify=true", "ready"}} {
 		addr, logs, stop := serveInBackground(t, c.flag, "-data", data)
-		var ready readyState
-		var code int
-		for i := 0; i < 3000; i++ {
-			resp, err := http.Get("http://" + addr + "/readyz")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ready, code = readyState{}, resp.StatusCode
-			_ = json.NewDecoder(resp.Body).Decode(&ready)
-			resp.Body.Close()
-			if ready.Status != "verifying" {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		ready, code := waitVerified(t, addr)
 		if ready.Status != c.want || code != http.StatusOK {
 			t.Errorf("%s: readyz %d %+v; log %s", c.flag, code, ready, logs.String())
 		}

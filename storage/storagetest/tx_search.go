@@ -46,13 +46,7 @@ func testSearchAgreesWithScan(t *testing.T, s storage.Storage) {
 			for _, needle := range searchNeedles {
 				for _, st := range []workspace.Status{"", workspace.Active, workspace.Inactive, workspace.Deleted} {
 					q := storage.WorkspaceQuery{NameContains: needle, Status: st}
-					var want []string
-					must(tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
-						if q.Match(w) {
-							want = append(want, w.ID)
-						}
-						return true
-					}))
+					want := scanMatching(tx, q)
 					// Page two at a time from the cursor, as a list would.
 					var got []string
 					after := ""
@@ -123,13 +117,7 @@ func testSearchLargeStore(t *testing.T, s storage.Storage) {
 		for _, needle := range needles {
 			for _, st := range []workspace.Status{"", workspace.Inactive} {
 				q := storage.WorkspaceQuery{NameContains: needle, Status: st}
-				var want []string
-				must(tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
-					if q.Match(w) {
-						want = append(want, w.ID)
-					}
-					return true
-				}))
+				want := scanMatching(tx, q)
 				for _, pageSize := range []int{n + 1, 20} {
 					var got []string
 					after := ""
@@ -163,4 +151,17 @@ func firstDifference(a, b []string) string {
 		}
 	}
 	return "the end of the shorter"
+}
+
+// scanMatching is what a search for q must return: the IDs of a full scan's
+// workspaces that match q, in order.
+func scanMatching(tx storage.Tx, q storage.WorkspaceQuery) []string {
+	var ids []string
+	must(tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
+		if q.Match(w) {
+			ids = append(ids, w.ID)
+		}
+		return true
+	}))
+	return ids
 }
