@@ -38,6 +38,14 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 			out = append(out, Finding{Check: check, Subject: subject, Detail: fmt.Sprintf(format, args...)})
 		}
 	}
+	// The walk reads the whole store (a minute or more at a million workspaces, and
+	// a server runs it beside serving): it stops soon after ctx ends, so a shutdown
+	// does not wait for it.
+	var seen int
+	going := func() bool {
+		seen++
+		return seen%1024 != 0 || ctx.Err() == nil
+	}
 	err := m.store.View(ctx, func(tx storage.Tx) error {
 		out = out[:0]
 		users := map[string]bool{}
@@ -46,7 +54,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 			if got, err := tx.GetUserByEmail(u.Email); err != nil || got.ID != u.ID {
 				add("index", u.ID, "its email %q does not find it", u.Email)
 			}
-			return true
+			return going()
 		}); err != nil {
 			return err
 		}
@@ -66,7 +74,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 					add("index", w.ID, "its external ID %q does not find it", w.ExternalID)
 				}
 			}
-			return true
+			return going()
 		}); err != nil {
 			return err
 		}
@@ -86,7 +94,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 			if w.Status != workspace.Deleted {
 				add("index", w.ID, "the deleted-workspace index lists a workspace that is %s", w.Status)
 			}
-			return true
+			return going()
 		}); err != nil {
 			return err
 		}
@@ -118,7 +126,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 				admins[mb.WorkspaceID]++
 			}
 			perUser[mb.UserID]++
-			return true
+			return going()
 		}); err != nil {
 			return err
 		}
@@ -132,7 +140,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 					add("index", u, "its membership index lists %s/%s", um.WorkspaceID, um.UserID)
 				}
 				n++
-				return true
+				return going()
 			})
 			if err != nil {
 				add("index", u, "its membership index is unreadable: %v", err)
@@ -161,7 +169,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 			if got, err := tx.GetInvitationByHash(inv.SecretHash); err != nil || got.ID != inv.ID {
 				add("index", inv.ID, "its hash does not find it")
 			}
-			return true
+			return going()
 		}); err != nil {
 			return err
 		}
@@ -177,7 +185,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 			if got, err := tx.GetTokenByHash(t.Hash); err != nil || got.ID != t.ID || !got.RevokedAt.Equal(t.RevokedAt) {
 				add("index", t.ID, "its hash does not find it as it is")
 			}
-			return true
+			return going()
 		}); err != nil {
 			return err
 		}
@@ -186,13 +194,16 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 				if e.WorkspaceID != id {
 					add("index", e.ID, "listed in the audit log of %q but belongs to %q", id, e.WorkspaceID)
 				}
-				return true
+				return going()
 			}); err != nil {
 				add("index", id, "audit log unreadable: %v", err)
 			}
 		}
 		return nil
 	})
+	if err == nil {
+		err = ctx.Err() // a walk going() stopped
+	}
 	if err != nil {
 		if !errors.Is(err, storage.ErrCorrupt) {
 			return nil, storageErr("verify", err)

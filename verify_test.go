@@ -1,15 +1,20 @@
 package tenancy_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"go.etcd.io/bbolt"
 
+	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/bolt"
+	"github.com/tenancykit/tenancy/storage/memory"
 	"github.com/tenancykit/tenancy/token"
 )
 
@@ -132,4 +137,53 @@ func TestVerifyFindsIndexDamage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Verify reads the whole store, and a server runs it beside serving: when its
+// context ends mid-walk it stops and says so, rather than reading on to the end.
+func TestVerifyStopsWhenItsContextEnds(t *testing.T) {
+	store := memory.New()
+	err := store.Update(ctx, func(tx storage.Tx) error {
+		for i := range 3000 {
+			id := fmt.Sprintf("u%05d", i)
+			if err := tx.CreateUser(member.User{ID: id, Email: id + "@example.com"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the storage interface: the memory store's own check, which watches the
+	// context too, is out of the way, so this tests the walk.
+	m, err := tenancy.New(struct{ storage.Storage }{store}, tenancy.Options{SecretKey: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := &endsAfter{Context: ctx, calls: 2} // alive when the walk starts, ended soon after
+	if findings, err := m.Verify(c); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Verify with a context that ended mid-walk: %v, %v", findings, err)
+	}
+	if c.asked > 10 {
+		t.Errorf("the walk asked its context %d times over 3,000 records: it reads on", c.asked)
+	}
+	if findings, err := m.Verify(ctx); err != nil || len(findings) != 0 {
+		t.Fatalf("Verify: %v %v", findings, err)
+	}
+}
+
+// endsAfter is a context whose Err is nil for its first calls, then Canceled.
+type endsAfter struct {
+	context.Context
+	calls, asked int
+}
+
+func (c *endsAfter) Err() error {
+	c.asked++
+	if c.asked > c.calls {
+		return context.Canceled
+	}
+	return nil
 }
