@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -241,30 +242,51 @@ func (m *Manager) Authenticate(ctx context.Context, secret string) (Principal, e
 	if err != nil {
 		return Principal{}, newErr(ErrUnauthenticated, "invalid token: %s", strings.TrimPrefix(err.Error(), token.ErrMalformed.Error()+": "))
 	}
-	hash := m.hasher.Hash(secret)
-	now := m.clock() // one reading for the checks and the last-used note
-	var p Principal
-	read := func(tx storage.Tx) error {
-		var err error
-		p, err = m.authenticateIn(tx, hash, prefix, now)
-		return err
-	}
+	a := authReads.Get().(*authRead)
+	defer a.release()
+	a.m, a.hash, a.prefix, a.now = m, m.hasher.Hash(secret), prefix, m.clock() // one clock reading for the checks and the note
 	err = errNotPrefetched
 	if pf, ok := m.store.(storage.Prefetcher); ok && ctx.Err() == nil {
-		keys := storage.PrefetchKeys{TokenHash: hash}
+		keys := storage.PrefetchKeys{TokenHash: a.hash}
 		var got storage.Prefetched
 		if got, err = pf.Prefetch(ctx, keys); err == nil {
-			err = read(prefetchTx{keys: keys, got: got})
+			err = a.read(prefetchTx{keys: keys, got: got})
 		}
 	}
 	if errors.Is(err, errNotPrefetched) {
-		err = m.store.View(ctx, read)
+		err = m.store.View(ctx, a.read)
 	}
 	if err != nil {
 		return Principal{}, storageErr("authenticate", err)
 	}
-	m.usage.note(m, p.tokenID, now)
-	return p, nil
+	m.usage.note(m, a.p.tokenID, a.now)
+	return a.p, nil
+}
+
+// authRead is one Authenticate's reading, pooled with its read function bound
+// once: a closure over the call's variables would cost two allocations a call.
+type authRead struct {
+	m      *Manager
+	hash   []byte
+	prefix string
+	now    time.Time
+	p      Principal
+	read   func(storage.Tx) error
+}
+
+var authReads = sync.Pool{New: func() any {
+	a := new(authRead)
+	a.read = func(tx storage.Tx) (err error) {
+		a.p, err = a.m.authenticateIn(tx, a.hash, a.prefix, a.now)
+		return err
+	}
+	return a
+}}
+
+func (a *authRead) release() {
+	read := a.read
+	*a = authRead{read: read} // keep nothing of the call, not even the manager
+	authReads.Put(a)
 }
 
 // authenticateIn finds the token whose hash is hash and checks it can act now.
