@@ -123,7 +123,7 @@ type access struct {
 
 // accessWith works out what a may do in workspace w, given the acting user's
 // membership there (mb is nil when there is none).
-func (a actor) accessWith(w workspace.Workspace, mb *member.Member) access {
+func (m *Manager) accessWith(a actor, w workspace.Workspace, mb *member.Member) access {
 	if a.system {
 		return access{system: true, role: rbac.Platform}
 	}
@@ -142,9 +142,9 @@ func (a actor) accessWith(w workspace.Workspace, mb *member.Member) access {
 	}
 	if a.cap != "" {
 		if ac.role != "" {
-			ac.role = rbac.Min(a.cap, ac.role)
+			ac.role = m.policy.Min(a.cap, ac.role)
 		}
-		if a.cap.Rank() < rbac.Admin.Rank() {
+		if m.policy.Rank(a.cap) < m.policy.Rank(m.policy.Top()) {
 			ac.owner = false
 		}
 	}
@@ -154,14 +154,14 @@ func (a actor) accessWith(w workspace.Workspace, mb *member.Member) access {
 // accessIn reads the acting user's membership in w and works out the access.
 func (m *Manager) accessIn(tx storage.Tx, a actor, w workspace.Workspace) (access, error) {
 	if a.system || (a.scope != "" && a.scope != w.ID) {
-		return a.accessWith(w, nil), nil
+		return m.accessWith(a, w, nil), nil
 	}
 	mb, err := tx.GetMember(w.ID, a.user.ID)
 	switch {
 	case err == nil:
-		return a.accessWith(w, &mb), nil
+		return m.accessWith(a, w, &mb), nil
 	case errors.Is(err, storage.ErrNotFound):
-		return a.accessWith(w, nil), nil
+		return m.accessWith(a, w, nil), nil
 	}
 	return access{}, internal("read membership", err)
 }
@@ -270,12 +270,12 @@ func (m *Manager) tokenAs(tx storage.Tx, a actor, id string) (token.Token, error
 }
 
 // ceiling is the highest role user u may grant outside a workspace (a personal
-// token's cap): platform for platform users, admin otherwise.
-func ceiling(u member.User) rbac.Role {
+// token's cap): platform for platform users, the highest member role otherwise.
+func (m *Manager) ceiling(u member.User) rbac.Role {
 	if u.Platform {
 		return rbac.Platform
 	}
-	return rbac.Admin
+	return m.policy.Top()
 }
 
 // platformFor resolves p and requires platform powers for action.

@@ -106,12 +106,17 @@ func eachBackend(t *testing.T, fn func(t *testing.T, e *env)) {
 	}
 }
 
-func newEnv(t testing.TB, b backend) *env {
+func newEnv(t testing.TB, b backend) *env { return newEnvWith(t, b, nil) }
+
+// newEnvWith is newEnv under a policy (nil: the default). The cast holds one user
+// per member role of the policy, named after it ("viewer", "guest", "admin"), beside
+// the owner, the outsider and the platform user.
+func newEnvWith(t testing.TB, b backend, policy *rbac.Policy) *env {
 	t.Helper()
 	store := b.open(t)
 	t.Cleanup(func() { _ = store.Close() })
 	clock := newClock()
-	m, err := tenancy.New(store, tenancy.Options{Clock: clock.Now, StarterKits: []string{"blank", "web-analytics"}, SecretKey: testKey})
+	m, err := tenancy.New(store, tenancy.Options{Clock: clock.Now, StarterKits: []string{"blank", "web-analytics"}, SecretKey: testKey, Policy: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +135,11 @@ func newEnv(t testing.TB, b backend) *env {
 			t.Errorf("Verify after the test: %s", f)
 		}
 	})
-	for _, id := range []string{"owner", "admin", "editor", "viewer", "outsider", "plat"} {
+	ids := []string{"owner", "outsider", "plat"}
+	for _, r := range m.Policy().Roles() {
+		ids = append(ids, string(r))
+	}
+	for _, id := range ids {
 		if _, err := m.RegisterUser(ctx, system, tenancy.NewUser{ID: id, Email: id + "@example.com", Name: id}); err != nil {
 			t.Fatal(err)
 		}
@@ -142,9 +151,9 @@ func newEnv(t testing.TB, b backend) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.addMember(t, e.ws.ID, "admin", rbac.Admin)
-	e.addMember(t, e.ws.ID, "editor", rbac.Editor)
-	e.addMember(t, e.ws.ID, "viewer", rbac.Viewer)
+	for _, r := range m.Policy().Roles() {
+		e.addMember(t, e.ws.ID, string(r), r)
+	}
 	return e
 }
 

@@ -72,7 +72,7 @@ func scrub(inv member.Invitation) member.Invitation {
 // the grant ceiling), ErrFailedPrecondition (inactive or deleted workspace),
 // ErrUnauthenticated.
 func (m *Manager) InviteMember(ctx context.Context, p Principal, workspaceID string, in NewInvitation) (SentInvitation, error) {
-	if err := checkRole(in.Role); err != nil {
+	if err := m.checkRole(in.Role); err != nil {
 		return SentInvitation{}, err
 	}
 	email, err := member.NormalizeEmail(in.Email)
@@ -95,7 +95,7 @@ func (m *Manager) InviteMember(ctx context.Context, p Principal, workspaceID str
 		if err != nil {
 			return err
 		}
-		if err := checkGrant(a, in.Role); err != nil {
+		if err := m.checkGrant(a, in.Role); err != nil {
 			return err
 		}
 		switch u, err := tx.GetUserByEmail(email); {
@@ -192,7 +192,7 @@ func (m *Manager) ResendInvitation(ctx context.Context, p Principal, invitationI
 		if err != nil {
 			return err
 		}
-		if err := checkGrant(a, inv.Role); err != nil {
+		if err := m.checkGrant(a, inv.Role); err != nil {
 			return err
 		}
 		switch inv.State(now) {
@@ -474,7 +474,7 @@ func (m *Manager) inviterStillMay(tx storage.Tx, inv member.Invitation) error {
 	if u.Platform {
 		role = rbac.Platform
 	}
-	if !rbac.CanGrant(role, inv.Role) {
+	if !m.policy.CanGrant(role, inv.Role) {
 		return refuse
 	}
 	return nil

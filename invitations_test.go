@@ -192,7 +192,7 @@ func TestOwnerRules(t *testing.T) {
 		}
 		wantErr(t, e.m.LeaveWorkspace(ctx, owner, e.ws.ID), tenancy.ErrFailedPrecondition, "owner cannot leave")
 		_, err := e.m.TransferOwnership(ctx, owner, e.ws.ID, "editor")
-		wantErr(t, err, tenancy.ErrFailedPrecondition, "only move to an admin")
+		wantErr(t, err, tenancy.ErrFailedPrecondition, "only move to a member of the highest role, admin")
 		_, err = e.m.TransferOwnership(ctx, admin, e.ws.ID, "admin")
 		wantErr(t, err, tenancy.ErrPermissionDenied, "")
 		_, err = e.m.TransferOwnership(ctx, owner, e.ws.ID, "outsider")

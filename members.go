@@ -16,35 +16,37 @@ import (
 // DefaultMemberLimit is the page size of member lists.
 const DefaultMemberLimit = 50
 
-// checkRole validates a role named for a membership, before any lookup.
-func checkRole(role rbac.Role) error {
-	if !role.Valid() {
-		return invalidf("role %q must be viewer, editor or admin", truncate(string(role), 40))
+// checkRole validates a role named for a membership or a token, before any lookup:
+// one of the policy's roles (or platform, which checkGrant then refuses as a
+// membership role with its own message).
+func (m *Manager) checkRole(role rbac.Role) error {
+	if m.policy.Rank(role) == 0 {
+		return invalidf("role %q must be %s", truncate(string(role), 40), m.policy.RoleList(false))
 	}
 	return nil
 }
 
 // checkGrant applies the grant ceiling: nobody grants a role above their own, only
 // platform grants platform, and platform is never a membership role.
-func checkGrant(a access, role rbac.Role) error {
+func (m *Manager) checkGrant(a access, role rbac.Role) error {
 	if role == rbac.Platform {
 		if a.system || a.role == rbac.Platform {
 			return invalidf("platform is a user attribute, not a membership role: use SetPlatform")
 		}
 		return deniedf("you can't assign a role higher than your own: only platform users grant platform")
 	}
-	if !role.IsMemberRole() {
-		return invalidf("role %q must be viewer, editor or admin", truncate(string(role), 40))
+	if !m.policy.IsMemberRole(role) {
+		return invalidf("role %q must be %s", truncate(string(role), 40), m.policy.RoleList(false))
 	}
-	if !a.system && !rbac.CanGrant(a.role, role) {
+	if !a.system && !m.policy.CanGrant(a.role, role) {
 		return deniedf("you can't assign a role higher than your own (%s)", a.role)
 	}
 	return nil
 }
 
 // checkTarget refuses acting on a member whose role is above one's own.
-func checkTarget(a access, target member.Member, verb string) error {
-	if !a.system && target.Role.Rank() > a.role.Rank() {
+func (m *Manager) checkTarget(a access, target member.Member, verb string) error {
+	if !a.system && m.policy.Rank(target.Role) > m.policy.Rank(a.role) {
 		return deniedf("you can't %s a member whose role is above your own", verb)
 	}
 	return nil
@@ -78,7 +80,7 @@ type NewMember struct {
 // member), ErrPermissionDenied (not an admin, or above the grant ceiling),
 // ErrFailedPrecondition (deleted workspace), ErrUnauthenticated.
 func (m *Manager) AddMember(ctx context.Context, p Principal, workspaceID string, in NewMember) (member.Member, error) {
-	if err := checkRole(in.Role); err != nil {
+	if err := m.checkRole(in.Role); err != nil {
 		return member.Member{}, err
 	}
 	if (in.UserID == "") == (in.Email == "") {
@@ -99,7 +101,7 @@ func (m *Manager) AddMember(ctx context.Context, p Principal, workspaceID string
 		if err != nil {
 			return err
 		}
-		if err := checkGrant(a, in.Role); err != nil {
+		if err := m.checkGrant(a, in.Role); err != nil {
 			return err
 		}
 		var u member.User
@@ -186,7 +188,7 @@ func (m *Manager) ListMembers(ctx context.Context, p Principal, workspaceID stri
 // ErrPermissionDenied, ErrFailedPrecondition (the owner; one's own role; deleted
 // workspace), ErrUnauthenticated.
 func (m *Manager) ChangeRole(ctx context.Context, p Principal, workspaceID, userID string, role rbac.Role) (member.Member, error) {
-	if err := checkRole(role); err != nil {
+	if err := m.checkRole(role); err != nil {
 		return member.Member{}, err
 	}
 	now := m.now()
@@ -196,13 +198,13 @@ func (m *Manager) ChangeRole(ctx context.Context, p Principal, workspaceID, user
 		if err != nil {
 			return err
 		}
-		if err := checkGrant(a, role); err != nil {
+		if err := m.checkGrant(a, role); err != nil {
 			return err
 		}
 		if mb, err = memberOf(tx, workspaceID, userID); err != nil {
 			return err
 		}
-		if err := checkTarget(a, mb, "change"); err != nil {
+		if err := m.checkTarget(a, mb, "change"); err != nil {
 			return err
 		}
 		if mb.Role == role {
@@ -246,7 +248,7 @@ func (m *Manager) RemoveMember(ctx context.Context, p Principal, workspaceID, us
 		if err != nil {
 			return err
 		}
-		if err := checkTarget(a, mb, "remove"); err != nil {
+		if err := m.checkTarget(a, mb, "remove"); err != nil {
 			return err
 		}
 		if mb.Owner {
@@ -353,8 +355,8 @@ func (m *Manager) TransferOwnership(ctx context.Context, p Principal, workspaceI
 		if to.Owner {
 			return nil
 		}
-		if to.Role != rbac.Admin {
-			return preconditionf("ownership can only move to an admin: make %q an admin first", toUserID)
+		if top := m.policy.Top(); to.Role != top {
+			return preconditionf("ownership can only move to a member of the highest role, %s: make %q %s first", top, toUserID, top)
 		}
 		from, err := memberOf(tx, workspaceID, w.OwnerID)
 		if err != nil {

@@ -44,8 +44,9 @@ func (e *env) putInvitation(t testing.TB, wsID, email, inviterID string, role rb
 	return id, secret
 }
 
-// The outcomes the design gives (AUTHORIZATION.md), written out. Actors act in env.ws; R is the target
-// role of each operation.
+// The outcomes the design gives (AUTHORIZATION.md), worked out from the policy.
+// Actors act in env.ws: one per member role, the owner, a platform user, an
+// outsider and System; R is the target role of each operation.
 type outcome = error
 
 var (
@@ -56,58 +57,122 @@ var (
 	precond          = tenancy.ErrFailedPrecondition
 )
 
-// expectGrant is the outcome of granting role R by invitation, addition or role
-// change: members below admin may not manage members at all; admins grant up to
-// admin; platform is a user attribute, so granting it as a membership is refused as
-// above the ceiling for members and as invalid for platform and System.
-func expectGrant(actor string, r rbac.Role) outcome {
+// matrixRules derives each operation's expected outcome from a policy.
+type matrixRules struct{ p *rbac.Policy }
+
+// role is the role an actor holds in env.ws ("" for none), and whether it is the
+// owner.
+func (x matrixRules) role(actor string) (rbac.Role, bool) {
 	switch actor {
+	case "owner":
+		return x.p.Top(), true
+	case "platform", "system":
+		return rbac.Platform, false
 	case "outsider":
-		return notFound
-	case "viewer", "editor":
-		return denied
-	case "admin", "owner":
-		if r == rbac.Platform {
+		return "", false
+	}
+	return rbac.Role(actor), false
+}
+
+// grant is the outcome of granting R by invitation, addition or role change, which
+// needs action: refused to whoever the policy does not allow it; nobody grants above
+// their own role; platform is a user attribute, so granting it as a membership is
+// refused as above the ceiling for members and as invalid for platform and System.
+func (x matrixRules) grant(action rbac.Action) func(string, rbac.Role) outcome {
+	return func(actor string, r rbac.Role) outcome {
+		role, owner := x.role(actor)
+		switch {
+		case actor == "outsider":
+			return notFound
+		case role == rbac.Platform:
+			if r == rbac.Platform {
+				return invalid
+			}
+			return ok
+		case !x.p.Allowed(role, owner, action):
+			return denied
+		case r == rbac.Platform, !x.p.CanGrant(role, r):
 			return denied
 		}
 		return ok
 	}
-	if r == rbac.Platform { // platform, system
-		return invalid
-	}
-	return ok
 }
 
-// expectManage is the outcome of changing or removing a member who holds R.
-func expectManage(actor string) outcome {
-	switch actor {
-	case "outsider":
-		return notFound
-	case "viewer", "editor":
-		return denied
+// manage is the outcome of changing or removing a member who holds R (or revoking
+// an invitation to R): the action must be allowed and R must not be above the
+// actor's role.
+func (x matrixRules) manage(action rbac.Action, checkTarget bool) func(string, rbac.Role) outcome {
+	return func(actor string, r rbac.Role) outcome {
+		role, owner := x.role(actor)
+		switch {
+		case actor == "outsider":
+			return notFound
+		case role == rbac.Platform:
+			return ok
+		case !x.p.Allowed(role, owner, action):
+			return denied
+		case checkTarget && x.p.Rank(r) > x.p.Rank(role):
+			return denied
+		}
+		return ok
 	}
-	return ok
 }
 
-// expectAccept is the outcome of accepting an invitation to role R sent by actor:
-// the ceiling is checked again against the inviter's role at acceptance.
-func expectAccept(actor string, r rbac.Role) outcome {
-	rank := map[string]rbac.Role{"viewer": rbac.Viewer, "editor": rbac.Editor, "admin": rbac.Admin, "owner": rbac.Admin,
-		"platform": rbac.Platform, "system": rbac.Platform}[actor]
-	if !rbac.CanGrant(rank, r) {
+// accept is the outcome of accepting an invitation to role R sent by actor: the
+// ceiling is checked again against the inviter's role at acceptance.
+func (x matrixRules) accept(actor string, r rbac.Role) outcome {
+	role, _ := x.role(actor)
+	if !x.p.CanGrant(role, r) {
 		return precond
 	}
 	return ok
 }
 
+// tinybirdPolicy is Tinybird's role set: a guest manages resources, not people.
+var tinybirdPolicy = func() *rbac.Policy {
+	p, err := rbac.Load(rbac.Options{Policy: `
+g, guest, viewer
+g, admin, guest
+p, viewer, workspace:read
+p, viewer, member:list
+p, viewer, content:read
+p, guest, content:write
+p, guest, token:create
+p, admin, workspace:update
+p, admin, workspace:status
+p, admin, member:invite
+p, admin, member:manage
+p, admin, token:manage
+p, admin, audit:read
+`})
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
+
+// The matrix runs with the default roles and with Tinybird's, on every backend.
 func TestEscalationMatrix(t *testing.T) {
-	actors := []string{"viewer", "editor", "admin", "owner", "platform", "outsider", "system"}
-	principal := map[string]tenancy.Principal{"viewer": viewer, "editor": editor, "admin": admin, "owner": owner,
-		"platform": platform, "outsider": outsider, "system": system}
-	userOf := map[string]string{"viewer": "viewer", "editor": "editor", "admin": "admin", "owner": "owner",
-		"platform": "plat", "outsider": "outsider", "system": ""}
-	roles := []rbac.Role{rbac.Viewer, rbac.Editor, rbac.Admin, rbac.Platform}
-	lowerOrRemove := func(a string, _ rbac.Role) outcome { return expectManage(a) }
+	for _, pol := range []struct {
+		name string
+		p    *rbac.Policy
+	}{{"default", rbac.MustLoadDefault()}, {"tinybird", tinybirdPolicy}} {
+		t.Run(pol.name, func(t *testing.T) { escalationMatrix(t, pol.p) })
+	}
+}
+
+func escalationMatrix(t *testing.T, policy *rbac.Policy) {
+	x := matrixRules{policy}
+	lowest := policy.Roles()[0]
+	var actors []string
+	principal := map[string]tenancy.Principal{"owner": owner, "platform": platform, "outsider": outsider, "system": system}
+	userOf := map[string]string{"owner": "owner", "platform": "plat", "outsider": "outsider", "system": ""}
+	for _, r := range policy.Roles() {
+		actors = append(actors, string(r))
+		principal[string(r)], userOf[string(r)] = tenancy.User(string(r)), string(r)
+	}
+	actors = append(actors, "owner", "platform", "outsider", "system")
+	roles := append(policy.Roles(), rbac.Platform)
 	// Each operation sets its case up (returning what the call needs), then calls.
 	type op struct {
 		name   string
@@ -124,50 +189,50 @@ func TestEscalationMatrix(t *testing.T) {
 		return "target"
 	}
 	ops := []op{
-		{"invite", false, expectGrant, func(*testing.T, *env, string, rbac.Role) string { return "" },
+		{"invite", false, x.grant(rbac.InviteMembers), func(*testing.T, *env, string, rbac.Role) string { return "" },
 			func(e *env, p tenancy.Principal, r rbac.Role, _ string) error {
 				_, err := e.m.InviteMember(ctx, p, e.ws.ID, tenancy.NewInvitation{Email: "new@example.com", Role: r})
 				return err
 			}},
-		{"add by ID", false, expectGrant, func(t *testing.T, e *env, _ string, _ rbac.Role) string { return target(t, e, "") },
+		{"add by ID", false, x.grant(rbac.ManageMembers), func(t *testing.T, e *env, _ string, _ rbac.Role) string { return target(t, e, "") },
 			func(e *env, p tenancy.Principal, r rbac.Role, id string) error {
 				_, err := e.m.AddMember(ctx, p, e.ws.ID, tenancy.NewMember{UserID: id, Role: r})
 				return err
 			}},
-		{"add by email", false, expectGrant, func(t *testing.T, e *env, _ string, _ rbac.Role) string { return target(t, e, "") },
+		{"add by email", false, x.grant(rbac.ManageMembers), func(t *testing.T, e *env, _ string, _ rbac.Role) string { return target(t, e, "") },
 			func(e *env, p tenancy.Principal, r rbac.Role, _ string) error {
 				_, err := e.m.AddMember(ctx, p, e.ws.ID, tenancy.NewMember{Email: " TARGET@example.com", Role: r})
 				return err
 			}},
-		{"raise a viewer to R", false, expectGrant, func(t *testing.T, e *env, _ string, _ rbac.Role) string { return target(t, e, rbac.Viewer) },
+		{"raise the lowest role to R", false, x.grant(rbac.ManageMembers), func(t *testing.T, e *env, _ string, _ rbac.Role) string { return target(t, e, lowest) },
 			func(e *env, p tenancy.Principal, r rbac.Role, id string) error {
 				_, err := e.m.ChangeRole(ctx, p, e.ws.ID, id, r)
 				return err
 			}},
-		{"lower an R to viewer", true, lowerOrRemove, func(t *testing.T, e *env, _ string, r rbac.Role) string { return target(t, e, r) },
+		{"lower an R to the lowest role", true, x.manage(rbac.ManageMembers, true), func(t *testing.T, e *env, _ string, r rbac.Role) string { return target(t, e, r) },
 			func(e *env, p tenancy.Principal, _ rbac.Role, id string) error {
-				_, err := e.m.ChangeRole(ctx, p, e.ws.ID, id, rbac.Viewer)
+				_, err := e.m.ChangeRole(ctx, p, e.ws.ID, id, lowest)
 				return err
 			}},
-		{"remove an R", true, lowerOrRemove, func(t *testing.T, e *env, _ string, r rbac.Role) string { return target(t, e, r) },
+		{"remove an R", true, x.manage(rbac.ManageMembers, true), func(t *testing.T, e *env, _ string, r rbac.Role) string { return target(t, e, r) },
 			func(e *env, p tenancy.Principal, _ rbac.Role, id string) error {
 				return e.m.RemoveMember(ctx, p, e.ws.ID, id)
 			}},
-		{"resend an R invitation", true, expectGrant, func(t *testing.T, e *env, _ string, r rbac.Role) string {
+		{"resend an R invitation", true, x.grant(rbac.InviteMembers), func(t *testing.T, e *env, _ string, r rbac.Role) string {
 			id, _ := e.putInvitation(t, e.ws.ID, "new@example.com", "", r)
 			return id
 		}, func(e *env, p tenancy.Principal, _ rbac.Role, id string) error {
 			_, err := e.m.ResendInvitation(ctx, p, id)
 			return err
 		}},
-		{"revoke an R invitation", true, lowerOrRemove, func(t *testing.T, e *env, _ string, r rbac.Role) string {
+		{"revoke an R invitation", true, x.manage(rbac.ManageMembers, false), func(t *testing.T, e *env, _ string, r rbac.Role) string {
 			id, _ := e.putInvitation(t, e.ws.ID, "new@example.com", "", r)
 			return id
 		}, func(e *env, p tenancy.Principal, _ rbac.Role, id string) error {
 			_, err := e.m.RevokeInvitation(ctx, p, id)
 			return err
 		}},
-		{"accept an R invitation sent by the actor", true, expectAccept, func(t *testing.T, e *env, actor string, r rbac.Role) string {
+		{"accept an R invitation sent by the actor", true, func(a string, r rbac.Role) outcome { return x.accept(a, r) }, func(t *testing.T, e *env, actor string, r rbac.Role) string {
 			target(t, e, "")
 			_, secret := e.putInvitation(t, e.ws.ID, "target@example.com", userOf[actor], r)
 			return secret
@@ -189,7 +254,7 @@ func TestEscalationMatrix(t *testing.T) {
 						if o.name == "accept an R invitation sent by the actor" && actor == "outsider" {
 							want = precond // an outsider holds no role: its invitation must not pass
 						}
-						e := newEnv(t, b)
+						e := newEnvWith(t, b, policy)
 						arg := o.setup(t, e, actor, r)
 						before := e.dump(t)
 						err := o.call(e, principal[actor], r, arg)
@@ -200,7 +265,7 @@ func TestEscalationMatrix(t *testing.T) {
 						if err != nil && e.dump(t) != before {
 							t.Errorf("%s by %s, R=%s: refused (%v) but storage changed", o.name, actor, r, err)
 						}
-						noop := r == rbac.Viewer && strings.Contains(o.name, "viewer") // viewer to viewer
+						noop := r == lowest && strings.Contains(o.name, "lowest") // lowest to lowest
 						if err == nil && !noop && e.dump(t) == before {
 							t.Errorf("%s by %s, R=%s: succeeded but changed nothing", o.name, actor, r)
 						}

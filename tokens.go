@@ -139,7 +139,7 @@ func (m *Manager) CreateToken(ctx context.Context, p Principal, in NewToken) (Cr
 			if t.Role, err = m.workspaceTokenRole(tx, a, in.WorkspaceID, t.Role); err != nil {
 				return err
 			}
-		} else if t.Role != "" && !rbac.CanGrant(ceiling(a.user), t.Role) {
+		} else if t.Role != "" && !m.policy.CanGrant(m.ceiling(a.user), t.Role) {
 			return deniedf("you can't give a token a role higher than your own")
 		}
 		if err := tx.CreateToken(t); err != nil {
@@ -172,7 +172,7 @@ func (m *Manager) workspaceTokenRole(tx storage.Tx, a actor, wsID string, want r
 	if want == "" {
 		want = ac.role
 	}
-	if err := checkGrant(ac, want); err != nil {
+	if err := m.checkGrant(ac, want); err != nil {
 		return "", err
 	}
 	return want, nil
@@ -186,7 +186,7 @@ func (m *Manager) newTokenRecord(in NewToken, now time.Time) (token.Token, strin
 		return token.Token{}, "", invalidf("token name must be 1-100 printable characters")
 	}
 	if in.Role != "" {
-		if err := checkRole(in.Role); err != nil {
+		if err := m.checkRole(in.Role); err != nil {
 			return token.Token{}, "", err
 		}
 	}
@@ -494,8 +494,8 @@ func (m *Manager) RotateToken(ctx context.Context, p Principal, tokenID string) 
 			if _, err := m.workspaceTokenRole(tx, creator, t.WorkspaceID, t.Role); err != nil {
 				return err
 			}
-		} else if t.Role != "" && !rbac.CanGrant(ceiling(creator.user), t.Role) {
-			return deniedf("you can't keep a token with a role higher than your own (%s): create a new one", ceiling(creator.user))
+		} else if t.Role != "" && !m.policy.CanGrant(m.ceiling(creator.user), t.Role) {
+			return deniedf("you can't keep a token with a role higher than your own (%s): create a new one", m.ceiling(creator.user))
 		}
 		// The secret is made here so that a retried transaction still returns the
 		// secret whose hash it stored.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tenancykit/tenancy/member"
-	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
@@ -102,6 +101,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 			add("index", "deleted", "the deleted-workspace index lists %d workspaces, the records %d", deletedSeen, counts[workspace.Deleted])
 		}
 		scan := fullScanner(tx, workspaces, users)
+		top := m.policy.Top()
 		owners := map[string][]string{}
 		admins := map[string]int{}
 		perUser := map[string]int{}
@@ -113,16 +113,16 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 			if !users[mb.UserID] {
 				add("orphan", subject, "membership of a missing user")
 			}
-			if !mb.Role.IsMemberRole() {
-				add("role", subject, "membership role %q", mb.Role)
+			if !m.policy.IsMemberRole(mb.Role) {
+				add("role", subject, "membership role %q is not a role of the policy", mb.Role)
 			}
 			if mb.Owner {
 				owners[mb.WorkspaceID] = append(owners[mb.WorkspaceID], mb.UserID)
-				if mb.Role != rbac.Admin {
-					add("owner", subject, "the owner is %s, not admin", mb.Role)
+				if mb.Role != top {
+					add("owner", subject, "the owner is %s, not %s", mb.Role, top)
 				}
 			}
-			if mb.Role == rbac.Admin {
+			if mb.Role == top {
 				admins[mb.WorkspaceID]++
 			}
 			perUser[mb.UserID]++
@@ -156,7 +156,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 				add("owner", id, "the owner membership is %q but the workspace names %q", o[0], w.OwnerID)
 			}
 			if admins[id] == 0 {
-				add("admin", id, "no admin")
+				add("admin", id, "no member of the highest role (%s)", top)
 			}
 		}
 		if err := scan.ScanAllInvitations("", func(inv member.Invitation) bool {

@@ -36,7 +36,7 @@ func TestVerifyFindsBrokenInvariants(t *testing.T) {
 		{"owner demoted", "owner", "the owner is viewer", func(tx storage.Tx, e *env) error {
 			return tx.PutMember(member.Member{WorkspaceID: e.ws.ID, UserID: "owner", Role: rbac.Viewer, Owner: true})
 		}},
-		{"no admin", "admin", "no admin", func(tx storage.Tx, e *env) error {
+		{"no admin", "admin", "no member of the highest role", func(tx storage.Tx, e *env) error {
 			_ = tx.DeleteMember(e.ws.ID, "admin")
 			return tx.PutMember(member.Member{WorkspaceID: e.ws.ID, UserID: "owner", Role: rbac.Editor, Owner: true})
 		}},

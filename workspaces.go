@@ -117,8 +117,9 @@ func (m *Manager) createAs(tx storage.Tx, now time.Time, a actor, id string, in 
 	switch {
 	case a.scope != "":
 		return workspace.Workspace{}, deniedf("a workspace token cannot create workspaces")
-	case a.cap != "" && a.cap.Rank() < rbac.Admin.Rank():
-		// The creator becomes the owner, an admin: a token capped lower cannot act so.
+	case a.cap != "" && m.policy.Rank(a.cap) < m.policy.Rank(m.policy.Top()):
+		// The creator becomes the owner, of the highest role: a token capped lower
+		// cannot act so.
 		return workspace.Workspace{}, deniedf("%s cannot create workspaces", a.kindText())
 	case in.ExternalID != "" && !a.platform:
 		return workspace.Workspace{}, deniedf("only platform users may set an external ID")
@@ -148,7 +149,7 @@ func (m *Manager) createAs(tx storage.Tx, now time.Time, a actor, id string, in 
 	if err := tx.CreateWorkspace(w); err != nil {
 		return w, workspaceConflict(err, w, "create workspace")
 	}
-	owner := member.Member{WorkspaceID: id, UserID: ownerID, Role: rbac.Admin, Owner: true, JoinedAt: now, UpdatedAt: now}
+	owner := member.Member{WorkspaceID: id, UserID: ownerID, Role: m.policy.Top(), Owner: true, JoinedAt: now, UpdatedAt: now}
 	if err := tx.CreateMember(owner); err != nil {
 		return w, internal("create owner membership", err)
 	}
@@ -392,9 +393,9 @@ func (m *Manager) scanMemberships(tx storage.Tx, a actor, userID string, f listF
 		}
 		var ac access
 		if userID == a.user.ID {
-			ac = a.accessWith(w, &mb)
+			ac = m.accessWith(a, w, &mb)
 		} else {
-			ac = a.accessWith(w, nil) // another user's list: only platform powers count
+			ac = m.accessWith(a, w, nil) // another user's list: only platform powers count
 		}
 		if !f.match(w) || !m.visible(ac, w) {
 			return true, nil

@@ -2,6 +2,8 @@ package rbac_test
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/casbin/casbin/v2"
@@ -102,33 +104,115 @@ func TestDefaultPermissions(t *testing.T) {
 }
 
 func TestCanGrant(t *testing.T) {
+	p := rbac.MustLoadDefault()
 	roles := []rbac.Role{rbac.Viewer, rbac.Editor, rbac.Admin, rbac.Platform}
 	for i, granter := range roles {
 		for j, target := range roles {
-			if got, want := rbac.CanGrant(granter, target), j <= i; got != want {
+			if got, want := p.CanGrant(granter, target), j <= i; got != want {
 				t.Errorf("CanGrant(%s, %s) = %v, want %v", granter, target, got, want)
 			}
 		}
-		if rbac.CanGrant(granter, "owner") || rbac.CanGrant("", granter) {
+		if p.CanGrant(granter, "owner") || p.CanGrant("", granter) {
 			t.Error("an invalid role was grantable")
 		}
 	}
-	if rbac.Platform.IsMemberRole() || !rbac.Admin.IsMemberRole() {
-		t.Error("platform must never be a membership role")
+	if p.IsMemberRole(rbac.Platform) || !p.IsMemberRole(rbac.Admin) || p.IsMemberRole("owner") {
+		t.Error("platform and owner must never be membership roles")
 	}
-	if rbac.Min(rbac.Admin, rbac.Viewer) != rbac.Viewer || rbac.Min(rbac.Editor, rbac.Platform) != rbac.Editor {
+	if p.Min(rbac.Admin, rbac.Viewer) != rbac.Viewer || p.Min(rbac.Editor, rbac.Platform) != rbac.Editor || p.Min("ghost", rbac.Viewer) != "ghost" {
 		t.Error("Min")
+	}
+	if got := p.Roles(); !slices.Equal(got, []rbac.Role{rbac.Viewer, rbac.Editor, rbac.Admin}) || p.Top() != rbac.Admin {
+		t.Errorf("Roles() = %v, Top() = %v", got, p.Top())
 	}
 }
 
 func TestParseRole(t *testing.T) {
-	if r, err := rbac.ParseRole(" Admin "); err != nil || r != rbac.Admin {
+	p := rbac.MustLoadDefault()
+	if r, err := p.ParseRole(" Admin "); err != nil || r != rbac.Admin {
 		t.Errorf("ParseRole(Admin) = %q, %v", r, err)
 	}
-	for _, bad := range []string{"", "owner", "root", "admin,platform", "*"} {
-		if _, err := rbac.ParseRole(bad); !errors.Is(err, rbac.ErrUnknownRole) {
+	for _, bad := range []string{"", "owner", "root", "admin,platform", "*", "guest"} {
+		if _, err := p.ParseRole(bad); !errors.Is(err, rbac.ErrUnknownRole) {
 			t.Errorf("ParseRole(%q) = %v, want ErrUnknownRole", bad, err)
 		}
+	}
+	if _, err := p.ParseRole("guest"); err == nil || !strings.Contains(err.Error(), "viewer, editor, admin or platform") {
+		t.Errorf("the refusal does not list the roles: %v", err)
+	}
+}
+
+// A host's own roles: Tinybird's guest sits between viewer and admin.
+func TestHostRoles(t *testing.T) {
+	p, err := rbac.Load(rbac.Options{Policy: tinybird})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Roles(); !slices.Equal(got, []rbac.Role{"viewer", "guest", "admin"}) {
+		t.Fatalf("Roles() = %v", got)
+	}
+	if !p.CanGrant("guest", "viewer") || p.CanGrant("guest", "admin") || !p.CanGrant(rbac.Platform, "admin") {
+		t.Error("the grant ceiling does not follow the declared order")
+	}
+	if p.IsMemberRole(rbac.Editor) || p.Allowed(rbac.Editor, false, rbac.ReadWorkspace) {
+		t.Error("a role of the default policy survived a host policy that does not declare it")
+	}
+	// Implied: owner above admin, platform above owner, and the built-in grants.
+	if !p.Allowed("admin", true, rbac.DeleteWorkspace) || p.Allowed("admin", false, rbac.DeleteWorkspace) ||
+		!p.Allowed(rbac.Platform, false, rbac.ListAll) || !p.Allowed(rbac.Platform, false, rbac.WriteContent) {
+		t.Error("the implied owner and platform rules are missing")
+	}
+	if p.Allowed("guest", true, rbac.DeleteWorkspace) {
+		t.Error("the owner flag counted on a role below the highest")
+	}
+}
+
+const tinybird = `
+g, guest, viewer
+g, admin, guest
+p, viewer, workspace:read
+p, viewer, member:list
+p, viewer, content:read
+p, guest, content:write
+p, guest, token:create
+p, admin, workspace:update
+p, admin, workspace:status
+p, admin, member:invite
+p, admin, member:manage
+p, admin, token:manage
+p, admin, audit:read
+`
+
+// Load refuses a policy whose roles break the rules, naming what is wrong.
+func TestInvalidRolePolicies(t *testing.T) {
+	manage := "p, admin, member:manage\n"
+	cases := []struct {
+		name, policy, want string
+	}{
+		{"unordered", "g, admin, viewer\np, guest, content:write\n" + manage, `not ordered`},
+		{"cycle", "g, a, b\ng, b, a\np, a, member:manage\n", `cycle`},
+		{"cycle beside an order", "g, admin, viewer\ng, x, y\ng, y, x\n" + manage, `cycle`},
+		{"two below one", "g, admin, viewer\ng, admin, editor\n" + manage, `above both`},
+		{"two above one", "g, admin, viewer\ng, editor, viewer\n" + manage, `both directly above`},
+		{"platform as member role", "g, platform, admin\n" + manage, `never a member role`},
+		{"member above platform", "g, admin, platform\n" + manage, `never a member role`},
+		{"owner below the top", "g, admin, viewer\ng, owner, viewer\n" + manage, `highest role`},
+		{"owner inherited", "g, admin, owner\n" + manage, `only platform inherits it`},
+		{"no manager", "g, admin, viewer\np, admin, workspace:read\n", `member:manage`},
+		{"bad name", "g, Admin, viewer\n" + manage, `lowercase`},
+		{"no roles", "p, platform, platform:list\n", `no member role`},
+		{"self", "g, admin, admin\n" + manage, `inherits itself`},
+	}
+	for _, c := range cases {
+		_, err := rbac.Load(rbac.Options{Policy: c.policy})
+		if !errors.Is(err, rbac.ErrInvalidPolicy) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Load = %v, want ErrInvalidPolicy mentioning %q", c.name, err, c.want)
+		}
+	}
+	// One member role is an order too.
+	p, err := rbac.Load(rbac.Options{Policy: "p, member, content:read\np, member, member:manage\n"})
+	if err != nil || p.Top() != "member" || !p.Allowed("member", true, rbac.DeleteWorkspace) {
+		t.Errorf("a single role: %v", err)
 	}
 }
 
@@ -146,7 +230,7 @@ func TestCustomPolicy(t *testing.T) {
 	// A host model with a pattern matcher: actions outside the table go to casbin.
 	pm, err := rbac.Load(rbac.Options{
 		Model:  "[request_definition]\nr = sub, act\n[policy_definition]\np = sub, act\n[role_definition]\ng = _, _\n[policy_effect]\ne = some(where (p.eft == allow))\n[matchers]\nm = g(r.sub, p.sub) && keyMatch(r.act, p.act)\n",
-		Policy: "g, editor, viewer\ng, admin, editor\ng, owner, admin\ng, platform, owner\np, editor, report:*\n",
+		Policy: "g, editor, viewer\ng, admin, editor\ng, owner, admin\ng, platform, owner\np, editor, report:*\np, admin, member:manage\n",
 	})
 	if err != nil {
 		t.Fatal(err)
