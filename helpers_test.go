@@ -127,7 +127,7 @@ func newEnvWith(t testing.TB, b backend, policy *rbac.Policy) *env {
 		if t.Failed() || e.skipVerify {
 			return
 		}
-		findings, err := m.Verify(ctx)
+		findings, err := e.m.Verify(ctx)
 		if err != nil {
 			t.Errorf("Verify: %v", err)
 		}

@@ -35,7 +35,13 @@ type Options struct {
 	// Clock returns the current time; nil means time.Now. Tests pass a fake clock.
 	Clock func() time.Time
 	// Policy decides which role may do what; nil means the embedded default policy.
+	// New refuses a policy that does not declare a role stored members hold
+	// (ErrUndeclaredRole).
 	Policy *rbac.Policy
+	// RenameRoles renames stored roles (old name to new) while New opens the store,
+	// in one transaction, before the check above: how a host deploys a policy that
+	// renames a role. Renaming a role nobody holds does nothing, so it can stay set.
+	RenameRoles map[rbac.Role]rbac.Role
 	// StarterKits are the starter-kit names CreateWorkspace accepts. A new
 	// workspace's starter kit is recorded in its workspace.created event, from which
 	// the host provisions it.
@@ -179,6 +185,9 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 	}
 	if m.maxTokenLife < 0 || flush < 0 {
 		return nil, errors.New("tenancy: MaxTokenLifetime and TokenUsageFlushInterval must be positive")
+	}
+	if err := m.checkRoles(opts.RenameRoles); err != nil {
+		return nil, err
 	}
 	m.usage = newUsageTracker(flush)
 	m.log = opts.Logger

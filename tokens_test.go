@@ -335,6 +335,7 @@ func TestMalformedSecretsNeverReachStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	cs.calls.Store(0) // New reads the stored role list once
 	good, _ := token.NewSecret("tncw", nil)
 	typo := good[:10] + map[bool]string{true: "b", false: "a"}[good[10] == 'a'] + good[11:]
 	for _, s := range []string{"", "garbage", "tncx_" + good[5:], typo, good + "x", "ghp_" + good[5:], strings.Repeat("a", 10000)} {

@@ -84,6 +84,9 @@ type world struct {
 	who       map[string]tenancy.Principal
 	userOf    map[string]string // principal name -> its user ("" for System)
 	principal []string          // the grid's columns, in order
+	// The policy's member roles, lowest first: the grid's roles are positions
+	// (the default policy's viewer, editor and admin), never names.
+	lo, mid, hi rbac.Role
 }
 
 // gridColumns are the kinds of principal the grid tries every method with.
@@ -92,11 +95,12 @@ var gridColumns = []string{"system", "plain", "platform", "owner",
 	"pUncapped", "pViewer", "pEditor", "pAdmin", "pPlatform",
 	"otherWs"}
 
-func newWorld(t *testing.T, newStore func(t *testing.T) storage.Storage) *world {
+func newWorld(t *testing.T, newStore func(t *testing.T) storage.Storage, policy *rbac.Policy) *world {
 	t.Helper()
-	m, s, c := newManager(t, newStore, tenancy.Options{})
+	m, s, c := newManager(t, newStore, tenancy.Options{Policy: policy})
+	roles := m.Policy().Roles()
 	w := &world{m: m, store: s, clock: c, invites: map[string]string{}, who: map[string]tenancy.Principal{},
-		userOf: map[string]string{}, principal: gridColumns}
+		userOf: map[string]string{}, principal: gridColumns, lo: roles[0], mid: roles[1], hi: roles[2]}
 	sys := tenancy.System()
 	fail := func(what string, err error) {
 		t.Helper()
@@ -115,7 +119,7 @@ func newWorld(t *testing.T, newStore func(t *testing.T) storage.Storage) *world 
 	var err error
 	w.W, err = m.CreateWorkspace(ctx, tenancy.User("o"), tenancy.NewWorkspace{Name: "W", Slug: "w"})
 	fail("create W", err)
-	for id, role := range map[string]rbac.Role{"a": rbac.Admin, "e": rbac.Editor, "v": rbac.Viewer, "padm": rbac.Admin} {
+	for id, role := range map[string]rbac.Role{"a": w.hi, "e": w.mid, "v": w.lo, "padm": w.hi} {
 		_, err := m.AddMember(ctx, tenancy.User("o"), w.W.ID, tenancy.NewMember{UserID: id, Role: role})
 		fail("add "+id, err)
 	}
@@ -128,11 +132,11 @@ func newWorld(t *testing.T, newStore func(t *testing.T) storage.Storage) *world 
 	w.X, err = m.CreateWorkspace(ctx, tenancy.User("v"), tenancy.NewWorkspace{Name: "X", Slug: "x"})
 	fail("create X", err)
 	for _, id := range []string{"p", "plat", "o", "a", "padm"} {
-		sent, err := m.InviteMember(ctx, tenancy.User("v"), w.X.ID, tenancy.NewInvitation{Email: id + "@example.com", Role: rbac.Viewer})
+		sent, err := m.InviteMember(ctx, tenancy.User("v"), w.X.ID, tenancy.NewInvitation{Email: id + "@example.com", Role: w.lo})
 		fail("invite "+id, err)
 		w.invites[id] = sent.Secret
 	}
-	sent, err := m.InviteMember(ctx, tenancy.User("o"), w.W.ID, tenancy.NewInvitation{Email: "guest@example.com", Role: rbac.Viewer})
+	sent, err := m.InviteMember(ctx, tenancy.User("o"), w.W.ID, tenancy.NewInvitation{Email: "guest@example.com", Role: w.lo})
 	fail("invite guest", err)
 	w.inv = sent.Invitation.ID
 
@@ -148,15 +152,15 @@ func newWorld(t *testing.T, newStore func(t *testing.T) storage.Storage) *world 
 			w.target = c.Token.ID
 		}
 	}
-	tok("wsViewer", "a", tenancy.NewToken{WorkspaceID: w.W.ID, Role: rbac.Viewer})
-	tok("wsEditor", "a", tenancy.NewToken{WorkspaceID: w.W.ID, Role: rbac.Editor})
-	tok("wsAdmin", "a", tenancy.NewToken{WorkspaceID: w.W.ID, Role: rbac.Admin})
-	tok("target", "a", tenancy.NewToken{WorkspaceID: w.W.ID, Role: rbac.Editor})
-	tok("otherWs", "a", tenancy.NewToken{WorkspaceID: w.W2.ID, Role: rbac.Admin})
+	tok("wsViewer", "a", tenancy.NewToken{WorkspaceID: w.W.ID, Role: w.lo})
+	tok("wsEditor", "a", tenancy.NewToken{WorkspaceID: w.W.ID, Role: w.mid})
+	tok("wsAdmin", "a", tenancy.NewToken{WorkspaceID: w.W.ID, Role: w.hi})
+	tok("target", "a", tenancy.NewToken{WorkspaceID: w.W.ID, Role: w.mid})
+	tok("otherWs", "a", tenancy.NewToken{WorkspaceID: w.W2.ID, Role: w.hi})
 	tok("pUncapped", "padm", tenancy.NewToken{})
-	tok("pViewer", "padm", tenancy.NewToken{Role: rbac.Viewer})
-	tok("pEditor", "padm", tenancy.NewToken{Role: rbac.Editor})
-	tok("pAdmin", "padm", tenancy.NewToken{Role: rbac.Admin})
+	tok("pViewer", "padm", tenancy.NewToken{Role: w.lo})
+	tok("pEditor", "padm", tenancy.NewToken{Role: w.mid})
+	tok("pAdmin", "padm", tenancy.NewToken{Role: w.hi})
 	tok("pPlatform", "padm", tenancy.NewToken{Role: rbac.Platform})
 	delete(w.who, "target")
 	for name, id := range map[string]string{"plain": "p", "platform": "plat", "owner": "o"} {

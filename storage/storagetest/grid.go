@@ -108,7 +108,7 @@ var gridRows = []gridRow{
 		return err
 	}},
 	{"AddMember", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
-		_, err := w.m.AddMember(ctx, p, w.W.ID, tenancy.NewMember{UserID: "p", Role: rbac.Viewer})
+		_, err := w.m.AddMember(ctx, p, w.W.ID, tenancy.NewMember{UserID: "p", Role: w.lo})
 		return err
 	}},
 	{"GetMember", "0N00 000 00000 N", false, func(w *world, _ string, p tenancy.Principal) error {
@@ -123,7 +123,7 @@ var gridRows = []gridRow{
 		return err
 	}},
 	{"ChangeRole", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
-		_, err := w.m.ChangeRole(ctx, p, w.W.ID, "e", rbac.Viewer)
+		_, err := w.m.ChangeRole(ctx, p, w.W.ID, "e", w.lo)
 		return err
 	}},
 	{"RemoveMember", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
@@ -137,7 +137,7 @@ var gridRows = []gridRow{
 		return err
 	}},
 	{"InviteMember", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
-		_, err := w.m.InviteMember(ctx, p, w.W.ID, tenancy.NewInvitation{Email: "new@example.com", Role: rbac.Viewer})
+		_, err := w.m.InviteMember(ctx, p, w.W.ID, tenancy.NewInvitation{Email: "new@example.com", Role: w.lo})
 		return err
 	}},
 	{"ResendInvitation", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
@@ -206,6 +206,10 @@ var gridRows = []gridRow{
 		_, err := w.m.ListUsers(ctx, p, tenancy.MemberListOptions{})
 		return err
 	}},
+	{"RenameRole", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.RenameRole(ctx, p, w.mid, w.lo)
+		return err
+	}},
 	{"ListEvents", "0N00 DD0 0DD00 N", false, func(w *world, _ string, p tenancy.Principal) error {
 		_, err := w.m.ListEvents(ctx, p, w.W.ID, tenancy.EventListOptions{})
 		return err
@@ -224,10 +228,63 @@ var principalFree = []string{"Authenticate", "InvitationBySecret", "AcceptInvita
 var letterKind = map[byte]error{'N': tenancy.ErrNotFound, 'D': tenancy.ErrPermissionDenied,
 	'U': tenancy.ErrUnauthenticated, 'P': tenancy.ErrFailedPrecondition, 'I': tenancy.ErrInvalidArgument}
 
-// testPrincipalGrid tries every Manager method with every kind of principal and
+// gridPolicies are the role sets the grid runs with: the default, and Tinybird's
+// (viewer < guest < admin, where a guest manages resources but not people). The
+// grid's roles are positions in the policy's order, so a policy whose built-in
+// permissions match the default's position by position gets the same table;
+// testPrincipalGrid checks that before it uses the table.
+var gridPolicies = []struct {
+	name   string
+	policy string
+}{{"default", ""}, {"tinybird", tinybirdPolicy}}
+
+const tinybirdPolicy = `
+g, guest, viewer
+g, admin, guest
+p, viewer, workspace:read
+p, viewer, member:list
+p, viewer, content:read
+p, guest, content:write
+p, guest, token:create
+p, admin, workspace:update
+p, admin, workspace:status
+p, admin, member:invite
+p, admin, member:manage
+p, admin, token:manage
+p, admin, audit:read
+`
+
+// testPrincipalGrid runs the grid with each of gridPolicies.
+func testPrincipalGrid(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+	def := rbac.MustLoadDefault()
+	for _, gp := range gridPolicies {
+		t.Run(gp.name, func(t *testing.T) {
+			policy, err := rbac.Load(rbac.Options{Policy: gp.policy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			roles, defRoles := policy.Roles(), def.Roles()
+			if len(roles) != len(defRoles) {
+				t.Fatalf("the grid's table is written for %d member roles, the policy has %d", len(defRoles), len(roles))
+			}
+			for _, a := range def.Actions() {
+				for i := range roles {
+					for _, owner := range []bool{false, true} {
+						if policy.Allowed(roles[i], owner, a) != def.Allowed(defRoles[i], owner, a) {
+							t.Fatalf("%s (owner %v) differs from %s on %s: the grid's table does not apply", roles[i], owner, defRoles[i], a)
+						}
+					}
+				}
+			}
+			principalGrid(t, newStore, policy)
+		})
+	}
+}
+
+// principalGrid tries every Manager method with every kind of principal and
 // compares the outcome with gridRows. Every refusal must leave storage exactly as it
 // was; every allowed listing must hold exactly what the principal may see.
-func testPrincipalGrid(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+func principalGrid(t *testing.T, newStore func(t *testing.T) storage.Storage, policy *rbac.Policy) {
 	// The grid must cover every exported method that takes a Principal.
 	covered := map[string]bool{}
 	for _, r := range gridRows {
@@ -246,7 +303,7 @@ func testPrincipalGrid(t *testing.T, newStore func(t *testing.T) storage.Storage
 			t.Fatalf("%s: %d expectations for %d columns", r.method, len(want), len(gridColumns))
 		}
 		t.Run(strings.ReplaceAll(r.method, " ", "_"), func(t *testing.T) {
-			w := newWorld(t, newStore)
+			w := newWorld(t, newStore, policy)
 			for i, name := range gridColumns {
 				before := Dump(t, w.store)
 				err := r.call(w, name, w.who[name])
@@ -261,7 +318,7 @@ func testPrincipalGrid(t *testing.T, newStore func(t *testing.T) storage.Storage
 					t.Errorf("%s by %s: refused (%v) but storage changed", r.method, name, err)
 				}
 				if err == nil && r.write {
-					w = newWorld(t, newStore) // the next principal starts from the same world
+					w = newWorld(t, newStore, policy) // the next principal starts from the same world
 				}
 			}
 		})

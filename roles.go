@@ -1,0 +1,281 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// ErrUndeclaredRole is returned by New when stored memberships hold a role that
+// Options.Policy does not declare: opening would leave those members with no
+// permissions at all. Rename the role first (Options.RenameRoles, or RenameRole
+// under a policy that declares both), or keep it in the policy.
+var ErrUndeclaredRole = errors.New("tenancy: stored members hold a role the policy does not declare")
+
+// settingRoles names the stored list of the member roles the store's records may
+// hold: the roles of the last policy a Manager opened it with.
+const settingRoles = "member_roles"
+
+// legacyRoles are the roles a store written before policies declared their roles
+// may hold: the only ones those versions accepted.
+var legacyRoles = []rbac.Role{rbac.Viewer, rbac.Editor, rbac.Admin}
+
+// checkRoles refuses a policy that drops a role stored members hold, after applying
+// renames. It reads one setting when the policy's roles are the ones the store
+// last saw; only a policy that drops a role makes it count memberships (once: the
+// new list is then stored).
+func (m *Manager) checkRoles(renames map[rbac.Role]rbac.Role) error {
+	ctx := context.Background()
+	if len(renames) > 0 {
+		froms := slices.Sorted(mapKeys(renames))
+		err := m.update(ctx, "rename roles", func(tx storage.Tx) error {
+			for _, from := range froms {
+				if _, err := m.renameIn(tx, m.now(), System(), from, renames[from]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("tenancy: Options.RenameRoles: %w", err)
+		}
+	}
+	want := m.policy.Roles()
+	var stored []rbac.Role
+	var held map[rbac.Role]int
+	err := m.store.View(ctx, func(tx storage.Tx) error {
+		stored, held = nil, nil
+		v, err := tx.Setting(settingRoles)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			stored = legacyRoles
+		case err != nil:
+			return err
+		default:
+			for _, r := range strings.Split(string(v), "\n") {
+				stored = append(stored, rbac.Role(r))
+			}
+		}
+		var dropped []rbac.Role
+		for _, r := range stored {
+			if !m.policy.IsMemberRole(r) {
+				dropped = append(dropped, r)
+			}
+		}
+		if len(dropped) == 0 {
+			return nil
+		}
+		held = map[rbac.Role]int{}
+		return eachMember(tx, func(mb member.Member) bool {
+			if slices.Contains(dropped, mb.Role) {
+				held[mb.Role]++
+			}
+			return true
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("tenancy: check the policy's roles against the store: %w", err)
+	}
+	for _, r := range slices.Sorted(mapKeys(held)) {
+		if n := held[r]; n > 0 {
+			return fmt.Errorf("%w: role %q is held by %d member(s); the policy declares %s. Rename it (Options.RenameRoles, or Manager.RenameRole under a policy that declares both) or keep it in the policy",
+				ErrUndeclaredRole, r, n, m.policy.RoleList(false))
+		}
+	}
+	if slices.Equal(stored, want) {
+		return nil
+	}
+	err = m.store.Update(ctx, func(tx storage.Tx) error {
+		return tx.PutSetting(settingRoles, []byte(joinRoles(want, "\n")))
+	})
+	if err != nil {
+		return fmt.Errorf("tenancy: record the policy's roles: %w", err)
+	}
+	return nil
+}
+
+func joinRoles(rs []rbac.Role, sep string) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = string(r)
+	}
+	return strings.Join(s, sep)
+}
+
+func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// RoleRename reports what RenameRole changed.
+type RoleRename struct {
+	From, To    rbac.Role
+	Members     int // memberships now holding To
+	Invitations int // invitations (in any state) now granting To
+	Tokens      int // tokens whose role or cap is now To
+}
+
+// RenameRole gives every membership, invitation and token that holds role from the
+// role to instead, in one transaction, and records a role.renamed event. It is how
+// a host renames a role in its policy: open a Manager whose policy declares both,
+// rename, then drop the old name from the policy (or pass Options.RenameRoles, which
+// does the same while New opens the store). to must be a member role of the policy;
+// from may be any role name, declared or not. Owners must keep the highest role, so
+// renaming the role owners hold to a lower one is refused. Only System and platform
+// users may (the platform:roles action).
+//
+// Errors: ErrInvalidArgument (to undeclared, from empty, the same, or platform),
+// ErrFailedPrecondition (owners would leave the highest role), ErrPermissionDenied,
+// ErrUnauthenticated.
+func (m *Manager) RenameRole(ctx context.Context, p Principal, from, to rbac.Role) (RoleRename, error) {
+	now := m.now()
+	var out RoleRename
+	err := m.update(ctx, "rename role", func(tx storage.Tx) error {
+		if _, err := m.platformFor(tx, p, rbac.ManageRoles); err != nil {
+			return err
+		}
+		var err error
+		out, err = m.renameIn(tx, now, p, from, to)
+		return err
+	})
+	if err != nil {
+		return RoleRename{}, err
+	}
+	return out, nil
+}
+
+// renameIn renames role from to to for every record inside tx.
+func (m *Manager) renameIn(tx storage.Tx, now time.Time, p Principal, from, to rbac.Role) (RoleRename, error) {
+	out := RoleRename{From: from, To: to}
+	switch {
+	case !m.policy.IsMemberRole(to):
+		return out, invalidf("role %q must be %s", truncate(string(to), 40), m.policy.RoleList(false))
+	case from == "" || from == rbac.Platform || from == to || strings.ContainsRune(string(from), 0) || len(from) > 64:
+		return out, invalidf("cannot rename role %q to %q: name another role", truncate(string(from), 40), to)
+	}
+	var members []member.Member
+	var invs []member.Invitation
+	var toks []token.Token
+	err := eachMember(tx, func(mb member.Member) bool {
+		if mb.Role == from {
+			members = append(members, mb)
+		}
+		return true
+	})
+	if err == nil {
+		err = eachInvitation(tx, func(inv member.Invitation) bool {
+			if inv.Role == from {
+				invs = append(invs, inv)
+			}
+			return true
+		})
+	}
+	if err == nil {
+		err = eachToken(tx, func(t token.Token) bool {
+			if t.Role == from {
+				toks = append(toks, t)
+			}
+			return true
+		})
+	}
+	if err != nil {
+		return out, internal("scan roles", err)
+	}
+	for _, mb := range members {
+		if mb.Owner && to != m.policy.Top() {
+			return out, preconditionf("the owner of workspace %q holds %s: owners hold the highest role, %s", mb.WorkspaceID, from, m.policy.Top())
+		}
+		mb.Role, mb.UpdatedAt = to, now
+		if err := tx.PutMember(mb); err != nil {
+			return out, internal("put member", err)
+		}
+	}
+	for _, inv := range invs {
+		inv.Role = to
+		if err := tx.PutInvitation(inv); err != nil {
+			return out, internal("put invitation", err)
+		}
+	}
+	for _, t := range toks {
+		t.Role = to
+		if err := tx.PutToken(t); err != nil {
+			return out, internal("put token", err)
+		}
+	}
+	out.Members, out.Invitations, out.Tokens = len(members), len(invs), len(toks)
+	if out.Members+out.Invitations+out.Tokens == 0 {
+		return out, nil
+	}
+	return out, m.record(tx, now, p, "role.renamed", "", string(to), map[string]string{"from": string(from), "to": string(to),
+		"members": fmt.Sprint(out.Members), "invitations": fmt.Sprint(out.Invitations), "tokens": fmt.Sprint(out.Tokens)})
+}
+
+// eachMember walks every membership: the backend's full scan when it has one,
+// otherwise each workspace's members.
+func eachMember(tx storage.Tx, fn func(member.Member) bool) error {
+	if fs, ok := tx.(storage.FullScanner); ok {
+		return fs.ScanAllMembers(fn)
+	}
+	return eachWorkspaceID(tx, func(id string) (bool, error) {
+		more := true
+		err := tx.ScanMembers(id, "", func(mb member.Member) bool { more = fn(mb); return more })
+		return more, err
+	})
+}
+
+// eachInvitation walks every invitation, as eachMember does memberships.
+func eachInvitation(tx storage.Tx, fn func(member.Invitation) bool) error {
+	if fs, ok := tx.(storage.FullScanner); ok {
+		return fs.ScanAllInvitations("", fn)
+	}
+	return eachWorkspaceID(tx, func(id string) (bool, error) {
+		more := true
+		err := tx.ScanInvitations(id, "", func(inv member.Invitation) bool { more = fn(inv); return more })
+		return more, err
+	})
+}
+
+// eachToken walks every token: the full scan, or each user's tokens.
+func eachToken(tx storage.Tx, fn func(token.Token) bool) error {
+	if fs, ok := tx.(storage.FullScanner); ok {
+		return fs.ScanTokens("", fn)
+	}
+	var users []string
+	if err := tx.ScanUsers("", func(u member.User) bool { users = append(users, u.ID); return true }); err != nil {
+		return err
+	}
+	for _, id := range users {
+		more := true
+		if err := tx.ScanUserTokens(id, "", func(t token.Token) bool { more = fn(t); return more }); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+func eachWorkspaceID(tx storage.Tx, fn func(id string) (bool, error)) error {
+	var ids []string
+	if err := tx.ScanWorkspaces("", func(w workspace.Workspace) bool { ids = append(ids, w.ID); return true }); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if more, err := fn(id); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
