@@ -119,6 +119,9 @@ func (t *faultTx) CreateUser(u member.User) error {
 	return t.w(func() error { return t.tx.CreateUser(u) })
 }
 func (t *faultTx) PutUser(u member.User) error { return t.w(func() error { return t.tx.PutUser(u) }) }
+func (t *faultTx) DeleteUser(id string) error {
+	return t.w(func() error { return t.tx.DeleteUser(id) })
+}
 func (t *faultTx) CreateWorkspace(w workspace.Workspace) error {
 	return t.w(func() error { return t.tx.CreateWorkspace(w) })
 }

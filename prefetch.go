@@ -30,9 +30,17 @@ func (p prefetchTx) notFound(kind string) error {
 	return fmt.Errorf("%s: %w", kind, storage.ErrNotFound)
 }
 
+// GetUser serves the acting user, or the user of the token read by hash.
 func (p prefetchTx) GetUser(id string) (member.User, error) {
+	want := ""
 	switch {
-	case id != p.keys.UserID || id == "" || !p.keys.User:
+	case p.keys.User:
+		want = p.keys.UserID
+	case len(p.keys.TokenHash) > 0 && p.got.Token != nil:
+		want = p.got.Token.UserID
+	}
+	switch {
+	case id != want || id == "":
 		return member.User{}, errNotPrefetched
 	case p.got.User == nil:
 		return member.User{}, p.notFound("user")
@@ -95,6 +103,7 @@ func (prefetchTx) GetUserByEmail(string) (member.User, error) {
 }
 func (prefetchTx) CreateUser(member.User) error                   { return errNotPrefetched }
 func (prefetchTx) PutUser(member.User) error                      { return errNotPrefetched }
+func (prefetchTx) DeleteUser(string) error                        { return errNotPrefetched }
 func (prefetchTx) ScanUsers(string, func(member.User) bool) error { return errNotPrefetched }
 func (prefetchTx) CreateWorkspace(workspace.Workspace) error      { return errNotPrefetched }
 func (prefetchTx) PutWorkspace(workspace.Workspace) error         { return errNotPrefetched }

@@ -21,7 +21,14 @@ type User struct {
 	Platform  bool // may perform cross-workspace operations
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// SuspendedAt is when the user was suspended; zero while active. A suspended
+	// user, and every token they created, fails authentication; their memberships
+	// are kept for their reactivation.
+	SuspendedAt time.Time
 }
+
+// Suspended reports whether the user is suspended.
+func (u User) Suspended() bool { return !u.SuspendedAt.IsZero() }
 
 // Member is a user's membership of a workspace.
 type Member struct {

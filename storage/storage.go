@@ -242,7 +242,7 @@ type PrefetchKeys struct {
 	User        bool   // also the user record of UserID
 	TokenID     string // the token acting
 	WorkspaceID string // the workspace of the decision
-	TokenHash   []byte // the token with this hash, and the workspace it is bound to
+	TokenHash   []byte // the token with this hash, its user, and the workspace it is bound to
 }
 
 // Prefetched holds what Prefetch found: nil where there is no such record.
@@ -318,6 +318,10 @@ type Tx interface {
 	// PutUser replaces a user; ErrNotFound if absent, a ConflictError on
 	// IndexUserEmail if another user has its email.
 	PutUser(u member.User) error
+	// DeleteUser removes a user and frees their email; ErrNotFound if absent. What
+	// refers to the user (memberships, tokens, invitations) is the caller's to remove
+	// first, in the same transaction.
+	DeleteUser(id string) error
 	// ScanUsers walks users by ID.
 	ScanUsers(after string, fn func(member.User) bool) error
 

@@ -187,12 +187,18 @@ func encodeUser(u member.User) []byte {
 	e.boolean(u.Platform)
 	e.time(u.CreatedAt)
 	e.time(u.UpdatedAt)
+	if u.Suspended() { // written only when set: records from before have no field
+		e.time(u.SuspendedAt)
+	}
 	return e.b
 }
 
 func decodeUser(b []byte) (member.User, error) {
 	d := newDecoder(b)
 	u := member.User{ID: d.str(), Email: d.str(), Name: d.str(), Platform: d.boolean(), CreatedAt: d.time(), UpdatedAt: d.time()}
+	if !d.bad && len(d.s) > 0 {
+		u.SuspendedAt = d.time()
+	}
 	return u, d.done("user")
 }
 

@@ -208,6 +208,20 @@ func (t *tx) putUser(create bool, u member.User) error {
 	return t.b(bUsers).Put([]byte(u.ID), encodeUser(u))
 }
 
+func (t *tx) DeleteUser(id string) error {
+	if err := t.canWrite(); err != nil {
+		return err
+	}
+	u, err := t.GetUser(id)
+	if err != nil {
+		return err
+	}
+	if err := t.b(bUserEmail).Delete([]byte(u.Email)); err != nil {
+		return err
+	}
+	return t.b(bUsers).Delete([]byte(id))
+}
+
 func (t *tx) ScanUsers(after string, fn func(member.User) bool) error {
 	return scanRecords(t, bUsers, after, decodeUser, fn)
 }

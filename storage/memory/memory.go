@@ -532,6 +532,7 @@ func (readTx) Writable() bool                            { return false }
 func (readTx) OnCommit(func())                           {}
 func (readTx) CreateUser(member.User) error              { return storage.ErrReadOnly }
 func (readTx) PutUser(member.User) error                 { return storage.ErrReadOnly }
+func (readTx) DeleteUser(string) error                   { return storage.ErrReadOnly }
 func (readTx) CreateWorkspace(workspace.Workspace) error { return storage.ErrReadOnly }
 func (readTx) PutWorkspace(workspace.Workspace) error    { return storage.ErrReadOnly }
 func (readTx) PurgeWorkspace(string) (storage.PurgeCounts, error) {
@@ -621,6 +622,19 @@ func (t *writeTx) putUser(u member.User) error {
 	setIndex(t.userEmail, u.Email, u.ID)
 	t.users.ReplaceOrInsert(item[member.User]{key: u.ID, val: &u})
 	t.userByID.set(u.ID, &u)
+	return nil
+}
+
+func (t *writeTx) DeleteUser(id string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	old, ok := t.users.Delete(item[member.User]{key: id})
+	if !ok {
+		return notFound("user", id)
+	}
+	t.userEmail.Delete(item[string]{key: old.val.Email})
+	t.userByID.del(id)
 	return nil
 }
 

@@ -20,7 +20,7 @@ var _ storage.Prefetcher = (*Store)(nil)
 // that says whether the row exists.
 const (
 	pfUser = `u.id IS NOT NULL, coalesce(u.id, ''), coalesce(u.email, ''), coalesce(u.name, ''), coalesce(u.platform, false),
-		u.created_at, u.updated_at`
+		u.created_at, u.updated_at, u.suspended_at`
 	pfToken = `k.id IS NOT NULL, coalesce(k.id, ''), coalesce(k.kind, ''), coalesce(k.name, ''), coalesce(k.user_id, ''),
 		coalesce(k.workspace_id, ''), coalesce(k.role, ''), coalesce(k.hash, ''::bytea), coalesce(k.hint, ''),
 		k.created_at, k.expires_at, k.revoked_at, k.last_used_at`
@@ -30,9 +30,10 @@ const (
 	pfMember = `m.user_id IS NOT NULL, coalesce(m.workspace_id, ''), coalesce(m.user_id, ''), coalesce(m.role, ''),
 		coalesce(m.owner, false), coalesce(m.invited_by, ''), m.joined_at, m.updated_at`
 
-	prefetchByHash = `SELECT ` + pfToken + `, ` + pfWorkspace + `
+	prefetchByHash = `SELECT ` + pfToken + `, ` + pfUser + `, ` + pfWorkspace + `
 		FROM (SELECT 1) one
 		LEFT JOIN {p}tokens k ON k.hash = $1
+		LEFT JOIN {p}users u ON u.id = k.user_id
 		LEFT JOIN {p}workspaces w ON w.id = k.workspace_id AND k.workspace_id <> ''`
 )
 
@@ -114,7 +115,7 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 	}
 	sql, args := prefetchByID(want), []any{keys.UserID, keys.TokenID, keys.WorkspaceID}
 	if len(keys.TokenHash) > 0 {
-		parts = []*part{pk, pw}
+		parts = []*part{pk, pu, pw}
 		sql, args = prefetchByHash, []any{keys.TokenHash}
 	} else if want == 0 {
 		return out, nil

@@ -222,16 +222,16 @@ func decodeMap(b []byte) (map[string]string, error) {
 
 // Users.
 
-const userCols = "id, email, name, platform, created_at, updated_at"
+const userCols = "id, email, name, platform, created_at, updated_at, suspended_at"
 
 // Each record has a dest function: the scan destinations of its columns, and a
 // finish that turns them into the record. scanX scans one row of X; Prefetch
 // scans several records from one joined row.
 
 func userDest(u *member.User) ([]any, func() error) {
-	var c, up *time.Time
-	return []any{&u.ID, &u.Email, &u.Name, &u.Platform, &c, &up}, func() error {
-		u.CreatedAt, u.UpdatedAt = nullTime{c}.get(), nullTime{up}.get()
+	var c, up, su *time.Time
+	return []any{&u.ID, &u.Email, &u.Name, &u.Platform, &c, &up, &su}, func() error {
+		u.CreatedAt, u.UpdatedAt, u.SuspendedAt = nullTime{c}.get(), nullTime{up}.get(), nullTime{su}.get()
 		return nil
 	}
 }
@@ -263,8 +263,8 @@ func (t *tx) CreateUser(u member.User) error {
 	if err := t.writeCheck("user", []string{u.ID, u.Email}); err != nil {
 		return err
 	}
-	_, err := t.exec("INSERT INTO {p}users ("+userCols+") VALUES ($1, $2, $3, $4, $5, $6)",
-		u.ID, u.Email, u.Name, u.Platform, tz(u.CreatedAt), tz(u.UpdatedAt))
+	_, err := t.exec("INSERT INTO {p}users ("+userCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		u.ID, u.Email, u.Name, u.Platform, tz(u.CreatedAt), tz(u.UpdatedAt), tz(u.SuspendedAt))
 	return err
 }
 
@@ -272,8 +272,15 @@ func (t *tx) PutUser(u member.User) error {
 	if err := t.writeCheck("user", []string{u.ID, u.Email}); err != nil {
 		return err
 	}
-	return t.replaced("user", u.ID)(t.exec("UPDATE {p}users SET email = $2, name = $3, platform = $4, created_at = $5, updated_at = $6 WHERE id = $1",
-		u.ID, u.Email, u.Name, u.Platform, tz(u.CreatedAt), tz(u.UpdatedAt)))
+	return t.replaced("user", u.ID)(t.exec("UPDATE {p}users SET email = $2, name = $3, platform = $4, created_at = $5, updated_at = $6, suspended_at = $7 WHERE id = $1",
+		u.ID, u.Email, u.Name, u.Platform, tz(u.CreatedAt), tz(u.UpdatedAt), tz(u.SuspendedAt)))
+}
+
+func (t *tx) DeleteUser(id string) error {
+	if err := t.writeCheck("user", []string{id}); err != nil {
+		return err
+	}
+	return t.replaced("user", id)(t.exec("DELETE FROM {p}users WHERE id = $1", id))
 }
 
 func (t *tx) ScanUsers(after string, fn func(member.User) bool) error {

@@ -50,6 +50,7 @@ func testNotFound(t *testing.T, s storage.Storage) {
 		"DeleteMember":     func(tx storage.Tx) error { return tx.DeleteMember("ws_nope", "u1") },
 		"DeleteInvitation": func(tx storage.Tx) error { return tx.DeleteInvitation("inv_nope") },
 		"DeleteToken":      func(tx storage.Tx) error { return tx.DeleteToken("tok_nope") },
+		"DeleteUser":       func(tx storage.Tx) error { return tx.DeleteUser("u_nope") },
 		// Put… only replaces: a missing record is not created.
 		"PutUser":       func(tx storage.Tx) error { return tx.PutUser(user("u1")) },
 		"PutWorkspace":  func(tx storage.Tx) error { return tx.PutWorkspace(ws("ws_1", "alpha")) },
@@ -112,6 +113,24 @@ func testRoundTrip(t *testing.T, s storage.Storage) {
 		check("ScanEvents", evs, []storage.Event{evt("evt_1", "ws_1")}, nil)
 		n, err := tx.Counter("workspaces")
 		check("Counter", n, int64(1), err)
+		return nil
+	})
+	// A suspended user keeps the time of their suspension, and loses it again.
+	suspended := user("u2")
+	suspended.SuspendedAt = t0.Add(time.Hour)
+	update(t, s, func(tx storage.Tx) error { return tx.PutUser(suspended) })
+	view(t, s, func(tx storage.Tx) error {
+		u, err := tx.GetUser("u2")
+		if err != nil || !reflect.DeepEqual(u, suspended) || !u.Suspended() {
+			t.Errorf("suspended user: got %+v, %v; want %+v", u, err, suspended)
+		}
+		return nil
+	})
+	update(t, s, func(tx storage.Tx) error { return tx.PutUser(user("u2")) })
+	view(t, s, func(tx storage.Tx) error {
+		if u, err := tx.GetUser("u2"); err != nil || u.Suspended() {
+			t.Errorf("reactivated user: got %+v, %v", u, err)
+		}
 		return nil
 	})
 }
@@ -307,6 +326,7 @@ func testDeleteCleansIndexes(t *testing.T, s storage.Storage) {
 		must(tx.DeleteToken("tok_1"))
 		must(tx.DeleteInvitation("inv_1"))
 		must(tx.DeleteMember("ws_1", "u1"))
+		must(tx.DeleteUser("u2"))
 		_, err := tx.PurgeWorkspace("ws_1")
 		return err
 	})
@@ -319,7 +339,12 @@ func testDeleteCleansIndexes(t *testing.T, s storage.Storage) {
 		wantKind(t, "invitation hash after delete", err, storage.ErrNotFound)
 		_, err = tx.GetTokenByHash([]byte("thash1"))
 		wantKind(t, "token hash after delete", err, storage.ErrNotFound)
+		_, err = tx.GetUser("u2")
+		wantKind(t, "user after delete", err, storage.ErrNotFound)
+		_, err = tx.GetUserByEmail("u2@example.com")
+		wantKind(t, "user email after delete", err, storage.ErrNotFound)
 		count := 0
+		must(tx.ScanUsers("u1", func(member.User) bool { count++; return true }))
 		must(tx.ScanUserMemberships("u1", "", func(member.Member) bool { count++; return true }))
 		must(tx.ScanUserTokens("u1", "", func(token.Token) bool { count++; return true }))
 		must(tx.ScanWorkspaceTokens("ws_1", "", func(token.Token) bool { count++; return true }))
@@ -337,6 +362,9 @@ func testDeleteCleansIndexes(t *testing.T, s storage.Storage) {
 		w.ExternalID = "ext-1"
 		must(tx.CreateWorkspace(w))
 		must(tx.CreateInvitation(inv("inv_9", "ws_9", "ihash1")))
+		u := user("u9")
+		u.Email = "u2@example.com"
+		must(tx.CreateUser(u))
 		return tx.CreateToken(tok("tok_9", "ws_9", "u1", "thash1"))
 	})
 }

@@ -104,6 +104,7 @@ func testReadTxRefusesWrites(t *testing.T, s storage.Storage) {
 		writes := map[string]error{
 			"CreateUser":       tx.CreateUser(user("u9")),
 			"PutUser":          tx.PutUser(user("u1")),
+			"DeleteUser":       tx.DeleteUser("u2"),
 			"CreateWorkspace":  tx.CreateWorkspace(ws("ws_9", "z")),
 			"PutWorkspace":     tx.PutWorkspace(ws("ws_1", "alpha")),
 			"PurgeWorkspace":   purgeErr,
