@@ -63,6 +63,9 @@ func (m *Manager) resolve(tx storage.Tx, p Principal) (actor, error) {
 	if err != nil {
 		return actor{}, internal("read user", err)
 	}
+	if u.Suspended() {
+		return actor{}, newErr(ErrUnauthenticated, "user %q is suspended", p.userID)
+	}
 	a := actor{p: p, user: u}
 	if p.kind == userKind {
 		a.platform, a.self = u.Platform, true

@@ -126,7 +126,7 @@ func (m *Manager) InviteMember(ctx context.Context, p Principal, workspaceID str
 			return internal("write invitation", err)
 		}
 		out.Invitation = scrub(inv)
-		return m.record(tx, now, p, typ, workspaceID, email, map[string]string{"invitation": inv.ID, "role": string(inv.Role), "hint": inv.Hint})
+		return m.record(tx, now, p, typ, workspaceID, inv.ID, map[string]string{"invitation": inv.ID, "role": string(inv.Role), "hint": inv.Hint})
 	})
 	if err != nil {
 		return SentInvitation{}, err
@@ -204,7 +204,7 @@ func (m *Manager) ResendInvitation(ctx context.Context, p Principal, invitationI
 			return internal("put invitation", err)
 		}
 		out = SentInvitation{Invitation: scrub(inv), Resent: true}
-		return m.record(tx, now, p, "invitation.resent", inv.WorkspaceID, inv.Email, map[string]string{"invitation": inv.ID, "hint": inv.Hint})
+		return m.record(tx, now, p, "invitation.resent", inv.WorkspaceID, inv.ID, map[string]string{"invitation": inv.ID, "hint": inv.Hint})
 	})
 	if err != nil {
 		return SentInvitation{}, err
@@ -234,7 +234,7 @@ func (m *Manager) RevokeInvitation(ctx context.Context, p Principal, invitationI
 		if err := tx.PutInvitation(inv); err != nil {
 			return internal("put invitation", err)
 		}
-		return m.record(tx, now, p, "invitation.revoked", inv.WorkspaceID, inv.Email, map[string]string{"invitation": inv.ID})
+		return m.record(tx, now, p, "invitation.revoked", inv.WorkspaceID, inv.ID, map[string]string{"invitation": inv.ID})
 	})
 	if err != nil {
 		return member.Invitation{}, err
@@ -430,7 +430,7 @@ func (m *Manager) signUp(ctx context.Context, secret string, in NewUser, first *
 			return userConflict(err, u)
 		}
 		p := User(u.ID)
-		if err := m.record(tx, now, p, "user.registered", "", u.ID, map[string]string{"email": u.Email, "via": "invitation"}); err != nil {
+		if err := m.record(tx, now, p, "user.registered", "", u.ID, map[string]string{"via": "invitation"}); err != nil {
 			return err
 		}
 		mb, err := m.acceptIn(tx, now, p, u, hash)

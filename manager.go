@@ -347,9 +347,9 @@ func (m *Manager) Authorize(ctx context.Context, p Principal, workspaceID string
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// A user's membership alone decides most checks (authorizeMember); a token
-		// needs its user too.
-		keys := storage.PrefetchKeys{UserID: p.userID, User: p.kind == tokenKind, TokenID: p.tokenID, WorkspaceID: workspaceID}
+		// The user (who may be suspended), the token if one acts, the workspace and
+		// the membership.
+		keys := storage.PrefetchKeys{UserID: p.userID, User: p.userID != "", TokenID: p.tokenID, WorkspaceID: workspaceID}
 		got, err := pf.Prefetch(ctx, keys)
 		if err != nil {
 			return storageErr("authorize", err)
@@ -400,13 +400,16 @@ func (c *authCall) run(tx storage.Tx) error {
 }
 
 // authorizeMember is Authorize's fast path for a user whose membership alone allows
-// the action: the platform flag can only add permissions, so the user record need not
-// be read (a membership implies the user exists). It answers done=false whenever the
-// full check is needed.
+// the action: the platform flag can only add permissions, so only the user's
+// suspension is read of the user record. It answers done=false whenever the full
+// check is needed.
 func (m *Manager) authorizeMember(tx storage.Tx, p Principal, workspaceID string, action rbac.Action) (done bool, err error) {
 	mb, err := tx.GetMember(workspaceID, p.userID)
 	if err != nil || !m.policy.Allowed(mb.Role, mb.Owner, action) {
 		return false, nil
+	}
+	if u, err := tx.GetUser(p.userID); err != nil || u.Suspended() {
+		return false, nil // resolve says why
 	}
 	w, err := tx.GetWorkspace(workspaceID)
 	if err != nil {

@@ -57,11 +57,7 @@ func TestPolicyThatDropsAHeldRole(t *testing.T) {
 		if err := m.Authorize(ctx, tenancy.User("ed2"), e.ws.ID, rbac.WriteContent); err != nil {
 			t.Errorf("a guest may write content: %v", err)
 		}
-		evs, err := m.Feed(ctx, system, tenancy.EventListOptions{Limit: 100})
-		if err != nil {
-			t.Fatal(err)
-		}
-		last := evs.Items[len(evs.Items)-1]
+		last := (&env{m: m}).lastEvent(t)
 		if last.Type != "role.renamed" || last.Data["from"] != "editor" || last.Data["members"] != "2" {
 			t.Errorf("the rename's event: %+v", last)
 		}

@@ -3,10 +3,14 @@ package tenancy
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -42,7 +46,7 @@ func (m *Manager) RegisterUser(ctx context.Context, p Principal, in NewUser) (me
 		if err := tx.CreateUser(u); err != nil {
 			return userConflict(err, u)
 		}
-		return m.record(tx, now, p, "user.registered", "", u.ID, map[string]string{"email": u.Email})
+		return m.record(tx, now, p, "user.registered", "", u.ID, nil)
 	})
 	if err != nil {
 		return member.User{}, err
@@ -173,4 +177,251 @@ func (m *Manager) ListUsers(ctx context.Context, p Principal, opts MemberListOpt
 		return tx.ScanUsers(f.after, pg.add)
 	})
 	return pg.result(opts.Cursor, err)
+}
+
+// UserUpdate changes a user's name or email; nil fields stay as they are.
+type UserUpdate struct {
+	Name  *string
+	Email *string // normalised like RegisterUser's; must stay unique
+}
+
+// UpdateUser changes a user's name or email and records a user.updated event that
+// names the changed fields, never their values. Pending invitations stay bound to
+// the address they were sent to: after a change of email, an invitation to the old
+// address no longer opens for this user. The user (signed in, or with a personal
+// token without a cap), System and platform users may.
+//
+// Errors: ErrInvalidArgument (bad email or name), ErrAlreadyExists (the email is
+// another user's), ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
+func (m *Manager) UpdateUser(ctx context.Context, p Principal, userID string, in UserUpdate) (member.User, error) {
+	var email string
+	if in.Email != nil {
+		e, err := member.NormalizeEmail(*in.Email)
+		if err != nil {
+			return member.User{}, invalid(err)
+		}
+		email = e
+	}
+	if in.Name != nil {
+		if err := member.ValidateName(*in.Name); err != nil {
+			return member.User{}, invalid(err)
+		}
+	}
+	now := m.now()
+	var u member.User
+	err := m.update(ctx, "update user", func(tx storage.Tx) error {
+		a, err := m.resolve(tx, p)
+		if err != nil {
+			return err
+		}
+		if u, err = m.userFor(tx, a, userID); err != nil {
+			return err
+		}
+		var changed []string
+		if in.Email != nil && email != u.Email {
+			u.Email = email
+			changed = append(changed, "email")
+		}
+		if in.Name != nil && *in.Name != u.Name {
+			u.Name = *in.Name
+			changed = append(changed, "name")
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		u.UpdatedAt = now
+		if err := tx.PutUser(u); err != nil {
+			if storage.ConflictIndex(err) == storage.IndexUserEmail {
+				return existsf("email %q is already registered", u.Email)
+			}
+			return internal("put user", err)
+		}
+		return m.record(tx, now, p, "user.updated", "", u.ID, map[string]string{"fields": strings.Join(changed, ",")})
+	})
+	if err != nil {
+		return member.User{}, err
+	}
+	return u, nil
+}
+
+// userFor loads a user that a may change: itself (with self powers), or anyone with
+// platform powers. Others learn nothing of the user.
+func (m *Manager) userFor(tx storage.Tx, a actor, userID string) (member.User, error) {
+	self := !a.system && a.user.ID == userID
+	switch {
+	case a.system:
+	case self && a.self:
+	case a.platform && m.policy.Allowed(rbac.Platform, false, rbac.ManageUsers):
+	case self:
+		return member.User{}, requireSelf(a, "account")
+	default:
+		return member.User{}, deniedf("users may only change their own account")
+	}
+	u, err := tx.GetUser(userID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return u, notFoundf("user %q not found", userID)
+	}
+	if err != nil {
+		return u, internal("read user", err)
+	}
+	return u, nil
+}
+
+// SuspendUser suspends a user: from the next call on, the user and every token
+// they created fail authentication (ErrUnauthenticated), while their memberships,
+// tokens and ownerships are kept for ReactivateUser. Only System and platform users
+// may, and nobody suspends themselves. Suspending a suspended user changes nothing.
+//
+// Errors: ErrNotFound, ErrInvalidArgument (oneself), ErrPermissionDenied,
+// ErrUnauthenticated.
+func (m *Manager) SuspendUser(ctx context.Context, p Principal, userID string) (member.User, error) {
+	return m.setSuspended(ctx, p, userID, true)
+}
+
+// ReactivateUser lifts a suspension: the user's tokens work again, as they were.
+// Only System and platform users may. Reactivating an active user changes nothing.
+//
+// Errors: ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
+func (m *Manager) ReactivateUser(ctx context.Context, p Principal, userID string) (member.User, error) {
+	return m.setSuspended(ctx, p, userID, false)
+}
+
+func (m *Manager) setSuspended(ctx context.Context, p Principal, userID string, on bool) (member.User, error) {
+	now := m.now()
+	var u member.User
+	err := m.update(ctx, "suspend user", func(tx storage.Tx) error {
+		a, err := m.platformFor(tx, p, rbac.ManageUsers)
+		if err != nil {
+			return err
+		}
+		if on && !a.system && a.user.ID == userID {
+			return invalidf("you cannot suspend yourself")
+		}
+		u, err = tx.GetUser(userID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return notFoundf("user %q not found", userID)
+		}
+		if err != nil {
+			return internal("read user", err)
+		}
+		if u.Suspended() == on {
+			return nil
+		}
+		u.SuspendedAt, u.UpdatedAt = time.Time{}, now
+		typ := "user.reactivated"
+		if on {
+			u.SuspendedAt, typ = now, "user.suspended"
+		}
+		if err := tx.PutUser(u); err != nil {
+			return internal("put user", err)
+		}
+		return m.record(tx, now, p, typ, "", u.ID, nil)
+	})
+	if err != nil {
+		return member.User{}, err
+	}
+	return u, nil
+}
+
+// UserErasure reports what DeleteUser removed.
+type UserErasure struct {
+	UserID      string
+	Memberships int // memberships removed
+	Tokens      int // tokens removed, personal and workspace ones they created
+	// InvitationsRevoked are pending invitations the user had sent, revoked: an
+	// invitation stands on its inviter's role, and the inviter is gone.
+	InvitationsRevoked int
+	// InvitationsDeleted are invitations addressed to the user's email or accepted
+	// by them: they hold the email, so they go with the person.
+	InvitationsDeleted int
+}
+
+// DeleteUser erases a user (the GDPR right to erasure): in one transaction it
+// removes their memberships, every token they created and the user record, and
+// deletes the invitations that hold their email (sent to it, or accepted by them).
+// Invitations they sent stay listed under their workspaces without an inviter;
+// pending ones are revoked first. It is refused while the user owns a workspace,
+// deleted ones included: transfer (or purge) it first. Events never carry a user's
+// email or name, only IDs, so the log keeps no personal data; the user.deleted
+// event names the ID and the counts. It reads every invitation of the store, to
+// find those holding the email. The user (signed in, or with a personal token
+// without a cap), System and platform users may.
+//
+// Errors: ErrFailedPrecondition (owns a workspace), ErrNotFound,
+// ErrPermissionDenied, ErrUnauthenticated.
+func (m *Manager) DeleteUser(ctx context.Context, p Principal, userID string) (UserErasure, error) {
+	now := m.now()
+	var out UserErasure
+	err := m.update(ctx, "delete user", func(tx storage.Tx) error {
+		out = UserErasure{UserID: userID}
+		a, err := m.resolve(tx, p)
+		if err != nil {
+			return err
+		}
+		u, err := m.userFor(tx, a, userID)
+		if err != nil {
+			return err
+		}
+		var mbs []member.Member
+		if err := tx.ScanUserMemberships(u.ID, "", func(mb member.Member) bool { mbs = append(mbs, mb); return true }); err != nil {
+			return internal("read memberships", err)
+		}
+		for _, mb := range mbs {
+			if mb.Owner {
+				return preconditionf("user %q owns workspace %q: transfer ownership first", u.ID, mb.WorkspaceID)
+			}
+		}
+		var toks []string
+		if err := tx.ScanUserTokens(u.ID, "", func(t token.Token) bool { toks = append(toks, t.ID); return true }); err != nil {
+			return internal("read tokens", err)
+		}
+		var drop, sent []member.Invitation
+		if err := eachInvitation(tx, func(inv member.Invitation) bool {
+			switch {
+			case inv.Email == u.Email || inv.AcceptedBy == u.ID:
+				drop = append(drop, inv)
+			case inv.InviterID == u.ID:
+				sent = append(sent, inv)
+			}
+			return true
+		}); err != nil {
+			return internal("read invitations", err)
+		}
+		for _, mb := range mbs {
+			if err := tx.DeleteMember(mb.WorkspaceID, mb.UserID); err != nil {
+				return internal("delete membership", err)
+			}
+		}
+		for _, id := range toks {
+			if err := tx.DeleteToken(id); err != nil {
+				return internal("delete token", err)
+			}
+		}
+		for _, inv := range drop {
+			if err := tx.DeleteInvitation(inv.ID); err != nil {
+				return internal("delete invitation", err)
+			}
+		}
+		for _, inv := range sent {
+			if inv.State(now) == member.Pending {
+				inv.RevokedAt = now
+				out.InvitationsRevoked++
+			}
+			inv.InviterID = ""
+			if err := tx.PutInvitation(inv); err != nil {
+				return internal("put invitation", err)
+			}
+		}
+		if err := tx.DeleteUser(u.ID); err != nil {
+			return internal("delete user", err)
+		}
+		out.Memberships, out.Tokens, out.InvitationsDeleted = len(mbs), len(toks), len(drop)
+		return m.record(tx, now, p, "user.deleted", "", u.ID, map[string]string{
+			"memberships": strconv.Itoa(out.Memberships), "tokens": strconv.Itoa(out.Tokens),
+			"invitations_revoked": strconv.Itoa(out.InvitationsRevoked), "invitations_deleted": strconv.Itoa(out.InvitationsDeleted)})
+	})
+	if err != nil {
+		return UserErasure{}, err
+	}
+	return out, nil
 }

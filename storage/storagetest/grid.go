@@ -202,6 +202,30 @@ var gridRows = []gridRow{
 		_, err := w.m.SetPlatform(ctx, p, "v", true)
 		return err
 	}},
+	{"UpdateUser", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.UpdateUser(ctx, p, "v", tenancy.UserUpdate{Name: ptr("Renamed")})
+		return err
+	}},
+	{"UpdateUser/self", "000D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.UpdateUser(ctx, p, "p", tenancy.UserUpdate{Email: ptr("p.new@example.com")})
+		return err
+	}},
+	{"SuspendUser", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.SuspendUser(ctx, p, "v")
+		return err
+	}},
+	{"ReactivateUser", "0D0D DDD 0DDD0 D", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.ReactivateUser(ctx, p, "v") // v is active: allowed, and nothing changes
+		return err
+	}},
+	{"DeleteUser", "000D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.DeleteUser(ctx, p, "p")
+		return err
+	}},
+	{"DeleteUser/an owner", "PDPD DDD PDDDP D", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.DeleteUser(ctx, p, "v") // v owns X
+		return err
+	}},
 	{"ListUsers", "0D0D DDD 0DDD0 D", false, func(w *world, _ string, p tenancy.Principal) error {
 		_, err := w.m.ListUsers(ctx, p, tenancy.MemberListOptions{})
 		return err
