@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -380,4 +381,63 @@ func TestRequireFindsTheWorkspace(t *testing.T) {
 	if rec.Code != 401 {
 		t.Errorf("no principal: %d", rec.Code)
 	}
+}
+
+// The life of a user over HTTP: change, suspend (the tokens fail at once),
+// reactivate, erase; and the roles: read them, rename one.
+func TestUserLifecycleAndRoles(t *testing.T) {
+	e := newAPIEnv(t)
+	resp, body := e.do(t, "POST", "/platform/users", e.admin, map[string]string{"user_id": "ann", "email": "ann@example.com", "name": "Ann"})
+	wantStatus(t, "register", resp, body, 201, "")
+	if body["suspended_at"] != nil {
+		t.Errorf("a new user is suspended: %v", body)
+	}
+	if _, err := e.m.AddMember(ctx, tenancy.System(), e.ws, tenancy.NewMember{UserID: "ann", Role: rbac.Editor}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := e.m.CreateToken(ctx, tenancy.User("ann"), tenancy.NewToken{Name: "laptop", Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := tok.Secret
+	resp, body = e.do(t, "PATCH", "/user", ann, map[string]string{"email": "Ann.New@example.com"})
+	if resp.StatusCode != 200 || body["email"] != "ann.new@example.com" || body["name"] != "Ann" {
+		t.Errorf("change my email: %d %v", resp.StatusCode, body)
+	}
+	resp, body = e.do(t, "PATCH", "/platform/users/root", ann, map[string]string{"name": "Mallory"})
+	wantStatus(t, "change someone else", resp, body, 403, "")
+	resp, body = e.do(t, "GET", "/roles", ann, nil)
+	if resp.StatusCode != 200 || fmt.Sprint(body["roles"]) != "[viewer editor admin]" || body["highest"] != "admin" {
+		t.Errorf("roles: %d %v", resp.StatusCode, body)
+	}
+	resp, body = e.do(t, "POST", "/platform/users/ann/suspend", ann, nil)
+	wantStatus(t, "suspend by a non-platform user", resp, body, 403, "")
+	resp, body = e.do(t, "POST", "/platform/users/ann/suspend", e.admin, nil)
+	if resp.StatusCode != 200 || body["suspended_at"] == nil {
+		t.Errorf("suspend: %d %v", resp.StatusCode, body)
+	}
+	resp, body = e.do(t, "GET", "/user", ann, nil)
+	wantStatus(t, "a suspended user's token", resp, body, 401, "suspended")
+	resp, body = e.do(t, "POST", "/platform/users/ann/reactivate", e.admin, nil)
+	wantStatus(t, "reactivate", resp, body, 200, "")
+	resp, body = e.do(t, "GET", "/user", ann, nil)
+	wantStatus(t, "after reactivation", resp, body, 200, "")
+	resp, body = e.do(t, "POST", "/platform/roles/editor/rename", ann, map[string]string{"to": "viewer"})
+	wantStatus(t, "rename by a non-platform user", resp, body, 403, "")
+	resp, body = e.do(t, "POST", "/platform/roles/editor/rename", e.admin, map[string]string{"to": "guest"})
+	wantStatus(t, "rename to an undeclared role", resp, body, 400, "viewer, editor or admin")
+	resp, body = e.do(t, "POST", "/platform/roles/editor/rename", e.admin, map[string]string{"to": "viewer"})
+	if resp.StatusCode != 200 || body["members"] != float64(1) {
+		t.Errorf("rename: %d %v", resp.StatusCode, body)
+	}
+	resp, body = e.do(t, "DELETE", "/platform/users/root", ann, nil)
+	wantStatus(t, "erase someone else", resp, body, 403, "")
+	resp, body = e.do(t, "DELETE", "/user", ann, nil)
+	if resp.StatusCode != 200 || body["user_id"] != "ann" || body["memberships"] != float64(1) || body["tokens"] != float64(1) {
+		t.Errorf("erase myself: %d %v", resp.StatusCode, body)
+	}
+	resp, body = e.do(t, "GET", "/user", ann, nil)
+	wantStatus(t, "an erased user's token", resp, body, 401, "")
+	resp, body = e.do(t, "DELETE", "/platform/users/root", e.admin, nil)
+	wantStatus(t, "erase a workspace owner", resp, body, 409, "transfer ownership first")
 }

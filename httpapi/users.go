@@ -6,28 +6,44 @@ import (
 
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/rbac"
 )
 
-// Users: each user reads themselves at /user; platform users manage everyone under
-// /platform/users.
+// Users: each user reads, changes and erases themselves at /user; platform users
+// manage everyone under /platform/users. Roles: anyone signed in reads the policy's
+// roles; platform users rename one for every member.
 func (a *API) registerUserRoutes() {
 	a.route("GET /user", a.me)
+	a.route("PATCH /user", a.updateMe)
+	a.route("DELETE /user", a.deleteMe)
 	a.route("GET /platform/users", a.listUsers)
 	a.route("POST /platform/users", a.registerUser)
 	a.route("GET /platform/users/{user_id}", a.getUser)
 	a.route("PUT /platform/users/{user_id}", a.setPlatform)
+	a.route("PATCH /platform/users/{user_id}", a.updateUser)
+	a.route("DELETE /platform/users/{user_id}", a.deleteUser)
+	a.route("POST /platform/users/{user_id}/suspend", a.suspendUser)
+	a.route("POST /platform/users/{user_id}/reactivate", a.reactivateUser)
+	a.route("GET /roles", a.roles)
+	a.route("POST /platform/roles/{role}/rename", a.renameRole)
 }
 
 type userJSON struct {
-	UserID    string    `json:"user_id"`
-	Email     string    `json:"email"`
-	Name      string    `json:"name"`
-	Platform  bool      `json:"platform"`
-	CreatedAt time.Time `json:"created_at"`
+	UserID      string     `json:"user_id"`
+	Email       string     `json:"email"`
+	Name        string     `json:"name"`
+	Platform    bool       `json:"platform"`
+	CreatedAt   time.Time  `json:"created_at"`
+	SuspendedAt *time.Time `json:"suspended_at"` // null while active
 }
 
 func usrJSON(u member.User) userJSON {
-	return userJSON{u.ID, u.Email, u.Name, u.Platform, u.CreatedAt.UTC()}
+	j := userJSON{u.ID, u.Email, u.Name, u.Platform, u.CreatedAt.UTC(), nil}
+	if u.Suspended() {
+		t := u.SuspendedAt.UTC()
+		j.SuspendedAt = &t
+	}
+	return j
 }
 
 func (a *API) me(r *http.Request, p tenancy.Principal) (int, any, error) {
@@ -92,4 +108,111 @@ func (a *API) setPlatform(r *http.Request, p tenancy.Principal) (int, any, error
 		return 0, nil, err
 	}
 	return http.StatusOK, usrJSON(u), nil
+}
+
+type userUpdateJSON struct {
+	Name  *string `json:"name"`
+	Email *string `json:"email"`
+}
+
+func (a *API) updateMe(r *http.Request, p tenancy.Principal) (int, any, error) {
+	return a.update(r, p, p.UserID())
+}
+
+func (a *API) updateUser(r *http.Request, p tenancy.Principal) (int, any, error) {
+	return a.update(r, p, r.PathValue("user_id"))
+}
+
+func (a *API) update(r *http.Request, p tenancy.Principal, userID string) (int, any, error) {
+	var body userUpdateJSON
+	if err := a.decode(r, &body); err != nil {
+		return 0, nil, err
+	}
+	u, err := a.m.UpdateUser(r.Context(), p, userID, tenancy.UserUpdate{Name: body.Name, Email: body.Email})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, usrJSON(u), nil
+}
+
+type erasureJSON struct {
+	UserID             string `json:"user_id"`
+	Memberships        int    `json:"memberships"`
+	Tokens             int    `json:"tokens"`
+	InvitationsRevoked int    `json:"invitations_revoked"`
+	InvitationsDeleted int    `json:"invitations_deleted"`
+}
+
+func (a *API) deleteMe(r *http.Request, p tenancy.Principal) (int, any, error) {
+	return a.erase(r, p, p.UserID())
+}
+
+func (a *API) deleteUser(r *http.Request, p tenancy.Principal) (int, any, error) {
+	return a.erase(r, p, r.PathValue("user_id"))
+}
+
+func (a *API) erase(r *http.Request, p tenancy.Principal, userID string) (int, any, error) {
+	e, err := a.m.DeleteUser(r.Context(), p, userID)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, erasureJSON{e.UserID, e.Memberships, e.Tokens, e.InvitationsRevoked, e.InvitationsDeleted}, nil
+}
+
+func (a *API) suspendUser(r *http.Request, p tenancy.Principal) (int, any, error) {
+	u, err := a.m.SuspendUser(r.Context(), p, r.PathValue("user_id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, usrJSON(u), nil
+}
+
+func (a *API) reactivateUser(r *http.Request, p tenancy.Principal) (int, any, error) {
+	u, err := a.m.ReactivateUser(r.Context(), p, r.PathValue("user_id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, usrJSON(u), nil
+}
+
+type rolesJSON struct {
+	Roles   []rbac.Role `json:"roles"`
+	Highest rbac.Role   `json:"highest"`
+}
+
+// roles lists the policy's member roles, lowest first, for any authenticated caller:
+// what a client offers in a role picker.
+func (a *API) roles(*http.Request, tenancy.Principal) (int, any, error) {
+	pol := a.m.Policy()
+	return http.StatusOK, rolesJSON{pol.Roles(), pol.Top()}, nil
+}
+
+type renameJSON struct {
+	From        rbac.Role `json:"from"`
+	To          rbac.Role `json:"to"`
+	Members     int       `json:"members"`
+	Invitations int       `json:"invitations"`
+	Tokens      int       `json:"tokens"`
+}
+
+func (a *API) renameRole(r *http.Request, p tenancy.Principal) (int, any, error) {
+	var body struct {
+		To string `json:"to"`
+	}
+	if err := a.decode(r, &body); err != nil {
+		return 0, nil, err
+	}
+	to, err := role(body.To)
+	if err != nil {
+		return 0, nil, err
+	}
+	from, err := role(r.PathValue("role"))
+	if err != nil {
+		return 0, nil, err
+	}
+	got, err := a.m.RenameRole(r.Context(), p, from, to)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, renameJSON{got.From, got.To, got.Members, got.Invitations, got.Tokens}, nil
 }
