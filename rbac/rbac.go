@@ -1,9 +1,16 @@
 // Package rbac holds tenancy's roles, actions and permission policy.
 //
-// The policy is a small casbin model and policy, embedded in this package: the role
-// hierarchy is a set of casbin g rules and the permissions are p rules. Member roles
-// are never policy rows — they live in storage — so the policy does not grow with the
-// number of workspaces or members, and no user-controlled string ever reaches casbin.
+// The policy is a small casbin model and policy, embedded in this package or brought
+// by the host: its g rules declare the member roles and their order ("g, editor,
+// viewer": editor is above viewer and inherits its permissions), and its p rules
+// grant actions to roles. The default roles are viewer < editor < admin; a host may
+// declare its own (Tinybird's viewer < guest < admin, System Initiative's
+// collaborator < approver). Load checks the roles when it loads, so a bad role set
+// fails at start-up rather than when a member is first given a role.
+//
+// Who holds which role is never a policy row: memberships live in storage, so the
+// policy does not grow with the number of workspaces or members, and no
+// user-controlled string ever reaches casbin.
 //
 // casbin's Enforce costs a few microseconds and dozens of allocations, so a Policy
 // evaluates every (subject, action) pair of the policy once, when it loads, into a
