@@ -258,6 +258,25 @@ func runSequence(t *testing.T, seed uint64, steps int) (succeeded, total int) {
 				return s.m.ListWorkspaces(ctx, p, workspace.ListOptions{NameContains: needle, Status: st, Limit: 2})
 			}
 		},
+		func() (string, op) {
+			p, u, on := actor(), pick(users[1:]), rng.IntN(2) == 0
+			return fmt.Sprintf("suspend %s %v", u, on), func(s *side) (any, error) {
+				if on {
+					return s.m.SuspendUser(ctx, p, u)
+				}
+				return s.m.ReactivateUser(ctx, p, u)
+			}
+		},
+		func() (string, op) {
+			p, u, e := actor(), pick(users), pick(users)+"@example.org"
+			return "change email of " + u, func(s *side) (any, error) {
+				return s.m.UpdateUser(ctx, p, u, tenancy.UserUpdate{Email: &e})
+			}
+		},
+		func() (string, op) {
+			p, u := actor(), pick(users[1:])
+			return "erase " + u, func(s *side) (any, error) { return s.m.DeleteUser(ctx, p, u) }
+		},
 	}
 	// Creation is drawn more often than the rest, so there is state to act on.
 	weights := map[int]int{1: 4, 7: 2, 12: 3, 13: 3, 15: 3, 16: 2}
