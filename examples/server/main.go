@@ -32,6 +32,7 @@ import (
 
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/httpapi"
+	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/bolt"
 	"github.com/tenancykit/tenancy/storage/postgres"
@@ -132,6 +133,8 @@ type where struct {
 	data     string
 	database string
 	keyFile  string
+	policy   string // a casbin policy file with the host's roles; empty: the default
+	renames  string // old=new,old2=new2: roles renamed while opening
 }
 
 // storeFlags adds -data, -database and -key-file to fs.
@@ -140,6 +143,8 @@ func storeFlags(fs *flag.FlagSet, getenv func(string) string) *where {
 	fs.StringVar(&w.data, "data", envOr(getenv, "TENANCY_DATA", "./tenancy.db"), "bbolt data file ($TENANCY_DATA)")
 	fs.StringVar(&w.database, "database", getenv("TENANCY_DATABASE_URL"), "PostgreSQL URL (instead of -data; default $TENANCY_DATABASE_URL)")
 	fs.StringVar(&w.keyFile, "key-file", "./tenancy.key", "with -database: the secret-hashing key file, the same on every instance")
+	fs.StringVar(&w.policy, "policy", getenv("TENANCY_POLICY"), "casbin policy file declaring your own roles (default: viewer < editor < admin; $TENANCY_POLICY)")
+	fs.StringVar(&w.renames, "rename-roles", "", "rename stored roles while opening, e.g. editor=guest (for a -policy that renamed them)")
 	return w
 }
 
@@ -203,12 +208,44 @@ func openManager(w *where) (m *tenancy.Manager, closeAll func(), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err = tenancy.New(store, tenancy.Options{SecretKey: key, Logger: slog.Default()})
+	opts := tenancy.Options{SecretKey: key, Logger: slog.Default()}
+	if opts.Policy, opts.RenameRoles, err = w.roles(); err == nil {
+		m, err = tenancy.New(store, opts)
+	}
 	if err != nil {
 		store.Close()
 		return nil, nil, err
 	}
 	return m, func() { m.Close(); store.Close() }, nil
+}
+
+// roles loads -policy and parses -rename-roles.
+func (w *where) roles() (*rbac.Policy, map[rbac.Role]rbac.Role, error) {
+	var policy *rbac.Policy
+	if w.policy != "" {
+		text, err := os.ReadFile(w.policy)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read policy: %w", err)
+		}
+		if policy, err = rbac.Load(rbac.Options{Policy: string(text)}); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", w.policy, err)
+		}
+	}
+	var renames map[rbac.Role]rbac.Role
+	for _, pair := range strings.Split(w.renames, ",") {
+		if strings.TrimSpace(pair) == "" {
+			continue
+		}
+		from, to, ok := strings.Cut(pair, "=")
+		if !ok || strings.TrimSpace(from) == "" || strings.TrimSpace(to) == "" {
+			return nil, nil, fmt.Errorf("-rename-roles %q: write old=new, comma-separated", pair)
+		}
+		if renames == nil {
+			renames = map[rbac.Role]rbac.Role{}
+		}
+		renames[rbac.Role(strings.TrimSpace(from))] = rbac.Role(strings.TrimSpace(to))
+	}
+	return policy, renames, nil
 }
 
 func newUserID() string { return "usr_" + ulid.Make().String() }

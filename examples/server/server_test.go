@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/httpapi"
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/workspace"
 )
 
 var ctx = context.Background()
@@ -470,6 +472,52 @@ func TestSetupRefusesTwice(t *testing.T) {
 	os.Remove(data + ".key")
 	if code := run(ctx, []string{"serve", "-data", data}, nil, io.Discard, &errOut, os.Getenv); code == 0 || !strings.Contains(errOut.String(), "key file") {
 		t.Errorf("serving without the key file: %q", errOut.String())
+	}
+}
+
+// A host's own roles: -policy loads them, a policy that drops a held role is refused
+// with the role named, and -rename-roles moves the holders while opening.
+func TestServePolicyFlags(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "t.db")
+	if code := run(ctx, []string{"setup", "-email", "a@example.com", "-data", data}, nil, io.Discard, io.Discard, os.Getenv); code != 0 {
+		t.Fatalf("setup exited %d", code)
+	}
+	m, closeAll, err := openManager(&where{data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := tenancy.System()
+	if _, err := m.RegisterUser(ctx, sys, tenancy.NewUser{ID: "ed", Email: "ed@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	pg, err := m.ListWorkspaces(ctx, sys, workspace.ListOptions{})
+	if err != nil || len(pg.Items) != 1 {
+		t.Fatalf("the setup workspace: %v", err)
+	}
+	if _, err := m.AddMember(ctx, sys, pg.Items[0].ID, tenancy.NewMember{UserID: "ed", Role: "editor"}); err != nil {
+		t.Fatal(err)
+	}
+	closeAll()
+	policy := filepath.Join(dir, "roles.csv")
+	text := "g, guest, viewer\ng, admin, guest\np, viewer, workspace:read\np, guest, content:write\np, admin, member:manage\n"
+	if err := os.WriteFile(policy, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = openManager(&where{data: data, policy: policy})
+	if !errors.Is(err, tenancy.ErrUndeclaredRole) || !strings.Contains(err.Error(), `"editor" is held by 1 member(s)`) {
+		t.Fatalf("a policy without editor: %v", err)
+	}
+	if _, _, err := openManager(&where{data: data, policy: policy, renames: "editor"}); err == nil {
+		t.Error("a malformed -rename-roles was accepted")
+	}
+	m, closeAll, err = openManager(&where{data: data, policy: policy, renames: "editor=guest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll()
+	if mb, err := m.GetMember(ctx, sys, pg.Items[0].ID, "ed"); err != nil || mb.Role != "guest" {
+		t.Errorf("after the rename: %+v, %v", mb, err)
 	}
 }
 
