@@ -464,7 +464,7 @@ func (m *Manager) inviterStillMay(tx storage.Tx, inv member.Invitation) error {
 	}
 	refuse := preconditionf("the person who invited you can no longer grant the %s role: ask for a new invitation", inv.Role)
 	u, err := tx.GetUser(inv.InviterID)
-	if err != nil {
+	if err != nil || u.Suspended() { // an erased or suspended inviter grants nothing
 		return refuse
 	}
 	role := rbac.Role("")

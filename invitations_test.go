@@ -146,6 +146,19 @@ func TestAcceptRechecksInviterAndWorkspace(t *testing.T) {
 		if _, err := e.m.ChangeRole(ctx, owner, e.ws.ID, "admin", rbac.Admin); err != nil {
 			t.Fatal(err)
 		}
+		// A suspended inviter grants nothing until reactivated.
+		if _, err := e.m.SuspendUser(ctx, platform, "admin"); err != nil {
+			t.Fatal(err)
+		}
+		before = e.dump(t)
+		_, err = e.m.AcceptInvitation(ctx, tenancy.User("newbie"), sent.Secret)
+		wantErr(t, err, tenancy.ErrFailedPrecondition, "can no longer grant the admin role")
+		if e.dump(t) != before {
+			t.Error("a refused accept changed storage")
+		}
+		if _, err := e.m.ReactivateUser(ctx, platform, "admin"); err != nil {
+			t.Fatal(err)
+		}
 		// An inactive workspace accepts no invitation and sends none; a deleted one does nothing.
 		if _, err := e.m.DeactivateWorkspace(ctx, owner, e.ws.ID); err != nil {
 			t.Fatal(err)
