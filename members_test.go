@@ -11,6 +11,7 @@ import (
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/storage/storagetest"
 	"github.com/tenancykit/tenancy/token"
 )
 
@@ -130,21 +131,7 @@ func (x matrixRules) accept(actor string, r rbac.Role) outcome {
 
 // tinybirdPolicy is Tinybird's role set: a guest manages resources, not people.
 var tinybirdPolicy = func() *rbac.Policy {
-	p, err := rbac.Load(rbac.Options{Policy: `
-g, guest, viewer
-g, admin, guest
-p, viewer, workspace:read
-p, viewer, member:list
-p, viewer, content:read
-p, guest, content:write
-p, guest, token:create
-p, admin, workspace:update
-p, admin, workspace:status
-p, admin, member:invite
-p, admin, member:manage
-p, admin, token:manage
-p, admin, audit:read
-`})
+	p, err := rbac.Load(rbac.Options{Policy: storagetest.TinybirdPolicy})
 	if err != nil {
 		panic(err)
 	}

@@ -260,9 +260,12 @@ var letterKind = map[byte]error{'N': tenancy.ErrNotFound, 'D': tenancy.ErrPermis
 var gridPolicies = []struct {
 	name   string
 	policy string
-}{{"default", ""}, {"tinybird", tinybirdPolicy}}
+}{{"default", ""}, {"tinybird", TinybirdPolicy}}
 
-const tinybirdPolicy = `
+// TinybirdPolicy is Tinybird's role set as a policy: viewer < guest < admin, where a
+// guest writes the workspace's resources and makes tokens but does not manage people.
+// Test suites of hosts run their own checks with it beside the default roles.
+const TinybirdPolicy = `
 g, guest, viewer
 g, admin, guest
 p, viewer, workspace:read
