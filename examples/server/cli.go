@@ -71,7 +71,7 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	target := ""
 	switch n := fs.NArg(); {
-	case n == 1 && (cmd == "workspace" && sub != "list" || cmd == "token" && (sub == "rotate" || sub == "revoke")):
+	case n == 1 && (cmd == "workspace" && sub != "list" || cmd == "token" && (sub == "rotate" || sub == "revoke") || cmd == "user"):
 		target = fs.Arg(0)
 	case n > 0:
 		return usageError{fmt.Sprintf("unexpected argument %q", clipArg(fs.Arg(0)))}
@@ -183,6 +183,32 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			return err
 		}
 		fmt.Fprintf(stdout, "invited %s as %s; send them this link (shown once):\n%s\n", inv.Email, inv.Role, inv.AcceptURL)
+	case "user suspend", "user reactivate", "user delete":
+		ask(&target, "User ID", "")
+		if err != nil {
+			return err
+		}
+		path := "/api/v1/platform/users/" + url.PathEscape(target)
+		if sub == "delete" {
+			if !*yes {
+				if err := c.confirm(fmt.Sprintf("Erase user %q: their memberships, tokens and personal data, for good?", target)); err != nil {
+					return err
+				}
+			}
+			var e struct {
+				Memberships int `json:"memberships"`
+				Tokens      int `json:"tokens"`
+			}
+			if err := c.do(ctx, "DELETE", path, nil, &e); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "erased user %s (%d memberships, %d tokens)\n", target, e.Memberships, e.Tokens)
+			return nil
+		}
+		if err := c.do(ctx, "POST", path+"/"+sub, nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: done (user %s)\n", sub, target)
 	default:
 		return usageError{fmt.Sprintf("unknown command %q", clipArg(strings.TrimSpace(cmd+" "+sub)))}
 	}

@@ -44,11 +44,12 @@ func main() {
 }
 
 const usage = `usage:
-  server setup -email EMAIL [-workspace NAME] [-data FILE | -database URL [-key-file FILE]]
-  server serve [-addr 127.0.0.1:8080] [-data FILE | -database URL [-key-file FILE]]
+  server setup -email EMAIL [-workspace NAME] [-data FILE | -database URL [-key-file FILE]] [-policy FILE]
+  server serve [-addr 127.0.0.1:8080] [-data FILE | -database URL [-key-file FILE]] [-policy FILE] [-rename-roles OLD=NEW]
   server workspace create|list|delete|leave [flags]
   server token create|revoke [flags]
   server invite [flags]
+  server user suspend|reactivate|delete USER_ID [flags]
 Client commands take --url and --token (or TENANCY_URL, TENANCY_TOKEN); -h on any
 command lists its flags. -database defaults to TENANCY_DATABASE_URL: PostgreSQL,
 for several instances on one database (give each the same -key-file).
@@ -66,7 +67,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = serveCmd(ctx, args[1:], stderr, getenv)
 	case "setup":
 		err = setupCmd(ctx, args[1:], stdout, stderr, getenv)
-	case "workspace", "token", "invite":
+	case "workspace", "token", "invite", "user":
 		err = clientCmd(ctx, args, stdin, stdout, stderr, getenv)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)

@@ -598,6 +598,24 @@ func TestCLI(t *testing.T) {
 	if code != 2 || strings.Contains(errs, s.admin) || strings.Count(errs, "flag provided but not defined") != 1 {
 		t.Errorf("a flag typo: %d %q", code, errs)
 	}
+	// Users: a platform user suspends, reactivates and erases one.
+	code, out, errs = cli("", "user", "suspend", "--yes", "nobody-here")
+	if code != 1 || !strings.Contains(errs, "not found") {
+		t.Errorf("suspend an unknown user: %d %q %q", code, out, errs)
+	}
+	if st, body := s.call(t, "POST", "/api/v1/platform/users", s.admin, map[string]string{"user_id": "u_cli", "email": "cli@example.com"}); st != 201 {
+		t.Fatalf("register a user to suspend: %d %v", st, body)
+	}
+	for _, sub := range []string{"suspend", "reactivate"} {
+		code, out, errs = cli("", "user", sub, "--yes", "u_cli")
+		if code != 0 || !strings.Contains(out, sub+": done (user u_cli)") {
+			t.Errorf("user %s: %d %q %q", sub, code, out, errs)
+		}
+	}
+	code, out, errs = cli("", "user", "delete", "--yes", "u_cli")
+	if code != 0 || !strings.Contains(out, "erased user u_cli (0 memberships, 0 tokens)") {
+		t.Errorf("user delete: %d %q %q", code, out, errs)
+	}
 	code, out, _ = cli("", "workspace", "delete", "--yes", "from-cli")
 	if code != 0 || !strings.Contains(out, "delete: done") {
 		t.Errorf("delete --yes by slug: %d %q", code, out)
