@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/rbac"
@@ -210,4 +211,64 @@ func ExampleManager_Verify() {
 	findings, err := m.Verify(ctx)
 	fmt.Println(len(findings), err)
 	// Output: 0 <nil>
+}
+
+// A suspended user's tokens stop working at once and work again after reactivation.
+func ExampleManager_SuspendUser() {
+	ctx := context.Background()
+	m := newExampleManager()
+	sys := tenancy.System()
+	tok, _ := m.CreateToken(ctx, tenancy.User("bob"), tenancy.NewToken{Name: "laptop", Lifetime: time.Hour})
+
+	_, _ = m.SuspendUser(ctx, sys, "bob")
+	_, err := m.Authenticate(ctx, tok.Secret)
+	fmt.Println(errors.Is(err, tenancy.ErrUnauthenticated))
+
+	_, _ = m.ReactivateUser(ctx, sys, "bob")
+	_, err = m.Authenticate(ctx, tok.Secret)
+	fmt.Println(err)
+	// Output:
+	// true
+	// <nil>
+}
+
+// Erasure is refused while the person owns a workspace; afterwards nothing of their
+// email or name is left, and the address is free.
+func ExampleManager_DeleteUser() {
+	ctx := context.Background()
+	m := newExampleManager()
+	bob := tenancy.User("bob")
+	w, _ := m.CreateWorkspace(ctx, bob, tenancy.NewWorkspace{Name: "Bob's"})
+
+	_, err := m.DeleteUser(ctx, bob, "bob")
+	fmt.Println(tenancy.KindOf(err))
+
+	_, _ = m.AddMember(ctx, bob, w.ID, tenancy.NewMember{UserID: "ada", Role: rbac.Admin})
+	_, _ = m.TransferOwnership(ctx, bob, w.ID, "ada")
+	erased, err := m.DeleteUser(ctx, bob, "bob") // their own request
+	fmt.Println(erased.Memberships, err)
+
+	_, err = m.GetUserByEmail(ctx, tenancy.System(), "bob@example.com")
+	fmt.Println(tenancy.KindOf(err))
+	// Output:
+	// failed precondition
+	// 1 <nil>
+	// not found
+}
+
+// Renaming a role for every member, invitation and token in one transaction: here
+// editors become viewers.
+func ExampleManager_RenameRole() {
+	ctx := context.Background()
+	m := newExampleManager()
+	w, _ := m.CreateWorkspace(ctx, tenancy.User("ada"), tenancy.NewWorkspace{Name: "Shop"})
+	_, _ = m.AddMember(ctx, tenancy.User("ada"), w.ID, tenancy.NewMember{UserID: "bob", Role: rbac.Editor})
+
+	got, err := m.RenameRole(ctx, tenancy.System(), rbac.Editor, rbac.Viewer)
+	fmt.Println(got.Members, err)
+	mb, _ := m.GetMember(ctx, tenancy.System(), w.ID, "bob")
+	fmt.Println(mb.Role)
+	// Output:
+	// 1 <nil>
+	// viewer
 }
