@@ -99,8 +99,11 @@ type Manager struct {
 	log          *slog.Logger
 }
 
-// New returns a Manager over store. It never reads the whole store: opening a Manager
-// over a million workspaces costs what it costs over ten.
+// New returns a Manager over store. It reads a few settings, not the store: opening a
+// Manager over a million workspaces costs what it costs over ten. The one exception
+// is a policy that drops a role the store's records may hold: New then counts the
+// memberships holding it, once, and refuses the policy while any do
+// (ErrUndeclaredRole).
 func New(store storage.Storage, opts Options) (*Manager, error) {
 	if store == nil {
 		return nil, errors.New("tenancy: New needs a storage backend")
