@@ -30,40 +30,36 @@ const settingRoles = "member_roles"
 var legacyRoles = []rbac.Role{rbac.Viewer, rbac.Editor, rbac.Admin}
 
 // checkRoles refuses a policy that drops a role stored members hold, after applying
-// renames. It reads one setting when the policy's roles are the ones the store
-// last saw; only a policy that drops a role makes it count memberships (once: the
-// new list is then stored).
+// renames. It reads one setting when the policy's roles are the ones the store last
+// saw and nothing is to be renamed; otherwise it renames, counts the memberships of
+// dropped roles and records the new list in one transaction, so a refusal leaves the
+// store as it was.
 func (m *Manager) checkRoles(renames map[rbac.Role]rbac.Role) error {
 	ctx := context.Background()
-	if len(renames) > 0 {
-		froms := slices.Sorted(mapKeys(renames))
-		err := m.update(ctx, "rename roles", func(tx storage.Tx) error {
-			for _, from := range froms {
-				if _, err := m.renameIn(tx, m.now(), System(), from, renames[from]); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("tenancy: Options.RenameRoles: %w", err)
-		}
-	}
 	want := m.policy.Roles()
 	var stored []rbac.Role
-	var held map[rbac.Role]int
-	err := m.store.View(ctx, func(tx storage.Tx) error {
-		stored, held = nil, nil
-		v, err := tx.Setting(settingRoles)
-		switch {
-		case errors.Is(err, storage.ErrNotFound):
-			stored = legacyRoles
-		case err != nil:
-			return err
-		default:
-			for _, r := range strings.Split(string(v), "\n") {
-				stored = append(stored, rbac.Role(r))
+	err := m.store.View(ctx, func(tx storage.Tx) (err error) {
+		stored, err = storedRoles(tx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("tenancy: check the policy's roles against the store: %w", err)
+	}
+	if len(renames) == 0 && slices.Equal(stored, want) {
+		return nil
+	}
+	var refusal error // ErrUndeclaredRole, kept apart from storage faults
+	err = m.update(ctx, "check roles", func(tx storage.Tx) error {
+		refusal = nil
+		now := m.now()
+		for _, from := range slices.Sorted(mapKeys(renames)) {
+			if _, err := m.renameIn(tx, now, System(), from, renames[from]); err != nil {
+				return fmt.Errorf("Options.RenameRoles: %w", err)
 			}
+		}
+		stored, err := storedRoles(tx)
+		if err != nil {
+			return internal("read roles", err)
 		}
 		var dropped []rbac.Role
 		for _, r := range stored {
@@ -71,36 +67,52 @@ func (m *Manager) checkRoles(renames map[rbac.Role]rbac.Role) error {
 				dropped = append(dropped, r)
 			}
 		}
-		if len(dropped) == 0 {
+		if len(dropped) > 0 {
+			count := map[rbac.Role]int{}
+			err := eachMember(tx, func(mb member.Member) bool {
+				if slices.Contains(dropped, mb.Role) {
+					count[mb.Role]++
+				}
+				return true
+			})
+			if err != nil {
+				return internal("count roles", err)
+			}
+			if held := slices.Sorted(mapKeys(count)); len(held) > 0 {
+				r := held[0]
+				refusal = fmt.Errorf("%w: role %q is held by %d member(s); the policy declares %s. Rename it (Options.RenameRoles, or Manager.RenameRole under a policy that declares both) or keep it in the policy",
+					ErrUndeclaredRole, r, count[r], m.policy.RoleList(false))
+				return refusal
+			}
+		}
+		if slices.Equal(stored, want) {
 			return nil
 		}
-		held = map[rbac.Role]int{}
-		return eachMember(tx, func(mb member.Member) bool {
-			if slices.Contains(dropped, mb.Role) {
-				held[mb.Role]++
-			}
-			return true
-		})
+		return tx.PutSetting(settingRoles, []byte(joinRoles(want, "\n")))
 	})
+	if refusal != nil {
+		return refusal
+	}
 	if err != nil {
 		return fmt.Errorf("tenancy: check the policy's roles against the store: %w", err)
 	}
-	for _, r := range slices.Sorted(mapKeys(held)) {
-		if n := held[r]; n > 0 {
-			return fmt.Errorf("%w: role %q is held by %d member(s); the policy declares %s. Rename it (Options.RenameRoles, or Manager.RenameRole under a policy that declares both) or keep it in the policy",
-				ErrUndeclaredRole, r, n, m.policy.RoleList(false))
-		}
-	}
-	if slices.Equal(stored, want) {
-		return nil
-	}
-	err = m.store.Update(ctx, func(tx storage.Tx) error {
-		return tx.PutSetting(settingRoles, []byte(joinRoles(want, "\n")))
-	})
-	if err != nil {
-		return fmt.Errorf("tenancy: record the policy's roles: %w", err)
-	}
 	return nil
+}
+
+// storedRoles reads the list of roles the store's records may hold.
+func storedRoles(tx storage.Tx) ([]rbac.Role, error) {
+	v, err := tx.Setting(settingRoles)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return legacyRoles, nil
+	case err != nil:
+		return nil, err
+	}
+	var out []rbac.Role
+	for _, r := range strings.Split(string(v), "\n") {
+		out = append(out, rbac.Role(r))
+	}
+	return out, nil
 }
 
 func joinRoles(rs []rbac.Role, sep string) string {

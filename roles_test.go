@@ -37,6 +37,15 @@ func TestPolicyThatDropsAHeldRole(t *testing.T) {
 		if e.dump(t) != before {
 			t.Error("a refused New changed storage")
 		}
+		// A rename that would succeed, beside a dropped role still held: refused as a
+		// whole, nothing renamed.
+		_, err = e.reopen(t, tenancy.Options{Policy: tinybirdPolicy, RenameRoles: map[rbac.Role]rbac.Role{rbac.Viewer: "guest"}})
+		if !errors.Is(err, tenancy.ErrUndeclaredRole) || tenancy.KindOf(err) != nil {
+			t.Errorf("a partial rename: %v (kind %v)", err, tenancy.KindOf(err))
+		}
+		if e.dump(t) != before {
+			t.Error("a refused New with renames changed storage")
+		}
 		// Renaming to a role the policy does not declare is refused too.
 		if _, err := e.reopen(t, tenancy.Options{Policy: tinybirdPolicy, RenameRoles: map[rbac.Role]rbac.Role{rbac.Editor: "helper"}}); !errors.Is(err, tenancy.ErrInvalidArgument) {
 			t.Errorf("rename to an undeclared role: %v", err)
