@@ -12,7 +12,6 @@ import (
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/token"
-	"github.com/tenancykit/tenancy/workspace"
 )
 
 // ErrUndeclaredRole is returned by New when stored memberships hold a role that
@@ -69,7 +68,11 @@ func (m *Manager) checkRoles(renames map[rbac.Role]rbac.Role) error {
 		}
 		if len(dropped) > 0 {
 			count := map[rbac.Role]int{}
-			err := eachMember(tx, func(mb member.Member) bool {
+			scan, err := scannerOf(tx)
+			if err != nil {
+				return internal("count roles", err)
+			}
+			err = scan.ScanAllMembers(func(mb member.Member) bool {
 				if slices.Contains(dropped, mb.Role) {
 					count[mb.Role]++
 				}
@@ -182,14 +185,17 @@ func (m *Manager) renameIn(tx storage.Tx, now time.Time, p Principal, from, to r
 	var members []member.Member
 	var invs []member.Invitation
 	var toks []token.Token
-	err := eachMember(tx, func(mb member.Member) bool {
-		if mb.Role == from {
-			members = append(members, mb)
-		}
-		return true
-	})
+	scan, err := scannerOf(tx)
 	if err == nil {
-		err = eachInvitation(tx, func(inv member.Invitation) bool {
+		err = scan.ScanAllMembers(func(mb member.Member) bool {
+			if mb.Role == from {
+				members = append(members, mb)
+			}
+			return true
+		})
+	}
+	if err == nil {
+		err = scan.ScanAllInvitations("", func(inv member.Invitation) bool {
 			if inv.Role == from {
 				invs = append(invs, inv)
 			}
@@ -197,7 +203,7 @@ func (m *Manager) renameIn(tx storage.Tx, now time.Time, p Principal, from, to r
 		})
 	}
 	if err == nil {
-		err = eachToken(tx, func(t token.Token) bool {
+		err = scan.ScanTokens("", func(t token.Token) bool {
 			if t.Role == from {
 				toks = append(toks, t)
 			}
@@ -234,60 +240,4 @@ func (m *Manager) renameIn(tx storage.Tx, now time.Time, p Principal, from, to r
 	}
 	return out, m.record(tx, now, p, "role.renamed", "", string(to), map[string]string{"from": string(from), "to": string(to),
 		"members": fmt.Sprint(out.Members), "invitations": fmt.Sprint(out.Invitations), "tokens": fmt.Sprint(out.Tokens)})
-}
-
-// eachMember walks every membership: the backend's full scan when it has one,
-// otherwise each workspace's members.
-func eachMember(tx storage.Tx, fn func(member.Member) bool) error {
-	if fs, ok := tx.(storage.FullScanner); ok {
-		return fs.ScanAllMembers(fn)
-	}
-	return eachWorkspaceID(tx, func(id string) (bool, error) {
-		more := true
-		err := tx.ScanMembers(id, "", func(mb member.Member) bool { more = fn(mb); return more })
-		return more, err
-	})
-}
-
-// eachInvitation walks every invitation, as eachMember does memberships.
-func eachInvitation(tx storage.Tx, fn func(member.Invitation) bool) error {
-	if fs, ok := tx.(storage.FullScanner); ok {
-		return fs.ScanAllInvitations("", fn)
-	}
-	return eachWorkspaceID(tx, func(id string) (bool, error) {
-		more := true
-		err := tx.ScanInvitations(id, "", func(inv member.Invitation) bool { more = fn(inv); return more })
-		return more, err
-	})
-}
-
-// eachToken walks every token: the full scan, or each user's tokens.
-func eachToken(tx storage.Tx, fn func(token.Token) bool) error {
-	if fs, ok := tx.(storage.FullScanner); ok {
-		return fs.ScanTokens("", fn)
-	}
-	var users []string
-	if err := tx.ScanUsers("", func(u member.User) bool { users = append(users, u.ID); return true }); err != nil {
-		return err
-	}
-	for _, id := range users {
-		more := true
-		if err := tx.ScanUserTokens(id, "", func(t token.Token) bool { more = fn(t); return more }); err != nil || !more {
-			return err
-		}
-	}
-	return nil
-}
-
-func eachWorkspaceID(tx storage.Tx, fn func(id string) (bool, error)) error {
-	var ids []string
-	if err := tx.ScanWorkspaces("", func(w workspace.Workspace) bool { ids = append(ids, w.ID); return true }); err != nil {
-		return err
-	}
-	for _, id := range ids {
-		if more, err := fn(id); err != nil || !more {
-			return err
-		}
-	}
-	return nil
 }

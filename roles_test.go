@@ -1,6 +1,7 @@
 package tenancy_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/storage/memory"
 )
 
 // reopen opens another Manager over e's store, as a restart with new options would.
@@ -218,5 +220,58 @@ func TestHostRolesOnEveryPath(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// plainStore hides the backend's optional capabilities: its transactions offer only
+// storage.Tx, as a third-party backend's might.
+type plainStore struct{ storage.Storage }
+
+type plainTx struct{ storage.Tx }
+
+func (s plainStore) View(ctx context.Context, fn func(storage.Tx) error) error {
+	return s.Storage.View(ctx, func(tx storage.Tx) error { return fn(plainTx{tx}) })
+}
+
+func (s plainStore) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	return s.Storage.Update(ctx, func(tx storage.Tx) error { return fn(plainTx{tx}) })
+}
+
+// Renames and erasures reach every record through the indexes when the backend has
+// no whole-table scans.
+func TestRenameAndEraseWithoutFullScans(t *testing.T) {
+	m, err := tenancy.New(plainStore{memory.New()}, tenancy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, id := range []string{"ada", "bob"} {
+		if _, err := m.RegisterUser(ctx, system, tenancy.NewUser{ID: id, Email: id + "@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := m.CreateWorkspace(ctx, tenancy.User("ada"), tenancy.NewWorkspace{Name: "Shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddMember(ctx, tenancy.User("ada"), w.ID, tenancy.NewMember{UserID: "bob", Role: rbac.Editor}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CreateToken(ctx, tenancy.User("bob"), tenancy.NewToken{Name: "ci", WorkspaceID: w.ID, Role: rbac.Editor, Lifetime: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.InviteMember(ctx, tenancy.User("ada"), w.ID, tenancy.NewInvitation{Email: "cy@example.com", Role: rbac.Editor}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.RenameRole(ctx, system, rbac.Editor, rbac.Viewer)
+	if err != nil || got.Members != 1 || got.Invitations != 1 || got.Tokens != 1 {
+		t.Fatalf("rename without full scans: %+v, %v", got, err)
+	}
+	erased, err := m.DeleteUser(ctx, system, "bob")
+	if err != nil || erased.Memberships != 1 || erased.Tokens != 1 {
+		t.Fatalf("erase without full scans: %+v, %v", erased, err)
+	}
+	if findings, err := m.Verify(ctx); err != nil || len(findings) != 0 {
+		t.Errorf("Verify: %v %v", findings, err)
 	}
 }

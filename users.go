@@ -376,7 +376,11 @@ func (m *Manager) DeleteUser(ctx context.Context, p Principal, userID string) (U
 			return internal("read tokens", err)
 		}
 		var drop, sent []member.Invitation
-		if err := eachInvitation(tx, func(inv member.Invitation) bool {
+		scan, err := scannerOf(tx)
+		if err != nil {
+			return internal("read invitations", err)
+		}
+		if err := scan.ScanAllInvitations("", func(inv member.Invitation) bool {
 			switch {
 			case inv.Email == u.Email || inv.AcceptedBy == u.ID:
 				drop = append(drop, inv)

@@ -235,6 +235,22 @@ func fullScanner(tx storage.Tx, workspaces map[string]workspace.Workspace, users
 	return indexScanner{tx: tx, workspaces: slices.Sorted(maps.Keys(workspaces)), users: slices.Sorted(maps.Keys(users))}
 }
 
+// scannerOf is fullScanner for callers that have not read every workspace and user
+// already (role renames, erasure): the fallback lists their IDs first.
+func scannerOf(tx storage.Tx) (storage.FullScanner, error) {
+	if fs, ok := tx.(storage.FullScanner); ok {
+		return fs, nil
+	}
+	s := indexScanner{tx: tx}
+	if err := tx.ScanWorkspaces("", func(w workspace.Workspace) bool { s.workspaces = append(s.workspaces, w.ID); return true }); err != nil {
+		return nil, err
+	}
+	if err := tx.ScanUsers("", func(u member.User) bool { s.users = append(s.users, u.ID); return true }); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 type indexScanner struct {
 	tx         storage.Tx
 	workspaces []string
