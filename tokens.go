@@ -244,7 +244,7 @@ func (m *Manager) Authenticate(ctx context.Context, secret string) (Principal, e
 	}
 	a := authReads.Get().(*authRead)
 	defer a.release()
-	a.m, a.hash, a.prefix, a.now = m, m.hasher.Hash(secret), prefix, m.clock() // one clock reading for the checks and the note
+	a.m, a.hash, a.prefix, a.now = m, m.hasher.AppendHash(a.sum[:0], secret), prefix, m.clock() // one clock reading for the checks and the note
 	err = errNotPrefetched
 	if pf, ok := m.store.(storage.Prefetcher); ok && ctx.Err() == nil {
 		keys := storage.PrefetchKeys{TokenHash: a.hash}
@@ -259,7 +259,7 @@ func (m *Manager) Authenticate(ctx context.Context, secret string) (Principal, e
 	if err != nil {
 		return Principal{}, storageErr("authenticate", err)
 	}
-	m.usage.note(m, a.p.tokenID, a.now)
+	m.usage.note(m, a.hash, a.p.tokenID, a.now)
 	return a.p, nil
 }
 
@@ -267,6 +267,7 @@ func (m *Manager) Authenticate(ctx context.Context, secret string) (Principal, e
 // once: a closure over the call's variables would cost two allocations a call.
 type authRead struct {
 	m      *Manager
+	sum    [token.HashSize]byte // hash's storage, so hashing allocates nothing
 	hash   []byte
 	prefix string
 	now    time.Time

@@ -2,11 +2,11 @@ package tenancy
 
 import (
 	"context"
-	"hash/maphash"
 	"sync"
 	"time"
 
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/token"
 )
 
 // usageTracker keeps token last-used times in memory, so Authenticate writes
@@ -14,8 +14,12 @@ import (
 // (started by the first note) writes them all in one transaction every interval, and
 // Close writes the rest. The map is sharded so parallel Authenticates do not meet on
 // one lock.
+//
+// Notes are keyed by the token's hash, which Authenticate has just computed and
+// which is unique per token: picking the shard and finding the entry read only that
+// hot buffer, never the token ID's bytes, and the hash is uniformly random, so its
+// first byte is the shard.
 type usageTracker struct {
-	seed     maphash.Seed
 	shards   [32]usageShard
 	interval time.Duration
 	start    sync.Once
@@ -26,30 +30,42 @@ type usageTracker struct {
 
 type usageShard struct {
 	mu   sync.Mutex
-	last map[string]time.Time
-	_    [40]byte // keep shards on separate cache lines
+	last map[usageKey]usageNote
+	_    [48]byte // keep shards on separate cache lines
+}
+
+// usageKey is a token's hash.
+type usageKey [token.HashSize]byte
+
+// usageNote is the latest use of one token.
+type usageNote struct {
+	tokenID string
+	at      time.Time
 }
 
 func newUsageTracker(interval time.Duration) *usageTracker {
-	u := &usageTracker{seed: maphash.MakeSeed(), interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
+	u := &usageTracker{interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
 	for i := range u.shards {
-		u.shards[i].last = map[string]time.Time{}
+		u.shards[i].last = map[usageKey]usageNote{}
 	}
 	return u
 }
 
-// note records that a token was used at t.
-func (u *usageTracker) note(m *Manager, tokenID string, t time.Time) {
-	u.keep(tokenID, t)
+// note records that the token with hash (as Authenticate computed it) and ID
+// tokenID was used at t.
+func (u *usageTracker) note(m *Manager, hash []byte, tokenID string, t time.Time) {
+	var k usageKey
+	copy(k[:], hash)
+	u.keep(k, usageNote{tokenID: tokenID, at: t})
 	u.start.Do(func() { go u.loop(m) })
 }
 
 // keep holds the latest use of a token until the next flush.
-func (u *usageTracker) keep(tokenID string, t time.Time) {
-	s := &u.shards[maphash.String(u.seed, tokenID)%uint64(len(u.shards))]
+func (u *usageTracker) keep(k usageKey, n usageNote) {
+	s := &u.shards[int(k[0])%len(u.shards)]
 	s.mu.Lock()
-	if prev, ok := s.last[tokenID]; !ok || t.After(prev) {
-		s.last[tokenID] = t
+	if prev, ok := s.last[k]; !ok || n.at.After(prev.at) {
+		s.last[k] = n
 	}
 	s.mu.Unlock()
 }
@@ -71,15 +87,15 @@ func (u *usageTracker) loop(m *Manager) {
 }
 
 // drain takes every pending note.
-func (u *usageTracker) drain() map[string]time.Time {
-	out := map[string]time.Time{}
+func (u *usageTracker) drain() map[usageKey]usageNote {
+	out := map[usageKey]usageNote{}
 	for i := range u.shards {
 		s := &u.shards[i]
 		s.mu.Lock()
 		for k, v := range s.last {
 			out[k] = v
 		}
-		s.last = map[string]time.Time{}
+		s.last = map[usageKey]usageNote{}
 		s.mu.Unlock()
 	}
 	return out
@@ -94,18 +110,18 @@ func (u *usageTracker) flush(ctx context.Context, m *Manager) error {
 		return nil
 	}
 	err := m.store.Update(ctx, func(tx storage.Tx) error {
-		for id, at := range pending {
+		for _, n := range pending {
 			// A commutative touch, never Get + Put: a revocation committed meanwhile
 			// is never overwritten, and a token deleted meanwhile is skipped.
-			if err := tx.TouchToken(id, at.UTC().Truncate(time.Microsecond)); err != nil {
+			if err := tx.TouchToken(n.tokenID, n.at.UTC().Truncate(time.Microsecond)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		for id, at := range pending {
-			u.keep(id, at)
+		for k, n := range pending {
+			u.keep(k, n)
 		}
 	}
 	return err

@@ -150,7 +150,7 @@ func Hint(secret string) string {
 // Hasher computes keyed BLAKE2b-256 hashes of secrets: what is stored instead of
 // the secret. Without the key, a stolen database yields nothing to try secrets
 // against offline. It is safe for concurrent use; digests are pooled, so hashing
-// allocates only its result.
+// allocates only its result, and AppendHash into a buffer with room allocates nothing.
 //
 // Keyed BLAKE2b compresses the key as a first block of its own before the message.
 // That block is the same for every secret, so NewHasher compresses it once and each
@@ -170,6 +170,9 @@ type keyedDigest struct {
 	d   hash.Hash
 	buf []byte
 }
+
+// HashSize is the length of a Hasher's hashes, in bytes.
+const HashSize = blake2b.Size256
 
 // MinKeyLen and MaxKeyLen bound a Hasher's key.
 const (
@@ -192,7 +195,7 @@ func NewHasher(key []byte) (*Hasher, error) {
 		return &keyedDigest{d: d}
 	}
 	for _, probe := range []string{"x", "tncp_0123456789abcdefghijklmnopqrst012345", strings.Repeat("y", 300)} {
-		if h.state != nil && !bytes.Equal(h.Hash(probe), h.plainHash(probe)) {
+		if h.state != nil && !bytes.Equal(h.Hash(probe), h.appendPlain(nil, probe)) {
 			h.state = nil
 		}
 	}
@@ -239,27 +242,33 @@ func keyedState(key []byte) []byte {
 
 // Hash returns the keyed hash of secret.
 func (h *Hasher) Hash(secret string) []byte {
+	return h.AppendHash(make([]byte, 0, HashSize), secret)
+}
+
+// AppendHash appends the keyed hash of secret to dst and returns the extended
+// slice, like hash.Hash's Sum: with room in dst, hashing allocates nothing.
+func (h *Hasher) AppendHash(dst []byte, secret string) []byte {
 	if h.state == nil || secret == "" { // an empty message is the key block alone
-		return h.plainHash(secret)
+		return h.appendPlain(dst, secret)
 	}
 	k := h.pool.Get().(*keyedDigest)
 	_ = k.d.(encoding.BinaryUnmarshaler).UnmarshalBinary(h.state) // checked in NewHasher
 	k.buf = append(k.buf[:0], secret...)
 	_, _ = k.d.Write(k.buf)
 	clear(k.buf) // the pool keeps no secret
-	sum := k.d.Sum(make([]byte, 0, blake2b.Size256))
+	dst = k.d.Sum(dst)
 	if cap(k.buf) <= 1024 { // an outsized secret's buffer is not kept
 		h.pool.Put(k)
 	}
-	return sum
+	return dst
 }
 
-// plainHash hashes with a freshly keyed digest: the slow way, which the saved
+// appendPlain hashes with a freshly keyed digest: the slow way, which the saved
 // state must agree with.
-func (h *Hasher) plainHash(secret string) []byte {
+func (h *Hasher) appendPlain(dst []byte, secret string) []byte {
 	d, _ := blake2b.New256(h.key) // the key was checked in NewHasher
 	_, _ = io.WriteString(d, secret)
-	return d.Sum(make([]byte, 0, blake2b.Size256))
+	return d.Sum(dst)
 }
 
 // ErrLifetime is wrapped by ParseLifetime's errors.

@@ -394,7 +394,12 @@ func (s *snapshot) GetToken(id string) (token.Token, error) {
 
 func (s *snapshot) GetTokenByHash(hash []byte) (token.Token, error) {
 	if t, ok := s.tokByHash.get(string(hash)); ok {
-		return t.Clone(), nil
+		// The stored hash equals the one asked for, so the caller's own slice stands
+		// in for it: the stored one stays unshared, and Authenticate's lookup
+		// allocates nothing.
+		got := *t
+		got.Hash = hash[:len(hash):len(hash)]
+		return got, nil
 	}
 	return token.Token{}, notFound("token", "by hash")
 }
