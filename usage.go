@@ -6,21 +6,27 @@ import (
 	"time"
 
 	"github.com/tenancykit/tenancy/storage"
-	"github.com/tenancykit/tenancy/token"
 )
 
 // usageTracker keeps token last-used times in memory, so Authenticate writes
-// nothing. Notes for one token coalesce to its latest time; a background goroutine
-// (started by the first note) writes them all in one transaction every interval, and
-// Close writes the rest. The map is sharded so parallel Authenticates do not meet on
-// one lock.
+// nothing. A background goroutine (started by the first note) writes them in one
+// transaction every interval, and Close writes the rest.
 //
-// Notes are keyed by the token's hash, which Authenticate has just computed and
-// which is unique per token: picking the shard and finding the entry read only that
-// hot buffer, never the token ID's bytes, and the hash is uniformly random, so its
-// first byte is the shard.
+// A note is an append to a small buffer: Authenticate pays for a lock nobody else
+// holds (the buffers are sharded by the token hash's first byte, uniformly random)
+// and a write to a cache line it has just used, never a lookup in a large map.
+// Coalescing notes to each token's latest time happens off the request path: when a
+// buffer is half full the background goroutine is woken to sweep every buffer into
+// the pending map, and a buffer found full (the goroutine is behind) is swept by the
+// note that fills it, so memory stays bounded.
+//
+// Lock order: mu, then a shard's mu. A sweep holds mu from taking buffers to merging
+// them, so a flush never misses a note that is between a buffer and the map.
 type usageTracker struct {
 	shards   [32]usageShard
+	mu       sync.Mutex           // guards pending and every sweep
+	pending  map[string]time.Time // token ID → latest use, coalesced
+	kick     chan struct{}        // wakes the goroutine to sweep; capacity 1
 	interval time.Duration
 	start    sync.Once
 	stop     chan struct{}
@@ -28,25 +34,29 @@ type usageTracker struct {
 	closed   sync.Once
 }
 
+// usageBuffer is how many notes a shard holds before they must be coalesced; the
+// goroutine is woken at half of it.
+const usageBuffer = 256
+
 type usageShard struct {
-	mu   sync.Mutex
-	last map[usageKey]usageNote
-	_    [48]byte // keep shards on separate cache lines
+	mu    sync.Mutex
+	notes []usageNote // appended to by note, taken by a sweep
+	spare []usageNote // an emptied buffer to swap in, so sweeping allocates nothing
+	_     [8]byte     // keep shards on separate cache lines
 }
 
-// usageKey is a token's hash.
-type usageKey [token.HashSize]byte
-
-// usageNote is the latest use of one token.
+// usageNote is one use of a token.
 type usageNote struct {
 	tokenID string
 	at      time.Time
 }
 
 func newUsageTracker(interval time.Duration) *usageTracker {
-	u := &usageTracker{interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
+	u := &usageTracker{pending: map[string]time.Time{}, kick: make(chan struct{}, 1), interval: interval,
+		stop: make(chan struct{}), done: make(chan struct{})}
 	for i := range u.shards {
-		u.shards[i].last = map[usageKey]usageNote{}
+		u.shards[i].notes = make([]usageNote, 0, usageBuffer)
+		u.shards[i].spare = make([]usageNote, 0, usageBuffer)
 	}
 	return u
 }
@@ -54,20 +64,48 @@ func newUsageTracker(interval time.Duration) *usageTracker {
 // note records that the token with hash (as Authenticate computed it) and ID
 // tokenID was used at t.
 func (u *usageTracker) note(m *Manager, hash []byte, tokenID string, t time.Time) {
-	var k usageKey
-	copy(k[:], hash)
-	u.keep(k, usageNote{tokenID: tokenID, at: t})
+	s := &u.shards[int(hash[0])%len(u.shards)]
+	s.mu.Lock()
+	s.notes = append(s.notes, usageNote{tokenID: tokenID, at: t})
+	n := len(s.notes)
+	s.mu.Unlock()
+	switch {
+	case n == usageBuffer/2:
+		select {
+		case u.kick <- struct{}{}:
+		default: // a sweep is already asked for
+		}
+	case n >= usageBuffer:
+		u.sweep() // the goroutine is behind: coalesce here rather than grow
+	}
 	u.start.Do(func() { go u.loop(m) })
 }
 
-// keep holds the latest use of a token until the next flush.
-func (u *usageTracker) keep(k usageKey, n usageNote) {
-	s := &u.shards[int(k[0])%len(u.shards)]
-	s.mu.Lock()
-	if prev, ok := s.last[k]; !ok || n.at.After(prev.at) {
-		s.last[k] = n
+// sweep coalesces every shard's notes into pending.
+func (u *usageTracker) sweep() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for i := range u.shards {
+		s := &u.shards[i]
+		s.mu.Lock()
+		notes := s.notes
+		s.notes, s.spare = s.spare, nil
+		s.mu.Unlock()
+		for _, n := range notes {
+			u.keepLocked(n.tokenID, n.at)
+		}
+		clear(notes) // hold no token IDs
+		s.mu.Lock()
+		s.spare = notes[:0]
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
+}
+
+// keepLocked holds the latest use of a token until the next flush. u.mu is held.
+func (u *usageTracker) keepLocked(tokenID string, t time.Time) {
+	if prev, ok := u.pending[tokenID]; !ok || t.After(prev) {
+		u.pending[tokenID] = t
+	}
 }
 
 func (u *usageTracker) loop(m *Manager) {
@@ -76,6 +114,8 @@ func (u *usageTracker) loop(m *Manager) {
 	defer tick.Stop()
 	for {
 		select {
+		case <-u.kick:
+			u.sweep()
 		case <-tick.C:
 			if err := u.flush(context.Background(), m); err != nil {
 				m.log.Error("tenancy: write token last-used times (kept for the next flush)", "err", err)
@@ -86,18 +126,13 @@ func (u *usageTracker) loop(m *Manager) {
 	}
 }
 
-// drain takes every pending note.
-func (u *usageTracker) drain() map[usageKey]usageNote {
-	out := map[usageKey]usageNote{}
-	for i := range u.shards {
-		s := &u.shards[i]
-		s.mu.Lock()
-		for k, v := range s.last {
-			out[k] = v
-		}
-		s.last = map[usageKey]usageNote{}
-		s.mu.Unlock()
-	}
+// drain takes every note made so far, coalesced.
+func (u *usageTracker) drain() map[string]time.Time {
+	u.sweep()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := u.pending
+	u.pending = map[string]time.Time{}
 	return out
 }
 
@@ -110,19 +145,21 @@ func (u *usageTracker) flush(ctx context.Context, m *Manager) error {
 		return nil
 	}
 	err := m.store.Update(ctx, func(tx storage.Tx) error {
-		for _, n := range pending {
+		for id, at := range pending {
 			// A commutative touch, never Get + Put: a revocation committed meanwhile
 			// is never overwritten, and a token deleted meanwhile is skipped.
-			if err := tx.TouchToken(n.tokenID, n.at.UTC().Truncate(time.Microsecond)); err != nil {
+			if err := tx.TouchToken(id, at.UTC().Truncate(time.Microsecond)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		for k, n := range pending {
-			u.keep(k, n)
+		u.mu.Lock()
+		for id, at := range pending {
+			u.keepLocked(id, at)
 		}
+		u.mu.Unlock()
 	}
 	return err
 }

@@ -142,7 +142,7 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 	})
 	snap.toks.Ascend(func(it item[token.Token]) bool {
 		v1, ok1 := snap.tokByID.get(it.key)
-		v2, ok2 := snap.tokByHash.get(string(it.val.Hash))
+		v2, ok2 := snap.tokByHash.get(keyOfHash(it.val.Hash))
 		if !ok1 || !ok2 || v1 != it.val || v2 != it.val {
 			report("token %q: hash indexes disagree with the tree", it.key)
 		}

@@ -9,8 +9,10 @@
 package memory
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"hash/maphash"
 	"slices"
@@ -156,10 +158,29 @@ type snapshot struct {
 	wsByID     hindex[string, workspace.Workspace]
 	memberByID hindex[memberKey, memberRec]
 	tokByID    hindex[string, token.Token]
-	tokByHash  hindex[string, token.Token] // keyed by string(hash)
+	tokByHash  hindex[hashKey, token.Token]
 }
 
 type memberKey struct{ ws, user string }
+
+// hashKey keys the token-by-hash index inline: a lookup compares the key inside the
+// map's own slot instead of following a pointer to the bytes, one cache miss less
+// on every Authenticate. A hash of token.HashSize bytes (all the Manager makes) is
+// its own key; any other length is keyed by its SHA-256, marked apart so it never
+// equals a raw key, and checked against the token on lookup.
+type hashKey struct {
+	raw bool
+	b   [token.HashSize]byte
+}
+
+func keyOfHash(h []byte) hashKey {
+	if len(h) == token.HashSize {
+		k := hashKey{raw: true}
+		copy(k.b[:], h)
+		return k
+	}
+	return hashKey{b: sha256.Sum256(h)}
+}
 
 // memberRec is how a membership is kept: member.Member with its times as
 // nanoseconds, which puts the record in a smaller allocation class (96 bytes, not
@@ -205,7 +226,7 @@ func newSnapshot() *snapshot {
 	return &snapshot{
 		userByID: newHindex[string, member.User](seed), wsByID: newHindex[string, workspace.Workspace](seed),
 		memberByID: newHindex[memberKey, memberRec](seed),
-		tokByID:    newHindex[string, token.Token](seed), tokByHash: newHindex[string, token.Token](seed),
+		tokByID:    newHindex[string, token.Token](seed), tokByHash: newHindex[hashKey, token.Token](seed),
 		users: newTree[member.User](), userEmail: newTree[string](),
 		ws: newTree[workspace.Workspace](), wsSlug: newTree[string](), wsExt: newTree[string](),
 		members: newPairs[memberRec](), userWs: newPairs[none](),
@@ -393,15 +414,17 @@ func (s *snapshot) GetToken(id string) (token.Token, error) {
 }
 
 func (s *snapshot) GetTokenByHash(hash []byte) (token.Token, error) {
-	if t, ok := s.tokByHash.get(string(hash)); ok {
-		// The stored hash equals the one asked for, so the caller's own slice stands
-		// in for it: the stored one stays unshared, and Authenticate's lookup
-		// allocates nothing.
-		got := *t
-		got.Hash = hash[:len(hash):len(hash)]
-		return got, nil
+	k := keyOfHash(hash)
+	t, ok := s.tokByHash.get(k)
+	if !ok || (!k.raw && !bytes.Equal(t.Hash, hash)) {
+		return token.Token{}, notFound("token", "by hash")
 	}
-	return token.Token{}, notFound("token", "by hash")
+	// The stored hash equals the one asked for, so the caller's own slice stands in
+	// for it: the stored one stays unshared, and Authenticate's lookup allocates
+	// nothing.
+	got := *t
+	got.Hash = hash[:len(hash):len(hash)]
+	return got, nil
 }
 
 func (s *snapshot) ScanWorkspaceTokens(wsID, after string, fn func(token.Token) bool) error {
@@ -907,7 +930,7 @@ func (t *writeTx) putToken(tok token.Token) error {
 	tok = tok.Clone()
 	t.toks.ReplaceOrInsert(item[token.Token]{key: tok.ID, val: &tok})
 	t.tokByID.set(tok.ID, &tok)
-	t.tokByHash.set(string(tok.Hash), &tok)
+	t.tokByHash.set(keyOfHash(tok.Hash), &tok)
 	return nil
 }
 
@@ -926,7 +949,7 @@ func (t *writeTx) TouchToken(id string, at time.Time) error {
 
 func (t *writeTx) dropTokenIndexes(tok token.Token) {
 	t.tokHash.Delete(item[string]{key: string(tok.Hash)})
-	t.tokByHash.del(string(tok.Hash))
+	t.tokByHash.del(keyOfHash(tok.Hash))
 	if tok.WorkspaceID != "" {
 		t.tokWs.Delete(pair[none]{a: tok.WorkspaceID, b: tok.ID})
 	}
