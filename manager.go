@@ -192,6 +192,9 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 	if err := m.checkRoles(opts.RenameRoles); err != nil {
 		return nil, err
 	}
+	if err := m.markSuspendedTokens(); err != nil {
+		return nil, err
+	}
 	m.usage = newUsageTracker(flush)
 	m.log = opts.Logger
 	if m.log == nil {

@@ -3,6 +3,7 @@ package tenancy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -315,6 +316,9 @@ func (m *Manager) setSuspended(ctx context.Context, p Principal, userID string, 
 		if err := tx.PutUser(u); err != nil {
 			return internal("put user", err)
 		}
+		if err := m.markTokens(tx, u.ID, on); err != nil {
+			return err
+		}
 		return m.record(tx, now, p, typ, "", u.ID, nil)
 	})
 	if err != nil {
@@ -428,4 +432,70 @@ func (m *Manager) DeleteUser(ctx context.Context, p Principal, userID string) (U
 		return UserErasure{}, err
 	}
 	return out, nil
+}
+
+// settingSuspensionMarks records that every token of a suspended user carries
+// token.UserSuspended. Every write of this version keeps that true; New makes it
+// true, once, of a store written before, and then records this setting.
+const settingSuspensionMarks = "token_user_suspension_marks"
+
+// markTokens sets the UserSuspended mark of every token userID created to on, in the
+// transaction that suspends or reactivates them, so Authenticate can refuse a
+// suspended user's token from the token alone.
+func (m *Manager) markTokens(tx storage.Tx, userID string, on bool) error {
+	var change []token.Token
+	if err := tx.ScanUserTokens(userID, "", func(t token.Token) bool {
+		if t.UserSuspended != on {
+			change = append(change, t)
+		}
+		return true
+	}); err != nil {
+		return internal("scan tokens", err)
+	}
+	for _, t := range change {
+		t.UserSuspended = on
+		if err := tx.PutToken(t); err != nil {
+			return internal("put token", err)
+		}
+	}
+	return nil
+}
+
+// markSuspendedTokens runs once per store, from New: it gives the tokens of users
+// suspended before tokens carried the mark their mark. Later starts read one
+// setting.
+func (m *Manager) markSuspendedTokens() error {
+	ctx := context.Background()
+	done := false
+	err := m.store.View(ctx, func(tx storage.Tx) error {
+		_, err := tx.Setting(settingSuspensionMarks)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		done = err == nil
+		return err
+	})
+	if err == nil && !done {
+		err = m.update(ctx, "mark suspended users' tokens", func(tx storage.Tx) error {
+			var suspended []string
+			if err := tx.ScanUsers("", func(u member.User) bool {
+				if u.Suspended() {
+					suspended = append(suspended, u.ID)
+				}
+				return true
+			}); err != nil {
+				return internal("scan users", err)
+			}
+			for _, id := range suspended {
+				if err := m.markTokens(tx, id, true); err != nil {
+					return err
+				}
+			}
+			return tx.PutSetting(settingSuspensionMarks, []byte("1"))
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("tenancy: mark the tokens of suspended users: %w", err)
+	}
+	return nil
 }

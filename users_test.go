@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/token"
 )
 
 // After an erasure no record holds the person's email or name, their tokens fail,
@@ -271,5 +274,71 @@ func (e *env) lastEvent(t *testing.T) tenancy.Event {
 			return last
 		}
 		cursor = pg.NextCursor
+	}
+}
+
+// A store written before tokens carried their user's suspension: New marks the
+// tokens of users already suspended, once, so Authenticate refuses them; Verify
+// reports a mark that disagrees with its user.
+func TestNewMarksSuspendedUsersTokens(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			store := b.open(t)
+			defer store.Close()
+			h, _ := token.NewHasher(testKey)
+			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			secrets := map[string]string{}
+			err := store.Update(ctx, func(tx storage.Tx) error {
+				for _, id := range []string{"active", "suspended"} {
+					u := member.User{ID: id, Email: id + "@example.com", CreatedAt: t0, UpdatedAt: t0}
+					if id == "suspended" {
+						u.SuspendedAt = t0
+					}
+					if err := tx.CreateUser(u); err != nil {
+						return err
+					}
+					s, _ := token.NewSecret("tncp", nil)
+					secrets[id] = s
+					if err := tx.CreateToken(token.Token{ID: "tok_" + id, Kind: token.Personal, Name: "t", UserID: id,
+						Hash: h.Hash(s), Hint: token.Hint(s), CreatedAt: t0}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := tenancy.New(store, tenancy.Options{SecretKey: testKey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if _, err := m.Authenticate(ctx, secrets["suspended"]); !errors.Is(err, tenancy.ErrUnauthenticated) {
+				t.Errorf("a token of a user suspended before the marks authenticates: %v", err)
+			}
+			if _, err := m.Authenticate(ctx, secrets["active"]); err != nil {
+				t.Errorf("an active user's token: %v", err)
+			}
+			if f, err := m.Verify(ctx); err != nil || len(f) != 0 {
+				t.Errorf("Verify after New marked the tokens: %v %v", f, err)
+			}
+			// A mark that disagrees with its user is a finding.
+			err = store.Update(ctx, func(tx storage.Tx) error {
+				k, err := tx.GetToken("tok_active")
+				if err != nil {
+					return err
+				}
+				k.UserSuspended = true
+				return tx.PutToken(k)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := m.Verify(ctx)
+			if err != nil || len(f) != 1 || f[0].Check != "suspension" || f[0].Subject != "tok_active" {
+				t.Errorf("Verify with a wrong mark: %v %v", f, err)
+			}
+		})
 	}
 }

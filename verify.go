@@ -27,7 +27,8 @@ func (f Finding) String() string { return f.Check + " " + f.Subject + ": " + f.D
 // Verify walks every record in one read transaction and reports each invariant of
 // the design that does not hold: a workspace without exactly one owner or without an
 // admin; a membership, invitation or token pointing at a missing workspace or user;
-// a record its indexes do not find; a counter that differs from the records. When
+// a token whose UserSuspended mark disagrees with its user; a record its indexes do
+// not find; a counter that differs from the records. When
 // the backend can check its own structures (storage.Checker), its findings are
 // included. An empty result means healthy. Verify changes nothing.
 func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
@@ -47,9 +48,9 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 	}
 	err := m.store.View(ctx, func(tx storage.Tx) error {
 		out = out[:0]
-		users := map[string]bool{}
+		users, suspended := map[string]bool{}, map[string]bool{}
 		if err := tx.ScanUsers("", func(u member.User) bool {
-			users[u.ID] = true
+			users[u.ID], suspended[u.ID] = true, u.Suspended()
 			if got, err := tx.GetUserByEmail(u.Email); err != nil || got.ID != u.ID {
 				add("index", u.ID, "its email %q does not find it", u.Email)
 			}
@@ -176,6 +177,8 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 		if err := scan.ScanTokens("", func(t token.Token) bool {
 			if !users[t.UserID] {
 				add("orphan", t.ID, "token of a missing user %q", t.UserID)
+			} else if t.UserSuspended != suspended[t.UserID] {
+				add("suspension", t.ID, "marked UserSuspended=%v, but user %q is suspended=%v", t.UserSuspended, t.UserID, suspended[t.UserID])
 			}
 			if t.WorkspaceID != "" {
 				if _, ok := workspaces[t.WorkspaceID]; !ok {

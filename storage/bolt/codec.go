@@ -285,6 +285,9 @@ func encodeToken(t token.Token) []byte {
 	e.time(t.ExpiresAt)
 	e.time(t.RevokedAt)
 	e.time(t.LastUsedAt)
+	if t.UserSuspended { // written only when set: records from before have no field
+		e.boolean(true)
+	}
 	return e.b
 }
 
@@ -293,6 +296,9 @@ func decodeToken(b []byte) (token.Token, error) {
 	t := token.Token{ID: d.str(), Kind: token.Kind(d.str()), Name: d.str(), UserID: d.str(), WorkspaceID: d.str(),
 		Role: rbac.Role(d.str()), Hash: d.bytes(), Hint: d.str(), CreatedAt: d.time(), ExpiresAt: d.time(),
 		RevokedAt: d.time(), LastUsedAt: d.time()}
+	if !d.bad && len(d.s) > 0 {
+		t.UserSuspended = d.boolean()
+	}
 	return t, d.done("token")
 }
 

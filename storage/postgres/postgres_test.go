@@ -6,12 +6,16 @@ import (
 	"os"
 	"sort"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tenancykit/tenancy/internal/pgtest"
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/postgres"
 	"github.com/tenancykit/tenancy/storage/storagetest"
+	"github.com/tenancykit/tenancy/token"
 )
 
 func TestMain(m *testing.M) {
@@ -67,5 +71,59 @@ func TestNewWithAHostPool(t *testing.T) {
 	}
 	if _, err := postgres.New(nil, postgres.Options{}); err == nil {
 		t.Error("New(nil) accepted")
+	}
+}
+
+// Migration 3 gives the tokens of users suspended under schema 2 their mark.
+func TestMigrationMarksSuspendedUsersTokens(t *testing.T) {
+	ctx := context.Background()
+	url, schema := pgtest.Schema(t)
+	s, err := postgres.Open(ctx, url, postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	err = s.Update(ctx, func(tx storage.Tx) error {
+		for i, id := range []string{"active", "suspended"} {
+			u := userRec(id, id+"@example.com")
+			if id == "suspended" {
+				u.SuspendedAt = t0
+			}
+			if err := tx.CreateUser(u); err != nil {
+				return err
+			}
+			if err := tx.CreateToken(token.Token{ID: "tok_" + id, Kind: token.Personal, Name: "t", UserID: id,
+				Hash: []byte{byte(i + 1)}, Hint: "h", CreatedAt: t0}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Back to schema 2: no column, version 2.
+	p := pgx.Identifier{schema}.Sanitize() + ".tenancy_"
+	q := "ALTER TABLE " + p + "tokens DROP COLUMN user_suspended; UPDATE " + p + "schema_version SET version = 2"
+	if _, err := s.Pool().Exec(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = postgres.Open(ctx, url, postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.View(ctx, func(tx storage.Tx) error {
+		for id, want := range map[string]bool{"tok_active": false, "tok_suspended": true} {
+			k, err := tx.GetToken(id)
+			if err != nil || k.UserSuspended != want {
+				t.Errorf("%s after migrating: marked %v, want %v (%v)", id, k.UserSuspended, want, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -23,7 +23,7 @@ const (
 		u.created_at, u.updated_at, u.suspended_at`
 	pfToken = `k.id IS NOT NULL, coalesce(k.id, ''), coalesce(k.kind, ''), coalesce(k.name, ''), coalesce(k.user_id, ''),
 		coalesce(k.workspace_id, ''), coalesce(k.role, ''), coalesce(k.hash, ''::bytea), coalesce(k.hint, ''),
-		k.created_at, k.expires_at, k.revoked_at, k.last_used_at`
+		k.created_at, k.expires_at, k.revoked_at, k.last_used_at, coalesce(k.user_suspended, false)`
 	pfWorkspace = `w.id IS NOT NULL, coalesce(w.id, ''), coalesce(w.slug, ''), coalesce(w.name, ''), coalesce(w.description, ''),
 		coalesce(w.status, ''), w.metadata, w.external_id, coalesce(w.starter_kit, ''), coalesce(w.owner_id, ''),
 		w.created_at, w.updated_at, w.deleted_at`

@@ -695,12 +695,12 @@ func (t *tx) ScanAllInvitations(after string, fn func(member.Invitation) bool) e
 
 // Tokens.
 
-const tokCols = "id, kind, name, user_id, workspace_id, role, hash, hint, created_at, expires_at, revoked_at, last_used_at"
+const tokCols = "id, kind, name, user_id, workspace_id, role, hash, hint, created_at, expires_at, revoked_at, last_used_at, user_suspended"
 
 func tokenDest(k *token.Token) ([]any, func() error) {
 	var kind, role string
 	var c, e, rv, lu *time.Time
-	return []any{&k.ID, &kind, &k.Name, &k.UserID, &k.WorkspaceID, &role, &k.Hash, &k.Hint, &c, &e, &rv, &lu}, func() error {
+	return []any{&k.ID, &kind, &k.Name, &k.UserID, &k.WorkspaceID, &role, &k.Hash, &k.Hint, &c, &e, &rv, &lu, &k.UserSuspended}, func() error {
 		k.Kind, k.Role = token.Kind(kind), rbac.Role(role)
 		k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt = nullTime{c}.get(), nullTime{e}.get(), nullTime{rv}.get(), nullTime{lu}.get()
 		return nil
@@ -711,7 +711,7 @@ func scanToken(r pgx.Row) (token.Token, error) { return scanWith(r, tokenDest) }
 
 func tokArgs(k token.Token) []any {
 	return []any{k.ID, string(k.Kind), k.Name, k.UserID, k.WorkspaceID, string(k.Role), k.Hash, k.Hint, tz(k.CreatedAt),
-		tz(k.ExpiresAt), tz(k.RevokedAt), tz(k.LastUsedAt)}
+		tz(k.ExpiresAt), tz(k.RevokedAt), tz(k.LastUsedAt), k.UserSuspended}
 }
 
 func (t *tx) GetToken(id string) (k token.Token, err error) {
@@ -730,7 +730,7 @@ func (t *tx) CreateToken(k token.Token) error {
 	if err := t.writeCheck("token", []string{k.ID, k.UserID}, k.Hash); err != nil {
 		return err
 	}
-	_, err := t.exec("INSERT INTO {p}tokens ("+tokCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", tokArgs(k)...)
+	_, err := t.exec("INSERT INTO {p}tokens ("+tokCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", tokArgs(k)...)
 	return err
 }
 
@@ -739,7 +739,8 @@ func (t *tx) PutToken(k token.Token) error {
 		return err
 	}
 	return t.replaced("token", k.ID)(t.exec(`UPDATE {p}tokens SET kind = $2, name = $3, user_id = $4, workspace_id = $5, role = $6,
-		hash = $7, hint = $8, created_at = $9, expires_at = $10, revoked_at = $11, last_used_at = $12 WHERE id = $1`, tokArgs(k)...))
+		hash = $7, hint = $8, created_at = $9, expires_at = $10, revoked_at = $11, last_used_at = $12,
+		user_suspended = $13 WHERE id = $1`, tokArgs(k)...))
 }
 
 // TouchToken is one conditional UPDATE: it moves last_used_at forward and never

@@ -133,6 +133,49 @@ func testRoundTrip(t *testing.T, s storage.Storage) {
 		}
 		return nil
 	})
+	// A token keeps its user's suspension mark, whether created with it or given
+	// it later, through every lookup, and loses it again.
+	marked := tok("tok_9", "ws_1", "u1", "thash9")
+	marked.UserSuspended = true
+	update(t, s, func(tx storage.Tx) error { return tx.CreateToken(marked) })
+	update(t, s, func(tx storage.Tx) error {
+		k := tok("tok_1", "ws_1", "u1", "thash1")
+		k.UserSuspended = true
+		return tx.PutToken(k)
+	})
+	view(t, s, func(tx storage.Tx) error {
+		for _, id := range []string{"tok_9", "tok_1"} {
+			k, err := tx.GetToken(id)
+			if err != nil || !k.UserSuspended {
+				t.Errorf("GetToken(%s) after marking: %+v, %v", id, k, err)
+			}
+		}
+		if k, err := tx.GetTokenByHash([]byte("thash9")); err != nil || !reflect.DeepEqual(k, marked) {
+			t.Errorf("GetTokenByHash, marked:\n got %+v, %v\nwant %+v", k, err, marked)
+		}
+		seen := 0
+		must(tx.ScanUserTokens("u1", "", func(k token.Token) bool {
+			if !k.UserSuspended {
+				t.Errorf("ScanUserTokens: %s lost its mark", k.ID)
+			}
+			seen++
+			return true
+		}))
+		if seen != 2 {
+			t.Errorf("ScanUserTokens saw %d marked tokens, want 2", seen)
+		}
+		return nil
+	})
+	update(t, s, func(tx storage.Tx) error {
+		must(tx.DeleteToken("tok_9"))
+		return tx.PutToken(tok("tok_1", "ws_1", "u1", "thash1"))
+	})
+	view(t, s, func(tx storage.Tx) error {
+		if k, err := tx.GetTokenByHash([]byte("thash1")); err != nil || !reflect.DeepEqual(k, tok("tok_1", "ws_1", "u1", "thash1")) {
+			t.Errorf("GetTokenByHash, unmarked: %+v, %v", k, err)
+		}
+		return nil
+	})
 }
 
 func testUniqueIndexes(t *testing.T, s storage.Storage) {
