@@ -387,3 +387,45 @@ func TestSerializationFailureIsRetried(t *testing.T) {
 		return nil
 	})
 }
+
+// One instance creates tokens while the other suspends their user: whichever
+// commits first, no token escapes the suspension's mark, so every token that was
+// created fails Authenticate on both instances, and Verify is clean.
+func TestTwoInstancesSuspensionRacesTokenCreation(t *testing.T) {
+	ms, _ := instances(t, 2)
+	register(t, ms[0], "ada")
+	var mu sync.Mutex
+	var secrets []string
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 5 {
+				c, err := ms[0].CreateToken(ctx, tenancy.User("ada"), tenancy.NewToken{Name: fmt.Sprintf("t%d-%d", i, j), Lifetime: 3600e9})
+				if errors.Is(err, tenancy.ErrUnauthenticated) {
+					return // suspended: refused, as it must be
+				}
+				if err != nil {
+					t.Errorf("create token: %v", err)
+					return
+				}
+				mu.Lock()
+				secrets = append(secrets, c.Secret)
+				mu.Unlock()
+			}
+		}()
+	}
+	if _, err := ms[1].SuspendUser(ctx, tenancy.System(), "ada"); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for _, s := range secrets {
+		for i, m := range ms {
+			if _, err := m.Authenticate(ctx, s); !errors.Is(err, tenancy.ErrUnauthenticated) {
+				t.Errorf("instance %d: a token of the suspended user authenticates: %v", i, err)
+			}
+		}
+	}
+	verify(t, ms[1])
+}
