@@ -406,6 +406,16 @@ func (ds *dataset) load(path string) error {
 }
 
 func (ds *dataset) fill(store storage.Storage, progress io.Writer) error {
+	// The store starts as a host's does: New sets it up (the key's check value, the
+	// settings of a store this version created) before any record is written, so
+	// the timed New below opens it as a server's restart would.
+	m, err := tenancy.New(store, tenancy.Options{SecretKey: ds.key})
+	if err != nil {
+		return err
+	}
+	if err := m.Close(); err != nil {
+		return err
+	}
 	const chunk = 20000
 	total := ds.users + ds.n
 	done := 0
