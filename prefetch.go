@@ -30,14 +30,11 @@ func (p prefetchTx) notFound(kind string) error {
 	return fmt.Errorf("%s: %w", kind, storage.ErrNotFound)
 }
 
-// GetUser serves the acting user, or the user of the token read by hash.
+// GetUser serves the acting user.
 func (p prefetchTx) GetUser(id string) (member.User, error) {
 	want := ""
-	switch {
-	case p.keys.User:
+	if p.keys.User {
 		want = p.keys.UserID
-	case len(p.keys.TokenHash) > 0 && p.got.Token != nil:
-		want = p.got.Token.UserID
 	}
 	switch {
 	case id != want || id == "":

@@ -461,9 +461,8 @@ func (m *Manager) markTokens(tx storage.Tx, userID string, on bool) error {
 	return nil
 }
 
-// markSuspendedTokens runs once per store, from New: it gives the tokens of users
-// suspended before tokens carried the mark their mark. Later starts read one
-// setting.
+// markSuspendedTokens runs once per store, from New: it marks the tokens of users
+// who were suspended before tokens carried the mark. Later starts read one setting.
 func (m *Manager) markSuspendedTokens() error {
 	ctx := context.Background()
 	done := false

@@ -242,7 +242,7 @@ type PrefetchKeys struct {
 	User        bool   // also the user record of UserID
 	TokenID     string // the token acting
 	WorkspaceID string // the workspace of the decision
-	TokenHash   []byte // the token with this hash, its user, and the workspace it is bound to
+	TokenHash   []byte // the token with this hash, and the workspace it is bound to
 }
 
 // Prefetched holds what Prefetch found: nil where there is no such record.

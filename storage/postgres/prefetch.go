@@ -30,10 +30,9 @@ const (
 	pfMember = `m.user_id IS NOT NULL, coalesce(m.workspace_id, ''), coalesce(m.user_id, ''), coalesce(m.role, ''),
 		coalesce(m.owner, false), coalesce(m.invited_by, ''), m.joined_at, m.updated_at`
 
-	prefetchByHash = `SELECT ` + pfToken + `, ` + pfUser + `, ` + pfWorkspace + `
+	prefetchByHash = `SELECT ` + pfToken + `, ` + pfWorkspace + `
 		FROM (SELECT 1) one
 		LEFT JOIN {p}tokens k ON k.hash = $1
-		LEFT JOIN {p}users u ON u.id = k.user_id
 		LEFT JOIN {p}workspaces w ON w.id = k.workspace_id AND k.workspace_id <> ''`
 )
 
@@ -115,7 +114,7 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 	}
 	sql, args := prefetchByID(want), []any{keys.UserID, keys.TokenID, keys.WorkspaceID}
 	if len(keys.TokenHash) > 0 {
-		parts = []*part{pk, pu, pw}
+		parts = []*part{pk, pw}
 		sql, args = prefetchByHash, []any{keys.TokenHash}
 	} else if want == 0 {
 		return out, nil
