@@ -48,9 +48,13 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 	}
 	err := m.store.View(ctx, func(tx storage.Tx) error {
 		out = out[:0]
-		users, suspended := map[string]bool{}, map[string]bool{}
+		users := map[string]bool{}
+		suspended := map[string]bool{} // only the suspended: usually none
 		if err := tx.ScanUsers("", func(u member.User) bool {
-			users[u.ID], suspended[u.ID] = true, u.Suspended()
+			users[u.ID] = true
+			if u.Suspended() {
+				suspended[u.ID] = true
+			}
 			if got, err := tx.GetUserByEmail(u.Email); err != nil || got.ID != u.ID {
 				add("index", u.ID, "its email %q does not find it", u.Email)
 			}
