@@ -51,8 +51,10 @@ func (m *Manager) resolve(tx storage.Tx, p Principal) (actor, error) {
 	default:
 		return actor{}, newErr(ErrUnauthenticated, "no principal: authenticate first")
 	}
+	var tok token.Token
 	if p.kind == tokenKind {
-		if err := m.checkTokenInUse(tx, p); err != nil {
+		var err error
+		if tok, err = m.checkTokenInUse(tx, p); err != nil {
 			return actor{}, err
 		}
 	}
@@ -64,6 +66,9 @@ func (m *Manager) resolve(tx storage.Tx, p Principal) (actor, error) {
 		return actor{}, internal("read user", err)
 	}
 	if u.Suspended() {
+		if p.kind == tokenKind && !tok.UserSuspended {
+			m.healSuspension(u.ID) // written without the mark: Authenticate would pass it
+		}
 		return actor{}, newErr(ErrUnauthenticated, "user %q is suspended", p.userID)
 	}
 	a := actor{p: p, user: u}

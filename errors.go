@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"unicode/utf8"
+
+	"github.com/tenancykit/tenancy/internal/text"
 )
 
 // The error kinds. Every error the Manager returns matches exactly one of them with
@@ -65,30 +66,15 @@ func KindOf(err error) error {
 }
 
 // newErr makes an error of a kind. Every string argument is clipped to
-// maxQuoted bytes, so a message never echoes unbounded caller input (a 1 MB ID comes
+// text.MaxQuoted bytes (64), so a message never echoes unbounded caller input (a 1 MB ID comes
 // back as 64 bytes and "…").
 func newErr(kind error, format string, args ...any) *Error {
 	for i, a := range args {
-		if v := reflect.ValueOf(a); v.Kind() == reflect.String && v.Len() > maxQuoted {
-			args[i] = clip(v.String())
+		if v := reflect.ValueOf(a); v.Kind() == reflect.String && v.Len() > text.MaxQuoted {
+			args[i] = text.Clip(v.String())
 		}
 	}
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
-}
-
-// maxQuoted bounds how much of one caller-supplied string a message quotes.
-const maxQuoted = 64
-
-// clip cuts s to at most maxQuoted bytes, at a character boundary, marking the cut.
-func clip(s string) string {
-	if len(s) <= maxQuoted {
-		return s
-	}
-	n := maxQuoted
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 func notFoundf(format string, args ...any) error { return newErr(ErrNotFound, format, args...) }

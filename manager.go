@@ -66,6 +66,10 @@ type Options struct {
 	// MaxInvitationTTL caps any invitation's lifetime; 0 means 30 days.
 	MaxInvitationTTL time.Duration
 
+	// EmailChangeTTL is how long the secret of a self-service email change stays
+	// valid; 0 means DefaultEmailChangeTTL (24 hours).
+	EmailChangeTTL time.Duration
+
 	// MaxTokenLifetime caps API token lifetimes; 0 means one year.
 	MaxTokenLifetime time.Duration
 	// AllowNonExpiringTokens lets CreateToken make tokens that never expire.
@@ -92,11 +96,14 @@ type Manager struct {
 	prefix       string    // e.g. "tnc"
 	tokPrefixes  [2]string // personal and workspace token prefixes, e.g. "tncp" and "tncw": built once, for Authenticate
 	invTTL       time.Duration
+	emailTTL     time.Duration
 	maxInvTTL    time.Duration
 	maxTokenLife time.Duration
 	allowNever   bool
 	usage        *usageTracker
 	log          *slog.Logger
+	healing      sync.Map       // user ID → true while healSuspension marks their tokens
+	background   sync.WaitGroup // healSuspension's goroutines, waited for by Close
 }
 
 // New returns a Manager over store. It reads a few settings, not the store: opening a
@@ -177,6 +184,13 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 	}
 	if m.invTTL < 0 || m.maxInvTTL < 0 || m.invTTL > m.maxInvTTL {
 		return nil, errors.New("tenancy: InvitationTTL must be positive and at most MaxInvitationTTL")
+	}
+	m.emailTTL = opts.EmailChangeTTL
+	if m.emailTTL == 0 {
+		m.emailTTL = DefaultEmailChangeTTL
+	}
+	if m.emailTTL < 0 {
+		return nil, errors.New("tenancy: EmailChangeTTL must be positive")
 	}
 	m.maxTokenLife, m.allowNever = opts.MaxTokenLifetime, opts.AllowNonExpiringTokens
 	if m.maxTokenLife == 0 {

@@ -21,7 +21,7 @@ const DefaultMemberLimit = 50
 // membership role with its own message).
 func (m *Manager) checkRole(role rbac.Role) error {
 	if m.policy.Rank(role) == 0 {
-		return invalidf("role %q must be %s", truncate(string(role), 40), m.policy.RoleList(false))
+		return invalidf("role %q must be %s", string(role), m.policy.RoleList(false))
 	}
 	return nil
 }
@@ -36,7 +36,7 @@ func (m *Manager) checkGrant(a access, role rbac.Role) error {
 		return deniedf("you can't assign a role higher than your own: only platform users grant platform")
 	}
 	if !m.policy.IsMemberRole(role) {
-		return invalidf("role %q must be %s", truncate(string(role), 40), m.policy.RoleList(false))
+		return invalidf("role %q must be %s", string(role), m.policy.RoleList(false))
 	}
 	if !a.system && !m.policy.CanGrant(a.role, role) {
 		return deniedf("you can't assign a role higher than your own (%s)", a.role)

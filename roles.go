@@ -20,6 +20,13 @@ import (
 // under a policy that declares both), or keep it in the policy.
 var ErrUndeclaredRole = errors.New("tenancy: stored members hold a role the policy does not declare")
 
+// ErrOwnerRole is returned by New when workspace owners would not hold the policy's
+// highest role: a policy that adds a role above the owners' or reorders the roles.
+// Owners would silently lose delete, restore and transfer, and Verify would report
+// every workspace. Pass Options.RenameRoles moving the owners' role to the new
+// highest one, in the same New.
+var ErrOwnerRole = errors.New("tenancy: workspace owners would not hold the policy's highest role")
+
 // settingRoles names the stored list of the member roles the store's records may
 // hold: the roles of the last policy a Manager opened it with.
 const settingRoles = "member_roles"
@@ -51,8 +58,8 @@ func (m *Manager) checkRoles(renames map[rbac.Role]rbac.Role) error {
 	err = m.update(ctx, "check roles", func(tx storage.Tx) error {
 		refusal = nil
 		now := m.now()
-		for _, from := range slices.Sorted(mapKeys(renames)) {
-			if _, err := m.renameIn(tx, now, System(), from, renames[from]); err != nil {
+		if len(renames) > 0 {
+			if _, err := m.renameIn(tx, now, System(), renames); err != nil {
 				return fmt.Errorf("Options.RenameRoles: %w", err)
 			}
 		}
@@ -66,27 +73,43 @@ func (m *Manager) checkRoles(renames map[rbac.Role]rbac.Role) error {
 				dropped = append(dropped, r)
 			}
 		}
-		if len(dropped) > 0 {
-			count := map[rbac.Role]int{}
-			scan, err := scannerOf(tx)
-			if err != nil {
-				return internal("count roles", err)
+		// One walk of the memberships, only when the policy's roles changed (or
+		// renames ran): the dropped roles still held, and the owners who would
+		// not hold the highest role, without which they lose delete, restore and
+		// transfer.
+		count := map[rbac.Role]int{}
+		var lowOwner *member.Member
+		lowOwners := 0
+		scan, err := scannerOf(tx)
+		if err != nil {
+			return internal("count roles", err)
+		}
+		top := m.policy.Top()
+		err = scan.ScanAllMembers(func(mb member.Member) bool {
+			if slices.Contains(dropped, mb.Role) {
+				count[mb.Role]++
 			}
-			err = scan.ScanAllMembers(func(mb member.Member) bool {
-				if slices.Contains(dropped, mb.Role) {
-					count[mb.Role]++
+			if mb.Owner && mb.Role != top {
+				if lowOwner == nil {
+					lowOwner = &mb
 				}
-				return true
-			})
-			if err != nil {
-				return internal("count roles", err)
+				lowOwners++
 			}
-			if held := slices.Sorted(mapKeys(count)); len(held) > 0 {
-				r := held[0]
-				refusal = fmt.Errorf("%w: role %q is held by %d member(s); the policy declares %s. Rename it (Options.RenameRoles, or Manager.RenameRole under a policy that declares both) or keep it in the policy",
-					ErrUndeclaredRole, r, count[r], m.policy.RoleList(false))
-				return refusal
-			}
+			return true
+		})
+		if err != nil {
+			return internal("count roles", err)
+		}
+		if held := slices.Sorted(mapKeys(count)); len(held) > 0 {
+			r := held[0]
+			refusal = fmt.Errorf("%w: role %q is held by %d member(s); the policy declares %s. Rename it (Options.RenameRoles, or Manager.RenameRole under a policy that declares both) or keep it in the policy",
+				ErrUndeclaredRole, r, count[r], m.policy.RoleList(false))
+			return refusal
+		}
+		if lowOwner != nil {
+			refusal = fmt.Errorf("%w: the highest role of the policy is %q, but %d workspace owner(s) hold %q (workspace %q): owners must hold the highest role. Move them with Options.RenameRoles (%s=%s), or keep %q highest",
+				ErrOwnerRole, top, lowOwners, lowOwner.Role, lowOwner.WorkspaceID, lowOwner.Role, top, lowOwner.Role)
+			return refusal
 		}
 		if slices.Equal(stored, want) {
 			return nil
@@ -163,8 +186,12 @@ func (m *Manager) RenameRole(ctx context.Context, p Principal, from, to rbac.Rol
 		if _, err := m.platformFor(tx, p, rbac.ManageRoles); err != nil {
 			return err
 		}
-		var err error
-		out, err = m.renameIn(tx, now, p, from, to)
+		outs, err := m.renameIn(tx, now, p, map[rbac.Role]rbac.Role{from: to})
+		if len(outs) == 1 {
+			out = outs[0]
+		} else {
+			out = RoleRename{From: from, To: to}
+		}
 		return err
 	})
 	if err != nil {
@@ -173,14 +200,26 @@ func (m *Manager) RenameRole(ctx context.Context, p Principal, from, to rbac.Rol
 	return out, nil
 }
 
-// renameIn renames role from to to for every record inside tx.
-func (m *Manager) renameIn(tx storage.Tx, now time.Time, p Principal, from, to rbac.Role) (RoleRename, error) {
-	out := RoleRename{From: from, To: to}
-	switch {
-	case !m.policy.IsMemberRole(to):
-		return out, invalidf("role %q must be %s", truncate(string(to), 40), m.policy.RoleList(false))
-	case from == "" || from == rbac.Platform || from == to || strings.ContainsRune(string(from), 0) || len(from) > 64:
-		return out, invalidf("cannot rename role %q to %q: name another role", truncate(string(from), 40), to)
+// renameIn applies renames (old role to new) inside tx as one simultaneous
+// mapping: every membership, invitation and token is read once and moved once, by
+// the role it held before any rename, so {viewer: editor, editor: viewer} swaps the
+// two instead of merging them. A rename that names a role both as a target and as a
+// source is refused all the same: a host writing {a: b, b: c} most likely meant a
+// chain, which a simultaneous map would not do, so it must say which it means with
+// two deploys. It reports each rename that changed something, by old name.
+func (m *Manager) renameIn(tx storage.Tx, now time.Time, p Principal, renames map[rbac.Role]rbac.Role) ([]RoleRename, error) {
+	froms := slices.Sorted(mapKeys(renames))
+	for _, from := range froms {
+		to := renames[from]
+		switch {
+		case !m.policy.IsMemberRole(to):
+			return nil, invalidf("role %q must be %s", string(to), m.policy.RoleList(false))
+		case from == "" || from == rbac.Platform || from == to || strings.ContainsRune(string(from), 0) || len(from) > 64:
+			return nil, invalidf("cannot rename role %q to %q: name another role", string(from), to)
+		}
+		if _, chained := renames[to]; chained {
+			return nil, invalidf("cannot rename %q to %q while %q is itself renamed: renames apply at once, not in sequence; rename in two steps", string(from), to, to)
+		}
 	}
 	var members []member.Member
 	var invs []member.Invitation
@@ -188,7 +227,7 @@ func (m *Manager) renameIn(tx storage.Tx, now time.Time, p Principal, from, to r
 	scan, err := scannerOf(tx)
 	if err == nil {
 		err = scan.ScanAllMembers(func(mb member.Member) bool {
-			if mb.Role == from {
+			if _, ok := renames[mb.Role]; ok {
 				members = append(members, mb)
 			}
 			return true
@@ -196,7 +235,7 @@ func (m *Manager) renameIn(tx storage.Tx, now time.Time, p Principal, from, to r
 	}
 	if err == nil {
 		err = scan.ScanAllInvitations("", func(inv member.Invitation) bool {
-			if inv.Role == from {
+			if _, ok := renames[inv.Role]; ok {
 				invs = append(invs, inv)
 			}
 			return true
@@ -204,40 +243,58 @@ func (m *Manager) renameIn(tx storage.Tx, now time.Time, p Principal, from, to r
 	}
 	if err == nil {
 		err = scan.ScanTokens("", func(t token.Token) bool {
-			if t.Role == from {
+			if _, ok := renames[t.Role]; ok {
 				toks = append(toks, t)
 			}
 			return true
 		})
 	}
 	if err != nil {
-		return out, internal("scan roles", err)
+		return nil, internal("scan roles", err)
+	}
+	outs := map[rbac.Role]*RoleRename{}
+	for _, from := range froms {
+		outs[from] = &RoleRename{From: from, To: renames[from]}
 	}
 	for _, mb := range members {
+		from := mb.Role
+		to := renames[from]
 		if mb.Owner && to != m.policy.Top() {
-			return out, preconditionf("the owner of workspace %q holds %s: owners hold the highest role, %s", mb.WorkspaceID, from, m.policy.Top())
+			return nil, preconditionf("the owner of workspace %q holds %s: owners hold the highest role, %s", mb.WorkspaceID, from, m.policy.Top())
 		}
 		mb.Role, mb.UpdatedAt = to, now
 		if err := tx.PutMember(mb); err != nil {
-			return out, internal("put member", err)
+			return nil, internal("put member", err)
 		}
+		outs[from].Members++
 	}
 	for _, inv := range invs {
-		inv.Role = to
+		from := inv.Role
+		inv.Role = renames[from]
 		if err := tx.PutInvitation(inv); err != nil {
-			return out, internal("put invitation", err)
+			return nil, internal("put invitation", err)
 		}
+		outs[from].Invitations++
 	}
 	for _, t := range toks {
-		t.Role = to
+		from := t.Role
+		t.Role = renames[from]
 		if err := tx.PutToken(t); err != nil {
-			return out, internal("put token", err)
+			return nil, internal("put token", err)
+		}
+		outs[from].Tokens++
+	}
+	var done []RoleRename
+	for _, from := range froms {
+		out := *outs[from]
+		if out.Members+out.Invitations+out.Tokens == 0 {
+			continue
+		}
+		done = append(done, out)
+		if err := m.record(tx, now, p, "role.renamed", "", string(out.To), map[string]string{"from": string(out.From), "to": string(out.To),
+			"members": fmt.Sprint(out.Members), "invitations": fmt.Sprint(out.Invitations), "tokens": fmt.Sprint(out.Tokens)}); err != nil {
+			return nil, err
 		}
 	}
-	out.Members, out.Invitations, out.Tokens = len(members), len(invs), len(toks)
-	if out.Members+out.Invitations+out.Tokens == 0 {
-		return out, nil
-	}
-	return out, m.record(tx, now, p, "role.renamed", "", string(to), map[string]string{"from": string(from), "to": string(to),
-		"members": fmt.Sprint(out.Members), "invitations": fmt.Sprint(out.Invitations), "tokens": fmt.Sprint(out.Tokens)})
+	return done, nil
 }

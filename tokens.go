@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tenancykit/tenancy/internal/text"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/token"
@@ -90,21 +91,21 @@ func (m *Manager) newTokenSecret(k token.Kind) (secret string, hash []byte, err 
 
 // checkTokenInUse re-checks a token principal's token at every use: it must exist,
 // belong to the principal's user, and be neither revoked nor expired.
-func (m *Manager) checkTokenInUse(tx storage.Tx, p Principal) error {
+func (m *Manager) checkTokenInUse(tx storage.Tx, p Principal) (token.Token, error) {
 	t, err := tx.GetToken(p.tokenID)
 	if errors.Is(err, storage.ErrNotFound) || err == nil && t.UserID != p.userID {
-		return newErr(ErrUnauthenticated, "token %s is not valid", p.tokenID)
+		return t, newErr(ErrUnauthenticated, "token %s is not valid", p.tokenID)
 	}
 	if err != nil {
-		return internal("read token", err)
+		return t, internal("read token", err)
 	}
 	switch tokenState(t, m.clock()) {
 	case TokenRevoked:
-		return newErr(ErrUnauthenticated, "token %s was revoked", t.ID)
+		return t, newErr(ErrUnauthenticated, "token %s was revoked", t.ID)
 	case TokenExpired:
-		return newErr(ErrUnauthenticated, "token %s expired", t.ID)
+		return t, newErr(ErrUnauthenticated, "token %s expired", t.ID)
 	}
-	return nil
+	return t, nil
 }
 
 // CreateToken creates an API token for p's user. A workspace token needs the
@@ -182,8 +183,11 @@ func (m *Manager) workspaceTokenRole(tx storage.Tx, a actor, wsID string, want r
 // outside any transaction; the caller sets the user.
 func (m *Manager) newTokenRecord(in NewToken, now time.Time) (token.Token, string, error) {
 	name := strings.TrimSpace(in.Name)
-	if name == "" || utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+	if name == "" || utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) {
 		return token.Token{}, "", invalidf("token name must be 1-100 printable characters")
+	}
+	if r, bad := text.Hidden(name, text.Line); bad {
+		return token.Token{}, "", invalidf("token name must not contain control characters or invisible format characters (found %s)", text.Describe(r))
 	}
 	if in.Role != "" {
 		if err := m.checkRole(in.Role); err != nil {
@@ -365,7 +369,7 @@ func (m *Manager) ListTokens(ctx context.Context, p Principal, opts TokenListOpt
 	switch opts.State {
 	case "", TokenActive, TokenInactive:
 	default:
-		return workspace.Page[TokenInfo]{}, invalidf("state %q must be active or inactive", truncate(string(opts.State), 40))
+		return workspace.Page[TokenInfo]{}, invalidf("state %q must be active or inactive", string(opts.State))
 	}
 	f, err := parseListOptions(workspace.ListOptions{Limit: opts.Limit, Cursor: opts.Cursor}, workspace.DefaultLimit)
 	if err != nil {

@@ -186,6 +186,7 @@ func (m *Manager) Close() error {
 		if started {
 			<-m.usage.done
 		}
+		m.background.Wait()
 		err = m.FlushTokenUsage(context.Background())
 	})
 	return err

@@ -182,15 +182,23 @@ func (m *Manager) ListUsers(ctx context.Context, p Principal, opts MemberListOpt
 
 // UserUpdate changes a user's name or email; nil fields stay as they are.
 type UserUpdate struct {
-	Name  *string
-	Email *string // normalised like RegisterUser's; must stay unique
+	Name *string
+	// Email is normalised like RegisterUser's and must stay unique. Only System and
+	// platform users set it directly, vouching for the address as the host does at
+	// registration; a person changing their own proves the new address with
+	// RequestEmailChange and ConfirmEmailChange.
+	Email *string
 }
 
 // UpdateUser changes a user's name or email and records a user.updated event that
-// names the changed fields, never their values. Pending invitations stay bound to
-// the address they were sent to: after a change of email, an invitation to the old
-// address no longer opens for this user. The user (signed in, or with a personal
-// token without a cap), System and platform users may.
+// names the changed fields, never their values. The user (signed in, or with a
+// personal token without a cap), System and platform users may change the name.
+// Only System and platform users may set the email directly, and the event says
+// so ("email_set_by": "system" or "platform"); the address then counts as proven,
+// and a pending self-service change is dropped. A user's own change of email is
+// refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be
+// proven before invitations compare with it. Pending invitations stay bound to the
+// address they were sent to.
 //
 // Errors: ErrInvalidArgument (bad email or name), ErrAlreadyExists (the email is
 // another user's), ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
@@ -219,7 +227,19 @@ func (m *Manager) UpdateUser(ctx context.Context, p Principal, userID string, in
 			return err
 		}
 		var changed []string
+		data := map[string]string{}
 		if in.Email != nil && email != u.Email {
+			switch {
+			case a.system:
+				data["email_set_by"] = "system"
+			case a.platform:
+				data["email_set_by"] = "platform"
+			default:
+				return deniedf("an email address must be proven before it counts: change your own with RequestEmailChange (POST /user/email-change), which sends a secret to the new address")
+			}
+			if err := clearEmailChange(tx, u.ID); err != nil {
+				return err
+			}
 			u.Email = email
 			changed = append(changed, "email")
 		}
@@ -237,7 +257,8 @@ func (m *Manager) UpdateUser(ctx context.Context, p Principal, userID string, in
 			}
 			return internal("put user", err)
 		}
-		return m.record(tx, now, p, "user.updated", "", u.ID, map[string]string{"fields": strings.Join(changed, ",")})
+		data["fields"] = strings.Join(changed, ",")
+		return m.record(tx, now, p, "user.updated", "", u.ID, data)
 	})
 	if err != nil {
 		return member.User{}, err
@@ -420,6 +441,9 @@ func (m *Manager) DeleteUser(ctx context.Context, p Principal, userID string) (U
 				return internal("put invitation", err)
 			}
 		}
+		if err := clearEmailChange(tx, u.ID); err != nil {
+			return err
+		}
 		if err := tx.DeleteUser(u.ID); err != nil {
 			return internal("delete user", err)
 		}
@@ -461,12 +485,37 @@ func (m *Manager) markTokens(tx storage.Tx, userID string, on bool) error {
 	return nil
 }
 
-// markSuspendedTokens runs once per store, from New: it marks the tokens of users
-// who were suspended before tokens carried the mark. Later starts read one setting.
+// markSuspendedTokens makes every token of a suspended user carry the mark, from
+// New. A suspension written without it (by a version before the mark, still running
+// beside this one on a shared database; by a copy; by a host's own tool) would
+// otherwise let the user's tokens pass Authenticate. Where the backend finds the
+// suspended users through an index (storage.SuspendedUserScanner: every backend of
+// this module), this runs at every start and reads only those users and their
+// tokens, usually none; elsewhere it walks every user once per store, guarded by a
+// setting. resolve mends the same gap when it meets it (healSuspension).
 func (m *Manager) markSuspendedTokens() error {
 	ctx := context.Background()
-	done := false
+	indexed, done := false, false
+	var need []string // suspended users with an unmarked token
 	err := m.store.View(ctx, func(tx storage.Tx) error {
+		need = need[:0]
+		if sc, ok := tx.(storage.SuspendedUserScanner); ok {
+			indexed = true
+			var ids []string
+			if err := sc.ScanSuspendedUsers(func(u member.User) bool { ids = append(ids, u.ID); return true }); err != nil {
+				return err
+			}
+			for _, id := range ids {
+				unmarked := false
+				if err := tx.ScanUserTokens(id, "", func(t token.Token) bool { unmarked = !t.UserSuspended; return !unmarked }); err != nil {
+					return err
+				}
+				if unmarked {
+					need = append(need, id)
+				}
+			}
+			return nil
+		}
 		_, err := tx.Setting(settingSuspensionMarks)
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil
@@ -474,7 +523,18 @@ func (m *Manager) markSuspendedTokens() error {
 		done = err == nil
 		return err
 	})
-	if err == nil && !done {
+	switch {
+	case err != nil:
+	case indexed && len(need) > 0:
+		err = m.update(ctx, "mark suspended users' tokens", func(tx storage.Tx) error {
+			for _, id := range need {
+				if err := m.markIfSuspended(tx, id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	case !indexed && !done:
 		err = m.update(ctx, "mark suspended users' tokens", func(tx storage.Tx) error {
 			var suspended []string
 			if err := tx.ScanUsers("", func(u member.User) bool {
@@ -497,4 +557,39 @@ func (m *Manager) markSuspendedTokens() error {
 		return fmt.Errorf("tenancy: mark the tokens of suspended users: %w", err)
 	}
 	return nil
+}
+
+// markIfSuspended marks userID's tokens when the user is (still) suspended, in tx.
+func (m *Manager) markIfSuspended(tx storage.Tx, userID string) error {
+	u, err := tx.GetUser(userID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil // erased meanwhile: the tokens went with them
+	}
+	if err != nil {
+		return internal("read user", err)
+	}
+	if !u.Suspended() {
+		return nil
+	}
+	return m.markTokens(tx, userID, true)
+}
+
+// healSuspension marks the tokens of a suspended user whose token resolve found
+// unmarked, in the background (resolve may run in a read-only transaction), once at
+// a time per user. Close waits for it.
+func (m *Manager) healSuspension(userID string) {
+	if _, busy := m.healing.LoadOrStore(userID, true); busy {
+		return
+	}
+	m.background.Add(1)
+	go func() {
+		defer m.background.Done()
+		defer m.healing.Delete(userID)
+		err := m.update(context.Background(), "mark suspended user's tokens", func(tx storage.Tx) error {
+			return m.markIfSuspended(tx, userID)
+		})
+		if err != nil && m.log != nil {
+			m.log.Error("tenancy: mark a suspended user's tokens", "user", userID, "error", err)
+		}
+	}()
 }

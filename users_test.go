@@ -220,8 +220,11 @@ func TestUpdateUser(t *testing.T) {
 			kind error
 		}{
 			{"someone else", admin, "outsider", tenancy.UserUpdate{Name: ptr("X")}, tenancy.ErrPermissionDenied},
-			{"a taken email", outsider, "outsider", tenancy.UserUpdate{Email: ptr("Admin@example.com")}, tenancy.ErrAlreadyExists},
+			{"a taken email", platform, "outsider", tenancy.UserUpdate{Email: ptr("Admin@example.com")}, tenancy.ErrAlreadyExists},
 			{"not an email", outsider, "outsider", tenancy.UserUpdate{Email: ptr("nope")}, tenancy.ErrInvalidArgument},
+			// An address must be proven: one's own email changes in two steps.
+			{"own email, unproven", outsider, "outsider", tenancy.UserUpdate{Email: ptr("new.address@example.com")}, tenancy.ErrPermissionDenied},
+			{"own email with a name", outsider, "outsider", tenancy.UserUpdate{Email: ptr("new.address@example.com"), Name: ptr("X")}, tenancy.ErrPermissionDenied},
 			{"a missing user", platform, "ghost", tenancy.UserUpdate{Name: ptr("X")}, tenancy.ErrNotFound},
 			{"nobody", nobody, "outsider", tenancy.UserUpdate{Name: ptr("X")}, tenancy.ErrUnauthenticated},
 		}
@@ -233,7 +236,7 @@ func TestUpdateUser(t *testing.T) {
 				t.Errorf("%s: refused but storage changed", c.name)
 			}
 		}
-		u, err := e.m.UpdateUser(ctx, outsider, "outsider", tenancy.UserUpdate{Email: ptr("  New.Address@Example.com "), Name: ptr("Out Sider")})
+		u, err := e.m.UpdateUser(ctx, platform, "outsider", tenancy.UserUpdate{Email: ptr("  New.Address@Example.com "), Name: ptr("Out Sider")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -251,7 +254,7 @@ func TestUpdateUser(t *testing.T) {
 			t.Errorf("an invitation to the old address opened: %v", err)
 		}
 		last := e.lastEvent(t)
-		if last.Type != "user.updated" || last.Data["fields"] != "email,name" || strings.Contains(fmt.Sprint(last), "new.address") {
+		if last.Type != "user.updated" || last.Data["fields"] != "email,name" || last.Data["email_set_by"] != "platform" || strings.Contains(fmt.Sprint(last), "new.address") {
 			t.Errorf("the update's event: %+v", last)
 		}
 	})

@@ -46,7 +46,7 @@ func (m *Manager) validateNew(in *NewWorkspace) error {
 		return invalid(err)
 	}
 	if in.StarterKit != "" && !m.starterKits[in.StarterKit] {
-		return invalidf("starter kit %q is not registered", truncate(in.StarterKit, 60))
+		return invalidf("starter kit %q is not registered", in.StarterKit)
 	}
 	return nil
 }
@@ -207,7 +207,7 @@ func (m *Manager) pickSlug(tx storage.Tx, want, name, id string) (string, error)
 			return "", internal("read slug", err)
 		}
 	}
-	return "", existsf("could not derive a free slug from %q: pass one", truncate(name, 60))
+	return "", existsf("could not derive a free slug from %q: pass one", name)
 }
 
 func suffixSlug(base, suffix string) string {
@@ -215,13 +215,6 @@ func suffixSlug(base, suffix string) string {
 		base = strings.TrimRight(base[:workspace.MaxSlugLen-1-len(suffix)], "-")
 	}
 	return base + "-" + suffix
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // GetWorkspace returns a workspace by ID. Members may read it; a deleted one only its
@@ -287,7 +280,7 @@ func parseListOptions(o workspace.ListOptions, def int) (listFilter, error) {
 		return listFilter{}, invalid(err)
 	}
 	if o.Status != "" && !o.Status.Valid() {
-		return listFilter{}, invalidf("status %q must be active, inactive or deleted", truncate(string(o.Status), 40))
+		return listFilter{}, invalidf("status %q must be active, inactive or deleted", string(o.Status))
 	}
 	if len(o.NameContains) > workspace.MaxNameLen*4 {
 		return listFilter{}, invalidf("name_contains must be at most %d bytes", workspace.MaxNameLen*4)
@@ -593,6 +586,9 @@ func (m *Manager) setStatus(ctx context.Context, p Principal, id string, action 
 		if !ok {
 			return preconditionf("workspace %q is %s, not %s", id, w.Status, strings.Join(statusNames(from), " or "))
 		}
+		if to == "" { // a restore: back to where the deletion found it
+			to = restoredStatus(w)
+		}
 		return m.moveStatus(tx, now, p, &w, to, typ)
 	})
 	if err != nil {
@@ -611,14 +607,23 @@ func (m *Manager) moveStatus(tx storage.Tx, now time.Time, p Principal, w *works
 	}
 	prev := w.Status
 	w.Status, w.UpdatedAt = to, now
-	w.DeletedAt = time.Time{}
+	w.DeletedAt, w.DeletedFrom = time.Time{}, ""
 	if to == workspace.Deleted {
-		w.DeletedAt = now
+		w.DeletedAt, w.DeletedFrom = now, prev
 	}
 	if err := tx.PutWorkspace(*w); err != nil {
 		return internal("put workspace", err)
 	}
 	return m.record(tx, now, p, typ, w.ID, "", map[string]string{"from": string(prev), "to": string(to)})
+}
+
+// restoredStatus is the status a restore gives w: the one it was deleted from, or
+// active for a workspace deleted before that was recorded.
+func restoredStatus(w workspace.Workspace) workspace.Status {
+	if w.DeletedFrom == workspace.Inactive {
+		return workspace.Inactive
+	}
+	return workspace.Active
 }
 
 func statusNames(ss []workspace.Status) []string {
@@ -655,13 +660,15 @@ func (m *Manager) DeleteWorkspace(ctx context.Context, p Principal, id string) (
 	return m.setStatus(ctx, p, id, rbac.DeleteWorkspace, []workspace.Status{workspace.Active, workspace.Inactive}, workspace.Deleted, "workspace.deleted", true)
 }
 
-// RestoreWorkspace brings a soft-deleted workspace back, as active. Its owner and
-// platform users may.
+// RestoreWorkspace brings a soft-deleted workspace back to the status it had when it
+// was deleted: an inactive workspace comes back inactive. The workspace.restored
+// event says which ("to"). A workspace deleted before the status was recorded comes
+// back active. Its owner and platform users may.
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (not deleted),
 // ErrUnauthenticated.
 func (m *Manager) RestoreWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
-	return m.setStatus(ctx, p, id, rbac.DeleteWorkspace, []workspace.Status{workspace.Deleted}, workspace.Active, "workspace.restored", false)
+	return m.setStatus(ctx, p, id, rbac.DeleteWorkspace, []workspace.Status{workspace.Deleted}, "", "workspace.restored", false)
 }
 
 // PurgeWorkspace removes a workspace for good, with its members, invitations, tokens

@@ -14,6 +14,7 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -39,6 +40,16 @@ type Options struct {
 	// FirstTokenLifetime is the lifetime of the personal token a person gets when
 	// they sign up by invitation; 0 means 30 days.
 	FirstTokenLifetime time.Duration
+	// SendMail delivers invitation links (on invite and resend) and the secrets of
+	// self-service email changes to their addressees. An answer reports whether
+	// the mail went out ("mail": {"sent": …}); a failure never undoes the
+	// invitation. Nil sends nothing: invitation answers still carry the link for
+	// the inviter to pass on, and self-service email changes are refused (a secret
+	// handed to the caller would prove nothing).
+	SendMail func(ctx context.Context, m Mail) error
+	// ConfirmEmailURL makes the link an email-change secret is confirmed at, for
+	// the mail; keep the secret in the fragment, as with AcceptURL.
+	ConfirmEmailURL func(secret string) string
 }
 
 // API is the REST API handler.

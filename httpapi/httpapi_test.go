@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -68,7 +69,10 @@ type syncBuf struct {
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func newAPIEnv(t *testing.T) *apiEnv {
+func newAPIEnv(t *testing.T) *apiEnv { t.Helper(); return newAPIEnvWith(t, nil) }
+
+// newAPIEnvWith is newAPIEnv with the API's options adjusted by set.
+func newAPIEnvWith(t *testing.T, set func(*httpapi.Options)) *apiEnv {
 	t.Helper()
 	m, err := tenancy.New(memory.New(), tenancy.Options{})
 	if err != nil {
@@ -78,8 +82,12 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	e := &apiEnv{m: m, logs: &syncBuf{}}
 	log := slog.New(slog.NewTextHandler(e.logs, nil))
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", httpapi.New(m, httpapi.Options{Logger: log,
-		AcceptURL: func(s string) string { return "https://app.example.com/invite#token=" + s }})))
+	opts := httpapi.Options{Logger: log,
+		AcceptURL: func(s string) string { return "https://app.example.com/invite#token=" + s }}
+	if set != nil {
+		set(&opts)
+	}
+	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", httpapi.New(m, opts)))
 	e.srv = httptest.NewServer(httpapi.LogRequests(log)(mux))
 	t.Cleanup(e.srv.Close)
 	e.router, err = legacyrouter.NewRouter(loadDoc(t, e.srv.URL+"/api/v1"))
@@ -401,8 +409,12 @@ func TestUserLifecycleAndRoles(t *testing.T) {
 	}
 	ann := tok.Secret
 	resp, body = e.do(t, "PATCH", "/user", ann, map[string]string{"email": "Ann.New@example.com"})
+	wantStatus(t, "change my email without proof", resp, body, 403, "/user/email-change")
+	resp, body = e.do(t, "POST", "/user/email-change", ann, map[string]string{"email": "Ann.New@example.com"})
+	wantStatus(t, "email change without mail", resp, body, 409, "cannot send mail")
+	resp, body = e.do(t, "PATCH", "/platform/users/ann", e.admin, map[string]string{"email": "Ann.New@example.com"})
 	if resp.StatusCode != 200 || body["email"] != "ann.new@example.com" || body["name"] != "Ann" {
-		t.Errorf("change my email: %d %v", resp.StatusCode, body)
+		t.Errorf("a platform admin sets the email: %d %v", resp.StatusCode, body)
 	}
 	resp, body = e.do(t, "PATCH", "/platform/users/root", ann, map[string]string{"name": "Mallory"})
 	wantStatus(t, "change someone else", resp, body, 403, "")
@@ -440,4 +452,79 @@ func TestUserLifecycleAndRoles(t *testing.T) {
 	wantStatus(t, "an erased user's token", resp, body, 401, "")
 	resp, body = e.do(t, "DELETE", "/platform/users/root", e.admin, nil)
 	wantStatus(t, "erase a workspace owner", resp, body, 409, "transfer ownership first")
+}
+
+// TestMailedSecrets: with SendMail set, an invitation's link and an email change's
+// secret go to the addressee; the email change's answer never holds the secret, and
+// a failed send is reported without undoing the invitation.
+func TestMailedSecrets(t *testing.T) {
+	var mu sync.Mutex
+	var outbox []httpapi.Mail
+	fail := false
+	e := newAPIEnvWith(t, func(o *httpapi.Options) {
+		o.ConfirmEmailURL = func(s string) string { return "https://app.example.com/email#token=" + s }
+		o.SendMail = func(_ context.Context, m httpapi.Mail) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if fail {
+				return errors.New("relay said no")
+			}
+			outbox = append(outbox, m)
+			return nil
+		}
+	})
+	last := func() httpapi.Mail {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(outbox) == 0 {
+			t.Fatal("no mail")
+		}
+		return outbox[len(outbox)-1]
+	}
+	resp, body := e.do(t, "POST", "/admin/workspace/invites", e.admin, map[string]string{"email": "bo@example.com", "workspace_id": e.ws, "role": "editor"})
+	wantStatus(t, "invite", resp, body, 201, "")
+	mail := last()
+	if mail.Kind != httpapi.KindInvitation || mail.To != "bo@example.com" || mail.Secret != body["token"] || !strings.Contains(mail.URL, mail.Secret) {
+		t.Errorf("invitation mail %+v for %v", mail, body)
+	}
+	if m, _ := body["mail"].(map[string]any); m["sent"] != true {
+		t.Errorf("invite answer's mail: %v", body["mail"])
+	}
+	fail = true
+	resp, body = e.do(t, "POST", "/admin/workspace/invites/"+body["invitation_id"].(string)+"/resend", e.admin, nil)
+	wantStatus(t, "resend with a failing relay", resp, body, 200, "")
+	if m, _ := body["mail"].(map[string]any); m["sent"] != false || !strings.Contains(fmt.Sprint(m["error"]), "relay said no") {
+		t.Errorf("a failed send is not reported: %v", body["mail"])
+	}
+	if strings.Contains(e.logs.String(), body["token"].(string)) || !strings.Contains(e.logs.String(), "mail not sent") {
+		t.Errorf("log after a failed send: %s", e.logs.String())
+	}
+	fail = false
+
+	resp, body = e.do(t, "POST", "/user/email-change", e.admin, map[string]string{"email": "Root.New@example.com"})
+	wantStatus(t, "request an email change", resp, body, 202, "")
+	mail = last()
+	if mail.Kind != httpapi.KindEmailChange || mail.To != "root.new@example.com" || mail.UserID != "root" || !strings.Contains(mail.URL, mail.Secret) {
+		t.Errorf("email-change mail %+v", mail)
+	}
+	raw, _ := json.Marshal(body)
+	if strings.Contains(string(raw), mail.Secret) {
+		t.Errorf("the answer holds the secret: %s", raw)
+	}
+	resp, body = e.do(t, "GET", "/user", e.admin, nil)
+	if body["email"] != "root@example.com" {
+		t.Errorf("changed before the proof: %v", body)
+	}
+	resp, body = e.do(t, "POST", "/user/email-change/confirm", e.admin, map[string]string{"token": mail.Secret})
+	if resp.StatusCode != 200 || body["email"] != "root.new@example.com" {
+		t.Errorf("confirm: %d %v", resp.StatusCode, body)
+	}
+	resp, body = e.do(t, "POST", "/user/email-change/confirm", e.admin, map[string]string{"token": mail.Secret})
+	wantStatus(t, "confirm twice", resp, body, 404, "no pending email change")
+	fail = true
+	resp, body = e.do(t, "POST", "/user/email-change", e.admin, map[string]string{"email": "third@example.com"})
+	wantStatus(t, "email change, relay down", resp, body, 202, "")
+	if m, _ := body["mail"].(map[string]any); m["sent"] != false {
+		t.Errorf("a failed send is not reported: %v", body)
+	}
 }

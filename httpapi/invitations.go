@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -31,6 +32,7 @@ type invitationJSON struct {
 	ExpiresAt    time.Time `json:"expires_at"`
 	AcceptURL    string    `json:"accept_url,omitempty"`
 	Token        string    `json:"token,omitempty"` // the secret, when just made
+	Mail         *mailJSON `json:"mail,omitempty"`  // whether it was mailed, when the API sends mail
 }
 
 func invJSON(i tenancy.InvitationInfo) invitationJSON {
@@ -38,13 +40,16 @@ func invJSON(i tenancy.InvitationInfo) invitationJSON {
 		State: string(i.State), InvitedBy: i.InviterID, CreatedAt: i.CreatedAt.UTC(), ExpiresAt: i.ExpiresAt.UTC()}
 }
 
-// sent shapes a just-made invitation, with its secret and accept link, once.
-func (a *API) sent(s tenancy.SentInvitation) invitationJSON {
+// sent shapes a just-made invitation, with its secret and accept link, once, after
+// mailing the link to the invitee when the API sends mail.
+func (a *API) sent(ctx context.Context, s tenancy.SentInvitation) invitationJSON {
 	out := invJSON(tenancy.InvitationInfo{Invitation: s.Invitation, State: member.Pending})
 	out.Token = s.Secret
 	if a.opts.AcceptURL != nil {
 		out.AcceptURL = a.opts.AcceptURL(s.Secret)
 	}
+	out.Mail = a.send(ctx, Mail{Kind: KindInvitation, To: s.Invitation.Email, Secret: s.Secret, URL: out.AcceptURL,
+		ExpiresAt: s.Invitation.ExpiresAt, Invitation: s.Invitation})
 	return out
 }
 
@@ -72,7 +77,7 @@ func (a *API) invite(r *http.Request, p tenancy.Principal) (int, any, error) {
 	if s.Resent {
 		status = http.StatusOK
 	}
-	return status, a.sent(s), nil
+	return status, a.sent(r.Context(), s), nil
 }
 
 func (a *API) resendInvite(r *http.Request, p tenancy.Principal) (int, any, error) {
@@ -80,7 +85,7 @@ func (a *API) resendInvite(r *http.Request, p tenancy.Principal) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, a.sent(s), nil
+	return http.StatusOK, a.sent(r.Context(), s), nil
 }
 
 func (a *API) listInvites(r *http.Request, p tenancy.Principal) (int, any, error) {

@@ -11,11 +11,11 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
 
 	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/internal/text"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -155,17 +155,8 @@ func unknownField(err error) (string, bool) {
 	return "", false
 }
 
-// clip bounds quoted input to 64 bytes.
-func clip(s string) string {
-	if len(s) <= 64 {
-		return s
-	}
-	n := 64
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+// clip bounds caller input quoted in a message: the module's one rule (64 bytes).
+func clip(s string) string { return text.Clip(s) }
 
 // pageParams reads ?limit= and ?cursor=.
 func pageParams(r *http.Request) (limit int, cursor string, err error) {

@@ -15,6 +15,8 @@ import (
 func (a *API) registerUserRoutes() {
 	a.route("GET /user", a.me)
 	a.route("PATCH /user", a.updateMe)
+	a.route("POST /user/email-change", a.requestEmailChange)
+	a.route("POST /user/email-change/confirm", a.confirmEmailChange)
 	a.route("DELETE /user", a.deleteMe)
 	a.route("GET /platform/users", a.listUsers)
 	a.route("POST /platform/users", a.registerUser)

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tenancykit/tenancy/internal/text"
 	"github.com/tenancykit/tenancy/rbac"
 )
 
@@ -119,11 +120,11 @@ func NormalizeEmail(email string) (string, error) {
 	e = string(b)
 	at := strings.IndexByte(e, '@')
 	if e == "" || len(e) > MaxEmailLen || at <= 0 || at == len(e)-1 || strings.Count(e, "@") != 1 || !utf8.ValidString(e) {
-		return "", invalid("email %q is not a valid address", trunc(email, 80))
+		return "", invalid("email %q is not a valid address", text.Clip(email))
 	}
 	for _, r := range e {
 		if r <= ' ' || r == 0x7f || r == ',' {
-			return "", invalid("email %q is not a valid address", trunc(email, 80))
+			return "", invalid("email %q is not a valid address", text.Clip(email))
 		}
 	}
 	return e, nil
@@ -140,29 +141,22 @@ func ValidateUserID(id string) error {
 	}
 	for _, r := range id {
 		if r <= ' ' || r == 0x7f {
-			return invalid("user ID %q must not contain spaces or control characters", trunc(id, 80))
+			return invalid("user ID %q must not contain spaces or control characters", text.Clip(id))
 		}
 	}
 	return nil
 }
 
-// ValidateName checks a user's display name: at most 200 bytes of UTF-8 without
-// control characters. It may be empty.
+// ValidateName checks a user's display name: at most 200 bytes of UTF-8 with no
+// control or invisible format character (a bidirectional override such as U+202E,
+// a zero-width space or joiner), which would let one person pass for another in a
+// member list. It may be empty.
 func ValidateName(name string) error {
 	if len(name) > 200 || !utf8.ValidString(name) {
 		return invalid("user name must be at most 200 bytes of UTF-8")
 	}
-	for _, r := range name {
-		if r < ' ' || r == 0x7f {
-			return invalid("user name must not contain control characters")
-		}
+	if r, bad := text.Hidden(name, text.Line); bad {
+		return invalid("user name must not contain control characters or invisible format characters (found %s)", text.Describe(r))
 	}
 	return nil
-}
-
-func trunc(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

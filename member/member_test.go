@@ -86,3 +86,26 @@ func FuzzNormalizeEmail(f *testing.F) {
 		}
 	})
 }
+
+func TestUserNameRefusesHiddenCharacters(t *testing.T) {
+	for _, s := range []string{"Ada\u202E", "A\u200Bda", "A\u200Dda", "\uFEFFAda", "Ada\nLovelace"} {
+		if err := member.ValidateName(s); !errors.Is(err, member.ErrInvalid) {
+			t.Errorf("ValidateName(%q) = %v", s, err)
+		}
+	}
+	if err := member.ValidateName("Ada Lovelace (Λ)"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestMessagesQuoteAtMost64Bytes(t *testing.T) {
+	long := strings.Repeat("A", 300)
+	for name, err := range map[string]error{
+		"email":   func() error { _, err := member.NormalizeEmail(long); return err }(),
+		"user ID": member.ValidateUserID(long[:100] + " x"),
+	} {
+		if err == nil || strings.Contains(err.Error(), strings.Repeat("A", 65)) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

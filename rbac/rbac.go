@@ -29,6 +29,8 @@ import (
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
 	stringadapter "github.com/casbin/casbin/v2/persist/string-adapter"
+
+	"github.com/tenancykit/tenancy/internal/text"
 )
 
 // Role is a member's role in a workspace, or the platform attribute of a user.
@@ -277,7 +279,7 @@ func orderRoles(lines []policyLine) ([]Role, []policyLine, error) {
 			hi, lo := l[1], l[2]
 			for _, r := range []string{hi, lo} {
 				if !validRoleName(r) {
-					return bad("role %q: names are 1-32 lowercase letters, digits, '-' or '_', starting with a letter", truncate(r))
+					return bad("role %q: names are 1-32 lowercase letters, digits, '-' or '_', starting with a letter", text.Clip(r))
 				}
 			}
 			switch {
@@ -309,7 +311,7 @@ func orderRoles(lines []policyLine) ([]Role, []policyLine, error) {
 		case "p":
 			if len(l) >= 2 && l[1] != Owner && l[1] != string(Platform) {
 				if !validRoleName(l[1]) {
-					return bad("role %q: names are 1-32 lowercase letters, digits, '-' or '_', starting with a letter", truncate(l[1]))
+					return bad("role %q: names are 1-32 lowercase letters, digits, '-' or '_', starting with a letter", text.Clip(l[1]))
 				}
 				note(l[1])
 			}
@@ -385,14 +387,6 @@ func quoteAll(s []string) string {
 	return strings.Join(q, ", ")
 }
 
-// truncate clips a name quoted in an error.
-func truncate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
-}
-
 // MustLoadDefault returns the default policy. The embedded files are tested, so it
 // cannot fail at run time; it panics only if they are broken at build time.
 func MustLoadDefault() *Policy {
@@ -449,7 +443,7 @@ func (p *Policy) Min(a, b Role) Role {
 func (p *Policy) ParseRole(s string) (Role, error) {
 	r := Role(strings.ToLower(strings.TrimSpace(s)))
 	if p.rank[r] == 0 {
-		return "", fmt.Errorf("%w %q: must be %s", ErrUnknownRole, truncate(s), p.RoleList(true))
+		return "", fmt.Errorf("%w %q: must be %s", ErrUnknownRole, text.Clip(s), p.RoleList(true))
 	}
 	return r, nil
 }

@@ -147,6 +147,16 @@ type FullScanner interface {
 	ScanTokens(afterID string, fn func(token.Token) bool) error
 }
 
+// SuspendedUserScanner is implemented by a Tx that finds the suspended users
+// through an index, so the Manager can check at every start that their tokens carry
+// the suspension (token.Token.UserSuspended), whatever wrote the suspension: an
+// older version, a copy, a host's own tool. Without it the Manager makes that check
+// once per store.
+type SuspendedUserScanner interface {
+	// ScanSuspendedUsers walks the users whose SuspendedAt is set, by ID.
+	ScanSuspendedUsers(fn func(member.User) bool) error
+}
+
 // WorkspaceSearcher is implemented by a Tx that answers filtered workspace lists
 // through indexes, so a search or a status filter costs what it finds, not the
 // number of workspaces. The Manager falls back to scanning every workspace when the

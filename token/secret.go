@@ -16,6 +16,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/crypto/blake2b"
+
+	"github.com/tenancykit/tenancy/internal/text"
 )
 
 // Secrets look like GitHub's tokens: "<prefix>_<30 random base62 characters><6
@@ -286,24 +288,17 @@ func ParseLifetime(s string) (time.Duration, error) {
 	if unit != 0 {
 		n, err := strconv.ParseUint(s[:len(s)-1], 10, 16)
 		if err != nil || n == 0 {
-			return 0, fmt.Errorf("%w %q: use a duration like 48h, 7d, 1w or 1y", ErrLifetime, truncate(s))
+			return 0, fmt.Errorf("%w %q: use a duration like 48h, 7d, 1w or 1y", ErrLifetime, text.Clip(s))
 		}
 		d = time.Duration(n) * unit
 	} else {
 		var err error
 		if d, err = time.ParseDuration(s); err != nil {
-			return 0, fmt.Errorf("%w %q: use a duration like 48h, 7d, 1w or 1y", ErrLifetime, truncate(s))
+			return 0, fmt.Errorf("%w %q: use a duration like 48h, 7d, 1w or 1y", ErrLifetime, text.Clip(s))
 		}
 	}
 	if d <= 0 {
-		return 0, fmt.Errorf("%w %q: must be positive", ErrLifetime, truncate(s))
+		return 0, fmt.Errorf("%w %q: must be positive", ErrLifetime, text.Clip(s))
 	}
 	return d, nil
-}
-
-func truncate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
 }

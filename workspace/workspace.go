@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tenancykit/tenancy/internal/text"
 )
 
 // Status is a workspace's lifecycle state.
@@ -30,7 +32,7 @@ func (s Status) Valid() bool { return s == Active || s == Inactive || s == Delet
 func ParseStatus(s string) (Status, error) {
 	st := Status(strings.ToLower(strings.TrimSpace(s)))
 	if !st.Valid() {
-		return "", fmt.Errorf("status %q must be active, inactive or deleted", truncate(s, 40))
+		return "", fmt.Errorf("status %q must be active, inactive or deleted", text.Clip(s))
 	}
 	return st, nil
 }
@@ -50,6 +52,10 @@ type Workspace struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	DeletedAt   time.Time // zero unless Status is Deleted
+	// DeletedFrom is the status the workspace had when it was deleted (Active or
+	// Inactive), to which a restore returns it; empty unless Status is Deleted, and
+	// empty too for a workspace deleted before it was recorded (it restores active).
+	DeletedFrom Status
 }
 
 // Clone returns a copy of w that shares no memory with it.
@@ -83,7 +89,9 @@ func (e *validationError) Error() string        { return e.msg }
 func (e *validationError) Is(target error) bool { return target == ErrInvalid }
 
 // ValidateName checks a display name: 1-100 characters of valid UTF-8, not only
-// white space, no control characters.
+// white space, with no control or invisible format character (a bidirectional
+// override such as U+202E, a zero-width space or joiner), which would let one
+// workspace pass for another in a listing.
 func ValidateName(name string) error {
 	if strings.TrimSpace(name) == "" {
 		return invalid("name must not be empty")
@@ -94,8 +102,8 @@ func ValidateName(name string) error {
 	if n := utf8.RuneCountInString(name); n > MaxNameLen {
 		return invalid("name must be at most %d characters, got %d", MaxNameLen, n)
 	}
-	if hasControl(name) {
-		return invalid("name must not contain control characters")
+	if r, bad := text.Hidden(name, text.Line); bad {
+		return invalid("name must not contain control characters or invisible format characters (found %s)", text.Describe(r))
 	}
 	return nil
 }
@@ -109,7 +117,7 @@ func ValidateSlug(slug string) error {
 		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'
 	}
 	if !ok {
-		return invalid("slug %q must be lowercase letters, digits and hyphens, 1-%d characters", truncate(slug, 80), MaxSlugLen)
+		return invalid("slug %q must be lowercase letters, digits and hyphens, 1-%d characters", text.Clip(slug), MaxSlugLen)
 	}
 	return nil
 }
@@ -146,8 +154,9 @@ func SlugFromName(name string) string {
 	return strings.Trim(s, "-")
 }
 
-// ValidateDescription checks a description: valid UTF-8 without NUL, at most 2000
-// bytes.
+// ValidateDescription checks a description: valid UTF-8, at most 2000 bytes, with
+// no control character but tab and line breaks and no invisible format character
+// (bidirectional overrides, zero-width characters).
 func ValidateDescription(d string) error {
 	if !utf8.ValidString(d) {
 		return invalid("description must be valid UTF-8")
@@ -155,8 +164,8 @@ func ValidateDescription(d string) error {
 	if len(d) > MaxDescriptionLen {
 		return invalid("description must be at most %d bytes, got %d", MaxDescriptionLen, len(d))
 	}
-	if strings.IndexByte(d, 0) >= 0 {
-		return invalid("description must not contain NUL characters")
+	if r, bad := text.Hidden(d, text.Block); bad {
+		return invalid("description must not contain control characters or invisible format characters (found %s)", text.Describe(r))
 	}
 	return nil
 }
@@ -167,22 +176,23 @@ func ValidateExternalID(id string) error {
 	if id == "" {
 		return nil
 	}
-	if len(id) > MaxExternalIDLen || !utf8.ValidString(id) || hasControl(id) || strings.TrimSpace(id) != id {
+	if len(id) > MaxExternalIDLen || !utf8.ValidString(id) || hidden(id) || strings.TrimSpace(id) != id {
 		return invalid("external ID must be 1-%d bytes of printable text without surrounding spaces", MaxExternalIDLen)
 	}
 	return nil
 }
 
 // ValidateMetadata checks metadata: at most 32 keys; keys 1-64 bytes of letters,
-// digits, '-', '_', '.', '/' or ':'; values valid UTF-8 up to 1024 bytes, without
-// NUL (no stored text holds U+0000: a PostgreSQL text column cannot).
+// digits, '-', '_', '.', '/' or ':'; values valid UTF-8 up to 1024 bytes, with no
+// control character but tab and line breaks (no stored text holds U+0000: a
+// PostgreSQL text column cannot) and no invisible format character.
 func ValidateMetadata(md map[string]string) error {
 	if len(md) > MaxMetadataKeys {
 		return invalid("metadata must have at most %d keys, got %d", MaxMetadataKeys, len(md))
 	}
 	for k, v := range md {
 		if k == "" || len(k) > MaxMetadataKeyLen || !validKey(k) {
-			return invalid("metadata key %q must be 1-%d bytes of letters, digits, '-', '_', '.', '/' or ':'", truncate(k, 80), MaxMetadataKeyLen)
+			return invalid("metadata key %q must be 1-%d bytes of letters, digits, '-', '_', '.', '/' or ':'", text.Clip(k), MaxMetadataKeyLen)
 		}
 		if len(v) > MaxMetadataValueLen {
 			return invalid("metadata value for %q must be at most %d bytes, got %d", k, MaxMetadataValueLen, len(v))
@@ -190,8 +200,8 @@ func ValidateMetadata(md map[string]string) error {
 		if !utf8.ValidString(v) {
 			return invalid("metadata value for %q must be valid UTF-8", k)
 		}
-		if strings.IndexByte(v, 0) >= 0 {
-			return invalid("metadata value for %q must not contain NUL characters", k)
+		if r, bad := text.Hidden(v, text.Block); bad {
+			return invalid("metadata value for %q must not contain control characters or invisible format characters (found %s)", k, text.Describe(r))
 		}
 	}
 	return nil
@@ -207,21 +217,7 @@ func validKey(k string) bool {
 	return true
 }
 
-func hasControl(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return true
-		}
-	}
-	return false
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
+func hidden(s string) bool { _, bad := text.Hidden(s, text.Line); return bad }
 
 // Pagination limits, shared by every list of the library.
 const (
@@ -277,12 +273,12 @@ func DecodeCursor(c string) (string, error) {
 	// strings name one position.
 	for i := 0; i < len(c); i++ {
 		if ch := c[i]; !(ch >= 'A' && ch <= 'Z' || ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_') {
-			return "", invalid("cursor %q is not valid: pass the next_cursor of a previous page", truncate(c, 40))
+			return "", invalid("cursor %q is not valid: pass the next_cursor of a previous page", text.Clip(c))
 		}
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
 	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) || len(b) == len(cursorPrefix) || len(b) > 512 || !utf8.Valid(b) {
-		return "", invalid("cursor %q is not valid: pass the next_cursor of a previous page", truncate(c, 40))
+		return "", invalid("cursor %q is not valid: pass the next_cursor of a previous page", text.Clip(c))
 	}
 	return string(b[len(cursorPrefix):]), nil
 }

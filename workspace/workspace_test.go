@@ -162,3 +162,54 @@ func FuzzValidateMetadata(f *testing.F) {
 		}
 	})
 }
+
+// TestHiddenCharactersRefused: a name, description or metadata value that holds a
+// bidirectional override or a zero-width character could pass for another in a
+// listing; each is refused with a message naming the character.
+func TestHiddenCharactersRefused(t *testing.T) {
+	for _, s := range []string{"evil\u202Egnp", "pay\u200Bpal", "a\u200Db", "\uFEFFx", "x\u2066y"} {
+		if err := workspace.ValidateName(s); !errors.Is(err, workspace.ErrInvalid) || !strings.Contains(err.Error(), "invisible format characters (found U+") {
+			t.Errorf("ValidateName(%q) = %v", s, err)
+		}
+		if err := workspace.ValidateDescription(s); !errors.Is(err, workspace.ErrInvalid) {
+			t.Errorf("ValidateDescription(%q) = %v", s, err)
+		}
+		if err := workspace.ValidateMetadata(map[string]string{"k": s}); !errors.Is(err, workspace.ErrInvalid) {
+			t.Errorf("ValidateMetadata(%q) = %v", s, err)
+		}
+		if err := workspace.ValidateExternalID(s); !errors.Is(err, workspace.ErrInvalid) {
+			t.Errorf("ValidateExternalID(%q) = %v", s, err)
+		}
+	}
+	// Line breaks and tabs stay allowed in free text, never in a name.
+	if err := workspace.ValidateDescription("line one\nline two\ttabbed\r\n"); err != nil {
+		t.Errorf("multi-line description: %v", err)
+	}
+	if err := workspace.ValidateMetadata(map[string]string{"note": "a\nb"}); err != nil {
+		t.Errorf("multi-line metadata value: %v", err)
+	}
+	if err := workspace.ValidateName("two\nlines"); err == nil {
+		t.Error("a name with a line break was accepted")
+	}
+	if err := workspace.ValidateName("Café 東京 🚀"); err != nil {
+		t.Errorf("plain Unicode name refused: %v", err)
+	}
+}
+
+// TestMessagesQuoteAtMost64Bytes: every message of the package quotes caller input
+// under the module's one bound.
+func TestMessagesQuoteAtMost64Bytes(t *testing.T) {
+	long := strings.Repeat("A", 500)
+	for name, err := range map[string]error{
+		"slug":         workspace.ValidateSlug(long),
+		"metadata key": workspace.ValidateMetadata(map[string]string{long: "v"}),
+	} {
+		if err == nil || strings.Contains(err.Error(), strings.Repeat("A", 65)) || !strings.Contains(err.Error(), strings.Repeat("A", 64)+"…") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	_, err := workspace.ParseStatus(long)
+	if err == nil || strings.Contains(err.Error(), strings.Repeat("A", 65)) {
+		t.Errorf("status: %v", err)
+	}
+}

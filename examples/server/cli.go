@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/tenancykit/tenancy/internal/text"
 )
 
 // client talks to a running server, like `tb workspace …`: flags make it fully
@@ -216,12 +218,8 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 }
 
 // clipArg bounds a command-line argument quoted in a message.
-func clipArg(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
+// clipArg bounds an argument quoted in a message: the module's one rule (64 bytes).
+func clipArg(s string) string { return text.Clip(s) }
 
 func (c *client) tokensPath(wsID string) string {
 	if wsID != "" {

@@ -33,7 +33,7 @@ import (
 )
 
 // SchemaVersion is the storage format this package writes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // Bucket names.
 var (
@@ -52,6 +52,7 @@ var (
 	bTokHash   = []byte("tenancy.tokens.hash")      // hash -> token record (a copy, for Authenticate)
 	bTokWs     = []byte("tenancy.tokens.workspace") // workspace \0 id -> ""
 	bTokUser   = []byte("tenancy.tokens.user")      // user \0 id -> ""
+	bUserSusp  = []byte("tenancy.users.suspended")  // id -> "" for each suspended user (schema 4)
 	bEvents    = []byte("tenancy.events")
 	bEvtWs     = []byte("tenancy.events.workspace") // workspace \0 id -> ""
 	bCounters  = []byte("tenancy.counters")
@@ -61,7 +62,7 @@ var (
 	bWsGramN   = []byte("tenancy.workspaces.gramn")   // gram -> uint64 count (schema 3)
 
 	allBuckets = [][]byte{bMeta, bUsers, bUserEmail, bWs, bWsSlug, bWsExt, bMembers, bUserWs, bInvs, bInvHash,
-		bInvWs, bToks, bTokHash, bTokWs, bTokUser, bEvents, bEvtWs, bCounters, bWsDeleted, bWsStatus, bWsGram, bWsGramN}
+		bInvWs, bToks, bTokHash, bTokWs, bTokUser, bEvents, bEvtWs, bCounters, bWsDeleted, bWsStatus, bWsGram, bWsGramN, bUserSusp}
 
 	keySchema = []byte("schema")
 )
@@ -248,6 +249,22 @@ func checkSchema(tx *bbolt.Tx, min byte) error {
 var migrations = map[byte]func(*bbolt.Tx) error{
 	1: migrate1to2,
 	2: migrate2to3,
+	3: migrate3to4,
+}
+
+// migrate3to4 fills the index of suspended users (the bucket exists by then). It
+// changes no record: schema 4 also adds a field a record holds only when it is set
+// (a deleted workspace's earlier status), which schema-3 builds would refuse as
+// damage; the version tells them to stay away.
+func migrate3to4(btx *bbolt.Tx) error {
+	susp := btx.Bucket(bUserSusp)
+	return btx.Bucket(bUsers).ForEach(func(k, v []byte) error {
+		u, err := decodeUser(v)
+		if err != nil || !u.Suspended() {
+			return err
+		}
+		return susp.Put(k, nil)
+	})
 }
 
 // migrate2to3 empties the search indexes of schema 3 (workspaces by status, and by

@@ -216,6 +216,9 @@ func encodeWorkspace(w workspace.Workspace) []byte {
 	e.time(w.CreatedAt)
 	e.time(w.UpdatedAt)
 	e.time(w.DeletedAt)
+	if w.DeletedFrom != "" { // written only when set: records from before have no field
+		e.str(string(w.DeletedFrom))
+	}
 	return e.b
 }
 
@@ -224,6 +227,9 @@ func decodeWorkspace(b []byte) (workspace.Workspace, error) {
 	w := workspace.Workspace{ID: d.str(), Slug: d.str(), Name: d.str(), Description: d.str(),
 		Status: workspace.Status(d.str()), Metadata: d.strmap(), ExternalID: d.str(), StarterKit: d.str(),
 		OwnerID: d.str(), CreatedAt: d.time(), UpdatedAt: d.time(), DeletedAt: d.time()}
+	if !d.bad && len(d.s) > 0 {
+		w.DeletedFrom = workspace.Status(d.str())
+	}
 	return w, d.done("workspace")
 }
 

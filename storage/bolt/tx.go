@@ -205,6 +205,13 @@ func (t *tx) putUser(create bool, u member.User) error {
 	if err := emails.Put([]byte(u.Email), []byte(u.ID)); err != nil {
 		return err
 	}
+	susp := t.b(bUserSusp).Delete
+	if u.Suspended() {
+		susp = func(k []byte) error { return t.b(bUserSusp).Put(k, nil) }
+	}
+	if err := susp([]byte(u.ID)); err != nil {
+		return err
+	}
 	return t.b(bUsers).Put([]byte(u.ID), encodeUser(u))
 }
 
@@ -219,7 +226,33 @@ func (t *tx) DeleteUser(id string) error {
 	if err := t.b(bUserEmail).Delete([]byte(u.Email)); err != nil {
 		return err
 	}
+	if err := t.b(bUserSusp).Delete([]byte(id)); err != nil {
+		return err
+	}
 	return t.b(bUsers).Delete([]byte(id))
+}
+
+var _ storage.SuspendedUserScanner = (*tx)(nil)
+
+// ScanSuspendedUsers walks the suspended users through their index.
+func (t *tx) ScanSuspendedUsers(fn func(member.User) bool) error {
+	if err := t.canRead(); err != nil {
+		return err
+	}
+	var ids []string
+	if err := t.b(bUserSusp).ForEach(func(k, _ []byte) error { ids = append(ids, string(k)); return nil }); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		u, err := t.GetUser(id)
+		if err != nil {
+			return err
+		}
+		if !fn(u) {
+			return nil
+		}
+	}
+	return nil
 }
 
 func (t *tx) ScanUsers(after string, fn func(member.User) bool) error {

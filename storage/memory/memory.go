@@ -311,6 +311,15 @@ func (s *snapshot) ScanUsers(after string, fn func(member.User) bool) error {
 	return nil
 }
 
+var _ storage.SuspendedUserScanner = (*snapshot)(nil)
+
+// ScanSuspendedUsers walks the suspended users. A memory store lives in one
+// process, so a walk of every user, at start-up only, is its index.
+func (s *snapshot) ScanSuspendedUsers(fn func(member.User) bool) error {
+	scan(s.users, "", func(u member.User) bool { return !u.Suspended() || fn(u) })
+	return nil
+}
+
 func (s *snapshot) GetWorkspace(id string) (workspace.Workspace, error) {
 	if w, ok := s.wsByID.get(id); ok {
 		return w.Clone(), nil

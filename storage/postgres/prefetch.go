@@ -26,7 +26,7 @@ const (
 		k.created_at, k.expires_at, k.revoked_at, k.last_used_at, coalesce(k.user_suspended, false)`
 	pfWorkspace = `w.id IS NOT NULL, coalesce(w.id, ''), coalesce(w.slug, ''), coalesce(w.name, ''), coalesce(w.description, ''),
 		coalesce(w.status, ''), w.metadata, w.external_id, coalesce(w.starter_kit, ''), coalesce(w.owner_id, ''),
-		w.created_at, w.updated_at, w.deleted_at`
+		w.created_at, w.updated_at, w.deleted_at, coalesce(w.deleted_from, '')`
 	pfMember = `m.user_id IS NOT NULL, coalesce(m.workspace_id, ''), coalesce(m.user_id, ''), coalesce(m.role, ''),
 		coalesce(m.owner, false), coalesce(m.invited_by, ''), m.joined_at, m.updated_at`
 
@@ -112,7 +112,15 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 			parts = append(parts, c.part)
 		}
 	}
-	sql, args := prefetchByID(want), []any{keys.UserID, keys.TokenID, keys.WorkspaceID}
+	// A key no row can hold (U+0000, not UTF-8) finds nothing, as on every backend;
+	// PostgreSQL would refuse the statement. The empty key is never stored either.
+	findable := func(k string) string {
+		if storableText(k) {
+			return k
+		}
+		return ""
+	}
+	sql, args := prefetchByID(want), []any{findable(keys.UserID), findable(keys.TokenID), findable(keys.WorkspaceID)}
 	if len(keys.TokenHash) > 0 {
 		parts = []*part{pk, pw}
 		sql, args = prefetchByHash, []any{keys.TokenHash}

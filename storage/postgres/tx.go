@@ -105,6 +105,21 @@ var constraintIndex = map[string]string{
 	"tenancy_tokens_hash_key":             storage.IndexTokenHash,
 }
 
+// unstorable reports whether a text argument is one no row can hold: U+0000 or
+// bytes that are not UTF-8, which a text column refuses. PostgreSQL would fail
+// the statement ("invalid byte sequence"); no key equals such text, so a read by it
+// finds nothing, as on every other backend, and never becomes a storage fault.
+func unstorable(args []any) bool {
+	for _, a := range args {
+		if s, ok := a.(string); ok && !storableText(s) {
+			return true
+		}
+	}
+	return false
+}
+
+func storableText(s string) bool { return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) }
+
 func (t *tx) exec(sql string, args ...any) (pgconn.CommandTag, error) {
 	tag, err := t.ptx.Exec(t.ctx, t.s.q(sql), args...)
 	return tag, t.fail(err)
@@ -114,6 +129,9 @@ func (t *tx) exec(sql string, args ...any) (pgconn.CommandTag, error) {
 func (t *tx) one(what string, scan func(pgx.Row) error, sql string, args ...any) error {
 	if err := t.canRead(); err != nil {
 		return err
+	}
+	if unstorable(args) {
+		return fmt.Errorf("%s: %w", what, storage.ErrNotFound)
 	}
 	err := scan(t.ptx.QueryRow(t.ctx, t.s.q(sql), args...))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -138,6 +156,9 @@ func keyset[V any](t *tx, sql string, first []any, next func(last V) []any, scan
 func keysetFrom[V any](t *tx, limit int, sql string, first []any, next func(last V) []any, scan func(pgx.Row) (V, error), fn func(V) bool) error {
 	if err := t.canRead(); err != nil {
 		return err
+	}
+	if unstorable(first) {
+		return nil // no row holds such a key
 	}
 	args := first
 	for {
@@ -283,6 +304,14 @@ func (t *tx) DeleteUser(id string) error {
 	return t.replaced("user", id)(t.exec("DELETE FROM {p}users WHERE id = $1", id))
 }
 
+var _ storage.SuspendedUserScanner = (*tx)(nil)
+
+// ScanSuspendedUsers walks the suspended users through a partial index.
+func (t *tx) ScanSuspendedUsers(fn func(member.User) bool) error {
+	return paged(t, "SELECT "+userCols+" FROM {p}users WHERE suspended_at IS NOT NULL AND id > $1 ORDER BY id LIMIT $2", "", nil,
+		func(r pgx.Row) (member.User, string, error) { u, err := scanUser(r); return u, u.ID, err }, fn)
+}
+
 func (t *tx) ScanUsers(after string, fn func(member.User) bool) error {
 	return paged(t, "SELECT "+userCols+" FROM {p}users WHERE id > $1 ORDER BY id LIMIT $2", after, nil,
 		func(r pgx.Row) (member.User, string, error) { u, err := scanUser(r); return u, u.ID, err }, fn)
@@ -311,18 +340,18 @@ func (t *tx) replaced(kind, key string) func(pgconn.CommandTag, error) error {
 
 // Workspaces.
 
-const wsCols = "id, slug, name, description, status, metadata, external_id, starter_kit, owner_id, created_at, updated_at, deleted_at"
+const wsCols = "id, slug, name, description, status, metadata, external_id, starter_kit, owner_id, created_at, updated_at, deleted_at, deleted_from"
 
 func workspaceDest(w *workspace.Workspace) ([]any, func() error) {
 	var md []byte
 	var ext *string
-	var status string
+	var status, from string
 	var c, u, d *time.Time
-	return []any{&w.ID, &w.Slug, &w.Name, &w.Description, &status, &md, &ext, &w.StarterKit, &w.OwnerID, &c, &u, &d}, func() error {
+	return []any{&w.ID, &w.Slug, &w.Name, &w.Description, &status, &md, &ext, &w.StarterKit, &w.OwnerID, &c, &u, &d, &from}, func() error {
 		if ext != nil {
 			w.ExternalID = *ext
 		}
-		w.Status = workspace.Status(status)
+		w.Status, w.DeletedFrom = workspace.Status(status), workspace.Status(from)
 		w.CreatedAt, w.UpdatedAt, w.DeletedAt = nullTime{c}.get(), nullTime{u}.get(), nullTime{d}.get()
 		var err error
 		w.Metadata, err = decodeMap(md)
@@ -338,7 +367,7 @@ func wsArgs(w workspace.Workspace) []any {
 		ext = w.ExternalID
 	}
 	return []any{w.ID, w.Slug, w.Name, w.Description, string(w.Status), strmap(w.Metadata), ext, w.StarterKit, w.OwnerID,
-		tz(w.CreatedAt), tz(w.UpdatedAt), tz(w.DeletedAt), strings.ToLower(w.Name)}
+		tz(w.CreatedAt), tz(w.UpdatedAt), tz(w.DeletedAt), string(w.DeletedFrom), strings.ToLower(w.Name)}
 }
 
 func (t *tx) getWorkspace(where string, arg any) (w workspace.Workspace, err error) {
@@ -361,7 +390,7 @@ func (t *tx) CreateWorkspace(w workspace.Workspace) error {
 	if err := t.writeCheck("workspace", []string{w.ID, w.Slug}); err != nil {
 		return err
 	}
-	_, err := t.exec("INSERT INTO {p}workspaces ("+wsCols+", name_lower) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", wsArgs(w)...)
+	_, err := t.exec("INSERT INTO {p}workspaces ("+wsCols+", name_lower) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)", wsArgs(w)...)
 	return err
 }
 
@@ -371,7 +400,7 @@ func (t *tx) PutWorkspace(w workspace.Workspace) error {
 	}
 	return t.replaced("workspace", w.ID)(t.exec(`UPDATE {p}workspaces SET slug = $2, name = $3, description = $4, status = $5,
 		metadata = $6, external_id = $7, starter_kit = $8, owner_id = $9, created_at = $10, updated_at = $11, deleted_at = $12,
-		name_lower = $13 WHERE id = $1`, wsArgs(w)...))
+		deleted_from = $13, name_lower = $14 WHERE id = $1`, wsArgs(w)...))
 }
 
 func (t *tx) ScanWorkspaces(after string, fn func(workspace.Workspace) bool) error {
@@ -413,6 +442,9 @@ func (t *tx) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(wo
 		return err
 	}
 	needle := q.NameContains // lowercase: the Manager lowers it, as name_lower is
+	if unstorable([]any{needle, after}) {
+		return nil // no name holds it
+	}
 	window := "SELECT * FROM {p}workspaces WHERE id > $1 AND " + status + " ORDER BY id LIMIT " + strconv.Itoa(probeRows)
 	probe := "SELECT " + wsCols + " FROM (" + window + ") s WHERE strpos(name_lower, " + next + ") > 0 ORDER BY id LIMIT " + strconv.Itoa(scanPage)
 	for {
@@ -529,6 +561,9 @@ func (t *tx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {
 	if err := t.canWrite(); err != nil {
 		return n, err
 	}
+	if unstorable([]any{id}) {
+		return n, fmt.Errorf("workspace %q: %w", id, storage.ErrNotFound)
+	}
 	var found int
 	err := t.ptx.QueryRow(t.ctx, t.s.q(`WITH
 		w AS (DELETE FROM {p}workspaces WHERE id = $1 RETURNING 1),
@@ -600,6 +635,9 @@ func (t *tx) PutMember(m member.Member) error {
 func (t *tx) DeleteMember(wsID, userID string) error {
 	if err := t.canWrite(); err != nil {
 		return err
+	}
+	if unstorable([]any{wsID, userID}) {
+		return fmt.Errorf("member %q: %w", wsID+"/"+userID, storage.ErrNotFound)
 	}
 	return t.replaced("member", wsID+"/"+userID)(t.exec("DELETE FROM {p}members WHERE workspace_id = $1 AND user_id = $2", wsID, userID))
 }
@@ -680,6 +718,9 @@ func (t *tx) DeleteInvitation(id string) error {
 	if err := t.canWrite(); err != nil {
 		return err
 	}
+	if unstorable([]any{id}) {
+		return fmt.Errorf("invitation %q: %w", id, storage.ErrNotFound)
+	}
 	return t.replaced("invitation", id)(t.exec("DELETE FROM {p}invitations WHERE id = $1", id))
 }
 
@@ -749,6 +790,9 @@ func (t *tx) TouchToken(id string, at time.Time) error {
 	if err := t.canWrite(); err != nil {
 		return err
 	}
+	if unstorable([]any{id}) {
+		return nil // no such token: a touch skips a token that is gone
+	}
 	_, err := t.exec("UPDATE {p}tokens SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)", id, at)
 	return err
 }
@@ -756,6 +800,9 @@ func (t *tx) TouchToken(id string, at time.Time) error {
 func (t *tx) DeleteToken(id string) error {
 	if err := t.canWrite(); err != nil {
 		return err
+	}
+	if unstorable([]any{id}) {
+		return fmt.Errorf("token %q: %w", id, storage.ErrNotFound)
 	}
 	return t.replaced("token", id)(t.exec("DELETE FROM {p}tokens WHERE id = $1", id))
 }
@@ -887,6 +934,9 @@ func (t *tx) ScanWorkspaceEvents(wsID, after string, fn func(storage.Event) bool
 func (t *tx) Counter(name string) (n int64, err error) {
 	if err := t.canRead(); err != nil {
 		return 0, err
+	}
+	if !storableText(name) {
+		return 0, nil // no counter has such a name
 	}
 	err = t.ptx.QueryRow(t.ctx, t.s.q("SELECT coalesce(sum(value), 0)::bigint FROM {p}counters WHERE name = $1"), name).Scan(&n)
 	return n, t.fail(err)

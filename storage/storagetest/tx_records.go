@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -732,6 +733,179 @@ func testSettings(t *testing.T, s storage.Storage) {
 		}
 		_, err := tx.Setting("b")
 		wantKind(t, "Setting(b)", err, storage.ErrNotFound)
+		return nil
+	})
+}
+
+// testImpossibleKeys: a key no record can have (it holds U+0000, which CheckKeys
+// refuses on every write, or bytes that are not UTF-8) is simply not found, by every
+// lookup and scan: a backend whose text type cannot carry it (PostgreSQL) must not
+// turn the read into a storage fault.
+func testImpossibleKeys(t *testing.T, s storage.Storage) {
+	seed(t, s)
+	for _, key := range []string{"ws_1\x00", "\x00", "u1\x00x", "bad\xff\xfe"} {
+		view(t, s, func(tx storage.Tx) error {
+			_, err := tx.GetUser(key)
+			wantKind(t, "GetUser", err, storage.ErrNotFound)
+			_, err = tx.GetUserByEmail(key + "@example.com")
+			wantKind(t, "GetUserByEmail", err, storage.ErrNotFound)
+			_, err = tx.GetWorkspace(key)
+			wantKind(t, "GetWorkspace", err, storage.ErrNotFound)
+			_, err = tx.GetWorkspaceBySlug(key)
+			wantKind(t, "GetWorkspaceBySlug", err, storage.ErrNotFound)
+			_, err = tx.GetWorkspaceByExternalID(key)
+			wantKind(t, "GetWorkspaceByExternalID", err, storage.ErrNotFound)
+			_, err = tx.GetMember(key, "u1")
+			wantKind(t, "GetMember", err, storage.ErrNotFound)
+			_, err = tx.GetMember("ws_1", key)
+			wantKind(t, "GetMember by user", err, storage.ErrNotFound)
+			_, err = tx.GetInvitation(key)
+			wantKind(t, "GetInvitation", err, storage.ErrNotFound)
+			_, err = tx.GetToken(key)
+			wantKind(t, "GetToken", err, storage.ErrNotFound)
+			_, err = tx.Setting(key)
+			wantKind(t, "Setting", err, storage.ErrNotFound)
+			n, err := tx.Counter(key)
+			if err != nil || n != 0 {
+				t.Errorf("Counter(%q) = %d, %v; want 0, nil", key, n, err)
+			}
+			for what, scan := range map[string]func() (int, error){
+				"ScanMembers": func() (n int, err error) {
+					err = tx.ScanMembers(key, "", func(member.Member) bool { n++; return true })
+					return n, err
+				},
+				"ScanUserMemberships": func() (n int, err error) {
+					err = tx.ScanUserMemberships(key, "", func(member.Member) bool { n++; return true })
+					return n, err
+				},
+				"ScanInvitations": func() (n int, err error) {
+					err = tx.ScanInvitations(key, "", func(member.Invitation) bool { n++; return true })
+					return n, err
+				},
+				"ScanWorkspaceTokens": func() (n int, err error) {
+					err = tx.ScanWorkspaceTokens(key, "", func(token.Token) bool { n++; return true })
+					return n, err
+				},
+				"ScanUserTokens": func() (n int, err error) {
+					err = tx.ScanUserTokens(key, "", func(token.Token) bool { n++; return true })
+					return n, err
+				},
+				"ScanWorkspaceEvents": func() (n int, err error) {
+					err = tx.ScanWorkspaceEvents(key, "", func(storage.Event) bool { n++; return true })
+					return n, err
+				},
+			} {
+				if n, err := scan(); err != nil || n != 0 {
+					t.Errorf("%s(%q): %d records, %v; want none, nil", what, key, n, err)
+				}
+			}
+			return nil
+		})
+	}
+	// A write by such a key is refused before it reaches the store.
+	for name, fn := range map[string]func(tx storage.Tx) error{
+		"DeleteToken":  func(tx storage.Tx) error { return tx.DeleteToken("tok\x00") },
+		"DeleteMember": func(tx storage.Tx) error { return tx.DeleteMember("ws_1\x00", "u1") },
+		"DeleteUser":   func(tx storage.Tx) error { return tx.DeleteUser("u1\x00") },
+	} {
+		err := s.Update(ctx, fn)
+		if !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrInvalidKey) {
+			t.Errorf("%s by a key holding U+0000 = %v; want ErrNotFound or ErrInvalidKey", name, err)
+		}
+	}
+}
+
+// testSuspendedUsers: a backend that offers storage.SuspendedUserScanner lists
+// exactly the suspended users, following suspensions, lifts and erasures.
+func testSuspendedUsers(t *testing.T, s storage.Storage) {
+	list := func() []string {
+		var ids []string
+		view(t, s, func(tx storage.Tx) error {
+			sc, ok := tx.(storage.SuspendedUserScanner)
+			if !ok {
+				t.Skip("the backend has no storage.SuspendedUserScanner")
+			}
+			return sc.ScanSuspendedUsers(func(u member.User) bool {
+				if !u.Suspended() {
+					t.Errorf("ScanSuspendedUsers listed %s, who is not suspended", u.ID)
+				}
+				ids = append(ids, u.ID)
+				return true
+			})
+		})
+		return ids
+	}
+	update(t, s, func(tx storage.Tx) error {
+		users(tx, "u1", "u2", "u3")
+		return nil
+	})
+	assertList(t, "no suspension", list())
+	suspend := func(id string, on bool) {
+		update(t, s, func(tx storage.Tx) error {
+			u, err := tx.GetUser(id)
+			must(err)
+			u.SuspendedAt = time.Time{}
+			if on {
+				u.SuspendedAt = t0
+			}
+			return tx.PutUser(u)
+		})
+	}
+	suspend("u3", true)
+	suspend("u1", true)
+	assertList(t, "two suspended", list(), "u1", "u3")
+	suspend("u3", false)
+	assertList(t, "one lifted", list(), "u1")
+	update(t, s, func(tx storage.Tx) error {
+		u := user("u4")
+		u.SuspendedAt = t0
+		return tx.CreateUser(u)
+	})
+	assertList(t, "created suspended", list(), "u1", "u4")
+	update(t, s, func(tx storage.Tx) error { return tx.DeleteUser("u1") })
+	assertList(t, "erased", list(), "u4")
+	// A failed transaction leaves the index as it was.
+	_ = s.Update(ctx, func(tx storage.Tx) error {
+		u, err := tx.GetUser("u2")
+		must(err)
+		u.SuspendedAt = t0
+		must(tx.PutUser(u))
+		return errors.New("roll back")
+	})
+	assertList(t, "after a rollback", list(), "u4")
+}
+
+// testDeletedFromRoundTrip: a deleted workspace keeps the status it was deleted
+// from, through a replace, every lookup and a scan, and loses it when restored.
+func testDeletedFromRoundTrip(t *testing.T, s storage.Storage) {
+	seed(t, s)
+	w := ws("ws_1", "alpha")
+	w.ExternalID = "ext-1"
+	w.Status, w.DeletedAt, w.DeletedFrom = workspace.Deleted, t0, workspace.Inactive
+	update(t, s, func(tx storage.Tx) error { return tx.PutWorkspace(w) })
+	view(t, s, func(tx storage.Tx) error {
+		for what, get := range map[string]func() (workspace.Workspace, error){
+			"GetWorkspace":             func() (workspace.Workspace, error) { return tx.GetWorkspace("ws_1") },
+			"GetWorkspaceBySlug":       func() (workspace.Workspace, error) { return tx.GetWorkspaceBySlug("alpha") },
+			"GetWorkspaceByExternalID": func() (workspace.Workspace, error) { return tx.GetWorkspaceByExternalID("ext-1") },
+		} {
+			if got, err := get(); err != nil || !reflect.DeepEqual(got, w) {
+				t.Errorf("%s = %+v, %v; want %+v", what, got, err, w)
+			}
+		}
+		return tx.ScanWorkspaces("", func(got workspace.Workspace) bool {
+			if !reflect.DeepEqual(got, w) {
+				t.Errorf("ScanWorkspaces = %+v; want %+v", got, w)
+			}
+			return true
+		})
+	})
+	w.Status, w.DeletedAt, w.DeletedFrom = workspace.Inactive, time.Time{}, ""
+	update(t, s, func(tx storage.Tx) error { return tx.PutWorkspace(w) })
+	view(t, s, func(tx storage.Tx) error {
+		if got, err := tx.GetWorkspace("ws_1"); err != nil || !reflect.DeepEqual(got, w) {
+			t.Errorf("after restore = %+v, %v; want %+v", got, err, w)
+		}
 		return nil
 	})
 }
