@@ -511,7 +511,7 @@ func TestMailedSecrets(t *testing.T) {
 	if strings.Contains(string(raw), mail.Secret) {
 		t.Errorf("the answer holds the secret: %s", raw)
 	}
-	resp, body = e.do(t, "GET", "/user", e.admin, nil)
+	_, body = e.do(t, "GET", "/user", e.admin, nil)
 	if body["email"] != "root@example.com" {
 		t.Errorf("changed before the proof: %v", body)
 	}

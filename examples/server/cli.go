@@ -53,7 +53,7 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	slug := fs.String("slug", "", "workspace slug")
 	kit := fs.String("starter-kit", "", "starter kit of a new workspace")
 	wsID := fs.String("workspace", "", "workspace ID (workspace tokens)")
-	email := fs.String("email", "", "email to invite")
+	email := fs.String("email", "", "email to invite (user email-change: the new address)")
 	role := fs.String("role", "", "role, e.g. viewer, editor or admin")
 	expires := fs.String("expires-in", "", "token lifetime, e.g. 48h, 7d, 1y")
 	state := fs.String("state", "", "token list: active or inactive")
@@ -184,7 +184,56 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		if err := c.do(ctx, "POST", "/api/v1/admin/workspace/invites", body, &inv); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "invited %s as %s; send them this link (shown once):\n%s\n", inv.Email, inv.Role, inv.AcceptURL)
+		switch {
+		case inv.Mail != nil && inv.Mail.Sent:
+			fmt.Fprintf(stdout, "invited %s as %s; the server mailed them the link (here too, shown once):\n%s\n", inv.Email, inv.Role, inv.AcceptURL)
+		case inv.Mail != nil:
+			fmt.Fprintf(stdout, "invited %s as %s, but the mail was not sent (%s); send them this link yourself (shown once):\n%s\n",
+				inv.Email, inv.Role, inv.Mail.Error, inv.AcceptURL)
+		default:
+			fmt.Fprintf(stdout, "invited %s as %s; send them this link (shown once):\n%s\n", inv.Email, inv.Role, inv.AcceptURL)
+		}
+	case "user email-change":
+		// The new address counts once its owner proves it: the server mails it a
+		// code, and `user email-confirm` presents the code.
+		if target != "" {
+			*email = target
+		}
+		ask(email, "New email", "")
+		if err != nil {
+			return err
+		}
+		var ec struct {
+			Email     string    `json:"email"`
+			ExpiresAt time.Time `json:"expires_at"`
+			Mail      *mailJSON `json:"mail"`
+		}
+		if err := c.do(ctx, "POST", "/api/v1/user/email-change", map[string]string{"email": *email}, &ec); err != nil {
+			return err
+		}
+		if ec.Mail != nil && !ec.Mail.Sent {
+			return fmt.Errorf("the code for %s was not sent (%s): ask again later", ec.Email, ec.Mail.Error)
+		}
+		fmt.Fprintf(stdout, "a code went to %s (valid until %s); run `server user email-confirm` and paste it; your address changes then\n",
+			ec.Email, ec.ExpiresAt.UTC().Format(time.RFC3339))
+	case "user email-confirm":
+		if target != "" {
+			return usageError{"email-confirm reads the code at its prompt or from stdin, never from the command line (where shell history keeps it)"}
+		}
+		if err != nil {
+			return err
+		}
+		code, err := c.readSecret("Code from the email")
+		if err != nil {
+			return err
+		}
+		var u struct {
+			Email string `json:"email"`
+		}
+		if err := c.do(ctx, "POST", "/api/v1/user/email-change/confirm", map[string]string{"token": code}, &u); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "your email address is now %s\n", u.Email)
 	case "user suspend", "user reactivate", "user delete":
 		ask(&target, "User ID", "")
 		if err != nil {
@@ -335,6 +384,12 @@ func (c *client) secret(label string) (string, error) {
 	if !c.prompt {
 		return "", usageError{"no token: pass --token or set TENANCY_TOKEN"}
 	}
+	return c.readSecret(label)
+}
+
+// readSecret reads one secret: unechoed from a terminal, else a line of stdin (so
+// a script pipes it, and it never sits in a command line).
+func (c *client) readSecret(label string) (string, error) {
 	fmt.Fprintf(c.out, "%s: ", label)
 	if f, ok := c.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		b, err := term.ReadPassword(int(f.Fd()))
@@ -345,7 +400,7 @@ func (c *client) secret(label string) (string, error) {
 		if s := strings.TrimSpace(string(b)); s != "" {
 			return s, nil
 		}
-		return "", usageError{"a token is required"}
+		return "", usageError{fmt.Sprintf("%s is required", strings.ToLower(label))}
 	}
 	line, err := c.in.ReadString('\n')
 	if s := strings.TrimSpace(line); s != "" {
@@ -354,7 +409,7 @@ func (c *client) secret(label string) (string, error) {
 	if err != nil && err != io.EOF {
 		return "", err
 	}
-	return "", usageError{"a token is required"}
+	return "", usageError{fmt.Sprintf("%s is required", strings.ToLower(label))}
 }
 
 // confirm asks "Are you sure …? (y/N)"; anything but yes is a refusal, and so is
@@ -438,9 +493,16 @@ type tokenJSON struct {
 }
 
 type invitationJSON struct {
-	Email     string `json:"email"`
-	Role      string `json:"role"`
-	AcceptURL string `json:"accept_url"`
+	Email     string    `json:"email"`
+	Role      string    `json:"role"`
+	AcceptURL string    `json:"accept_url"`
+	Mail      *mailJSON `json:"mail"` // absent when the server sends no mail
+}
+
+// mailJSON says whether the server mailed a secret, and why not.
+type mailJSON struct {
+	Sent  bool   `json:"sent"`
+	Error string `json:"error"`
 }
 
 type pageJSON[T any] struct {

@@ -3,10 +3,11 @@
 // behind HTTP. One binary is both the server and its command-line client.
 //
 //	server setup -email admin@example.com [-workspace default] [-data ./tenancy.db | -database postgres://…]
-//	server serve [-addr 127.0.0.1:8080] [-data ./tenancy.db | -database postgres://… -key-file tenancy.key]
+//	server serve [-addr 127.0.0.1:8080] [-data ./tenancy.db | -database postgres://… -key-file tenancy.key] [-smtp-url smtp://… -mail-from ADDR]
 //	server workspace create|list|delete|leave [flags]   (talks HTTP to a server)
 //	server token create|revoke [flags]
 //	server invite [flags]
+//	server user suspend|reactivate|delete USER_ID | email-change -email NEW | email-confirm
 //
 // The client commands take --url and --token, or TENANCY_URL and TENANCY_TOKEN.
 package main
@@ -46,10 +47,12 @@ func main() {
 const usage = `usage:
   server setup -email EMAIL [-workspace NAME] [-data FILE | -database URL [-key-file FILE]] [-policy FILE]
   server serve [-addr 127.0.0.1:8080] [-data FILE | -database URL [-key-file FILE]] [-policy FILE] [-rename-roles OLD=NEW]
+               [-smtp-url smtp://user:pass@host:587 -mail-from ADDR [-mail-templates DIR]]
   server workspace create|list|delete|leave [flags]
   server token create|revoke [flags]
   server invite [flags]
   server user suspend|reactivate|delete USER_ID [flags]
+  server user email-change -email NEW | user email-confirm   (a code mailed to NEW proves it)
 Client commands take --url and --token (or TENANCY_URL, TENANCY_TOKEN); -h on any
 command lists its flags. -database defaults to TENANCY_DATABASE_URL: PostgreSQL,
 for several instances on one database (give each the same -key-file).
@@ -305,8 +308,16 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	data := storeFlags(fs, getenv)
 	verify := verifyBackground
 	fs.Var(&verify, "verify", "check every invariant of the store: background (serve at once, report on /readyz and in the log), true (before serving: today's blocking check) or false")
+	// The relay's URL may hold a password: its default is read after parsing, so
+	// -h never prints it.
+	smtpURL := fs.String("smtp-url", "", "SMTP relay for invitation links and email-change codes, smtp://user:password@host:port (STARTTLS when offered) or smtps://… (default $TENANCY_SMTP_URL; without one, nothing is mailed)")
+	mailFrom := fs.String("mail-from", getenv("TENANCY_MAIL_FROM"), "the address mail is sent from, with -smtp-url ($TENANCY_MAIL_FROM)")
+	mailTemplates := fs.String("mail-templates", "", "folder of plain-text templates replacing the built-in ones: invitation.txt, email_change.txt (first line \"Subject: …\")")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *smtpURL == "" {
+		*smtpURL = getenv("TENANCY_SMTP_URL")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	m, closeAll, err := openManager(data)
@@ -314,6 +325,14 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		return err
 	}
 	defer closeAll()
+	var ml *mailer
+	if *smtpURL != "" {
+		if ml, err = newMailer(*smtpURL, *mailFrom, *mailTemplates, m); err != nil {
+			return usageError{err.Error()}
+		}
+	} else if *mailTemplates != "" {
+		return usageError{"-mail-templates needs -smtp-url (or TENANCY_SMTP_URL): without a relay nothing is mailed"}
+	}
 	// The checks that must pass before serving (the file's header and schema version,
 	// the secret key's check value) ran when the store and Manager opened. The full
 	// Verify reads the whole store, so by default it runs beside serving and reports
@@ -339,7 +358,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		base = "http://" + ln.Addr().String()
 	}
 	srv := &http.Server{
-		Handler:           newHandler(m, base, log, ready),
+		Handler:           newHandler(m, base, log, ready, ml),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -349,7 +368,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String(), "data", data.String())
+	log.Info("serving", "addr", ln.Addr().String(), "data", data.String(), "mail", ml.describe())
 	verifyDone := make(chan struct{})
 	if verify == verifyBackground {
 		go func() {
@@ -381,14 +400,28 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 
 // newHandler is the whole server: the REST API under /api/v1, the page invitation
 // links open, /healthz (the process answers), /readyz (the store's check), and one
-// log line per request. ready may be nil: no check is reported.
-func newHandler(m *tenancy.Manager, publicURL string, log *slog.Logger, ready *readiness) http.Handler {
-	api := httpapi.New(m, httpapi.Options{
+// log line per request. ready may be nil: no check is reported. ml may be nil: no
+// mail is sent, invitation links go back to the inviter only, and self-service
+// email changes are refused.
+func newHandler(m *tenancy.Manager, publicURL string, log *slog.Logger, ready *readiness, ml *mailer) http.Handler {
+	opts := httpapi.Options{
 		Logger: log,
 		// The secret goes in the fragment, which browsers never send: it reaches no
 		// access log. The page below posts it to the API.
 		AcceptURL: func(secret string) string { return strings.TrimRight(publicURL, "/") + "/invite#token=" + secret },
-	})
+	}
+	if ml != nil {
+		opts.SendMail = func(ctx context.Context, msg httpapi.Mail) error {
+			// The details (the relay's address, its answer) go to the log, where
+			// the operator reads them; the caller learns that the send failed.
+			if err := ml.send(ctx, msg, publicURL); err != nil {
+				log.Error("mail not sent", "kind", string(msg.Kind), "error", err)
+				return errors.New("the server could not send the mail (its log says why); try again later")
+			}
+			return nil
+		}
+	}
+	api := httpapi.New(m, opts)
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", api))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -44,6 +44,13 @@ type testServer struct {
 
 func startServer(t *testing.T) *testServer {
 	t.Helper()
+	return startServerWith(t, nil, io.Discard)
+}
+
+// startServerWith is startServer with mail: mail makes the server's mailer once
+// the Manager is open (nil: no mail), and the server logs to log.
+func startServerWith(t *testing.T, mail func(*tenancy.Manager) *mailer, log io.Writer) *testServer {
+	t.Helper()
 	data := filepath.Join(t.TempDir(), "tenancy.db")
 	var out bytes.Buffer
 	if code := run(ctx, []string{"setup", "-email", "admin@example.com", "-data", data}, nil, &out, io.Discard, os.Getenv); code != 0 {
@@ -60,7 +67,11 @@ func startServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: newHandler(m, base, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)}}
+	var ml *mailer
+	if mail != nil {
+		ml = mail(m)
+	}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: newHandler(m, base, slog.New(slog.NewTextHandler(log, nil)), nil, ml)}}
 	srv.Start()
 	t.Cleanup(func() { srv.Close(); closeAll() })
 	return &testServer{url: base, admin: admin, wsID: wsID, m: m, data: data}

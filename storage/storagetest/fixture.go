@@ -80,6 +80,7 @@ type world struct {
 	X         workspace.Workspace
 	inv       string            // the pending invitation in W
 	invites   map[string]string // user ID -> secret of their invitation to X
+	emailCode map[string]string // user ID -> secret of their pending email change
 	target    string            // a's editor token in W
 	who       map[string]tenancy.Principal
 	userOf    map[string]string // principal name -> its user ("" for System)
@@ -99,7 +100,7 @@ func newWorld(t *testing.T, newStore func(t *testing.T) storage.Storage, policy 
 	t.Helper()
 	m, s, c := newManager(t, newStore, tenancy.Options{Policy: policy})
 	roles := m.Policy().Roles()
-	w := &world{m: m, store: s, clock: c, invites: map[string]string{}, who: map[string]tenancy.Principal{},
+	w := &world{m: m, store: s, clock: c, invites: map[string]string{}, emailCode: map[string]string{}, who: map[string]tenancy.Principal{},
 		userOf: map[string]string{}, principal: gridColumns, lo: roles[0], mid: roles[1], hi: roles[2]}
 	sys := tenancy.System()
 	fail := func(what string, err error) {
@@ -135,6 +136,11 @@ func newWorld(t *testing.T, newStore func(t *testing.T) storage.Storage, policy 
 		sent, err := m.InviteMember(ctx, tenancy.User("v"), w.X.ID, tenancy.NewInvitation{Email: id + "@example.com", Role: w.lo})
 		fail("invite "+id, err)
 		w.invites[id] = sent.Secret
+	}
+	for _, id := range []string{"p", "plat", "o", "a", "padm"} {
+		c, err := m.RequestEmailChange(ctx, sys, id, id+".proven@example.com")
+		fail("email change "+id, err)
+		w.emailCode[id] = c.Secret
 	}
 	sent, err := m.InviteMember(ctx, tenancy.User("o"), w.W.ID, tenancy.NewInvitation{Email: "guest@example.com", Role: w.lo})
 	fail("invite guest", err)

@@ -214,7 +214,22 @@ var gridRows = []gridRow{
 		return err
 	}, "", 0},
 	{"UpdateUser/self", "000D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.UpdateUser(ctx, p, "p", tenancy.UserUpdate{Name: ptr("Renamed")})
+		return err
+	}, "", 0},
+	// An address is set directly only by those who vouch for it; a person proves
+	// their own (RequestEmailChange, ConfirmEmailChange).
+	{"UpdateUser/self email", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
 		_, err := w.m.UpdateUser(ctx, p, "p", tenancy.UserUpdate{Email: ptr("p.new@example.com")})
+		return err
+	}, "", 0},
+	{"RequestEmailChange", "000D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.RequestEmailChange(ctx, p, "p", "p.new@example.com")
+		return err
+	}, "", 0},
+	// Each principal presents the code mailed for its own user's pending change.
+	{"ConfirmEmailChange", "I000 DDD 0DDD0 D", true, func(w *world, name string, p tenancy.Principal) error {
+		_, err := w.m.ConfirmEmailChange(ctx, p, w.emailCode[w.userOf[name]])
 		return err
 	}, "", 0},
 	{"SuspendUser", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
