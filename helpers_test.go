@@ -68,7 +68,7 @@ var backends = []backend{
 }
 
 func openPostgres(t testing.TB) storage.Storage {
-	url, schema := pgtest.Schema(t)
+	url, schema := pgtest.StoreSchema(t)
 	s, err := postgres.Open(context.Background(), url, postgres.Options{Schema: schema})
 	if err != nil {
 		t.Fatal(err)

@@ -230,6 +230,11 @@ func escalationMatrix(t *testing.T, policy *rbac.Policy) {
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
+			// The backends run side by side (each one case at a time, so no two
+			// PostgreSQL transactions overlap and its feed reads the same in
+			// every dump); each case is a subtest, so its store is closed, and
+			// PostgreSQL's schema handed on, as soon as it ends.
+			t.Parallel()
 			cases := 0
 			for _, o := range ops {
 				for _, actor := range actors {
@@ -241,21 +246,23 @@ func escalationMatrix(t *testing.T, policy *rbac.Policy) {
 						if o.name == "accept an R invitation sent by the actor" && actor == "outsider" {
 							want = precond // an outsider holds no role: its invitation must not pass
 						}
-						e := newEnvWith(t, b, policy)
-						arg := o.setup(t, e, actor, r)
-						before := e.dump(t)
-						err := o.call(e, principal[actor], r, arg)
 						cases++
-						if want == nil && err != nil || want != nil && !errors.Is(err, want) {
-							t.Errorf("%s by %s, R=%s: got %v, want %v", o.name, actor, r, err, want)
-						}
-						if err != nil && e.dump(t) != before {
-							t.Errorf("%s by %s, R=%s: refused (%v) but storage changed", o.name, actor, r, err)
-						}
-						noop := r == lowest && strings.Contains(o.name, "lowest") // lowest to lowest
-						if err == nil && !noop && e.dump(t) == before {
-							t.Errorf("%s by %s, R=%s: succeeded but changed nothing", o.name, actor, r)
-						}
+						t.Run(strings.ReplaceAll(fmt.Sprintf("%s by %s R=%s", o.name, actor, r), " ", "_"), func(t *testing.T) {
+							e := newEnvWith(t, b, policy)
+							arg := o.setup(t, e, actor, r)
+							before := e.dump(t)
+							err := o.call(e, principal[actor], r, arg)
+							if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+								t.Errorf("%s by %s, R=%s: got %v, want %v", o.name, actor, r, err, want)
+							}
+							if err != nil && e.dump(t) != before {
+								t.Errorf("%s by %s, R=%s: refused (%v) but storage changed", o.name, actor, r, err)
+							}
+							noop := r == lowest && strings.Contains(o.name, "lowest") // lowest to lowest
+							if err == nil && !noop && e.dump(t) == before {
+								t.Errorf("%s by %s, R=%s: succeeded but changed nothing", o.name, actor, r)
+							}
+						})
 					}
 				}
 			}

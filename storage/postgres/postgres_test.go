@@ -24,10 +24,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// opener returns a newStore for the kit: each store gets its own schema.
+// opener returns a newStore for the kit: each store gets a schema of its own, empty
+// and fully migrated.
 func opener(feed postgres.FeedStrategy) func(t *testing.T) storage.Storage {
 	return func(t *testing.T) storage.Storage {
-		url, schema := pgtest.Schema(t)
+		url, schema := pgtest.StoreSchema(t)
 		s, err := postgres.Open(context.Background(), url, postgres.Options{Schema: schema, Feed: feed})
 		if err != nil {
 			t.Fatal(err)
@@ -36,7 +37,14 @@ func opener(feed postgres.FeedStrategy) func(t *testing.T) storage.Storage {
 	}
 }
 
-func TestConformance(t *testing.T) { storagetest.Run(t, opener(postgres.FeedTransactionIDs)) }
+// The principal grid runs once on PostgreSQL, under the head-row feed: its rows run
+// side by side, and the transaction-ID feed's watermark is the whole server's, so
+// one row's open transaction would hold back what another row's dump of the feed
+// shows. The grid tries authorization, which the feed strategy does not touch.
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, opener(postgres.FeedTransactionIDs),
+		storagetest.WithoutPrincipalGrid("TestConformanceHeadRowFeed runs the principal grid on PostgreSQL"))
+}
 
 func TestConformanceHeadRowFeed(t *testing.T) { storagetest.Run(t, opener(postgres.FeedHeadRow)) }
 
