@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -90,6 +91,7 @@ type Manager struct {
 	policy       *rbac.Policy
 	clock        func() time.Time
 	starterKits  map[string]bool
+	kitOrder     []string // Options.StarterKits as given, without repeats
 	readActions  map[rbac.Action]bool
 	ids          idSource
 	hasher       *token.Hasher
@@ -130,6 +132,9 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 	for _, k := range opts.StarterKits {
 		if err := workspace.ValidateSlug(k); err != nil {
 			return nil, errors.New("tenancy: starter kit names follow the slug rules: " + err.Error())
+		}
+		if !m.starterKits[k] {
+			m.kitOrder = append(m.kitOrder, k)
 		}
 		m.starterKits[k] = true
 	}
@@ -259,6 +264,10 @@ func (m *Manager) checkSecretKey() error {
 
 // Policy returns the permission policy in force.
 func (m *Manager) Policy() *rbac.Policy { return m.policy }
+
+// StarterKits returns the starter-kit names CreateWorkspace accepts
+// (Options.StarterKits), in the order given: the order a CLI numbers them in.
+func (m *Manager) StarterKits() []string { return slices.Clone(m.kitOrder) }
 
 // now is the one timestamp of an operation: UTC, to the microsecond (what every
 // backend keeps, a SQL database included), without a monotonic reading, so every

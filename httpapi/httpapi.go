@@ -47,6 +47,9 @@ type Options struct {
 	// the inviter to pass on, and self-service email changes are refused (a secret
 	// handed to the caller would prove nothing).
 	SendMail func(ctx context.Context, m Mail) error
+	// StarterKitDescriptions describes the Manager's starter kits
+	// (tenancy.Options.StarterKits) by name, for GET /starter-kits.
+	StarterKitDescriptions map[string]string
 	// ConfirmEmailURL makes the link an email-change secret is confirmed at, for
 	// the mail; keep the secret in the fragment, as with AcceptURL.
 	ConfirmEmailURL func(secret string) string
@@ -123,6 +126,15 @@ func (a *API) public(pattern string, h func(*http.Request) (int, any, error)) {
 		noteRoute(r)
 		status, body, err := h(r)
 		if err != nil {
+			// Public routes take a bearer token when there is one (an existing
+			// user accepting): a 401 challenges for it, as everywhere else.
+			if Status(err) == http.StatusUnauthorized {
+				challenge := `Bearer realm="tenancy"`
+				if len(r.Header.Values("Authorization")) > 0 {
+					challenge += `, error="invalid_token"`
+				}
+				w.Header().Set("WWW-Authenticate", challenge)
+			}
 			a.fail(w, r, err)
 			return
 		}

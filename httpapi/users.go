@@ -27,6 +27,7 @@ func (a *API) registerUserRoutes() {
 	a.route("POST /platform/users/{user_id}/suspend", a.suspendUser)
 	a.route("POST /platform/users/{user_id}/reactivate", a.reactivateUser)
 	a.route("GET /roles", a.roles)
+	a.route("GET /starter-kits", a.starterKits)
 	a.route("POST /platform/roles/{role}/rename", a.renameRole)
 }
 
@@ -184,6 +185,21 @@ type rolesJSON struct {
 
 // roles lists the policy's member roles, lowest first, for any authenticated caller:
 // what a client offers in a role picker.
+type starterKitJSON struct {
+	ID          string `json:"id"`
+	Description string `json:"description"`
+}
+
+// starterKits lists the kits a new workspace may start from, in the Manager's
+// order, which a CLI numbers them by.
+func (a *API) starterKits(*http.Request, tenancy.Principal) (int, any, error) {
+	kits := []starterKitJSON{}
+	for _, k := range a.m.StarterKits() {
+		kits = append(kits, starterKitJSON{k, a.opts.StarterKitDescriptions[k]})
+	}
+	return http.StatusOK, map[string]any{"data": kits}, nil
+}
+
 func (a *API) roles(*http.Request, tenancy.Principal) (int, any, error) {
 	pol := a.m.Policy()
 	return http.StatusOK, rolesJSON{pol.Roles(), pol.Top()}, nil

@@ -103,12 +103,19 @@ func (a *API) updateWorkspace(r *http.Request, p tenancy.Principal) (int, any, e
 	return http.StatusOK, wsJSON(w), nil
 }
 
+// deletedJSON is Airbyte Embedded's answer to a delete, {"workspace_id", "deleted":
+// true}, with the workspace's other fields beside it.
+type deletedJSON struct {
+	workspaceJSON
+	Deleted bool `json:"deleted"`
+}
+
 func (a *API) deleteWorkspace(r *http.Request, p tenancy.Principal) (int, any, error) {
 	w, err := a.m.DeleteWorkspace(r.Context(), p, r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, wsJSON(w), nil
+	return http.StatusOK, deletedJSON{wsJSON(w), true}, nil
 }
 
 func (a *API) restoreWorkspace(r *http.Request, p tenancy.Principal) (int, any, error) {

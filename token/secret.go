@@ -276,12 +276,25 @@ func (h *Hasher) appendPlain(dst []byte, secret string) []byte {
 // ErrLifetime is wrapped by ParseLifetime's errors.
 var ErrLifetime = errors.New("invalid lifetime")
 
-// ParseLifetime reads a lifetime: a Go duration ("48h", "90m") or a whole number of
-// days, weeks or years ("7d", "1w", "1y"; a year is 365 days). It must be positive.
+// ParseLifetime reads a lifetime: a whole number of minutes, days, weeks or years
+// ("60min", "7d", "1w", "1y"; a year is 365 days), or a Go duration in hours and
+// seconds ("48h", "1h30s"). It must be positive. A bare "m" is refused as
+// ambiguous: written after "1y" and "48h", a reader may take "1m" for a month, where
+// a Go duration means a minute; the message offers "30d" and "60min".
 func ParseLifetime(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, fmt.Errorf("%w: empty", ErrLifetime)
+	}
+	if n, ok := strings.CutSuffix(s, "min"); ok {
+		m, err := strconv.ParseUint(n, 10, 32)
+		if err != nil || m == 0 {
+			return 0, fmt.Errorf("%w %q: use a whole number of minutes, like 60min", ErrLifetime, text.Clip(s))
+		}
+		return time.Duration(m) * time.Minute, nil
+	}
+	if ambiguousMinutes(s) {
+		return 0, fmt.Errorf("%w %q: \"m\" could mean minutes or months; write 30d for a month, or 60min for an hour in minutes", ErrLifetime, text.Clip(s))
 	}
 	unit := map[byte]time.Duration{'d': 24 * time.Hour, 'w': 7 * 24 * time.Hour, 'y': 365 * 24 * time.Hour}[s[len(s)-1]]
 	var d time.Duration
@@ -301,4 +314,14 @@ func ParseLifetime(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%w %q: must be positive", ErrLifetime, text.Clip(s))
 	}
 	return d, nil
+}
+
+// ambiguousMinutes reports an "m" unit that is not part of "ms".
+func ambiguousMinutes(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == 'm' && (i+1 == len(s) || s[i+1] != 's') {
+			return true
+		}
+	}
+	return false
 }

@@ -103,16 +103,24 @@ func TestHasher(t *testing.T) {
 }
 
 func TestParseLifetime(t *testing.T) {
-	good := map[string]time.Duration{"48h": 48 * time.Hour, "90m": 90 * time.Minute, "7d": 7 * 24 * time.Hour,
-		"1w": 7 * 24 * time.Hour, "1y": 365 * 24 * time.Hour, " 2d ": 48 * time.Hour}
+	good := map[string]time.Duration{"48h": 48 * time.Hour, "90min": 90 * time.Minute, "7d": 7 * 24 * time.Hour,
+		"1w": 7 * 24 * time.Hour, "1y": 365 * 24 * time.Hour, " 2d ": 48 * time.Hour, "1h30s": time.Hour + 30*time.Second}
 	for in, want := range good {
 		if got, err := token.ParseLifetime(in); err != nil || got != want {
 			t.Errorf("ParseLifetime(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "0d", "-1h", "0s", "d", "1.5d", "7days", "1x", "99999999y", "-3d"} {
+	for _, bad := range []string{"", "0d", "-1h", "0s", "d", "1.5d", "7days", "1x", "99999999y", "-3d", "0min", "min", "1.5min"} {
 		if _, err := token.ParseLifetime(bad); !errors.Is(err, token.ErrLifetime) {
 			t.Errorf("ParseLifetime(%q) = %v, want ErrLifetime", bad, err)
+		}
+	}
+	// "m" reads as a month to someone who just wrote 1y and 48h: refused, with
+	// both ways out.
+	for _, bad := range []string{"1m", "90m", "1h30m", "6mo"} {
+		_, err := token.ParseLifetime(bad)
+		if !errors.Is(err, token.ErrLifetime) || !strings.Contains(fmt.Sprint(err), "30d") || !strings.Contains(fmt.Sprint(err), "60min") {
+			t.Errorf("ParseLifetime(%q) = %v, want the ambiguity explained", bad, err)
 		}
 	}
 }

@@ -9,9 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -48,17 +50,19 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	// defaults, and a token in it would end up in CI logs at the first typo.
 	baseURL := fs.String("url", "", "server URL (default $TENANCY_URL, else http://127.0.0.1:8080)")
 	tok := fs.String("token", "", "your token (default $TENANCY_TOKEN; asked for, unechoed, if neither)")
+	fs.StringVar(tok, "user_token", "", "the same as --token (Tinybird's name)")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	name := fs.String("name", "", "name")
 	slug := fs.String("slug", "", "workspace slug")
-	kit := fs.String("starter-kit", "", "starter kit of a new workspace")
+	kit := fs.String("starter-kit", "", "starter kit of a new workspace: its number in the server's list (1 is blank) or its ID")
 	wsID := fs.String("workspace", "", "workspace ID (workspace tokens)")
 	email := fs.String("email", "", "email to invite (user email-change: the new address)")
 	role := fs.String("role", "", "role, e.g. viewer, editor or admin")
 	expires := fs.String("expires-in", "", "token lifetime, e.g. 48h, 7d, 1y")
 	state := fs.String("state", "", "token list: active or inactive")
-	if err := fs.Parse(rest); err != nil {
-		return flagError{err}
+	args, err := parseInterleaved(fs, rest)
+	if err != nil {
+		return err
 	}
 	if *baseURL == "" {
 		*baseURL = getenv("TENANCY_URL")
@@ -72,14 +76,17 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		c.base = "http://127.0.0.1:8080"
 	}
 	target := ""
-	switch n := fs.NArg(); {
+	switch n := len(args); {
 	case n == 1 && (cmd == "workspace" && sub != "list" || cmd == "token" && (sub == "rotate" || sub == "revoke") || cmd == "user"):
-		target = fs.Arg(0)
+		target = args[0]
 	case n > 0:
-		return usageError{fmt.Sprintf("unexpected argument %q", clipArg(fs.Arg(0)))}
+		return usageError{fmt.Sprintf("unexpected argument %q", clipArg(args[0]))}
 	}
-	var err error
 	if c.token == "" {
+		if cmd+" "+sub == "workspace create" && c.prompt {
+			// Tinybird's first prompt.
+			fmt.Fprintln(stdout, "In order to create a new workspace we need your user token. Copy it from `server setup`'s output, or make one with `server token create`.")
+		}
 		c.token, err = c.secret("Your token")
 	}
 	ask := func(dst *string, label, def string) {
@@ -89,25 +96,27 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	switch cmd + " " + sub {
 	case "workspace create":
+		// Tinybird's flow: the starter kit from a numbered table, then the name.
+		if err != nil {
+			return err
+		}
 		if target != "" {
 			*name = target
 		}
-		ask(name, "Workspace name", "my-workspace")
-		if err == nil && *kit == "" && c.prompt {
-			*kit, err = c.askDefault("Starter kit (empty for none)", "-")
-			if *kit == "-" {
-				*kit = ""
-			}
+		kitID, err := c.chooseStarterKit(ctx, *kit) // [0] is errCancelled
+		if err != nil {
+			return err
 		}
+		ask(name, "Workspace name", fmt.Sprintf("new_workspace_%04d", mathrand.IntN(10000)))
 		if err != nil {
 			return err
 		}
 		var w workspaceJSON
-		body := map[string]string{"name": *name, "slug": *slug, "starter_kit": *kit}
+		body := map[string]string{"name": *name, "slug": *slug, "starter_kit": kitID}
 		if err := c.do(ctx, "POST", "/api/v1/user/workspaces", body, &w); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "created workspace %q (slug %s, id %s)\n", w.Name, w.Slug, w.WorkspaceID)
+		fmt.Fprintf(stdout, "** Workspace '%s' has been created (slug %s, id %s)\n", w.Name, w.Slug, w.WorkspaceID)
 	case "workspace list":
 		if err != nil {
 			return err
@@ -129,15 +138,29 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 				return err
 			}
 		}
-		if sub == "delete" {
-			err = c.do(ctx, "DELETE", "/api/v1/workspaces/"+url.PathEscape(w.WorkspaceID), nil, nil)
-		} else {
-			err = c.do(ctx, "POST", "/api/v1/workspaces/"+url.PathEscape(w.WorkspaceID)+"/leave", nil, nil)
+		if sub == "leave" {
+			fmt.Fprintf(stdout, "Leaving workspace %q...\n", w.Name)
+			if err := c.do(ctx, "POST", "/api/v1/workspaces/"+url.PathEscape(w.WorkspaceID)+"/leave", nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "Successfully left workspace: %s\n", w.Name)
+			return nil
 		}
+		if err := c.do(ctx, "DELETE", "/api/v1/workspaces/"+url.PathEscape(w.WorkspaceID), nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "** Workspace '%s' has been deleted (id %s). This is a soft delete: its data is kept until a platform admin purges it; undo with\n   server workspace restore %s\n",
+			w.Name, w.WorkspaceID, w.WorkspaceID)
+	case "workspace restore":
+		ask(&target, "Workspace ID (ws_…)", "")
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: done (workspace %s)\n", sub, w.WorkspaceID)
+		var w workspaceJSON
+		if err := c.do(ctx, "POST", "/api/v1/workspaces/"+url.PathEscape(target)+"/restore", nil, &w); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "** Workspace '%s' has been restored (%s, id %s)\n", w.Name, w.Status, w.WorkspaceID)
 	case "token create":
 		ask(name, "Token name", "")
 		ask(expires, "Expires in (e.g. 48h, 7d, 1y)", "7d")
@@ -148,7 +171,7 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		if err := c.do(ctx, "POST", c.tokensPath(*wsID), map[string]string{"name": *name, "expires_in": *expires, "role": *role}, &t); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "token %s (%s, %s) — shown once:\n%s\n", t.TokenID, t.Name, t.Kind, t.Token)
+		fmt.Fprintf(stdout, "token %s (%s, %s, expires %s) — shown once:\n%s\n", t.TokenID, t.Name, t.Kind, expiry(t.ExpiresAt), t.Token)
 	case "token list":
 		if err != nil {
 			return err
@@ -158,6 +181,13 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		ask(&target, "Token ID", "")
 		if err != nil {
 			return err
+		}
+		if *wsID == "" {
+			// A workspace token's ID works without --workspace, as `token list`
+			// printed it: find the workspace it belongs to.
+			if *wsID, err = c.tokenWorkspace(ctx, target); err != nil {
+				return err
+			}
 		}
 		path := c.tokensPath(*wsID) + "/" + url.PathEscape(target)
 		if sub == "revoke" {
@@ -304,11 +334,11 @@ func (c *client) findWorkspace(ctx context.Context, ref string) (workspaceJSON, 
 
 func (c *client) listTokens(ctx context.Context, wsID, state string) error {
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tKIND\tROLE\tHINT\tSTATE")
+	fmt.Fprintln(tw, "ID\tNAME\tKIND\tWORKSPACE\tROLE\tHINT\tSTATE")
 	err := eachPage(ctx, c, c.tokensPath(wsID)+"?limit=100&state="+url.QueryEscape(state), func(t tokenJSON) {
 		// Never the secret: the API does not send it in lists, and the hint is all
 		// a person needs to recognise a token.
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t…%s\t%s\n", t.TokenID, t.Name, t.Kind, t.Role, t.Hint, t.State)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.TokenID, t.Name, t.Kind, orDash(t.WorkspaceID), orDash(t.Role), t.Hint, t.State)
 	})
 	if err != nil {
 		return err
@@ -483,13 +513,126 @@ type workspaceJSON struct {
 }
 
 type tokenJSON struct {
-	TokenID string `json:"token_id"`
-	Name    string `json:"name"`
-	Kind    string `json:"kind"`
-	Role    string `json:"role"`
-	Hint    string `json:"hint"`
-	State   string `json:"state"`
-	Token   string `json:"token"`
+	TokenID     string     `json:"token_id"`
+	Name        string     `json:"name"`
+	Kind        string     `json:"kind"`
+	WorkspaceID string     `json:"workspace_id"`
+	Role        string     `json:"role"`
+	Hint        string     `json:"hint"`
+	State       string     `json:"state"`
+	Token       string     `json:"token"`
+	ExpiresAt   *time.Time `json:"expires_at"`
+}
+
+func expiry(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// chooseStarterKit resolves --starter-kit (a number in the server's list, or an
+// ID) or, interactively, shows Tinybird's table and asks. It returns the kit's ID
+// ("" when the server lists none).
+func (c *client) chooseStarterKit(ctx context.Context, flagValue string) (string, error) {
+	var kits struct {
+		Data []struct {
+			ID          string `json:"id"`
+			Description string `json:"description"`
+		} `json:"data"`
+	}
+	if err := c.do(ctx, "GET", "/api/v1/starter-kits", nil, &kits); err != nil {
+		return "", err
+	}
+	pick := func(s string) (string, error) {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			for _, k := range kits.Data {
+				if k.ID == s {
+					return k.ID, nil
+				}
+			}
+			return "", usageError{fmt.Sprintf("no starter kit %q: give its number or ID (see the list with no --starter-kit)", clipArg(s))}
+		}
+		switch {
+		case n == 0:
+			return "", errCancelled
+		case n < 0 || n > len(kits.Data):
+			return "", usageError{fmt.Sprintf("starter kit %d: choose 1 to %d, or 0 to cancel", n, len(kits.Data))}
+		}
+		return kits.Data[n-1].ID, nil
+	}
+	if flagValue != "" {
+		return pick(flagValue)
+	}
+	if len(kits.Data) == 0 || !c.prompt {
+		return "", nil
+	}
+	idW, descW := len("Id"), len("Description")
+	for _, k := range kits.Data {
+		idW, descW = max(idW, len(k.ID)), max(descW, len(k.Description))
+	}
+	rule := strings.Repeat("-", 14+idW+descW)
+	fmt.Fprintln(c.out, rule)
+	fmt.Fprintf(c.out, "| Idx | %-*s | %s\n", idW, "Id", "Description")
+	fmt.Fprintln(c.out, rule)
+	for i, k := range kits.Data {
+		fmt.Fprintf(c.out, "| %3d | %-*s | %s\n", i+1, idW, k.ID, k.Description)
+	}
+	fmt.Fprintln(c.out, rule)
+	fmt.Fprintln(c.out, "[0] to cancel")
+	for {
+		answer, err := c.askDefault("Use starter kit", "1")
+		if err != nil {
+			return "", err
+		}
+		id, err := pick(answer)
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(c.out, ue.msg)
+			continue
+		}
+		return id, err
+	}
+}
+
+// tokenWorkspace finds the workspace of a token by its ID: "" for one of the
+// caller's personal tokens, else the workspace among the caller's whose tokens
+// hold it.
+func (c *client) tokenWorkspace(ctx context.Context, id string) (string, error) {
+	// The caller's own list holds the workspace tokens they made, with their
+	// workspace; other members' tokens are found in the workspaces' lists.
+	found, where := false, ""
+	err := eachPage(ctx, c, "/api/v1/user/tokens?limit=100", func(t tokenJSON) {
+		if t.TokenID == id {
+			found, where = true, t.WorkspaceID
+		}
+	})
+	if err != nil || found {
+		return where, err
+	}
+	var wsIDs []string
+	if err := eachPage(ctx, c, "/api/v1/user/workspaces?limit=100", func(w workspaceJSON) { wsIDs = append(wsIDs, w.WorkspaceID) }); err != nil {
+		return "", err
+	}
+	for _, ws := range wsIDs {
+		err := eachPage(ctx, c, c.tokensPath(ws)+"?limit=100", func(t tokenJSON) {
+			if t.TokenID == id {
+				where = ws
+			}
+		})
+		if err == nil && where != "" {
+			return where, nil
+		}
+	}
+	return "", fmt.Errorf("no token %q among your personal tokens or your workspaces' (give --workspace if it is in another)", clipArg(id))
 }
 
 type invitationJSON struct {

@@ -122,6 +122,30 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// parseInterleaved parses flags and positional arguments in any order, as people
+// type them ("workspace create Staging --slug staging"): the flag package stops at
+// the first argument, so parsing resumes after each one. After "--" everything is
+// an argument.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, flagError{err}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
+	}
+}
+
 // envOr reads an environment variable with a default. Only settings that are not
 // secrets come from the environment this way: flag usage prints defaults.
 func envOr(getenv func(string) string, name, def string) string {
@@ -139,11 +163,39 @@ type where struct {
 	keyFile  string
 	policy   string // a casbin policy file with the host's roles; empty: the default
 	renames  string // old=new,old2=new2: roles renamed while opening
+	kits     starterKits
+}
+
+// starterKits is the repeated -starter-kit ID=description flag, after the
+// built-in blank kit.
+type starterKits struct {
+	ids  []string
+	desc map[string]string
+}
+
+func defaultKits() starterKits {
+	return starterKits{ids: []string{"blank"}, desc: map[string]string{"blank": "Empty workspace"}}
+}
+
+func (k *starterKits) String() string { return strings.Join(k.ids, ",") }
+
+func (k *starterKits) Set(v string) error {
+	id, desc, _ := strings.Cut(v, "=")
+	id = strings.TrimSpace(id)
+	if id == "" {
+		return errors.New("want ID=description, e.g. web-analytics=\"Ready to track visits\"")
+	}
+	if _, ok := k.desc[id]; !ok {
+		k.ids = append(k.ids, id)
+	}
+	k.desc[id] = strings.TrimSpace(desc)
+	return nil
 }
 
 // storeFlags adds -data, -database and -key-file to fs.
 func storeFlags(fs *flag.FlagSet, getenv func(string) string) *where {
-	w := &where{}
+	w := &where{kits: defaultKits()}
+	fs.Var(&w.kits, "starter-kit", "a starter kit new workspaces may start from, ID=description (repeat it; blank, an empty workspace, is built in)")
 	fs.StringVar(&w.data, "data", envOr(getenv, "TENANCY_DATA", "./tenancy.db"), "bbolt data file ($TENANCY_DATA)")
 	fs.StringVar(&w.database, "database", getenv("TENANCY_DATABASE_URL"), "PostgreSQL URL (instead of -data; default $TENANCY_DATABASE_URL)")
 	fs.StringVar(&w.keyFile, "key-file", "./tenancy.key", "with -database: the secret-hashing key file, the same on every instance")
@@ -212,7 +264,10 @@ func openManager(w *where) (m *tenancy.Manager, closeAll func(), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := tenancy.Options{SecretKey: key, Logger: slog.Default()}
+	if w.kits.ids == nil {
+		w.kits = defaultKits()
+	}
+	opts := tenancy.Options{SecretKey: key, Logger: slog.Default(), StarterKits: w.kits.ids}
 	if opts.Policy, opts.RenameRoles, err = w.roles(); err == nil {
 		m, err = tenancy.New(store, opts)
 	}
@@ -358,7 +413,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		base = "http://" + ln.Addr().String()
 	}
 	srv := &http.Server{
-		Handler:           newHandler(m, base, log, ready, ml),
+		Handler:           newHandler(m, base, log, ready, ml, data.kits.desc),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -403,9 +458,10 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 // log line per request. ready may be nil: no check is reported. ml may be nil: no
 // mail is sent, invitation links go back to the inviter only, and self-service
 // email changes are refused.
-func newHandler(m *tenancy.Manager, publicURL string, log *slog.Logger, ready *readiness, ml *mailer) http.Handler {
+func newHandler(m *tenancy.Manager, publicURL string, log *slog.Logger, ready *readiness, ml *mailer, kits map[string]string) http.Handler {
 	opts := httpapi.Options{
-		Logger: log,
+		Logger:                 log,
+		StarterKitDescriptions: kits,
 		// The secret goes in the fragment, which browsers never send: it reaches no
 		// access log. The page below posts it to the API.
 		AcceptURL: func(secret string) string { return strings.TrimRight(publicURL, "/") + "/invite#token=" + secret },

@@ -71,7 +71,7 @@ func startServerWith(t *testing.T, mail func(*tenancy.Manager) *mailer, log io.W
 	if mail != nil {
 		ml = mail(m)
 	}
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: newHandler(m, base, slog.New(slog.NewTextHandler(log, nil)), nil, ml)}}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: newHandler(m, base, slog.New(slog.NewTextHandler(log, nil)), nil, ml, defaultKits().desc)}}
 	srv.Start()
 	t.Cleanup(func() { srv.Close(); closeAll() })
 	return &testServer{url: base, admin: admin, wsID: wsID, m: m, data: data}
@@ -544,8 +544,9 @@ func TestCLI(t *testing.T) {
 		code := run(ctx, args, strings.NewReader(stdin), &out, &errOut, env)
 		return code, out.String(), errOut.String()
 	}
-	code, out, errs := cli("", "workspace", "create", "--name", "From CLI", "--slug", "from-cli")
-	if code != 0 || !strings.Contains(out, `created workspace "From CLI" (slug from-cli`) {
+	// The README's own order: the name first, flags after it.
+	code, out, errs := cli("", "workspace", "create", "From CLI", "--slug", "from-cli")
+	if code != 0 || !strings.Contains(out, `** Workspace 'From CLI' has been created (slug from-cli`) {
 		t.Fatalf("workspace create: %d %q %q", code, out, errs)
 	}
 	id := regexp.MustCompile(`id (ws_\w+)`).FindStringSubmatch(out)[1]
@@ -564,15 +565,25 @@ func TestCLI(t *testing.T) {
 	tokID := regexp.MustCompile(`token (tok_\w+)`).FindStringSubmatch(out)[1]
 	secret := regexp.MustCompile(`tncw_\w+`).FindString(out)
 	// Lists never show a secret; rotation shows the new one once.
+	if !strings.Contains(out, "expires 20") {
+		t.Errorf("token create prints no expiry: %q", out)
+	}
 	code, out, _ = cli("", "token", "list", "--workspace", id)
-	if code != 0 || !strings.Contains(out, tokID) || strings.Contains(out, secret) {
+	if code != 0 || !strings.Contains(out, tokID) || strings.Contains(out, secret) || !strings.Contains(out, secret[:5]+"…"+secret[len(secret)-4:]) ||
+		strings.Contains(out, "……") || !strings.Contains(out, "WORKSPACE") {
 		t.Errorf("token list: %d %q", code, out)
 	}
-	code, out, _ = cli("", "token", "rotate", "--workspace", id, tokID)
+	// A workspace token's ID, as the list printed it, works without --workspace,
+	// flags after the argument.
+	code, out, errs = cli("", "token", "rotate", tokID, "--yes")
 	if code != 0 || !strings.Contains(out, "tncw_") || strings.Contains(out, secret) {
-		t.Errorf("token rotate: %d %q", code, out)
+		t.Errorf("token rotate: %d %q %q", code, out, errs)
 	}
-	code, out, _ = cli("", "token", "revoke", "--workspace", id, tokID)
+	code, _, errs = cli("", "token", "create", "--workspace", id, "--name", "m", "--expires-in", "1m")
+	if code != 1 || !strings.Contains(errs, "30d") || !strings.Contains(errs, "60min") {
+		t.Errorf("an ambiguous 1m: %d %q", code, errs)
+	}
+	code, out, _ = cli("", "token", "revoke", tokID)
 	if code != 0 || !strings.Contains(out, "revoked token "+tokID) {
 		t.Errorf("token revoke: %d %q", code, out)
 	}
@@ -627,14 +638,23 @@ func TestCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "erased user u_cli (0 memberships, 0 tokens)") {
 		t.Errorf("user delete: %d %q %q", code, out, errs)
 	}
-	code, out, _ = cli("", "workspace", "delete", "--yes", "from-cli")
-	if code != 0 || !strings.Contains(out, "delete: done") {
+	code, out, _ = cli("", "workspace", "delete", "from-cli", "--yes")
+	if code != 0 || !strings.Contains(out, "** Workspace 'From CLI' has been deleted") || !strings.Contains(out, "soft delete") ||
+		!strings.Contains(out, "server workspace restore "+id) {
 		t.Errorf("delete --yes by slug: %d %q", code, out)
 	}
+	code, out, _ = cli("", "workspace", "restore", id)
+	if code != 0 || !strings.Contains(out, "** Workspace 'From CLI' has been restored (active") {
+		t.Errorf("restore: %d %q", code, out)
+	}
 	// Interactive: no flags, answers at the prompts, defaults offered.
-	code, out, errs = cli("Prompted\n\n", "workspace", "create")
-	if code != 0 || !strings.Contains(out, "Workspace name [my-workspace]: ") || !strings.Contains(out, `created workspace "Prompted"`) {
+	code, out, errs = cli("\nPrompted\n", "workspace", "create")
+	if code != 0 || !regexp.MustCompile(`Workspace name \[new_workspace_\d{4}\]: `).MatchString(out) || !strings.Contains(out, "** Workspace 'Prompted' has been created") {
 		t.Errorf("interactive create: %d %q %q", code, out, errs)
+	}
+	code, out, errs = cli("y\n", "workspace", "leave", "From CLI")
+	if code != 1 || !strings.Contains(errs, "owner") {
+		t.Errorf("the owner leaves: %d %q %q", code, out, errs)
 	}
 	code, out, errs = cli("n\n", "workspace", "leave", "Prompted")
 	if code != 1 || !strings.Contains(out, `Are you sure you want to leave workspace "Prompted"`) || !strings.Contains(errs, "cancelled") {
@@ -925,3 +945,63 @@ var (
 	openAPIRouter routers.Router
 	openAPIErr    error
 )
+
+// Tinybird's `tb workspace create`, as its document shows it: interactively (the
+// token, the starter-kit table, the name) and in one line of flags.
+func TestCLITinybirdCreateTranscript(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "t.db")
+	var out bytes.Buffer
+	if code := run(ctx, []string{"setup", "-email", "a@example.com", "-data", data}, nil, &out, io.Discard, os.Getenv); code != 0 {
+		t.Fatal("setup failed")
+	}
+	admin := regexp.MustCompile(`TENANCY_TOKEN=(\S+)`).FindStringSubmatch(out.String())[1]
+	addr, _, stop := serveInBackground(t, "-data", data,
+		"-starter-kit", "web-analytics=Starting workspace ready to track visits and custom events")
+	defer stop()
+	env := func(k string) string { return map[string]string{"TENANCY_URL": "http://" + addr}[k] }
+
+	out.Reset()
+	var errOut bytes.Buffer
+	code := run(ctx, []string{"workspace", "create"}, strings.NewReader(admin+"\n2\ninternal_creating_new_workspaces_example\n"), &out, &errOut, env)
+	if code != 0 {
+		t.Fatalf("interactive create: %d %q", code, errOut.String())
+	}
+	want := regexp.MustCompile(`(?s)^In order to create a new workspace we need your user token\. [^\n]*\n` +
+		`Your token: ` +
+		`-+\n` +
+		`\| Idx \| Id            \| Description\n` +
+		`-+\n` +
+		`\|   1 \| blank         \| Empty workspace\n` +
+		`\|   2 \| web-analytics \| Starting workspace ready to track visits and custom events\n` +
+		`-+\n` +
+		`\[0\] to cancel\n` +
+		`Use starter kit \[1\]: ` +
+		`Workspace name \[new_workspace_\d{4}\]: ` +
+		`\*\* Workspace 'internal_creating_new_workspaces_example' has been created \(slug [a-z0-9-]+, id ws_\w+\)\n$`)
+	if !want.MatchString(out.String()) {
+		t.Errorf("the transcript:\n%s", out.String())
+	}
+	s := &testServer{url: "http://" + addr, admin: admin}
+	id := regexp.MustCompile(`id (ws_\w+)`).FindStringSubmatch(out.String())[1]
+	if st, w := s.call(t, "GET", "/api/v1/workspaces/"+id, admin, nil); st != http.StatusOK || w["name"] != "internal_creating_new_workspaces_example" {
+		t.Errorf("the workspace: %d %v", st, w)
+	}
+
+	// The one-line form, with Tinybird's flag names, flags before the name.
+	out.Reset()
+	errOut.Reset()
+	code = run(ctx, []string{"workspace", "create", "--user_token", admin, "--starter-kit", "1", "internal_creating"}, strings.NewReader(""), &out, &errOut, env)
+	if code != 0 || !strings.HasPrefix(out.String(), "** Workspace 'internal_creating' has been created") || strings.Contains(out.String(), "Idx") {
+		t.Errorf("flag create: %d %q %q", code, out.String(), errOut.String())
+	}
+	// [0] cancels, and a kit that is not listed is refused.
+	out.Reset()
+	errOut.Reset()
+	if code := run(ctx, []string{"workspace", "create"}, strings.NewReader(admin+"\n0\n"), &out, &errOut, env); code != 1 || !strings.Contains(errOut.String(), "cancelled") {
+		t.Errorf("cancel at the table: %d %q", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run(ctx, []string{"workspace", "create", "--user_token", admin, "--starter-kit", "9", "x"}, strings.NewReader(""), io.Discard, &errOut, env); code != 2 || !strings.Contains(errOut.String(), "choose 1 to 2") {
+		t.Errorf("kit 9: %d %q", code, errOut.String())
+	}
+}

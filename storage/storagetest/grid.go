@@ -269,7 +269,7 @@ var gridRows = []gridRow{
 // principalFree are the Manager's exported methods that take no Principal: a
 // secret is their credential, or they are the host's own housekeeping.
 var principalFree = []string{"Authenticate", "InvitationBySecret", "AcceptInvitationAsNewUser", "SignUpWithInvitation", "Verify",
-	"FlushTokenUsage", "Close", "Policy"}
+	"FlushTokenUsage", "Close", "Policy", "StarterKits"}
 
 var letterKind = map[byte]error{'N': tenancy.ErrNotFound, 'D': tenancy.ErrPermissionDenied,
 	'U': tenancy.ErrUnauthenticated, 'P': tenancy.ErrFailedPrecondition, 'I': tenancy.ErrInvalidArgument}
