@@ -15,7 +15,7 @@ import (
 // NewInvitation describes an invitation to send.
 type NewInvitation struct {
 	Email string
-	Role  rbac.Role
+	Role  rbac.Role // empty: Options.DefaultRole
 	// TTL is how long it stays valid: 0 means Options.InvitationTTL (7 days by
 	// default); at most Options.MaxInvitationTTL (30 days by default).
 	TTL time.Duration
@@ -72,6 +72,9 @@ func scrub(inv member.Invitation) member.Invitation {
 // the grant ceiling), ErrFailedPrecondition (inactive or deleted workspace),
 // ErrUnauthenticated.
 func (m *Manager) InviteMember(ctx context.Context, p Principal, workspaceID string, in NewInvitation) (SentInvitation, error) {
+	if in.Role == "" {
+		in.Role = m.defaultRole
+	}
 	if err := m.checkRole(in.Role); err != nil {
 		return SentInvitation{}, err
 	}

@@ -47,6 +47,10 @@ type Options struct {
 	// workspace's starter kit is recorded in its workspace.created event, from which
 	// the host provisions it.
 	StarterKits []string
+	// DefaultRole is the role of an invitation or a direct addition that names
+	// none (System Initiative's "add a user by email"). It must be one of the
+	// policy's member roles; empty means the policy's lowest.
+	DefaultRole rbac.Role
 	// ReadActions are host-defined actions that only read, and so remain allowed in
 	// an inactive workspace. Every other host action counts as a write there.
 	ReadActions []rbac.Action
@@ -92,6 +96,7 @@ type Manager struct {
 	clock        func() time.Time
 	starterKits  map[string]bool
 	kitOrder     []string // Options.StarterKits as given, without repeats
+	defaultRole  rbac.Role
 	readActions  map[rbac.Action]bool
 	ids          idSource
 	hasher       *token.Hasher
@@ -128,6 +133,12 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 	}
 	if m.clock == nil {
 		m.clock = time.Now
+	}
+	m.defaultRole = opts.DefaultRole
+	if m.defaultRole == "" {
+		m.defaultRole = m.policy.Roles()[0]
+	} else if m.policy.Rank(m.defaultRole) == 0 || m.defaultRole == rbac.Platform {
+		return nil, fmt.Errorf("tenancy: Options.DefaultRole %q is not one of the policy's member roles (%s)", m.defaultRole, m.policy.RoleList(false))
 	}
 	for _, k := range opts.StarterKits {
 		if err := workspace.ValidateSlug(k); err != nil {

@@ -64,11 +64,39 @@ func memberOf(tx storage.Tx, wsID, userID string) (member.Member, error) {
 	return mb, nil
 }
 
+// memberByRef finds a member by user ID or, when ref is an email address that is
+// no member's ID, by the member's email. An email that is nobody's, or not a
+// member's, answers the same not found, so the call tells nothing about accounts
+// outside the workspace.
+func memberByRef(tx storage.Tx, wsID, ref string) (member.Member, error) {
+	mb, err := memberOf(tx, wsID, ref)
+	if err == nil || !errors.Is(err, ErrNotFound) || !strings.Contains(ref, "@") {
+		return mb, err
+	}
+	email, nerr := member.NormalizeEmail(ref)
+	if nerr != nil {
+		return mb, err
+	}
+	u, uerr := tx.GetUserByEmail(email)
+	switch {
+	case errors.Is(uerr, storage.ErrNotFound):
+		return mb, notFoundf("no member of workspace %q has the email %q", wsID, email)
+	case uerr != nil:
+		return mb, internal("read user", uerr)
+	}
+	if mb, err = tx.GetMember(wsID, u.ID); errors.Is(err, storage.ErrNotFound) {
+		return mb, notFoundf("no member of workspace %q has the email %q", wsID, email)
+	} else if err != nil {
+		return mb, internal("read member", err)
+	}
+	return mb, nil
+}
+
 // NewMember names a registered user to add to a workspace directly, by ID or email.
 type NewMember struct {
-	UserID string // either this
-	Email  string // or this
-	Role   rbac.Role
+	UserID string    // either this
+	Email  string    // or this
+	Role   rbac.Role // empty: Options.DefaultRole
 }
 
 // AddMember adds a registered user to a workspace with a role, without an
@@ -80,6 +108,9 @@ type NewMember struct {
 // member), ErrPermissionDenied (not an admin, or above the grant ceiling),
 // ErrFailedPrecondition (deleted workspace), ErrUnauthenticated.
 func (m *Manager) AddMember(ctx context.Context, p Principal, workspaceID string, in NewMember) (member.Member, error) {
+	if in.Role == "" {
+		in.Role = m.defaultRole
+	}
 	if err := m.checkRole(in.Role); err != nil {
 		return member.Member{}, err
 	}
@@ -156,29 +187,52 @@ type MemberListOptions struct {
 	Cursor string // from a previous page
 }
 
+// MemberInfo is a membership with the person it belongs to: the email and name an
+// admin needs to know who their members are.
+type MemberInfo struct {
+	member.Member
+	Email string // the user's email, normalised
+	Name  string // the user's display name
+}
+
 // ListMembers returns one page of a workspace's members, by user ID, with role,
-// owner flag, join time and who invited them. Members may.
+// owner flag, join time, who invited them, and each member's email and name.
+// Members may. A page reads one user record per member.
 //
 // Errors: ErrInvalidArgument (limit, cursor), ErrNotFound, ErrFailedPrecondition
 // (deleted workspace), ErrUnauthenticated.
-func (m *Manager) ListMembers(ctx context.Context, p Principal, workspaceID string, opts MemberListOptions) (workspace.Page[member.Member], error) {
+func (m *Manager) ListMembers(ctx context.Context, p Principal, workspaceID string, opts MemberListOptions) (workspace.Page[MemberInfo], error) {
 	f, err := parseListOptions(workspace.ListOptions{Limit: opts.Limit, Cursor: opts.Cursor}, DefaultMemberLimit)
 	if err != nil {
-		return workspace.Page[member.Member]{}, err
+		return workspace.Page[MemberInfo]{}, err
 	}
-	pg := pager[member.Member]{limit: f.limit, key: func(mb member.Member) string { return mb.UserID }}
+	pg := pager[MemberInfo]{limit: f.limit, key: func(mb MemberInfo) string { return mb.UserID }}
 	err = m.view(ctx, "list members", func(tx storage.Tx) error {
-		pg.page = workspace.Page[member.Member]{}
+		pg.page = workspace.Page[MemberInfo]{}
 		if _, _, err := m.workspaceFor(tx, p, workspaceID, rbac.ListMembers); err != nil {
 			return err
 		}
-		return tx.ScanMembers(workspaceID, f.after, pg.add)
+		err := tx.ScanMembers(workspaceID, f.after, func(mb member.Member) bool { return pg.add(MemberInfo{Member: mb}) })
+		if err != nil {
+			return err
+		}
+		// The users are read after the scan: a backend may hold its cursor open
+		// during one.
+		for i := range pg.page.Items {
+			u, err := tx.GetUser(pg.page.Items[i].UserID)
+			if err != nil {
+				return internal("read member's user", err)
+			}
+			pg.page.Items[i].Email, pg.page.Items[i].Name = u.Email, u.Name
+		}
+		return nil
 	})
 	return pg.result(opts.Cursor, err)
 }
 
-// ChangeRole gives a member a new role. Admins may, up to their own role, and not on
-// a member whose role is above theirs. The owner cannot be demoted: transfer
+// ChangeRole gives a member a new role. userID may also be the member's email (when
+// it is no member's ID). Admins may, up to their own role, and not on a member
+// whose role is above theirs. The owner cannot be demoted: transfer
 // ownership first. Because the owner is always an admin, a workspace always keeps at
 // least one admin.
 //
@@ -201,7 +255,7 @@ func (m *Manager) ChangeRole(ctx context.Context, p Principal, workspaceID, user
 		if err := m.checkGrant(a, role); err != nil {
 			return err
 		}
-		if mb, err = memberOf(tx, workspaceID, userID); err != nil {
+		if mb, err = memberByRef(tx, workspaceID, userID); err != nil {
 			return err
 		}
 		if err := m.checkTarget(a, mb, "change"); err != nil {
@@ -213,7 +267,7 @@ func (m *Manager) ChangeRole(ctx context.Context, p Principal, workspaceID, user
 		if mb.Owner {
 			return preconditionf("the owner must stay an admin: transfer ownership first")
 		}
-		if !a.system && userID == a.userID {
+		if !a.system && mb.UserID == a.userID {
 			// Roles are given by someone else: an admin demoting themselves by
 			// mistake would need another admin to undo it.
 			return preconditionf("you cannot change your own role: ask another admin")
@@ -232,7 +286,8 @@ func (m *Manager) ChangeRole(ctx context.Context, p Principal, workspaceID, user
 }
 
 // RemoveMember removes a member from a workspace, and revokes the workspace tokens
-// they created there, in the same transaction. Admins may, not on a member whose role
+// they created there, in the same transaction. userID may also be the member's
+// email (when it is no member's ID). Admins may, not on a member whose role
 // is above theirs. The owner cannot be removed.
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (the owner; deleted
@@ -244,7 +299,7 @@ func (m *Manager) RemoveMember(ctx context.Context, p Principal, workspaceID, us
 		if err != nil {
 			return err
 		}
-		mb, err := memberOf(tx, workspaceID, userID)
+		mb, err := memberByRef(tx, workspaceID, userID)
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,9 @@ type NewWorkspace struct {
 	Metadata    map[string]string // optional host labels (see workspace.ValidateMetadata)
 	ExternalID  string            // optional ID in another system; unique; only System and platform users set it
 	StarterKit  string            // optional; must be one of Options.StarterKits
+	// InstanceURL is where the workspace runs (System Initiative's instanceUrl),
+	// kept in Metadata under workspace.MetadataInstanceURL; optional.
+	InstanceURL string
 	// OwnerID names the owner when System (or a platform user creating for someone
 	// else) acts; a user creating for themselves leaves it empty.
 	OwnerID string
@@ -38,6 +41,19 @@ func (m *Manager) validateNew(in *NewWorkspace) error {
 	}
 	if err := workspace.ValidateDescription(in.Description); err != nil {
 		return invalid(err)
+	}
+	if err := workspace.ValidateInstanceURL(in.InstanceURL); err != nil {
+		return invalid(err)
+	}
+	if in.InstanceURL != "" {
+		if v, ok := in.Metadata[workspace.MetadataInstanceURL]; ok && v != in.InstanceURL {
+			return invalidf("the instance URL is given twice, differently (InstanceURL and Metadata[%q])", workspace.MetadataInstanceURL)
+		}
+		in.Metadata = maps.Clone(in.Metadata)
+		if in.Metadata == nil {
+			in.Metadata = map[string]string{}
+		}
+		in.Metadata[workspace.MetadataInstanceURL] = in.InstanceURL
 	}
 	if err := workspace.ValidateMetadata(in.Metadata); err != nil {
 		return invalid(err)
@@ -465,6 +481,8 @@ type WorkspaceUpdate struct {
 	Description *string
 	// Metadata replaces the whole map when non-nil; an empty map clears it.
 	Metadata map[string]string
+	// InstanceURL sets (or, empty, clears) the instance URL, after Metadata.
+	InstanceURL *string
 	// Status moves the workspace to Active or Inactive (as ReactivateWorkspace and
 	// DeactivateWorkspace do), in the same transaction as the other changes.
 	Status *workspace.Status
@@ -498,10 +516,15 @@ func (m *Manager) UpdateWorkspace(ctx context.Context, p Principal, id string, u
 	if err := workspace.ValidateMetadata(up.Metadata); err != nil {
 		return workspace.Workspace{}, invalid(err)
 	}
+	if up.InstanceURL != nil {
+		if err := workspace.ValidateInstanceURL(*up.InstanceURL); err != nil {
+			return workspace.Workspace{}, invalid(err)
+		}
+	}
 	if up.Status != nil && *up.Status != workspace.Active && *up.Status != workspace.Inactive {
 		return workspace.Workspace{}, invalidf("status %q must be active or inactive (delete and restore have their own calls)", string(*up.Status))
 	}
-	fields := up.Name != nil || up.Slug != nil || up.Description != nil || up.Metadata != nil
+	fields := up.Name != nil || up.Slug != nil || up.Description != nil || up.Metadata != nil || up.InstanceURL != nil
 	now := m.now()
 	var w workspace.Workspace
 	err := m.update(ctx, "update workspace", func(tx storage.Tx) error {
@@ -544,8 +567,26 @@ func (m *Manager) UpdateWorkspace(ctx context.Context, p Principal, id string, u
 		if up.Description != nil && *up.Description != w.Description {
 			w.Description, changed["description"] = *up.Description, "changed"
 		}
-		if up.Metadata != nil && !maps.Equal(up.Metadata, w.Metadata) {
-			w.Metadata, changed["metadata"] = maps.Clone(up.Metadata), "changed"
+		md := w.Metadata
+		if up.Metadata != nil {
+			md = maps.Clone(up.Metadata)
+		}
+		if up.InstanceURL != nil {
+			md = maps.Clone(md)
+			if md == nil {
+				md = map[string]string{}
+			}
+			if *up.InstanceURL == "" {
+				delete(md, workspace.MetadataInstanceURL)
+			} else {
+				md[workspace.MetadataInstanceURL] = *up.InstanceURL
+			}
+			if err := workspace.ValidateMetadata(md); err != nil {
+				return invalid(err)
+			}
+		}
+		if !maps.Equal(md, w.Metadata) {
+			w.Metadata, changed["metadata"] = md, "changed"
 			if len(w.Metadata) == 0 {
 				w.Metadata = nil
 			}

@@ -14,6 +14,7 @@ import (
 // bodies, never in a URL a server would log.
 func (a *API) registerInvitationRoutes() {
 	a.route("POST /admin/workspace/invites", a.invite)
+	a.route("POST /workspaces/{id}/invites", a.inviteToWorkspace) // System Initiative's inviteMember
 	a.route("GET /admin/workspace/invites", a.listInvites)
 	a.route("DELETE /admin/workspace/invites/{id}", a.revokeInvite)
 	a.route("POST /admin/workspace/invites/{id}/resend", a.resendInvite)
@@ -65,11 +66,29 @@ func (a *API) invite(r *http.Request, p tenancy.Principal) (int, any, error) {
 	if body.WorkspaceID == "" {
 		return 0, nil, badRequest("workspace_id is required")
 	}
-	rl, err := role(body.Role)
+	rl := optionalRole(body.Role) // none: the Manager's default role
+	s, err := a.m.InviteMember(r.Context(), p, body.WorkspaceID, tenancy.NewInvitation{Email: body.Email, Role: rl})
 	if err != nil {
 		return 0, nil, err
 	}
-	s, err := a.m.InviteMember(r.Context(), p, body.WorkspaceID, tenancy.NewInvitation{Email: body.Email, Role: rl})
+	status := http.StatusCreated
+	if s.Resent {
+		status = http.StatusOK
+	}
+	return status, a.sent(r.Context(), s), nil
+}
+
+// inviteToWorkspace is invite with the workspace in the path and the role optional:
+// System Initiative's inviteMember, {"email"}.
+func (a *API) inviteToWorkspace(r *http.Request, p tenancy.Principal) (int, any, error) {
+	var body struct {
+		Email string `json:"email"`
+		Role  string `json:"role"`
+	}
+	if err := a.decode(r, &body); err != nil {
+		return 0, nil, err
+	}
+	s, err := a.m.InviteMember(r.Context(), p, r.PathValue("id"), tenancy.NewInvitation{Email: body.Email, Role: optionalRole(body.Role)})
 	if err != nil {
 		return 0, nil, err
 	}

@@ -13,6 +13,10 @@ import (
 // Members, in Tell's shapes: the admin routes name the workspace in X-Workspace-ID.
 func (a *API) registerMemberRoutes() {
 	a.route("POST /workspaces/{id}/members", a.addMember)
+	// System Initiative's shapes: the workspace in the path, the member in the body.
+	a.route("GET /workspaces/{id}/members", a.listWorkspaceMembers)
+	a.route("PUT /workspaces/{id}/members", a.updateMemberRole)
+	a.route("DELETE /workspaces/{id}/members", a.removeMemberByBody)
 	a.route("POST /workspaces/{id}/leave", a.leave)
 	a.route("GET /admin/users", a.listMembers)
 	a.route("PUT /admin/users/{user_id}", a.changeRole)
@@ -21,6 +25,8 @@ func (a *API) registerMemberRoutes() {
 
 type memberJSON struct {
 	UserID    string    `json:"user_id"`
+	Email     string    `json:"email,omitempty"` // in listings
+	Name      string    `json:"name,omitempty"`
 	Role      string    `json:"role"`
 	Owner     bool      `json:"owner"`
 	InvitedBy string    `json:"invited_by,omitempty"`
@@ -28,7 +34,102 @@ type memberJSON struct {
 }
 
 func mbJSON(m member.Member) memberJSON {
-	return memberJSON{m.UserID, string(m.Role), m.Owner, m.InvitedBy, m.JoinedAt.UTC()}
+	return memberJSON{UserID: m.UserID, Role: string(m.Role), Owner: m.Owner, InvitedBy: m.InvitedBy, JoinedAt: m.JoinedAt.UTC()}
+}
+
+func mbInfoJSON(m tenancy.MemberInfo) memberJSON {
+	j := mbJSON(m.Member)
+	j.Email, j.Name = m.Email, m.Name
+	return j
+}
+
+// siMemberJSON is a listed member with System Initiative's userId beside ours.
+type siMemberJSON struct {
+	memberJSON
+	UserIDCamel string `json:"userId"`
+}
+
+func (a *API) listWorkspaceMembers(r *http.Request, p tenancy.Principal) (int, any, error) {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	pg, err := a.m.ListMembers(r.Context(), p, r.PathValue("id"), tenancy.MemberListOptions{Limit: limit, Cursor: cursor})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toPage(pg, func(m tenancy.MemberInfo) siMemberJSON { return siMemberJSON{mbInfoJSON(m), m.UserID} }), nil
+}
+
+// memberRef reads who a body names: user_id, System Initiative's userId, or email.
+func memberRef(userID, userIDCamel, email string) (string, error) {
+	id, err := onePtr("user_id", nonEmpty(userID), "userId", nonEmpty(userIDCamel))
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case id != nil && email != "":
+		return "", badRequest("name the member by user_id or by email, not both")
+	case id != nil:
+		return *id, nil
+	case strings.TrimSpace(email) != "":
+		if !strings.Contains(email, "@") {
+			return "", badRequest("email %q is not an email address", clip(email))
+		}
+		return strings.TrimSpace(email), nil
+	}
+	return "", badRequest("name the member: user_id (or userId) or email")
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func (a *API) updateMemberRole(r *http.Request, p tenancy.Principal) (int, any, error) {
+	var body struct {
+		UserID      string `json:"user_id"`
+		UserIDCamel string `json:"userId"`
+		Email       string `json:"email"`
+		Role        string `json:"role"`
+	}
+	if err := a.decode(r, &body); err != nil {
+		return 0, nil, err
+	}
+	ref, err := memberRef(body.UserID, body.UserIDCamel, body.Email)
+	if err != nil {
+		return 0, nil, err
+	}
+	rl, err := role(body.Role)
+	if err != nil {
+		return 0, nil, err
+	}
+	mb, err := a.m.ChangeRole(r.Context(), p, r.PathValue("id"), ref, rl)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, mbJSON(mb), nil
+}
+
+func (a *API) removeMemberByBody(r *http.Request, p tenancy.Principal) (int, any, error) {
+	var body struct {
+		UserID      string `json:"user_id"`
+		UserIDCamel string `json:"userId"`
+		Email       string `json:"email"`
+	}
+	if err := a.decode(r, &body); err != nil {
+		return 0, nil, err
+	}
+	ref, err := memberRef(body.UserID, body.UserIDCamel, body.Email)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := a.m.RemoveMember(r.Context(), p, r.PathValue("id"), ref); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"workspace_id": r.PathValue("id"), "removed": true}, nil
 }
 
 // workspaceHeader reads X-Workspace-ID, which the Tell-shaped admin routes need.
@@ -39,6 +140,9 @@ func workspaceHeader(r *http.Request) (string, error) {
 	}
 	return id, nil
 }
+
+// optionalRole reads a role that may be left out.
+func optionalRole(s string) rbac.Role { return rbac.Role(strings.ToLower(strings.TrimSpace(s))) }
 
 // role reads a role name; which roles exist is the Manager's to say.
 func role(s string) (rbac.Role, error) {
@@ -57,10 +161,7 @@ func (a *API) addMember(r *http.Request, p tenancy.Principal) (int, any, error) 
 	if err := a.decode(r, &body); err != nil {
 		return 0, nil, err
 	}
-	rl, err := role(body.Role)
-	if err != nil {
-		return 0, nil, err
-	}
+	rl := optionalRole(body.Role) // none: the Manager's default role
 	mb, err := a.m.AddMember(r.Context(), p, r.PathValue("id"), tenancy.NewMember{Email: body.Email, UserID: body.UserID, Role: rl})
 	if err != nil {
 		return 0, nil, err
@@ -89,7 +190,7 @@ func (a *API) listMembers(r *http.Request, p tenancy.Principal) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, toPage(pg, mbJSON), nil
+	return http.StatusOK, toPage(pg, mbInfoJSON), nil
 }
 
 func (a *API) changeRole(r *http.Request, p tenancy.Principal) (int, any, error) {

@@ -35,6 +35,7 @@ type workspaceJSON struct {
 	Status      string            `json:"status"`
 	Metadata    map[string]string `json:"metadata"`
 	ExternalID  string            `json:"external_id,omitempty"`
+	InstanceURL string            `json:"instance_url,omitempty"`
 	OwnerID     string            `json:"owner_id"`
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
@@ -47,7 +48,7 @@ func wsJSON(w workspace.Workspace) workspaceJSON {
 		md = map[string]string{}
 	}
 	return workspaceJSON{WorkspaceID: w.ID, Name: w.Name, Slug: w.Slug, Description: w.Description, Status: string(w.Status),
-		Metadata: md, ExternalID: w.ExternalID, OwnerID: w.OwnerID, CreatedAt: w.CreatedAt.UTC(), UpdatedAt: w.UpdatedAt.UTC(),
+		Metadata: md, ExternalID: w.ExternalID, InstanceURL: w.InstanceURL(), OwnerID: w.OwnerID, CreatedAt: w.CreatedAt.UTC(), UpdatedAt: w.UpdatedAt.UTC(),
 		DeletedAt: timePtr(w.DeletedAt)}
 }
 
@@ -83,15 +84,26 @@ func (a *API) getWorkspace(r *http.Request, p tenancy.Principal) (int, any, erro
 func (a *API) updateWorkspace(r *http.Request, p tenancy.Principal) (int, any, error) {
 	var body struct {
 		Name        *string           `json:"name"`
+		DisplayName *string           `json:"displayName"` // System Initiative's name for it
 		Slug        *string           `json:"slug"`
 		Description *string           `json:"description"`
 		Metadata    map[string]string `json:"metadata"`
 		Status      *string           `json:"status"`
+		InstanceURL *string           `json:"instance_url"`
+		InstanceUrl *string           `json:"instanceUrl"` // System Initiative's spelling
 	}
 	if err := a.decode(r, &body); err != nil {
 		return 0, nil, err
 	}
-	up := tenancy.WorkspaceUpdate{Name: body.Name, Slug: body.Slug, Description: body.Description, Metadata: body.Metadata}
+	name, err := onePtr("name", body.Name, "displayName", body.DisplayName)
+	if err != nil {
+		return 0, nil, err
+	}
+	instance, err := onePtr("instance_url", body.InstanceURL, "instanceUrl", body.InstanceUrl)
+	if err != nil {
+		return 0, nil, err
+	}
+	up := tenancy.WorkspaceUpdate{Name: name, Slug: body.Slug, Description: body.Description, Metadata: body.Metadata, InstanceURL: instance}
 	if body.Status != nil {
 		st := workspace.Status(*body.Status)
 		up.Status = &st
@@ -190,19 +202,30 @@ func (a *API) sync(r *http.Request, p tenancy.Principal) (int, any, error) {
 
 func (a *API) createWorkspace(r *http.Request, p tenancy.Principal) (int, any, error) {
 	var body struct {
-		Name        string            `json:"name"`
+		Name        *string           `json:"name"`
+		DisplayName *string           `json:"displayName"` // System Initiative's name for it
 		Slug        string            `json:"slug"`
 		Description string            `json:"description"`
 		Metadata    map[string]string `json:"metadata"`
 		ExternalID  string            `json:"external_id"`
 		StarterKit  string            `json:"starter_kit"`
 		OwnerID     string            `json:"owner_id"`
+		InstanceURL *string           `json:"instance_url"`
+		InstanceUrl *string           `json:"instanceUrl"` // System Initiative's spelling
 	}
 	if err := a.decode(r, &body); err != nil {
 		return 0, nil, err
 	}
-	w, err := a.m.CreateWorkspace(r.Context(), p, tenancy.NewWorkspace{Name: body.Name, Slug: body.Slug, Description: body.Description,
-		Metadata: body.Metadata, ExternalID: body.ExternalID, StarterKit: body.StarterKit, OwnerID: body.OwnerID})
+	name, err := onePtr("name", body.Name, "displayName", body.DisplayName)
+	if err != nil {
+		return 0, nil, err
+	}
+	instance, err := onePtr("instance_url", body.InstanceURL, "instanceUrl", body.InstanceUrl)
+	if err != nil {
+		return 0, nil, err
+	}
+	w, err := a.m.CreateWorkspace(r.Context(), p, tenancy.NewWorkspace{Name: deref(name), Slug: body.Slug, Description: body.Description,
+		Metadata: body.Metadata, ExternalID: body.ExternalID, StarterKit: body.StarterKit, OwnerID: body.OwnerID, InstanceURL: deref(instance)})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -267,4 +290,23 @@ func (a *API) feed(r *http.Request, p tenancy.Principal) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusOK, toPage(pg, evJSON), nil
+}
+
+// onePtr reads a field that has two names (ours and a seed's): either, or both
+// when they agree.
+func onePtr(ours string, a *string, theirs string, b *string) (*string, error) {
+	switch {
+	case a == nil:
+		return b, nil
+	case b == nil || *a == *b:
+		return a, nil
+	}
+	return nil, badRequest("%s and %s name the same field: send one", ours, theirs)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

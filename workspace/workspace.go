@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/tenancykit/tenancy/internal/text"
@@ -203,6 +205,43 @@ func ValidateMetadata(md map[string]string) error {
 		if r, bad := text.Hidden(v, text.Block); bad {
 			return invalid("metadata value for %q must not contain control characters or invisible format characters (found %s)", k, text.Describe(r))
 		}
+	}
+	return nil
+}
+
+// MetadataInstanceURL is the metadata key that holds a workspace's instance URL
+// (System Initiative's instanceUrl: where the workspace runs, e.g.
+// "app.systeminit.com"). NewWorkspace.InstanceURL and WorkspaceUpdate.InstanceURL
+// set it; InstanceURL reads it.
+const MetadataInstanceURL = "instance_url"
+
+// InstanceURL returns the workspace's instance URL, or "".
+func (w Workspace) InstanceURL() string { return w.Metadata[MetadataInstanceURL] }
+
+// ValidateInstanceURL checks an instance URL: a host name, or an http(s) URL, up to
+// 1024 bytes, with no spaces or control characters. Empty is allowed (none).
+func ValidateInstanceURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > MaxMetadataValueLen {
+		return invalid("instance URL must be at most %d bytes, got %d", MaxMetadataValueLen, len(s))
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || !unicode.IsPrint(r) {
+			return invalid("instance URL %q must be a host name or an http(s) URL, without spaces or control characters", text.Clip(s))
+		}
+	}
+	host := s
+	if i := strings.Index(s, "://"); i >= 0 {
+		u, err := url.Parse(s)
+		if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+			return invalid("instance URL %q must be a host name (app.example.com) or an http(s) URL", text.Clip(s))
+		}
+		host = u.Host
+	}
+	if host == "" || strings.ContainsAny(host, "/?#@") && !strings.Contains(s, "://") {
+		return invalid("instance URL %q must be a host name (app.example.com) or an http(s) URL", text.Clip(s))
 	}
 	return nil
 }

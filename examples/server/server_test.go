@@ -1005,3 +1005,92 @@ func TestCLITinybirdCreateTranscript(t *testing.T) {
 		t.Errorf("kit 9: %d %q", code, errOut.String())
 	}
 }
+
+// The seeds' requests as their documents write them, end to end.
+func TestSeedShapes(t *testing.T) {
+	s := startServer(t)
+	// System Initiative: createWorkspace {displayName, description, instanceUrl}.
+	st, w := s.call(t, "POST", "/api/v1/user/workspaces", s.admin, map[string]string{
+		"displayName": "Production Workspace", "description": "prod", "instanceUrl": "app.systeminit.com"})
+	want(t, "SI create", st, w, http.StatusCreated, "")
+	id, _ := w["workspace_id"].(string)
+	if w["name"] != "Production Workspace" || w["description"] != "prod" || w["instance_url"] != "app.systeminit.com" {
+		t.Errorf("SI create: %v", w)
+	}
+	// updateWorkspace {displayName, description, instanceUrl}.
+	st, w = s.call(t, "PUT", "/api/v1/workspaces/"+id, s.admin, map[string]string{
+		"displayName": "Prod", "description": "production", "instanceUrl": "https://si.example.com"})
+	if st != http.StatusOK || w["name"] != "Prod" || w["instance_url"] != "https://si.example.com" {
+		t.Errorf("SI update: %d %v", st, w)
+	}
+	st, body := s.call(t, "PUT", "/api/v1/workspaces/"+id, s.admin, map[string]string{"name": "A", "displayName": "B"})
+	want(t, "two names that disagree", st, body, http.StatusBadRequest, "send one")
+	st, body = s.call(t, "PUT", "/api/v1/workspaces/"+id, s.admin, map[string]string{"instanceUrl": "not a url"})
+	want(t, "a bad instance URL", st, body, http.StatusBadRequest, "instance URL")
+
+	// inviteMember {email} alone: the lowest role.
+	st, inv := s.call(t, "POST", "/api/v1/workspaces/"+id+"/invites", s.admin, map[string]string{"email": "ana@example.com"})
+	want(t, "SI invite", st, inv, http.StatusCreated, "")
+	if inv["role"] != "viewer" {
+		t.Errorf("SI invite role: %v", inv)
+	}
+	st, acc := s.call(t, "POST", "/api/v1/invites/accept", "", map[string]string{"token": inv["token"].(string), "name": "Ana"})
+	want(t, "accept", st, acc, http.StatusOK, "")
+	anaID := acc["user_id"].(string)
+
+	// listMembers: each member's email, name and userId.
+	st, list := s.call(t, "GET", "/api/v1/workspaces/"+id+"/members", s.admin, nil)
+	want(t, "SI list members", st, list, http.StatusOK, "")
+	var ana map[string]any
+	for _, m := range list["data"].([]any) {
+		if m := m.(map[string]any); m["userId"] == anaID {
+			ana = m
+		}
+	}
+	if ana == nil || ana["email"] != "ana@example.com" || ana["name"] != "Ana" || ana["user_id"] != anaID {
+		t.Fatalf("Ana in the list: %v", list)
+	}
+	// Tell's listing carries them too.
+	st, list = s.call(t, "GET", "/api/v1/admin/users", s.admin, nil, "X-Workspace-ID", id)
+	if st != http.StatusOK || !strings.Contains(fmt.Sprint(list), "ana@example.com") {
+		t.Errorf("Tell's member list: %d %v", st, list)
+	}
+
+	// updateMemberRole {userId, role}; then by email on Tell's route.
+	st, mb := s.call(t, "PUT", "/api/v1/workspaces/"+id+"/members", s.admin, map[string]string{"userId": anaID, "role": "editor"})
+	if st != http.StatusOK || mb["role"] != "editor" {
+		t.Errorf("SI updateMemberRole: %d %v", st, mb)
+	}
+	st, mb = s.call(t, "PUT", "/api/v1/admin/users/ana@example.com", s.admin, map[string]string{"role": "viewer"}, "X-Workspace-ID", id)
+	if st != http.StatusOK || mb["role"] != "viewer" || mb["user_id"] != anaID {
+		t.Errorf("role change by email: %d %v", st, mb)
+	}
+	// The member, not their account, is what an email names: an address with no
+	// account and one that is not a member answer alike.
+	st, body = s.call(t, "DELETE", "/api/v1/workspaces/"+id+"/members", s.admin, map[string]string{"email": "nobody@example.com"})
+	want(t, "remove a stranger by email", st, body, http.StatusNotFound, "no member")
+	// removeMember {email}.
+	st, body = s.call(t, "DELETE", "/api/v1/workspaces/"+id+"/members", s.admin, map[string]string{"email": "Ana@Example.com"})
+	if st != http.StatusOK || body["removed"] != true {
+		t.Errorf("SI removeMember: %d %v", st, body)
+	}
+
+	// Airbyte: DELETE answers {"workspace_id", "deleted": true}.
+	st, del := s.call(t, "DELETE", "/api/v1/workspaces/"+id, s.admin, nil)
+	if st != http.StatusOK || del["workspace_id"] != id || del["deleted"] != true {
+		t.Errorf("Airbyte delete: %d %v", st, del)
+	}
+
+	// An existing user accepting with a bad token is challenged, as everywhere.
+	req, _ := http.NewRequest("POST", s.url+"/api/v1/invites/accept", strings.NewReader(`{"token":"tnci_x"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer tncp_not-a-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("accept with a bad bearer: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+}
