@@ -221,6 +221,14 @@ func openStore(w *where) (storage.Storage, []byte, error) {
 	if w.database != "" {
 		keyPath = w.keyFile
 	}
+	// A file that is not a bbolt store says so before anything about its key.
+	if _, err := os.Stat(w.data); err == nil && w.database == "" {
+		store, err := bolt.Open(w.data, bolt.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		store.Close()
+	}
 	key, err := os.ReadFile(keyPath)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -374,6 +382,12 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	if *smtpURL == "" {
 		*smtpURL = getenv("TENANCY_SMTP_URL")
 	}
+	// Bind first: a port in use must fail before a data file or key is made.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	m, closeAll, err := openManager(data)
 	if err != nil {
@@ -403,10 +417,6 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		}
 	case verifyOff:
 		ready.skip()
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
 	}
 	base := *publicURL
 	if base == "" {

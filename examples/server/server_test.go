@@ -1094,3 +1094,34 @@ func TestSeedShapes(t *testing.T) {
 		t.Errorf("accept with a bad bearer: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 }
+
+// serve on a port in use fails before it writes anything; a file that is not a
+// store says so before anything about keys.
+func TestServeFailsBeforeWriting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "t.db")
+	var errOut bytes.Buffer
+	if code := run(ctx, []string{"serve", "-addr", ln.Addr().String(), "-data", data}, nil, io.Discard, &errOut, os.Getenv); code == 0 {
+		t.Fatal("serve on a port in use succeeded")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("serve on a port in use left %d files behind: %v", len(entries), entries)
+	}
+	junk := filepath.Join(dir, "notes.db")
+	if err := os.WriteFile(junk, []byte("not a database, just some notes that are long enough to be a page or so"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errOut.Reset()
+	code := run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-data", junk}, nil, io.Discard, &errOut, os.Getenv)
+	if code == 0 || strings.Contains(errOut.String(), "key") {
+		t.Errorf("serve on a file that is not a store: %d %q", code, errOut.String())
+	}
+	if _, err := os.Stat(junk + ".key"); err == nil {
+		t.Error("a key was written beside a file that is not a store")
+	}
+}
