@@ -47,6 +47,12 @@ type Options struct {
 	// workspace's starter kit is recorded in its workspace.created event, from which
 	// the host provisions it.
 	StarterKits []string
+	// SyncSource lists the workspaces "created outside", in the host's other
+	// system, for a SyncWorkspaces call without items (Airbyte Embedded's
+	// bodyless POST /workspaces/sync). It is called outside any transaction,
+	// after the caller is found allowed to sync; an error fails the sync, changing
+	// nothing. Nil: a sync must name its items.
+	SyncSource func(ctx context.Context) ([]workspace.SyncItem, error)
 	// DefaultRole is the role of an invitation or a direct addition that names
 	// none (System Initiative's "add a user by email"). It must be one of the
 	// policy's member roles; empty means the policy's lowest.
@@ -97,6 +103,7 @@ type Manager struct {
 	starterKits  map[string]bool
 	kitOrder     []string // Options.StarterKits as given, without repeats
 	defaultRole  rbac.Role
+	syncSource   func(ctx context.Context) ([]workspace.SyncItem, error)
 	readActions  map[rbac.Action]bool
 	ids          idSource
 	hasher       *token.Hasher
@@ -134,7 +141,7 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 	if m.clock == nil {
 		m.clock = time.Now
 	}
-	m.defaultRole = opts.DefaultRole
+	m.defaultRole, m.syncSource = opts.DefaultRole, opts.SyncSource
 	if m.defaultRole == "" {
 		m.defaultRole = m.policy.Roles()[0]
 	} else if m.policy.Rank(m.defaultRole) == 0 || m.defaultRole == rbac.Platform {

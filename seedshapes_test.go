@@ -1,6 +1,8 @@
 package tenancy_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -105,6 +107,50 @@ func TestInstanceURL(t *testing.T) {
 		w, err = e.m.UpdateWorkspace(ctx, owner, w.ID, tenancy.WorkspaceUpdate{InstanceURL: ptr("")})
 		if err != nil || w.InstanceURL() != "" || len(w.Metadata) != 1 {
 			t.Fatalf("clear: %+v %v", w, err)
+		}
+	})
+}
+
+// A sync without items imports what Options.SyncSource lists; a caller who may not
+// sync never reaches the source; a failing source changes nothing.
+func TestSyncSource(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		wantErr(t, second(e.m.SyncWorkspaces(ctx, platform, nil, tenancy.SyncOptions{})), tenancy.ErrInvalidArgument, "sync source")
+		calls, fail := 0, false
+		m, err := tenancy.New(e.store, tenancy.Options{SecretKey: testKey, Clock: e.clock.Now, SyncSource: func(context.Context) ([]workspace.SyncItem, error) {
+			calls++
+			if fail {
+				return nil, errors.New("the CRM is down")
+			}
+			return []workspace.SyncItem{{ExternalID: "crm-9", Name: "Outside", OwnerID: "owner"}}, nil
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		before := e.dump(t)
+		wantErr(t, second(m.SyncWorkspaces(ctx, admin, nil, tenancy.SyncOptions{})), tenancy.ErrPermissionDenied, "")
+		if calls != 0 || e.dump(t) != before {
+			t.Fatalf("a refused sync reached the source (%d calls) or changed storage", calls)
+		}
+		fail = true
+		if _, err := m.SyncWorkspaces(ctx, platform, nil, tenancy.SyncOptions{}); err == nil || !strings.Contains(err.Error(), "the CRM is down") {
+			t.Errorf("a failing source: %v", err)
+		}
+		if e.dump(t) != before {
+			t.Fatal("a failed sync changed storage")
+		}
+		fail = false
+		res, err := m.SyncWorkspaces(ctx, platform, nil, tenancy.SyncOptions{DryRun: true})
+		if err != nil || res.Created != 1 || !res.DryRun || e.dump(t) != before {
+			t.Fatalf("dry run: %+v %v", res, err)
+		}
+		res, err = m.SyncWorkspaces(ctx, platform, nil, tenancy.SyncOptions{})
+		if err != nil || res.Found != 1 || res.Created != 1 {
+			t.Fatalf("sync: %+v %v", res, err)
+		}
+		if w, err := m.GetWorkspace(ctx, system, res.CreatedIDs[0]); err != nil || w.ExternalID != "crm-9" || w.OwnerID != "owner" {
+			t.Errorf("the synced workspace: %+v %v", w, err)
 		}
 	})
 }

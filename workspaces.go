@@ -839,9 +839,34 @@ const MaxSyncItems = 1000
 // user. Running it twice creates nothing the second time. Only System and platform
 // users may. Every item is validated before anything is written.
 //
+// Without items it imports what Options.SyncSource lists (Airbyte Embedded's sync
+// of workspaces "created outside"), or, without a source, is refused with a message
+// that says what to configure.
+//
 // Errors: ErrInvalidArgument (a bad item: the message names its index; no owner
-// when System acts), ErrPermissionDenied, ErrUnauthenticated.
+// when System acts; no items and no source), ErrPermissionDenied,
+// ErrUnauthenticated; the source's own error, wrapped.
 func (m *Manager) SyncWorkspaces(ctx context.Context, p Principal, items []workspace.SyncItem, opts SyncOptions) (workspace.SyncResult, error) {
+	if len(items) == 0 {
+		if m.syncSource == nil {
+			return workspace.SyncResult{}, invalidf("nothing to sync: send the workspaces to import, or have the host register a sync source (tenancy.Options.SyncSource) that lists them")
+		}
+		// The source is the host's I/O, so it runs outside the transaction; the
+		// caller is checked first, so a refused call never reaches it.
+		err := m.view(ctx, "sync workspaces", func(tx storage.Tx) error {
+			_, err := m.platformFor(tx, p, rbac.SyncWorkspaces)
+			return err
+		})
+		if err != nil {
+			return workspace.SyncResult{}, err
+		}
+		if items, err = m.syncSource(ctx); err != nil {
+			return workspace.SyncResult{}, fmt.Errorf("tenancy: the sync source failed: %w", err)
+		}
+		if len(items) == 0 {
+			return workspace.SyncResult{DryRun: opts.DryRun}, nil
+		}
+	}
 	if len(items) > MaxSyncItems {
 		return workspace.SyncResult{}, invalidf("at most %d workspaces per sync, got %d", MaxSyncItems, len(items))
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/tenancykit/tenancy/httpapi"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage/memory"
+	"github.com/tenancykit/tenancy/workspace"
 )
 
 var ctx = context.Background()
@@ -74,7 +75,13 @@ func newAPIEnv(t *testing.T) *apiEnv { t.Helper(); return newAPIEnvWith(t, nil) 
 // newAPIEnvWith is newAPIEnv with the API's options adjusted by set.
 func newAPIEnvWith(t *testing.T, set func(*httpapi.Options)) *apiEnv {
 	t.Helper()
-	m, err := tenancy.New(memory.New(), tenancy.Options{})
+	return newAPIEnvManager(t, tenancy.Options{}, set)
+}
+
+// newAPIEnvManager is newAPIEnvWith over a Manager made with mopts.
+func newAPIEnvManager(t *testing.T, mopts tenancy.Options, set func(*httpapi.Options)) *apiEnv {
+	t.Helper()
+	m, err := tenancy.New(memory.New(), mopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,5 +533,36 @@ func TestMailedSecrets(t *testing.T) {
 	wantStatus(t, "email change, relay down", resp, body, 202, "")
 	if m, _ := body["mail"].(map[string]any); m["sent"] != false {
 		t.Errorf("a failed send is not reported: %v", body)
+	}
+}
+
+// Airbyte's sync is a POST without a body: the Manager's sync source lists the
+// workspaces; without a source the answer says what to configure.
+func TestBodylessSync(t *testing.T) {
+	e := newAPIEnv(t)
+	resp, body := e.do(t, "POST", "/workspaces/sync", e.admin, nil)
+	wantStatus(t, "bodyless sync, no source", resp, body, 400, "sync source")
+
+	calls := 0
+	e = newAPIEnvManager(t, tenancy.Options{SyncSource: func(context.Context) ([]workspace.SyncItem, error) {
+		calls++
+		return []workspace.SyncItem{{ExternalID: "crm-1", Name: "Acme", OwnerID: "root"}, {ExternalID: "crm-2", Name: "Globex", OwnerID: "root"}}, nil
+	}}, nil)
+	resp, body = e.do(t, "POST", "/workspaces/sync", e.admin, nil)
+	wantStatus(t, "bodyless sync", resp, body, 200, "")
+	if body["total_found"] != float64(2) || body["created_locally"] != float64(2) || body["already_existed"] != float64(0) {
+		t.Errorf("first sync: %v", body)
+	}
+	resp, body = e.do(t, "POST", "/workspaces/sync", e.admin, nil)
+	if resp.StatusCode != 200 || body["created_locally"] != float64(0) || body["already_existed"] != float64(2) {
+		t.Errorf("second sync: %d %v", resp.StatusCode, body)
+	}
+	// The body form still works beside the source.
+	resp, body = e.do(t, "POST", "/workspaces/sync", e.admin, map[string]any{"workspaces": []map[string]string{{"external_id": "crm-3", "name": "Initech"}}})
+	if resp.StatusCode != 200 || body["created_locally"] != float64(1) {
+		t.Errorf("sync with a body: %d %v", resp.StatusCode, body)
+	}
+	if calls != 2 {
+		t.Errorf("the source was called %d times, want 2", calls)
 	}
 }

@@ -102,6 +102,20 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 // (415 otherwise), at most MaxBody bytes whatever they are (413), one object and
 // nothing after it but white space, no unknown fields. Its messages name fields,
 // never Go types, and quote no more than a field name.
+// decodeOptional is decode for a route whose body may be left out: an empty body
+// leaves dst as it is.
+func (a *API) decodeOptional(r *http.Request, dst any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, a.opts.MaxBody+1))
+	if err != nil {
+		return badRequest("the request body could not be read")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return a.decode(r, dst)
+}
+
 func (a *API) decode(r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {

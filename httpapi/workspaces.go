@@ -181,7 +181,9 @@ func (a *API) sync(r *http.Request, p tenancy.Principal) (int, any, error) {
 		} `json:"workspaces"`
 		DryRun bool `json:"dry_run"`
 	}
-	if err := a.decode(r, &body); err != nil {
+	// Airbyte's sync is a call without a body: the Manager's sync source lists
+	// the workspaces then.
+	if err := a.decodeOptional(r, &body); err != nil {
 		return 0, nil, err
 	}
 	items := make([]workspace.SyncItem, len(body.Workspaces))
