@@ -31,7 +31,7 @@ func (m *Manager) checkRole(role rbac.Role) error {
 func (m *Manager) checkGrant(a access, role rbac.Role) error {
 	if role == rbac.Platform {
 		if a.system || a.role == rbac.Platform {
-			return invalidf("platform is a user attribute, not a membership role: use SetPlatform")
+			return invalidf("platform is a user attribute, not a membership role: make the user a platform user instead")
 		}
 		return deniedf("you can't assign a role higher than your own: only platform users grant platform")
 	}

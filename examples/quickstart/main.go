@@ -43,7 +43,7 @@ func main() {
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "tenancy.db")
-	fmt.Println("\n== on a bbolt file:", filepath.Base(path))
+	fmt.Println("\n== on a bbolt file:", path, "(a temporary folder, removed at the end)")
 	store, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		log.Fatal(err)
@@ -138,14 +138,16 @@ func tour(ctx context.Context, store storage.Storage, key []byte) error {
 	if _, err := m.AcceptInvitation(ctx, cy, sent.Secret); err != nil {
 		return err
 	}
+	fmt.Println("cy accepted the invitation and joined as viewer")
 	if _, err := m.ChangeRole(ctx, bob, shop.ID, "cy", rbac.Editor); err != nil {
 		return err
 	}
+	fmt.Println("bob promoted cy from viewer to editor")
 	mb, err := m.GetMember(ctx, bob, shop.ID, "cy")
 	if err != nil {
 		return err
 	}
-	fmt.Printf("cy joined and is now %s\n", mb.Role)
+	fmt.Printf("cy is now %s in %q\n", mb.Role, shop.Name)
 	// The grant ceiling: nobody grants a role above their own.
 	_, err = m.ChangeRole(ctx, bob, shop.ID, "cy", rbac.Platform)
 	fmt.Println("bob tries to make cy platform:", err)

@@ -281,9 +281,27 @@ func openManager(w *where) (m *tenancy.Manager, closeAll func(), err error) {
 	}
 	if err != nil {
 		store.Close()
-		return nil, nil, err
+		return nil, nil, inFlagTerms(err, w)
 	}
 	return m, func() { m.Close(); store.Close() }, nil
+}
+
+// inFlagTerms says what New refused in the terms of this command's flags, not the
+// library's option names.
+func inFlagTerms(err error, w *where) error {
+	keyFile := w.data + ".key"
+	if w.database != "" {
+		keyFile = w.keyFile
+	}
+	switch {
+	case errors.Is(err, tenancy.ErrSecretKeyMismatch):
+		return fmt.Errorf("the key in %s is not the key this store was created with: use the key file that was made with it (-key-file); a new key would invalidate every token and invitation", keyFile)
+	case errors.Is(err, tenancy.ErrUndeclaredRole), errors.Is(err, tenancy.ErrOwnerRole):
+		msg := strings.NewReplacer("Options.RenameRoles (", "-rename-roles (", "Options.RenameRoles", "-rename-roles",
+			"Manager.RenameRole under a policy that declares both", "POST /api/v1/platform/roles/{role}/rename under a -policy that declares both").Replace(err.Error())
+		return errors.New(strings.TrimPrefix(msg, "tenancy: "))
+	}
+	return err
 }
 
 // roles loads -policy and parses -rename-roles.

@@ -1125,3 +1125,20 @@ func TestServeFailsBeforeWriting(t *testing.T) {
 		t.Error("a key was written beside a file that is not a store")
 	}
 }
+
+// What New refuses is said in the command's terms: its flags, not the library's
+// option names.
+func TestMessagesInFlagTerms(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "t.db")
+	if code := run(ctx, []string{"setup", "-email", "a@example.com", "-data", data}, nil, io.Discard, io.Discard, os.Getenv); code != 0 {
+		t.Fatal("setup failed")
+	}
+	if err := os.WriteFile(data+".key", bytes.Repeat([]byte{7}, 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	code := run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-data", data}, nil, io.Discard, &errOut, os.Getenv)
+	if code == 0 || !strings.Contains(errOut.String(), "-key-file") || strings.Contains(errOut.String(), "Options.") {
+		t.Errorf("serve with the wrong key: %d %q", code, errOut.String())
+	}
+}
