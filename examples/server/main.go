@@ -295,14 +295,23 @@ func inFlagTerms(err error, w *where) error {
 	}
 	switch {
 	case errors.Is(err, tenancy.ErrSecretKeyMismatch):
-		return fmt.Errorf("the key in %s is not the key this store was created with: use the key file that was made with it (-key-file); a new key would invalidate every token and invitation", keyFile)
+		return reworded{fmt.Sprintf("the key in %s is not the key this store was created with: use the key file that was made with it (-key-file); a new key would invalidate every token and invitation", keyFile), err}
 	case errors.Is(err, tenancy.ErrUndeclaredRole), errors.Is(err, tenancy.ErrOwnerRole):
 		msg := strings.NewReplacer("Options.RenameRoles (", "-rename-roles (", "Options.RenameRoles", "-rename-roles",
 			"Manager.RenameRole under a policy that declares both", "POST /api/v1/platform/roles/{role}/rename under a -policy that declares both").Replace(err.Error())
-		return errors.New(strings.TrimPrefix(msg, "tenancy: "))
+		return reworded{strings.TrimPrefix(msg, "tenancy: "), err}
 	}
 	return err
 }
+
+// reworded is an error said again in other words; errors.Is still finds its kind.
+type reworded struct {
+	msg string
+	err error
+}
+
+func (r reworded) Error() string { return r.msg }
+func (r reworded) Unwrap() error { return r.err }
 
 // roles loads -policy and parses -rename-roles.
 func (w *where) roles() (*rbac.Policy, map[rbac.Role]rbac.Role, error) {
