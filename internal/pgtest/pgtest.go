@@ -242,6 +242,12 @@ func start() (string, error) {
 			return "", err
 		}
 	}
+	// The server outlives a test binary that is killed (a timeout, ^C): the
+	// owner file lets the next start stop the servers of dead owners.
+	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return "", err
+	}
+	reapOrphans(dir)
 	dataDir = dir
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"), "-U", "postgres",
 		"--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C")
@@ -282,4 +288,34 @@ func startServer() error {
 func version(path string) int {
 	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(path))))
 	return v
+}
+
+// reapOrphans stops the throwaway servers that earlier test processes started and
+// could not stop (killed by go test's timeout, or by a signal), and removes their
+// files: a server whose owner.pid names a process that is gone, or, without one
+// (written by an older version), whose folder is over an hour old. keep is this
+// process's own folder.
+func reapOrphans(keep string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "tenancy-pg-*"))
+	for _, dir := range dirs {
+		if dir == keep {
+			continue
+		}
+		orphan := false
+		if b, err := os.ReadFile(filepath.Join(dir, "owner.pid")); err == nil {
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			orphan = err == nil && pid > 0 && syscall.Kill(pid, 0) == syscall.ESRCH
+		} else if fi, err := os.Stat(dir); err == nil {
+			orphan = time.Since(fi.ModTime()) > time.Hour
+		}
+		if !orphan {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, "data", "postmaster.pid")); err == nil {
+			cmd := exec.Command(pgCtl, "stop", "-D", filepath.Join(dir, "data"), "-m", "immediate", "-w", "-t", "10")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: asUser}
+			_ = cmd.Run()
+		}
+		_ = os.RemoveAll(dir)
+	}
 }
