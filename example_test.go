@@ -128,6 +128,25 @@ func ExampleManager_SyncWorkspaces() {
 	// found 2, created 0, already existed 2
 }
 
+func ExampleManager_SetWorkspaceFlags() {
+	ctx := context.Background()
+	// The host declares facts about its own resources, counted per workspace.
+	m, _ := tenancy.New(memory.New(), tenancy.Options{WorkspaceFlags: []string{"sources", "active_connections"}})
+	_, _ = m.RegisterUser(ctx, tenancy.System(), tenancy.NewUser{ID: "ada", Email: "ada@example.com"})
+	shop, _ := m.CreateWorkspace(ctx, tenancy.User("ada"), tenancy.NewWorkspace{Name: "Shop"})
+	_, _ = m.CreateWorkspace(ctx, tenancy.User("ada"), tenancy.NewWorkspace{Name: "Blog"})
+
+	// The host's code marks a workspace when its first source is created.
+	_, _ = m.SetWorkspaceFlags(ctx, tenancy.System(), shop.ID, map[string]bool{"sources": true})
+	stats, _ := m.Stats(ctx, tenancy.System())
+	fmt.Println(stats.Total, "workspaces:", stats.Flags)
+	n, _ := stats.Flags.Get("sources")
+	fmt.Println("workspaces_with_sources:", n)
+	// Output:
+	// 2 workspaces: sources=1, active_connections=0
+	// workspaces_with_sources: 1
+}
+
 func ExampleManager_Feed() {
 	ctx := context.Background()
 	m := newExampleManager()

@@ -47,6 +47,12 @@ type Options struct {
 	// workspace's starter kit is recorded in its workspace.created event, from which
 	// the host provisions it.
 	StarterKits []string
+	// WorkspaceFlags are the names of the host's per-workspace flags (Airbyte
+	// Embedded's "sources", "active_connections"), set with NewWorkspace.Flags and
+	// SetWorkspaceFlags. Stats counts the workspaces in use that carry each, in
+	// O(1), and the HTTP API reports the count as "workspaces_with_" + name. Names
+	// follow workspace.ValidateFlagName; at most workspace.MaxFlags.
+	WorkspaceFlags []string
 	// SyncSource lists the workspaces "created outside", in the host's other
 	// system, for a SyncWorkspaces call without items (Airbyte Embedded's
 	// bodyless POST /workspaces/sync). It is called outside any transaction,
@@ -104,6 +110,8 @@ type Manager struct {
 	kitOrder     []string // Options.StarterKits as given, without repeats
 	defaultRole  rbac.Role
 	syncSource   func(ctx context.Context) ([]workspace.SyncItem, error)
+	flagSet      map[string]bool
+	flagOrder    []string // Options.WorkspaceFlags as given, without repeats
 	readActions  map[rbac.Action]bool
 	ids          idSource
 	hasher       *token.Hasher
@@ -155,6 +163,9 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 			m.kitOrder = append(m.kitOrder, k)
 		}
 		m.starterKits[k] = true
+	}
+	if err := m.declareFlags(opts.WorkspaceFlags); err != nil {
+		return nil, err
 	}
 	for _, a := range []rbac.Action{rbac.ReadWorkspace, rbac.ListMembers, rbac.ReadContent, rbac.ReadAudit} {
 		m.readActions[a] = true

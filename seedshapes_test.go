@@ -8,6 +8,7 @@ import (
 
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -153,4 +154,154 @@ func TestSyncSource(t *testing.T) {
 			t.Errorf("the synced workspace: %+v %v", w, err)
 		}
 	})
+}
+
+// Host flags (Airbyte's workspaces_with_sources): set at creation or by the host's
+// own call, counted O(1) over the workspaces in use, through deletion, restore and
+// purge; members cannot set them, undeclared names are refused, and every refusal
+// leaves storage as it was.
+func TestWorkspaceFlags(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		m, err := tenancy.New(e.store, tenancy.Options{SecretKey: testKey, Clock: e.clock.Now,
+			WorkspaceFlags: []string{"sources", "active_connections", "sources"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if got := m.WorkspaceFlags(); strings.Join(got, ",") != "sources,active_connections" {
+			t.Errorf("WorkspaceFlags = %v", got)
+		}
+		counts := func(want string) {
+			t.Helper()
+			st, err := m.Stats(ctx, system)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Flags.String() != want {
+				t.Errorf("flag counts = %q, want %q", st.Flags, want)
+			}
+		}
+		counts("sources=0, active_connections=0")
+
+		a, err := m.CreateWorkspace(ctx, platform, tenancy.NewWorkspace{Name: "A", Flags: []string{"sources", "sources"}})
+		if err != nil || strings.Join(a.Flags, ",") != "sources" {
+			t.Fatalf("create with flags: %+v %v", a, err)
+		}
+		b, err := m.CreateWorkspace(ctx, owner, tenancy.NewWorkspace{Name: "B"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts("sources=1, active_connections=0")
+
+		before := e.dump(t)
+		wantErr(t, second(m.CreateWorkspace(ctx, owner, tenancy.NewWorkspace{Name: "C", Flags: []string{"sources"}})), tenancy.ErrPermissionDenied, "flags")
+		wantErr(t, second(m.CreateWorkspace(ctx, platform, tenancy.NewWorkspace{Name: "C", Flags: []string{"trials"}})), tenancy.ErrInvalidArgument, `"trials" is not declared`)
+		wantErr(t, second(m.SetWorkspaceFlags(ctx, owner, b.ID, map[string]bool{"sources": true})), tenancy.ErrPermissionDenied, "")
+		wantErr(t, second(m.SetWorkspaceFlags(ctx, system, b.ID, map[string]bool{"sources": true, "trials": true})), tenancy.ErrInvalidArgument, "declared: sources, active_connections")
+		wantErr(t, second(m.SetWorkspaceFlags(ctx, system, b.ID, map[string]bool{"Bad Name": false})), tenancy.ErrInvalidArgument, "lowercase")
+		wantErr(t, second(m.SetWorkspaceFlags(ctx, system, "ws_missing", map[string]bool{"sources": true})), tenancy.ErrNotFound, "")
+		wantErr(t, second(e.m.SetWorkspaceFlags(ctx, system, b.ID, map[string]bool{"sources": true})), tenancy.ErrInvalidArgument, "declares no workspace flags")
+		if e.dump(t) != before {
+			t.Fatal("a refused call changed storage")
+		}
+
+		w, err := m.SetWorkspaceFlags(ctx, system, b.ID, map[string]bool{"sources": true, "active_connections": true})
+		if err != nil || strings.Join(w.Flags, ",") != "active_connections,sources" {
+			t.Fatalf("set flags: %+v %v", w, err)
+		}
+		if got, _ := m.GetWorkspace(ctx, owner, b.ID); !got.HasFlag("sources") || !got.HasFlag("active_connections") {
+			t.Errorf("stored flags = %v", got.Flags)
+		}
+		counts("sources=2, active_connections=1")
+		// Asking for what is already so writes nothing.
+		before = e.dump(t)
+		if _, err := m.SetWorkspaceFlags(ctx, platform, b.ID, map[string]bool{"sources": true, "trials": false}); err != nil {
+			t.Fatal(err)
+		}
+		if e.dump(t) != before {
+			t.Error("an idempotent flag change wrote")
+		}
+		ev, err := m.ListEvents(ctx, owner, b.ID, tenancy.EventListOptions{})
+		if err != nil || len(ev.Items) != 2 || ev.Items[1].Type != "workspace.updated" || ev.Items[1].Data["flags"] != "active_connections,sources" {
+			t.Errorf("last event = %+v %v", ev.Items, err)
+		}
+
+		// An inactive workspace still counts and its flags still change; a deleted
+		// one leaves the counts and comes back with them.
+		if _, err := m.DeactivateWorkspace(ctx, owner, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		counts("sources=2, active_connections=1")
+		if _, err := m.SetWorkspaceFlags(ctx, system, b.ID, map[string]bool{"active_connections": false}); err != nil {
+			t.Fatal(err)
+		}
+		counts("sources=2, active_connections=0")
+		if _, err := m.DeleteWorkspace(ctx, owner, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		counts("sources=1, active_connections=0")
+		before = e.dump(t)
+		wantErr(t, second(m.SetWorkspaceFlags(ctx, system, b.ID, map[string]bool{"active_connections": true})), tenancy.ErrFailedPrecondition, "deleted")
+		if e.dump(t) != before {
+			t.Fatal("a refused call changed storage")
+		}
+		if _, err := m.RestoreWorkspace(ctx, owner, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		counts("sources=2, active_connections=0")
+		if err := m.PurgeWorkspace(ctx, system, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.DeleteWorkspace(ctx, owner, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.PurgeWorkspace(ctx, system, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		counts("sources=0, active_connections=0")
+		if f, err := m.Verify(ctx); err != nil || len(f) != 0 {
+			t.Errorf("Verify: %v %v", f, err)
+		}
+	})
+}
+
+// A flag counter out of step with the records is a Verify finding.
+func TestWorkspaceFlagCounterVerified(t *testing.T) {
+	e := newEnv(t, backends[0])
+	m, err := tenancy.New(e.store, tenancy.Options{SecretKey: testKey, Clock: e.clock.Now, WorkspaceFlags: []string{"sources"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.SetWorkspaceFlags(ctx, system, e.ws.ID, map[string]bool{"sources": true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Update(ctx, func(tx storage.Tx) error { return tx.AddCounter("workspaces.flag.sources", 5) }); err != nil {
+		t.Fatal(err)
+	}
+	f, err := m.Verify(ctx)
+	if err != nil || len(f) != 1 || f[0].Check != "counter" || !strings.Contains(f[0].Detail, "counter says 6, records say 1") {
+		t.Errorf("Verify = %v, %v", f, err)
+	}
+	e.skipVerify = true
+}
+
+// Stats stays comparable with ==, whatever flags it counts.
+func TestFlagCounts(t *testing.T) {
+	var f workspace.FlagCounts
+	f = f.With("sources", 3).With("active_connections", 1).With("sources", 4).With("Bad Name", 9)
+	if f.String() != "sources=4, active_connections=1" || f.Len() != 2 {
+		t.Errorf("FlagCounts = %q (%d)", f, f.Len())
+	}
+	if n, ok := f.Get("active_connections"); !ok || n != 1 {
+		t.Errorf("Get = %d %v", n, ok)
+	}
+	if _, ok := f.Get("missing"); ok {
+		t.Error("Get of a missing flag")
+	}
+	a := workspace.Stats{Total: 1, Flags: f}
+	b := workspace.Stats{Total: 1, Flags: workspace.FlagCounts{}.With("sources", 4).With("active_connections", 1)}
+	if a != b {
+		t.Error("equal stats differ")
+	}
 }

@@ -91,6 +91,9 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 				add("counter", counterFor(st), "counter says %d, records say %d", n, counts[st])
 			}
 		}
+		if err := verifyFlags(tx, m.flagOrder, workspaces, add); err != nil {
+			return err
+		}
 		// The retention index lists exactly the deleted workspaces.
 		deletedSeen := 0
 		if err := tx.ScanDeletedWorkspaces(time.Unix(1<<40, 0), func(w workspace.Workspace) bool {

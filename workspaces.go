@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +26,9 @@ type NewWorkspace struct {
 	// InstanceURL is where the workspace runs (System Initiative's instanceUrl),
 	// kept in Metadata under workspace.MetadataInstanceURL; optional.
 	InstanceURL string
+	// Flags are host flags the workspace starts with; each must be declared in
+	// Options.WorkspaceFlags. Only System and platform users set them.
+	Flags []string
 	// OwnerID names the owner when System (or a platform user creating for someone
 	// else) acts; a user creating for themselves leaves it empty.
 	OwnerID string
@@ -64,6 +68,11 @@ func (m *Manager) validateNew(in *NewWorkspace) error {
 	if in.StarterKit != "" && !m.starterKits[in.StarterKit] {
 		return invalidf("starter kit %q is not registered", in.StarterKit)
 	}
+	flags, err := m.checkFlags(in.Flags)
+	if err != nil {
+		return err
+	}
+	in.Flags = flags
 	return nil
 }
 
@@ -139,6 +148,8 @@ func (m *Manager) createAs(tx storage.Tx, now time.Time, a actor, id string, in 
 		return workspace.Workspace{}, deniedf("%s cannot create workspaces", a.kindText())
 	case in.ExternalID != "" && !a.platform:
 		return workspace.Workspace{}, deniedf("only platform users may set an external ID")
+	case len(in.Flags) > 0 && !a.platform:
+		return workspace.Workspace{}, deniedf("only platform users may set workspace flags")
 	}
 	ownerID := in.OwnerID
 	switch {
@@ -161,7 +172,7 @@ func (m *Manager) createAs(tx storage.Tx, now time.Time, a actor, id string, in 
 	}
 	w := workspace.Workspace{ID: id, Slug: slug, Name: in.Name, Description: in.Description,
 		Status: workspace.Active, Metadata: maps.Clone(in.Metadata), ExternalID: in.ExternalID,
-		StarterKit: in.StarterKit, OwnerID: ownerID, CreatedAt: now, UpdatedAt: now}
+		StarterKit: in.StarterKit, OwnerID: ownerID, CreatedAt: now, UpdatedAt: now, Flags: slices.Clone(in.Flags)}
 	if err := tx.CreateWorkspace(w); err != nil {
 		return w, workspaceConflict(err, w, "create workspace")
 	}
@@ -172,7 +183,13 @@ func (m *Manager) createAs(tx storage.Tx, now time.Time, a actor, id string, in 
 	if err := tx.AddCounter(counterActive, 1); err != nil {
 		return w, internal("count workspace", err)
 	}
+	if err := countFlags(tx, w.Flags, 1); err != nil {
+		return w, err
+	}
 	data := map[string]string{"slug": slug, "name": w.Name, "owner": ownerID}
+	if len(w.Flags) > 0 {
+		data["flags"] = strings.Join(w.Flags, ",")
+	}
 	if w.StarterKit != "" {
 		data["starter_kit"] = w.StarterKit
 	}
@@ -646,6 +663,9 @@ func (m *Manager) moveStatus(tx storage.Tx, now time.Time, p Principal, w *works
 	if err := tx.AddCounter(counterFor(to), 1); err != nil {
 		return internal("count", err)
 	}
+	if err := moveFlagCounts(tx, *w, w.Status, to); err != nil {
+		return err
+	}
 	prev := w.Status
 	w.Status, w.UpdatedAt = to, now
 	w.DeletedAt, w.DeletedFrom = time.Time{}, ""
@@ -742,6 +762,9 @@ func (m *Manager) purgeIn(tx storage.Tx, now time.Time, p Principal, w workspace
 	if err := tx.AddCounter(counterFor(w.Status), -1); err != nil {
 		return internal("count", err)
 	}
+	if err := moveFlagCounts(tx, w, w.Status, workspace.Deleted); err != nil {
+		return err
+	}
 	return m.record(tx, now, p, "workspace.purged", w.ID, "", map[string]string{"slug": w.Slug,
 		"members": fmt.Sprint(n.Members), "invitations": fmt.Sprint(n.Invitations), "tokens": fmt.Sprint(n.Tokens)})
 }
@@ -820,7 +843,8 @@ func (m *Manager) Stats(ctx context.Context, p Principal) (workspace.Stats, erro
 			return internal("read counter", err)
 		}
 		s.Total = s.Active + s.Inactive // the seeds' total: deleted workspaces are not in use
-		return nil
+		s.Flags, err = m.flagStats(tx)
+		return err
 	})
 	return s, err
 }

@@ -19,6 +19,7 @@ func (a *API) registerWorkspaceRoutes() {
 	a.route("DELETE /workspaces/{id}", a.deleteWorkspace)
 	a.route("POST /workspaces/{id}/restore", a.restoreWorkspace)
 	a.route("POST /workspaces/{id}/transfer", a.transfer)
+	a.route("PATCH /workspaces/{id}/flags", a.setFlags)
 	a.route("GET /workspaces/{id}/events", a.events)
 	a.route("POST /user/workspaces", a.createWorkspace)
 	a.route("GET /user/workspaces", a.myWorkspaces)
@@ -40,6 +41,7 @@ type workspaceJSON struct {
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
 	DeletedAt   *time.Time        `json:"deleted_at,omitempty"`
+	Flags       []string          `json:"flags,omitempty"`
 }
 
 func wsJSON(w workspace.Workspace) workspaceJSON {
@@ -49,7 +51,7 @@ func wsJSON(w workspace.Workspace) workspaceJSON {
 	}
 	return workspaceJSON{WorkspaceID: w.ID, Name: w.Name, Slug: w.Slug, Description: w.Description, Status: string(w.Status),
 		Metadata: md, ExternalID: w.ExternalID, InstanceURL: w.InstanceURL(), OwnerID: w.OwnerID, CreatedAt: w.CreatedAt.UTC(), UpdatedAt: w.UpdatedAt.UTC(),
-		DeletedAt: timePtr(w.DeletedAt)}
+		DeletedAt: timePtr(w.DeletedAt), Flags: w.Flags}
 }
 
 func (a *API) listWorkspaces(r *http.Request, p tenancy.Principal) (int, any, error) {
@@ -146,6 +148,24 @@ func (a *API) purgeWorkspace(r *http.Request, p tenancy.Principal) (int, any, er
 	return http.StatusOK, map[string]any{"workspace_id": id, "purged": true}, nil
 }
 
+// setFlags sets or clears the host's flags of a workspace: {"flags": {"sources": true}}.
+func (a *API) setFlags(r *http.Request, p tenancy.Principal) (int, any, error) {
+	var body struct {
+		Flags map[string]bool `json:"flags"`
+	}
+	if err := a.decode(r, &body); err != nil {
+		return 0, nil, err
+	}
+	if body.Flags == nil {
+		return 0, nil, badRequest(`"flags" is required: an object of flag names to true (set) or false (clear)`)
+	}
+	w, err := a.m.SetWorkspaceFlags(r.Context(), p, r.PathValue("id"), body.Flags)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, wsJSON(w), nil
+}
+
 func (a *API) transfer(r *http.Request, p tenancy.Principal) (int, any, error) {
 	var body struct {
 		UserID string `json:"user_id"`
@@ -161,14 +181,19 @@ func (a *API) transfer(r *http.Request, p tenancy.Principal) (int, any, error) {
 }
 
 // stats answers Airbyte's shape: the total is the workspaces in use (active +
-// inactive); deleted ones are counted apart.
+// inactive); deleted ones are counted apart; each host flag is counted as
+// "workspaces_with_" + its name.
 func (a *API) stats(r *http.Request, p tenancy.Principal) (int, any, error) {
 	s, err := a.m.Stats(r.Context(), p)
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]int64{"total_workspaces": s.Total, "active_workspaces": s.Active,
-		"inactive_workspaces": s.Inactive, "deleted_workspaces": s.Deleted}, nil
+	out := map[string]int64{"total_workspaces": s.Total, "active_workspaces": s.Active,
+		"inactive_workspaces": s.Inactive, "deleted_workspaces": s.Deleted}
+	for name, n := range s.Flags.All() { // the host's flags, as Airbyte names them
+		out["workspaces_with_"+name] = n
+	}
+	return http.StatusOK, out, nil
 }
 
 func (a *API) sync(r *http.Request, p tenancy.Principal) (int, any, error) {

@@ -7,8 +7,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -58,12 +61,47 @@ type Workspace struct {
 	// Inactive), to which a restore returns it; empty unless Status is Deleted, and
 	// empty too for a workspace deleted before it was recorded (it restores active).
 	DeletedFrom Status
+	// Flags are the host's named facts about the workspace (Airbyte's "has sources",
+	// "has active connections"), sorted, each a name the host declared
+	// (tenancy.Options.WorkspaceFlags). The Manager counts the workspaces in use that
+	// carry each one, so Stats reports them in O(1).
+	Flags []string
 }
 
 // Clone returns a copy of w that shares no memory with it.
 func (w Workspace) Clone() Workspace {
 	w.Metadata = maps.Clone(w.Metadata)
+	w.Flags = slices.Clone(w.Flags)
 	return w
+}
+
+// HasFlag reports whether w carries the named flag.
+func (w Workspace) HasFlag(name string) bool {
+	_, ok := slices.BinarySearch(w.Flags, name)
+	return ok
+}
+
+// MaxFlagNameLen bounds a flag's name; MaxFlags bounds how many a host declares.
+const (
+	MaxFlagNameLen = 64
+	MaxFlags       = 32
+)
+
+// ValidateFlagName checks a flag's name: 1 to MaxFlagNameLen lowercase ASCII
+// letters, digits and underscores, starting with a letter ("sources",
+// "active_connections"). Stats reports a flag as "workspaces_with_" + name.
+func ValidateFlagName(name string) error {
+	if name == "" || len(name) > MaxFlagNameLen {
+		return invalid("flag name %q must be 1 to %d characters", text.Clip(name), MaxFlagNameLen)
+	}
+	for i, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r == '_' && i > 0, r >= '0' && r <= '9' && i > 0:
+		default:
+			return invalid("flag name %q must be lowercase letters, digits and underscores, starting with a letter", text.Clip(name))
+		}
+	}
+	return nil
 }
 
 // Limits on workspace fields.
@@ -329,6 +367,70 @@ type Stats struct {
 	Active   int64
 	Inactive int64
 	Deleted  int64
+	// Flags counts, for each flag the host declared, the workspaces in use (active
+	// or inactive) that carry it; empty when the host declared none.
+	Flags FlagCounts
+}
+
+// FlagCounts is an immutable list of (flag, count) pairs in the order the host
+// declared its flags. It is comparable, so Stats stays comparable with ==, and its
+// zero value is the empty list.
+type FlagCounts struct {
+	enc string // "name=count;" repeated: flag names hold no '=' or ';'
+}
+
+// With returns f with name's count set to n (appended when f has no such flag). A
+// name that ValidateFlagName refuses is ignored.
+func (f FlagCounts) With(name string, n int64) FlagCounts {
+	if ValidateFlagName(name) != nil {
+		return f
+	}
+	var b strings.Builder
+	found := false
+	for k, v := range f.All() {
+		if k == name {
+			v, found = n, true
+		}
+		fmt.Fprintf(&b, "%s=%d;", k, v)
+	}
+	if !found {
+		fmt.Fprintf(&b, "%s=%d;", name, n)
+	}
+	return FlagCounts{enc: b.String()}
+}
+
+// Get returns name's count, and whether f has the flag.
+func (f FlagCounts) Get(name string) (int64, bool) {
+	for k, v := range f.All() {
+		if k == name {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+// Len returns how many flags f counts.
+func (f FlagCounts) Len() int { return strings.Count(f.enc, ";") }
+
+// All yields each flag and its count, in declaration order.
+func (f FlagCounts) All() iter.Seq2[string, int64] {
+	return func(yield func(string, int64) bool) {
+		for pair := range strings.SplitSeq(f.enc, ";") {
+			name, num, ok := strings.Cut(pair, "=")
+			if !ok {
+				continue
+			}
+			n, _ := strconv.ParseInt(num, 10, 64)
+			if !yield(name, n) {
+				return
+			}
+		}
+	}
+}
+
+// String formats f as "name=count, …".
+func (f FlagCounts) String() string {
+	return strings.ReplaceAll(strings.TrimSuffix(f.enc, ";"), ";", ", ")
 }
 
 // SyncItem is one workspace created in another system, to import by external ID.

@@ -38,6 +38,7 @@ import (
 	"github.com/tenancykit/tenancy/storage/bolt"
 	"github.com/tenancykit/tenancy/storage/postgres"
 	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/workspace"
 )
 
 func main() {
@@ -164,6 +165,21 @@ type where struct {
 	policy   string // a casbin policy file with the host's roles; empty: the default
 	renames  string // old=new,old2=new2: roles renamed while opening
 	kits     starterKits
+	flags    listFlag // -workspace-flag NAME: the host's per-workspace flags
+}
+
+// listFlag is the repeated -workspace-flag NAME.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	v = strings.TrimSpace(v)
+	if err := workspace.ValidateFlagName(v); err != nil {
+		return err
+	}
+	*l = append(*l, v)
+	return nil
 }
 
 // starterKits is the repeated -starter-kit ID=description flag, after the
@@ -196,6 +212,7 @@ func (k *starterKits) Set(v string) error {
 func storeFlags(fs *flag.FlagSet, getenv func(string) string) *where {
 	w := &where{kits: defaultKits()}
 	fs.Var(&w.kits, "starter-kit", "a starter kit new workspaces may start from, ID=description (repeat it; blank, an empty workspace, is built in)")
+	fs.Var(&w.flags, "workspace-flag", "a per-workspace flag the host's systems set (PATCH /workspaces/{id}/flags) and stats counts as workspaces_with_NAME, e.g. sources (repeat it)")
 	fs.StringVar(&w.data, "data", envOr(getenv, "TENANCY_DATA", "./tenancy.db"), "bbolt data file ($TENANCY_DATA)")
 	fs.StringVar(&w.database, "database", getenv("TENANCY_DATABASE_URL"), "PostgreSQL URL (instead of -data; default $TENANCY_DATABASE_URL)")
 	fs.StringVar(&w.keyFile, "key-file", "./tenancy.key", "with -database: the secret-hashing key file, the same on every instance")
@@ -275,7 +292,7 @@ func openManager(w *where) (m *tenancy.Manager, closeAll func(), err error) {
 	if w.kits.ids == nil {
 		w.kits = defaultKits()
 	}
-	opts := tenancy.Options{SecretKey: key, Logger: slog.Default(), StarterKits: w.kits.ids}
+	opts := tenancy.Options{SecretKey: key, Logger: slog.Default(), StarterKits: w.kits.ids, WorkspaceFlags: w.flags}
 	if opts.Policy, opts.RenameRoles, err = w.roles(); err == nil {
 		m, err = tenancy.New(store, opts)
 	}

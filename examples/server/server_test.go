@@ -58,7 +58,7 @@ func startServerWith(t *testing.T, mail func(*tenancy.Manager) *mailer, log io.W
 	}
 	admin := regexp.MustCompile(`TENANCY_TOKEN=(\S+)`).FindStringSubmatch(out.String())[1]
 	wsID := regexp.MustCompile(`\((ws_\w+)\)`).FindStringSubmatch(out.String())[1]
-	m, closeAll, err := openManager(&where{data: data})
+	m, closeAll, err := openManager(&where{data: data, flags: listFlag{"sources", "active_connections"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1075,10 +1075,30 @@ func TestSeedShapes(t *testing.T) {
 		t.Errorf("SI removeMember: %d %v", st, body)
 	}
 
+	// Airbyte's stats: the host's flags, set by its own systems, counted under
+	// Airbyte's names.
+	st, w = s.call(t, "PATCH", "/api/v1/workspaces/"+id+"/flags", s.admin, map[string]any{"flags": map[string]bool{"sources": true, "active_connections": true}})
+	if st != http.StatusOK || fmt.Sprint(w["flags"]) != "[active_connections sources]" {
+		t.Errorf("set flags: %d %v", st, w)
+	}
+	st, w = s.call(t, "PATCH", "/api/v1/workspaces/"+s.wsID+"/flags", s.admin, map[string]any{"flags": map[string]bool{"sources": true}})
+	want(t, "set flags", st, w, http.StatusOK, "")
+	st, body = s.call(t, "PATCH", "/api/v1/workspaces/"+id+"/flags", s.admin, map[string]any{"flags": map[string]bool{"trials": true}})
+	want(t, "an undeclared flag", st, body, http.StatusBadRequest, "not declared")
+	st, body = s.call(t, "PATCH", "/api/v1/workspaces/"+id+"/flags", s.admin, map[string]any{})
+	want(t, "no flags", st, body, http.StatusBadRequest, `"flags" is required`)
+	st, stats := s.call(t, "GET", "/api/v1/workspaces/stats", s.admin, nil)
+	if st != http.StatusOK || stats["workspaces_with_sources"] != 2.0 || stats["workspaces_with_active_connections"] != 1.0 || stats["total_workspaces"] != 2.0 {
+		t.Errorf("Airbyte stats: %d %v", st, stats)
+	}
+
 	// Airbyte: DELETE answers {"workspace_id", "deleted": true}.
 	st, del := s.call(t, "DELETE", "/api/v1/workspaces/"+id, s.admin, nil)
 	if st != http.StatusOK || del["workspace_id"] != id || del["deleted"] != true {
 		t.Errorf("Airbyte delete: %d %v", st, del)
+	}
+	if _, stats = s.call(t, "GET", "/api/v1/workspaces/stats", s.admin, nil); stats["workspaces_with_sources"] != 1.0 || stats["workspaces_with_active_connections"] != 0.0 {
+		t.Errorf("stats after the delete: %v", stats)
 	}
 
 	// An existing user accepting with a bad token is challenged, as everywhere.

@@ -33,7 +33,7 @@ import (
 )
 
 // SchemaVersion is the storage format this package writes.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // Bucket names.
 var (
@@ -250,7 +250,13 @@ var migrations = map[byte]func(*bbolt.Tx) error{
 	1: migrate1to2,
 	2: migrate2to3,
 	3: migrate3to4,
+	4: migrate4to5,
 }
+
+// migrate4to5 changes nothing: schema 5 adds a field a workspace record holds only
+// when it is set (the host's flags), which schema-4 builds would refuse as damage;
+// the version tells them to stay away.
+func migrate4to5(*bbolt.Tx) error { return nil }
 
 // migrate3to4 fills the index of suspended users (the bucket exists by then). It
 // changes no record: schema 4 also adds a field a record holds only when it is set

@@ -65,6 +65,14 @@ func (e *encoder) strmap(m map[string]string) {
 	}
 }
 
+// strlist stores a list in its order.
+func (e *encoder) strlist(l []string) {
+	e.b = binary.AppendUvarint(e.b, uint64(len(l)))
+	for _, v := range l {
+		e.str(v)
+	}
+}
+
 // decoder reads what encoder wrote. It copies the record out of bbolt's memory once,
 // as one string, and hands out substrings of it: one allocation per record instead of
 // one per field. Errors are sticky: after the first, every read returns a zero value
@@ -162,6 +170,22 @@ func (d *decoder) strmap() map[string]string {
 	return m
 }
 
+func (d *decoder) strlist() []string {
+	n := d.uvarint()
+	if d.bad || n > uint64(len(d.s)) {
+		d.bad = true
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	l := make([]string, 0, n)
+	for i := uint64(0); i < n && !d.bad; i++ {
+		l = append(l, d.str())
+	}
+	return l
+}
+
 // recordID reads the first field of an encoded record, its ID, or "" if damaged.
 func recordID(b []byte) string {
 	d := newDecoder(b)
@@ -216,8 +240,13 @@ func encodeWorkspace(w workspace.Workspace) []byte {
 	e.time(w.CreatedAt)
 	e.time(w.UpdatedAt)
 	e.time(w.DeletedAt)
-	if w.DeletedFrom != "" { // written only when set: records from before have no field
+	// The trailing fields are written only when set, so records from before they
+	// existed decode unchanged: DeletedFrom (possibly empty) precedes the flags.
+	if w.DeletedFrom != "" || len(w.Flags) > 0 {
 		e.str(string(w.DeletedFrom))
+	}
+	if len(w.Flags) > 0 {
+		e.strlist(w.Flags)
 	}
 	return e.b
 }
@@ -229,6 +258,9 @@ func decodeWorkspace(b []byte) (workspace.Workspace, error) {
 		OwnerID: d.str(), CreatedAt: d.time(), UpdatedAt: d.time(), DeletedAt: d.time()}
 	if !d.bad && len(d.s) > 0 {
 		w.DeletedFrom = workspace.Status(d.str())
+	}
+	if !d.bad && len(d.s) > 0 {
+		w.Flags = d.strlist()
 	}
 	return w, d.done("workspace")
 }

@@ -113,6 +113,7 @@ func TestMigrationMarksSuspendedUsersTokens(t *testing.T) {
 	// Back to schema 2: no column, no schema-4 column or index, version 2.
 	p := pgx.Identifier{schema}.Sanitize() + ".tenancy_"
 	q := "ALTER TABLE " + p + "tokens DROP COLUMN user_suspended; ALTER TABLE " + p + "workspaces DROP COLUMN deleted_from; " +
+		"ALTER TABLE " + p + "workspaces DROP COLUMN flags; " +
 		"DROP INDEX " + pgx.Identifier{schema}.Sanitize() + ".tenancy_users_suspended; UPDATE " + p + "schema_version SET version = 2"
 	if _, err := s.Pool().Exec(ctx, q); err != nil {
 		t.Fatal(err)

@@ -26,7 +26,7 @@ const (
 		k.created_at, k.expires_at, k.revoked_at, k.last_used_at, coalesce(k.user_suspended, false)`
 	pfWorkspace = `w.id IS NOT NULL, coalesce(w.id, ''), coalesce(w.slug, ''), coalesce(w.name, ''), coalesce(w.description, ''),
 		coalesce(w.status, ''), w.metadata, w.external_id, coalesce(w.starter_kit, ''), coalesce(w.owner_id, ''),
-		w.created_at, w.updated_at, w.deleted_at, coalesce(w.deleted_from, '')`
+		w.created_at, w.updated_at, w.deleted_at, coalesce(w.deleted_from, ''), coalesce(w.flags, '{}')`
 	pfMember = `m.user_id IS NOT NULL, coalesce(m.workspace_id, ''), coalesce(m.user_id, ''), coalesce(m.role, ''),
 		coalesce(m.owner, false), coalesce(m.invited_by, ''), m.joined_at, m.updated_at`
 

@@ -340,16 +340,19 @@ func (t *tx) replaced(kind, key string) func(pgconn.CommandTag, error) error {
 
 // Workspaces.
 
-const wsCols = "id, slug, name, description, status, metadata, external_id, starter_kit, owner_id, created_at, updated_at, deleted_at, deleted_from"
+const wsCols = "id, slug, name, description, status, metadata, external_id, starter_kit, owner_id, created_at, updated_at, deleted_at, deleted_from, flags"
 
 func workspaceDest(w *workspace.Workspace) ([]any, func() error) {
 	var md []byte
 	var ext *string
 	var status, from string
 	var c, u, d *time.Time
-	return []any{&w.ID, &w.Slug, &w.Name, &w.Description, &status, &md, &ext, &w.StarterKit, &w.OwnerID, &c, &u, &d, &from}, func() error {
+	return []any{&w.ID, &w.Slug, &w.Name, &w.Description, &status, &md, &ext, &w.StarterKit, &w.OwnerID, &c, &u, &d, &from, &w.Flags}, func() error {
 		if ext != nil {
 			w.ExternalID = *ext
+		}
+		if len(w.Flags) == 0 {
+			w.Flags = nil // as the other backends hold it
 		}
 		w.Status, w.DeletedFrom = workspace.Status(status), workspace.Status(from)
 		w.CreatedAt, w.UpdatedAt, w.DeletedAt = nullTime{c}.get(), nullTime{u}.get(), nullTime{d}.get()
@@ -357,6 +360,14 @@ func workspaceDest(w *workspace.Workspace) ([]any, func() error) {
 		w.Metadata, err = decodeMap(md)
 		return err
 	}
+}
+
+// flagsArg is a workspace's flags as a text[] parameter: never NULL.
+func flagsArg(f []string) []string {
+	if f == nil {
+		return []string{}
+	}
+	return f
 }
 
 func scanWorkspace(r pgx.Row) (workspace.Workspace, error) { return scanWith(r, workspaceDest) }
@@ -367,7 +378,7 @@ func wsArgs(w workspace.Workspace) []any {
 		ext = w.ExternalID
 	}
 	return []any{w.ID, w.Slug, w.Name, w.Description, string(w.Status), strmap(w.Metadata), ext, w.StarterKit, w.OwnerID,
-		tz(w.CreatedAt), tz(w.UpdatedAt), tz(w.DeletedAt), string(w.DeletedFrom), strings.ToLower(w.Name)}
+		tz(w.CreatedAt), tz(w.UpdatedAt), tz(w.DeletedAt), string(w.DeletedFrom), flagsArg(w.Flags), strings.ToLower(w.Name)}
 }
 
 func (t *tx) getWorkspace(where string, arg any) (w workspace.Workspace, err error) {
@@ -390,7 +401,7 @@ func (t *tx) CreateWorkspace(w workspace.Workspace) error {
 	if err := t.writeCheck("workspace", []string{w.ID, w.Slug}); err != nil {
 		return err
 	}
-	_, err := t.exec("INSERT INTO {p}workspaces ("+wsCols+", name_lower) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)", wsArgs(w)...)
+	_, err := t.exec("INSERT INTO {p}workspaces ("+wsCols+", name_lower) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)", wsArgs(w)...)
 	return err
 }
 
@@ -400,7 +411,7 @@ func (t *tx) PutWorkspace(w workspace.Workspace) error {
 	}
 	return t.replaced("workspace", w.ID)(t.exec(`UPDATE {p}workspaces SET slug = $2, name = $3, description = $4, status = $5,
 		metadata = $6, external_id = $7, starter_kit = $8, owner_id = $9, created_at = $10, updated_at = $11, deleted_at = $12,
-		deleted_from = $13, name_lower = $14 WHERE id = $1`, wsArgs(w)...))
+		deleted_from = $13, flags = $14, name_lower = $15 WHERE id = $1`, wsArgs(w)...))
 }
 
 func (t *tx) ScanWorkspaces(after string, fn func(workspace.Workspace) bool) error {

@@ -98,7 +98,7 @@ var gridColumns = []string{"system", "plain", "platform", "owner",
 
 func newWorld(t *testing.T, newStore func(t *testing.T) storage.Storage, policy *rbac.Policy) *world {
 	t.Helper()
-	m, s, c := newManager(t, newStore, tenancy.Options{Policy: policy})
+	m, s, c := newManager(t, newStore, tenancy.Options{Policy: policy, WorkspaceFlags: []string{"sources"}})
 	roles := m.Policy().Roles()
 	w := &world{m: m, store: s, clock: c, invites: map[string]string{}, emailCode: map[string]string{}, who: map[string]tenancy.Principal{},
 		userOf: map[string]string{}, principal: gridColumns, lo: roles[0], mid: roles[1], hi: roles[2]}

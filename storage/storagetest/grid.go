@@ -58,6 +58,10 @@ var gridRows = []gridRow{
 		_, err := w.m.CreateWorkspace(ctx, p, tenancy.NewWorkspace{Name: "New", ExternalID: "crm-1"})
 		return err
 	}, "", 0},
+	{"CreateWorkspace/flags", "ID0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.CreateWorkspace(ctx, p, tenancy.NewWorkspace{Name: "New", Flags: []string{"sources"}})
+		return err
+	}, "", 0},
 	{"EnsureWorkspace", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
 		_, _, err := w.m.EnsureWorkspace(ctx, p, tenancy.NewWorkspace{Name: "New", ExternalID: "crm-2", OwnerID: "v"})
 		return err
@@ -108,6 +112,10 @@ var gridRows = []gridRow{
 	}, "", 0},
 	{"Stats", "0D0D DDD 0DDD0 D", false, func(w *world, _ string, p tenancy.Principal) error {
 		_, err := w.m.Stats(ctx, p)
+		return err
+	}, "", 0},
+	{"SetWorkspaceFlags", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.SetWorkspaceFlags(ctx, p, w.W.ID, map[string]bool{"sources": true})
 		return err
 	}, "", 0},
 	{"SyncWorkspaces", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
@@ -269,7 +277,7 @@ var gridRows = []gridRow{
 // principalFree are the Manager's exported methods that take no Principal: a
 // secret is their credential, or they are the host's own housekeeping.
 var principalFree = []string{"Authenticate", "InvitationBySecret", "AcceptInvitationAsNewUser", "SignUpWithInvitation", "Verify",
-	"FlushTokenUsage", "Close", "Policy", "StarterKits"}
+	"FlushTokenUsage", "Close", "Policy", "StarterKits", "WorkspaceFlags"}
 
 var letterKind = map[byte]error{'N': tenancy.ErrNotFound, 'D': tenancy.ErrPermissionDenied,
 	'U': tenancy.ErrUnauthenticated, 'P': tenancy.ErrFailedPrecondition, 'I': tenancy.ErrInvalidArgument}

@@ -876,12 +876,14 @@ func testSuspendedUsers(t *testing.T, s storage.Storage) {
 }
 
 // testDeletedFromRoundTrip: a deleted workspace keeps the status it was deleted
-// from, through a replace, every lookup and a scan, and loses it when restored.
+// from, and its flags, through a replace, every lookup and a scan, and loses the
+// status when restored; flags cleared read back as none (nil).
 func testDeletedFromRoundTrip(t *testing.T, s storage.Storage) {
 	seed(t, s)
 	w := ws("ws_1", "alpha")
 	w.ExternalID = "ext-1"
 	w.Status, w.DeletedAt, w.DeletedFrom = workspace.Deleted, t0, workspace.Inactive
+	w.Flags = []string{"active_connections", "sources"}
 	update(t, s, func(tx storage.Tx) error { return tx.PutWorkspace(w) })
 	view(t, s, func(tx storage.Tx) error {
 		for what, get := range map[string]func() (workspace.Workspace, error){
@@ -905,6 +907,23 @@ func testDeletedFromRoundTrip(t *testing.T, s storage.Storage) {
 	view(t, s, func(tx storage.Tx) error {
 		if got, err := tx.GetWorkspace("ws_1"); err != nil || !reflect.DeepEqual(got, w) {
 			t.Errorf("after restore = %+v, %v; want %+v", got, err, w)
+		}
+		return nil
+	})
+	// Flags without a deleted-from status, then none at all.
+	w.Flags = []string{"sources"}
+	update(t, s, func(tx storage.Tx) error { return tx.PutWorkspace(w) })
+	view(t, s, func(tx storage.Tx) error {
+		if got, err := tx.GetWorkspace("ws_1"); err != nil || !reflect.DeepEqual(got, w) {
+			t.Errorf("with one flag = %+v, %v; want %+v", got, err, w)
+		}
+		return nil
+	})
+	w.Flags = nil
+	update(t, s, func(tx storage.Tx) error { return tx.PutWorkspace(w) })
+	view(t, s, func(tx storage.Tx) error {
+		if got, err := tx.GetWorkspace("ws_1"); err != nil || !reflect.DeepEqual(got, w) {
+			t.Errorf("flags cleared = %+v, %v; want %+v", got, err, w)
 		}
 		return nil
 	})
