@@ -175,7 +175,7 @@ func (a *API) accept(r *http.Request) (int, any, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		return http.StatusOK, map[string]any{"member": mbJSON(mb), "user_id": p.UserID()}, nil
+		return http.StatusOK, map[string]any{"member": mbJSON(mb), "user_id": p.UserID(), "workspace_id": mb.WorkspaceID}, nil
 	}
 	s, err := a.m.SignUpWithInvitation(ctx, body.Token, tenancy.NewUser{ID: a.opts.NewUserID(), Name: body.Name},
 		tenancy.NewToken{Name: "first sign-in", Lifetime: a.opts.FirstTokenLifetime})
@@ -185,5 +185,5 @@ func (a *API) accept(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]any{"member": mbJSON(s.Member), "user_id": s.User.ID, "token": s.Token.Secret}, nil
+	return http.StatusOK, map[string]any{"member": mbJSON(s.Member), "user_id": s.User.ID, "workspace_id": s.Member.WorkspaceID, "token": s.Token.Secret}, nil
 }

@@ -38,7 +38,9 @@ type client struct {
 func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	cmd, sub := args[0], ""
 	rest := args[1:]
-	if cmd != "invite" {
+	if cmd == "invite" && len(rest) > 0 && rest[0] == "accept" {
+		sub, rest = "accept", rest[1:]
+	} else if cmd != "invite" {
 		if len(rest) == 0 {
 			return usageError{fmt.Sprintf("%s needs a subcommand", cmd)}
 		}
@@ -223,6 +225,25 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		default:
 			fmt.Fprintf(stdout, "invited %s as %s; send them this link (shown once):\n%s\n", inv.Email, inv.Role, inv.AcceptURL)
 		}
+	case "invite accept":
+		// An existing account joins with its own token; the invitation's secret is
+		// read at a prompt or from stdin, never from the command line (where shell
+		// history keeps it). The link from the mail works as it is.
+		if err != nil {
+			return err
+		}
+		link, err := c.readSecret("Invitation link or code")
+		if err != nil {
+			return err
+		}
+		var acc struct {
+			WorkspaceID string     `json:"workspace_id"`
+			Member      memberJSON `json:"member"`
+		}
+		if err := c.do(ctx, "POST", "/api/v1/invites/accept", map[string]string{"token": invitationSecret(link)}, &acc); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "you joined workspace %s as %s\n", acc.WorkspaceID, acc.Member.Role)
 	case "user email-change":
 		// The new address counts once its owner proves it: the server mails it a
 		// code, and `user email-confirm` presents the code.
@@ -538,6 +559,17 @@ func orDash(s string) string {
 	return s
 }
 
+// invitationSecret takes the secret out of an invitation link
+// (…/invite#token=SECRET), or returns s as it is.
+func invitationSecret(s string) string {
+	if _, frag, ok := strings.Cut(s, "#"); ok {
+		if v, err := url.ParseQuery(frag); err == nil && v.Get("token") != "" {
+			return v.Get("token")
+		}
+	}
+	return s
+}
+
 // chooseStarterKit resolves --starter-kit (a number in the server's list, or an
 // ID) or, interactively, shows Tinybird's table and asks. It returns the kit's ID
 // ("" when the server lists none).
@@ -633,6 +665,10 @@ func (c *client) tokenWorkspace(ctx context.Context, id string) (string, error) 
 		}
 	}
 	return "", fmt.Errorf("no token %q among your personal tokens or your workspaces' (give --workspace if it is in another)", clipArg(id))
+}
+
+type memberJSON struct {
+	Role string `json:"role"`
 }
 
 type invitationJSON struct {

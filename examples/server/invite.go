@@ -27,22 +27,42 @@ const invitePageHTML = `<!doctype html>
   <p><label>Your name <input id="name" autocomplete="name"></label></p>
   <p><button type="submit">Accept and create my account</button></p>
 </form>
+<form id="existing" hidden>
+  <p>Already have an account? Accept with one of your API tokens.</p>
+  <p><label>Your token <input id="api-token" type="password" autocomplete="off"></label></p>
+  <p><button type="submit">Accept with my account</button></p>
+</form>
 <p id="result"></p>
 <script>
 const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
 history.replaceState(null, "", location.pathname); // the secret leaves the address bar
-const post = (path, body) => fetch("/api/v1" + path, {method: "POST",
-  headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)}).then(r => r.json().then(j => [r.ok, j]));
+const post = (path, body, bearer) => fetch("/api/v1" + path, {method: "POST",
+  headers: Object.assign({"Content-Type": "application/json"}, bearer ? {"Authorization": "Bearer " + bearer} : {}),
+  body: JSON.stringify(body)}).then(r => r.json().then(j => [r.ok, j]));
 const show = (id, text) => { document.getElementById(id).textContent = text; };
+const done = () => { document.getElementById("form").hidden = true; document.getElementById("existing").hidden = true; };
 post("/invites/preview", {token}).then(([ok, inv]) => {
   if (!ok) { show("what", inv.message); return; }
   show("what", "You are invited to join as " + inv.role + " (" + inv.email + ", " + inv.state + ").");
-  if (inv.state === "pending") document.getElementById("form").hidden = false;
+  if (inv.state === "pending") {
+    document.getElementById("form").hidden = false;
+    document.getElementById("existing").hidden = false;
+  }
 });
 document.getElementById("form").addEventListener("submit", ev => {
   ev.preventDefault();
   post("/invites/accept", {token, name: document.getElementById("name").value}).then(([ok, res]) => {
+    if (ok) done();
     show("result", ok ? "Welcome! Your API token (shown once): " + res.token : res.message);
+  });
+});
+document.getElementById("existing").addEventListener("submit", ev => {
+  ev.preventDefault();
+  const mine = document.getElementById("api-token").value.trim();
+  if (!mine) { show("result", "Paste one of your API tokens first."); return; }
+  post("/invites/accept", {token}, mine).then(([ok, res]) => {
+    if (ok) done();
+    show("result", ok ? "You joined the workspace as " + res.member.role + "." : res.message);
   });
 });
 </script>

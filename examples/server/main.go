@@ -6,7 +6,7 @@
 //	server serve [-addr 127.0.0.1:8080] [-data ./tenancy.db | -database postgres://… -key-file tenancy.key] [-smtp-url smtp://… -mail-from ADDR]
 //	server workspace create|list|delete|leave [flags]   (talks HTTP to a server)
 //	server token create|revoke [flags]
-//	server invite [flags]
+//	server invite [flags] | invite accept   (an existing account joins; the link is read from stdin)
 //	server user suspend|reactivate|delete USER_ID | email-change -email NEW | email-confirm
 //
 // The client commands take --url and --token, or TENANCY_URL and TENANCY_TOKEN.
@@ -48,10 +48,12 @@ func main() {
 const usage = `usage:
   server setup -email EMAIL [-workspace NAME] [-data FILE | -database URL [-key-file FILE]] [-policy FILE]
   server serve [-addr 127.0.0.1:8080] [-data FILE | -database URL [-key-file FILE]] [-policy FILE] [-rename-roles OLD=NEW]
+               [-starter-kit ID=DESCRIPTION]... [-workspace-flag NAME]...
                [-smtp-url smtp://user:pass@host:587 -mail-from ADDR [-mail-templates DIR]]
   server workspace create|list|delete|leave [flags]
   server token create|revoke [flags]
   server invite [flags]
+  server invite accept   (join with your token; paste the invitation link at the prompt or on stdin)
   server user suspend|reactivate|delete USER_ID [flags]
   server user email-change -email NEW | user email-confirm   (a code mailed to NEW proves it)
 Client commands take --url and --token (or TENANCY_URL, TENANCY_TOKEN); -h on any

@@ -1162,3 +1162,69 @@ func TestMessagesInFlagTerms(t *testing.T) {
 		t.Errorf("serve with the wrong key: %d %q", code, errOut.String())
 	}
 }
+
+// An existing account accepts an invitation from the CLI with its own token: the
+// link from the mail is read from stdin as it is, never from the command line; a
+// link for another address is refused and joins nothing.
+func TestCLIInviteAcceptExistingAccount(t *testing.T) {
+	s := startServer(t)
+	// Bo signs up by a first invitation and gets a token.
+	st, inv := s.call(t, "POST", "/api/v1/admin/workspace/invites", s.admin, map[string]string{"email": "bo@example.com", "workspace_id": s.wsID, "role": "viewer"})
+	want(t, "first invite", st, inv, http.StatusCreated, "")
+	st, acc := s.call(t, "POST", "/api/v1/invites/accept", "", map[string]string{"token": inv["token"].(string), "name": "Bo"})
+	want(t, "sign up", st, acc, http.StatusOK, "")
+	bo := acc["token"].(string)
+	// A second workspace invites Bo, who already has an account.
+	st, w := s.call(t, "POST", "/api/v1/user/workspaces", s.admin, map[string]string{"name": "Second"})
+	want(t, "create", st, w, http.StatusCreated, "")
+	second := w["workspace_id"].(string)
+	st, inv = s.call(t, "POST", "/api/v1/admin/workspace/invites", s.admin, map[string]string{"email": "bo@example.com", "workspace_id": second, "role": "editor"})
+	want(t, "second invite", st, inv, http.StatusCreated, "")
+	link := inv["accept_url"].(string)
+	if !strings.Contains(link, "#token=") {
+		t.Fatalf("accept link %q", link)
+	}
+	cli := func(tok, stdin string, args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		env := func(k string) string { return map[string]string{"TENANCY_URL": s.url, "TENANCY_TOKEN": tok}[k] }
+		code := run(ctx, args, strings.NewReader(stdin), &out, &errOut, env)
+		return code, out.String(), errOut.String()
+	}
+	if code, _, errs := cli(bo, "", "invite", "accept", link); code != 2 || !strings.Contains(errs, "unexpected argument") {
+		t.Errorf("a link on the command line: %d %q", code, errs)
+	}
+	// The admin's token is not Bo's: the invitation is for bo@example.com.
+	if code, _, errs := cli(s.admin, link+"\n", "invite", "accept"); code != 1 || errs == "" {
+		t.Errorf("accept as someone else: %d %q", code, errs)
+	}
+	code, out, errs := cli(bo, link+"\n", "invite", "accept")
+	if code != 0 || out != "Invitation link or code: you joined workspace "+second+" as editor\n" {
+		t.Fatalf("invite accept: %d %q %q", code, out, errs)
+	}
+	st, list := s.call(t, "GET", "/api/v1/workspaces/"+second+"/members", s.admin, nil)
+	found := false
+	for _, m := range list["data"].([]any) {
+		m := m.(map[string]any)
+		found = found || m["user_id"] == acc["user_id"] && m["role"] == "editor" && m["email"] == "bo@example.com"
+	}
+	if st != http.StatusOK || !found {
+		t.Errorf("Bo is not an editor of the second workspace: %d %v", st, list)
+	}
+}
+
+// The invitation page offers an existing account the way in, with its token sent
+// as a bearer, beside signing up.
+func TestInvitePageOffersExistingAccounts(t *testing.T) {
+	s := startServer(t)
+	resp, err := http.Get(s.url + "/invite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`id="existing"`, `Accept with my account`, `"Authorization": "Bearer " + bearer`, `Accept and create my account`} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the invitation page lacks %q", want)
+		}
+	}
+}
