@@ -67,7 +67,7 @@ func TestRestoreReturnsToTheStatusItHad(t *testing.T) {
 func workspaceEvents(t *testing.T, e *env, wsID string) []storage.Event {
 	t.Helper()
 	var evs []storage.Event
-	err := e.store.View(ctx, func(tx storage.Tx) error {
+	err := e.store.View(ctx, func(tx storage.Reader) error {
 		return tx.ScanWorkspaceEvents(wsID, "", func(ev storage.Event) bool { evs = append(evs, ev); return true })
 	})
 	if err != nil || len(evs) == 0 {
@@ -246,13 +246,13 @@ func TestSuspensionWithoutMarkIsMended(t *testing.T) {
 		}
 		suspendBehindTheManager := func() {
 			t.Helper()
-			err := e.store.Update(ctx, func(tx storage.Tx) error {
+			err := e.store.Update(ctx, func(tx storage.ReadWriter) error {
 				u, err := tx.GetUser("editor")
 				if err != nil {
 					return err
 				}
 				u.SuspendedAt = e.clock.Now()
-				return tx.PutUser(u) // as an old writer does: tokens untouched
+				return tx.ReplaceUser(u) // as an old writer does: tokens untouched
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -295,7 +295,7 @@ func TestSuspensionWithoutMarkIsMended(t *testing.T) {
 			t.Errorf("after New, the token authenticates: %v", err)
 		}
 		var marked bool
-		_ = e.store.View(ctx, func(tx storage.Tx) error {
+		_ = e.store.View(ctx, func(tx storage.Reader) error {
 			return tx.ScanUserTokens("editor", "", func(k token.Token) bool { marked = k.UserSuspended; return true })
 		})
 		if !marked {

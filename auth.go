@@ -40,10 +40,22 @@ type actor struct {
 	cap      rbac.Role // a token's role cap; "" for none
 }
 
+// authReader is what an authorization decision reads: the acting user, the token
+// (by ID, or by hash when authenticating), the workspace and the membership. A View's
+// storage.Reader satisfies it, and so do the records a storage.Prefetcher read in
+// one round trip (prefetchTx), so both paths run the same rules.
+type authReader interface {
+	GetUser(id string) (member.User, error)
+	GetToken(id string) (token.Token, error)
+	GetTokenByHash(hash []byte) (token.Token, error)
+	GetWorkspace(id string) (workspace.Workspace, error)
+	GetMember(workspaceID, userID string) (member.Member, error)
+}
+
 // resolve checks a principal once per call: nobody is refused, a token must still
 // exist, belong to its user and be neither revoked nor expired, and the user must be
 // registered.
-func (m *Manager) resolve(tx storage.Tx, p Principal) (actor, error) {
+func (m *Manager) resolve(tx authReader, p Principal) (actor, error) {
 	switch p.kind {
 	case systemKind:
 		return actor{p: p, system: true, platform: true}, nil
@@ -160,7 +172,7 @@ func (m *Manager) accessWith(a actor, w workspace.Workspace, mb *member.Member) 
 }
 
 // accessIn reads the acting user's membership in w and works out the access.
-func (m *Manager) accessIn(tx storage.Tx, a actor, w workspace.Workspace) (access, error) {
+func (m *Manager) accessIn(tx authReader, a actor, w workspace.Workspace) (access, error) {
 	if a.system || (a.scope != "" && a.scope != w.ID) {
 		return m.accessWith(a, w, nil), nil
 	}
@@ -219,7 +231,7 @@ func (m *Manager) visible(ac access, w workspace.Workspace) bool {
 }
 
 // workspaceAs loads a workspace and checks that a may perform action on it.
-func (m *Manager) workspaceAs(tx storage.Tx, a actor, id string, action rbac.Action) (workspace.Workspace, access, error) {
+func (m *Manager) workspaceAs(tx authReader, a actor, id string, action rbac.Action) (workspace.Workspace, access, error) {
 	w, err := tx.GetWorkspace(id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return w, access{}, notFoundf("workspace %q not found", id)
@@ -235,7 +247,7 @@ func (m *Manager) workspaceAs(tx storage.Tx, a actor, id string, action rbac.Act
 }
 
 // workspaceFor resolves p and loads a workspace it may perform action on.
-func (m *Manager) workspaceFor(tx storage.Tx, p Principal, id string, action rbac.Action) (workspace.Workspace, access, error) {
+func (m *Manager) workspaceFor(tx authReader, p Principal, id string, action rbac.Action) (workspace.Workspace, access, error) {
 	a, err := m.resolve(tx, p)
 	if err != nil {
 		return workspace.Workspace{}, access{}, err
@@ -254,7 +266,7 @@ func (a actor) mayReadUser(u member.User) bool {
 // every token; a token sees itself; the user (or an uncapped personal token) sees
 // all of the user's tokens; whoever may manage a workspace's tokens sees that
 // workspace's tokens. Anyone else gets not-found: a token ID is only a name.
-func (m *Manager) tokenAs(tx storage.Tx, a actor, id string) (token.Token, error) {
+func (m *Manager) tokenAs(tx authReader, a actor, id string) (token.Token, error) {
 	t, err := tx.GetToken(id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return t, notFoundf("token %q not found", id)
@@ -287,7 +299,7 @@ func (m *Manager) ceiling(u member.User) rbac.Role {
 }
 
 // platformFor resolves p and requires platform powers for action.
-func (m *Manager) platformFor(tx storage.Tx, p Principal, action rbac.Action) (actor, error) {
+func (m *Manager) platformFor(tx authReader, p Principal, action rbac.Action) (actor, error) {
 	a, err := m.resolve(tx, p)
 	if err != nil {
 		return a, err

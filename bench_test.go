@@ -100,7 +100,7 @@ func buildFixture(b *testing.B, backend string, n int, someInactive bool) *fixtu
 	ms := ulid.Timestamp(t0)
 	const chunk = 10000
 	for start := 0; start < n; start += chunk {
-		err := store.Update(ctx, func(tx storage.Tx) error {
+		err := store.Update(ctx, func(tx storage.ReadWriter) error {
 			inactive := 0
 			if start == 0 {
 				if err := tx.CreateUser(member.User{ID: "plat", Email: "plat@example.com", Platform: true, CreatedAt: t0}); err != nil {
@@ -365,7 +365,7 @@ func getMemberFixture(b *testing.B, backend string) *memberFixture {
 	store := openBenchStore(b, backend, "members")
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f := &memberFixture{wsID: "ws_" + ulid.MustNew(ulid.Timestamp(t0), ulid.DefaultEntropy()).String()}
-	err := store.Update(ctx, func(tx storage.Tx) error {
+	err := store.Update(ctx, func(tx storage.ReadWriter) error {
 		if err := tx.CreateWorkspace(workspace.Workspace{ID: f.wsID, Slug: "big", Name: "Big", Status: workspace.Active, OwnerID: "m000000", CreatedAt: t0}); err != nil {
 			return err
 		}
@@ -452,7 +452,7 @@ func BenchmarkAcceptInvitation(b *testing.B) {
 			secrets := make([]string, b.N)
 			now := time.Now().UTC()
 			for start := 0; start < b.N; start += 5000 {
-				err := store.Update(ctx, func(tx storage.Tx) error {
+				err := store.Update(ctx, func(tx storage.ReadWriter) error {
 					for i := start; i < min(start+5000, b.N); i++ {
 						uid := fmt.Sprintf("inv%07d", i)
 						if err := tx.CreateUser(member.User{ID: uid, Email: uid + "@example.com"}); err != nil {
@@ -504,7 +504,7 @@ func getTokenFixture(b *testing.B, backend string) *tokenFixture {
 	h, _ := token.NewHasher(testKey)
 	tf := &tokenFixture{m: f.m, secrets: make([]string, len(f.wsIDs))}
 	now := time.Now().UTC()
-	err := f.store.Update(ctx, func(tx storage.Tx) error {
+	err := f.store.Update(ctx, func(tx storage.ReadWriter) error {
 		for i, ws := range f.wsIDs {
 			s, err := token.NewSecret("tncw", nil)
 			if err != nil {

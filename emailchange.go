@@ -90,7 +90,7 @@ func (m *Manager) RequestEmailChange(ctx context.Context, p Principal, userID, e
 	}
 	now := m.now()
 	out := EmailChange{UserID: userID, Email: e, Secret: secret, ExpiresAt: now.Add(m.emailTTL)}
-	err = m.update(ctx, "request email change", func(tx storage.Tx) error {
+	err = m.update(ctx, "request email change", func(tx storage.ReadWriter) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -136,7 +136,7 @@ func (m *Manager) ConfirmEmailChange(ctx context.Context, p Principal, secret st
 	hash := m.hasher.Hash(secret)
 	now := m.now()
 	var u member.User
-	err := m.update(ctx, "confirm email change", func(tx storage.Tx) error {
+	err := m.update(ctx, "confirm email change", func(tx storage.ReadWriter) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -166,7 +166,7 @@ func (m *Manager) ConfirmEmailChange(ctx context.Context, p Principal, secret st
 			return internal("clear email change", err)
 		}
 		u.Email, u.UpdatedAt = pending.email, now
-		if err := tx.PutUser(u); err != nil {
+		if err := tx.ReplaceUser(u); err != nil {
 			if storage.ConflictIndex(err) == storage.IndexUserEmail {
 				return existsf("email %q was registered meanwhile", pending.email)
 			}
@@ -182,7 +182,7 @@ func (m *Manager) ConfirmEmailChange(ctx context.Context, p Principal, secret st
 
 // clearEmailChange drops userID's pending email change, which holds an address, in
 // tx: on erasure, and when the address is set directly.
-func clearEmailChange(tx storage.Tx, userID string) error {
+func clearEmailChange(tx storage.ReadWriter, userID string) error {
 	if _, err := tx.Setting(settingEmailChange(userID)); errors.Is(err, storage.ErrNotFound) {
 		return nil
 	} else if err != nil {

@@ -28,7 +28,7 @@ func (m *Manager) ListEvents(ctx context.Context, p Principal, workspaceID strin
 		return workspace.Page[Event]{}, err
 	}
 	pg := pager[Event]{limit: f.limit, key: func(e Event) string { return e.Position }}
-	err = m.view(ctx, "list events", func(tx storage.Tx) error {
+	err = m.view(ctx, "list events", func(tx storage.Reader) error {
 		pg.page = workspace.Page[Event]{}
 		if _, _, err := m.workspaceFor(tx, p, workspaceID, rbac.ReadAudit); err != nil {
 			return err
@@ -52,7 +52,7 @@ func (m *Manager) Feed(ctx context.Context, p Principal, opts EventListOptions) 
 		return workspace.Page[Event]{}, err
 	}
 	pg := pager[Event]{limit: f.limit, key: func(e Event) string { return e.Position }}
-	err = m.view(ctx, "read feed", func(tx storage.Tx) error {
+	err = m.view(ctx, "read feed", func(tx storage.Reader) error {
 		pg.page = workspace.Page[Event]{}
 		if _, err := m.platformFor(tx, p, rbac.ListAll); err != nil {
 			return err

@@ -51,9 +51,9 @@ func (f *faultStore) write() error {
 	return nil
 }
 
-func (f *faultStore) Update(ctx context.Context, fn func(storage.Tx) error) error {
-	return f.Storage.Update(ctx, func(tx storage.Tx) error {
-		if err := fn(&faultTx{txReads: tx, tx: tx, f: f}); err != nil {
+func (f *faultStore) Update(ctx context.Context, fn func(storage.ReadWriter) error) error {
+	return f.Storage.Update(ctx, func(tx storage.ReadWriter) error {
+		if err := fn(&faultTx{Reader: tx, tx: tx, f: f}); err != nil {
 			return err
 		}
 		f.mu.Lock()
@@ -66,46 +66,20 @@ func (f *faultStore) Update(ctx context.Context, fn func(storage.Tx) error) erro
 	})
 }
 
-// txReads is the read half of storage.Tx. faultTx embeds only this, so it satisfies
-// storage.Tx only by wrapping every write method itself: a write method added to the
-// contract later stops this file compiling until it is wrapped, and
-// TestFaultTxWrapsEveryWrite checks that no write hides in txReads.
-type txReads interface {
-	Writable() bool
-	OnCommit(fn func())
-	GetUser(id string) (member.User, error)
-	GetUserByEmail(email string) (member.User, error)
-	ScanUsers(after string, fn func(member.User) bool) error
-	GetWorkspace(id string) (workspace.Workspace, error)
-	GetWorkspaceBySlug(slug string) (workspace.Workspace, error)
-	GetWorkspaceByExternalID(externalID string) (workspace.Workspace, error)
-	ScanWorkspaces(after string, fn func(workspace.Workspace) bool) error
-	ScanDeletedWorkspaces(cutoff time.Time, fn func(workspace.Workspace) bool) error
-	GetMember(workspaceID, userID string) (member.Member, error)
-	ScanMembers(workspaceID, afterUserID string, fn func(member.Member) bool) error
-	ScanUserMemberships(userID, afterWorkspaceID string, fn func(member.Member) bool) error
-	GetInvitation(id string) (member.Invitation, error)
-	GetInvitationByHash(hash []byte) (member.Invitation, error)
-	ScanInvitations(workspaceID, afterID string, fn func(member.Invitation) bool) error
-	GetToken(id string) (token.Token, error)
-	GetTokenByHash(hash []byte) (token.Token, error)
-	ScanWorkspaceTokens(workspaceID, afterID string, fn func(token.Token) bool) error
-	ScanUserTokens(userID, afterID string, fn func(token.Token) bool) error
-	ScanEvents(afterPosition string, fn func(storage.Event) bool) error
-	ScanWorkspaceEvents(workspaceID, afterPosition string, fn func(storage.Event) bool) error
-	Counter(name string) (int64, error)
-	ScanCounters(fn func(name string, value int64) bool) error
-	Setting(name string) ([]byte, error)
-}
-
 // faultTx fails writes on cue; reads pass through.
+//
+// It embeds only the storage.Reader half, so it satisfies storage.ReadWriter only by
+// wrapping every write method itself: a write method added to the contract later
+// stops this file compiling until it is wrapped.
 type faultTx struct {
-	txReads
-	tx storage.Tx
+	storage.Reader
+	tx storage.ReadWriter
 	f  *faultStore
 }
 
-var _ storage.Tx = (*faultTx)(nil)
+func (t *faultTx) OnCommit(fn func()) { t.tx.OnCommit(fn) }
+
+var _ storage.ReadWriter = (*faultTx)(nil)
 
 // w runs a write unless a fault is due.
 func (t *faultTx) w(write func() error) error {
@@ -118,15 +92,17 @@ func (t *faultTx) w(write func() error) error {
 func (t *faultTx) CreateUser(u member.User) error {
 	return t.w(func() error { return t.tx.CreateUser(u) })
 }
-func (t *faultTx) PutUser(u member.User) error { return t.w(func() error { return t.tx.PutUser(u) }) }
+func (t *faultTx) ReplaceUser(u member.User) error {
+	return t.w(func() error { return t.tx.ReplaceUser(u) })
+}
 func (t *faultTx) DeleteUser(id string) error {
 	return t.w(func() error { return t.tx.DeleteUser(id) })
 }
 func (t *faultTx) CreateWorkspace(w workspace.Workspace) error {
 	return t.w(func() error { return t.tx.CreateWorkspace(w) })
 }
-func (t *faultTx) PutWorkspace(w workspace.Workspace) error {
-	return t.w(func() error { return t.tx.PutWorkspace(w) })
+func (t *faultTx) ReplaceWorkspace(w workspace.Workspace) error {
+	return t.w(func() error { return t.tx.ReplaceWorkspace(w) })
 }
 func (t *faultTx) PurgeWorkspace(id string) (n storage.PurgeCounts, err error) {
 	err = t.w(func() error { n, err = t.tx.PurgeWorkspace(id); return err })
@@ -135,8 +111,8 @@ func (t *faultTx) PurgeWorkspace(id string) (n storage.PurgeCounts, err error) {
 func (t *faultTx) CreateMember(m member.Member) error {
 	return t.w(func() error { return t.tx.CreateMember(m) })
 }
-func (t *faultTx) PutMember(m member.Member) error {
-	return t.w(func() error { return t.tx.PutMember(m) })
+func (t *faultTx) ReplaceMember(m member.Member) error {
+	return t.w(func() error { return t.tx.ReplaceMember(m) })
 }
 func (t *faultTx) DeleteMember(ws, u string) error {
 	return t.w(func() error { return t.tx.DeleteMember(ws, u) })
@@ -144,8 +120,8 @@ func (t *faultTx) DeleteMember(ws, u string) error {
 func (t *faultTx) CreateInvitation(i member.Invitation) error {
 	return t.w(func() error { return t.tx.CreateInvitation(i) })
 }
-func (t *faultTx) PutInvitation(i member.Invitation) error {
-	return t.w(func() error { return t.tx.PutInvitation(i) })
+func (t *faultTx) ReplaceInvitation(i member.Invitation) error {
+	return t.w(func() error { return t.tx.ReplaceInvitation(i) })
 }
 func (t *faultTx) DeleteInvitation(id string) error {
 	return t.w(func() error { return t.tx.DeleteInvitation(id) })
@@ -153,7 +129,9 @@ func (t *faultTx) DeleteInvitation(id string) error {
 func (t *faultTx) CreateToken(k token.Token) error {
 	return t.w(func() error { return t.tx.CreateToken(k) })
 }
-func (t *faultTx) PutToken(k token.Token) error { return t.w(func() error { return t.tx.PutToken(k) }) }
+func (t *faultTx) ReplaceToken(k token.Token) error {
+	return t.w(func() error { return t.tx.ReplaceToken(k) })
+}
 func (t *faultTx) TouchToken(id string, at time.Time) error {
 	return t.w(func() error { return t.tx.TouchToken(id, at) })
 }
@@ -170,19 +148,19 @@ func (t *faultTx) PutSetting(name string, v []byte) error {
 	return t.w(func() error { return t.tx.PutSetting(name, v) })
 }
 
-// TestFaultTxWrapsEveryWrite: every method of storage.Tx that txReads provides is a
-// read, so every write goes through faultTx's own wrappers.
+// TestFaultTxWrapsEveryWrite: every method of storage.Reader is a read, so every
+// write of a storage.ReadWriter goes through faultTx's own wrappers.
 func TestFaultTxWrapsEveryWrite(t *testing.T) {
-	reads := reflect.TypeOf((*txReads)(nil)).Elem()
+	reads := reflect.TypeOf((*storage.Reader)(nil)).Elem()
 	for i := range reads.NumMethod() {
 		name := reads.Method(i).Name
-		if !slices.ContainsFunc([]string{"Get", "Scan", "Counter", "Setting", "Writable", "OnCommit"}, func(p string) bool {
+		if !slices.ContainsFunc([]string{"Get", "Scan", "Counter", "Setting"}, func(p string) bool {
 			return strings.HasPrefix(name, p)
 		}) {
-			t.Errorf("txReads holds %s, which is not a read: wrap it in faultTx", name)
+			t.Errorf("storage.Reader holds %s, which is not a read", name)
 		}
 	}
-	txType := reflect.TypeOf((*storage.Tx)(nil)).Elem()
+	txType := reflect.TypeOf((*storage.ReadWriter)(nil)).Elem()
 	ft := reflect.TypeOf(&faultTx{})
 	for i := range txType.NumMethod() {
 		name := txType.Method(i).Name

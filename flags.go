@@ -73,7 +73,7 @@ func (m *Manager) flagDeclared(f string) error {
 }
 
 // countFlags adds delta to the counter of each of flags.
-func countFlags(tx storage.Tx, flags []string, delta int64) error {
+func countFlags(tx storage.ReadWriter, flags []string, delta int64) error {
 	for _, f := range flags {
 		if err := tx.AddCounter(counterForFlag(f), delta); err != nil {
 			return internal("count flag", err)
@@ -108,7 +108,7 @@ func (m *Manager) SetWorkspaceFlags(ctx context.Context, p Principal, workspaceI
 	}
 	now := m.now()
 	var w workspace.Workspace
-	err := m.update(ctx, "set workspace flags", func(tx storage.Tx) error {
+	err := m.update(ctx, "set workspace flags", func(tx storage.ReadWriter) error {
 		if _, err := m.platformFor(tx, p, rbac.SyncWorkspaces); err != nil {
 			return err
 		}
@@ -147,7 +147,7 @@ func (m *Manager) SetWorkspaceFlags(ctx context.Context, p Principal, workspaceI
 			return err
 		}
 		w.Flags, w.UpdatedAt = next, now
-		if err := tx.PutWorkspace(w); err != nil {
+		if err := tx.ReplaceWorkspace(w); err != nil {
 			return internal("put workspace", err)
 		}
 		return m.record(tx, now, p, "workspace.updated", w.ID, "", map[string]string{"flags": strings.Join(next, ",")})
@@ -159,7 +159,7 @@ func (m *Manager) SetWorkspaceFlags(ctx context.Context, p Principal, workspaceI
 }
 
 // flagStats reads the counter of each declared flag.
-func (m *Manager) flagStats(tx storage.Tx) (workspace.FlagCounts, error) {
+func (m *Manager) flagStats(tx storage.Reader) (workspace.FlagCounts, error) {
 	var out workspace.FlagCounts
 	for _, f := range m.flagOrder {
 		n, err := tx.Counter(counterForFlag(f))
@@ -174,7 +174,7 @@ func (m *Manager) flagStats(tx storage.Tx) (workspace.FlagCounts, error) {
 // moveFlagCounts keeps the flag counters in step with a status change: a workspace
 // leaving the workspaces in use (deleted) takes its flags out of the counts, one
 // coming back (restored) puts them back.
-func moveFlagCounts(tx storage.Tx, w workspace.Workspace, from, to workspace.Status) error {
+func moveFlagCounts(tx storage.ReadWriter, w workspace.Workspace, from, to workspace.Status) error {
 	switch {
 	case from != workspace.Deleted && to == workspace.Deleted:
 		return countFlags(tx, w.Flags, -1)
@@ -186,7 +186,7 @@ func moveFlagCounts(tx storage.Tx, w workspace.Workspace, from, to workspace.Sta
 
 // verifyFlags compares each flag counter with the workspaces in use that carry the
 // flag: every flag declared, and every flag a stored workspace carries.
-func verifyFlags(tx storage.Tx, declared []string, workspaces map[string]workspace.Workspace, add func(check, subject, format string, args ...any)) error {
+func verifyFlags(tx storage.Reader, declared []string, workspaces map[string]workspace.Workspace, add func(check, subject, format string, args ...any)) error {
 	counts := map[string]int64{}
 	for _, f := range declared {
 		counts[f] = 0

@@ -161,10 +161,10 @@ func newEnvWith(t testing.TB, b backend, policy *rbac.Policy) *env {
 // are tested on their own).
 func (e *env) addMember(t testing.TB, wsID, userID string, role rbac.Role) {
 	t.Helper()
-	err := e.store.Update(ctx, func(tx storage.Tx) error {
+	err := e.store.Update(ctx, func(tx storage.ReadWriter) error {
 		mb := member.Member{WorkspaceID: wsID, UserID: userID, Role: role, JoinedAt: e.clock.Now()}
 		if _, err := tx.GetMember(wsID, userID); err == nil {
-			return tx.PutMember(mb) // a test resetting a role
+			return tx.ReplaceMember(mb) // a test resetting a role
 		}
 		return tx.CreateMember(mb)
 	})

@@ -93,7 +93,7 @@ func (m *Manager) InviteMember(ctx context.Context, p Principal, workspaceID str
 	now := m.now()
 	id := m.ids.next("inv_", now)
 	var out SentInvitation
-	err = m.update(ctx, "invite member", func(tx storage.Tx) error {
+	err = m.update(ctx, "invite member", func(tx storage.ReadWriter) error {
 		_, a, err := m.workspaceFor(tx, p, workspaceID, rbac.InviteMembers)
 		if err != nil {
 			return err
@@ -123,7 +123,7 @@ func (m *Manager) InviteMember(ctx context.Context, p Principal, workspaceID str
 		inv.SecretHash, inv.Hint, inv.ExpiresAt = hash, token.Hint(secret), now.Add(ttl)
 		write := tx.CreateInvitation
 		if out.Resent {
-			write = tx.PutInvitation
+			write = tx.ReplaceInvitation
 		}
 		if err := write(inv); err != nil {
 			return internal("write invitation", err)
@@ -139,7 +139,7 @@ func (m *Manager) InviteMember(ctx context.Context, p Principal, workspaceID str
 }
 
 // pendingInvitation finds the pending invitation of email to a workspace, if any.
-func pendingInvitation(tx storage.Tx, wsID, email string, now time.Time) (member.Invitation, bool, error) {
+func pendingInvitation(tx storage.Reader, wsID, email string, now time.Time) (member.Invitation, bool, error) {
 	var found member.Invitation
 	ok := false
 	err := tx.ScanInvitations(wsID, "", func(inv member.Invitation) bool {
@@ -158,7 +158,7 @@ func pendingInvitation(tx storage.Tx, wsID, email string, now time.Time) (member
 // invitationFor loads an invitation by ID and checks p may perform action in its
 // workspace. Someone who may not act in that workspace gets not-found, whatever
 // workspace they administer.
-func (m *Manager) invitationFor(tx storage.Tx, p Principal, id string, action rbac.Action) (member.Invitation, access, error) {
+func (m *Manager) invitationFor(tx storage.Reader, p Principal, id string, action rbac.Action) (member.Invitation, access, error) {
 	act, err := m.resolve(tx, p)
 	if err != nil {
 		return member.Invitation{}, access{}, err
@@ -190,7 +190,7 @@ func (m *Manager) ResendInvitation(ctx context.Context, p Principal, invitationI
 	}
 	now := m.now()
 	var out SentInvitation
-	err = m.update(ctx, "resend invitation", func(tx storage.Tx) error {
+	err = m.update(ctx, "resend invitation", func(tx storage.ReadWriter) error {
 		inv, a, err := m.invitationFor(tx, p, invitationID, rbac.InviteMembers)
 		if err != nil {
 			return err
@@ -203,7 +203,7 @@ func (m *Manager) ResendInvitation(ctx context.Context, p Principal, invitationI
 			return preconditionf("invitation %q was %s: send a new one", invitationID, inv.State(now))
 		}
 		inv.SecretHash, inv.Hint, inv.ExpiresAt, inv.InviterID = hash, token.Hint(secret), now.Add(m.invTTL), a.userID
-		if err := tx.PutInvitation(inv); err != nil {
+		if err := tx.ReplaceInvitation(inv); err != nil {
 			return internal("put invitation", err)
 		}
 		out = SentInvitation{Invitation: scrub(inv), Resent: true}
@@ -224,7 +224,7 @@ func (m *Manager) ResendInvitation(ctx context.Context, p Principal, invitationI
 func (m *Manager) RevokeInvitation(ctx context.Context, p Principal, invitationID string) (member.Invitation, error) {
 	now := m.now()
 	var inv member.Invitation
-	err := m.update(ctx, "revoke invitation", func(tx storage.Tx) error {
+	err := m.update(ctx, "revoke invitation", func(tx storage.ReadWriter) error {
 		var err error
 		if inv, _, err = m.invitationFor(tx, p, invitationID, rbac.ManageMembers); err != nil {
 			return err
@@ -234,7 +234,7 @@ func (m *Manager) RevokeInvitation(ctx context.Context, p Principal, invitationI
 			return preconditionf("invitation %q was already %s", invitationID, inv.State(now))
 		}
 		inv.RevokedAt = now
-		if err := tx.PutInvitation(inv); err != nil {
+		if err := tx.ReplaceInvitation(inv); err != nil {
 			return internal("put invitation", err)
 		}
 		return m.record(tx, now, p, "invitation.revoked", inv.WorkspaceID, inv.ID, map[string]string{"invitation": inv.ID})
@@ -257,7 +257,7 @@ func (m *Manager) ListInvitations(ctx context.Context, p Principal, workspaceID 
 	}
 	now := m.now()
 	pg := pager[InvitationInfo]{limit: f.limit, key: func(i InvitationInfo) string { return i.ID }}
-	err = m.view(ctx, "list invitations", func(tx storage.Tx) error {
+	err = m.view(ctx, "list invitations", func(tx storage.Reader) error {
 		pg.page = workspace.Page[InvitationInfo]{}
 		if _, _, err := m.workspaceFor(tx, p, workspaceID, rbac.ManageMembers); err != nil {
 			return err
@@ -288,7 +288,7 @@ func (m *Manager) AcceptInvitation(ctx context.Context, p Principal, secret stri
 	hash := m.hasher.Hash(secret)
 	now := m.now()
 	var mb member.Member
-	err := m.update(ctx, "accept invitation", func(tx storage.Tx) error {
+	err := m.update(ctx, "accept invitation", func(tx storage.ReadWriter) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -311,7 +311,7 @@ func (m *Manager) AcceptInvitation(ctx context.Context, p Principal, secret stri
 // acceptIn uses the invitation whose secret hashes to hash for user u, inside tx:
 // every rule of AcceptInvitation, and the membership, the used invitation and the
 // event written together.
-func (m *Manager) acceptIn(tx storage.Tx, now time.Time, p Principal, u member.User, hash []byte) (member.Member, error) {
+func (m *Manager) acceptIn(tx storage.ReadWriter, now time.Time, p Principal, u member.User, hash []byte) (member.Member, error) {
 	inv, err := tx.GetInvitationByHash(hash)
 	if errors.Is(err, storage.ErrNotFound) {
 		return member.Member{}, notFoundf("invitation not found: the link may have been replaced by a newer one")
@@ -348,7 +348,7 @@ func (m *Manager) acceptIn(tx storage.Tx, now time.Time, p Principal, u member.U
 		return mb, internal("create member", err)
 	}
 	inv.AcceptedAt, inv.AcceptedBy = now, u.ID
-	if err := tx.PutInvitation(inv); err != nil {
+	if err := tx.ReplaceInvitation(inv); err != nil {
 		return mb, internal("put invitation", err)
 	}
 	return mb, m.record(tx, now, p, "invitation.accepted", w.ID, u.ID, map[string]string{"invitation": inv.ID, "role": string(inv.Role)})
@@ -412,7 +412,7 @@ func (m *Manager) signUp(ctx context.Context, secret string, in NewUser, first *
 			return SignUp{}, err
 		}
 	}
-	err := m.update(ctx, "accept invitation", func(tx storage.Tx) error {
+	err := m.update(ctx, "accept invitation", func(tx storage.ReadWriter) error {
 		inv, err := tx.GetInvitationByHash(hash)
 		if errors.Is(err, storage.ErrNotFound) {
 			return notFoundf("invitation not found: the link may have been replaced by a newer one")
@@ -461,7 +461,7 @@ func (m *Manager) signUp(ctx context.Context, secret string, in NewUser, first *
 
 // inviterStillMay re-checks the grant ceiling at acceptance: the inviter must still
 // hold a role at least as high as the one invited (System invitations always pass).
-func (m *Manager) inviterStillMay(tx storage.Tx, inv member.Invitation) error {
+func (m *Manager) inviterStillMay(tx storage.Reader, inv member.Invitation) error {
 	if inv.InviterID == "" {
 		return nil
 	}
@@ -496,7 +496,7 @@ func (m *Manager) InvitationBySecret(ctx context.Context, secret string) (Invita
 	hash := m.hasher.Hash(secret)
 	now := m.now()
 	var info InvitationInfo
-	err := m.view(ctx, "read invitation", func(tx storage.Tx) error {
+	err := m.view(ctx, "read invitation", func(tx storage.Reader) error {
 		inv, err := tx.GetInvitationByHash(hash)
 		if errors.Is(err, storage.ErrNotFound) {
 			return notFoundf("invitation not found: the link may have been replaced by a newer one")

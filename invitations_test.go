@@ -29,7 +29,7 @@ func TestInvitationLifecycle(t *testing.T) {
 			t.Fatalf("unexpected invitation %+v", sent)
 		}
 		// Stored as a keyed hash only, never the secret.
-		_ = e.store.View(ctx, func(tx storage.Tx) error {
+		_ = e.store.View(ctx, func(tx storage.Reader) error {
 			stored, err := tx.GetInvitation(inv.ID)
 			if err != nil || strings.Contains(fmt.Sprintf("%+v", stored), sent.Secret[5:]) || len(stored.SecretHash) != 32 {
 				t.Errorf("stored invitation holds the secret or no hash: %v", err)
@@ -47,10 +47,10 @@ func TestInvitationLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		// registerUser gave mike the email mike@example.com; point it at the invited one.
-		_ = e.store.Update(ctx, func(tx storage.Tx) error {
+		_ = e.store.Update(ctx, func(tx storage.ReadWriter) error {
 			u, _ := tx.GetUser("mike")
 			u.Email = "mike@example.org"
-			return tx.PutUser(u)
+			return tx.ReplaceUser(u)
 		})
 		_, err = e.m.AcceptInvitation(ctx, tenancy.User("mike"), sent.Secret)
 		wantErr(t, err, tenancy.ErrNotFound, "invitation not found")
@@ -76,10 +76,10 @@ func TestInvitationLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		late := e.registerUser(t, "late")
-		_ = e.store.Update(ctx, func(tx storage.Tx) error {
+		_ = e.store.Update(ctx, func(tx storage.ReadWriter) error {
 			u, _ := tx.GetUser("late")
 			u.Email = "late@example.org"
-			return tx.PutUser(u)
+			return tx.ReplaceUser(u)
 		})
 		e.clock.Advance(time.Hour)
 		_, err = e.m.AcceptInvitation(ctx, late, short.Secret)
@@ -236,7 +236,7 @@ func TestOwnerRules(t *testing.T) {
 func assertOneOwnerAndAnAdmin(t *testing.T, e *env, wsID string) {
 	t.Helper()
 	owners, admins := 0, 0
-	_ = e.store.View(ctx, func(tx storage.Tx) error {
+	_ = e.store.View(ctx, func(tx storage.Reader) error {
 		return tx.ScanMembers(wsID, "", func(m member.Member) bool {
 			if m.Owner {
 				owners++
@@ -377,7 +377,7 @@ func TestCrossWorkspaceIsolation(t *testing.T) {
 func TestRemoveAndLeaveRevokeTokens(t *testing.T) {
 	eachBackend(t, func(t *testing.T, e *env) {
 		other, _ := e.m.CreateWorkspace(ctx, editor, tenancy.NewWorkspace{Name: "Editor's own"})
-		_ = e.store.Update(ctx, func(tx storage.Tx) error {
+		_ = e.store.Update(ctx, func(tx storage.ReadWriter) error {
 			for i, spec := range []struct{ ws, user string }{{e.ws.ID, "editor"}, {e.ws.ID, "editor"}, {other.ID, "editor"}, {"", "editor"}, {e.ws.ID, "viewer"}} {
 				k := token.Workspace
 				if spec.ws == "" {
@@ -394,7 +394,7 @@ func TestRemoveAndLeaveRevokeTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		revoked := map[string]bool{}
-		_ = e.store.View(ctx, func(tx storage.Tx) error {
+		_ = e.store.View(ctx, func(tx storage.Reader) error {
 			for i := 0; i < 5; i++ {
 				k, _ := tx.GetToken(fmt.Sprintf("tok_%d", i))
 				revoked[k.ID] = !k.RevokedAt.IsZero()

@@ -265,22 +265,32 @@ const settingKeyCheck = "secret_key_check"
 // it.
 func (m *Manager) checkSecretKey() error {
 	want := m.hasher.Hash("tenancy secret key check v1")
-	check := func(tx storage.Tx) error {
-		got, err := tx.Setting(settingKeyCheck)
+	compare := func(got []byte, err error) (missing bool, _ error) {
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			return tx.PutSetting(settingKeyCheck, want)
+			return true, nil
 		case err != nil:
-			return err
+			return false, err
 		case !bytes.Equal(got, want):
-			return ErrSecretKeyMismatch
+			return false, ErrSecretKeyMismatch
 		}
-		return nil
+		return false, nil
 	}
 	// Read first: an existing store is opened without a commit (and its fsync).
-	err := m.store.View(context.Background(), check)
-	if errors.Is(err, storage.ErrReadOnly) {
-		err = m.store.Update(context.Background(), check)
+	var missing bool
+	err := m.store.View(context.Background(), func(tx storage.Reader) (err error) {
+		missing, err = compare(tx.Setting(settingKeyCheck))
+		return err
+	})
+	if err == nil && missing {
+		// A new store: record it, unless another instance did meanwhile.
+		err = m.store.Update(context.Background(), func(tx storage.ReadWriter) error {
+			missing, err := compare(tx.Setting(settingKeyCheck))
+			if err != nil || !missing {
+				return err
+			}
+			return tx.PutSetting(settingKeyCheck, want)
+		})
 	}
 	if errors.Is(err, ErrSecretKeyMismatch) {
 		return fmt.Errorf("%w: pass the key the store was created with (rotating the key would invalidate every token and invitation)", ErrSecretKeyMismatch)
@@ -438,16 +448,16 @@ type authCall struct {
 	p           Principal
 	workspaceID string
 	action      rbac.Action
-	fn          func(storage.Tx) error
+	fn          func(storage.Reader) error
 }
 
 var authCalls = sync.Pool{New: func() any {
 	c := &authCall{}
-	c.fn = c.run
+	c.fn = func(tx storage.Reader) error { return c.run(tx) }
 	return c
 }}
 
-func (c *authCall) run(tx storage.Tx) error {
+func (c *authCall) run(tx authReader) error {
 	if c.p.kind == userKind {
 		if done, err := c.m.authorizeMember(tx, c.p, c.workspaceID, c.action); done {
 			return err
@@ -461,7 +471,7 @@ func (c *authCall) run(tx storage.Tx) error {
 // the action: the platform flag can only add permissions, so only the user's
 // suspension is read of the user record. It answers done=false whenever the full
 // check is needed.
-func (m *Manager) authorizeMember(tx storage.Tx, p Principal, workspaceID string, action rbac.Action) (done bool, err error) {
+func (m *Manager) authorizeMember(tx authReader, p Principal, workspaceID string, action rbac.Action) (done bool, err error) {
 	mb, err := tx.GetMember(workspaceID, p.userID)
 	if err != nil || !m.policy.Allowed(mb.Role, mb.Owner, action) {
 		return false, nil
@@ -483,7 +493,7 @@ func (m *Manager) authorizeMember(tx storage.Tx, p Principal, workspaceID string
 //
 // Errors: ErrPermissionDenied, ErrUnauthenticated.
 func (m *Manager) AuthorizePlatform(ctx context.Context, p Principal, action rbac.Action) error {
-	return m.view(ctx, "authorize", func(tx storage.Tx) error {
+	return m.view(ctx, "authorize", func(tx storage.Reader) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -495,7 +505,7 @@ func (m *Manager) AuthorizePlatform(ctx context.Context, p Principal, action rba
 // record appends an event in the running transaction. Its ID only names it; its
 // feed position is the backend's (see the storage contract), so a consumer resuming
 // from a cursor never skips an event committed after it read.
-func (m *Manager) record(tx storage.Tx, now time.Time, p Principal, typ, wsID, subject string, data map[string]string) error {
+func (m *Manager) record(tx storage.ReadWriter, now time.Time, p Principal, typ, wsID, subject string, data map[string]string) error {
 	e := storage.Event{ID: m.ids.next("evt_", now), Type: typ, WorkspaceID: wsID, Actor: p.String(),
 		Subject: subject, Data: data, Time: now}
 	if err := tx.AppendEvent(e); err != nil {
@@ -505,7 +515,7 @@ func (m *Manager) record(tx storage.Tx, now time.Time, p Principal, typ, wsID, s
 }
 
 // update runs fn in a write transaction, mapping storage faults.
-func (m *Manager) update(ctx context.Context, op string, fn func(tx storage.Tx) error) error {
+func (m *Manager) update(ctx context.Context, op string, fn func(tx storage.ReadWriter) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -516,7 +526,7 @@ func (m *Manager) update(ctx context.Context, op string, fn func(tx storage.Tx) 
 	return nil
 }
 
-func (m *Manager) view(ctx context.Context, op string, fn func(tx storage.Tx) error) error {
+func (m *Manager) view(ctx context.Context, op string, fn func(tx storage.Reader) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -141,7 +141,7 @@ func TestHostPolicyAddsActions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_ = store.Update(ctx, func(tx storage.Tx) error {
+			_ = store.Update(ctx, func(tx storage.ReadWriter) error {
 				_ = tx.CreateMember(member.Member{WorkspaceID: w.ID, UserID: "v", Role: rbac.Viewer})
 				return tx.CreateMember(member.Member{WorkspaceID: w.ID, UserID: "ed", Role: rbac.Editor})
 			})
@@ -174,7 +174,7 @@ func TestCreateWorkspace(t *testing.T) {
 			t.Fatalf("GetWorkspaceBySlug: %v %v", got.ID, err)
 		}
 		// The creator is owner and admin, atomically with the workspace.
-		err = e.store.View(ctx, func(tx storage.Tx) error {
+		err = e.store.View(ctx, func(tx storage.Reader) error {
 			mb, err := tx.GetMember(w.ID, "editor")
 			if err != nil || mb.Role != rbac.Admin || !mb.Owner {
 				t.Errorf("owner membership %+v, %v", mb, err)
@@ -531,7 +531,7 @@ func TestPurgeCascades(t *testing.T) {
 		}
 		// Give the doomed workspace invitations and tokens straight through storage.
 		now := e.clock.Now()
-		err = e.store.Update(ctx, func(tx storage.Tx) error {
+		err = e.store.Update(ctx, func(tx storage.ReadWriter) error {
 			for i, ws := range []string{e.ws.ID, other.ID} {
 				_ = tx.CreateInvitation(member.Invitation{ID: fmt.Sprintf("inv_%d", i), WorkspaceID: ws, Email: "x@y.z", Role: rbac.Viewer, SecretHash: []byte{byte(i)}, ExpiresAt: now.Add(time.Hour)})
 				_ = tx.CreateToken(token.Token{ID: fmt.Sprintf("tok_%d", i), Kind: token.Workspace, WorkspaceID: ws, UserID: "admin", Role: rbac.Editor, Hash: []byte{byte(i)}})
@@ -545,7 +545,7 @@ func TestPurgeCascades(t *testing.T) {
 		if err := e.m.PurgeWorkspace(ctx, platform, e.ws.ID); err != nil {
 			t.Fatal(err)
 		}
-		err = e.store.View(ctx, func(tx storage.Tx) error {
+		err = e.store.View(ctx, func(tx storage.Reader) error {
 			if _, err := tx.GetWorkspace(e.ws.ID); !errors.Is(err, storage.ErrNotFound) {
 				t.Error("workspace survives purge")
 			}
@@ -593,7 +593,7 @@ func TestPurgeCascades(t *testing.T) {
 
 func dumpWorkspace(t *testing.T, e *env, id string) string {
 	var out []any
-	_ = e.store.View(ctx, func(tx storage.Tx) error {
+	_ = e.store.View(ctx, func(tx storage.Reader) error {
 		w, err := tx.GetWorkspace(id)
 		out = append(out, w, err)
 		_ = tx.ScanMembers(id, "", func(m member.Member) bool { out = append(out, m); return true })
@@ -665,7 +665,7 @@ func TestSyncAndEnsure(t *testing.T) {
 			t.Fatalf("second sync: %+v %v", res, err)
 		}
 		var a workspace.Workspace
-		_ = e.store.View(ctx, func(tx storage.Tx) error { a, err = tx.GetWorkspaceByExternalID("crm-1"); return err })
+		_ = e.store.View(ctx, func(tx storage.Reader) error { a, err = tx.GetWorkspaceByExternalID("crm-1"); return err })
 		if err != nil || a.Name != "Acme" {
 			t.Errorf("sync overwrote the name: %q", a.Name)
 		}

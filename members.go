@@ -53,7 +53,7 @@ func (m *Manager) checkTarget(a access, target member.Member, verb string) error
 }
 
 // memberOf loads a membership for an operation, as not-found when absent.
-func memberOf(tx storage.Tx, wsID, userID string) (member.Member, error) {
+func memberOf(tx storage.Reader, wsID, userID string) (member.Member, error) {
 	mb, err := tx.GetMember(wsID, userID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return mb, notFoundf("user %q is not a member of workspace %q", userID, wsID)
@@ -68,7 +68,7 @@ func memberOf(tx storage.Tx, wsID, userID string) (member.Member, error) {
 // no member's ID, by the member's email. An email that is nobody's, or not a
 // member's, answers the same not found, so the call tells nothing about accounts
 // outside the workspace.
-func memberByRef(tx storage.Tx, wsID, ref string) (member.Member, error) {
+func memberByRef(tx storage.Reader, wsID, ref string) (member.Member, error) {
 	mb, err := memberOf(tx, wsID, ref)
 	if err == nil || !errors.Is(err, ErrNotFound) || !strings.Contains(ref, "@") {
 		return mb, err
@@ -127,7 +127,7 @@ func (m *Manager) AddMember(ctx context.Context, p Principal, workspaceID string
 	}
 	now := m.now()
 	var mb member.Member
-	err := m.update(ctx, "add member", func(tx storage.Tx) error {
+	err := m.update(ctx, "add member", func(tx storage.ReadWriter) error {
 		_, a, err := m.workspaceFor(tx, p, workspaceID, rbac.ManageMembers)
 		if err != nil {
 			return err
@@ -167,7 +167,7 @@ func (m *Manager) AddMember(ctx context.Context, p Principal, workspaceID string
 // Errors: ErrNotFound, ErrFailedPrecondition (deleted workspace), ErrUnauthenticated.
 func (m *Manager) GetMember(ctx context.Context, p Principal, workspaceID, userID string) (member.Member, error) {
 	var mb member.Member
-	err := m.view(ctx, "get member", func(tx storage.Tx) error {
+	err := m.view(ctx, "get member", func(tx storage.Reader) error {
 		if _, _, err := m.workspaceFor(tx, p, workspaceID, rbac.ListMembers); err != nil {
 			return err
 		}
@@ -207,7 +207,7 @@ func (m *Manager) ListMembers(ctx context.Context, p Principal, workspaceID stri
 		return workspace.Page[MemberInfo]{}, err
 	}
 	pg := pager[MemberInfo]{limit: f.limit, key: func(mb MemberInfo) string { return mb.UserID }}
-	err = m.view(ctx, "list members", func(tx storage.Tx) error {
+	err = m.view(ctx, "list members", func(tx storage.Reader) error {
 		pg.page = workspace.Page[MemberInfo]{}
 		if _, _, err := m.workspaceFor(tx, p, workspaceID, rbac.ListMembers); err != nil {
 			return err
@@ -247,7 +247,7 @@ func (m *Manager) ChangeRole(ctx context.Context, p Principal, workspaceID, user
 	}
 	now := m.now()
 	var mb member.Member
-	err := m.update(ctx, "change role", func(tx storage.Tx) error {
+	err := m.update(ctx, "change role", func(tx storage.ReadWriter) error {
 		_, a, err := m.workspaceFor(tx, p, workspaceID, rbac.ManageMembers)
 		if err != nil {
 			return err
@@ -274,7 +274,7 @@ func (m *Manager) ChangeRole(ctx context.Context, p Principal, workspaceID, user
 		}
 		from := mb.Role
 		mb.Role, mb.UpdatedAt = role, now
-		if err := tx.PutMember(mb); err != nil {
+		if err := tx.ReplaceMember(mb); err != nil {
 			return internal("put member", err)
 		}
 		return m.record(tx, now, p, "member.role_changed", workspaceID, userID, map[string]string{"from": string(from), "to": string(role)})
@@ -294,7 +294,7 @@ func (m *Manager) ChangeRole(ctx context.Context, p Principal, workspaceID, user
 // workspace), ErrUnauthenticated.
 func (m *Manager) RemoveMember(ctx context.Context, p Principal, workspaceID, userID string) error {
 	now := m.now()
-	return m.update(ctx, "remove member", func(tx storage.Tx) error {
+	return m.update(ctx, "remove member", func(tx storage.ReadWriter) error {
 		_, a, err := m.workspaceFor(tx, p, workspaceID, rbac.ManageMembers)
 		if err != nil {
 			return err
@@ -321,7 +321,7 @@ func (m *Manager) RemoveMember(ctx context.Context, p Principal, workspaceID, us
 // token), ErrFailedPrecondition (the owner; deleted workspace), ErrUnauthenticated.
 func (m *Manager) LeaveWorkspace(ctx context.Context, p Principal, workspaceID string) error {
 	now := m.now()
-	return m.update(ctx, "leave workspace", func(tx storage.Tx) error {
+	return m.update(ctx, "leave workspace", func(tx storage.ReadWriter) error {
 		act, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -349,7 +349,7 @@ func (m *Manager) LeaveWorkspace(ctx context.Context, p Principal, workspaceID s
 
 // dropMember deletes a membership and revokes the workspace tokens its user made in
 // that workspace.
-func (m *Manager) dropMember(tx storage.Tx, now time.Time, p Principal, mb member.Member, typ string) error {
+func (m *Manager) dropMember(tx storage.ReadWriter, now time.Time, p Principal, mb member.Member, typ string) error {
 	if err := tx.DeleteMember(mb.WorkspaceID, mb.UserID); err != nil {
 		return internal("delete member", err)
 	}
@@ -366,7 +366,7 @@ func (m *Manager) dropMember(tx storage.Tx, now time.Time, p Principal, mb membe
 
 // revokeUserTokensIn revokes the active workspace tokens userID created in wsID and
 // returns their IDs.
-func (m *Manager) revokeUserTokensIn(tx storage.Tx, now time.Time, userID, wsID string) ([]string, error) {
+func (m *Manager) revokeUserTokensIn(tx storage.ReadWriter, now time.Time, userID, wsID string) ([]string, error) {
 	var toks []token.Token
 	if err := tx.ScanUserTokens(userID, "", func(t token.Token) bool {
 		if t.WorkspaceID == wsID && t.RevokedAt.IsZero() {
@@ -379,7 +379,7 @@ func (m *Manager) revokeUserTokensIn(tx storage.Tx, now time.Time, userID, wsID 
 	ids := make([]string, 0, len(toks))
 	for _, t := range toks {
 		t.RevokedAt = now
-		if err := tx.PutToken(t); err != nil {
+		if err := tx.ReplaceToken(t); err != nil {
 			return nil, internal("revoke token", err)
 		}
 		ids = append(ids, t.ID)
@@ -395,7 +395,7 @@ func (m *Manager) revokeUserTokensIn(tx storage.Tx, now time.Time, userID, wsID 
 func (m *Manager) TransferOwnership(ctx context.Context, p Principal, workspaceID, toUserID string) (workspace.Workspace, error) {
 	now := m.now()
 	var w workspace.Workspace
-	err := m.update(ctx, "transfer ownership", func(tx storage.Tx) error {
+	err := m.update(ctx, "transfer ownership", func(tx storage.ReadWriter) error {
 		var err error
 		if w, _, err = m.workspaceFor(tx, p, workspaceID, rbac.DeleteWorkspace); err != nil {
 			return err
@@ -421,7 +421,7 @@ func (m *Manager) TransferOwnership(ctx context.Context, p Principal, workspaceI
 		to.Owner, to.UpdatedAt = true, now
 		prev := w.OwnerID
 		w.OwnerID, w.UpdatedAt = toUserID, now
-		for _, err := range []error{tx.PutMember(from), tx.PutMember(to), tx.PutWorkspace(w)} {
+		for _, err := range []error{tx.ReplaceMember(from), tx.ReplaceMember(to), tx.ReplaceWorkspace(w)} {
 			if err != nil {
 				return internal("transfer ownership", err)
 			}

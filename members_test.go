@@ -35,7 +35,7 @@ func (e *env) putInvitation(t testing.TB, wsID, email, inviterID string, role rb
 	h, _ := token.NewHasher(testKey)
 	id := fmt.Sprintf("inv_%s_%s", email, role)
 	now := e.clock.Now()
-	err = e.store.Update(ctx, func(tx storage.Tx) error {
+	err = e.store.Update(ctx, func(tx storage.ReadWriter) error {
 		return tx.CreateInvitation(member.Invitation{ID: id, WorkspaceID: wsID, Email: email, Role: role, InviterID: inviterID,
 			SecretHash: h.Hash(secret), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)})
 	})

@@ -44,7 +44,7 @@ func (m *Manager) checkRoles(renames map[rbac.Role]rbac.Role) error {
 	ctx := context.Background()
 	want := m.policy.Roles()
 	var stored []rbac.Role
-	err := m.store.View(ctx, func(tx storage.Tx) (err error) {
+	err := m.store.View(ctx, func(tx storage.Reader) (err error) {
 		stored, err = storedRoles(tx)
 		return err
 	})
@@ -55,7 +55,7 @@ func (m *Manager) checkRoles(renames map[rbac.Role]rbac.Role) error {
 		return nil
 	}
 	var refusal error // ErrUndeclaredRole, kept apart from storage faults
-	err = m.update(ctx, "check roles", func(tx storage.Tx) error {
+	err = m.update(ctx, "check roles", func(tx storage.ReadWriter) error {
 		refusal = nil
 		now := m.now()
 		if len(renames) > 0 {
@@ -126,7 +126,7 @@ func (m *Manager) checkRoles(renames map[rbac.Role]rbac.Role) error {
 }
 
 // storedRoles reads the list of roles the store's records may hold.
-func storedRoles(tx storage.Tx) ([]rbac.Role, error) {
+func storedRoles(tx storage.Reader) ([]rbac.Role, error) {
 	v, err := tx.Setting(settingRoles)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -182,7 +182,7 @@ type RoleRename struct {
 func (m *Manager) RenameRole(ctx context.Context, p Principal, from, to rbac.Role) (RoleRename, error) {
 	now := m.now()
 	var out RoleRename
-	err := m.update(ctx, "rename role", func(tx storage.Tx) error {
+	err := m.update(ctx, "rename role", func(tx storage.ReadWriter) error {
 		if _, err := m.platformFor(tx, p, rbac.ManageRoles); err != nil {
 			return err
 		}
@@ -207,7 +207,7 @@ func (m *Manager) RenameRole(ctx context.Context, p Principal, from, to rbac.Rol
 // source is refused all the same: a host writing {a: b, b: c} most likely meant a
 // chain, which a simultaneous map would not do, so it must say which it means with
 // two deploys. It reports each rename that changed something, by old name.
-func (m *Manager) renameIn(tx storage.Tx, now time.Time, p Principal, renames map[rbac.Role]rbac.Role) ([]RoleRename, error) {
+func (m *Manager) renameIn(tx storage.ReadWriter, now time.Time, p Principal, renames map[rbac.Role]rbac.Role) ([]RoleRename, error) {
 	froms := slices.Sorted(mapKeys(renames))
 	for _, from := range froms {
 		to := renames[from]
@@ -263,7 +263,7 @@ func (m *Manager) renameIn(tx storage.Tx, now time.Time, p Principal, renames ma
 			return nil, preconditionf("the owner of workspace %q holds %s: owners hold the highest role, %s", mb.WorkspaceID, from, m.policy.Top())
 		}
 		mb.Role, mb.UpdatedAt = to, now
-		if err := tx.PutMember(mb); err != nil {
+		if err := tx.ReplaceMember(mb); err != nil {
 			return nil, internal("put member", err)
 		}
 		outs[from].Members++
@@ -271,7 +271,7 @@ func (m *Manager) renameIn(tx storage.Tx, now time.Time, p Principal, renames ma
 	for _, inv := range invs {
 		from := inv.Role
 		inv.Role = renames[from]
-		if err := tx.PutInvitation(inv); err != nil {
+		if err := tx.ReplaceInvitation(inv); err != nil {
 			return nil, internal("put invitation", err)
 		}
 		outs[from].Invitations++
@@ -279,7 +279,7 @@ func (m *Manager) renameIn(tx storage.Tx, now time.Time, p Principal, renames ma
 	for _, t := range toks {
 		from := t.Role
 		t.Role = renames[from]
-		if err := tx.PutToken(t); err != nil {
+		if err := tx.ReplaceToken(t); err != nil {
 			return nil, internal("put token", err)
 		}
 		outs[from].Tokens++

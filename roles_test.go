@@ -128,7 +128,7 @@ func TestRenameRole(t *testing.T) {
 		if ti, _ := e.m.GetToken(ctx, system, tok.Token.ID); ti.Role != rbac.Viewer {
 			t.Errorf("the token's role is now %s", ti.Role)
 		}
-		err = e.store.View(ctx, func(tx storage.Tx) error {
+		err = e.store.View(ctx, func(tx storage.Reader) error {
 			inv, err := tx.GetInvitation(sent.Invitation.ID)
 			if err == nil && inv.Role != rbac.Viewer {
 				t.Errorf("the invitation grants %s", inv.Role)
@@ -211,7 +211,7 @@ func TestHostRolesOnEveryPath(t *testing.T) {
 				t.Errorf("ownership moved to a guest: %v", err)
 			}
 			var held []member.Member
-			_ = e.store.View(ctx, func(tx storage.Tx) error {
+			_ = e.store.View(ctx, func(tx storage.Reader) error {
 				return tx.ScanMembers(e.ws.ID, "", func(mb member.Member) bool { held = append(held, mb); return true })
 			})
 			for _, mb := range held {
@@ -224,17 +224,19 @@ func TestHostRolesOnEveryPath(t *testing.T) {
 }
 
 // plainStore hides the backend's optional capabilities: its transactions offer only
-// storage.Tx, as a third-party backend's might.
+// storage.Reader and storage.ReadWriter, as a third-party backend's might.
 type plainStore struct{ storage.Storage }
 
-type plainTx struct{ storage.Tx }
+type plainReader struct{ storage.Reader }
 
-func (s plainStore) View(ctx context.Context, fn func(storage.Tx) error) error {
-	return s.Storage.View(ctx, func(tx storage.Tx) error { return fn(plainTx{tx}) })
+type plainTx struct{ storage.ReadWriter }
+
+func (s plainStore) View(ctx context.Context, fn func(storage.Reader) error) error {
+	return s.Storage.View(ctx, func(tx storage.Reader) error { return fn(plainReader{tx}) })
 }
 
-func (s plainStore) Update(ctx context.Context, fn func(storage.Tx) error) error {
-	return s.Storage.Update(ctx, func(tx storage.Tx) error { return fn(plainTx{tx}) })
+func (s plainStore) Update(ctx context.Context, fn func(storage.ReadWriter) error) error {
+	return s.Storage.Update(ctx, func(tx storage.ReadWriter) error { return fn(plainTx{tx}) })
 }
 
 // Renames and erasures reach every record through the indexes when the backend has

@@ -91,7 +91,7 @@ func (m *Manager) newTokenSecret(k token.Kind) (secret string, hash []byte, err 
 
 // checkTokenInUse re-checks a token principal's token at every use: it must exist,
 // belong to the principal's user, and be neither revoked nor expired.
-func (m *Manager) checkTokenInUse(tx storage.Tx, p Principal) (token.Token, error) {
+func (m *Manager) checkTokenInUse(tx authReader, p Principal) (token.Token, error) {
 	t, err := tx.GetToken(p.tokenID)
 	if errors.Is(err, storage.ErrNotFound) || err == nil && t.UserID != p.userID {
 		return t, newErr(ErrUnauthenticated, "token %s is not valid", p.tokenID)
@@ -124,7 +124,7 @@ func (m *Manager) CreateToken(ctx context.Context, p Principal, in NewToken) (Cr
 		return CreatedToken{}, err
 	}
 	kind := t.Kind
-	err = m.update(ctx, "create token", func(tx storage.Tx) error {
+	err = m.update(ctx, "create token", func(tx storage.ReadWriter) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -160,7 +160,7 @@ func (m *Manager) CreateToken(ctx context.Context, p Principal, in NewToken) (Cr
 // token acts as its creator's membership there, never with platform powers, so the
 // check is made as that token would act: the creator must be a member allowed to
 // create tokens, and want must not exceed their membership role.
-func (m *Manager) workspaceTokenRole(tx storage.Tx, a actor, wsID string, want rbac.Role) (rbac.Role, error) {
+func (m *Manager) workspaceTokenRole(tx authReader, a actor, wsID string, want rbac.Role) (rbac.Role, error) {
 	scoped := a
 	scoped.scope, scoped.platform = wsID, false
 	_, ac, err := m.workspaceAs(tx, scoped, wsID, rbac.CreateToken)
@@ -254,7 +254,7 @@ func (m *Manager) Authenticate(ctx context.Context, secret string) (Principal, e
 		keys := storage.PrefetchKeys{TokenHash: a.hash}
 		var got storage.Prefetched
 		if got, err = pf.Prefetch(ctx, keys); err == nil {
-			err = a.read(prefetchTx{keys: keys, got: got})
+			a.p, err = m.authenticateIn(prefetchTx{keys: keys, got: got}, a.hash, a.prefix, a.now)
 		}
 	}
 	if errors.Is(err, errNotPrefetched) {
@@ -276,12 +276,12 @@ type authRead struct {
 	prefix string
 	now    time.Time
 	p      Principal
-	read   func(storage.Tx) error
+	read   func(storage.Reader) error
 }
 
 var authReads = sync.Pool{New: func() any {
 	a := new(authRead)
-	a.read = func(tx storage.Tx) (err error) {
+	a.read = func(tx storage.Reader) (err error) {
 		a.p, err = a.m.authenticateIn(tx, a.hash, a.prefix, a.now)
 		return err
 	}
@@ -295,7 +295,7 @@ func (a *authRead) release() {
 }
 
 // authenticateIn finds the token whose hash is hash and checks it can act now.
-func (m *Manager) authenticateIn(tx storage.Tx, hash []byte, prefix string, now time.Time) (Principal, error) {
+func (m *Manager) authenticateIn(tx authReader, hash []byte, prefix string, now time.Time) (Principal, error) {
 	t, err := tx.GetTokenByHash(hash)
 	if errors.Is(err, storage.ErrNotFound) {
 		return Principal{}, newErr(ErrUnauthenticated, "invalid token: no such token")
@@ -386,7 +386,7 @@ func (m *Manager) ListTokens(ctx context.Context, p Principal, opts TokenListOpt
 		}
 		return true
 	}
-	err = m.view(ctx, "list tokens", func(tx storage.Tx) error {
+	err = m.view(ctx, "list tokens", func(tx storage.Reader) error {
 		pg.page = workspace.Page[TokenInfo]{}
 		a, err := m.resolve(tx, p)
 		if err != nil {
@@ -426,7 +426,7 @@ func (m *Manager) ListTokens(ctx context.Context, p Principal, opts TokenListOpt
 // Errors: ErrNotFound (missing, or not p's to see), ErrUnauthenticated.
 func (m *Manager) GetToken(ctx context.Context, p Principal, tokenID string) (TokenInfo, error) {
 	var info TokenInfo
-	err := m.view(ctx, "get token", func(tx storage.Tx) error {
+	err := m.view(ctx, "get token", func(tx storage.Reader) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -448,7 +448,7 @@ func (m *Manager) GetToken(ctx context.Context, p Principal, tokenID string) (To
 // Errors: ErrNotFound, ErrFailedPrecondition (already revoked), ErrUnauthenticated.
 func (m *Manager) RevokeToken(ctx context.Context, p Principal, tokenID string) error {
 	now := m.now()
-	return m.update(ctx, "revoke token", func(tx storage.Tx) error {
+	return m.update(ctx, "revoke token", func(tx storage.ReadWriter) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -461,7 +461,7 @@ func (m *Manager) RevokeToken(ctx context.Context, p Principal, tokenID string) 
 			return preconditionf("token %s was already revoked", t.ID)
 		}
 		t.RevokedAt = now
-		if err := tx.PutToken(t); err != nil {
+		if err := tx.ReplaceToken(t); err != nil {
 			return internal("put token", err)
 		}
 		return m.record(tx, now, p, "token.revoked", t.WorkspaceID, t.ID, tokenEventData(t))
@@ -480,7 +480,7 @@ func (m *Manager) RotateToken(ctx context.Context, p Principal, tokenID string) 
 	now := m.now()
 	var t token.Token
 	var secret string
-	err := m.update(ctx, "rotate token", func(tx storage.Tx) error {
+	err := m.update(ctx, "rotate token", func(tx storage.ReadWriter) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -517,7 +517,7 @@ func (m *Manager) RotateToken(ctx context.Context, p Principal, tokenID string) 
 			t.ExpiresAt = now.Add(t.ExpiresAt.Sub(t.CreatedAt))
 		}
 		t.Hash, t.Hint, t.CreatedAt = hash, token.Hint(secret), now
-		if err := tx.PutToken(t); err != nil {
+		if err := tx.ReplaceToken(t); err != nil {
 			return internal("put token", err)
 		}
 		return m.record(tx, now, p, "token.rotated", t.WorkspaceID, t.ID, tokenEventData(t))

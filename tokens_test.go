@@ -323,7 +323,7 @@ type countingStore struct {
 	calls atomic.Int64
 }
 
-func (c *countingStore) View(ctx context.Context, fn func(storage.Tx) error) error {
+func (c *countingStore) View(ctx context.Context, fn func(storage.Reader) error) error {
 	c.calls.Add(1)
 	return c.Storage.View(ctx, fn)
 }

@@ -144,7 +144,7 @@ func (u *usageTracker) flush(ctx context.Context, m *Manager) error {
 	if len(pending) == 0 {
 		return nil
 	}
-	err := m.store.Update(ctx, func(tx storage.Tx) error {
+	err := m.store.Update(ctx, func(tx storage.ReadWriter) error {
 		for id, at := range pending {
 			// A commutative touch, never Get + Put: a revocation committed meanwhile
 			// is never overwritten, and a token deleted meanwhile is skipped.

@@ -25,7 +25,7 @@ func TestUsageNotesCoalesceUnderConcurrency(t *testing.T) {
 	defer m.Close()
 	const tokens, writers, notes = 5, 8, 1000 // 8,000 notes: many times a buffer's size
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	err = store.Update(ctx, func(tx storage.Tx) error {
+	err = store.Update(ctx, func(tx storage.ReadWriter) error {
 		for k := 0; k < tokens; k++ {
 			if err := tx.CreateToken(token.Token{ID: fmt.Sprintf("tok%d", k), Kind: token.Personal, Name: "t",
 				UserID: "u", Hash: []byte{byte(k)}, Hint: "h", CreatedAt: t0}); err != nil {
@@ -80,7 +80,7 @@ func TestUsageNotesCoalesceUnderConcurrency(t *testing.T) {
 	if err := m.FlushTokenUsage(ctx); err != nil {
 		t.Fatal(err)
 	}
-	err = store.View(ctx, func(tx storage.Tx) error {
+	err = store.View(ctx, func(tx storage.Reader) error {
 		for k := 0; k < tokens; k++ {
 			tok, err := tx.GetToken(fmt.Sprintf("tok%d", k))
 			if err != nil {

@@ -40,7 +40,7 @@ func (m *Manager) RegisterUser(ctx context.Context, p Principal, in NewUser) (me
 	}
 	now := m.now()
 	u := member.User{ID: in.ID, Email: email, Name: in.Name, CreatedAt: now, UpdatedAt: now}
-	err = m.update(ctx, "register user", func(tx storage.Tx) error {
+	err = m.update(ctx, "register user", func(tx storage.ReadWriter) error {
 		if _, err := m.platformFor(tx, p, rbac.ManageUsers); err != nil {
 			return err
 		}
@@ -73,7 +73,7 @@ func userConflict(err error, u member.User) error {
 // Errors: ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
 func (m *Manager) GetUser(ctx context.Context, p Principal, userID string) (member.User, error) {
 	var u member.User
-	err := m.view(ctx, "get user", func(tx storage.Tx) error {
+	err := m.view(ctx, "get user", func(tx storage.Reader) error {
 		var err error
 		u, err = m.readUser(tx, p, func() (member.User, error) { return tx.GetUser(userID) })
 		return err
@@ -91,7 +91,7 @@ func (m *Manager) GetUserByEmail(ctx context.Context, p Principal, email string)
 		return member.User{}, invalid(err)
 	}
 	var u member.User
-	err = m.view(ctx, "get user", func(tx storage.Tx) error {
+	err = m.view(ctx, "get user", func(tx storage.Reader) error {
 		var err error
 		u, err = m.readUser(tx, p, func() (member.User, error) { return tx.GetUserByEmail(e) })
 		return err
@@ -99,7 +99,7 @@ func (m *Manager) GetUserByEmail(ctx context.Context, p Principal, email string)
 	return u, err
 }
 
-func (m *Manager) readUser(tx storage.Tx, p Principal, load func() (member.User, error)) (member.User, error) {
+func (m *Manager) readUser(tx storage.Reader, p Principal, load func() (member.User, error)) (member.User, error) {
 	a, err := m.resolve(tx, p)
 	if err != nil {
 		return member.User{}, err
@@ -128,7 +128,7 @@ func (m *Manager) readUser(tx storage.Tx, p Principal, load func() (member.User,
 func (m *Manager) SetPlatform(ctx context.Context, p Principal, userID string, on bool) (member.User, error) {
 	now := m.now()
 	var u member.User
-	err := m.update(ctx, "set platform", func(tx storage.Tx) error {
+	err := m.update(ctx, "set platform", func(tx storage.ReadWriter) error {
 		if _, err := m.platformFor(tx, p, rbac.ManageUsers); err != nil {
 			return err
 		}
@@ -144,7 +144,7 @@ func (m *Manager) SetPlatform(ctx context.Context, p Principal, userID string, o
 			return nil
 		}
 		u.Platform, u.UpdatedAt = on, now
-		if err := tx.PutUser(u); err != nil {
+		if err := tx.ReplaceUser(u); err != nil {
 			return internal("put user", err)
 		}
 		typ := "user.platform_granted"
@@ -170,7 +170,7 @@ func (m *Manager) ListUsers(ctx context.Context, p Principal, opts MemberListOpt
 		return workspace.Page[member.User]{}, err
 	}
 	pg := pager[member.User]{limit: f.limit, key: func(u member.User) string { return u.ID }}
-	err = m.view(ctx, "list users", func(tx storage.Tx) error {
+	err = m.view(ctx, "list users", func(tx storage.Reader) error {
 		pg.page = workspace.Page[member.User]{}
 		if _, err := m.platformFor(tx, p, rbac.ManageUsers); err != nil {
 			return err
@@ -218,7 +218,7 @@ func (m *Manager) UpdateUser(ctx context.Context, p Principal, userID string, in
 	}
 	now := m.now()
 	var u member.User
-	err := m.update(ctx, "update user", func(tx storage.Tx) error {
+	err := m.update(ctx, "update user", func(tx storage.ReadWriter) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -251,7 +251,7 @@ func (m *Manager) UpdateUser(ctx context.Context, p Principal, userID string, in
 			return nil
 		}
 		u.UpdatedAt = now
-		if err := tx.PutUser(u); err != nil {
+		if err := tx.ReplaceUser(u); err != nil {
 			if storage.ConflictIndex(err) == storage.IndexUserEmail {
 				return existsf("email %q is already registered", u.Email)
 			}
@@ -268,7 +268,7 @@ func (m *Manager) UpdateUser(ctx context.Context, p Principal, userID string, in
 
 // userFor loads a user that a may change: itself (with self powers), or anyone with
 // platform powers. Others learn nothing of the user.
-func (m *Manager) userFor(tx storage.Tx, a actor, userID string) (member.User, error) {
+func (m *Manager) userFor(tx storage.Reader, a actor, userID string) (member.User, error) {
 	self := !a.system && a.user.ID == userID
 	switch {
 	case a.system:
@@ -311,7 +311,7 @@ func (m *Manager) ReactivateUser(ctx context.Context, p Principal, userID string
 func (m *Manager) setSuspended(ctx context.Context, p Principal, userID string, on bool) (member.User, error) {
 	now := m.now()
 	var u member.User
-	err := m.update(ctx, "suspend user", func(tx storage.Tx) error {
+	err := m.update(ctx, "suspend user", func(tx storage.ReadWriter) error {
 		a, err := m.platformFor(tx, p, rbac.ManageUsers)
 		if err != nil {
 			return err
@@ -334,7 +334,7 @@ func (m *Manager) setSuspended(ctx context.Context, p Principal, userID string, 
 		if on {
 			u.SuspendedAt, typ = now, "user.suspended"
 		}
-		if err := tx.PutUser(u); err != nil {
+		if err := tx.ReplaceUser(u); err != nil {
 			return internal("put user", err)
 		}
 		if err := m.markTokens(tx, u.ID, on); err != nil {
@@ -377,7 +377,7 @@ type UserErasure struct {
 func (m *Manager) DeleteUser(ctx context.Context, p Principal, userID string) (UserErasure, error) {
 	now := m.now()
 	var out UserErasure
-	err := m.update(ctx, "delete user", func(tx storage.Tx) error {
+	err := m.update(ctx, "delete user", func(tx storage.ReadWriter) error {
 		out = UserErasure{UserID: userID}
 		a, err := m.resolve(tx, p)
 		if err != nil {
@@ -437,7 +437,7 @@ func (m *Manager) DeleteUser(ctx context.Context, p Principal, userID string) (U
 				out.InvitationsRevoked++
 			}
 			inv.InviterID = ""
-			if err := tx.PutInvitation(inv); err != nil {
+			if err := tx.ReplaceInvitation(inv); err != nil {
 				return internal("put invitation", err)
 			}
 		}
@@ -466,7 +466,7 @@ const settingSuspensionMarks = "token_user_suspension_marks"
 // markTokens sets the UserSuspended mark of every token userID created to on, in the
 // transaction that suspends or reactivates them, so Authenticate can refuse a
 // suspended user's token from the token alone.
-func (m *Manager) markTokens(tx storage.Tx, userID string, on bool) error {
+func (m *Manager) markTokens(tx storage.ReadWriter, userID string, on bool) error {
 	var change []token.Token
 	if err := tx.ScanUserTokens(userID, "", func(t token.Token) bool {
 		if t.UserSuspended != on {
@@ -478,7 +478,7 @@ func (m *Manager) markTokens(tx storage.Tx, userID string, on bool) error {
 	}
 	for _, t := range change {
 		t.UserSuspended = on
-		if err := tx.PutToken(t); err != nil {
+		if err := tx.ReplaceToken(t); err != nil {
 			return internal("put token", err)
 		}
 	}
@@ -497,7 +497,7 @@ func (m *Manager) markSuspendedTokens() error {
 	ctx := context.Background()
 	indexed, done := false, false
 	var need []string // suspended users with an unmarked token
-	err := m.store.View(ctx, func(tx storage.Tx) error {
+	err := m.store.View(ctx, func(tx storage.Reader) error {
 		need = need[:0]
 		if sc, ok := tx.(storage.SuspendedUserScanner); ok {
 			indexed = true
@@ -526,7 +526,7 @@ func (m *Manager) markSuspendedTokens() error {
 	switch {
 	case err != nil:
 	case indexed && len(need) > 0:
-		err = m.update(ctx, "mark suspended users' tokens", func(tx storage.Tx) error {
+		err = m.update(ctx, "mark suspended users' tokens", func(tx storage.ReadWriter) error {
 			for _, id := range need {
 				if err := m.markIfSuspended(tx, id); err != nil {
 					return err
@@ -535,7 +535,7 @@ func (m *Manager) markSuspendedTokens() error {
 			return nil
 		})
 	case !indexed && !done:
-		err = m.update(ctx, "mark suspended users' tokens", func(tx storage.Tx) error {
+		err = m.update(ctx, "mark suspended users' tokens", func(tx storage.ReadWriter) error {
 			var suspended []string
 			if err := tx.ScanUsers("", func(u member.User) bool {
 				if u.Suspended() {
@@ -560,7 +560,7 @@ func (m *Manager) markSuspendedTokens() error {
 }
 
 // markIfSuspended marks userID's tokens when the user is (still) suspended, in tx.
-func (m *Manager) markIfSuspended(tx storage.Tx, userID string) error {
+func (m *Manager) markIfSuspended(tx storage.ReadWriter, userID string) error {
 	u, err := tx.GetUser(userID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil // erased meanwhile: the tokens went with them
@@ -585,7 +585,7 @@ func (m *Manager) healSuspension(userID string) {
 	go func() {
 		defer m.background.Done()
 		defer m.healing.Delete(userID)
-		err := m.update(context.Background(), "mark suspended user's tokens", func(tx storage.Tx) error {
+		err := m.update(context.Background(), "mark suspended user's tokens", func(tx storage.ReadWriter) error {
 			return m.markIfSuspended(tx, userID)
 		})
 		if err != nil && m.log != nil {

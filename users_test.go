@@ -291,7 +291,7 @@ func TestNewMarksSuspendedUsersTokens(t *testing.T) {
 			h, _ := token.NewHasher(testKey)
 			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			secrets := map[string]string{}
-			err := store.Update(ctx, func(tx storage.Tx) error {
+			err := store.Update(ctx, func(tx storage.ReadWriter) error {
 				for _, id := range []string{"active", "suspended"} {
 					u := member.User{ID: id, Email: id + "@example.com", CreatedAt: t0, UpdatedAt: t0}
 					if id == "suspended" {
@@ -327,13 +327,13 @@ func TestNewMarksSuspendedUsersTokens(t *testing.T) {
 				t.Errorf("Verify after New marked the tokens: %v %v", f, err)
 			}
 			// A mark that disagrees with its user is a finding.
-			err = store.Update(ctx, func(tx storage.Tx) error {
+			err = store.Update(ctx, func(tx storage.ReadWriter) error {
 				k, err := tx.GetToken("tok_active")
 				if err != nil {
 					return err
 				}
 				k.UserSuspended = true
-				return tx.PutToken(k)
+				return tx.ReplaceToken(k)
 			})
 			if err != nil {
 				t.Fatal(err)

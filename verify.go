@@ -46,7 +46,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 		seen++
 		return seen%1024 != 0 || ctx.Err() == nil
 	}
-	err := m.store.View(ctx, func(tx storage.Tx) error {
+	err := m.store.View(ctx, func(tx storage.Reader) error {
 		out = out[:0]
 		users := map[string]bool{}
 		suspended := map[string]bool{} // only the suspended: usually none
@@ -238,7 +238,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 // indexes: members and invitations through their workspaces, tokens through their
 // users. The fallback cannot see records whose parent is missing, which the
 // orphan checks then cannot report.
-func fullScanner(tx storage.Tx, workspaces map[string]workspace.Workspace, users map[string]bool) storage.FullScanner {
+func fullScanner(tx storage.Reader, workspaces map[string]workspace.Workspace, users map[string]bool) storage.FullScanner {
 	if fs, ok := tx.(storage.FullScanner); ok {
 		return fs
 	}
@@ -247,7 +247,7 @@ func fullScanner(tx storage.Tx, workspaces map[string]workspace.Workspace, users
 
 // scannerOf is fullScanner for callers that have not read every workspace and user
 // already (role renames, erasure): the fallback lists their IDs first.
-func scannerOf(tx storage.Tx) (storage.FullScanner, error) {
+func scannerOf(tx storage.Reader) (storage.FullScanner, error) {
 	if fs, ok := tx.(storage.FullScanner); ok {
 		return fs, nil
 	}
@@ -262,7 +262,7 @@ func scannerOf(tx storage.Tx) (storage.FullScanner, error) {
 }
 
 type indexScanner struct {
-	tx         storage.Tx
+	tx         storage.Reader
 	workspaces []string
 	users      []string
 }

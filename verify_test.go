@@ -25,44 +25,44 @@ func TestVerifyFindsBrokenInvariants(t *testing.T) {
 		name    string
 		check   string
 		want    string
-		breakIt func(tx storage.Tx, e *env) error
+		breakIt func(tx storage.ReadWriter, e *env) error
 	}{
-		{"two owners", "owner", "2 owners", func(tx storage.Tx, e *env) error {
-			return tx.PutMember(member.Member{WorkspaceID: e.ws.ID, UserID: "admin", Role: rbac.Admin, Owner: true})
+		{"two owners", "owner", "2 owners", func(tx storage.ReadWriter, e *env) error {
+			return tx.ReplaceMember(member.Member{WorkspaceID: e.ws.ID, UserID: "admin", Role: rbac.Admin, Owner: true})
 		}},
-		{"no owner", "owner", "0 owners", func(tx storage.Tx, e *env) error {
-			return tx.PutMember(member.Member{WorkspaceID: e.ws.ID, UserID: "owner", Role: rbac.Admin})
+		{"no owner", "owner", "0 owners", func(tx storage.ReadWriter, e *env) error {
+			return tx.ReplaceMember(member.Member{WorkspaceID: e.ws.ID, UserID: "owner", Role: rbac.Admin})
 		}},
-		{"owner demoted", "owner", "the owner is viewer", func(tx storage.Tx, e *env) error {
-			return tx.PutMember(member.Member{WorkspaceID: e.ws.ID, UserID: "owner", Role: rbac.Viewer, Owner: true})
+		{"owner demoted", "owner", "the owner is viewer", func(tx storage.ReadWriter, e *env) error {
+			return tx.ReplaceMember(member.Member{WorkspaceID: e.ws.ID, UserID: "owner", Role: rbac.Viewer, Owner: true})
 		}},
-		{"no admin", "admin", "no member of the highest role", func(tx storage.Tx, e *env) error {
+		{"no admin", "admin", "no member of the highest role", func(tx storage.ReadWriter, e *env) error {
 			_ = tx.DeleteMember(e.ws.ID, "admin")
-			return tx.PutMember(member.Member{WorkspaceID: e.ws.ID, UserID: "owner", Role: rbac.Editor, Owner: true})
+			return tx.ReplaceMember(member.Member{WorkspaceID: e.ws.ID, UserID: "owner", Role: rbac.Editor, Owner: true})
 		}},
-		{"member of a missing user", "orphan", "missing user", func(tx storage.Tx, e *env) error {
+		{"member of a missing user", "orphan", "missing user", func(tx storage.ReadWriter, e *env) error {
 			return tx.CreateMember(member.Member{WorkspaceID: e.ws.ID, UserID: "ghost", Role: rbac.Viewer})
 		}},
-		{"member of a missing workspace", "orphan", "missing workspace", func(tx storage.Tx, e *env) error {
+		{"member of a missing workspace", "orphan", "missing workspace", func(tx storage.ReadWriter, e *env) error {
 			return tx.CreateMember(member.Member{WorkspaceID: "ws_gone", UserID: "viewer", Role: rbac.Viewer})
 		}},
-		{"token of a missing workspace", "orphan", "token of a missing workspace", func(tx storage.Tx, e *env) error {
+		{"token of a missing workspace", "orphan", "token of a missing workspace", func(tx storage.ReadWriter, e *env) error {
 			return tx.CreateToken(token.Token{ID: "tok_x", Kind: token.Workspace, WorkspaceID: "ws_gone", UserID: "editor", Hash: []byte("h")})
 		}},
-		{"token of a missing user", "orphan", "token of a missing user", func(tx storage.Tx, e *env) error {
+		{"token of a missing user", "orphan", "token of a missing user", func(tx storage.ReadWriter, e *env) error {
 			return tx.CreateToken(token.Token{ID: "tok_x", Kind: token.Personal, UserID: "ghost", Hash: []byte("h")})
 		}},
-		{"invitation to a missing workspace", "orphan", "missing workspace", func(tx storage.Tx, e *env) error {
+		{"invitation to a missing workspace", "orphan", "missing workspace", func(tx storage.ReadWriter, e *env) error {
 			return tx.CreateInvitation(member.Invitation{ID: "inv_x", WorkspaceID: "ws_gone", Email: "x@y.z", Role: rbac.Viewer, SecretHash: []byte("h")})
 		}},
-		{"counter off", "counter", "counter says 2", func(tx storage.Tx, e *env) error {
+		{"counter off", "counter", "counter says 2", func(tx storage.ReadWriter, e *env) error {
 			err := tx.AddCounter("workspaces.active", 1)
 			return err
 		}},
-		{"workspace in an unknown state", "status", "unknown status", func(tx storage.Tx, e *env) error {
+		{"workspace in an unknown state", "status", "unknown status", func(tx storage.ReadWriter, e *env) error {
 			w, _ := tx.GetWorkspace(e.ws.ID)
 			w.Status = "archived"
-			return tx.PutWorkspace(w)
+			return tx.ReplaceWorkspace(w)
 		}},
 	}
 	for _, b := range backends {
@@ -73,7 +73,7 @@ func TestVerifyFindsBrokenInvariants(t *testing.T) {
 				if f, err := e.m.Verify(ctx); err != nil || len(f) != 0 {
 					t.Fatalf("healthy store: %v %v", f, err)
 				}
-				if err := e.store.Update(ctx, func(tx storage.Tx) error { return c.breakIt(tx, e) }); err != nil {
+				if err := e.store.Update(ctx, func(tx storage.ReadWriter) error { return c.breakIt(tx, e) }); err != nil {
 					t.Fatal(err)
 				}
 				before := e.dump(t)
@@ -143,7 +143,7 @@ func TestVerifyFindsIndexDamage(t *testing.T) {
 // context ends mid-walk it stops and says so, rather than reading on to the end.
 func TestVerifyStopsWhenItsContextEnds(t *testing.T) {
 	store := memory.New()
-	err := store.Update(ctx, func(tx storage.Tx) error {
+	err := store.Update(ctx, func(tx storage.ReadWriter) error {
 		for i := range 3000 {
 			id := fmt.Sprintf("u%05d", i)
 			if err := tx.CreateUser(member.User{ID: id, Email: id + "@example.com"}); err != nil {

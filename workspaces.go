@@ -101,7 +101,7 @@ func (m *Manager) CreateWorkspace(ctx context.Context, p Principal, in NewWorksp
 			// concurrent creators conflict (and retry) on a SQL backend. The insert
 			// still has the last word; if another creator took the slug meanwhile,
 			// choose again.
-			err := m.view(ctx, "pick a slug", func(tx storage.Tx) error {
+			err := m.view(ctx, "pick a slug", func(tx storage.Reader) error {
 				var err error
 				in.Slug, err = m.pickSlug(tx, "", in.Name, id)
 				return err
@@ -111,7 +111,7 @@ func (m *Manager) CreateWorkspace(ctx context.Context, p Principal, in NewWorksp
 			}
 		}
 		var w workspace.Workspace
-		err := m.update(ctx, "create workspace", func(tx storage.Tx) error {
+		err := m.update(ctx, "create workspace", func(tx storage.ReadWriter) error {
 			var err error
 			w, err = m.createIn(tx, now, p, id, in, "")
 			return err
@@ -128,7 +128,7 @@ func (m *Manager) CreateWorkspace(ctx context.Context, p Principal, in NewWorksp
 
 // createIn creates a validated workspace inside tx. via names the operation in the
 // event ("sync", "ensure"), if not a plain create.
-func (m *Manager) createIn(tx storage.Tx, now time.Time, p Principal, id string, in NewWorkspace, via string) (workspace.Workspace, error) {
+func (m *Manager) createIn(tx storage.ReadWriter, now time.Time, p Principal, id string, in NewWorkspace, via string) (workspace.Workspace, error) {
 	a, err := m.resolve(tx, p)
 	if err != nil {
 		return workspace.Workspace{}, err
@@ -137,7 +137,7 @@ func (m *Manager) createIn(tx storage.Tx, now time.Time, p Principal, id string,
 }
 
 // createAs creates a validated workspace inside tx for a resolved actor.
-func (m *Manager) createAs(tx storage.Tx, now time.Time, a actor, id string, in NewWorkspace, via string) (workspace.Workspace, error) {
+func (m *Manager) createAs(tx storage.ReadWriter, now time.Time, a actor, id string, in NewWorkspace, via string) (workspace.Workspace, error) {
 	p := a.p
 	switch {
 	case a.scope != "":
@@ -221,7 +221,7 @@ func workspaceConflict(err error, w workspace.Workspace, op string) error {
 // pickSlug returns the requested slug, or derives a free one from the name. The
 // write decides whether a requested slug is free; a derived one is chosen among a few
 // candidates by reading (the write still has the last word).
-func (m *Manager) pickSlug(tx storage.Tx, want, name, id string) (string, error) {
+func (m *Manager) pickSlug(tx storage.Reader, want, name, id string) (string, error) {
 	if want != "" {
 		return want, nil
 	}
@@ -257,7 +257,7 @@ func suffixSlug(base, suffix string) string {
 // (deleted), ErrUnauthenticated.
 func (m *Manager) GetWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
 	var w workspace.Workspace
-	err := m.view(ctx, "get workspace", func(tx storage.Tx) error {
+	err := m.view(ctx, "get workspace", func(tx storage.Reader) error {
 		var err error
 		w, _, err = m.workspaceFor(tx, p, id, rbac.ReadWorkspace)
 		return err
@@ -274,7 +274,7 @@ func (m *Manager) GetWorkspaceBySlug(ctx context.Context, p Principal, slug stri
 		return workspace.Workspace{}, invalid(err)
 	}
 	var w workspace.Workspace
-	err := m.view(ctx, "get workspace", func(tx storage.Tx) error {
+	err := m.view(ctx, "get workspace", func(tx storage.Reader) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -385,7 +385,7 @@ func (m *Manager) ListWorkspaces(ctx context.Context, p Principal, opts workspac
 		return workspace.Page[workspace.Workspace]{}, err
 	}
 	pg := pager[workspace.Workspace]{limit: f.limit, key: func(w workspace.Workspace) string { return w.ID }}
-	err = m.view(ctx, "list workspaces", func(tx storage.Tx) error {
+	err = m.view(ctx, "list workspaces", func(tx storage.Reader) error {
 		pg.page = workspace.Page[workspace.Workspace]{}
 		a, err := m.resolve(tx, p)
 		if err != nil {
@@ -411,7 +411,7 @@ func (m *Manager) ListWorkspaces(ctx context.Context, p Principal, opts workspac
 // scanMemberships walks userID's memberships after f's cursor, in workspace order,
 // and calls fn for each workspace that matches f and that a may read. A workspace
 // token looks only at its own workspace.
-func (m *Manager) scanMemberships(tx storage.Tx, a actor, userID string, f listFilter, fn func(workspace.Workspace, member.Member) bool) error {
+func (m *Manager) scanMemberships(tx storage.Reader, a actor, userID string, f listFilter, fn func(workspace.Workspace, member.Member) bool) error {
 	visit := func(mb member.Member) (bool, error) {
 		w, err := tx.GetWorkspace(mb.WorkspaceID)
 		if err != nil {
@@ -474,7 +474,7 @@ func (m *Manager) ListUserWorkspaces(ctx context.Context, p Principal, userID st
 		return workspace.Page[UserWorkspace]{}, err
 	}
 	pg := pager[UserWorkspace]{limit: f.limit, key: func(u UserWorkspace) string { return u.Workspace.ID }}
-	err = m.view(ctx, "list user workspaces", func(tx storage.Tx) error {
+	err = m.view(ctx, "list user workspaces", func(tx storage.Reader) error {
 		pg.page = workspace.Page[UserWorkspace]{}
 		a, err := m.resolve(tx, p)
 		if err != nil {
@@ -544,7 +544,7 @@ func (m *Manager) UpdateWorkspace(ctx context.Context, p Principal, id string, u
 	fields := up.Name != nil || up.Slug != nil || up.Description != nil || up.Metadata != nil || up.InstanceURL != nil
 	now := m.now()
 	var w workspace.Workspace
-	err := m.update(ctx, "update workspace", func(tx storage.Tx) error {
+	err := m.update(ctx, "update workspace", func(tx storage.ReadWriter) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -612,7 +612,7 @@ func (m *Manager) UpdateWorkspace(ctx context.Context, p Principal, id string, u
 			return nil
 		}
 		w.UpdatedAt = now
-		if err := tx.PutWorkspace(w); err != nil {
+		if err := tx.ReplaceWorkspace(w); err != nil {
 			return workspaceConflict(err, w, "put workspace")
 		}
 		return m.record(tx, now, p, "workspace.updated", id, "", changed)
@@ -629,7 +629,7 @@ func (m *Manager) UpdateWorkspace(ctx context.Context, p Principal, id string, u
 func (m *Manager) setStatus(ctx context.Context, p Principal, id string, action rbac.Action, from []workspace.Status, to workspace.Status, typ string, idempotent bool) (workspace.Workspace, error) {
 	now := m.now()
 	var w workspace.Workspace
-	err := m.update(ctx, typ, func(tx storage.Tx) error {
+	err := m.update(ctx, typ, func(tx storage.ReadWriter) error {
 		var err error
 		if w, _, err = m.workspaceFor(tx, p, id, action); err != nil {
 			return err
@@ -656,7 +656,7 @@ func (m *Manager) setStatus(ctx context.Context, p Principal, id string, action 
 }
 
 // moveStatus changes w's status in tx, with the counters and the event.
-func (m *Manager) moveStatus(tx storage.Tx, now time.Time, p Principal, w *workspace.Workspace, to workspace.Status, typ string) error {
+func (m *Manager) moveStatus(tx storage.ReadWriter, now time.Time, p Principal, w *workspace.Workspace, to workspace.Status, typ string) error {
 	if err := tx.AddCounter(counterFor(w.Status), -1); err != nil {
 		return internal("count", err)
 	}
@@ -672,7 +672,7 @@ func (m *Manager) moveStatus(tx storage.Tx, now time.Time, p Principal, w *works
 	if to == workspace.Deleted {
 		w.DeletedAt, w.DeletedFrom = now, prev
 	}
-	if err := tx.PutWorkspace(*w); err != nil {
+	if err := tx.ReplaceWorkspace(*w); err != nil {
 		return internal("put workspace", err)
 	}
 	return m.record(tx, now, p, typ, w.ID, "", map[string]string{"from": string(prev), "to": string(to)})
@@ -739,7 +739,7 @@ func (m *Manager) RestoreWorkspace(ctx context.Context, p Principal, id string) 
 // Errors: ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
 func (m *Manager) PurgeWorkspace(ctx context.Context, p Principal, id string) error {
 	now := m.now()
-	return m.update(ctx, "purge workspace", func(tx storage.Tx) error {
+	return m.update(ctx, "purge workspace", func(tx storage.ReadWriter) error {
 		if _, err := m.platformFor(tx, p, rbac.PurgeWorkspaces); err != nil {
 			return err
 		}
@@ -754,7 +754,7 @@ func (m *Manager) PurgeWorkspace(ctx context.Context, p Principal, id string) er
 	})
 }
 
-func (m *Manager) purgeIn(tx storage.Tx, now time.Time, p Principal, w workspace.Workspace) error {
+func (m *Manager) purgeIn(tx storage.ReadWriter, now time.Time, p Principal, w workspace.Workspace) error {
 	n, err := tx.PurgeWorkspace(w.ID)
 	if err != nil {
 		return internal("purge workspace", err)
@@ -783,7 +783,7 @@ func (m *Manager) PurgeDeleted(ctx context.Context, p Principal, olderThan time.
 	}
 	cutoff := m.now().Add(-olderThan)
 	var due []string
-	err := m.view(ctx, "find deleted workspaces", func(tx storage.Tx) error {
+	err := m.view(ctx, "find deleted workspaces", func(tx storage.Reader) error {
 		if _, err := m.platformFor(tx, p, rbac.PurgeWorkspaces); err != nil {
 			return err
 		}
@@ -798,7 +798,7 @@ func (m *Manager) PurgeDeleted(ctx context.Context, p Principal, olderThan time.
 	n := 0
 	for _, id := range due {
 		now := m.now()
-		err := m.update(ctx, "purge workspace", func(tx storage.Tx) error {
+		err := m.update(ctx, "purge workspace", func(tx storage.ReadWriter) error {
 			w, err := tx.GetWorkspace(id)
 			if errors.Is(err, storage.ErrNotFound) || (err == nil && w.Status != workspace.Deleted) {
 				return errSkip // purged or restored meanwhile
@@ -828,7 +828,7 @@ var errSkip = errors.New("skip")
 // Errors: ErrPermissionDenied, ErrUnauthenticated.
 func (m *Manager) Stats(ctx context.Context, p Principal) (workspace.Stats, error) {
 	var s workspace.Stats
-	err := m.view(ctx, "stats", func(tx storage.Tx) error {
+	err := m.view(ctx, "stats", func(tx storage.Reader) error {
 		if _, err := m.platformFor(tx, p, rbac.ReadStats); err != nil {
 			return err
 		}
@@ -877,7 +877,7 @@ func (m *Manager) SyncWorkspaces(ctx context.Context, p Principal, items []works
 		}
 		// The source is the host's I/O, so it runs outside the transaction; the
 		// caller is checked first, so a refused call never reaches it.
-		err := m.view(ctx, "sync workspaces", func(tx storage.Tx) error {
+		err := m.view(ctx, "sync workspaces", func(tx storage.Reader) error {
 			_, err := m.platformFor(tx, p, rbac.SyncWorkspaces)
 			return err
 		})
@@ -910,7 +910,7 @@ func (m *Manager) SyncWorkspaces(ctx context.Context, p Principal, items []works
 		ids[i] = m.ids.next("ws_", now)
 	}
 	var res workspace.SyncResult
-	err := m.update(ctx, "sync workspaces", func(tx storage.Tx) error {
+	err := m.update(ctx, "sync workspaces", func(tx storage.ReadWriter) error {
 		res = workspace.SyncResult{Found: len(items), DryRun: opts.DryRun}
 		a, err := m.platformFor(tx, p, rbac.SyncWorkspaces)
 		if err != nil {
@@ -972,7 +972,7 @@ func (m *Manager) EnsureWorkspace(ctx context.Context, p Principal, in NewWorksp
 	}
 	now := m.now()
 	id := m.ids.next("ws_", now)
-	err = m.update(ctx, "ensure workspace", func(tx storage.Tx) error {
+	err = m.update(ctx, "ensure workspace", func(tx storage.ReadWriter) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err

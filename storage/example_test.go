@@ -17,20 +17,20 @@ func ExampleStorage() {
 	var s storage.Storage = memory.New()
 	defer s.Close()
 
-	err := s.Update(ctx, func(tx storage.Tx) error {
+	err := s.Update(ctx, func(tx storage.ReadWriter) error {
 		tx.OnCommit(func() { fmt.Println("committed") })
 		return tx.CreateUser(member.User{ID: "ada", Email: "ada@example.com"})
 	})
 	fmt.Println(err)
 
-	err = s.Update(ctx, func(tx storage.Tx) error {
+	err = s.Update(ctx, func(tx storage.ReadWriter) error {
 		tx.OnCommit(func() { fmt.Println("never printed") })
 		_ = tx.CreateUser(member.User{ID: "bob", Email: "bob@example.com"})
 		return errors.New("changed my mind")
 	})
 	fmt.Println(err)
 
-	_ = s.View(ctx, func(tx storage.Tx) error {
+	_ = s.View(ctx, func(tx storage.Reader) error {
 		_, err := tx.GetUser("bob")
 		fmt.Println(errors.Is(err, storage.ErrNotFound))
 		return nil
@@ -48,16 +48,16 @@ func ExampleConflictIndex() {
 	s := memory.New()
 	defer s.Close()
 
-	_ = s.Update(ctx, func(tx storage.Tx) error {
+	_ = s.Update(ctx, func(tx storage.ReadWriter) error {
 		return tx.CreateUser(member.User{ID: "ada", Email: "ada@example.com"})
 	})
-	err := s.Update(ctx, func(tx storage.Tx) error {
+	err := s.Update(ctx, func(tx storage.ReadWriter) error {
 		return tx.CreateUser(member.User{ID: "ada2", Email: "ada@example.com"})
 	})
 	fmt.Println(errors.Is(err, storage.ErrExists), storage.ConflictIndex(err))
 
-	err = s.Update(ctx, func(tx storage.Tx) error {
-		return tx.PutUser(member.User{ID: "bob", Email: "bob@example.com"})
+	err = s.Update(ctx, func(tx storage.ReadWriter) error {
+		return tx.ReplaceUser(member.User{ID: "bob", Email: "bob@example.com"})
 	})
 	fmt.Println(errors.Is(err, storage.ErrNotFound))
 	// Output:

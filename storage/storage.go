@@ -27,7 +27,8 @@
 //     its earlier writes are rolled back.
 //   - Insert versus replace. Create… inserts a new record and fails with a
 //     *ConflictError (errors.Is ErrExists) naming the unique index that collided;
-//     Put… replaces an existing record and fails with ErrNotFound when there is none.
+//     Replace… replaces an existing record and fails with ErrNotFound when there is
+//     none; PutSetting is the one upsert.
 //     Uniqueness is decided by the backend, never by a Get followed by a write.
 //   - The feed. AppendEvent gives each event a position: an opaque string, ordered
 //     bytewise, such that no event committed later sorts before a position a reader
@@ -47,9 +48,9 @@
 //     writes only times truncated to the microsecond.
 //   - Text never holds U+0000 (a PostgreSQL text column cannot), and the Manager never
 //     writes it: names, descriptions, metadata and emails are validated before.
-//   - Values go in and come out as copies: mutating a value after Put, or a value
-//     returned by Get, never changes what is stored. A Tx is valid only until fn
-//     returns.
+//   - Values go in and come out as copies: mutating a value after a write, or a
+//     value returned by Get, never changes what is stored. A transaction is valid
+//     only until fn returns.
 //
 // Optional abilities are separate interfaces discovered with a type assertion, with a
 // fallback in the Manager: Checker (a backend's own integrity checks), FullScanner
@@ -78,7 +79,9 @@ var (
 	// ErrExists: a unique key or index entry (a slug, an email, a hash) is taken by
 	// another record.
 	ErrExists = errors.New("storage: already exists")
-	// ErrReadOnly: a write was attempted in a View transaction.
+	// ErrReadOnly: a write was attempted in a View transaction (a Reader asserted to
+	// a ReadWriter); backends whose read and write transactions share a type refuse
+	// it at run time.
 	ErrReadOnly = errors.New("storage: read-only transaction")
 	// ErrClosed: the store was closed, or a transaction was used after it ended.
 	ErrClosed = errors.New("storage: closed")
@@ -111,11 +114,11 @@ func CheckKeys(kind string, ids []string, hashes ...[]byte) error {
 // the contract its transactions keep.
 type Storage interface {
 	// View runs fn in a read-only transaction over one consistent snapshot.
-	View(ctx context.Context, fn func(Tx) error) error
+	View(ctx context.Context, fn func(Reader) error) error
 	// Update runs fn in a serializable read-write transaction and commits it if fn
 	// returns nil. fn may run more than once, only when an earlier attempt surely did
 	// not commit.
-	Update(ctx context.Context, fn func(Tx) error) error
+	Update(ctx context.Context, fn func(ReadWriter) error) error
 	// Close releases the store. Later calls fail with ErrClosed.
 	Close() error
 }
@@ -135,7 +138,7 @@ type Checker interface {
 	Check(ctx context.Context) ([]string, error)
 }
 
-// FullScanner is implemented by a Tx that can walk whole tables, for Manager.Verify's
+// FullScanner is implemented by a Reader that can walk whole tables, for Manager.Verify's
 // orphan checks. A backend without it still works; Verify then checks what it can
 // reach through the indexes.
 type FullScanner interface {
@@ -147,7 +150,7 @@ type FullScanner interface {
 	ScanTokens(afterID string, fn func(token.Token) bool) error
 }
 
-// SuspendedUserScanner is implemented by a Tx that finds the suspended users
+// SuspendedUserScanner is implemented by a Reader that finds the suspended users
 // through an index, so the Manager can check at every start that their tokens carry
 // the suspension (token.Token.UserSuspended), whatever wrote the suspension: an
 // older version, a copy, a host's own tool. Without it the Manager makes that check
@@ -157,10 +160,10 @@ type SuspendedUserScanner interface {
 	ScanSuspendedUsers(fn func(member.User) bool) error
 }
 
-// WorkspaceSearcher is implemented by a Tx that answers filtered workspace lists
+// WorkspaceSearcher is implemented by a Reader that answers filtered workspace lists
 // through indexes, so a search or a status filter costs what it finds, not the
 // number of workspaces. The Manager falls back to scanning every workspace when the
-// Tx lacks it.
+// Reader lacks it.
 type WorkspaceSearcher interface {
 	// SearchWorkspaces walks, in ID order and strictly after the given ID, every
 	// workspace that matches q: fn returns false to stop.
@@ -263,7 +266,7 @@ type Prefetched struct {
 	Member    *member.Member
 }
 
-// The unique indexes a Create… or Put… may collide on, as named by ConflictError.
+// The unique indexes a Create… or Replace… may collide on, as named by ConflictError.
 const (
 	IndexUserID              = "user.id"
 	IndexUserEmail           = "user.email"
@@ -307,98 +310,136 @@ type PurgeCounts struct {
 	Members, Invitations, Tokens, Events int
 }
 
-// Tx is one transaction. Records go in and come out as copies. Every Scan walks keys
+// A transaction is a Reader (View) or a ReadWriter (Update), each built from small
+// per-record interfaces, so a function that only reads users says so in its
+// signature (a UserReader), and a read transaction cannot be asked to write: the
+// compiler refuses it. Records go in and come out as copies. Every Scan walks keys
 // in ascending byte order, starting strictly after the given key ("" starts at the
 // beginning); its callback returns false to stop.
-type Tx interface {
-	// Writable reports whether this is an Update transaction.
-	Writable() bool
+//
+// Names say what a write does: Create… inserts (a ConflictError when a unique key
+// is taken), Replace… replaces an existing record (ErrNotFound when there is none),
+// Delete… removes, and PutSetting is the one upsert.
 
-	// OnCommit registers fn to run after this transaction commits, in order, in this
-	// process. It never runs if the transaction rolls back, nor for a read
-	// transaction.
-	OnCommit(fn func())
-
+// UserReader reads users.
+type UserReader interface {
 	// GetUser returns the user with that ID, or ErrNotFound.
 	GetUser(id string) (member.User, error)
 	// GetUserByEmail looks a user up by normalised email, or returns ErrNotFound.
 	GetUserByEmail(email string) (member.User, error)
+	// ScanUsers walks users by ID.
+	ScanUsers(after string, fn func(member.User) bool) error
+}
+
+// UserWriter writes users.
+type UserWriter interface {
 	// CreateUser inserts a user; a ConflictError on IndexUserID or IndexUserEmail.
 	CreateUser(u member.User) error
-	// PutUser replaces a user; ErrNotFound if absent, a ConflictError on
+	// ReplaceUser replaces a user; ErrNotFound if absent, a ConflictError on
 	// IndexUserEmail if another user has its email.
-	PutUser(u member.User) error
+	ReplaceUser(u member.User) error
 	// DeleteUser removes a user and frees their email; ErrNotFound if absent. What
 	// refers to the user (memberships, tokens, invitations) is the caller's to remove
 	// first, in the same transaction.
 	DeleteUser(id string) error
-	// ScanUsers walks users by ID.
-	ScanUsers(after string, fn func(member.User) bool) error
+}
 
+// WorkspaceReader reads workspaces.
+type WorkspaceReader interface {
 	// GetWorkspace returns the workspace with that ID, or ErrNotFound.
 	GetWorkspace(id string) (workspace.Workspace, error)
 	// GetWorkspaceBySlug returns the workspace holding a slug, or ErrNotFound.
 	GetWorkspaceBySlug(slug string) (workspace.Workspace, error)
 	// GetWorkspaceByExternalID returns the workspace with that external ID, or ErrNotFound.
 	GetWorkspaceByExternalID(externalID string) (workspace.Workspace, error)
-	// CreateWorkspace inserts a workspace with its slug and external-ID index
-	// entries; a ConflictError on IndexWorkspaceID, IndexWorkspaceSlug or
-	// IndexWorkspaceExternalID.
-	CreateWorkspace(w workspace.Workspace) error
-	// PutWorkspace replaces a workspace and moves its index entries; ErrNotFound if
-	// absent, a ConflictError if another workspace holds its slug or external ID.
-	PutWorkspace(w workspace.Workspace) error
 	// ScanWorkspaces walks workspaces by ID.
 	ScanWorkspaces(after string, fn func(workspace.Workspace) bool) error
 	// ScanDeletedWorkspaces walks the deleted workspaces whose DeletedAt is at or
 	// before cutoff, oldest deletion first, through an index: its cost follows the
 	// number of matches, not the number of workspaces.
 	ScanDeletedWorkspaces(cutoff time.Time, fn func(workspace.Workspace) bool) error
+}
+
+// WorkspaceWriter writes workspaces.
+type WorkspaceWriter interface {
+	// CreateWorkspace inserts a workspace with its slug and external-ID index
+	// entries; a ConflictError on IndexWorkspaceID, IndexWorkspaceSlug or
+	// IndexWorkspaceExternalID.
+	CreateWorkspace(w workspace.Workspace) error
+	// ReplaceWorkspace replaces a workspace and moves its index entries; ErrNotFound
+	// if absent, a ConflictError if another workspace holds its slug or external ID.
+	ReplaceWorkspace(w workspace.Workspace) error
 	// PurgeWorkspace removes a workspace and everything it owns (members,
 	// invitations, workspace tokens, events) with their index entries, and says how
 	// many of each it removed; ErrNotFound if absent. A backend may do it in one
 	// statement.
 	PurgeWorkspace(id string) (PurgeCounts, error)
+}
 
+// MemberReader reads memberships.
+type MemberReader interface {
 	// GetMember returns a membership, or ErrNotFound.
 	GetMember(workspaceID, userID string) (member.Member, error)
-	// CreateMember inserts a membership and its user→workspace index entry; a
-	// ConflictError on IndexMember if the user is already a member.
-	CreateMember(m member.Member) error
-	// PutMember replaces a membership; ErrNotFound if absent.
-	PutMember(m member.Member) error
-	// DeleteMember removes a membership; ErrNotFound if absent.
-	DeleteMember(workspaceID, userID string) error
 	// ScanMembers walks a workspace's members by user ID.
 	ScanMembers(workspaceID, afterUserID string, fn func(member.Member) bool) error
 	// ScanUserMemberships walks a user's memberships by workspace ID.
 	ScanUserMemberships(userID, afterWorkspaceID string, fn func(member.Member) bool) error
+}
 
+// MemberWriter writes memberships.
+type MemberWriter interface {
+	// CreateMember inserts a membership and its user→workspace index entry; a
+	// ConflictError on IndexMember if the user is already a member.
+	CreateMember(m member.Member) error
+	// ReplaceMember replaces a membership; ErrNotFound if absent.
+	ReplaceMember(m member.Member) error
+	// DeleteMember removes a membership; ErrNotFound if absent.
+	DeleteMember(workspaceID, userID string) error
+}
+
+// InvitationReader reads invitations.
+type InvitationReader interface {
 	// GetInvitation returns an invitation by ID, or ErrNotFound.
 	GetInvitation(id string) (member.Invitation, error)
 	// GetInvitationByHash returns the invitation whose SecretHash is hash, or ErrNotFound.
 	GetInvitationByHash(hash []byte) (member.Invitation, error)
+	// ScanInvitations walks a workspace's invitations by ID.
+	ScanInvitations(workspaceID, afterID string, fn func(member.Invitation) bool) error
+}
+
+// InvitationWriter writes invitations.
+type InvitationWriter interface {
 	// CreateInvitation inserts an invitation with its hash and workspace index
 	// entries; a ConflictError on IndexInvitationID or IndexInvitationHash.
 	CreateInvitation(inv member.Invitation) error
-	// PutInvitation replaces an invitation; ErrNotFound if absent, a ConflictError on
-	// IndexInvitationHash if another invitation has the same hash.
-	PutInvitation(inv member.Invitation) error
+	// ReplaceInvitation replaces an invitation; ErrNotFound if absent, a
+	// ConflictError on IndexInvitationHash if another invitation has the same hash.
+	ReplaceInvitation(inv member.Invitation) error
 	// DeleteInvitation removes an invitation; ErrNotFound if absent.
 	DeleteInvitation(id string) error
-	// ScanInvitations walks a workspace's invitations by ID.
-	ScanInvitations(workspaceID, afterID string, fn func(member.Invitation) bool) error
+}
 
+// TokenReader reads API tokens.
+type TokenReader interface {
 	// GetToken returns a token by ID, or ErrNotFound.
 	GetToken(id string) (token.Token, error)
 	// GetTokenByHash returns the token whose Hash is hash, or ErrNotFound.
 	GetTokenByHash(hash []byte) (token.Token, error)
+	// ScanWorkspaceTokens walks the tokens bound to a workspace by ID.
+	ScanWorkspaceTokens(workspaceID, afterID string, fn func(token.Token) bool) error
+	// ScanUserTokens walks the tokens created by a user (personal and workspace
+	// tokens) by ID.
+	ScanUserTokens(userID, afterID string, fn func(token.Token) bool) error
+}
+
+// TokenWriter writes API tokens.
+type TokenWriter interface {
 	// CreateToken inserts a token with its hash, workspace and user index entries; a
 	// ConflictError on IndexTokenID or IndexTokenHash.
 	CreateToken(t token.Token) error
-	// PutToken replaces a token; ErrNotFound if absent, a ConflictError on
+	// ReplaceToken replaces a token; ErrNotFound if absent, a ConflictError on
 	// IndexTokenHash if another token has the same hash.
-	PutToken(t token.Token) error
+	ReplaceToken(t token.Token) error
 	// TouchToken sets a token's LastUsedAt to at when at is later than the stored
 	// time, and leaves it otherwise: commutative, so concurrent flushes and a
 	// revocation never undo each other. A token that no longer exists is skipped
@@ -406,35 +447,82 @@ type Tx interface {
 	TouchToken(id string, at time.Time) error
 	// DeleteToken removes a token; ErrNotFound if absent.
 	DeleteToken(id string) error
-	// ScanWorkspaceTokens walks the tokens bound to a workspace by ID.
-	ScanWorkspaceTokens(workspaceID, afterID string, fn func(token.Token) bool) error
-	// ScanUserTokens walks the tokens created by a user (personal and workspace
-	// tokens) by ID.
-	ScanUserTokens(userID, afterID string, fn func(token.Token) bool) error
+}
 
-	// AppendEvent stores an event and gives it its feed position (e.Position is
-	// ignored): see the contract.
-	AppendEvent(e Event) error
+// EventReader reads the feed and the audit logs.
+type EventReader interface {
 	// ScanEvents walks every event after a position, in position order: the durable
 	// feed. Events of transactions that may still commit below a later position are
 	// not shown yet.
 	ScanEvents(afterPosition string, fn func(Event) bool) error
 	// ScanWorkspaceEvents walks one workspace's events by position: its audit log.
 	ScanWorkspaceEvents(workspaceID, afterPosition string, fn func(Event) bool) error
+}
 
+// EventWriter appends events.
+type EventWriter interface {
+	// AppendEvent stores an event and gives it its feed position (e.Position is
+	// ignored): see the contract.
+	AppendEvent(e Event) error
+}
+
+// CounterReader reads counters.
+type CounterReader interface {
 	// Counter returns a named counter; 0 if it was never changed.
 	Counter(name string) (int64, error)
+	// ScanCounters walks every counter by name.
+	ScanCounters(fn func(name string, value int64) bool) error
+}
+
+// CounterWriter changes counters.
+type CounterWriter interface {
 	// AddCounter adds delta to a named counter. It returns no value, so a backend
 	// may shard counters (see the contract).
 	AddCounter(name string, delta int64) error
-	// ScanCounters walks every counter by name.
-	ScanCounters(fn func(name string, value int64) bool) error
+}
 
+// SettingReader reads settings.
+type SettingReader interface {
 	// Setting returns a small named value the Manager keeps about the store itself
 	// (such as the check value of its secret key), or ErrNotFound.
 	Setting(name string) ([]byte, error)
-	// PutSetting inserts or replaces a named value.
+}
+
+// SettingWriter writes settings.
+type SettingWriter interface {
+	// PutSetting inserts or replaces a named value: the contract's one upsert.
 	PutSetting(name string, value []byte) error
+}
+
+// Reader is a read transaction: what View gives. It is valid only until View's
+// function returns.
+type Reader interface {
+	UserReader
+	WorkspaceReader
+	MemberReader
+	InvitationReader
+	TokenReader
+	EventReader
+	CounterReader
+	SettingReader
+}
+
+// ReadWriter is a read-write transaction: what Update gives. It is valid only until
+// Update's function returns.
+type ReadWriter interface {
+	Reader
+	UserWriter
+	WorkspaceWriter
+	MemberWriter
+	InvitationWriter
+	TokenWriter
+	EventWriter
+	CounterWriter
+	SettingWriter
+
+	// OnCommit registers fn to run after this transaction commits, in order, in this
+	// process. It never runs if the transaction rolls back.
+	OnCommit(fn func())
 }
 
 // SettingNames are the settings the Manager keeps, so tools (and storagetest.Dump)

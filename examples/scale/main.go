@@ -426,7 +426,7 @@ func (ds *dataset) fill(store storage.Storage, progress io.Writer) error {
 	}
 	// Users, then the platform user.
 	for start := 0; start < ds.users; start += chunk {
-		err := store.Update(ctx, func(tx storage.Tx) error {
+		err := store.Update(ctx, func(tx storage.ReadWriter) error {
 			for u := start; u < min(start+chunk, ds.users); u++ {
 				id := ds.userID(u)
 				if err := tx.CreateUser(member.User{ID: id, Email: id + "@example.com", CreatedAt: ds.t0, UpdatedAt: ds.t0}); err != nil {
@@ -461,7 +461,7 @@ func (ds *dataset) fill(store storage.Storage, progress io.Writer) error {
 				secrets[i] = s
 			}
 		}
-		err := store.Update(ctx, func(tx storage.Tx) error {
+		err := store.Update(ctx, func(tx storage.ReadWriter) error {
 			for i := start; i < end; i++ {
 				id := ds.ids[i]
 				w := workspace.Workspace{ID: id, Slug: fmt.Sprintf("w-%08d", i), Name: fmt.Sprintf("Workspace %d", i),
@@ -604,7 +604,7 @@ func memoryFootprint(n, k int, key []byte) (perWS, perMember uint64) {
 // fillNoTokens is fill without tokens or progress, for the footprint measure.
 func (ds *dataset) fillNoTokens(store storage.Storage) error {
 	saved := ds.n
-	err := store.Update(ctx, func(tx storage.Tx) error {
+	err := store.Update(ctx, func(tx storage.ReadWriter) error {
 		for i := 0; i < saved; i++ {
 			id := ds.ids[i]
 			if err := tx.CreateWorkspace(workspace.Workspace{ID: id, Slug: fmt.Sprintf("w-%08d", i), Name: fmt.Sprintf("Workspace %d", i),

@@ -466,7 +466,7 @@ func (s *Store) DB() *bbolt.DB { return s.db }
 // It takes no lock of its own, so readers on every core proceed in parallel. A View
 // racing Close either finishes first (bbolt's Close waits for open read
 // transactions) or fails with storage.ErrClosed.
-func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
+func (s *Store) View(ctx context.Context, fn func(storage.Reader) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -487,7 +487,7 @@ func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
 // call is one Update waiting in the group-commit queue.
 type call struct {
 	ctx     context.Context
-	fn      func(storage.Tx) error
+	fn      func(storage.ReadWriter) error
 	done    chan struct{}
 	err     error
 	panic   any // re-raised in the caller's goroutine
@@ -501,7 +501,7 @@ func (p panicked) Error() string { return fmt.Sprintf("panic: %v", p.v) }
 
 // Update runs fn in a write transaction, committed together with any concurrent
 // Updates. fn may run more than once (see storage.Storage).
-func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
+func (s *Store) Update(ctx context.Context, fn func(storage.ReadWriter) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

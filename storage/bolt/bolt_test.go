@@ -48,7 +48,7 @@ func makeDB(t *testing.T) (string, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Update(context.Background(), func(tx storage.Tx) error {
+	err = s.Update(context.Background(), func(tx storage.ReadWriter) error {
 		for _, id := range []string{"a", "b", "c", "d"} {
 			u := member.User{ID: id, Email: id + "@example.com", Name: strings.Repeat("n", 3000)}
 			if err := tx.CreateUser(u); err != nil {
@@ -119,7 +119,7 @@ func TestOpenSurvivesOneFlippedMetaPage(t *testing.T) {
 		t.Fatalf("one damaged meta page should still open from the other: %v", err)
 	}
 	defer s.Close()
-	err = s.View(context.Background(), func(tx storage.Tx) error {
+	err = s.View(context.Background(), func(tx storage.Reader) error {
 		_, err := tx.GetUser("a")
 		return err
 	})
@@ -236,7 +236,7 @@ func TestCorruptRecordIsAnErrorNotAPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	err = s.View(context.Background(), func(tx storage.Tx) error { _, err := tx.GetUser("a"); return err })
+	err = s.View(context.Background(), func(tx storage.Reader) error { _, err := tx.GetUser("a"); return err })
 	if !errors.Is(err, storage.ErrCorrupt) {
 		t.Errorf("got %v, want ErrCorrupt", err)
 	}

@@ -217,7 +217,7 @@ func TestMigratesSchema2SearchIndexesInPasses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Update(ctx, func(tx storage.Tx) error {
+	err = s.Update(ctx, func(tx storage.ReadWriter) error {
 		if err := tx.CreateUser(member.User{ID: "u1", Email: "u1@example.com"}); err != nil {
 			return err
 		}
@@ -299,7 +299,7 @@ func migrateAndCheck(t *testing.T, path string) {
 	if findings, err := s.Check(ctx); err != nil || len(findings) != 0 {
 		t.Fatalf("Check after migration: %v %v", findings, err)
 	}
-	err = s.View(ctx, func(tx storage.Tx) error {
+	err = s.View(ctx, func(tx storage.Reader) error {
 		for _, q := range []storage.WorkspaceQuery{{NameContains: "workspace 12"}, {NameContains: "straße 7"}, {Status: workspace.Inactive}, {NameContains: "ace 5", Status: workspace.Deleted}} {
 			var got, want []string
 			if err := tx.(storage.WorkspaceSearcher).SearchWorkspaces(q, "", func(w workspace.Workspace) bool { got = append(got, w.ID); return true }); err != nil {

@@ -18,9 +18,10 @@ import (
 	"github.com/tenancykit/tenancy/workspace"
 )
 
-// tx adapts a bbolt transaction to storage.Tx. Every value read is decoded into
-// fresh Go memory before it is returned, since bbolt's bytes die with the
-// transaction.
+// tx adapts a bbolt transaction to storage.ReadWriter; a View hands it out as a
+// storage.Reader, and its writes refuse (ErrReadOnly) should a caller assert it
+// back. Every value read is decoded into fresh Go memory before it is returned,
+// since bbolt's bytes die with the transaction.
 type tx struct {
 	btx      *bbolt.Tx
 	writable bool
@@ -28,11 +29,9 @@ type tx struct {
 	commits  []func()
 }
 
-var _ storage.Tx = (*tx)(nil)
+var _ storage.ReadWriter = (*tx)(nil)
 
 func (t *tx) end() { t.ended = true }
-
-func (t *tx) Writable() bool { return t.writable }
 
 func (t *tx) OnCommit(fn func()) {
 	if t.writable && fn != nil {
@@ -184,7 +183,7 @@ func (t *tx) GetUserByEmail(email string) (member.User, error) {
 
 func (t *tx) CreateUser(u member.User) error { return t.putUser(true, u) }
 
-func (t *tx) PutUser(u member.User) error { return t.putUser(false, u) }
+func (t *tx) ReplaceUser(u member.User) error { return t.putUser(false, u) }
 
 func (t *tx) putUser(create bool, u member.User) error {
 	if err := storage.CheckKeys("user", []string{u.ID, u.Email}); err != nil {
@@ -283,7 +282,7 @@ func (t *tx) GetWorkspaceByExternalID(ext string) (workspace.Workspace, error) {
 
 func (t *tx) CreateWorkspace(w workspace.Workspace) error { return t.putWorkspace(true, w) }
 
-func (t *tx) PutWorkspace(w workspace.Workspace) error { return t.putWorkspace(false, w) }
+func (t *tx) ReplaceWorkspace(w workspace.Workspace) error { return t.putWorkspace(false, w) }
 
 func (t *tx) putWorkspace(create bool, w workspace.Workspace) error {
 	if err := storage.CheckKeys("workspace", []string{w.ID, w.Slug}); err != nil {
@@ -548,7 +547,7 @@ func (t *tx) GetMember(wsID, userID string) (member.Member, error) {
 
 func (t *tx) CreateMember(m member.Member) error { return t.putMember(true, m) }
 
-func (t *tx) PutMember(m member.Member) error { return t.putMember(false, m) }
+func (t *tx) ReplaceMember(m member.Member) error { return t.putMember(false, m) }
 
 func (t *tx) putMember(create bool, m member.Member) error {
 	if err := storage.CheckKeys("member", []string{m.WorkspaceID, m.UserID}); err != nil {
@@ -618,7 +617,7 @@ func (t *tx) GetInvitationByHash(hash []byte) (member.Invitation, error) {
 
 func (t *tx) CreateInvitation(inv member.Invitation) error { return t.putInvitation(true, inv) }
 
-func (t *tx) PutInvitation(inv member.Invitation) error { return t.putInvitation(false, inv) }
+func (t *tx) ReplaceInvitation(inv member.Invitation) error { return t.putInvitation(false, inv) }
 
 func (t *tx) putInvitation(create bool, inv member.Invitation) error {
 	if err := storage.CheckKeys("invitation", []string{inv.ID, inv.WorkspaceID}, inv.SecretHash); err != nil {
@@ -695,7 +694,7 @@ func (t *tx) GetTokenByHash(hash []byte) (token.Token, error) {
 
 func (t *tx) CreateToken(tok token.Token) error { return t.putToken(true, tok) }
 
-func (t *tx) PutToken(tok token.Token) error { return t.putToken(false, tok) }
+func (t *tx) ReplaceToken(tok token.Token) error { return t.putToken(false, tok) }
 
 // TouchToken moves a token's last-used time forward, never back.
 func (t *tx) TouchToken(id string, at time.Time) error {

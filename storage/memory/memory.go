@@ -47,19 +47,19 @@ func New() *Store {
 }
 
 // View runs fn against the latest committed snapshot, without locking.
-func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
+func (s *Store) View(ctx context.Context, fn func(storage.Reader) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if s.closed.Load() {
 		return storage.ErrClosed
 	}
-	return fn(readTx{s.root.Load()})
+	return fn(s.root.Load())
 }
 
 // Update runs fn in the single write transaction and publishes its writes if fn
 // returns nil. An error or a panic in fn discards every write.
-func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
+func (s *Store) Update(ctx context.Context, fn func(storage.ReadWriter) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	return nil
 }
 
-func (s *Store) update(fn func(storage.Tx) error) ([]func(), error) {
+func (s *Store) update(fn func(storage.ReadWriter) error) ([]func(), error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
@@ -486,7 +486,7 @@ func (s *snapshot) ScanCounters(fn func(string, int64) bool) error {
 	return nil
 }
 
-var _ storage.WorkspaceSearcher = readTx{}
+var _ storage.WorkspaceSearcher = (*snapshot)(nil)
 
 // SearchWorkspaces intersects the posting lists of the needle's rarest grams (and
 // the status index) with storage.Leapfrog, then checks each candidate with
@@ -559,35 +559,9 @@ func (s *snapshot) Setting(name string) ([]byte, error) {
 	return nil, notFound("setting", name)
 }
 
-// readTx is a View transaction. It is a single pointer, so passing it as a
-// storage.Tx allocates nothing.
-type readTx struct{ *snapshot }
-
-var _ storage.Tx = readTx{}
-
-func (readTx) Writable() bool                            { return false }
-func (readTx) OnCommit(func())                           {}
-func (readTx) CreateUser(member.User) error              { return storage.ErrReadOnly }
-func (readTx) PutUser(member.User) error                 { return storage.ErrReadOnly }
-func (readTx) DeleteUser(string) error                   { return storage.ErrReadOnly }
-func (readTx) CreateWorkspace(workspace.Workspace) error { return storage.ErrReadOnly }
-func (readTx) PutWorkspace(workspace.Workspace) error    { return storage.ErrReadOnly }
-func (readTx) PurgeWorkspace(string) (storage.PurgeCounts, error) {
-	return storage.PurgeCounts{}, storage.ErrReadOnly
-}
-func (readTx) CreateMember(member.Member) error         { return storage.ErrReadOnly }
-func (readTx) PutMember(member.Member) error            { return storage.ErrReadOnly }
-func (readTx) DeleteMember(string, string) error        { return storage.ErrReadOnly }
-func (readTx) CreateInvitation(member.Invitation) error { return storage.ErrReadOnly }
-func (readTx) PutInvitation(member.Invitation) error    { return storage.ErrReadOnly }
-func (readTx) DeleteInvitation(string) error            { return storage.ErrReadOnly }
-func (readTx) CreateToken(token.Token) error            { return storage.ErrReadOnly }
-func (readTx) PutToken(token.Token) error               { return storage.ErrReadOnly }
-func (readTx) TouchToken(string, time.Time) error       { return storage.ErrReadOnly }
-func (readTx) DeleteToken(string) error                 { return storage.ErrReadOnly }
-func (readTx) AppendEvent(storage.Event) error          { return storage.ErrReadOnly }
-func (readTx) AddCounter(string, int64) error           { return storage.ErrReadOnly }
-func (readTx) PutSetting(string, []byte) error          { return storage.ErrReadOnly }
+// A View transaction is the snapshot itself: immutable, read without locking, and
+// with no write methods to reach by a type assertion.
+var _ storage.Reader = (*snapshot)(nil)
 
 // writeTx is the Update transaction: it writes to a private clone of the snapshot.
 type writeTx struct {
@@ -596,9 +570,7 @@ type writeTx struct {
 	done    bool
 }
 
-var _ storage.Tx = (*writeTx)(nil)
-
-func (t *writeTx) Writable() bool { return true }
+var _ storage.ReadWriter = (*writeTx)(nil)
 
 func (t *writeTx) OnCommit(fn func()) {
 	if fn != nil {
@@ -636,7 +608,7 @@ func (t *writeTx) CreateUser(u member.User) error {
 	return t.putUser(u)
 }
 
-func (t *writeTx) PutUser(u member.User) error {
+func (t *writeTx) ReplaceUser(u member.User) error {
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -685,7 +657,7 @@ func (t *writeTx) CreateWorkspace(w workspace.Workspace) error {
 	return t.putWorkspace(w)
 }
 
-func (t *writeTx) PutWorkspace(w workspace.Workspace) error {
+func (t *writeTx) ReplaceWorkspace(w workspace.Workspace) error {
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -817,7 +789,7 @@ func (t *writeTx) CreateMember(m member.Member) error {
 	return t.putMember(m)
 }
 
-func (t *writeTx) PutMember(m member.Member) error {
+func (t *writeTx) ReplaceMember(m member.Member) error {
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -860,7 +832,7 @@ func (t *writeTx) CreateInvitation(inv member.Invitation) error {
 	return t.putInvitation(inv)
 }
 
-func (t *writeTx) PutInvitation(inv member.Invitation) error {
+func (t *writeTx) ReplaceInvitation(inv member.Invitation) error {
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -911,7 +883,7 @@ func (t *writeTx) CreateToken(tok token.Token) error {
 	return t.putToken(tok)
 }
 
-func (t *writeTx) PutToken(tok token.Token) error {
+func (t *writeTx) ReplaceToken(tok token.Token) error {
 	if err := t.check(); err != nil {
 		return err
 	}

@@ -316,7 +316,7 @@ func TestCollationKeepsBytesDistinct(t *testing.T) {
 	}
 	defer s.Close()
 	ids := []string{"a", "A", "á", "a\u0301", "B", "b", "_x", "~x", "ä", "Z"}
-	err = s.Update(ctx, func(tx storage.Tx) error {
+	err = s.Update(ctx, func(tx storage.ReadWriter) error {
 		for i, id := range ids {
 			if err := tx.CreateUser(userRec(id, fmt.Sprintf("u%d@example.com", i))); err != nil {
 				return err
@@ -328,7 +328,7 @@ func TestCollationKeepsBytesDistinct(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	_ = s.View(ctx, func(tx storage.Tx) error {
+	_ = s.View(ctx, func(tx storage.Reader) error {
 		return tx.ScanUsers("", func(u userT) bool { got = append(got, u.ID); return true })
 	})
 	want := append([]string(nil), ids...)
@@ -352,12 +352,12 @@ func TestSerializationFailureIsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	if err := s.Update(ctx, func(tx storage.Tx) error { return tx.AddCounter("c", 1) }); err != nil {
+	if err := s.Update(ctx, func(tx storage.ReadWriter) error { return tx.AddCounter("c", 1) }); err != nil {
 		t.Fatal(err)
 	}
 	before := s.Stats()
 	attempts := 0
-	err = s.Update(ctx, func(tx storage.Tx) error {
+	err = s.Update(ctx, func(tx storage.ReadWriter) error {
 		attempts++
 		n, err := tx.Counter("c")
 		if err != nil {
@@ -365,10 +365,10 @@ func TestSerializationFailureIsRetried(t *testing.T) {
 		}
 		if attempts == 1 {
 			// Another writer changes what this transaction read, and commits first.
-			if err := other.Update(ctx, func(tx storage.Tx) error { return tx.PutSetting("c-seen", []byte("x")) }); err != nil {
+			if err := other.Update(ctx, func(tx storage.ReadWriter) error { return tx.PutSetting("c-seen", []byte("x")) }); err != nil {
 				return err
 			}
-			if err := other.Update(ctx, func(tx storage.Tx) error { return tx.AddCounter("c", 10) }); err != nil {
+			if err := other.Update(ctx, func(tx storage.ReadWriter) error { return tx.AddCounter("c", 10) }); err != nil {
 				return err
 			}
 		}
@@ -380,7 +380,7 @@ func TestSerializationFailureIsRetried(t *testing.T) {
 	if attempts != 2 || s.Stats().Retries != before.Retries+1 {
 		t.Errorf("%d attempts, %d retries; want 2 and 1", attempts, s.Stats().Retries-before.Retries)
 	}
-	_ = s.View(ctx, func(tx storage.Tx) error {
+	_ = s.View(ctx, func(tx storage.Reader) error {
 		if v, _ := tx.Setting("c-seen"); string(v) != "11" {
 			t.Errorf("the retry read %q, want the committed 11", v)
 		}

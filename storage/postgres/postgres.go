@@ -267,7 +267,7 @@ func (s *Store) Stats() Stats {
 }
 
 // View runs fn in a REPEATABLE READ, READ ONLY transaction: one snapshot.
-func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
+func (s *Store) View(ctx context.Context, fn func(storage.Reader) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -291,7 +291,7 @@ func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
 
 // Update runs fn in a SERIALIZABLE transaction and commits it; see the package doc
 // for when fn runs again.
-func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
+func (s *Store) Update(ctx context.Context, fn func(storage.ReadWriter) error) error {
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -322,7 +322,7 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 }
 
 // attempt runs fn once; a panic rolls back and is re-raised.
-func (s *Store) attempt(ctx context.Context, fn func(storage.Tx) error) (commits []func(), err error) {
+func (s *Store) attempt(ctx context.Context, fn func(storage.ReadWriter) error) (commits []func(), err error) {
 	ptx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
 		return nil, s.connErr(ctx, err)

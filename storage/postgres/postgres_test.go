@@ -91,7 +91,7 @@ func TestMigrationMarksSuspendedUsersTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	err = s.Update(ctx, func(tx storage.Tx) error {
+	err = s.Update(ctx, func(tx storage.ReadWriter) error {
 		for i, id := range []string{"active", "suspended"} {
 			u := userRec(id, id+"@example.com")
 			if id == "suspended" {
@@ -124,7 +124,7 @@ func TestMigrationMarksSuspendedUsersTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	err = s.View(ctx, func(tx storage.Tx) error {
+	err = s.View(ctx, func(tx storage.Reader) error {
 		for id, want := range map[string]bool{"tok_active": false, "tok_suspended": true} {
 			k, err := tx.GetToken(id)
 			if err != nil || k.UserSuspended != want {

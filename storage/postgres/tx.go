@@ -22,7 +22,7 @@ import (
 	"github.com/tenancykit/tenancy/workspace"
 )
 
-// tx adapts a pgx transaction to storage.Tx. Scans read in pages and close their
+// tx adapts a pgx transaction to storage.ReadWriter (a View hands it out as a storage.Reader; its writes refuse then). Scans read in pages and close their
 // result before calling back, so a callback may query the same transaction.
 type tx struct {
 	s        *Store
@@ -34,7 +34,7 @@ type tx struct {
 	commits  []func()
 }
 
-var _ storage.Tx = (*tx)(nil)
+var _ storage.ReadWriter = (*tx)(nil)
 var _ storage.FullScanner = (*tx)(nil)
 
 // scanPage is how many rows a scan reads per query, at most; firstPage is how many
@@ -43,8 +43,6 @@ const (
 	scanPage  = 128
 	firstPage = 16
 )
-
-func (t *tx) Writable() bool { return t.writable }
 
 func (t *tx) OnCommit(fn func()) {
 	if t.writable && fn != nil {
@@ -289,7 +287,7 @@ func (t *tx) CreateUser(u member.User) error {
 	return err
 }
 
-func (t *tx) PutUser(u member.User) error {
+func (t *tx) ReplaceUser(u member.User) error {
 	if err := t.writeCheck("user", []string{u.ID, u.Email}); err != nil {
 		return err
 	}
@@ -405,7 +403,7 @@ func (t *tx) CreateWorkspace(w workspace.Workspace) error {
 	return err
 }
 
-func (t *tx) PutWorkspace(w workspace.Workspace) error {
+func (t *tx) ReplaceWorkspace(w workspace.Workspace) error {
 	if err := t.writeCheck("workspace", []string{w.ID, w.Slug}); err != nil {
 		return err
 	}
@@ -634,7 +632,7 @@ func (t *tx) CreateMember(m member.Member) error {
 	return err
 }
 
-func (t *tx) PutMember(m member.Member) error {
+func (t *tx) ReplaceMember(m member.Member) error {
 	if err := t.writeCheck("member", []string{m.WorkspaceID, m.UserID}); err != nil {
 		return err
 	}
@@ -716,7 +714,7 @@ func (t *tx) CreateInvitation(i member.Invitation) error {
 	return err
 }
 
-func (t *tx) PutInvitation(i member.Invitation) error {
+func (t *tx) ReplaceInvitation(i member.Invitation) error {
 	if err := t.writeCheck("invitation", []string{i.ID, i.WorkspaceID}, i.SecretHash); err != nil {
 		return err
 	}
@@ -786,7 +784,7 @@ func (t *tx) CreateToken(k token.Token) error {
 	return err
 }
 
-func (t *tx) PutToken(k token.Token) error {
+func (t *tx) ReplaceToken(k token.Token) error {
 	if err := t.writeCheck("token", []string{k.ID, k.UserID}, k.Hash); err != nil {
 		return err
 	}

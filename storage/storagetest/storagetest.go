@@ -8,7 +8,7 @@
 // newStore returns a fresh, empty store for each subtest (a new file, a new
 // database schema…). Run runs two suites against it:
 //
-//   - the Tx suite (tx_*.go): every method of storage.Tx, the contract's rules
+//   - the Tx suite (tx_*.go): every method of storage.ReadWriter, the contract's rules
 //     (insert versus replace, unique indexes named, feed positions, commutative
 //     counters and touches, rollback on error and panic, snapshots under parallel
 //     writers), with referentially valid fixtures, so a backend with foreign keys
@@ -169,14 +169,14 @@ func evt(id, wsID string) storage.Event {
 		Data: map[string]string{"k": "v"}, Time: t0}
 }
 
-func update(t *testing.T, s storage.Storage, fn func(tx storage.Tx) error) {
+func update(t *testing.T, s storage.Storage, fn func(tx storage.ReadWriter) error) {
 	t.Helper()
 	if err := s.Update(ctx, fn); err != nil {
 		t.Fatalf("Update: %v", err)
 	}
 }
 
-func view(t *testing.T, s storage.Storage, fn func(tx storage.Tx) error) {
+func view(t *testing.T, s storage.Storage, fn func(tx storage.Reader) error) {
 	t.Helper()
 	if err := s.View(ctx, fn); err != nil {
 		t.Fatalf("View: %v", err)
@@ -185,7 +185,7 @@ func view(t *testing.T, s storage.Storage, fn func(tx storage.Tx) error) {
 
 // users creates users, so that the records a test writes next are referentially
 // valid (a backend with foreign keys must pass the kit).
-func users(tx storage.Tx, ids ...string) {
+func users(tx storage.ReadWriter, ids ...string) {
 	for _, id := range ids {
 		must(tx.CreateUser(user(id)))
 	}
@@ -200,7 +200,7 @@ func must(err error) {
 // seed writes one record of every kind.
 func seed(t *testing.T, s storage.Storage) {
 	t.Helper()
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		must(tx.CreateUser(user("u1")))
 		must(tx.CreateUser(user("u2")))
 		w := ws("ws_1", "alpha")
@@ -226,7 +226,7 @@ func Dump(t testing.TB, s storage.Storage) string {
 	t.Helper()
 	var out []any
 	add := func(v any) bool { out = append(out, v); return true }
-	err := s.View(ctx, func(tx storage.Tx) error {
+	err := s.View(ctx, func(tx storage.Reader) error {
 		must(tx.ScanUsers("", func(u member.User) bool {
 			add(u)
 			must(tx.ScanUserTokens(u.ID, "", func(k token.Token) bool { return add(k) }))

@@ -10,7 +10,7 @@ import (
 // The Tx suite, the feed: positions the backend assigns.
 
 func testEvents(t *testing.T, s storage.Storage) {
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		users(tx, "u1")
 		must(tx.CreateWorkspace(ws("ws_a", "a")))
 		must(tx.CreateWorkspace(ws("ws_b", "b")))
@@ -20,9 +20,9 @@ func testEvents(t *testing.T, s storage.Storage) {
 	})
 	// IDs only name events: the backend orders the feed by positions it assigns,
 	// here in commit order, whatever the IDs say.
-	update(t, s, func(tx storage.Tx) error { return tx.AppendEvent(evt("evt_0", "ws_a")) })
+	update(t, s, func(tx storage.ReadWriter) error { return tx.AppendEvent(evt("evt_0", "ws_a")) })
 	var all []storage.Event
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		return tx.ScanEvents("", func(e storage.Event) bool { all = append(all, e); return true })
 	})
 	var ids []string
@@ -36,7 +36,7 @@ func testEvents(t *testing.T, s storage.Storage) {
 	if len(all) != 4 {
 		t.FailNow()
 	}
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		var got []string
 		must(tx.ScanEvents(all[0].Position, func(e storage.Event) bool { got = append(got, e.ID); return true }))
 		assertList(t, "ScanEvents(after the first)", got, "evt_2", "evt_3", "evt_0")
@@ -49,9 +49,9 @@ func testEvents(t *testing.T, s storage.Storage) {
 		return nil
 	})
 	// A rolled-back append leaves no event, and later events still sort after.
-	_ = s.Update(ctx, func(tx storage.Tx) error { must(tx.AppendEvent(evt("evt_x", "ws_b"))); return errBoom })
-	update(t, s, func(tx storage.Tx) error { return tx.AppendEvent(evt("evt_5", "ws_b")) })
-	view(t, s, func(tx storage.Tx) error {
+	_ = s.Update(ctx, func(tx storage.ReadWriter) error { must(tx.AppendEvent(evt("evt_x", "ws_b"))); return errBoom })
+	update(t, s, func(tx storage.ReadWriter) error { return tx.AppendEvent(evt("evt_5", "ws_b")) })
+	view(t, s, func(tx storage.Reader) error {
 		var got []string
 		must(tx.ScanEvents(all[3].Position, func(e storage.Event) bool { got = append(got, e.ID); return true }))
 		assertList(t, "ScanEvents after a rollback", got, "evt_5")
@@ -65,10 +65,10 @@ func testEvents(t *testing.T, s storage.Storage) {
 func testManyEvents(t *testing.T, s storage.Storage) {
 	const n = 300
 	for i := range n {
-		update(t, s, func(tx storage.Tx) error { return tx.AppendEvent(evt(fmt.Sprintf("evt_%03d", i), "")) })
+		update(t, s, func(tx storage.ReadWriter) error { return tx.AppendEvent(evt(fmt.Sprintf("evt_%03d", i), "")) })
 	}
 	var all []storage.Event
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		return tx.ScanEvents("", func(e storage.Event) bool { all = append(all, e); return true })
 	})
 	if len(all) != n {
@@ -81,7 +81,7 @@ func testManyEvents(t *testing.T, s storage.Storage) {
 	}
 	for _, from := range []int{0, 126, 127, 128, 200, n - 1} {
 		var next string
-		view(t, s, func(tx storage.Tx) error {
+		view(t, s, func(tx storage.Reader) error {
 			return tx.ScanEvents(all[from].Position, func(e storage.Event) bool { next = e.ID; return false })
 		})
 		want := ""

@@ -18,7 +18,7 @@ import (
 // The Tx suite, records: lookups, unique indexes, keys, scans and copies.
 
 func testNotFound(t *testing.T, s storage.Storage) {
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		_, err := tx.GetUser("nope")
 		wantKind(t, "GetUser", err, storage.ErrNotFound)
 		_, err = tx.GetUserByEmail("nope@example.com")
@@ -46,24 +46,24 @@ func testNotFound(t *testing.T, s storage.Storage) {
 		return nil
 	})
 	// Each in its own transaction: after a write error, a transaction is abandoned.
-	for name, fn := range map[string]func(tx storage.Tx) error{
-		"PurgeWorkspace":   func(tx storage.Tx) error { _, err := tx.PurgeWorkspace("ws_nope"); return err },
-		"DeleteMember":     func(tx storage.Tx) error { return tx.DeleteMember("ws_nope", "u1") },
-		"DeleteInvitation": func(tx storage.Tx) error { return tx.DeleteInvitation("inv_nope") },
-		"DeleteToken":      func(tx storage.Tx) error { return tx.DeleteToken("tok_nope") },
-		"DeleteUser":       func(tx storage.Tx) error { return tx.DeleteUser("u_nope") },
+	for name, fn := range map[string]func(tx storage.ReadWriter) error{
+		"PurgeWorkspace":   func(tx storage.ReadWriter) error { _, err := tx.PurgeWorkspace("ws_nope"); return err },
+		"DeleteMember":     func(tx storage.ReadWriter) error { return tx.DeleteMember("ws_nope", "u1") },
+		"DeleteInvitation": func(tx storage.ReadWriter) error { return tx.DeleteInvitation("inv_nope") },
+		"DeleteToken":      func(tx storage.ReadWriter) error { return tx.DeleteToken("tok_nope") },
+		"DeleteUser":       func(tx storage.ReadWriter) error { return tx.DeleteUser("u_nope") },
 		// Put… only replaces: a missing record is not created.
-		"PutUser":       func(tx storage.Tx) error { return tx.PutUser(user("u1")) },
-		"PutWorkspace":  func(tx storage.Tx) error { return tx.PutWorkspace(ws("ws_1", "alpha")) },
-		"PutMember":     func(tx storage.Tx) error { return tx.PutMember(mem("ws_1", "u1", rbac.Admin)) },
-		"PutInvitation": func(tx storage.Tx) error { return tx.PutInvitation(inv("inv_1", "ws_1", "h")) },
-		"PutToken":      func(tx storage.Tx) error { return tx.PutToken(tok("tok_1", "", "u1", "h")) },
-		"Setting":       func(tx storage.Tx) error { _, err := tx.Setting("nope"); return err },
+		"ReplaceUser":       func(tx storage.ReadWriter) error { return tx.ReplaceUser(user("u1")) },
+		"ReplaceWorkspace":  func(tx storage.ReadWriter) error { return tx.ReplaceWorkspace(ws("ws_1", "alpha")) },
+		"ReplaceMember":     func(tx storage.ReadWriter) error { return tx.ReplaceMember(mem("ws_1", "u1", rbac.Admin)) },
+		"ReplaceInvitation": func(tx storage.ReadWriter) error { return tx.ReplaceInvitation(inv("inv_1", "ws_1", "h")) },
+		"ReplaceToken":      func(tx storage.ReadWriter) error { return tx.ReplaceToken(tok("tok_1", "", "u1", "h")) },
+		"Setting":           func(tx storage.ReadWriter) error { _, err := tx.Setting("nope"); return err },
 	} {
 		wantKind(t, name, s.Update(ctx, fn), storage.ErrNotFound)
 	}
 	// TouchToken skips a token that is gone: the usage flush races deletions.
-	update(t, s, func(tx storage.Tx) error { return tx.TouchToken("tok_nope", t0) })
+	update(t, s, func(tx storage.ReadWriter) error { return tx.TouchToken("tok_nope", t0) })
 	if d := dump(t, s); strings.Contains(d, "tok_nope") {
 		t.Errorf("TouchToken created a token: %s", d)
 	}
@@ -71,7 +71,7 @@ func testNotFound(t *testing.T, s storage.Storage) {
 
 func testRoundTrip(t *testing.T, s storage.Storage) {
 	seed(t, s)
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		check := func(what string, got, want any, err error) {
 			t.Helper()
 			if err != nil {
@@ -119,16 +119,16 @@ func testRoundTrip(t *testing.T, s storage.Storage) {
 	// A suspended user keeps the time of their suspension, and loses it again.
 	suspended := user("u2")
 	suspended.SuspendedAt = t0.Add(time.Hour)
-	update(t, s, func(tx storage.Tx) error { return tx.PutUser(suspended) })
-	view(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error { return tx.ReplaceUser(suspended) })
+	view(t, s, func(tx storage.Reader) error {
 		u, err := tx.GetUser("u2")
 		if err != nil || !reflect.DeepEqual(u, suspended) || !u.Suspended() {
 			t.Errorf("suspended user: got %+v, %v; want %+v", u, err, suspended)
 		}
 		return nil
 	})
-	update(t, s, func(tx storage.Tx) error { return tx.PutUser(user("u2")) })
-	view(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error { return tx.ReplaceUser(user("u2")) })
+	view(t, s, func(tx storage.Reader) error {
 		if u, err := tx.GetUser("u2"); err != nil || u.Suspended() {
 			t.Errorf("reactivated user: got %+v, %v", u, err)
 		}
@@ -138,13 +138,13 @@ func testRoundTrip(t *testing.T, s storage.Storage) {
 	// it later, through every lookup, and loses it again.
 	marked := tok("tok_9", "ws_1", "u1", "thash9")
 	marked.UserSuspended = true
-	update(t, s, func(tx storage.Tx) error { return tx.CreateToken(marked) })
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error { return tx.CreateToken(marked) })
+	update(t, s, func(tx storage.ReadWriter) error {
 		k := tok("tok_1", "ws_1", "u1", "thash1")
 		k.UserSuspended = true
-		return tx.PutToken(k)
+		return tx.ReplaceToken(k)
 	})
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		for _, id := range []string{"tok_9", "tok_1"} {
 			k, err := tx.GetToken(id)
 			if err != nil || !k.UserSuspended {
@@ -167,11 +167,11 @@ func testRoundTrip(t *testing.T, s storage.Storage) {
 		}
 		return nil
 	})
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		must(tx.DeleteToken("tok_9"))
-		return tx.PutToken(tok("tok_1", "ws_1", "u1", "thash1"))
+		return tx.ReplaceToken(tok("tok_1", "ws_1", "u1", "thash1"))
 	})
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		if k, err := tx.GetTokenByHash([]byte("thash1")); err != nil || !reflect.DeepEqual(k, tok("tok_1", "ws_1", "u1", "thash1")) {
 			t.Errorf("GetTokenByHash, unmarked: %+v, %v", k, err)
 		}
@@ -184,23 +184,35 @@ func testUniqueIndexes(t *testing.T, s storage.Storage) {
 	before := dump(t, s)
 	cases := []struct {
 		index string
-		fn    func(tx storage.Tx) error
+		fn    func(tx storage.ReadWriter) error
 	}{
-		{storage.IndexUserID, func(tx storage.Tx) error { u := user("u1"); u.Email = "other@example.com"; return tx.CreateUser(u) }},
-		{storage.IndexUserEmail, func(tx storage.Tx) error { u := user("u3"); u.Email = "u1@example.com"; return tx.CreateUser(u) }},
-		{storage.IndexUserEmail, func(tx storage.Tx) error { u := user("u2"); u.Email = "u1@example.com"; return tx.PutUser(u) }},
-		{storage.IndexWorkspaceID, func(tx storage.Tx) error { return tx.CreateWorkspace(ws("ws_1", "other")) }},
-		{storage.IndexWorkspaceSlug, func(tx storage.Tx) error { return tx.CreateWorkspace(ws("ws_2", "alpha")) }},
-		{storage.IndexWorkspaceExternalID, func(tx storage.Tx) error {
+		{storage.IndexUserID, func(tx storage.ReadWriter) error {
+			u := user("u1")
+			u.Email = "other@example.com"
+			return tx.CreateUser(u)
+		}},
+		{storage.IndexUserEmail, func(tx storage.ReadWriter) error {
+			u := user("u3")
+			u.Email = "u1@example.com"
+			return tx.CreateUser(u)
+		}},
+		{storage.IndexUserEmail, func(tx storage.ReadWriter) error {
+			u := user("u2")
+			u.Email = "u1@example.com"
+			return tx.ReplaceUser(u)
+		}},
+		{storage.IndexWorkspaceID, func(tx storage.ReadWriter) error { return tx.CreateWorkspace(ws("ws_1", "other")) }},
+		{storage.IndexWorkspaceSlug, func(tx storage.ReadWriter) error { return tx.CreateWorkspace(ws("ws_2", "alpha")) }},
+		{storage.IndexWorkspaceExternalID, func(tx storage.ReadWriter) error {
 			w := ws("ws_2", "beta")
 			w.ExternalID = "ext-1"
 			return tx.CreateWorkspace(w)
 		}},
-		{storage.IndexMember, func(tx storage.Tx) error { return tx.CreateMember(mem("ws_1", "u1", rbac.Viewer)) }},
-		{storage.IndexInvitationID, func(tx storage.Tx) error { return tx.CreateInvitation(inv("inv_1", "ws_1", "ihash9")) }},
-		{storage.IndexInvitationHash, func(tx storage.Tx) error { return tx.CreateInvitation(inv("inv_2", "ws_1", "ihash1")) }},
-		{storage.IndexTokenID, func(tx storage.Tx) error { return tx.CreateToken(tok("tok_1", "ws_1", "u1", "thash9")) }},
-		{storage.IndexTokenHash, func(tx storage.Tx) error { return tx.CreateToken(tok("tok_2", "ws_1", "u1", "thash1")) }},
+		{storage.IndexMember, func(tx storage.ReadWriter) error { return tx.CreateMember(mem("ws_1", "u1", rbac.Viewer)) }},
+		{storage.IndexInvitationID, func(tx storage.ReadWriter) error { return tx.CreateInvitation(inv("inv_1", "ws_1", "ihash9")) }},
+		{storage.IndexInvitationHash, func(tx storage.ReadWriter) error { return tx.CreateInvitation(inv("inv_2", "ws_1", "ihash1")) }},
+		{storage.IndexTokenID, func(tx storage.ReadWriter) error { return tx.CreateToken(tok("tok_1", "ws_1", "u1", "thash9")) }},
+		{storage.IndexTokenHash, func(tx storage.ReadWriter) error { return tx.CreateToken(tok("tok_2", "ws_1", "u1", "thash1")) }},
 	}
 	for _, c := range cases {
 		err := s.Update(ctx, c.fn)
@@ -213,15 +225,15 @@ func testUniqueIndexes(t *testing.T, s storage.Storage) {
 		t.Errorf("refused writes changed the store:\nbefore %s\nafter  %s", before, after)
 	}
 	// Re-putting a record under its own unique keys is an update, not a conflict.
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		w := ws("ws_1", "alpha")
 		w.ExternalID = "ext-1"
 		w.Name = "Renamed"
-		must(tx.PutWorkspace(w))
-		must(tx.PutUser(user("u1")))
-		must(tx.PutMember(mem("ws_1", "u1", rbac.Admin)))
-		must(tx.PutInvitation(inv("inv_1", "ws_1", "ihash1")))
-		return tx.PutToken(tok("tok_1", "ws_1", "u1", "thash1"))
+		must(tx.ReplaceWorkspace(w))
+		must(tx.ReplaceUser(user("u1")))
+		must(tx.ReplaceMember(mem("ws_1", "u1", rbac.Admin)))
+		must(tx.ReplaceInvitation(inv("inv_1", "ws_1", "ihash1")))
+		return tx.ReplaceToken(tok("tok_1", "ws_1", "u1", "thash1"))
 	})
 }
 
@@ -235,16 +247,16 @@ func testInvalidKeysRefused(t *testing.T, s storage.Storage) {
 	noSlug := ws("ws_9", "")
 	noHashInv := inv("inv_9", "ws_1", "")
 	noHashTok := tok("tok_9", "ws_1", "u1", "")
-	cases := map[string]func(tx storage.Tx) error{
-		"user without ID":          func(tx storage.Tx) error { return tx.CreateUser(user("")) },
-		"user without email":       func(tx storage.Tx) error { return tx.CreateUser(noEmail) },
-		"user ID with a zero byte": func(tx storage.Tx) error { return tx.CreateUser(user("a\x00b")) },
-		"workspace without slug":   func(tx storage.Tx) error { return tx.CreateWorkspace(noSlug) },
-		"member without user":      func(tx storage.Tx) error { return tx.CreateMember(mem("ws_1", "", rbac.Viewer)) },
-		"member, zero byte":        func(tx storage.Tx) error { return tx.CreateMember(mem("ws_1\x00u", "x", rbac.Viewer)) },
-		"invitation without hash":  func(tx storage.Tx) error { return tx.CreateInvitation(noHashInv) },
-		"token without hash":       func(tx storage.Tx) error { return tx.CreateToken(noHashTok) },
-		"event without ID":         func(tx storage.Tx) error { return tx.AppendEvent(evt("", "ws_1")) },
+	cases := map[string]func(tx storage.ReadWriter) error{
+		"user without ID":          func(tx storage.ReadWriter) error { return tx.CreateUser(user("")) },
+		"user without email":       func(tx storage.ReadWriter) error { return tx.CreateUser(noEmail) },
+		"user ID with a zero byte": func(tx storage.ReadWriter) error { return tx.CreateUser(user("a\x00b")) },
+		"workspace without slug":   func(tx storage.ReadWriter) error { return tx.CreateWorkspace(noSlug) },
+		"member without user":      func(tx storage.ReadWriter) error { return tx.CreateMember(mem("ws_1", "", rbac.Viewer)) },
+		"member, zero byte":        func(tx storage.ReadWriter) error { return tx.CreateMember(mem("ws_1\x00u", "x", rbac.Viewer)) },
+		"invitation without hash":  func(tx storage.ReadWriter) error { return tx.CreateInvitation(noHashInv) },
+		"token without hash":       func(tx storage.ReadWriter) error { return tx.CreateToken(noHashTok) },
+		"event without ID":         func(tx storage.ReadWriter) error { return tx.AppendEvent(evt("", "ws_1")) },
 	}
 	for name, fn := range cases {
 		wantKind(t, name, s.Update(ctx, fn), storage.ErrInvalidKey)
@@ -252,11 +264,11 @@ func testInvalidKeysRefused(t *testing.T, s storage.Storage) {
 	if after := dump(t, s); after != before {
 		t.Errorf("refused writes changed the store")
 	}
-	update(t, s, func(tx storage.Tx) error { // zero bytes are fine inside hashes
+	update(t, s, func(tx storage.ReadWriter) error { // zero bytes are fine inside hashes
 		must(tx.CreateInvitation(inv("inv_z", "ws_1", "a\x00b")))
 		return tx.CreateToken(tok("tok_z", "ws_1", "u1", "\x00\x00"))
 	})
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		if k, err := tx.GetTokenByHash([]byte("\x00\x00")); err != nil || k.ID != "tok_z" {
 			t.Errorf("a hash with zero bytes: %v %v", k.ID, err)
 		}
@@ -266,17 +278,17 @@ func testInvalidKeysRefused(t *testing.T, s storage.Storage) {
 
 func testIndexesFollowUpdates(t *testing.T, s storage.Storage) {
 	seed(t, s)
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		u := user("u1")
 		u.Email = "new@example.com"
-		must(tx.PutUser(u))
+		must(tx.ReplaceUser(u))
 		w := ws("ws_1", "renamed")
 		w.ExternalID = "ext-2"
-		must(tx.PutWorkspace(w))
-		must(tx.PutInvitation(inv("inv_1", "ws_1", "ihash2")))
-		return tx.PutToken(tok("tok_1", "ws_1", "u1", "thash2"))
+		must(tx.ReplaceWorkspace(w))
+		must(tx.ReplaceInvitation(inv("inv_1", "ws_1", "ihash2")))
+		return tx.ReplaceToken(tok("tok_1", "ws_1", "u1", "thash2"))
 	})
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		_, err := tx.GetUserByEmail("u1@example.com")
 		wantKind(t, "old email", err, storage.ErrNotFound)
 		if u, err := tx.GetUserByEmail("new@example.com"); err != nil || u.ID != "u1" {
@@ -302,7 +314,7 @@ func testIndexesFollowUpdates(t *testing.T, s storage.Storage) {
 		return nil
 	})
 	// The freed keys can be taken by others now.
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		u := user("u3")
 		u.Email = "u1@example.com"
 		must(tx.CreateUser(u))
@@ -319,21 +331,21 @@ func testIndexesFollowUpdates(t *testing.T, s storage.Storage) {
 func testLookupsSeeUpdates(t *testing.T, s storage.Storage) {
 	seed(t, s)
 	later := t0.Add(time.Hour)
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		k := tok("tok_1", "ws_1", "u1", "thash1")
 		k.RevokedAt, k.LastUsedAt = later, later
-		must(tx.PutToken(k))
+		must(tx.ReplaceToken(k))
 		i := inv("inv_1", "ws_1", "ihash1")
 		i.AcceptedAt, i.AcceptedBy = later, "u2"
-		must(tx.PutInvitation(i))
+		must(tx.ReplaceInvitation(i))
 		u := user("u1")
 		u.Platform = true
-		must(tx.PutUser(u))
+		must(tx.ReplaceUser(u))
 		w := ws("ws_1", "alpha")
 		w.ExternalID, w.Status, w.DeletedAt = "ext-1", workspace.Deleted, later
-		return tx.PutWorkspace(w)
+		return tx.ReplaceWorkspace(w)
 	})
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		if k, err := tx.GetTokenByHash([]byte("thash1")); err != nil || !k.RevokedAt.Equal(later) || !k.LastUsedAt.Equal(later) {
 			t.Errorf("token by hash after an update: %+v %v", k, err)
 		}
@@ -366,7 +378,7 @@ func testLookupsSeeUpdates(t *testing.T, s storage.Storage) {
 
 func testDeleteCleansIndexes(t *testing.T, s storage.Storage) {
 	seed(t, s)
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		must(tx.DeleteToken("tok_1"))
 		must(tx.DeleteInvitation("inv_1"))
 		must(tx.DeleteMember("ws_1", "u1"))
@@ -374,7 +386,7 @@ func testDeleteCleansIndexes(t *testing.T, s storage.Storage) {
 		_, err := tx.PurgeWorkspace("ws_1")
 		return err
 	})
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		_, err := tx.GetWorkspaceBySlug("alpha")
 		wantKind(t, "slug after delete", err, storage.ErrNotFound)
 		_, err = tx.GetWorkspaceByExternalID("ext-1")
@@ -401,7 +413,7 @@ func testDeleteCleansIndexes(t *testing.T, s storage.Storage) {
 		return nil
 	})
 	// Every freed unique key is reusable.
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		w := ws("ws_9", "alpha")
 		w.ExternalID = "ext-1"
 		must(tx.CreateWorkspace(w))
@@ -415,7 +427,7 @@ func testDeleteCleansIndexes(t *testing.T, s storage.Storage) {
 
 func testScanOrderAndCursor(t *testing.T, s storage.Storage) {
 	const n = 57
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		users(tx, "u1")
 		for i := n - 1; i >= 0; i-- { // inserted in reverse order
 			must(tx.CreateWorkspace(ws(fmt.Sprintf("ws_%03d", i), fmt.Sprintf("s-%03d", i))))
@@ -426,7 +438,7 @@ func testScanOrderAndCursor(t *testing.T, s storage.Storage) {
 	after := ""
 	for page := 0; page < 100; page++ {
 		var ids []string
-		view(t, s, func(tx storage.Tx) error {
+		view(t, s, func(tx storage.Reader) error {
 			return tx.ScanWorkspaces(after, func(w workspace.Workspace) bool {
 				ids = append(ids, w.ID)
 				return len(ids) < 10
@@ -448,7 +460,7 @@ func testScanOrderAndCursor(t *testing.T, s storage.Storage) {
 	}
 	// A cursor that names no record starts after where it would be.
 	var first string
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		return tx.ScanWorkspaces("ws_010x", func(w workspace.Workspace) bool { first = w.ID; return false })
 	})
 	if first != "ws_011" {
@@ -457,7 +469,7 @@ func testScanOrderAndCursor(t *testing.T, s storage.Storage) {
 }
 
 func testChildScans(t *testing.T, s storage.Storage) {
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		users(tx, "u", "u1", "u2", "u3")
 		for _, w := range []string{"ws_a", "ws_b", "ws_c"} {
 			must(tx.CreateWorkspace(ws(w, w[3:])))
@@ -473,7 +485,7 @@ func testChildScans(t *testing.T, s storage.Storage) {
 		must(tx.CreateMember(mem("ws_b", "u", rbac.Viewer)))
 		return nil
 	})
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		var got []string
 		must(tx.ScanMembers("ws_b", "u1", func(m member.Member) bool { got = append(got, m.UserID); return true }))
 		assertList(t, "ScanMembers(ws_b, after u1)", got, "u2", "u3")
@@ -521,7 +533,7 @@ func testValuesAreCopies(t *testing.T, s storage.Storage) {
 	i := inv("inv_1", "ws_1", "ihash1")
 	k := tok("tok_1", "ws_1", "u1", "thash1")
 	e := evt("evt_1", "ws_1")
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		users(tx, "u1")
 		must(tx.CreateWorkspace(w))
 		must(tx.CreateInvitation(i))
@@ -533,7 +545,7 @@ func testValuesAreCopies(t *testing.T, s storage.Storage) {
 		e.Data["k"] = "mutated"
 		return nil
 	})
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		gw, _ := tx.GetWorkspace("ws_1")
 		gi, _ := tx.GetInvitation("inv_1")
 		gk, _ := tx.GetToken("tok_1")
@@ -552,7 +564,7 @@ func testValuesAreCopies(t *testing.T, s storage.Storage) {
 		gk.Hash[0] = 'Y'
 		return nil
 	})
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		gw, _ := tx.GetWorkspace("ws_1")
 		gi, _ := tx.GetInvitationByHash([]byte("ihash1"))
 		gk, _ := tx.GetTokenByHash([]byte("thash1"))
@@ -574,15 +586,15 @@ func testValuesAreCopies(t *testing.T, s storage.Storage) {
 func testTouchToken(t *testing.T, s storage.Storage) {
 	seed(t, s)
 	later, earlier := t0.Add(2*time.Hour), t0.Add(time.Hour)
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		k, err := tx.GetToken("tok_1")
 		must(err)
 		k.RevokedAt = t0.Add(30 * time.Minute)
-		return tx.PutToken(k)
+		return tx.ReplaceToken(k)
 	})
-	update(t, s, func(tx storage.Tx) error { return tx.TouchToken("tok_1", later) })
-	update(t, s, func(tx storage.Tx) error { return tx.TouchToken("tok_1", earlier) })
-	view(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error { return tx.TouchToken("tok_1", later) })
+	update(t, s, func(tx storage.ReadWriter) error { return tx.TouchToken("tok_1", earlier) })
+	view(t, s, func(tx storage.Reader) error {
 		for name, get := range map[string]func() (token.Token, error){
 			"by ID":   func() (token.Token, error) { return tx.GetToken("tok_1") },
 			"by hash": func() (token.Token, error) { return tx.GetTokenByHash([]byte("thash1")) },
@@ -600,7 +612,7 @@ func testTouchToken(t *testing.T, s storage.Storage) {
 // entries, and nothing of any other workspace or user.
 func testPurgeWorkspace(t *testing.T, s storage.Storage) {
 	seed(t, s)
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		w := ws("ws_2", "beta")
 		must(tx.CreateWorkspace(w))
 		must(tx.CreateMember(mem("ws_2", "u2", rbac.Admin)))
@@ -614,7 +626,7 @@ func testPurgeWorkspace(t *testing.T, s storage.Storage) {
 	// What must remain: ws_2 and its records, u1's personal token, the user event.
 	want := dumpExcept(t, s, "ws_1")
 	var n storage.PurgeCounts
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		var err error
 		n, err = tx.PurgeWorkspace("ws_1")
 		return err
@@ -625,7 +637,7 @@ func testPurgeWorkspace(t *testing.T, s storage.Storage) {
 	if got := dumpExcept(t, s, "ws_1"); got != want {
 		t.Errorf("purging ws_1 touched other records:\nbefore %s\nafter  %s", want, got)
 	}
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		for what, err := range map[string]error{
 			"workspace": second(tx.GetWorkspace("ws_1")), "slug": second(tx.GetWorkspaceBySlug("alpha")),
 			"external ID": second(tx.GetWorkspaceByExternalID("ext-1")), "member": second(tx.GetMember("ws_1", "u1")),
@@ -641,7 +653,7 @@ func testPurgeWorkspace(t *testing.T, s storage.Storage) {
 		return nil
 	})
 	// The purged keys are free again.
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		w := ws("ws_1", "alpha")
 		w.ExternalID = "ext-1"
 		must(tx.CreateWorkspace(w))
@@ -658,7 +670,7 @@ func second[T any](_ T, err error) error { return err }
 func dumpExcept(t *testing.T, s storage.Storage, except string) string {
 	t.Helper()
 	var out []any
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		must(tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
 			if w.ID == except {
 				return true
@@ -693,7 +705,7 @@ func testDeletedIndex(t *testing.T, s storage.Storage) {
 		w.Status, w.DeletedAt = workspace.Deleted, at
 		return w
 	}
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		users(tx, "u1")
 		must(tx.CreateWorkspace(del("ws_c", "c", t0.Add(3*time.Hour))))
 		must(tx.CreateWorkspace(del("ws_a", "a", t0.Add(time.Hour))))
@@ -702,7 +714,7 @@ func testDeletedIndex(t *testing.T, s storage.Storage) {
 	})
 	scan := func(cutoff time.Time) []string {
 		var got []string
-		view(t, s, func(tx storage.Tx) error {
+		view(t, s, func(tx storage.Reader) error {
 			return tx.ScanDeletedWorkspaces(cutoff, func(w workspace.Workspace) bool { got = append(got, w.ID); return true })
 		})
 		return got
@@ -710,11 +722,11 @@ func testDeletedIndex(t *testing.T, s storage.Storage) {
 	assertList(t, "deleted by 2h", scan(t0.Add(2*time.Hour)), "ws_a", "ws_b")
 	assertList(t, "deleted by 10h", scan(t0.Add(10*time.Hour)), "ws_a", "ws_b", "ws_c")
 	assertList(t, "deleted by 0", scan(t0))
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		w := ws("ws_a", "a") // restored
-		must(tx.PutWorkspace(w))
-		must(tx.PutWorkspace(del("ws_live", "live", t0))) // deleted now
-		must(tx.PutWorkspace(del("ws_b", "b2", t0.Add(5*time.Hour))))
+		must(tx.ReplaceWorkspace(w))
+		must(tx.ReplaceWorkspace(del("ws_live", "live", t0))) // deleted now
+		must(tx.ReplaceWorkspace(del("ws_b", "b2", t0.Add(5*time.Hour))))
 		_, err := tx.PurgeWorkspace("ws_c")
 		return err
 	})
@@ -723,11 +735,11 @@ func testDeletedIndex(t *testing.T, s storage.Storage) {
 
 // Settings are small named values, replaced whole.
 func testSettings(t *testing.T, s storage.Storage) {
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		must(tx.PutSetting("a", []byte{0, 1, 2}))
 		return tx.PutSetting("a", []byte("v2"))
 	})
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		if v, err := tx.Setting("a"); err != nil || string(v) != "v2" {
 			t.Errorf("Setting(a) = %q, %v", v, err)
 		}
@@ -744,7 +756,7 @@ func testSettings(t *testing.T, s storage.Storage) {
 func testImpossibleKeys(t *testing.T, s storage.Storage) {
 	seed(t, s)
 	for _, key := range []string{"ws_1\x00", "\x00", "u1\x00x", "bad\xff\xfe"} {
-		view(t, s, func(tx storage.Tx) error {
+		view(t, s, func(tx storage.Reader) error {
 			_, err := tx.GetUser(key)
 			wantKind(t, "GetUser", err, storage.ErrNotFound)
 			_, err = tx.GetUserByEmail(key + "@example.com")
@@ -803,10 +815,10 @@ func testImpossibleKeys(t *testing.T, s storage.Storage) {
 		})
 	}
 	// A write by such a key is refused before it reaches the store.
-	for name, fn := range map[string]func(tx storage.Tx) error{
-		"DeleteToken":  func(tx storage.Tx) error { return tx.DeleteToken("tok\x00") },
-		"DeleteMember": func(tx storage.Tx) error { return tx.DeleteMember("ws_1\x00", "u1") },
-		"DeleteUser":   func(tx storage.Tx) error { return tx.DeleteUser("u1\x00") },
+	for name, fn := range map[string]func(tx storage.ReadWriter) error{
+		"DeleteToken":  func(tx storage.ReadWriter) error { return tx.DeleteToken("tok\x00") },
+		"DeleteMember": func(tx storage.ReadWriter) error { return tx.DeleteMember("ws_1\x00", "u1") },
+		"DeleteUser":   func(tx storage.ReadWriter) error { return tx.DeleteUser("u1\x00") },
 	} {
 		err := s.Update(ctx, fn)
 		if !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrInvalidKey) {
@@ -820,7 +832,7 @@ func testImpossibleKeys(t *testing.T, s storage.Storage) {
 func testSuspendedUsers(t *testing.T, s storage.Storage) {
 	list := func() []string {
 		var ids []string
-		view(t, s, func(tx storage.Tx) error {
+		view(t, s, func(tx storage.Reader) error {
 			sc, ok := tx.(storage.SuspendedUserScanner)
 			if !ok {
 				t.Skip("the backend has no storage.SuspendedUserScanner")
@@ -835,20 +847,20 @@ func testSuspendedUsers(t *testing.T, s storage.Storage) {
 		})
 		return ids
 	}
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		users(tx, "u1", "u2", "u3")
 		return nil
 	})
 	assertList(t, "no suspension", list())
 	suspend := func(id string, on bool) {
-		update(t, s, func(tx storage.Tx) error {
+		update(t, s, func(tx storage.ReadWriter) error {
 			u, err := tx.GetUser(id)
 			must(err)
 			u.SuspendedAt = time.Time{}
 			if on {
 				u.SuspendedAt = t0
 			}
-			return tx.PutUser(u)
+			return tx.ReplaceUser(u)
 		})
 	}
 	suspend("u3", true)
@@ -856,20 +868,20 @@ func testSuspendedUsers(t *testing.T, s storage.Storage) {
 	assertList(t, "two suspended", list(), "u1", "u3")
 	suspend("u3", false)
 	assertList(t, "one lifted", list(), "u1")
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		u := user("u4")
 		u.SuspendedAt = t0
 		return tx.CreateUser(u)
 	})
 	assertList(t, "created suspended", list(), "u1", "u4")
-	update(t, s, func(tx storage.Tx) error { return tx.DeleteUser("u1") })
+	update(t, s, func(tx storage.ReadWriter) error { return tx.DeleteUser("u1") })
 	assertList(t, "erased", list(), "u4")
 	// A failed transaction leaves the index as it was.
-	_ = s.Update(ctx, func(tx storage.Tx) error {
+	_ = s.Update(ctx, func(tx storage.ReadWriter) error {
 		u, err := tx.GetUser("u2")
 		must(err)
 		u.SuspendedAt = t0
-		must(tx.PutUser(u))
+		must(tx.ReplaceUser(u))
 		return errors.New("roll back")
 	})
 	assertList(t, "after a rollback", list(), "u4")
@@ -884,8 +896,8 @@ func testDeletedFromRoundTrip(t *testing.T, s storage.Storage) {
 	w.ExternalID = "ext-1"
 	w.Status, w.DeletedAt, w.DeletedFrom = workspace.Deleted, t0, workspace.Inactive
 	w.Flags = []string{"active_connections", "sources"}
-	update(t, s, func(tx storage.Tx) error { return tx.PutWorkspace(w) })
-	view(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error { return tx.ReplaceWorkspace(w) })
+	view(t, s, func(tx storage.Reader) error {
 		for what, get := range map[string]func() (workspace.Workspace, error){
 			"GetWorkspace":             func() (workspace.Workspace, error) { return tx.GetWorkspace("ws_1") },
 			"GetWorkspaceBySlug":       func() (workspace.Workspace, error) { return tx.GetWorkspaceBySlug("alpha") },
@@ -903,8 +915,8 @@ func testDeletedFromRoundTrip(t *testing.T, s storage.Storage) {
 		})
 	})
 	w.Status, w.DeletedAt, w.DeletedFrom = workspace.Inactive, time.Time{}, ""
-	update(t, s, func(tx storage.Tx) error { return tx.PutWorkspace(w) })
-	view(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error { return tx.ReplaceWorkspace(w) })
+	view(t, s, func(tx storage.Reader) error {
 		if got, err := tx.GetWorkspace("ws_1"); err != nil || !reflect.DeepEqual(got, w) {
 			t.Errorf("after restore = %+v, %v; want %+v", got, err, w)
 		}
@@ -912,16 +924,16 @@ func testDeletedFromRoundTrip(t *testing.T, s storage.Storage) {
 	})
 	// Flags without a deleted-from status, then none at all.
 	w.Flags = []string{"sources"}
-	update(t, s, func(tx storage.Tx) error { return tx.PutWorkspace(w) })
-	view(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error { return tx.ReplaceWorkspace(w) })
+	view(t, s, func(tx storage.Reader) error {
 		if got, err := tx.GetWorkspace("ws_1"); err != nil || !reflect.DeepEqual(got, w) {
 			t.Errorf("with one flag = %+v, %v; want %+v", got, err, w)
 		}
 		return nil
 	})
 	w.Flags = nil
-	update(t, s, func(tx storage.Tx) error { return tx.PutWorkspace(w) })
-	view(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error { return tx.ReplaceWorkspace(w) })
+	view(t, s, func(tx storage.Reader) error {
 		if got, err := tx.GetWorkspace("ws_1"); err != nil || !reflect.DeepEqual(got, w) {
 			t.Errorf("flags cleared = %+v, %v; want %+v", got, err, w)
 		}

@@ -21,7 +21,7 @@ var searchNeedles = []string{"", "a", "ac", "acm", "acme", "analytics", "user-12
 	"ünï", "zeta", "nothing here", "-", " ", "ω o", "x y", "y z", "e a", "%", "0% o", "_", "e_c", `\`, `k\s`, "%%%"}
 
 func testSearchAgreesWithScan(t *testing.T, s storage.Storage) {
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		users(tx, "u1")
 		for i, name := range searchNames {
 			w := ws(fmt.Sprintf("ws_%02d", i), fmt.Sprintf("s%02d", i))
@@ -38,7 +38,7 @@ func testSearchAgreesWithScan(t *testing.T, s storage.Storage) {
 	})
 	check := func(when string) {
 		t.Helper()
-		view(t, s, func(tx storage.Tx) error {
+		view(t, s, func(tx storage.Reader) error {
 			searcher, ok := tx.(storage.WorkspaceSearcher)
 			if !ok {
 				t.Skip("the backend has no workspace search index (optional)")
@@ -71,15 +71,15 @@ func testSearchAgreesWithScan(t *testing.T, s storage.Storage) {
 		})
 	}
 	check("after creation")
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		w, err := tx.GetWorkspace("ws_00")
 		must(err)
 		w.Name, w.Status, w.DeletedAt = "renamed beta", workspace.Inactive, time.Time{}
-		must(tx.PutWorkspace(w))
+		must(tx.ReplaceWorkspace(w))
 		w, err = tx.GetWorkspace("ws_02")
 		must(err)
 		w.Status, w.DeletedAt = workspace.Active, time.Time{}
-		must(tx.PutWorkspace(w))
+		must(tx.ReplaceWorkspace(w))
 		_, err = tx.PurgeWorkspace("ws_03")
 		return err
 	})
@@ -92,7 +92,7 @@ func testSearchAgreesWithScan(t *testing.T, s storage.Storage) {
 // whole and in pages of 20 from cursors, must all give what a filtered scan gives.
 func testSearchLargeStore(t *testing.T, s storage.Storage) {
 	const n = 3000
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		users(tx, "u1")
 		for i := range n {
 			w := ws(fmt.Sprintf("ws_%05d", i), fmt.Sprintf("s%05d", i))
@@ -109,7 +109,7 @@ func testSearchLargeStore(t *testing.T, s storage.Storage) {
 	})
 	needles := []string{"workspace", "workspace 0", "tenant", "workspace 01234", "tenant 02345", "00", "99",
 		"space 02", "workspace 02950", "workspace 29", "nothing 123", "ant 0"}
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		searcher, ok := tx.(storage.WorkspaceSearcher)
 		if !ok {
 			t.Skip("the backend has no workspace search index (optional)")
@@ -155,7 +155,7 @@ func firstDifference(a, b []string) string {
 
 // scanMatching is what a search for q must return: the IDs of a full scan's
 // workspaces that match q, in order.
-func scanMatching(tx storage.Tx, q storage.WorkspaceQuery) []string {
+func scanMatching(tx storage.Reader, q storage.WorkspaceQuery) []string {
 	var ids []string
 	must(tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
 		if q.Match(w) {

@@ -22,7 +22,7 @@ func testFailedUpdateRollsBack(t *testing.T, s storage.Storage) {
 	seed(t, s)
 	before := dump(t, s)
 	// Many writes, then the last one fails: none of them may survive.
-	err := s.Update(ctx, func(tx storage.Tx) error {
+	err := s.Update(ctx, func(tx storage.ReadWriter) error {
 		must(tx.CreateUser(user("u9")))
 		must(tx.CreateWorkspace(ws("ws_9", "zeta")))
 		must(tx.CreateMember(mem("ws_9", "u9", rbac.Admin)))
@@ -38,7 +38,7 @@ func testFailedUpdateRollsBack(t *testing.T, s storage.Storage) {
 	if after := dump(t, s); after != before {
 		t.Errorf("a failed Update left changes behind:\nbefore %s\nafter  %s", before, after)
 	}
-	err = s.Update(ctx, func(tx storage.Tx) error {
+	err = s.Update(ctx, func(tx storage.ReadWriter) error {
 		must(tx.CreateUser(user("u9")))
 		return errBoom
 	})
@@ -57,7 +57,7 @@ func testPanicRollsBack(t *testing.T, s storage.Storage) {
 				t.Errorf("recovered %v, want the panic re-raised", p)
 			}
 		}()
-		_ = s.Update(ctx, func(tx storage.Tx) error {
+		_ = s.Update(ctx, func(tx storage.ReadWriter) error {
 			must(tx.CreateUser(user("u9")))
 			must(tx.DeleteToken("tok_1"))
 			panic("kaboom")
@@ -67,18 +67,18 @@ func testPanicRollsBack(t *testing.T, s storage.Storage) {
 		t.Errorf("a panicking Update left changes behind")
 	}
 	// The store still works.
-	update(t, s, func(tx storage.Tx) error { return tx.CreateUser(user("u9")) })
+	update(t, s, func(tx storage.ReadWriter) error { return tx.CreateUser(user("u9")) })
 }
 
 func testSeesOwnWrites(t *testing.T, s storage.Storage) {
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		users(tx, "u1")
 		must(tx.CreateWorkspace(ws("ws_1", "alpha")))
 		if w, err := tx.GetWorkspaceBySlug("alpha"); err != nil || w.ID != "ws_1" {
 			t.Errorf("own workspace not visible: %v", err)
 		}
 		must(tx.CreateMember(mem("ws_1", "u1", rbac.Viewer)))
-		must(tx.PutMember(mem("ws_1", "u1", rbac.Editor)))
+		must(tx.ReplaceMember(mem("ws_1", "u1", rbac.Editor)))
 		if m, err := tx.GetMember("ws_1", "u1"); err != nil || m.Role != rbac.Editor {
 			t.Errorf("own member update not visible: %+v %v", m, err)
 		}
@@ -93,34 +93,38 @@ func testSeesOwnWrites(t *testing.T, s storage.Storage) {
 	})
 }
 
+// testReadTxRefusesWrites: a View's Reader has no write methods to call; a backend
+// whose Reader can be asserted back to a ReadWriter (one type for both) must refuse
+// every write through it and change nothing.
 func testReadTxRefusesWrites(t *testing.T, s storage.Storage) {
 	seed(t, s)
 	before := dump(t, s)
-	view(t, s, func(tx storage.Tx) error {
-		if tx.Writable() {
-			t.Error("View tx says it is writable")
+	view(t, s, func(r storage.Reader) error {
+		tx, ok := r.(storage.ReadWriter)
+		if !ok {
+			return nil // the compiler alone keeps a View from writing
 		}
 		_, purgeErr := tx.PurgeWorkspace("ws_1")
 		writes := map[string]error{
-			"CreateUser":       tx.CreateUser(user("u9")),
-			"PutUser":          tx.PutUser(user("u1")),
-			"DeleteUser":       tx.DeleteUser("u2"),
-			"CreateWorkspace":  tx.CreateWorkspace(ws("ws_9", "z")),
-			"PutWorkspace":     tx.PutWorkspace(ws("ws_1", "alpha")),
-			"PurgeWorkspace":   purgeErr,
-			"CreateMember":     tx.CreateMember(mem("ws_1", "u2", rbac.Viewer)),
-			"PutMember":        tx.PutMember(mem("ws_1", "u1", rbac.Viewer)),
-			"DeleteMember":     tx.DeleteMember("ws_1", "u1"),
-			"CreateInvitation": tx.CreateInvitation(inv("inv_9", "ws_1", "h")),
-			"PutInvitation":    tx.PutInvitation(inv("inv_1", "ws_1", "h")),
-			"DeleteInvitation": tx.DeleteInvitation("inv_1"),
-			"CreateToken":      tx.CreateToken(tok("tok_9", "ws_1", "u1", "h")),
-			"PutToken":         tx.PutToken(tok("tok_1", "ws_1", "u1", "h")),
-			"TouchToken":       tx.TouchToken("tok_1", t0.Add(time.Hour)),
-			"DeleteToken":      tx.DeleteToken("tok_1"),
-			"AppendEvent":      tx.AppendEvent(evt("evt_9", "ws_1")),
-			"AddCounter":       tx.AddCounter("workspaces", 1),
-			"PutSetting":       tx.PutSetting("x", []byte("y")),
+			"CreateUser":        tx.CreateUser(user("u9")),
+			"ReplaceUser":       tx.ReplaceUser(user("u1")),
+			"DeleteUser":        tx.DeleteUser("u2"),
+			"CreateWorkspace":   tx.CreateWorkspace(ws("ws_9", "z")),
+			"ReplaceWorkspace":  tx.ReplaceWorkspace(ws("ws_1", "alpha")),
+			"PurgeWorkspace":    purgeErr,
+			"CreateMember":      tx.CreateMember(mem("ws_1", "u2", rbac.Viewer)),
+			"ReplaceMember":     tx.ReplaceMember(mem("ws_1", "u1", rbac.Viewer)),
+			"DeleteMember":      tx.DeleteMember("ws_1", "u1"),
+			"CreateInvitation":  tx.CreateInvitation(inv("inv_9", "ws_1", "h")),
+			"ReplaceInvitation": tx.ReplaceInvitation(inv("inv_1", "ws_1", "h")),
+			"DeleteInvitation":  tx.DeleteInvitation("inv_1"),
+			"CreateToken":       tx.CreateToken(tok("tok_9", "ws_1", "u1", "h")),
+			"ReplaceToken":      tx.ReplaceToken(tok("tok_1", "ws_1", "u1", "h")),
+			"TouchToken":        tx.TouchToken("tok_1", t0.Add(time.Hour)),
+			"DeleteToken":       tx.DeleteToken("tok_1"),
+			"AppendEvent":       tx.AppendEvent(evt("evt_9", "ws_1")),
+			"AddCounter":        tx.AddCounter("workspaces", 1),
+			"PutSetting":        tx.PutSetting("x", []byte("y")),
 		}
 		for name, err := range writes {
 			wantKind(t, name, err, storage.ErrReadOnly)
@@ -132,9 +136,10 @@ func testReadTxRefusesWrites(t *testing.T, s storage.Storage) {
 	}
 }
 
+// testOnCommit: OnCommit functions run after the commit, in order, never before.
 func testOnCommit(t *testing.T, s storage.Storage) {
 	var ran []string
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		tx.OnCommit(func() { ran = append(ran, "first") })
 		tx.OnCommit(func() { ran = append(ran, "second") })
 		if len(ran) != 0 {
@@ -144,12 +149,14 @@ func testOnCommit(t *testing.T, s storage.Storage) {
 	})
 	assertList(t, "OnCommit after commit", ran, "first", "second")
 	ran = nil
-	_ = s.Update(ctx, func(tx storage.Tx) error {
+	_ = s.Update(ctx, func(tx storage.ReadWriter) error {
 		tx.OnCommit(func() { ran = append(ran, "rolled back") })
 		return errBoom
 	})
-	view(t, s, func(tx storage.Tx) error {
-		tx.OnCommit(func() { ran = append(ran, "read") })
+	view(t, s, func(r storage.Reader) error {
+		if tx, ok := r.(storage.ReadWriter); ok { // a backend with one type for both
+			tx.OnCommit(func() { ran = append(ran, "read") })
+		}
 		return nil
 	})
 	if len(ran) != 0 {
@@ -158,7 +165,7 @@ func testOnCommit(t *testing.T, s storage.Storage) {
 }
 
 func testCounters(t *testing.T, s storage.Storage) {
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		must(tx.AddCounter("a", 5))
 		must(tx.AddCounter("a", -7))
 		must(tx.AddCounter("b", 1))
@@ -167,7 +174,7 @@ func testCounters(t *testing.T, s storage.Storage) {
 		}
 		return nil
 	})
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		if n, err := tx.Counter("a"); err != nil || n != -2 {
 			t.Errorf("Counter(a) = %d, %v; want -2", n, err)
 		}
@@ -179,7 +186,7 @@ func testCounters(t *testing.T, s storage.Storage) {
 }
 
 func testParallelWriters(t *testing.T, s storage.Storage) {
-	update(t, s, func(tx storage.Tx) error { users(tx, "u1"); return nil })
+	update(t, s, func(tx storage.ReadWriter) error { users(tx, "u1"); return nil })
 	const writers, each = 8, 25
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -190,7 +197,7 @@ func testParallelWriters(t *testing.T, s storage.Storage) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
 				id := fmt.Sprintf("ws_%02d_%03d", g, i)
-				err := s.Update(ctx, func(tx storage.Tx) error {
+				err := s.Update(ctx, func(tx storage.ReadWriter) error {
 					if i%5 == 4 { // every fifth fails, in the middle of the others' batches
 						must(tx.CreateWorkspace(ws(id, "fail-"+id[3:])))
 						return errBoom
@@ -217,7 +224,7 @@ func testParallelWriters(t *testing.T, s storage.Storage) {
 		go func() { // readers alongside
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				_ = s.View(ctx, func(tx storage.Tx) error {
+				_ = s.View(ctx, func(tx storage.Reader) error {
 					n, _ := tx.Counter("workspaces")
 					seen := int64(0)
 					_ = tx.ScanWorkspaces("", func(workspace.Workspace) bool { seen++; return true })
@@ -230,7 +237,7 @@ func testParallelWriters(t *testing.T, s storage.Storage) {
 		}()
 	}
 	wg.Wait()
-	view(t, s, func(tx storage.Tx) error {
+	view(t, s, func(tx storage.Reader) error {
 		n, _ := tx.Counter("workspaces")
 		seen := 0
 		must(tx.ScanWorkspaces("", func(w workspace.Workspace) bool {
@@ -251,9 +258,9 @@ func testCanceledContext(t *testing.T, s storage.Storage) {
 	c, cancel := context.WithCancel(ctx)
 	cancel()
 	ran := false
-	err := s.Update(c, func(tx storage.Tx) error { ran = true; return tx.CreateUser(user("u1")) })
+	err := s.Update(c, func(tx storage.ReadWriter) error { ran = true; return tx.CreateUser(user("u1")) })
 	wantKind(t, "Update with canceled context", err, context.Canceled)
-	err = s.View(c, func(storage.Tx) error { ran = true; return nil })
+	err = s.View(c, func(storage.Reader) error { ran = true; return nil })
 	wantKind(t, "View with canceled context", err, context.Canceled)
 	if ran {
 		t.Error("fn ran under a canceled context")
@@ -262,20 +269,20 @@ func testCanceledContext(t *testing.T, s storage.Storage) {
 
 func testUseAfterClose(t *testing.T, s storage.Storage) {
 	seed(t, s)
-	var leaked storage.Tx
-	update(t, s, func(tx storage.Tx) error { leaked = tx; return nil })
-	wantKind(t, "write through a finished transaction", leaked.PutUser(user("u9")), storage.ErrClosed)
+	var leaked storage.ReadWriter
+	update(t, s, func(tx storage.ReadWriter) error { leaked = tx; return nil })
+	wantKind(t, "write through a finished transaction", leaked.ReplaceUser(user("u9")), storage.ErrClosed)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	wantKind(t, "View after Close", s.View(ctx, func(storage.Tx) error { return nil }), storage.ErrClosed)
-	wantKind(t, "Update after Close", s.Update(ctx, func(storage.Tx) error { return nil }), storage.ErrClosed)
+	wantKind(t, "View after Close", s.View(ctx, func(storage.Reader) error { return nil }), storage.ErrClosed)
+	wantKind(t, "Update after Close", s.Update(ctx, func(storage.ReadWriter) error { return nil }), storage.ErrClosed)
 	wantKind(t, "second Close", s.Close(), storage.ErrClosed)
 }
 
 func testReopen(t *testing.T, s storage.Storage, reopen func(*testing.T, storage.Storage) storage.Storage) {
 	seed(t, s)
-	update(t, s, func(tx storage.Tx) error {
+	update(t, s, func(tx storage.ReadWriter) error {
 		must(tx.CreateToken(tok("tok_p", "", "u2", "hp")))
 		must(tx.CreateMember(mem("ws_1", "u2", rbac.Viewer)))
 		return nil
@@ -286,7 +293,7 @@ func testReopen(t *testing.T, s storage.Storage, reopen func(*testing.T, storage
 	if after := dump(t, s2); after != before {
 		t.Errorf("data changed across close and reopen:\nbefore %s\nafter  %s", before, after)
 	}
-	view(t, s2, func(tx storage.Tx) error {
+	view(t, s2, func(tx storage.Reader) error {
 		if _, err := tx.GetTokenByHash([]byte("hp")); err != nil {
 			t.Errorf("token hash index lost on reopen: %v", err)
 		}
