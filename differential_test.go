@@ -18,7 +18,7 @@ import (
 	"github.com/tenancykit/tenancy/workspace"
 )
 
-// seededReader is deterministic randomness for IDs, so both backends mint the same.
+// seededReader is deterministic randomness for IDs, so every backend mints the same.
 type seededReader struct{ r *rand.ChaCha8 }
 
 func (s seededReader) Read(p []byte) (int, error) { return s.r.Read(p) }
@@ -47,7 +47,7 @@ func TestDifferentialBackends(t *testing.T) {
 	}
 	// Random operations often fail (wrong actor, missing target): that is compared
 	// too, but enough of them must succeed for the state to grow.
-	t.Logf("%d of %d operations succeeded on both backends", succeeded, total)
+	t.Logf("%d of %d operations succeeded on every backend", succeeded, total)
 	if succeeded*5 < total {
 		t.Errorf("only %d of %d operations succeeded: the sequences explore too little", succeeded, total)
 	}

@@ -3,7 +3,8 @@
 // storage.
 //
 // A host embeds a Manager over a storage backend (storage/memory for tests and
-// single-process apps, storage/bolt for single-binary self-hosted products). Every
+// single-process apps, storage/bolt for single-binary self-hosted products,
+// storage/postgres for several instances on one database). Every
 // operation takes a context and a Principal — who acts — and runs every rule inside
 // one storage transaction, so a refused call changes nothing.
 //

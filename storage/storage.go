@@ -52,17 +52,37 @@
 //     value returned by Get, never changes what is stored. A transaction is valid
 //     only until fn returns.
 //
-// Optional abilities are separate interfaces discovered with a type assertion, with a
-// fallback in the Manager: Checker (a backend's own integrity checks), FullScanner
-// (whole-table scans for Verify) and Prefetcher (the reads of Authorize and
-// Authenticate in one round trip).
+// # Transactions
+//
+// View gives fn a Reader and Update a ReadWriter, each made of small per-record
+// interfaces (UserReader, WorkspaceWriter, …). Create… inserts, Replace… replaces,
+// Delete… removes, PutSetting is the one upsert. A function that reads takes a
+// Reader, so the compiler keeps a read transaction from writing.
+//
+// # Optional capabilities
+//
+// Each is a separate interface, found with a type assertion; the Manager works
+// without it, at the cost given:
+//
+//   - WorkspaceSearcher, on a Reader: filtered workspace lists (a name search, a
+//     status) through indexes. Without it the Manager scans every workspace.
+//   - Prefetcher, on the Storage: the records of one Authorize or Authenticate in
+//     one round trip. Without it they are read in a View (one round trip per record
+//     on a SQL backend).
+//   - FullScanner, on a Reader: whole-table scans for Verify. Without it Verify
+//     reaches records through their parents' indexes and cannot report orphans.
+//   - SuspendedUserScanner, on a Reader: the suspended users through an index,
+//     checked at every start. Without it the check runs once per store.
+//   - Durable, on the Storage: the data outlives the process, so the Manager
+//     requires a fixed secret key. Without it a random key is allowed.
+//   - Checker, on the Storage: the backend's own integrity checks, run by Verify.
+//     Without it Verify checks only the records.
 package storage
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -189,55 +209,6 @@ func (q WorkspaceQuery) Match(w workspace.Workspace) bool {
 		return false
 	}
 	return q.NameContains == "" || strings.Contains(strings.ToLower(w.Name), q.NameContains)
-}
-
-// GramLen is the length, in bytes, of the shortest name grams a search index
-// keeps. A needle shorter than this cannot use such an index.
-const GramLen = 3
-
-// LongGramLen is the length of the long grams also kept: a needle at least this
-// long is looked up by them, whose posting lists stay short even where 3-grams are
-// common (digits: "user-12345" among a million "user-N").
-const LongGramLen = 6
-
-// Grams returns the keys a search index files a lowercased name under, sorted:
-// its distinct GramLen-byte windows, and its LongGramLen-byte windows, each with a
-// one-byte length tag so the two kinds never mix.
-func Grams(s string) []string {
-	seen := make(map[string]bool, 2*len(s))
-	var out []string
-	for _, n := range []int{GramLen, LongGramLen} {
-		for i := 0; i+n <= len(s); i++ {
-			g := string(rune('0'+n)) + s[i:i+n]
-			if !seen[g] {
-				seen[g] = true
-				out = append(out, g)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// NeedleGrams returns the keys to look a lowercased needle up by: its long grams
-// when it is long enough, else its short ones, else none (the needle is too short
-// for the index).
-func NeedleGrams(needle string) []string {
-	n := GramLen
-	if len(needle) >= LongGramLen {
-		n = LongGramLen
-	}
-	var out []string
-	seen := map[string]bool{}
-	for i := 0; i+n <= len(needle); i++ {
-		g := string(rune('0'+n)) + needle[i:i+n]
-		if !seen[g] {
-			seen[g] = true
-			out = append(out, g)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Prefetcher is implemented by backends that can read, in one round trip, the few
@@ -551,55 +522,4 @@ func (e Event) Clone() Event {
 		e.Data = d
 	}
 	return e
-}
-
-// SequencePosition renders a single-writer backend's event sequence number as a feed
-// position: fixed-width hex, so byte order is numeric order.
-func SequencePosition(seq uint64) string {
-	const digits = "0123456789abcdef"
-	var b [16]byte
-	for i := 15; i >= 0; i-- {
-		b[i] = digits[seq&0xf]
-		seq >>= 4
-	}
-	return string(b[:])
-}
-
-// DeletedKey is the key of a deleted workspace in a retention index: its deletion
-// time (microseconds since 1970, fixed-width hex) then its ID, so byte order is
-// deletion order. Times before 1970 sort first.
-func DeletedKey(deletedAt time.Time, id string) string {
-	us := max(deletedAt.UnixMicro(), 0)
-	return fmt.Sprintf("%016x", uint64(us)) + id
-}
-
-// Leapfrog walks, in order, the IDs that are in every one of n sorted lists,
-// starting at from (inclusive): a join of index lists whose cost follows the
-// matches, not the lists' lengths. seek(i, x) returns the first ID ≥ x in list i
-// (ok false when there is none); fn returns false to stop. Backends use it to
-// intersect the posting lists of a name search.
-func Leapfrog(n int, from string, seek func(i int, x string) (id string, ok bool, err error), fn func(id string) (bool, error)) error {
-	if n == 0 {
-		return nil
-	}
-	x := from
-	for {
-		agreed := 0
-		for i := 0; agreed < n; i = (i + 1) % n {
-			id, ok, err := seek(i, x)
-			if err != nil || !ok {
-				return err
-			}
-			if id == x {
-				agreed++
-			} else {
-				x, agreed = id, 1
-			}
-		}
-		more, err := fn(x)
-		if err != nil || !more {
-			return err
-		}
-		x += "\x00" // the next ID after x: IDs never hold a zero byte
-	}
 }

@@ -29,6 +29,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/storage/internal/indexkeys"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -56,7 +57,7 @@ var (
 	bEvents    = []byte("tenancy.events")
 	bEvtWs     = []byte("tenancy.events.workspace") // workspace \0 id -> ""
 	bCounters  = []byte("tenancy.counters")
-	bWsDeleted = []byte("tenancy.workspaces.deleted") // storage.DeletedKey -> workspace ID (schema 2)
+	bWsDeleted = []byte("tenancy.workspaces.deleted") // indexkeys.DeletedKey -> workspace ID (schema 2)
 	bWsStatus  = []byte("tenancy.workspaces.status")  // status \0 workspace -> "" (schema 3)
 	bWsGram    = []byte("tenancy.workspaces.gram")    // gram \0 workspace -> "" (schema 3)
 	bWsGramN   = []byte("tenancy.workspaces.gramn")   // gram -> uint64 count (schema 3)
@@ -320,7 +321,7 @@ func buildSearchIndexes(db *bbolt.DB) error {
 		byStatus := map[string][]string{}
 		if err := each(btx, func(id string, e migrateEntry) {
 			byStatus[e.status] = append(byStatus[e.status], id)
-			for _, g := range storage.Grams(e.name) {
+			for _, g := range indexkeys.Grams(e.name) {
 				perPrefix[uint16(g[0])<<8|uint16(g[1])]++
 			}
 		}); err != nil {
@@ -374,7 +375,7 @@ var migrateBatch = 2 << 20 // a variable for the tests, which use small passes
 func migrateGrams(btx *bbolt.Tx, each func(func(id string, e migrateEntry)) error, lo, hi, n int) error {
 	keys := make([]string, 0, n)
 	if err := each(func(id string, e migrateEntry) {
-		for _, g := range storage.Grams(e.name) {
+		for _, g := range indexkeys.Grams(e.name) {
 			if p := int(uint16(g[0])<<8 | uint16(g[1])); p >= lo && p < hi {
 				keys = append(keys, g+"\x00"+id)
 			}
@@ -431,7 +432,7 @@ func migrate1to2(tx *bbolt.Tx) error {
 		if err != nil {
 			return err
 		}
-		pos := storage.SequencePosition(seq)
+		pos := indexkeys.SequencePosition(seq)
 		if err := events.Put([]byte(pos), r.v); err != nil {
 			return err
 		}
@@ -450,7 +451,7 @@ func migrate1to2(tx *bbolt.Tx) error {
 		if w.Status != workspace.Deleted {
 			return nil
 		}
-		return deleted.Put([]byte(storage.DeletedKey(w.DeletedAt, w.ID)), []byte(w.ID))
+		return deleted.Put([]byte(indexkeys.DeletedKey(w.DeletedAt, w.ID)), []byte(w.ID))
 	})
 }
 

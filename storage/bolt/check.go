@@ -11,6 +11,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/storage/internal/indexkeys"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -108,12 +109,12 @@ func (c checker) records() {
 	})
 	c.each(bWsDeleted, func(k, id []byte) {
 		w, err := decodeWorkspace(c.get(bWs, id))
-		if err != nil || w.Status != workspace.Deleted || storage.DeletedKey(w.DeletedAt, w.ID) != string(k) {
+		if err != nil || w.Status != workspace.Deleted || indexkeys.DeletedKey(w.DeletedAt, w.ID) != string(k) {
 			c.report("%s: entry %q does not match a deleted workspace %q", bWsDeleted, k, id)
 		}
 	})
 	c.each(bWs, func(id, v []byte) {
-		if w, err := decodeWorkspace(v); err == nil && w.Status == workspace.Deleted && c.get(bWsDeleted, []byte(storage.DeletedKey(w.DeletedAt, w.ID))) == nil {
+		if w, err := decodeWorkspace(v); err == nil && w.Status == workspace.Deleted && c.get(bWsDeleted, []byte(indexkeys.DeletedKey(w.DeletedAt, w.ID))) == nil {
 			c.report("%s: deleted workspace %q has no entry in %s", bWs, id, bWsDeleted)
 		}
 	})
@@ -140,7 +141,7 @@ func (c checker) records() {
 		if err != nil {
 			return
 		}
-		for _, g := range storage.Grams(strings.ToLower(w.Name)) {
+		for _, g := range indexkeys.Grams(strings.ToLower(w.Name)) {
 			if c.get(bWsGram, join(g, w.ID)) == nil {
 				c.report("%s: workspace %q is not filed under gram %q", bWsGram, id, g)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/storage/internal/indexkeys"
 	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
 )
@@ -314,7 +315,7 @@ func (t *tx) putWorkspace(create bool, w workspace.Workspace) error {
 		}
 	}
 	if w.Status == workspace.Deleted {
-		if err := t.b(bWsDeleted).Put([]byte(storage.DeletedKey(w.DeletedAt, w.ID)), []byte(w.ID)); err != nil {
+		if err := t.b(bWsDeleted).Put([]byte(indexkeys.DeletedKey(w.DeletedAt, w.ID)), []byte(w.ID)); err != nil {
 			return err
 		}
 	}
@@ -329,7 +330,7 @@ func (t *tx) addSearchIndexes(w workspace.Workspace) error {
 	if err := t.b(bWsStatus).Put(join(string(w.Status), w.ID), nil); err != nil {
 		return err
 	}
-	for _, g := range storage.Grams(strings.ToLower(w.Name)) {
+	for _, g := range indexkeys.Grams(strings.ToLower(w.Name)) {
 		if err := t.b(bWsGram).Put(join(g, w.ID), nil); err != nil {
 			return err
 		}
@@ -344,7 +345,7 @@ func (t *tx) dropSearchIndexes(w workspace.Workspace) error {
 	if err := t.b(bWsStatus).Delete(join(string(w.Status), w.ID)); err != nil {
 		return err
 	}
-	for _, g := range storage.Grams(strings.ToLower(w.Name)) {
+	for _, g := range indexkeys.Grams(strings.ToLower(w.Name)) {
 		if err := t.b(bWsGram).Delete(join(g, w.ID)); err != nil {
 			return err
 		}
@@ -371,8 +372,8 @@ func (t *tx) addGram(g string, d int64) error {
 var _ storage.WorkspaceSearcher = (*tx)(nil)
 
 // SearchWorkspaces intersects the posting lists of the needle's rarest grams (and
-// the status index) with storage.Leapfrog, then checks each candidate with
-// q.Match. A needle shorter than storage.GramLen with no status filter has no index
+// the status index) with indexkeys.Leapfrog, then checks each candidate with
+// q.Match. A needle shorter than indexkeys.GramLen with no status filter has no index
 // to use: it scans every workspace.
 func (t *tx) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(workspace.Workspace) bool) error {
 	if err := t.canRead(); err != nil {
@@ -384,7 +385,7 @@ func (t *tx) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(wo
 		n      uint64
 	}
 	var lists []list
-	for _, g := range storage.NeedleGrams(q.NameContains) {
+	for _, g := range indexkeys.NeedleGrams(q.NameContains) {
 		v := t.b(bWsGramN).Get([]byte(g))
 		if len(v) != 8 {
 			return nil // no workspace has this gram: nothing matches
@@ -415,7 +416,7 @@ func (t *tx) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(wo
 		}
 		return string(k[len(prefix):]), true, nil
 	}
-	return storage.Leapfrog(len(lists), after+"\x00", seek, func(id string) (bool, error) {
+	return indexkeys.Leapfrog(len(lists), after+"\x00", seek, func(id string) (bool, error) {
 		w, err := t.GetWorkspace(id)
 		if err != nil {
 			return false, err
@@ -432,7 +433,7 @@ func (t *tx) dropWorkspaceIndexes(w workspace.Workspace) error {
 		return err
 	}
 	if w.Status == workspace.Deleted {
-		if err := t.b(bWsDeleted).Delete([]byte(storage.DeletedKey(w.DeletedAt, w.ID))); err != nil {
+		if err := t.b(bWsDeleted).Delete([]byte(indexkeys.DeletedKey(w.DeletedAt, w.ID))); err != nil {
 			return err
 		}
 	}
@@ -512,7 +513,7 @@ func (t *tx) ScanDeletedWorkspaces(cutoff time.Time, fn func(workspace.Workspace
 	if err := t.canRead(); err != nil {
 		return err
 	}
-	end := []byte(storage.DeletedKey(cutoff, "\xff"))
+	end := []byte(indexkeys.DeletedKey(cutoff, "\xff"))
 	c := t.b(bWsDeleted).Cursor()
 	for k, v := c.First(); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {
 		w, err := t.GetWorkspace(string(v))
@@ -794,7 +795,7 @@ func (t *tx) AppendEvent(e storage.Event) error {
 	if err != nil {
 		return err
 	}
-	pos := storage.SequencePosition(seq)
+	pos := indexkeys.SequencePosition(seq)
 	if err := events.Put([]byte(pos), encodeEvent(e)); err != nil {
 		return err
 	}

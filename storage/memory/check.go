@@ -8,6 +8,7 @@ import (
 
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/storage/internal/indexkeys"
 	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
 )
@@ -57,7 +58,7 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 	unique("deleted workspaces", snap.deleted, func(yield func(string, string)) {
 		snap.ws.Ascend(func(it item[workspace.Workspace]) bool {
 			if it.val.Status == workspace.Deleted {
-				yield(storage.DeletedKey(it.val.DeletedAt, it.key), it.key)
+				yield(indexkeys.DeletedKey(it.val.DeletedAt, it.key), it.key)
 			}
 			return true
 		})

@@ -26,6 +26,7 @@ import (
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/storage/internal/indexkeys"
 	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
 )
@@ -146,7 +147,7 @@ type snapshot struct {
 	evtWs     *btree.BTreeG[pair[none]] // (workspace, event)
 	counters  *btree.BTreeG[item[int64]]
 	settings  *btree.BTreeG[item[[]byte]]
-	deleted   *btree.BTreeG[item[string]] // storage.DeletedKey -> workspace ID
+	deleted   *btree.BTreeG[item[string]] // indexkeys.DeletedKey -> workspace ID
 	wsStatus  *btree.BTreeG[pair[none]]   // (status, workspace)
 	grams     *btree.BTreeG[pair[none]]   // (gram of the lowercased name, workspace)
 	gramN     *btree.BTreeG[item[int64]]  // gram -> how many workspaces have it
@@ -489,8 +490,8 @@ func (s *snapshot) ScanCounters(fn func(string, int64) bool) error {
 var _ storage.WorkspaceSearcher = (*snapshot)(nil)
 
 // SearchWorkspaces intersects the posting lists of the needle's rarest grams (and
-// the status index) with storage.Leapfrog, then checks each candidate with
-// q.Match. A needle shorter than storage.GramLen with no status filter has no index
+// the status index) with indexkeys.Leapfrog, then checks each candidate with
+// q.Match. A needle shorter than indexkeys.GramLen with no status filter has no index
 // to use: it scans every workspace.
 func (s *snapshot) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(workspace.Workspace) bool) error {
 	type list struct {
@@ -499,7 +500,7 @@ func (s *snapshot) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn f
 		n   int64
 	}
 	var lists []list
-	for _, g := range storage.NeedleGrams(q.NameContains) {
+	for _, g := range indexkeys.NeedleGrams(q.NameContains) {
 		it, ok := s.gramN.Get(item[int64]{key: g})
 		if !ok {
 			return nil // no workspace has this gram: nothing matches
@@ -530,7 +531,7 @@ func (s *snapshot) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn f
 		})
 		return id, found, nil
 	}
-	return storage.Leapfrog(len(lists), after+"\x00", seek, func(id string) (bool, error) {
+	return indexkeys.Leapfrog(len(lists), after+"\x00", seek, func(id string) (bool, error) {
 		w, err := s.GetWorkspace(id)
 		if err != nil {
 			return false, err
@@ -540,7 +541,7 @@ func (s *snapshot) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn f
 }
 
 func (s *snapshot) ScanDeletedWorkspaces(cutoff time.Time, fn func(workspace.Workspace) bool) error {
-	end := storage.DeletedKey(cutoff, "\xff")
+	end := indexkeys.DeletedKey(cutoff, "\xff")
 	var err error
 	s.deleted.AscendLessThan(item[string]{key: end}, func(it item[string]) bool {
 		var w workspace.Workspace
@@ -687,10 +688,10 @@ func (t *writeTx) putWorkspace(w workspace.Workspace) error {
 		setIndex(t.wsExt, w.ExternalID, w.ID)
 	}
 	if w.Status == workspace.Deleted {
-		setIndex(t.deleted, storage.DeletedKey(w.DeletedAt, w.ID), w.ID)
+		setIndex(t.deleted, indexkeys.DeletedKey(w.DeletedAt, w.ID), w.ID)
 	}
 	t.wsStatus.ReplaceOrInsert(pair[none]{a: string(w.Status), b: w.ID})
-	for _, g := range storage.Grams(strings.ToLower(w.Name)) {
+	for _, g := range indexkeys.Grams(strings.ToLower(w.Name)) {
 		t.grams.ReplaceOrInsert(pair[none]{a: g, b: w.ID})
 		t.addGram(g, 1)
 	}
@@ -706,10 +707,10 @@ func (t *writeTx) dropWorkspaceIndexes(w workspace.Workspace) {
 		t.wsExt.Delete(item[string]{key: w.ExternalID})
 	}
 	if w.Status == workspace.Deleted {
-		t.deleted.Delete(item[string]{key: storage.DeletedKey(w.DeletedAt, w.ID)})
+		t.deleted.Delete(item[string]{key: indexkeys.DeletedKey(w.DeletedAt, w.ID)})
 	}
 	t.wsStatus.Delete(pair[none]{a: string(w.Status), b: w.ID})
-	for _, g := range storage.Grams(strings.ToLower(w.Name)) {
+	for _, g := range indexkeys.Grams(strings.ToLower(w.Name)) {
 		t.grams.Delete(pair[none]{a: g, b: w.ID})
 		t.addGram(g, -1)
 	}
@@ -961,7 +962,7 @@ func (t *writeTx) AppendEvent(e storage.Event) error {
 	}
 	t.evtSeq++
 	e = e.Clone()
-	e.Position = storage.SequencePosition(t.evtSeq)
+	e.Position = indexkeys.SequencePosition(t.evtSeq)
 	t.events.ReplaceOrInsert(item[storage.Event]{key: e.Position, val: &e})
 	if e.WorkspaceID != "" {
 		t.evtWs.ReplaceOrInsert(pair[none]{a: e.WorkspaceID, b: e.Position})

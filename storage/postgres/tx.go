@@ -18,6 +18,7 @@ import (
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/storage/internal/indexkeys"
 	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
 )
@@ -838,7 +839,7 @@ func (t *tx) ScanTokens(after string, fn func(token.Token) bool) error {
 // order is (xid, seq) order.
 
 func position(xid, seq uint64) string {
-	return storage.SequencePosition(xid) + storage.SequencePosition(seq)
+	return indexkeys.SequencePosition(xid) + indexkeys.SequencePosition(seq)
 }
 
 // parsePosition reads a position; "" is the start.
