@@ -459,30 +459,6 @@ func (m *Manager) signUp(ctx context.Context, secret string, in NewUser, first *
 	return out, nil
 }
 
-// inviterStillMay re-checks the grant ceiling at acceptance: the inviter must still
-// hold a role at least as high as the one invited (System invitations always pass).
-func (m *Manager) inviterStillMay(tx storage.Reader, inv member.Invitation) error {
-	if inv.InviterID == "" {
-		return nil
-	}
-	refuse := preconditionf("the person who invited you can no longer grant the %s role: ask for a new invitation", inv.Role)
-	u, err := tx.GetUser(inv.InviterID)
-	if err != nil || u.Suspended() { // an erased or suspended inviter grants nothing
-		return refuse
-	}
-	role := rbac.Role("")
-	if mb, err := tx.GetMember(inv.WorkspaceID, u.ID); err == nil {
-		role = mb.Role
-	}
-	if u.Platform {
-		role = rbac.Platform
-	}
-	if !m.policy.CanGrant(role, inv.Role) {
-		return refuse
-	}
-	return nil
-}
-
 // InvitationBySecret returns the invitation a secret opens, with its state, so an
 // acceptance page can say "you are invited to … as …" before anyone signs in. The
 // secret itself is the credential: no principal is needed.

@@ -153,7 +153,7 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 	m.defaultRole, m.syncSource = opts.DefaultRole, opts.SyncSource
 	if m.defaultRole == "" {
 		m.defaultRole = m.policy.Roles()[0]
-	} else if m.policy.Rank(m.defaultRole) == 0 || m.defaultRole == rbac.Platform {
+	} else if !m.policy.IsMemberRole(m.defaultRole) {
 		return nil, fmt.Errorf("tenancy: Options.DefaultRole %q is not one of the policy's member roles (%s)", m.defaultRole, m.policy.RoleList(false))
 	}
 	for _, k := range opts.StarterKits {
@@ -400,107 +400,6 @@ func describeRole(a access) string {
 		return "owner"
 	}
 	return string(a.role)
-}
-
-// Authorize reports whether p may perform action in the workspace with ID
-// workspaceID: nil if so. It applies the member's role through the policy, the
-// platform rule and the workspace's status, and writes nothing.
-//
-// Errors: ErrUnauthenticated (nobody, unknown user), ErrNotFound (no such workspace,
-// or p is not a member), ErrPermissionDenied (the role does not allow it),
-// ErrFailedPrecondition (the workspace is inactive or deleted).
-func (m *Manager) Authorize(ctx context.Context, p Principal, workspaceID string, action rbac.Action) error {
-	if pf, ok := m.store.(storage.Prefetcher); ok {
-		// One round trip: the backend reads the few records the rules need, and the
-		// same rules decide from them.
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		// The user (who may be suspended), the token if one acts, the workspace and
-		// the membership.
-		keys := storage.PrefetchKeys{UserID: p.userID, User: p.userID != "", TokenID: p.tokenID, WorkspaceID: workspaceID}
-		got, err := pf.Prefetch(ctx, keys)
-		if err != nil {
-			return storageErr("authorize", err)
-		}
-		c := authCall{m: m, p: p, workspaceID: workspaceID, action: action}
-		if err := c.run(prefetchTx{keys: keys, got: got}); !errors.Is(err, errNotPrefetched) {
-			if err != nil {
-				return storageErr("authorize", err)
-			}
-			return nil
-		}
-	}
-	c := authCalls.Get().(*authCall)
-	c.m, c.p, c.workspaceID, c.action = m, p, workspaceID, action
-	err := m.store.View(ctx, c.fn)
-	*c = authCall{fn: c.fn}
-	authCalls.Put(c)
-	if err != nil {
-		return storageErr("authorize", err)
-	}
-	return nil
-}
-
-// authCall carries one Authorize into its transaction. Its fn is bound once, when
-// the pool makes it, so the hot path allocates no closure.
-type authCall struct {
-	m           *Manager
-	p           Principal
-	workspaceID string
-	action      rbac.Action
-	fn          func(storage.Reader) error
-}
-
-var authCalls = sync.Pool{New: func() any {
-	c := &authCall{}
-	c.fn = func(tx storage.Reader) error { return c.run(tx) }
-	return c
-}}
-
-func (c *authCall) run(tx authReader) error {
-	if c.p.kind == userKind {
-		if done, err := c.m.authorizeMember(tx, c.p, c.workspaceID, c.action); done {
-			return err
-		}
-	}
-	_, _, err := c.m.workspaceFor(tx, c.p, c.workspaceID, c.action)
-	return err
-}
-
-// authorizeMember is Authorize's fast path for a user whose membership alone allows
-// the action: the platform flag can only add permissions, so only the user's
-// suspension is read of the user record. It answers done=false whenever the full
-// check is needed.
-func (m *Manager) authorizeMember(tx authReader, p Principal, workspaceID string, action rbac.Action) (done bool, err error) {
-	mb, err := tx.GetMember(workspaceID, p.userID)
-	if err != nil || !m.policy.Allowed(mb.Role, mb.Owner, action) {
-		return false, nil
-	}
-	if u, err := tx.GetUser(p.userID); err != nil || u.Suspended() {
-		return false, nil // resolve says why
-	}
-	w, err := tx.GetWorkspace(workspaceID)
-	if err != nil {
-		return false, nil
-	}
-	return true, m.allowed(access{userID: p.userID, member: true, role: mb.Role, owner: mb.Owner}, w, action)
-}
-
-// AuthorizePlatform reports whether p may perform a cross-workspace action (such as
-// rbac.ListAll): nil for System and for platform users acting as themselves or with
-// a personal token that is uncapped or capped at platform. It is the same rule every
-// cross-workspace method applies.
-//
-// Errors: ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) AuthorizePlatform(ctx context.Context, p Principal, action rbac.Action) error {
-	return m.view(ctx, "authorize", func(tx storage.Reader) error {
-		a, err := m.resolve(tx, p)
-		if err != nil {
-			return err
-		}
-		return m.requirePlatform(a, action)
-	})
 }
 
 // record appends an event in the running transaction. Its ID only names it; its

@@ -16,42 +16,6 @@ import (
 // DefaultMemberLimit is the page size of member lists.
 const DefaultMemberLimit = 50
 
-// checkRole validates a role named for a membership or a token, before any lookup:
-// one of the policy's roles (or platform, which checkGrant then refuses as a
-// membership role with its own message).
-func (m *Manager) checkRole(role rbac.Role) error {
-	if m.policy.Rank(role) == 0 {
-		return invalidf("role %q must be %s", string(role), m.policy.RoleList(false))
-	}
-	return nil
-}
-
-// checkGrant applies the grant ceiling: nobody grants a role above their own, only
-// platform grants platform, and platform is never a membership role.
-func (m *Manager) checkGrant(a access, role rbac.Role) error {
-	if role == rbac.Platform {
-		if a.system || a.role == rbac.Platform {
-			return invalidf("platform is a user attribute, not a membership role: make the user a platform user instead")
-		}
-		return deniedf("you can't assign a role higher than your own: only platform users grant platform")
-	}
-	if !m.policy.IsMemberRole(role) {
-		return invalidf("role %q must be %s", string(role), m.policy.RoleList(false))
-	}
-	if !a.system && !m.policy.CanGrant(a.role, role) {
-		return deniedf("you can't assign a role higher than your own (%s)", a.role)
-	}
-	return nil
-}
-
-// checkTarget refuses acting on a member whose role is above one's own.
-func (m *Manager) checkTarget(a access, target member.Member, verb string) error {
-	if !a.system && m.policy.Rank(target.Role) > m.policy.Rank(a.role) {
-		return deniedf("you can't %s a member whose role is above your own", verb)
-	}
-	return nil
-}
-
 // memberOf loads a membership for an operation, as not-found when absent.
 func memberOf(tx storage.Reader, wsID, userID string) (member.Member, error) {
 	mb, err := tx.GetMember(wsID, userID)
@@ -410,7 +374,7 @@ func (m *Manager) TransferOwnership(ctx context.Context, p Principal, workspaceI
 		if to.Owner {
 			return nil
 		}
-		if top := m.policy.Top(); to.Role != top {
+		if top := m.ownerRole(); to.Role != top {
 			return preconditionf("ownership can only move to a member of the highest role, %s: make %q %s first", top, toUserID, top)
 		}
 		from, err := memberOf(tx, workspaceID, w.OwnerID)

@@ -84,7 +84,7 @@ func (m *Manager) checkRoles(renames map[rbac.Role]rbac.Role) error {
 		if err != nil {
 			return internal("count roles", err)
 		}
-		top := m.policy.Top()
+		top := m.ownerRole()
 		err = scan.ScanAllMembers(func(mb member.Member) bool {
 			if slices.Contains(dropped, mb.Role) {
 				count[mb.Role]++
@@ -259,8 +259,8 @@ func (m *Manager) renameIn(tx storage.ReadWriter, now time.Time, p Principal, re
 	for _, mb := range members {
 		from := mb.Role
 		to := renames[from]
-		if mb.Owner && to != m.policy.Top() {
-			return nil, preconditionf("the owner of workspace %q holds %s: owners hold the highest role, %s", mb.WorkspaceID, from, m.policy.Top())
+		if mb.Owner && to != m.ownerRole() {
+			return nil, preconditionf("the owner of workspace %q holds %s: owners hold the highest role, %s", mb.WorkspaceID, from, m.ownerRole())
 		}
 		mb.Role, mb.UpdatedAt = to, now
 		if err := tx.ReplaceMember(mb); err != nil {

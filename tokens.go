@@ -2,10 +2,8 @@ package tenancy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -89,25 +87,6 @@ func (m *Manager) newTokenSecret(k token.Kind) (secret string, hash []byte, err 
 	return secret, m.hasher.Hash(secret), nil
 }
 
-// checkTokenInUse re-checks a token principal's token at every use: it must exist,
-// belong to the principal's user, and be neither revoked nor expired.
-func (m *Manager) checkTokenInUse(tx authReader, p Principal) (token.Token, error) {
-	t, err := tx.GetToken(p.tokenID)
-	if errors.Is(err, storage.ErrNotFound) || err == nil && t.UserID != p.userID {
-		return t, newErr(ErrUnauthenticated, "token %s is not valid", p.tokenID)
-	}
-	if err != nil {
-		return t, internal("read token", err)
-	}
-	switch tokenState(t, m.clock()) {
-	case TokenRevoked:
-		return t, newErr(ErrUnauthenticated, "token %s was revoked", t.ID)
-	case TokenExpired:
-		return t, newErr(ErrUnauthenticated, "token %s expired", t.ID)
-	}
-	return t, nil
-}
-
 // CreateToken creates an API token for p's user. A workspace token needs the
 // token:create permission in its workspace (editors and admins, in an active
 // workspace) and carries a role no higher than its creator's; a personal token acts
@@ -153,30 +132,6 @@ func (m *Manager) CreateToken(ctx context.Context, p Principal, in NewToken) (Cr
 	}
 	t.Hash = nil
 	return CreatedToken{Token: t, Secret: secret}, nil
-}
-
-// workspaceTokenRole checks that a's user may hold a workspace token with role want
-// ("" for the user's own role) in workspace wsID, and returns the role. A workspace
-// token acts as its creator's membership there, never with platform powers, so the
-// check is made as that token would act: the creator must be a member allowed to
-// create tokens, and want must not exceed their membership role.
-func (m *Manager) workspaceTokenRole(tx authReader, a actor, wsID string, want rbac.Role) (rbac.Role, error) {
-	scoped := a
-	scoped.scope, scoped.platform = wsID, false
-	_, ac, err := m.workspaceAs(tx, scoped, wsID, rbac.CreateToken)
-	if errors.Is(err, ErrNotFound) && a.platform {
-		return "", preconditionf("a workspace token acts with its creator's membership role: become a member of workspace %q first", wsID)
-	}
-	if err != nil {
-		return "", err
-	}
-	if want == "" {
-		want = ac.role
-	}
-	if err := m.checkGrant(ac, want); err != nil {
-		return "", err
-	}
-	return want, nil
 }
 
 // newTokenRecord validates a token request and makes the token and its secret,
@@ -231,105 +186,6 @@ func lifetimeText(d time.Duration) string {
 		return fmt.Sprintf("%d days", d/(24*time.Hour))
 	}
 	return d.String()
-}
-
-// Authenticate turns a token secret into a Principal. A malformed secret or a bad
-// checksum is refused before storage is touched; otherwise it costs one keyed hash
-// and one indexed lookup, and writes nothing: the last-used time is noted in memory
-// and flushed in the background (and by Close). Revoked and expired tokens, tokens
-// of deleted workspaces and tokens whose creator left the workspace are refused.
-// Tokens of inactive workspaces authenticate; their writes are refused later.
-//
-// Errors: ErrUnauthenticated, with a message that never contains the secret.
-func (m *Manager) Authenticate(ctx context.Context, secret string) (Principal, error) {
-	prefix, err := token.Parse(secret, m.tokPrefixes[:]...)
-	if err != nil {
-		return Principal{}, newErr(ErrUnauthenticated, "invalid token: %s", strings.TrimPrefix(err.Error(), token.ErrMalformed.Error()+": "))
-	}
-	a := authReads.Get().(*authRead)
-	defer a.release()
-	a.m, a.hash, a.prefix, a.now = m, m.hasher.AppendHash(a.sum[:0], secret), prefix, m.clock() // one clock reading for the checks and the note
-	err = errNotPrefetched
-	if pf, ok := m.store.(storage.Prefetcher); ok && ctx.Err() == nil {
-		keys := storage.PrefetchKeys{TokenHash: a.hash}
-		var got storage.Prefetched
-		if got, err = pf.Prefetch(ctx, keys); err == nil {
-			a.p, err = m.authenticateIn(prefetchTx{keys: keys, got: got}, a.hash, a.prefix, a.now)
-		}
-	}
-	if errors.Is(err, errNotPrefetched) {
-		err = m.store.View(ctx, a.read)
-	}
-	if err != nil {
-		return Principal{}, storageErr("authenticate", err)
-	}
-	m.usage.note(m, a.hash, a.p.tokenID, a.now)
-	return a.p, nil
-}
-
-// authRead is one Authenticate's reading, pooled with its read function bound
-// once: a closure over the call's variables would cost two allocations a call.
-type authRead struct {
-	m      *Manager
-	sum    [token.HashSize]byte // hash's storage, so hashing allocates nothing
-	hash   []byte
-	prefix string
-	now    time.Time
-	p      Principal
-	read   func(storage.Reader) error
-}
-
-var authReads = sync.Pool{New: func() any {
-	a := new(authRead)
-	a.read = func(tx storage.Reader) (err error) {
-		a.p, err = a.m.authenticateIn(tx, a.hash, a.prefix, a.now)
-		return err
-	}
-	return a
-}}
-
-func (a *authRead) release() {
-	read := a.read
-	*a = authRead{read: read} // keep nothing of the call, not even the manager
-	authReads.Put(a)
-}
-
-// authenticateIn finds the token whose hash is hash and checks it can act now.
-func (m *Manager) authenticateIn(tx authReader, hash []byte, prefix string, now time.Time) (Principal, error) {
-	t, err := tx.GetTokenByHash(hash)
-	if errors.Is(err, storage.ErrNotFound) {
-		return Principal{}, newErr(ErrUnauthenticated, "invalid token: no such token")
-	}
-	if err != nil {
-		return Principal{}, internal("read token", err)
-	}
-	if t.Kind != m.prefixKind(prefix) {
-		return Principal{}, newErr(ErrUnauthenticated, "invalid token: no such token")
-	}
-	switch tokenState(t, now) {
-	case TokenRevoked:
-		return Principal{}, newErr(ErrUnauthenticated, "token %s was revoked", t.ID)
-	case TokenExpired:
-		return Principal{}, newErr(ErrUnauthenticated, "token %s expired", t.ID)
-	}
-	// A suspended user's tokens fail at once: the suspension marked them in its own
-	// transaction, so the user need not be read. An erased user has no tokens left.
-	if t.UserSuspended {
-		return Principal{}, newErr(ErrUnauthenticated, "token %s belongs to a suspended user", t.ID)
-	}
-	// A creator's removal revokes their workspace tokens in the same transaction,
-	// and every later use re-reads the creator's role, so no membership read is
-	// needed here.
-	if t.Kind == token.Workspace {
-		w, err := tx.GetWorkspace(t.WorkspaceID)
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return Principal{}, internal("read workspace", err) // a fault, not a verdict
-		}
-		if err != nil || w.Status == workspace.Deleted {
-			return Principal{}, newErr(ErrUnauthenticated, "token %s belongs to a deleted workspace", t.ID)
-		}
-	}
-	return Principal{kind: tokenKind, userID: t.UserID, tokenID: t.ID, scope: t.WorkspaceID, cap: t.Role}, nil
 }
 
 // prefixKind is the kind of token a (parsed, so known) prefix names.

@@ -99,27 +99,6 @@ func (m *Manager) GetUserByEmail(ctx context.Context, p Principal, email string)
 	return u, err
 }
 
-func (m *Manager) readUser(tx storage.Reader, p Principal, load func() (member.User, error)) (member.User, error) {
-	a, err := m.resolve(tx, p)
-	if err != nil {
-		return member.User{}, err
-	}
-	u, err := load()
-	if errors.Is(err, storage.ErrNotFound) {
-		if a.platform {
-			return u, notFoundf("user not found")
-		}
-		return u, deniedf("users may only read their own record")
-	}
-	if err != nil {
-		return u, internal("read user", err)
-	}
-	if !a.mayReadUser(u) {
-		return member.User{}, deniedf("users may only read their own record")
-	}
-	return u, nil
-}
-
 // SetPlatform grants (on) or withdraws (off) a user's platform attribute, which
 // allows cross-workspace operations. Only System and platform users may: the grant
 // ceiling means nobody below platform grants platform.
@@ -262,29 +241,6 @@ func (m *Manager) UpdateUser(ctx context.Context, p Principal, userID string, in
 	})
 	if err != nil {
 		return member.User{}, err
-	}
-	return u, nil
-}
-
-// userFor loads a user that a may change: itself (with self powers), or anyone with
-// platform powers. Others learn nothing of the user.
-func (m *Manager) userFor(tx storage.Reader, a actor, userID string) (member.User, error) {
-	self := !a.system && a.user.ID == userID
-	switch {
-	case a.system:
-	case self && a.self:
-	case a.platform && m.policy.Allowed(rbac.Platform, false, rbac.ManageUsers):
-	case self:
-		return member.User{}, requireSelf(a, "account")
-	default:
-		return member.User{}, deniedf("users may only change their own account")
-	}
-	u, err := tx.GetUser(userID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return u, notFoundf("user %q not found", userID)
-	}
-	if err != nil {
-		return u, internal("read user", err)
 	}
 	return u, nil
 }

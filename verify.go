@@ -109,7 +109,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 			add("index", "deleted", "the deleted-workspace index lists %d workspaces, the records %d", deletedSeen, counts[workspace.Deleted])
 		}
 		scan := fullScanner(tx, workspaces, users)
-		top := m.policy.Top()
+		top := m.ownerRole()
 		owners := map[string][]string{}
 		admins := map[string]int{}
 		perUser := map[string]int{}

@@ -139,26 +139,9 @@ func (m *Manager) createIn(tx storage.ReadWriter, now time.Time, p Principal, id
 // createAs creates a validated workspace inside tx for a resolved actor.
 func (m *Manager) createAs(tx storage.ReadWriter, now time.Time, a actor, id string, in NewWorkspace, via string) (workspace.Workspace, error) {
 	p := a.p
-	switch {
-	case a.scope != "":
-		return workspace.Workspace{}, deniedf("a workspace token cannot create workspaces")
-	case a.cap != "" && m.policy.Rank(a.cap) < m.policy.Rank(m.policy.Top()):
-		// The creator becomes the owner, of the highest role: a token capped lower
-		// cannot act so.
-		return workspace.Workspace{}, deniedf("%s cannot create workspaces", a.kindText())
-	case in.ExternalID != "" && !a.platform:
-		return workspace.Workspace{}, deniedf("only platform users may set an external ID")
-	case len(in.Flags) > 0 && !a.platform:
-		return workspace.Workspace{}, deniedf("only platform users may set workspace flags")
-	}
-	ownerID := in.OwnerID
-	switch {
-	case ownerID == "" && a.system:
-		return workspace.Workspace{}, invalidf("an owner is required when System creates a workspace")
-	case ownerID == "":
-		ownerID = a.user.ID
-	case ownerID != a.user.ID && !a.platform:
-		return workspace.Workspace{}, deniedf("only platform users may create a workspace for someone else")
+	ownerID, err := m.checkCreate(a, in)
+	if err != nil {
+		return workspace.Workspace{}, err
 	}
 	if _, err := tx.GetUser(ownerID); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
@@ -176,7 +159,7 @@ func (m *Manager) createAs(tx storage.ReadWriter, now time.Time, a actor, id str
 	if err := tx.CreateWorkspace(w); err != nil {
 		return w, workspaceConflict(err, w, "create workspace")
 	}
-	owner := member.Member{WorkspaceID: id, UserID: ownerID, Role: m.policy.Top(), Owner: true, JoinedAt: now, UpdatedAt: now}
+	owner := member.Member{WorkspaceID: id, UserID: ownerID, Role: m.ownerRole(), Owner: true, JoinedAt: now, UpdatedAt: now}
 	if err := tx.CreateMember(owner); err != nil {
 		return w, internal("create owner membership", err)
 	}
@@ -380,6 +363,19 @@ func (pg *pager[T]) result(cursor string, err error) (workspace.Page[T], error) 
 // Errors: ErrInvalidArgument (limit outside 1-100, bad cursor or status),
 // ErrUnauthenticated.
 func (m *Manager) ListWorkspaces(ctx context.Context, p Principal, opts workspace.ListOptions) (workspace.Page[workspace.Workspace], error) {
+	return m.listWorkspaces(ctx, p, opts, false)
+}
+
+// ListAllWorkspaces is ListWorkspaces for the admin listing (Tell's GET
+// /admin/workspaces): every workspace, and only for System and platform users;
+// anyone else is refused rather than shown their own.
+//
+// Errors: as ListWorkspaces, and ErrPermissionDenied.
+func (m *Manager) ListAllWorkspaces(ctx context.Context, p Principal, opts workspace.ListOptions) (workspace.Page[workspace.Workspace], error) {
+	return m.listWorkspaces(ctx, p, opts, true)
+}
+
+func (m *Manager) listWorkspaces(ctx context.Context, p Principal, opts workspace.ListOptions, all bool) (workspace.Page[workspace.Workspace], error) {
 	f, err := parseListOptions(opts, workspace.DefaultLimit)
 	if err != nil {
 		return workspace.Page[workspace.Workspace]{}, err
@@ -390,6 +386,11 @@ func (m *Manager) ListWorkspaces(ctx context.Context, p Principal, opts workspac
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
+		}
+		if all {
+			if err := m.requirePlatform(a, rbac.ListAll); err != nil {
+				return err
+			}
 		}
 		if a.platform {
 			// A search or a status filter goes through the backend's indexes when it

@@ -1,11 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"time"
 
 	"github.com/tenancykit/tenancy"
-	"github.com/tenancykit/tenancy/rbac"
+
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -55,24 +56,28 @@ func wsJSON(w workspace.Workspace) workspaceJSON {
 }
 
 func (a *API) listWorkspaces(r *http.Request, p tenancy.Principal) (int, any, error) {
+	return a.workspacePage(r, p, a.m.ListWorkspaces)
+}
+
+// listAllWorkspaces is the admin listing: the Manager refuses whoever lacks
+// platform powers.
+func (a *API) listAllWorkspaces(r *http.Request, p tenancy.Principal) (int, any, error) {
+	return a.workspacePage(r, p, a.m.ListAllWorkspaces)
+}
+
+func (a *API) workspacePage(r *http.Request, p tenancy.Principal,
+	list func(context.Context, tenancy.Principal, workspace.ListOptions) (workspace.Page[workspace.Workspace], error)) (int, any, error) {
 	limit, cursor, err := pageParams(r)
 	if err != nil {
 		return 0, nil, err
 	}
 	q := r.URL.Query()
-	pg, err := a.m.ListWorkspaces(r.Context(), p, workspace.ListOptions{Limit: limit, Cursor: cursor,
+	pg, err := list(r.Context(), p, workspace.ListOptions{Limit: limit, Cursor: cursor,
 		NameContains: q.Get("name_contains"), Status: workspace.Status(q.Get("status"))})
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, toPage(pg, wsJSON), nil
-}
-
-func (a *API) listAllWorkspaces(r *http.Request, p tenancy.Principal) (int, any, error) {
-	if err := a.m.AuthorizePlatform(r.Context(), p, rbac.ListAll); err != nil {
-		return 0, nil, err
-	}
-	return a.listWorkspaces(r, p)
 }
 
 func (a *API) getWorkspace(r *http.Request, p tenancy.Principal) (int, any, error) {

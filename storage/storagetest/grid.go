@@ -80,6 +80,17 @@ var gridRows = []gridRow{
 	{"ListWorkspaces/deleted", "0000 000 00000 0", false, func(w *world, name string, p tenancy.Principal) error {
 		return w.checkList(name, p, workspace.ListOptions{Status: workspace.Deleted})
 	}, "", 0},
+	{"ListAllWorkspaces", "0D0D DDD 0DDD0 D", false, func(w *world, name string, p tenancy.Principal) error {
+		pg, err := w.m.ListAllWorkspaces(ctx, p, workspace.ListOptions{})
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, ws := range pg.Items {
+			got = append(got, ws.ID)
+		}
+		return sameIDs("ListAllWorkspaces", got, w.visibleWorkspaces(name, ""))
+	}, "", 0},
 	{"ListUserWorkspaces", "0D0D 000 0DDD0 0", false, func(w *world, name string, p tenancy.Principal) error {
 		return w.checkUserList(name, p)
 	}, "", 0},
