@@ -169,7 +169,7 @@ func (m *Manager) accessWith(a actor, w workspace.Workspace, mb *member.Member) 
 		if ac.role != "" {
 			ac.role = m.policy.Min(a.cap, ac.role)
 		}
-		if m.policy.Rank(a.cap) < m.policy.Rank(m.policy.Top()) {
+		if m.cappedBelowOwner(a) {
 			ac.owner = false
 		}
 	}
@@ -626,7 +626,7 @@ func (m *Manager) checkCreate(a actor, in NewWorkspace) (ownerID string, err err
 	switch {
 	case a.scope != "":
 		return "", deniedf("a workspace token cannot create workspaces")
-	case a.cap != "" && m.policy.Rank(a.cap) < m.policy.Rank(m.policy.Top()):
+	case m.cappedBelowOwner(a):
 		return "", deniedf("%s cannot create workspaces", a.kindText())
 	case in.ExternalID != "" && !a.platform:
 		return "", deniedf("only platform users may set an external ID")
@@ -647,6 +647,13 @@ func (m *Manager) checkCreate(a actor, in NewWorkspace) (ownerID string, err err
 
 // ownerRole is the role an owner holds: the policy's highest.
 func (m *Manager) ownerRole() rbac.Role { return m.policy.Top() }
+
+// cappedBelowOwner reports whether a is a token capped below the owner's role: it
+// never uses the owner's powers, and cannot create a workspace (whose creator
+// becomes its owner).
+func (m *Manager) cappedBelowOwner(a actor) bool {
+	return a.cap != "" && m.policy.Rank(a.cap) < m.policy.Rank(m.ownerRole())
+}
 
 func (m *Manager) readUser(tx storage.Reader, p Principal, load func() (member.User, error)) (member.User, error) {
 	a, err := m.resolve(tx, p)
