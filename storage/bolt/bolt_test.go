@@ -18,7 +18,10 @@ import (
 	"github.com/tenancykit/tenancy/storage/storagetest"
 )
 
-func TestConformance(t *testing.T) { storagetest.Run(t, openTemp, storagetest.WithReopen(reopen)) }
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, openTemp, storagetest.WithReopen(reopen),
+		storagetest.WithCapabilities(storagetest.Search|storagetest.FullScan|storagetest.SuspendedScan|storagetest.Checks|storagetest.Durability))
+}
 
 func openTemp(t *testing.T) storage.Storage {
 	s, err := bolt.Open(filepath.Join(t.TempDir(), "tenancy.db"), bolt.Options{NoSync: true})

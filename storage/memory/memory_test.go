@@ -9,5 +9,6 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storagetest.Run(t, func(*testing.T) storage.Storage { return memory.New() })
+	storagetest.Run(t, func(*testing.T) storage.Storage { return memory.New() },
+		storagetest.WithCapabilities(storagetest.Search|storagetest.FullScan|storagetest.SuspendedScan|storagetest.Checks))
 }

@@ -99,7 +99,7 @@ type Store struct {
 	shards  int
 	closed  atomic.Bool
 	sql     sync.Map // query text with {p} -> with the prefix
-	stats   struct{ commits, retries atomic.Int64 }
+	stats   struct{ commits, retries, statements atomic.Int64 }
 }
 
 var (
@@ -164,6 +164,7 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, opts Options, owned bool)
 
 // q returns a query with {p} replaced by the table prefix (cached).
 func (s *Store) q(sql string) string {
+	s.stats.statements.Add(1) // every statement's text comes through here once per send
 	if v, ok := s.sql.Load(sql); ok {
 		return v.(string)
 	}
@@ -259,12 +260,20 @@ func (s *Store) Close() error {
 type Stats struct {
 	Commits int64 // Updates committed
 	Retries int64 // attempts run again after a serialization failure or deadlock
+	// Statements counts the round trips the store made: every statement, and each
+	// BEGIN, COMMIT and ROLLBACK.
+	Statements int64
 }
 
-// Stats returns the commit and retry counts.
+// Stats returns the commit, retry and statement counts.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.stats.commits.Load(), Retries: s.stats.retries.Load()}
+	return Stats{Commits: s.stats.commits.Load(), Retries: s.stats.retries.Load(), Statements: s.stats.statements.Load()}
 }
+
+// RoundTrips returns Stats().Statements: how the conformance kit
+// (storagetest.RoundTripCounter) checks that one Authorize or Authenticate is one
+// round trip.
+func (s *Store) RoundTrips() int64 { return s.stats.statements.Load() }
 
 // View runs fn in a REPEATABLE READ, READ ONLY transaction: one snapshot.
 func (s *Store) View(ctx context.Context, fn func(storage.Reader) error) error {
@@ -274,6 +283,7 @@ func (s *Store) View(ctx context.Context, fn func(storage.Reader) error) error {
 	if s.closed.Load() {
 		return storage.ErrClosed
 	}
+	s.stats.statements.Add(2) // BEGIN, and the ROLLBACK that ends it
 	ptx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return s.connErr(ctx, err)
@@ -323,6 +333,7 @@ func (s *Store) Update(ctx context.Context, fn func(storage.ReadWriter) error) e
 
 // attempt runs fn once; a panic rolls back and is re-raised.
 func (s *Store) attempt(ctx context.Context, fn func(storage.ReadWriter) error) (commits []func(), err error) {
+	s.stats.statements.Add(2) // BEGIN, and the COMMIT or ROLLBACK that ends it
 	ptx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
 		return nil, s.connErr(ctx, err)

@@ -43,10 +43,15 @@ func opener(feed postgres.FeedStrategy) func(t *testing.T) storage.Storage {
 // shows. The grid tries authorization, which the feed strategy does not touch.
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, opener(postgres.FeedTransactionIDs),
-		storagetest.WithoutPrincipalGrid("TestConformanceHeadRowFeed runs the principal grid on PostgreSQL"))
+		storagetest.WithoutPrincipalGrid("TestConformanceHeadRowFeed runs the principal grid on PostgreSQL"), pgCapabilities)
 }
 
-func TestConformanceHeadRowFeed(t *testing.T) { storagetest.Run(t, opener(postgres.FeedHeadRow)) }
+func TestConformanceHeadRowFeed(t *testing.T) {
+	storagetest.Run(t, opener(postgres.FeedHeadRow), pgCapabilities)
+}
+
+var pgCapabilities = storagetest.WithCapabilities(storagetest.Search | storagetest.Prefetch | storagetest.FullScan |
+	storagetest.SuspendedScan | storagetest.Checks | storagetest.Durability)
 
 type userT = member.User
 

@@ -82,6 +82,7 @@ type world struct {
 	invites   map[string]string // user ID -> secret of their invitation to X
 	emailCode map[string]string // user ID -> secret of their pending email change
 	target    string            // a's editor token in W
+	secrets   map[string]string // token principal name -> its secret
 	who       map[string]tenancy.Principal
 	userOf    map[string]string // principal name -> its user ("" for System)
 	principal []string          // the grid's columns, in order
@@ -100,7 +101,7 @@ func newWorld(t *testing.T, newStore func(t *testing.T) storage.Storage, policy 
 	t.Helper()
 	m, s, c := newManager(t, newStore, tenancy.Options{Policy: policy, WorkspaceFlags: []string{"sources"}})
 	roles := m.Policy().Roles()
-	w := &world{m: m, store: s, clock: c, invites: map[string]string{}, emailCode: map[string]string{}, who: map[string]tenancy.Principal{},
+	w := &world{m: m, store: s, clock: c, invites: map[string]string{}, emailCode: map[string]string{}, secrets: map[string]string{}, who: map[string]tenancy.Principal{},
 		userOf: map[string]string{}, principal: gridColumns, lo: roles[0], mid: roles[1], hi: roles[2]}
 	sys := tenancy.System()
 	fail := func(what string, err error) {
@@ -153,7 +154,7 @@ func newWorld(t *testing.T, newStore func(t *testing.T) storage.Storage, policy 
 		fail("token "+name, err)
 		p, err := m.Authenticate(ctx, c.Secret)
 		fail("authenticate "+name, err)
-		w.who[name], w.userOf[name] = p, userID
+		w.who[name], w.userOf[name], w.secrets[name] = p, userID, c.Secret
 		if name == "target" {
 			w.target = c.Token.ID
 		}

@@ -8,7 +8,7 @@
 // newStore returns a fresh, empty store for each subtest (a new file, a new
 // database schema…). Run runs two suites against it:
 //
-//   - the Tx suite (tx_*.go): every method of storage.ReadWriter, the contract's rules
+//   - the transaction suite (tx_*.go): every method of storage.ReadWriter, the contract's rules
 //     (insert versus replace, unique indexes named, feed positions, commutative
 //     counters and touches, rollback on error and panic, snapshots under parallel
 //     writers), with referentially valid fixtures, so a backend with foreign keys
@@ -17,6 +17,14 @@
 //     tenancy.Manager on the backend: the workspace lifecycle, membership races,
 //     tokens, a feed paged by a consumer while 8 writers commit, and the principal
 //     grid (every Manager method × every kind of principal).
+//
+// A backend declares its optional capabilities (WithCapabilities: Search,
+// Prefetch, FullScan, …); the kit fails when the backend has more or fewer than
+// declared, and runs each capability's tests only where declared: that search
+// agrees with a scan, that the prefetched Authorize and Authenticate answer
+// exactly what a View answers for every principal of the grid, and, on a store
+// that counts its round trips (RoundTripCounter), that each is one round trip. A
+// failing fixture fails its own test, never the whole binary.
 //
 // Durable backends also pass WithReopen, and everything must survive a close and
 // reopen. Dump renders a whole store through the contract, for "nothing changed"
@@ -43,12 +51,14 @@ type Option func(*config)
 type config struct {
 	reopen   func(t *testing.T, s storage.Storage) storage.Storage
 	skipGrid string // why the principal grid does not run, when it does not
+	caps     Capability
+	declared bool // caps came from WithCapabilities
 }
 
-// WithoutPrincipalGrid skips the principal grid, saying why: for a second run of
-// the kit over the same backend in another mode (PostgreSQL's head-row feed) that
-// the grid, which tries the Manager's authorization against one store, already
-// covered. Every other case still runs.
+// WithoutPrincipalGrid skips the principal grid and the other tests of the
+// Manager's authorization (PrefetchAgreesWithView, RoundTrips), saying why: for a
+// second run of the kit over the same backend in another mode (PostgreSQL's feed
+// strategies) that another run already covered. Every other case still runs.
 func WithoutPrincipalGrid(why string) Option {
 	return func(c *config) { c.skipGrid = why }
 }
@@ -65,43 +75,67 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage, opts ...Opti
 	for _, o := range opts {
 		o(&c)
 	}
+	probe := newStore(t)
+	found := detect(t, probe)
+	_, counts := probe.(RoundTripCounter)
+	_ = probe.Close()
+	t.Run("Capabilities", func(t *testing.T) {
+		if !c.declared {
+			t.Logf("found %s (declare them with WithCapabilities, so losing one fails)", found)
+			return
+		}
+		if missing := c.caps &^ found; missing != 0 {
+			t.Errorf("declared but missing: %s", missing)
+		}
+		if extra := found &^ c.caps; extra != 0 {
+			t.Errorf("present but not declared: %s", extra)
+		}
+	})
+	if !c.declared {
+		c.caps = found
+	}
 	tests := []struct {
-		name string
-		fn   func(t *testing.T, s storage.Storage)
+		name  string
+		fn    func(t *testing.T, s storage.Storage)
+		needs Capability
 	}{
-		{"NotFound", testNotFound},
-		{"RoundTrip", testRoundTrip},
-		{"UniqueIndexes", testUniqueIndexes},
-		{"InvalidKeysRefused", testInvalidKeysRefused},
-		{"ImpossibleKeys", testImpossibleKeys},
-		{"SuspendedUsers", testSuspendedUsers},
-		{"DeletedFromRoundTrip", testDeletedFromRoundTrip},
-		{"IndexesFollowUpdates", testIndexesFollowUpdates},
-		{"DeleteCleansIndexes", testDeleteCleansIndexes},
-		{"LookupsSeeUpdates", testLookupsSeeUpdates},
-		{"FailedUpdateRollsBack", testFailedUpdateRollsBack},
-		{"PanicRollsBack", testPanicRollsBack},
-		{"SeesOwnWrites", testSeesOwnWrites},
-		{"ReadTxRefusesWrites", testReadTxRefusesWrites},
-		{"ScanOrderAndCursor", testScanOrderAndCursor},
-		{"ChildScans", testChildScans},
-		{"Events", testEvents},
-		{"ValuesAreCopies", testValuesAreCopies},
-		{"OnCommit", testOnCommit},
-		{"Counters", testCounters},
-		{"ParallelWriters", testParallelWriters},
-		{"CanceledContext", testCanceledContext},
-		{"UseAfterClose", testUseAfterClose},
-		{"TouchToken", testTouchToken},
-		{"PurgeWorkspace", testPurgeWorkspace},
-		{"DeletedIndex", testDeletedIndex},
-		{"Settings", testSettings},
-		{"ManyEvents", testManyEvents},
-		{"SearchAgreesWithScan", testSearchAgreesWithScan},
-		{"SearchLargeStore", testSearchLargeStore},
+		{"NotFound", testNotFound, 0},
+		{"RoundTrip", testRoundTrip, 0},
+		{"UniqueIndexes", testUniqueIndexes, 0},
+		{"InvalidKeysRefused", testInvalidKeysRefused, 0},
+		{"ImpossibleKeys", testImpossibleKeys, 0},
+		{"SuspendedUsers", testSuspendedUsers, SuspendedScan},
+		{"DeletedFromRoundTrip", testDeletedFromRoundTrip, 0},
+		{"IndexesFollowUpdates", testIndexesFollowUpdates, 0},
+		{"DeleteCleansIndexes", testDeleteCleansIndexes, 0},
+		{"LookupsSeeUpdates", testLookupsSeeUpdates, 0},
+		{"FailedUpdateRollsBack", testFailedUpdateRollsBack, 0},
+		{"PanicRollsBack", testPanicRollsBack, 0},
+		{"SeesOwnWrites", testSeesOwnWrites, 0},
+		{"ReadTxRefusesWrites", testReadTxRefusesWrites, 0},
+		{"ScanOrderAndCursor", testScanOrderAndCursor, 0},
+		{"ChildScans", testChildScans, 0},
+		{"Events", testEvents, 0},
+		{"ValuesAreCopies", testValuesAreCopies, 0},
+		{"OnCommit", testOnCommit, 0},
+		{"Counters", testCounters, 0},
+		{"ParallelWriters", testParallelWriters, 0},
+		{"CanceledContext", testCanceledContext, 0},
+		{"UseAfterClose", testUseAfterClose, 0},
+		{"TouchToken", testTouchToken, 0},
+		{"PurgeWorkspace", testPurgeWorkspace, 0},
+		{"DeletedIndex", testDeletedIndex, 0},
+		{"Settings", testSettings, 0},
+		{"ManyEvents", testManyEvents, 0},
+		{"SearchAgreesWithScan", testSearchAgreesWithScan, Search},
+		{"SearchLargeStore", testSearchLargeStore, Search},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			defer recoverFixture(t)
+			if c.caps&tc.needs != tc.needs {
+				t.Skipf("the backend does not declare %s (optional)", tc.needs&^c.caps)
+			}
 			s := newStore(t)
 			t.Cleanup(func() { _ = s.Close() })
 			tc.fn(t, s)
@@ -120,10 +154,19 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage, opts ...Opti
 			{"Tokens", testManagerTokens},
 			{"FeedUnderConcurrentWriters", testFeedUnderConcurrentWriters},
 			{"PrincipalGrid", testPrincipalGrid},
+			{"PrefetchAgreesWithView", testPrefetchAgreesWithView},
+			{"RoundTrips", testRoundTrips},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				if tc.name == "PrincipalGrid" && c.skipGrid != "" {
+				defer recoverFixture(t)
+				authz := tc.name == "PrincipalGrid" || tc.name == "PrefetchAgreesWithView" || tc.name == "RoundTrips"
+				switch {
+				case authz && c.skipGrid != "":
 					t.Skip(c.skipGrid)
+				case tc.name == "PrefetchAgreesWithView" && c.caps&Prefetch == 0:
+					t.Skip("the backend does not declare Prefetch (optional)")
+				case tc.name == "RoundTrips" && (c.caps&Prefetch == 0 || !counts):
+					t.Skip("the backend does not count its round trips (storagetest.RoundTripCounter) or has no Prefetch")
 				}
 				tc.fn(t, newStore)
 			})
@@ -171,6 +214,7 @@ func evt(id, wsID string) storage.Event {
 
 func update(t *testing.T, s storage.Storage, fn func(tx storage.ReadWriter) error) {
 	t.Helper()
+	defer recoverFixture(t)
 	if err := s.Update(ctx, fn); err != nil {
 		t.Fatalf("Update: %v", err)
 	}
@@ -178,6 +222,7 @@ func update(t *testing.T, s storage.Storage, fn func(tx storage.ReadWriter) erro
 
 func view(t *testing.T, s storage.Storage, fn func(tx storage.Reader) error) {
 	t.Helper()
+	defer recoverFixture(t)
 	if err := s.View(ctx, fn); err != nil {
 		t.Fatalf("View: %v", err)
 	}
@@ -191,9 +236,29 @@ func users(tx storage.ReadWriter, ids ...string) {
 	}
 }
 
+// must fails the running test with a fixture's error. It panics with a
+// fixtureError, which the kit's subtests (and update, view and Dump) turn into that
+// test's failure: one bad fixture fails one test, never a third-party backend's
+// whole test binary. Inside Update the backend rolls back first, as for any panic.
 func must(err error) {
 	if err != nil {
-		panic(err)
+		panic(fixtureError{err})
+	}
+}
+
+// fixtureError is what must panics with.
+type fixtureError struct{ err error }
+
+// recoverFixture, deferred, turns a fixtureError panic into t's failure and lets
+// every other panic through.
+func recoverFixture(t testing.TB) {
+	if r := recover(); r != nil {
+		fe, ok := r.(fixtureError)
+		if !ok {
+			panic(r)
+		}
+		t.Helper()
+		t.Fatalf("fixture: %v", fe.err)
 	}
 }
 
@@ -224,6 +289,7 @@ func dump(t *testing.T, s storage.Storage) string { return Dump(t, s) }
 // (which Verify reports) is not reached.
 func Dump(t testing.TB, s storage.Storage) string {
 	t.Helper()
+	defer recoverFixture(t)
 	var out []any
 	add := func(v any) bool { out = append(out, v); return true }
 	err := s.View(ctx, func(tx storage.Reader) error {

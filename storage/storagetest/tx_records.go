@@ -835,7 +835,7 @@ func testSuspendedUsers(t *testing.T, s storage.Storage) {
 		view(t, s, func(tx storage.Reader) error {
 			sc, ok := tx.(storage.SuspendedUserScanner)
 			if !ok {
-				t.Skip("the backend has no storage.SuspendedUserScanner")
+				t.Fatal("the backend declared SuspendedScan but its Reader is no storage.SuspendedUserScanner")
 			}
 			return sc.ScanSuspendedUsers(func(u member.User) bool {
 				if !u.Suspended() {

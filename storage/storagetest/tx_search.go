@@ -41,7 +41,7 @@ func testSearchAgreesWithScan(t *testing.T, s storage.Storage) {
 		view(t, s, func(tx storage.Reader) error {
 			searcher, ok := tx.(storage.WorkspaceSearcher)
 			if !ok {
-				t.Skip("the backend has no workspace search index (optional)")
+				t.Fatal("the backend declared Search but its Reader is no storage.WorkspaceSearcher")
 			}
 			for _, needle := range searchNeedles {
 				for _, st := range []workspace.Status{"", workspace.Active, workspace.Inactive, workspace.Deleted} {
@@ -112,7 +112,7 @@ func testSearchLargeStore(t *testing.T, s storage.Storage) {
 	view(t, s, func(tx storage.Reader) error {
 		searcher, ok := tx.(storage.WorkspaceSearcher)
 		if !ok {
-			t.Skip("the backend has no workspace search index (optional)")
+			t.Fatal("the backend declared Search but its Reader is no storage.WorkspaceSearcher")
 		}
 		for _, needle := range needles {
 			for _, st := range []workspace.Status{"", workspace.Inactive} {
