@@ -10,6 +10,18 @@
 // Concurrent Updates are committed together (group commit): while one commit is
 // being written, the writers that arrive queue up and the next commit carries them
 // all, so throughput grows with concurrency while a lone writer never waits.
+//
+// The group commit (Update, commit, solo) does what bbolt's DB.Batch does with one
+// change, and is written here rather than taken from it (no bbolt code is copied):
+// DB.Batch gathers callers for up to MaxBatchDelay (10 ms) before it commits, so a
+// lone writer waits that long, where here the first writer commits at once as the
+// leader and those that arrive meanwhile ride the next commit. As in DB.Batch, a
+// function that fails rolls its batch back, is run alone (its own answer is
+// authoritative), and the others commit together.
+//
+// The workspace indexes (slug, external ID, retention, status, name grams), the
+// search over them and their consistency check are shared with the memory backend
+// (storage/internal/wsindex); this package supplies the buckets they live in.
 package bolt
 
 import (

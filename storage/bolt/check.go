@@ -3,7 +3,6 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,8 +10,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/tenancykit/tenancy/storage"
-	"github.com/tenancykit/tenancy/storage/internal/indexkeys"
-	"github.com/tenancykit/tenancy/workspace"
+	"github.com/tenancykit/tenancy/storage/internal/wsindex"
 )
 
 var _ storage.Checker = (*Store)(nil)
@@ -107,51 +105,13 @@ func (c checker) records() {
 			c.report("%s: key %q is not a position at most the sequence %d", bEvents, k, seq)
 		}
 	})
-	c.each(bWsDeleted, func(k, id []byte) {
-		w, err := decodeWorkspace(c.get(bWs, id))
-		if err != nil || w.Status != workspace.Deleted || indexkeys.DeletedKey(w.DeletedAt, w.ID) != string(k) {
-			c.report("%s: entry %q does not match a deleted workspace %q", bWsDeleted, k, id)
-		}
-	})
-	c.each(bWs, func(id, v []byte) {
-		if w, err := decodeWorkspace(v); err == nil && w.Status == workspace.Deleted && c.get(bWsDeleted, []byte(indexkeys.DeletedKey(w.DeletedAt, w.ID))) == nil {
-			c.report("%s: deleted workspace %q has no entry in %s", bWs, id, bWsDeleted)
-		}
-	})
-	// The search indexes: every workspace under its status and its name's grams,
-	// nothing else, and the gram counts adding up.
-	statusEntries, gramEntries, gramTotal := 0, 0, uint64(0)
-	c.each(bWsStatus, func(k, _ []byte) {
-		statusEntries++
-		st, id, _ := strings.Cut(string(k), "\x00")
-		if w, err := decodeWorkspace(c.get(bWs, []byte(id))); err != nil || string(w.Status) != st {
-			c.report("%s: entry %q does not match a workspace", bWsStatus, k)
-		}
-	})
-	c.each(bWsGram, func(k, _ []byte) { gramEntries++ })
-	c.each(bWsGramN, func(k, v []byte) {
-		if len(v) == 8 {
-			gramTotal += binary.BigEndian.Uint64(v)
-		}
-	})
-	workspaces := 0
-	c.each(bWs, func(id, v []byte) {
-		workspaces++
-		w, err := decodeWorkspace(v)
-		if err != nil {
-			return
-		}
-		for _, g := range indexkeys.Grams(strings.ToLower(w.Name)) {
-			if c.get(bWsGram, join(g, w.ID)) == nil {
-				c.report("%s: workspace %q is not filed under gram %q", bWsGram, id, g)
-			}
-		}
-	})
-	if statusEntries != workspaces {
-		c.report("%s: %d entries for %d workspaces", bWsStatus, statusEntries, workspaces)
+	// The workspace indexes, as every backend that keeps them checks them.
+	lines, err := wsindex.Check(&wsIndexes{btx: c.btx}, eachWorkspace(c.btx))
+	if err != nil {
+		c.report("workspace indexes: %v", err)
 	}
-	if uint64(gramEntries) != gramTotal {
-		c.report("%s: %d entries, but the counts in %s add up to %d", bWsGram, gramEntries, bWsGramN, gramTotal)
+	for _, l := range lines {
+		c.report("%s", l)
 	}
 	c.each(bCounters, func(k, v []byte) {
 		if len(v) != 8 {
@@ -168,14 +128,6 @@ func (c checker) uniqueIndexes() {
 	}
 	for _, u := range []uniq{
 		{bUserEmail, bUsers, func(v []byte) [][]byte { r, _ := decodeUser(v); return [][]byte{[]byte(r.Email)} }},
-		{bWsSlug, bWs, func(v []byte) [][]byte { r, _ := decodeWorkspace(v); return [][]byte{[]byte(r.Slug)} }},
-		{bWsExt, bWs, func(v []byte) [][]byte {
-			r, _ := decodeWorkspace(v)
-			if r.ExternalID == "" {
-				return nil
-			}
-			return [][]byte{[]byte(r.ExternalID)}
-		}},
 		{bInvHash, bInvs, func(v []byte) [][]byte { r, _ := decodeInvitation(v); return [][]byte{r.SecretHash} }},
 	} {
 		c.each(u.index, func(k, id []byte) {

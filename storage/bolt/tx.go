@@ -2,12 +2,9 @@ package bolt
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -15,6 +12,7 @@ import (
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/internal/indexkeys"
+	"github.com/tenancykit/tenancy/storage/internal/wsindex"
 	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
 )
@@ -292,155 +290,24 @@ func (t *tx) putWorkspace(create bool, w workspace.Workspace) error {
 	if err := t.writeFor(create, bWs, []byte(w.ID), storage.IndexWorkspaceID, "workspace"); err != nil {
 		return err
 	}
-	slugs, exts := t.b(bWsSlug), t.b(bWsExt)
-	if err := claim(slugs, storage.IndexWorkspaceSlug, []byte(w.Slug), w.ID); err != nil {
-		return err
+	var old *workspace.Workspace
+	if o, err := prior(create, t.GetWorkspace, w.ID); err == nil {
+		old = &o
 	}
-	if w.ExternalID != "" {
-		if err := claim(exts, storage.IndexWorkspaceExternalID, []byte(w.ExternalID), w.ID); err != nil {
-			return err
-		}
-	}
-	if old, err := prior(create, t.GetWorkspace, w.ID); err == nil {
-		if err := t.dropWorkspaceIndexes(old); err != nil {
-			return err
-		}
-	}
-	if err := slugs.Put([]byte(w.Slug), []byte(w.ID)); err != nil {
-		return err
-	}
-	if w.ExternalID != "" {
-		if err := exts.Put([]byte(w.ExternalID), []byte(w.ID)); err != nil {
-			return err
-		}
-	}
-	if w.Status == workspace.Deleted {
-		if err := t.b(bWsDeleted).Put([]byte(indexkeys.DeletedKey(w.DeletedAt, w.ID)), []byte(w.ID)); err != nil {
-			return err
-		}
-	}
-	if err := t.addSearchIndexes(w); err != nil {
+	if err := wsindex.Put(t.wsIndexes(), old, w); err != nil {
 		return err
 	}
 	return t.b(bWs).Put([]byte(w.ID), encodeWorkspace(w))
 }
 
-// addSearchIndexes files w under its status and the grams of its lowercased name.
-func (t *tx) addSearchIndexes(w workspace.Workspace) error {
-	if err := t.b(bWsStatus).Put(join(string(w.Status), w.ID), nil); err != nil {
-		return err
-	}
-	for _, g := range indexkeys.Grams(strings.ToLower(w.Name)) {
-		if err := t.b(bWsGram).Put(join(g, w.ID), nil); err != nil {
-			return err
-		}
-		if err := t.addGram(g, 1); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (t *tx) dropSearchIndexes(w workspace.Workspace) error {
-	if err := t.b(bWsStatus).Delete(join(string(w.Status), w.ID)); err != nil {
-		return err
-	}
-	for _, g := range indexkeys.Grams(strings.ToLower(w.Name)) {
-		if err := t.b(bWsGram).Delete(join(g, w.ID)); err != nil {
-			return err
-		}
-		if err := t.addGram(g, -1); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// addGram keeps the count of workspaces filed under a gram, for picking the rarest.
-func (t *tx) addGram(g string, d int64) error {
-	b := t.b(bWsGramN)
-	n := d
-	if v := b.Get([]byte(g)); len(v) == 8 {
-		n += int64(binary.BigEndian.Uint64(v))
-	}
-	if n <= 0 {
-		return b.Delete([]byte(g))
-	}
-	return b.Put([]byte(g), binary.BigEndian.AppendUint64(nil, uint64(n)))
-}
-
 var _ storage.WorkspaceSearcher = (*tx)(nil)
 
-// SearchWorkspaces intersects the posting lists of the needle's rarest grams (and
-// the status index) with indexkeys.Leapfrog, then checks each candidate with
-// q.Match. A needle shorter than indexkeys.GramLen with no status filter has no index
-// to use: it scans every workspace.
+// SearchWorkspaces answers through the workspace indexes (see wsindex.Search).
 func (t *tx) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(workspace.Workspace) bool) error {
 	if err := t.canRead(); err != nil {
 		return err
 	}
-	type list struct {
-		bucket []byte
-		key    string
-		n      uint64
-	}
-	var lists []list
-	for _, g := range indexkeys.NeedleGrams(q.NameContains) {
-		v := t.b(bWsGramN).Get([]byte(g))
-		if len(v) != 8 {
-			return nil // no workspace has this gram: nothing matches
-		}
-		lists = append(lists, list{bWsGram, g, binary.BigEndian.Uint64(v)})
-	}
-	slices.SortFunc(lists, func(a, b list) int { return cmp.Compare(a.n, b.n) })
-	lists = lists[:min(len(lists), 4)] // the rarest few narrow enough; Match checks the rest
-	if q.Status != "" {
-		lists = append(lists, list{bucket: bWsStatus, key: string(q.Status)})
-	}
-	visit := func(w workspace.Workspace) bool { return !q.Match(w) || fn(w) }
-	if len(lists) == 0 {
-		return t.ScanWorkspaces(after, visit)
-	}
-	if len(lists) == 1 { // one list: walk it in order, no joining to do
-		return scanIndex(t, lists[0].bucket, lists[0].key, after, t.GetWorkspace, visit)
-	}
-	cursors := make([]*bbolt.Cursor, len(lists))
-	for i, l := range lists {
-		cursors[i] = t.b(l.bucket).Cursor()
-	}
-	seek := func(i int, x string) (string, bool, error) {
-		prefix := join(lists[i].key, "")
-		k, _ := cursors[i].Seek(join(lists[i].key, x))
-		if k == nil || !bytes.HasPrefix(k, prefix) {
-			return "", false, nil
-		}
-		return string(k[len(prefix):]), true, nil
-	}
-	return indexkeys.Leapfrog(len(lists), after+"\x00", seek, func(id string) (bool, error) {
-		w, err := t.GetWorkspace(id)
-		if err != nil {
-			return false, err
-		}
-		return visit(w), nil
-	})
-}
-
-func (t *tx) dropWorkspaceIndexes(w workspace.Workspace) error {
-	if err := t.b(bWsSlug).Delete([]byte(w.Slug)); err != nil {
-		return err
-	}
-	if err := t.dropSearchIndexes(w); err != nil {
-		return err
-	}
-	if w.Status == workspace.Deleted {
-		if err := t.b(bWsDeleted).Delete([]byte(indexkeys.DeletedKey(w.DeletedAt, w.ID))); err != nil {
-			return err
-		}
-	}
-	if w.ExternalID != "" {
-		return t.b(bWsExt).Delete([]byte(w.ExternalID))
-	}
-	return nil
+	return wsindex.Search(t.wsIndexes(), t.GetWorkspace, t.ScanWorkspaces, q, after, fn)
 }
 
 // PurgeWorkspace removes a workspace and everything it owns in this transaction.
@@ -453,7 +320,7 @@ func (t *tx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {
 	if err != nil {
 		return n, err
 	}
-	if err := t.dropWorkspaceIndexes(old); err != nil {
+	if err := wsindex.Drop(t.wsIndexes(), old); err != nil {
 		return n, err
 	}
 	if err := t.b(bWs).Delete([]byte(id)); err != nil {

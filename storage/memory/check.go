@@ -8,7 +8,7 @@ import (
 
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/storage"
-	"github.com/tenancykit/tenancy/storage/internal/indexkeys"
+	"github.com/tenancykit/tenancy/storage/internal/wsindex"
 	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
 )
@@ -44,39 +44,13 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 	unique("user emails", snap.userEmail, func(yield func(string, string)) {
 		snap.users.Ascend(func(it item[member.User]) bool { yield(it.val.Email, it.key); return true })
 	})
-	unique("workspace slugs", snap.wsSlug, func(yield func(string, string)) {
-		snap.ws.Ascend(func(it item[workspace.Workspace]) bool { yield(it.val.Slug, it.key); return true })
-	})
-	unique("workspace external IDs", snap.wsExt, func(yield func(string, string)) {
-		snap.ws.Ascend(func(it item[workspace.Workspace]) bool {
-			if it.val.ExternalID != "" {
-				yield(it.val.ExternalID, it.key)
-			}
-			return true
-		})
-	})
-	unique("deleted workspaces", snap.deleted, func(yield func(string, string)) {
-		snap.ws.Ascend(func(it item[workspace.Workspace]) bool {
-			if it.val.Status == workspace.Deleted {
-				yield(indexkeys.DeletedKey(it.val.DeletedAt, it.key), it.key)
-			}
-			return true
-		})
-	})
-	// The search indexes: one status entry per workspace, gram counts adding up.
-	if n := snap.wsStatus.Len(); n != snap.ws.Len() {
-		report("workspace statuses: %d entries for %d workspaces", n, snap.ws.Len())
+	// The workspace indexes, as every backend that keeps them checks them.
+	lines, err := wsindex.Check(wsIndexes{snap}, snap.eachWorkspace)
+	if err != nil {
+		return nil, err
 	}
-	snap.wsStatus.Ascend(func(p pair[none]) bool {
-		if w, ok := snap.wsByID.get(p.b); !ok || string(w.Status) != p.a {
-			report("workspace statuses: %s/%s matches no workspace", p.a, p.b)
-		}
-		return true
-	})
-	total := int64(0)
-	snap.gramN.Ascend(func(it item[int64]) bool { total += *it.val; return true })
-	if int64(snap.grams.Len()) != total {
-		report("name grams: %d entries, counts add up to %d", snap.grams.Len(), total)
+	for _, l := range lines {
+		report("%s", l)
 	}
 	unique("invitation hashes", snap.invHash, func(yield func(string, string)) {
 		snap.invs.Ascend(func(it item[member.Invitation]) bool { yield(string(it.val.SecretHash), it.key); return true })

@@ -6,17 +6,18 @@
 // and never lock; one writer at a time clones the trees (an O(1), lazy copy), writes
 // to the clones and publishes them on commit. Rolling back is dropping the clones.
 // Values are copied in and out, so callers never share memory with the store.
+//
+// The workspace indexes (slug, external ID, retention, status, name grams), the
+// search over them and their consistency check are shared with the bolt backend
+// (storage/internal/wsindex); this package supplies the trees they live in.
 package memory
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"fmt"
 	"hash/maphash"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/internal/indexkeys"
+	"github.com/tenancykit/tenancy/storage/internal/wsindex"
 	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
 )
@@ -489,55 +491,9 @@ func (s *snapshot) ScanCounters(fn func(string, int64) bool) error {
 
 var _ storage.WorkspaceSearcher = (*snapshot)(nil)
 
-// SearchWorkspaces intersects the posting lists of the needle's rarest grams (and
-// the status index) with indexkeys.Leapfrog, then checks each candidate with
-// q.Match. A needle shorter than indexkeys.GramLen with no status filter has no index
-// to use: it scans every workspace.
+// SearchWorkspaces answers through the workspace indexes (see wsindex.Search).
 func (s *snapshot) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(workspace.Workspace) bool) error {
-	type list struct {
-		idx *btree.BTreeG[pair[none]]
-		key string
-		n   int64
-	}
-	var lists []list
-	for _, g := range indexkeys.NeedleGrams(q.NameContains) {
-		it, ok := s.gramN.Get(item[int64]{key: g})
-		if !ok {
-			return nil // no workspace has this gram: nothing matches
-		}
-		lists = append(lists, list{s.grams, g, *it.val})
-	}
-	slices.SortFunc(lists, func(a, b list) int { return cmp.Compare(a.n, b.n) })
-	lists = lists[:min(len(lists), 4)] // the rarest few narrow enough; Match checks the rest
-	if q.Status != "" {
-		lists = append(lists, list{idx: s.wsStatus, key: string(q.Status)})
-	}
-	visit := func(w workspace.Workspace) bool { return !q.Match(w) || fn(w) }
-	if len(lists) == 0 {
-		return s.ScanWorkspaces(after, visit)
-	}
-	if len(lists) == 1 { // one list: walk it in order, no joining to do
-		return s.scanIndexed(lists[0].idx, lists[0].key, after, func(id string) (bool, error) {
-			w, err := s.GetWorkspace(id)
-			return err == nil && visit(w), err
-		})
-	}
-	seek := func(i int, x string) (string, bool, error) {
-		var id string
-		found := false
-		lists[i].idx.AscendGreaterOrEqual(pair[none]{a: lists[i].key, b: x}, func(p pair[none]) bool {
-			id, found = p.b, p.a == lists[i].key
-			return false
-		})
-		return id, found, nil
-	}
-	return indexkeys.Leapfrog(len(lists), after+"\x00", seek, func(id string) (bool, error) {
-		w, err := s.GetWorkspace(id)
-		if err != nil {
-			return false, err
-		}
-		return visit(w), nil
-	})
+	return wsindex.Search(wsIndexes{s}, s.GetWorkspace, s.ScanWorkspaces, q, after, fn)
 }
 
 func (s *snapshot) ScanDeletedWorkspaces(cutoff time.Time, fn func(workspace.Workspace) bool) error {
@@ -672,61 +628,17 @@ func (t *writeTx) putWorkspace(w workspace.Workspace) error {
 	if err := storage.CheckKeys("workspace", []string{w.ID, w.Slug}); err != nil {
 		return err
 	}
-	if err := checkUnique(t.wsSlug, storage.IndexWorkspaceSlug, w.Slug, w.ID); err != nil {
+	var old *workspace.Workspace
+	if it, ok := t.ws.Get(item[workspace.Workspace]{key: w.ID}); ok {
+		old = it.val
+	}
+	if err := wsindex.Put(wsIndexes{t.snapshot}, old, w); err != nil {
 		return err
-	}
-	if w.ExternalID != "" {
-		if err := checkUnique(t.wsExt, storage.IndexWorkspaceExternalID, w.ExternalID, w.ID); err != nil {
-			return err
-		}
-	}
-	if old, ok := t.ws.Get(item[workspace.Workspace]{key: w.ID}); ok {
-		t.dropWorkspaceIndexes(*old.val)
-	}
-	setIndex(t.wsSlug, w.Slug, w.ID)
-	if w.ExternalID != "" {
-		setIndex(t.wsExt, w.ExternalID, w.ID)
-	}
-	if w.Status == workspace.Deleted {
-		setIndex(t.deleted, indexkeys.DeletedKey(w.DeletedAt, w.ID), w.ID)
-	}
-	t.wsStatus.ReplaceOrInsert(pair[none]{a: string(w.Status), b: w.ID})
-	for _, g := range indexkeys.Grams(strings.ToLower(w.Name)) {
-		t.grams.ReplaceOrInsert(pair[none]{a: g, b: w.ID})
-		t.addGram(g, 1)
 	}
 	w = w.Clone()
 	t.ws.ReplaceOrInsert(item[workspace.Workspace]{key: w.ID, val: &w})
 	t.wsByID.set(w.ID, &w)
 	return nil
-}
-
-func (t *writeTx) dropWorkspaceIndexes(w workspace.Workspace) {
-	t.wsSlug.Delete(item[string]{key: w.Slug})
-	if w.ExternalID != "" {
-		t.wsExt.Delete(item[string]{key: w.ExternalID})
-	}
-	if w.Status == workspace.Deleted {
-		t.deleted.Delete(item[string]{key: indexkeys.DeletedKey(w.DeletedAt, w.ID)})
-	}
-	t.wsStatus.Delete(pair[none]{a: string(w.Status), b: w.ID})
-	for _, g := range indexkeys.Grams(strings.ToLower(w.Name)) {
-		t.grams.Delete(pair[none]{a: g, b: w.ID})
-		t.addGram(g, -1)
-	}
-}
-
-// addGram keeps the count of workspaces filed under a gram, for picking the rarest.
-func (t *writeTx) addGram(g string, d int64) {
-	n := d
-	if it, ok := t.gramN.Get(item[int64]{key: g}); ok {
-		n += *it.val
-	}
-	if n <= 0 {
-		t.gramN.Delete(item[int64]{key: g})
-		return
-	}
-	t.gramN.ReplaceOrInsert(item[int64]{key: g, val: &n})
 }
 
 func (t *writeTx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {
@@ -738,7 +650,9 @@ func (t *writeTx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {
 	if !ok {
 		return n, notFound("workspace", id)
 	}
-	t.dropWorkspaceIndexes(*old.val)
+	if err := wsindex.Drop(wsIndexes{t.snapshot}, *old.val); err != nil {
+		return n, err
+	}
 	t.wsByID.del(id)
 	var users, invs, toks, evts []string
 	scanChildren2(t.members, id, func(user string) { users = append(users, user) })

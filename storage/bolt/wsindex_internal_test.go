@@ -1,0 +1,66 @@
+package bolt
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// Check finds damage to each workspace index, through the shared checks over
+// bolt's buckets.
+func TestCheckFindsWorkspaceIndexDamage(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name   string
+		bucket []byte
+		damage func(b *bbolt.Bucket) error
+		want   string
+	}{
+		{"a slug pointing elsewhere", bWsSlug, func(b *bbolt.Bucket) error { return b.Put([]byte("acme"), []byte("ws_2")) }, "slug index"},
+		{"a missing external ID", bWsExt, func(b *bbolt.Bucket) error { return b.Delete([]byte("crm-1")) }, "external ID index"},
+		{"a stray status", bWsStatus, func(b *bbolt.Bucket) error { return b.Put(join("inactive", "ws_1"), nil) }, "status index"},
+		{"a missing gram", bWsGram, func(b *bbolt.Bucket) error { return b.Delete(join("3acm", "ws_1")) }, "name gram index"},
+		{"a gram count off", bWsGramN, func(b *bbolt.Bucket) error { return b.Put([]byte("3acm"), []byte{0, 0, 0, 0, 0, 0, 0, 9}) }, "name gram counts"},
+		{"a deleted entry for a live workspace", bWsDeleted, func(b *bbolt.Bucket) error { return b.Put([]byte("00000000000000ffws_1"), []byte("ws_1")) }, "deleted index"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Open(filepath.Join(t.TempDir(), "t.db"), Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			err = s.Update(ctx, func(tx storage.ReadWriter) error {
+				for _, w := range []workspace.Workspace{
+					{ID: "ws_1", Slug: "acme", Name: "Acme", Status: workspace.Active, ExternalID: "crm-1", CreatedAt: t0},
+					{ID: "ws_2", Slug: "globex", Name: "Globex", Status: workspace.Deleted, DeletedAt: t0, CreatedAt: t0},
+				} {
+					if err := tx.CreateWorkspace(w); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lines, err := s.Check(ctx); err != nil || len(lines) != 0 {
+				t.Fatalf("a sound store: %v %v", lines, err)
+			}
+			if err := s.db.Update(func(btx *bbolt.Tx) error { return c.damage(btx.Bucket(c.bucket)) }); err != nil {
+				t.Fatal(err)
+			}
+			lines, err := s.Check(ctx)
+			if err != nil || !strings.Contains(strings.Join(lines, "\n"), c.want) {
+				t.Errorf("Check = %q, %v; want a line about the %s", lines, err, c.want)
+			}
+		})
+	}
+}

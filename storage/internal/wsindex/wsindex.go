@@ -1,0 +1,285 @@
+// Package wsindex keeps a workspace's secondary indexes, answers searches through
+// them and checks them, once for every backend that keeps its own indexes (memory
+// and bolt). A backend supplies the index storage (Store: unique keys, sorted
+// posting lists and counts, over its B-trees or buckets) and keeps its records and
+// its transactions; which entries a workspace has, how a search joins them and what
+// a consistent store looks like are decided here, so a fix is made once.
+//
+// The indexes of a workspace w:
+//
+//	Slug        unique     w.Slug -> w.ID
+//	ExternalID  unique     w.ExternalID -> w.ID, when set
+//	Deleted     unique     indexkeys.DeletedKey(w.DeletedAt, w.ID) -> w.ID, when deleted (retention, oldest first)
+//	Status      postings   w.Status: w.ID
+//	Gram        postings   each of indexkeys.Grams(lowercased name): w.ID, with a count of postings per gram
+package wsindex
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/storage/internal/indexkeys"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// Index names one of a workspace's indexes.
+type Index int
+
+// The indexes.
+const (
+	Slug Index = iota
+	ExternalID
+	Deleted
+	Status
+	Gram
+)
+
+func (ix Index) String() string {
+	return [...]string{"slug", "external ID", "deleted", "status", "name gram"}[ix]
+}
+
+// Store is a backend's index storage inside one transaction. Keys and IDs hold no
+// zero byte (storage.CheckKeys), so a backend may join them with one.
+type Store interface {
+	// Owner returns the ID a unique index (Slug, ExternalID, Deleted) files key under.
+	Owner(ix Index, key string) (id string, ok bool, err error)
+	// SetOwner files key under id in a unique index; DeleteOwner removes key.
+	SetOwner(ix Index, key, id string) error
+	DeleteOwner(ix Index, key string) error
+	// Post adds id to key's posting list (Status, Gram); Unpost removes it.
+	Post(ix Index, key, id string) error
+	Unpost(ix Index, key, id string) error
+	// Seek returns the first ID at or after from in key's posting list; ok is
+	// false past its end.
+	Seek(ix Index, key, from string) (id string, ok bool, err error)
+	// GramCount returns how many workspaces a gram's posting list holds (0 when
+	// none); AddGramCount changes it, removing the count when it reaches 0.
+	GramCount(gram string) (int64, error)
+	AddGramCount(gram string, delta int64) error
+	// Each walks every entry of an index in key order: for a unique index its key
+	// and ID, for a posting list its key and each ID. EachGramCount walks the counts.
+	Each(ix Index, fn func(key, id string) bool) error
+	EachGramCount(fn func(gram string, n int64) bool) error
+}
+
+// uniques are the unique-index entries w has: a tag for the index, and the key.
+func uniques(w workspace.Workspace) [][2]string {
+	out := [][2]string{{"", w.Slug}}
+	if w.ExternalID != "" {
+		out = append(out, [2]string{"x", w.ExternalID})
+	}
+	if w.Status == workspace.Deleted {
+		out = append(out, [2]string{"d", indexkeys.DeletedKey(w.DeletedAt, w.ID)})
+	}
+	return out
+}
+
+func uniqueIndex(tag string) Index {
+	switch tag {
+	case "x":
+		return ExternalID
+	case "d":
+		return Deleted
+	}
+	return Slug
+}
+
+// Grams returns the grams w's name is filed under.
+func Grams(w workspace.Workspace) []string { return indexkeys.Grams(strings.ToLower(w.Name)) }
+
+// Put files w in every index, replacing old's entries (old is nil for a new
+// workspace). The unique claims are checked first: a slug or external ID that
+// another workspace holds is a *storage.ConflictError naming the index, and
+// nothing is changed.
+func Put(s Store, old *workspace.Workspace, w workspace.Workspace) error {
+	if err := claim(s, Slug, storage.IndexWorkspaceSlug, w.Slug, w.ID); err != nil {
+		return err
+	}
+	if w.ExternalID != "" {
+		if err := claim(s, ExternalID, storage.IndexWorkspaceExternalID, w.ExternalID, w.ID); err != nil {
+			return err
+		}
+	}
+	if old != nil {
+		if err := Drop(s, *old); err != nil {
+			return err
+		}
+	}
+	for _, u := range uniques(w) {
+		if err := s.SetOwner(uniqueIndex(u[0]), u[1], w.ID); err != nil {
+			return err
+		}
+	}
+	if err := s.Post(Status, string(w.Status), w.ID); err != nil {
+		return err
+	}
+	for _, g := range Grams(w) {
+		if err := s.Post(Gram, g, w.ID); err != nil {
+			return err
+		}
+		if err := s.AddGramCount(g, 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func claim(s Store, ix Index, name, key, id string) error {
+	owner, ok, err := s.Owner(ix, key)
+	if err != nil {
+		return err
+	}
+	if ok && owner != id {
+		return storage.Conflict(name)
+	}
+	return nil
+}
+
+// Drop removes every index entry of w.
+func Drop(s Store, w workspace.Workspace) error {
+	for _, u := range uniques(w) {
+		if err := s.DeleteOwner(uniqueIndex(u[0]), u[1]); err != nil {
+			return err
+		}
+	}
+	if err := s.Unpost(Status, string(w.Status), w.ID); err != nil {
+		return err
+	}
+	for _, g := range Grams(w) {
+		if err := s.Unpost(Gram, g, w.ID); err != nil {
+			return err
+		}
+		if err := s.AddGramCount(g, -1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Search walks, in ID order and strictly after the given ID, every workspace that
+// matches q (see storage.WorkspaceSearcher). It intersects the posting lists of the
+// needle's rarest grams (and the status index) with indexkeys.Leapfrog, then checks
+// each candidate with q.Match. A needle shorter than indexkeys.GramLen with no
+// status filter has no index to use: it scans every workspace. get reads a
+// workspace by ID, scan walks them all.
+func Search(s Store, get func(id string) (workspace.Workspace, error), scan func(after string, fn func(workspace.Workspace) bool) error,
+	q storage.WorkspaceQuery, after string, fn func(workspace.Workspace) bool) error {
+	type list struct {
+		ix  Index
+		key string
+		n   int64
+	}
+	var lists []list
+	for _, g := range indexkeys.NeedleGrams(q.NameContains) {
+		n, err := s.GramCount(g)
+		if err != nil {
+			return err
+		}
+		if n <= 0 {
+			return nil // no workspace has this gram: nothing matches
+		}
+		lists = append(lists, list{Gram, g, n})
+	}
+	slices.SortFunc(lists, func(a, b list) int { return cmp.Compare(a.n, b.n) })
+	lists = lists[:min(len(lists), 4)] // the rarest few narrow enough; Match checks the rest
+	if q.Status != "" {
+		lists = append(lists, list{ix: Status, key: string(q.Status)})
+	}
+	visit := func(w workspace.Workspace) bool { return !q.Match(w) || fn(w) }
+	if len(lists) == 0 {
+		return scan(after, visit)
+	}
+	seek := func(i int, x string) (string, bool, error) { return s.Seek(lists[i].ix, lists[i].key, x) }
+	return indexkeys.Leapfrog(len(lists), after+"\x00", seek, func(id string) (bool, error) {
+		w, err := get(id)
+		if err != nil {
+			return false, err
+		}
+		return visit(w), nil
+	})
+}
+
+// Check compares the indexes with the workspaces each walks: every workspace has
+// exactly its entries, every entry belongs to a workspace that has it, and the gram
+// counts add up. It returns one line per problem.
+func Check(s Store, each func(fn func(workspace.Workspace) bool) error) ([]string, error) {
+	var out []string
+	report := func(format string, args ...any) {
+		if len(out) < 1000 {
+			out = append(out, fmt.Sprintf(format, args...))
+		}
+	}
+	want := map[Index]map[string]string{Slug: {}, ExternalID: {}, Deleted: {}} // key -> ID
+	posts := map[Index]map[string]bool{Status: {}, Gram: {}}                   // key \x00 ID
+	counts := map[string]int64{}
+	err := each(func(w workspace.Workspace) bool {
+		for _, u := range uniques(w) {
+			want[uniqueIndex(u[0])][u[1]] = w.ID
+		}
+		posts[Status][string(w.Status)+"\x00"+w.ID] = true
+		for _, g := range Grams(w) {
+			posts[Gram][g+"\x00"+w.ID] = true
+			counts[g]++
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, ix := range []Index{Slug, ExternalID, Deleted} {
+		seen := 0
+		if err := s.Each(ix, func(key, id string) bool {
+			seen++
+			switch owner, ok := want[ix][key]; {
+			case !ok:
+				report("%s index: %q is filed under %q, which no workspace holds", ix, key, id)
+			case owner != id:
+				report("%s index: %q is filed under %q, but workspace %q holds it", ix, key, id, owner)
+			}
+			return true
+		}); err != nil {
+			return nil, err
+		}
+		if seen != len(want[ix]) || len(out) > 0 {
+			for key, id := range want[ix] {
+				if got, ok, err := s.Owner(ix, key); err != nil {
+					return nil, err
+				} else if !ok || got != id {
+					report("%s index: workspace %q is not filed under %q", ix, id, key)
+				}
+			}
+		}
+	}
+	for _, ix := range []Index{Status, Gram} {
+		seen := 0
+		if err := s.Each(ix, func(key, id string) bool {
+			seen++
+			if !posts[ix][key+"\x00"+id] {
+				report("%s index: workspace %q is filed under %q, which it does not have", ix, id, key)
+			}
+			return true
+		}); err != nil {
+			return nil, err
+		}
+		if seen != len(posts[ix]) {
+			report("%s index: %d entries, the workspaces have %d", ix, seen, len(posts[ix]))
+		}
+	}
+	seenCounts := 0
+	if err := s.EachGramCount(func(g string, n int64) bool {
+		seenCounts++
+		if counts[g] != n {
+			report("name gram counts: %q counts %d workspaces, %d have it", g, n, counts[g])
+		}
+		return true
+	}); err != nil {
+		return nil, err
+	}
+	if seenCounts != len(counts) {
+		report("name gram counts: %d grams counted, the workspaces have %d", seenCounts, len(counts))
+	}
+	return out, nil
+}

@@ -1,0 +1,258 @@
+package wsindex
+
+import (
+	"errors"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// mapStore is the simplest Store: maps and sorted slices.
+type mapStore struct {
+	owners map[Index]map[string]string
+	posts  map[Index]map[string][]string
+	counts map[string]int64
+}
+
+func newMapStore() *mapStore {
+	return &mapStore{owners: map[Index]map[string]string{Slug: {}, ExternalID: {}, Deleted: {}},
+		posts: map[Index]map[string][]string{Status: {}, Gram: {}}, counts: map[string]int64{}}
+}
+
+func (m *mapStore) Owner(ix Index, key string) (string, bool, error) {
+	id, ok := m.owners[ix][key]
+	return id, ok, nil
+}
+func (m *mapStore) SetOwner(ix Index, key, id string) error { m.owners[ix][key] = id; return nil }
+func (m *mapStore) DeleteOwner(ix Index, key string) error  { delete(m.owners[ix], key); return nil }
+func (m *mapStore) Post(ix Index, key, id string) error {
+	l := m.posts[ix][key]
+	if i, found := slices.BinarySearch(l, id); !found {
+		m.posts[ix][key] = slices.Insert(l, i, id)
+	}
+	return nil
+}
+func (m *mapStore) Unpost(ix Index, key, id string) error {
+	l := m.posts[ix][key]
+	if i, found := slices.BinarySearch(l, id); found {
+		m.posts[ix][key] = slices.Delete(l, i, i+1)
+	}
+	if len(m.posts[ix][key]) == 0 {
+		delete(m.posts[ix], key)
+	}
+	return nil
+}
+func (m *mapStore) Seek(ix Index, key, from string) (string, bool, error) {
+	l := m.posts[ix][key]
+	i, _ := slices.BinarySearch(l, from)
+	if i == len(l) {
+		return "", false, nil
+	}
+	return l[i], true, nil
+}
+func (m *mapStore) GramCount(g string) (int64, error) { return m.counts[g], nil }
+func (m *mapStore) AddGramCount(g string, d int64) error {
+	if m.counts[g] += d; m.counts[g] <= 0 {
+		delete(m.counts, g)
+	}
+	return nil
+}
+func (m *mapStore) Each(ix Index, fn func(key, id string) bool) error {
+	if ix == Status || ix == Gram {
+		keys := make([]string, 0, len(m.posts[ix]))
+		for k := range m.posts[ix] {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			for _, id := range m.posts[ix][k] {
+				if !fn(k, id) {
+					return nil
+				}
+			}
+		}
+		return nil
+	}
+	keys := make([]string, 0, len(m.owners[ix]))
+	for k := range m.owners[ix] {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !fn(k, m.owners[ix][k]) {
+			return nil
+		}
+	}
+	return nil
+}
+func (m *mapStore) EachGramCount(fn func(string, int64) bool) error {
+	for g, n := range m.counts {
+		if !fn(g, n) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// A store of workspaces kept through Put and Drop.
+type fixture struct {
+	s  *mapStore
+	ws map[string]workspace.Workspace
+}
+
+func (f *fixture) put(t *testing.T, w workspace.Workspace) error {
+	t.Helper()
+	var old *workspace.Workspace
+	if o, ok := f.ws[w.ID]; ok {
+		old = &o
+	}
+	if err := Put(f.s, old, w); err != nil {
+		return err
+	}
+	f.ws[w.ID] = w
+	return nil
+}
+
+func (f *fixture) each(fn func(workspace.Workspace) bool) error {
+	ids := make([]string, 0, len(f.ws))
+	for id := range f.ws {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if !fn(f.ws[id]) {
+			break
+		}
+	}
+	return nil
+}
+
+func (f *fixture) get(id string) (workspace.Workspace, error) {
+	if w, ok := f.ws[id]; ok {
+		return w, nil
+	}
+	return workspace.Workspace{}, storage.ErrNotFound
+}
+
+func (f *fixture) scan(after string, fn func(workspace.Workspace) bool) error {
+	return f.each(func(w workspace.Workspace) bool { return w.ID <= after || fn(w) })
+}
+
+func (f *fixture) check(t *testing.T) []string {
+	t.Helper()
+	lines, err := Check(f.s, f.each)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lines
+}
+
+func TestPutDropSearchCheck(t *testing.T) {
+	f := &fixture{s: newMapStore(), ws: map[string]workspace.Workspace{}}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, name := range []string{"Acme Analytics", "Acme Corp", "Globex", "Initech Analytics"} {
+		w := workspace.Workspace{ID: "ws_" + string(rune('a'+i)), Slug: strings.ToLower(strings.Fields(name)[0]) + string(rune('0'+i)),
+			Name: name, Status: workspace.Active}
+		if i == 1 {
+			w.ExternalID = "crm-1"
+		}
+		if err := f.put(t, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Unique claims are refused whole, before anything changes.
+	taken := f.ws["ws_c"]
+	taken.Slug, taken.ExternalID = "acme0", "crm-9"
+	before := len(f.check(t))
+	if err := f.put(t, taken); storage.ConflictIndex(err) != storage.IndexWorkspaceSlug {
+		t.Errorf("a taken slug: %v", err)
+	}
+	taken.Slug, taken.ExternalID = "globex2", "crm-1"
+	if err := f.put(t, taken); storage.ConflictIndex(err) != storage.IndexWorkspaceExternalID || !errors.Is(err, storage.ErrExists) {
+		t.Errorf("a taken external ID: %v", err)
+	}
+	if n := len(f.check(t)); n != before || n != 0 {
+		t.Fatalf("a refused Put left the indexes damaged: %v", f.check(t))
+	}
+	// A rename and a deletion move their entries.
+	d := f.ws["ws_d"]
+	d.Name, d.Status, d.DeletedAt = "Initech Labs", workspace.Deleted, t0
+	if err := f.put(t, d); err != nil {
+		t.Fatal(err)
+	}
+	if lines := f.check(t); len(lines) != 0 {
+		t.Fatalf("after a rename and a delete: %v", lines)
+	}
+	search := func(q storage.WorkspaceQuery) []string {
+		var ids []string
+		if err := Search(f.s, f.get, f.scan, q, "", func(w workspace.Workspace) bool { ids = append(ids, w.ID); return true }); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	for _, c := range []struct {
+		q    storage.WorkspaceQuery
+		want []string
+	}{
+		{storage.WorkspaceQuery{NameContains: "analytics"}, []string{"ws_a"}},
+		{storage.WorkspaceQuery{NameContains: "acme"}, []string{"ws_a", "ws_b"}},
+		{storage.WorkspaceQuery{NameContains: "labs", Status: workspace.Deleted}, []string{"ws_d"}},
+		{storage.WorkspaceQuery{NameContains: "labs"}, nil},
+		{storage.WorkspaceQuery{NameContains: "a"}, []string{"ws_a", "ws_b"}},
+		{storage.WorkspaceQuery{Status: workspace.Deleted}, []string{"ws_d"}},
+		{storage.WorkspaceQuery{NameContains: "zzz"}, nil},
+	} {
+		if got := search(c.q); !slices.Equal(got, c.want) {
+			t.Errorf("Search(%+v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+	// Every kind of damage is found.
+	for _, damage := range []struct {
+		name string
+		do   func()
+	}{
+		{"a slug pointing elsewhere", func() { f.s.owners[Slug]["acme0"] = "ws_b" }},
+		{"a missing external ID", func() { delete(f.s.owners[ExternalID], "crm-1") }},
+		{"a stray deleted entry", func() { f.s.owners[Deleted]["0000x"] = "ws_a" }},
+		{"a wrong status", func() { _ = f.s.Unpost(Status, "active", "ws_a"); _ = f.s.Post(Status, "inactive", "ws_a") }},
+		{"a missing gram", func() { _ = f.s.Unpost(Gram, "3acm", "ws_a") }},
+		{"a gram count off", func() { f.s.counts["3glo"]++ }},
+	} {
+		saved := newMapStore()
+		copyStore(saved, f.s)
+		damage.do()
+		if lines := f.check(t); len(lines) == 0 {
+			t.Errorf("%s is not found", damage.name)
+		}
+		f.s = saved
+	}
+	// Dropping a workspace removes every entry.
+	if err := Drop(f.s, f.ws["ws_b"]); err != nil {
+		t.Fatal(err)
+	}
+	delete(f.ws, "ws_b")
+	if lines := f.check(t); len(lines) != 0 {
+		t.Errorf("after a drop: %v", lines)
+	}
+}
+
+func copyStore(dst, src *mapStore) {
+	for ix, m := range src.owners {
+		for k, v := range m {
+			dst.owners[ix][k] = v
+		}
+	}
+	for ix, m := range src.posts {
+		for k, v := range m {
+			dst.posts[ix][k] = slices.Clone(v)
+		}
+	}
+	for k, v := range src.counts {
+		dst.counts[k] = v
+	}
+}
