@@ -131,7 +131,7 @@ func buildFixture(b *testing.B, backend string, n int, someInactive bool) *fixtu
 			if err := tx.AddCounter("workspaces.inactive", int64(inactive)); err != nil {
 				return err
 			}
-			return tx.AddCounter("workspaces.active", int64(min(chunk, n-start)-inactive))
+			return tx.AddCounter(tenancy.CounterActiveWorkspaces, int64(min(chunk, n-start)-inactive))
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -383,7 +383,7 @@ func getMemberFixture(b *testing.B, backend string) *memberFixture {
 			}
 			f.userIDs = append(f.userIDs, uid)
 		}
-		err := tx.AddCounter("workspaces.active", 1)
+		err := tx.AddCounter(tenancy.CounterActiveWorkspaces, 1)
 		return err
 	})
 	if err != nil {

@@ -24,6 +24,10 @@ const flagCounterPrefix = "workspaces.flag."
 
 func counterForFlag(name string) string { return flagCounterPrefix + name }
 
+// CounterForFlag returns the name of the counter of a host flag (see
+// CounterActiveWorkspaces): the workspaces in use that carry it.
+func CounterForFlag(name string) string { return counterForFlag(name) }
+
 // declareFlags checks Options.WorkspaceFlags and keeps them in the order given.
 func (m *Manager) declareFlags(names []string) error {
 	if len(names) > workspace.MaxFlags {

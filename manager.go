@@ -337,11 +337,20 @@ func (s *idSource) next(prefix string, t time.Time) string {
 	return prefix + id.String()
 }
 
-// Counter names for the workspace statistics.
+// The counters the Manager keeps the workspace statistics in (storage's
+// AddCounter), named for tools that load records straight into a store and must
+// keep the counts in step (examples/scale), and for tests that damage them.
+// CounterForFlag names a host flag's counter.
 const (
-	counterActive   = "workspaces.active"
-	counterInactive = "workspaces.inactive"
-	counterDeleted  = "workspaces.deleted"
+	CounterActiveWorkspaces   = "workspaces.active"
+	CounterInactiveWorkspaces = "workspaces.inactive"
+	CounterDeletedWorkspaces  = "workspaces.deleted"
+)
+
+const (
+	counterActive   = CounterActiveWorkspaces
+	counterInactive = CounterInactiveWorkspaces
+	counterDeleted  = CounterDeletedWorkspaces
 )
 
 func counterFor(s workspace.Status) string {

@@ -317,16 +317,21 @@ func TestBadInput(t *testing.T) {
 			}, tenancy.ErrPermissionDenied, "own workspaces"},
 		}
 		for _, c := range cases {
-			before := e.dump(t)
-			err := c.call()
-			if !errors.Is(err, c.kind) {
-				t.Errorf("%s: got %v (kind %v), want %v", c.name, err, tenancy.KindOf(err), c.kind)
-			} else if !strings.Contains(err.Error(), c.msg) {
-				t.Errorf("%s: message %q lacks %q", c.name, err, c.msg)
-			}
-			if e.dump(t) != before {
-				t.Errorf("%s: a refused call changed storage", c.name)
-			}
+			t.Run(c.name, func(t *testing.T) {
+				if c.msg == "" {
+					t.Fatal("a case must name the message it expects: the empty string matches any")
+				}
+				before := e.dump(t)
+				err := c.call()
+				if !errors.Is(err, c.kind) {
+					t.Errorf("got %v (kind %v), want %v", err, tenancy.KindOf(err), c.kind)
+				} else if !strings.Contains(err.Error(), c.msg) {
+					t.Errorf("message %q lacks %q", err, c.msg)
+				}
+				if e.dump(t) != before {
+					t.Error("a refused call changed storage")
+				}
+			})
 		}
 	})
 }

@@ -276,7 +276,7 @@ func TestWorkspaceFlagCounterVerified(t *testing.T) {
 	if _, err := m.SetWorkspaceFlags(ctx, system, e.ws.ID, map[string]bool{"sources": true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.Update(ctx, func(tx storage.ReadWriter) error { return tx.AddCounter("workspaces.flag.sources", 5) }); err != nil {
+	if err := e.store.Update(ctx, func(tx storage.ReadWriter) error { return tx.AddCounter(tenancy.CounterForFlag("sources"), 5) }); err != nil {
 		t.Fatal(err)
 	}
 	f, err := m.Verify(ctx)

@@ -56,7 +56,7 @@ func TestVerifyFindsBrokenInvariants(t *testing.T) {
 			return tx.CreateInvitation(member.Invitation{ID: "inv_x", WorkspaceID: "ws_gone", Email: "x@y.z", Role: rbac.Viewer, SecretHash: []byte("h")})
 		}},
 		{"counter off", "counter", "counter says 2", func(tx storage.ReadWriter, e *env) error {
-			err := tx.AddCounter("workspaces.active", 1)
+			err := tx.AddCounter(tenancy.CounterActiveWorkspaces, 1)
 			return err
 		}},
 		{"workspace in an unknown state", "status", "unknown status", func(tx storage.ReadWriter, e *env) error {

@@ -11,6 +11,7 @@ import (
 	stringadapter "github.com/casbin/casbin/v2/persist/string-adapter"
 
 	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage/storagetest"
 )
 
 // The decision table must agree with casbin itself for every subject and action.
@@ -167,21 +168,8 @@ func TestHostRoles(t *testing.T) {
 	}
 }
 
-const tinybird = `
-g, guest, viewer
-g, admin, guest
-p, viewer, workspace:read
-p, viewer, member:list
-p, viewer, content:read
-p, guest, content:write
-p, guest, token:create
-p, admin, workspace:update
-p, admin, workspace:status
-p, admin, member:invite
-p, admin, member:manage
-p, admin, token:manage
-p, admin, audit:read
-`
+// tinybird is the one copy of Tinybird's role set the tests share.
+const tinybird = storagetest.TinybirdPolicy
 
 // Load refuses a policy whose roles break the rules, naming what is wrong.
 func TestInvalidRolePolicies(t *testing.T) {

@@ -488,7 +488,7 @@ func (ds *dataset) fill(store storage.Storage, progress io.Writer) error {
 					}
 				}
 			}
-			err := tx.AddCounter("workspaces.active", int64(end-start))
+			err := tx.AddCounter(tenancy.CounterActiveWorkspaces, int64(end-start))
 			return err
 		})
 		if err != nil {

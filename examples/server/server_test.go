@@ -782,7 +782,7 @@ func TestServeRefusesADamagedStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = key
-	err = store.Update(ctx, func(tx storage.ReadWriter) error { return tx.AddCounter("workspaces.active", 5) })
+	err = store.Update(ctx, func(tx storage.ReadWriter) error { return tx.AddCounter(tenancy.CounterActiveWorkspaces, 5) })
 	store.Close()
 	if err != nil {
 		t.Fatal(err)
