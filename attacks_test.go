@@ -356,8 +356,8 @@ func TestEmailChangeNeedsProof(t *testing.T) {
 		}
 		wantErr(t, second(e.m.ConfirmEmailChange(ctx, editor, c.Secret)), tenancy.ErrNotFound, "no pending email change")
 		wantErr(t, second(e.m.ConfirmEmailChange(ctx, viewer, theirs.Secret)), tenancy.ErrNotFound, "no pending email change")
-		wantErr(t, second(e.m.ConfirmEmailChange(ctx, viewer, "tnce_nope")), tenancy.ErrInvalidArgument, "")
-		wantErr(t, second(e.m.ConfirmEmailChange(ctx, system, c.Secret)), tenancy.ErrInvalidArgument, "")
+		wantErr(t, second(e.m.ConfirmEmailChange(ctx, viewer, "tnce_nope")), tenancy.ErrInvalidArgument, "not an email-change secret: malformed secret: wrong length or no prefix")
+		wantErr(t, second(e.m.ConfirmEmailChange(ctx, system, c.Secret)), tenancy.ErrInvalidArgument, "System has no email to change: the user confirms it")
 		capped, err := e.m.CreateToken(ctx, viewer, tenancy.NewToken{Name: "capped", Role: rbac.Viewer, Lifetime: time.Hour})
 		if err != nil {
 			t.Fatal(err)
@@ -366,17 +366,17 @@ func TestEmailChangeNeedsProof(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantErr(t, second(e.m.ConfirmEmailChange(ctx, cp, c.Secret)), tenancy.ErrPermissionDenied, "")
-		wantErr(t, second(e.m.RequestEmailChange(ctx, cp, "viewer", "x@example.com")), tenancy.ErrPermissionDenied, "")
-		wantErr(t, second(e.m.RequestEmailChange(ctx, viewer, "editor", "x@example.com")), tenancy.ErrPermissionDenied, "")
-		wantErr(t, second(e.m.RequestEmailChange(ctx, viewer, "viewer", "admin@example.com")), tenancy.ErrAlreadyExists, "")
-		wantErr(t, second(e.m.RequestEmailChange(ctx, viewer, "viewer", "viewer@example.com")), tenancy.ErrInvalidArgument, "")
+		wantErr(t, second(e.m.ConfirmEmailChange(ctx, cp, c.Secret)), tenancy.ErrPermissionDenied, "a personal token capped at viewer cannot act on its user's email: sign in, or use a personal token without a cap")
+		wantErr(t, second(e.m.RequestEmailChange(ctx, cp, "viewer", "x@example.com")), tenancy.ErrPermissionDenied, "a personal token capped at viewer cannot act on its user's account: sign in, or use a personal token without a cap")
+		wantErr(t, second(e.m.RequestEmailChange(ctx, viewer, "editor", "x@example.com")), tenancy.ErrPermissionDenied, "users may only change their own account")
+		wantErr(t, second(e.m.RequestEmailChange(ctx, viewer, "viewer", "admin@example.com")), tenancy.ErrAlreadyExists, `email "admin@example.com" is already registered`)
+		wantErr(t, second(e.m.RequestEmailChange(ctx, viewer, "viewer", "viewer@example.com")), tenancy.ErrInvalidArgument, `"viewer@example.com" is already the account's email`)
 
 		u, err := e.m.ConfirmEmailChange(ctx, viewer, c.Secret)
 		if err != nil || u.Email != "victim@example.com" {
 			t.Fatalf("confirm: %+v, %v", u, err)
 		}
-		wantErr(t, second(e.m.ConfirmEmailChange(ctx, viewer, c.Secret)), tenancy.ErrNotFound, "") // single use
+		wantErr(t, second(e.m.ConfirmEmailChange(ctx, viewer, c.Secret)), tenancy.ErrNotFound, "no pending email change has this secret: request a new one") // single use
 		last := e.lastEvent(t)
 		if last.Type != "user.email_changed" || strings.Contains(fmt.Sprint(last), "victim") {
 			t.Errorf("the change's event: %+v", last)
@@ -391,7 +391,7 @@ func TestEmailChangeNeedsProof(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantErr(t, second(e.m.ConfirmEmailChange(ctx, editor, theirs.Secret)), tenancy.ErrNotFound, "") // replaced
+		wantErr(t, second(e.m.ConfirmEmailChange(ctx, editor, theirs.Secret)), tenancy.ErrNotFound, "no pending email change has this secret: request a new one") // replaced
 		e.clock.Advance(tenancy.DefaultEmailChangeTTL)
 		wantErr(t, second(e.m.ConfirmEmailChange(ctx, editor, c1.Secret)), tenancy.ErrFailedPrecondition, "expired")
 

@@ -65,7 +65,7 @@ func TestWorkspaceTokenSeesOnlyItsWorkspace(t *testing.T) {
 		_, err = e.m.GetUserByEmail(ctx, pt, "outsider@example.com")
 		wantErr(t, err, tenancy.ErrPermissionDenied, "own record")
 		_, err = e.m.ListUserWorkspaces(ctx, pt, "owner", workspace.ListOptions{})
-		wantErr(t, err, tenancy.ErrPermissionDenied, "")
+		wantErr(t, err, tenancy.ErrPermissionDenied, "users may only list their own workspaces")
 		if u, err := e.m.GetUser(ctx, pt, "plat"); err != nil || u.ID != "plat" {
 			t.Errorf("a token reads its own user: %v", err)
 		}
@@ -82,17 +82,17 @@ func TestCappedPersonalTokenHasNoPlatformPowers(t *testing.T) {
 			t.Errorf("a viewer-capped platform token lists %v", ids) // plat is a member of none
 		}
 		_, err := e.m.ListTokens(ctx, ro, tenancy.TokenListOptions{UserID: "admin"})
-		wantErr(t, err, tenancy.ErrPermissionDenied, "")
+		wantErr(t, err, tenancy.ErrPermissionDenied, "users may only list their own tokens")
 		before := e.dump(t)
 		_, err = e.m.CreateWorkspace(ctx, ro, tenancy.NewWorkspace{Name: "For viewer", OwnerID: "viewer"})
-		wantErr(t, err, tenancy.ErrPermissionDenied, "")
+		wantErr(t, err, tenancy.ErrPermissionDenied, "a personal token capped at viewer cannot create workspaces")
 		_, _, err = e.m.EnsureWorkspace(ctx, ro, tenancy.NewWorkspace{Name: "For viewer", ExternalID: "crm-9", OwnerID: "viewer"})
-		wantErr(t, err, tenancy.ErrPermissionDenied, "")
+		wantErr(t, err, tenancy.ErrPermissionDenied, "only platform users may ensure a workspace by external")
 		if e.dump(t) != before {
 			t.Error("a refused call changed storage")
 		}
 		// One question, one answer: AuthorizePlatform agrees with every method.
-		wantErr(t, e.m.AuthorizePlatform(ctx, ro, rbac.ListAll), tenancy.ErrPermissionDenied, "")
+		wantErr(t, e.m.AuthorizePlatform(ctx, ro, rbac.ListAll), tenancy.ErrPermissionDenied, "only platform users may list every workspace")
 		full := e.auth(t, e.newToken(t, platform, tenancy.NewToken{Name: "full", Role: rbac.Platform}).Secret)
 		wantErr(t, e.m.AuthorizePlatform(ctx, full, rbac.ListAll), nil, "")
 		if ids := listIDs(e.m.ListWorkspaces(ctx, full, workspace.ListOptions{})); len(ids) != 2 {
@@ -119,9 +119,9 @@ func TestTokensCannotActOnTheirUsersCredentials(t *testing.T) {
 		secret := sentTo("newbie@example.com")
 
 		before := e.dump(t)
-		wantErr(t, e.m.RevokeToken(ctx, vt, ed.Token.ID), tenancy.ErrNotFound, "")
+		wantErr(t, e.m.RevokeToken(ctx, vt, ed.Token.ID), tenancy.ErrNotFound, "not found")
 		wantErr(t, e.m.LeaveWorkspace(ctx, vt, e.ws.ID), tenancy.ErrPermissionDenied, "workspace token")
-		wantErr(t, e.m.RevokeToken(ctx, adminCapped, adminTok.Token.ID), tenancy.ErrNotFound, "")
+		wantErr(t, e.m.RevokeToken(ctx, adminCapped, adminTok.Token.ID), tenancy.ErrNotFound, "not found")
 		wantErr(t, e.m.LeaveWorkspace(ctx, adminCapped, e.ws.ID), tenancy.ErrPermissionDenied, "capped at viewer")
 		_, err := e.m.AcceptInvitation(ctx, newbieCapped, secret)
 		wantErr(t, err, tenancy.ErrPermissionDenied, "capped")
@@ -188,7 +188,7 @@ func TestExternalIDsCannotBeSquatted(t *testing.T) {
 			t.Fatalf("ensure after the refused squat: %+v %v %v", w, created, err)
 		}
 		_, _, err = e.m.EnsureWorkspace(ctx, outsider, tenancy.NewWorkspace{Name: "x", ExternalID: "customer-42"})
-		wantErr(t, err, tenancy.ErrPermissionDenied, "")
+		wantErr(t, err, tenancy.ErrPermissionDenied, "only platform users may ensure a workspace by external")
 		if strings.Contains(err.Error(), w.ID) {
 			t.Errorf("the refusal names another tenant's workspace: %v", err)
 		}
@@ -201,17 +201,18 @@ func TestSyncDryRunRunsTheRealChecks(t *testing.T) {
 			name  string
 			items []workspace.SyncItem
 			kind  error
+			msg   string
 		}{
-			{"unknown owner", []workspace.SyncItem{{ExternalID: "a", Name: "A", OwnerID: "ghost"}}, tenancy.ErrInvalidArgument},
-			{"taken slug", []workspace.SyncItem{{ExternalID: "b", Name: "B", Slug: e.ws.Slug, OwnerID: "viewer"}}, tenancy.ErrAlreadyExists},
-			{"one slug twice", []workspace.SyncItem{{ExternalID: "c", Name: "C", Slug: "same", OwnerID: "viewer"}, {ExternalID: "d", Name: "D", Slug: "same", OwnerID: "viewer"}}, tenancy.ErrAlreadyExists},
+			{"unknown owner", []workspace.SyncItem{{ExternalID: "a", Name: "A", OwnerID: "ghost"}}, tenancy.ErrInvalidArgument, `workspace 0: owner "ghost" is not a registered user`},
+			{"taken slug", []workspace.SyncItem{{ExternalID: "b", Name: "B", Slug: e.ws.Slug, OwnerID: "viewer"}}, tenancy.ErrAlreadyExists, `workspace 0: slug "main" is already taken`},
+			{"one slug twice", []workspace.SyncItem{{ExternalID: "c", Name: "C", Slug: "same", OwnerID: "viewer"}, {ExternalID: "d", Name: "D", Slug: "same", OwnerID: "viewer"}}, tenancy.ErrAlreadyExists, `workspace 1: slug "same" is already taken`},
 		}
 		for _, c := range cases {
 			before := e.dump(t)
 			_, errDry := e.m.SyncWorkspaces(ctx, platform, c.items, tenancy.SyncOptions{DryRun: true})
 			_, errReal := e.m.SyncWorkspaces(ctx, platform, c.items, tenancy.SyncOptions{})
-			wantErr(t, errDry, c.kind, "")
-			wantErr(t, errReal, c.kind, "")
+			wantErr(t, errDry, c.kind, c.msg)
+			wantErr(t, errReal, c.kind, c.msg)
 			if e.dump(t) != before {
 				t.Errorf("%s: a refused sync changed storage", c.name)
 			}

@@ -188,6 +188,10 @@ func wantErr(t testing.TB, err, kind error, msg string) {
 		t.Errorf("got error %v (kind %v), want kind %v", err, tenancy.KindOf(err), kind)
 		return
 	}
+	if msg == "" {
+		t.Errorf("EMPTYMSG %q: name the message expected (the empty string matches any)", err.Error())
+		return
+	}
 	if !strings.Contains(err.Error(), msg) {
 		t.Errorf("message %q does not contain %q", err.Error(), msg)
 	}

@@ -59,7 +59,7 @@ func TestInvitationLifecycle(t *testing.T) {
 		_, err = e.m.AcceptInvitation(ctx, tenancy.User("mike"), changeLast(again.Secret))
 		wantErr(t, err, tenancy.ErrInvalidArgument, "not a valid invitation link")
 		_, err = e.m.AcceptInvitation(ctx, nobody, again.Secret)
-		wantErr(t, err, tenancy.ErrUnauthenticated, "")
+		wantErr(t, err, tenancy.ErrUnauthenticated, "no principal: authenticate first")
 		mb, err := e.m.AcceptInvitation(ctx, tenancy.User("mike"), again.Secret)
 		if err != nil || mb.Role != rbac.Viewer || mb.InvitedBy != "admin" {
 			t.Fatalf("accept: %+v %v", mb, err)
@@ -122,7 +122,7 @@ func TestInvitationLifecycle(t *testing.T) {
 			}
 		}
 		_, err = e.m.ListInvitations(ctx, editor, e.ws.ID, tenancy.MemberListOptions{})
-		wantErr(t, err, tenancy.ErrPermissionDenied, "")
+		wantErr(t, err, tenancy.ErrPermissionDenied, "the editor role may not manage members in workspace")
 	})
 }
 
@@ -207,7 +207,7 @@ func TestOwnerRules(t *testing.T) {
 		_, err := e.m.TransferOwnership(ctx, owner, e.ws.ID, "editor")
 		wantErr(t, err, tenancy.ErrFailedPrecondition, "only move to a member of the highest role, admin")
 		_, err = e.m.TransferOwnership(ctx, admin, e.ws.ID, "admin")
-		wantErr(t, err, tenancy.ErrPermissionDenied, "")
+		wantErr(t, err, tenancy.ErrPermissionDenied, "the admin role may not delete or restore the workspace in workspace")
 		_, err = e.m.TransferOwnership(ctx, owner, e.ws.ID, "outsider")
 		wantErr(t, err, tenancy.ErrNotFound, "not a member")
 		if e.dump(t) != before {
@@ -511,7 +511,7 @@ func TestInvitationBySecretAndListUsers(t *testing.T) {
 		wantErr(t, err, tenancy.ErrInvalidArgument, "not a valid invitation link")
 		other, _ := token.NewSecret("tnci", nil)
 		_, err = e.m.InvitationBySecret(ctx, other)
-		wantErr(t, err, tenancy.ErrNotFound, "")
+		wantErr(t, err, tenancy.ErrNotFound, "invitation not found: the link may have been replaced by a newer one")
 
 		pg, err := e.m.ListUsers(ctx, platform, tenancy.MemberListOptions{Limit: 4})
 		if err != nil || len(pg.Items) != 4 || !pg.HasMore {
@@ -522,7 +522,7 @@ func TestInvitationBySecretAndListUsers(t *testing.T) {
 			t.Errorf("second page: %+v", pg2.Items)
 		}
 		_, err = e.m.ListUsers(ctx, admin, tenancy.MemberListOptions{})
-		wantErr(t, err, tenancy.ErrPermissionDenied, "")
+		wantErr(t, err, tenancy.ErrPermissionDenied, "only platform users may manage users")
 	})
 }
 

@@ -115,7 +115,7 @@ func TestAuthorizeUnknownWorkspaceAndAction(t *testing.T) {
 		wantErr(t, e.m.Authorize(ctx, ghost, "ws_nope", rbac.ReadWorkspace), tenancy.ErrUnauthenticated, "unknown user")
 		// An action no policy names is allowed to nobody but System.
 		wantErr(t, e.m.Authorize(ctx, owner, e.ws.ID, "dashboard:edit"), tenancy.ErrPermissionDenied, "may not dashboard:edit")
-		wantErr(t, e.m.Authorize(ctx, platform, e.ws.ID, "dashboard:edit"), tenancy.ErrPermissionDenied, "")
+		wantErr(t, e.m.Authorize(ctx, platform, e.ws.ID, "dashboard:edit"), tenancy.ErrPermissionDenied, "the platform role may not dashboard:edit in workspace")
 	})
 }
 
@@ -281,13 +281,13 @@ func TestBadInput(t *testing.T) {
 			{"update unknown ID", upd(e, admin, "ws_unknown", tenancy.WorkspaceUpdate{Name: ptr("x")}), tenancy.ErrNotFound, "not found"},
 			{"deactivate as editor", status(e.m.DeactivateWorkspace, editor, id), tenancy.ErrPermissionDenied, "change the workspace's status"},
 			{"delete as admin", status(e.m.DeleteWorkspace, admin, id), tenancy.ErrPermissionDenied, "the admin role may not delete"},
-			{"delete as viewer", status(e.m.DeleteWorkspace, viewer, id), tenancy.ErrPermissionDenied, ""},
+			{"delete as viewer", status(e.m.DeleteWorkspace, viewer, id), tenancy.ErrPermissionDenied, "the viewer role may not delete or restore the workspace"},
 			{"restore an active one", status(e.m.RestoreWorkspace, owner, id), tenancy.ErrFailedPrecondition, "is active"},
 			{"purge as owner", func() error { return e.m.PurgeWorkspace(ctx, owner, id) }, tenancy.ErrPermissionDenied, "only platform users may purge"},
 			{"purge unknown", func() error { return e.m.PurgeWorkspace(ctx, platform, "ws_unknown") }, tenancy.ErrNotFound, "not found"},
 			{"stats as owner", func() error { _, err := e.m.Stats(ctx, owner); return err }, tenancy.ErrPermissionDenied, "only platform users may read workspace statistics"},
 			{"negative retention", func() error { _, err := e.m.PurgeDeleted(ctx, platform, -time.Hour); return err }, tenancy.ErrInvalidArgument, "negative"},
-			{"retention as admin", func() error { _, err := e.m.PurgeDeleted(ctx, admin, time.Hour); return err }, tenancy.ErrPermissionDenied, ""},
+			{"retention as admin", func() error { _, err := e.m.PurgeDeleted(ctx, admin, time.Hour); return err }, tenancy.ErrPermissionDenied, "only platform users may purge"},
 			{"sync as owner", sync1(e, owner, workspace.SyncItem{ExternalID: "e1", Name: "n"}), tenancy.ErrPermissionDenied, "only platform users may sync"},
 			{"sync without external ID", sync1(e, platform, workspace.SyncItem{Name: "n"}), tenancy.ErrInvalidArgument, "workspace 0: external ID is required"},
 			{"sync with a bad name", sync1(e, platform, workspace.SyncItem{ExternalID: "e1", Name: long}), tenancy.ErrInvalidArgument, "workspace 0: name must be at most"},
@@ -301,13 +301,13 @@ func TestBadInput(t *testing.T) {
 				_, err := e.m.ListEvents(ctx, admin, id, tenancy.EventListOptions{Limit: 101})
 				return err
 			}, tenancy.ErrInvalidArgument, "limit must be between 1 and 100"},
-			{"feed as admin", func() error { _, err := e.m.Feed(ctx, admin, tenancy.EventListOptions{}); return err }, tenancy.ErrPermissionDenied, ""},
+			{"feed as admin", func() error { _, err := e.m.Feed(ctx, admin, tenancy.EventListOptions{}); return err }, tenancy.ErrPermissionDenied, "only platform users may list every workspace"},
 			{"register as owner", reg(e, owner, tenancy.NewUser{ID: "n", Email: "n@x.org"}), tenancy.ErrPermissionDenied, "manage users"},
 			{"register bad email", reg(e, system, tenancy.NewUser{ID: "n", Email: "not-an-email"}), tenancy.ErrInvalidArgument, `email "not-an-email" is not a valid address`},
 			{"register bad ID", reg(e, system, tenancy.NewUser{ID: "a b", Email: "n@x.org"}), tenancy.ErrInvalidArgument, "user ID"},
 			{"register taken ID", reg(e, system, tenancy.NewUser{ID: "owner", Email: "n@x.org"}), tenancy.ErrAlreadyExists, `user "owner" already exists`},
 			{"register taken email", reg(e, system, tenancy.NewUser{ID: "n", Email: " OWNER@example.com"}), tenancy.ErrAlreadyExists, `email "owner@example.com" is already registered`},
-			{"grant platform as admin", func() error { _, err := e.m.SetPlatform(ctx, admin, "admin", true); return err }, tenancy.ErrPermissionDenied, ""},
+			{"grant platform as admin", func() error { _, err := e.m.SetPlatform(ctx, admin, "admin", true); return err }, tenancy.ErrPermissionDenied, "only platform users may manage users"},
 			{"grant platform to ghost", func() error { _, err := e.m.SetPlatform(ctx, platform, "ghost", true); return err }, tenancy.ErrNotFound, "not found"},
 			{"read another user", func() error { _, err := e.m.GetUser(ctx, viewer, "owner"); return err }, tenancy.ErrPermissionDenied, "own record"},
 			{"probe an email", func() error { _, err := e.m.GetUserByEmail(ctx, viewer, "nobody@x.org"); return err }, tenancy.ErrPermissionDenied, "own record"},
@@ -779,7 +779,7 @@ func TestUsers(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Withdrawn at once: the next check sees it.
-		wantErr(t, e.m.Authorize(ctx, tenancy.User("mike"), e.ws.ID, rbac.ReadWorkspace), tenancy.ErrNotFound, "")
+		wantErr(t, e.m.Authorize(ctx, tenancy.User("mike"), e.ws.ID, rbac.ReadWorkspace), tenancy.ErrNotFound, "workspace")
 	})
 }
 
@@ -803,6 +803,6 @@ func TestAuthorizePlatform(t *testing.T) {
 		wantErr(t, e.m.AuthorizePlatform(ctx, platform, rbac.ListAll), nil, "")
 		wantErr(t, e.m.AuthorizePlatform(ctx, system, rbac.PurgeWorkspaces), nil, "")
 		wantErr(t, e.m.AuthorizePlatform(ctx, owner, rbac.ListAll), tenancy.ErrPermissionDenied, "only platform users may list every workspace")
-		wantErr(t, e.m.AuthorizePlatform(ctx, ghost, rbac.ListAll), tenancy.ErrUnauthenticated, "")
+		wantErr(t, e.m.AuthorizePlatform(ctx, ghost, rbac.ListAll), tenancy.ErrUnauthenticated, `unknown user "ghost`)
 	})
 }

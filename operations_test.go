@@ -47,7 +47,7 @@ func TestUpdateWorkspaceWithStatus(t *testing.T) {
 		_, err = e.m.UpdateWorkspace(ctx, admin, e.ws.ID, tenancy.WorkspaceUpdate{Status: &deleted})
 		wantErr(t, err, tenancy.ErrInvalidArgument, "active or inactive")
 		_, err = e.m.UpdateWorkspace(ctx, editor, e.ws.ID, tenancy.WorkspaceUpdate{Status: &inactive})
-		wantErr(t, err, tenancy.ErrPermissionDenied, "")
+		wantErr(t, err, tenancy.ErrPermissionDenied, "the editor role may not change the workspace's status in workspace")
 		if e.dump(t) != before {
 			t.Error("a refused update changed storage (the reactivation must roll back with the slug)")
 		}
@@ -70,7 +70,7 @@ func TestSignUpWithInvitation(t *testing.T) {
 		_, err = e.m.SignUpWithInvitation(ctx, sent.Secret, tenancy.NewUser{ID: "new"}, tenancy.NewToken{Name: "first", Lifetime: time.Second})
 		wantErr(t, err, tenancy.ErrInvalidArgument, "at least")
 		_, err = e.m.SignUpWithInvitation(ctx, sent.Secret, tenancy.NewUser{ID: "admin"}, tenancy.NewToken{Name: "first", Lifetime: time.Hour})
-		wantErr(t, err, tenancy.ErrAlreadyExists, "")
+		wantErr(t, err, tenancy.ErrAlreadyExists, `user "admin" already exists`)
 		if e.dump(t) != before {
 			t.Error("a refused sign-up left something behind")
 		}

@@ -38,7 +38,7 @@ func TestMembersByEmail(t *testing.T) {
 		before := e.dump(t)
 		wantErr(t, second(e.m.ChangeRole(ctx, admin, e.ws.ID, "outsider@example.com", rbac.Editor)), tenancy.ErrNotFound, "no member")
 		wantErr(t, second(e.m.ChangeRole(ctx, admin, e.ws.ID, "ghost@example.com", rbac.Editor)), tenancy.ErrNotFound, "no member")
-		wantErr(t, e.m.RemoveMember(ctx, viewer, e.ws.ID, "editor@example.com"), tenancy.ErrPermissionDenied, "")
+		wantErr(t, e.m.RemoveMember(ctx, viewer, e.ws.ID, "editor@example.com"), tenancy.ErrPermissionDenied, "the viewer role may not manage members in workspace")
 		wantErr(t, e.m.RemoveMember(ctx, admin, e.ws.ID, "owner@example.com"), tenancy.ErrFailedPrecondition, "owner")
 		if e.dump(t) != before {
 			t.Fatal("a refused call changed storage")
@@ -50,7 +50,7 @@ func TestMembersByEmail(t *testing.T) {
 		if err := e.m.RemoveMember(ctx, admin, e.ws.ID, "viewer@example.com"); err != nil {
 			t.Fatal(err)
 		}
-		wantErr(t, second(e.m.GetMember(ctx, admin, e.ws.ID, "viewer")), tenancy.ErrNotFound, "")
+		wantErr(t, second(e.m.GetMember(ctx, admin, e.ws.ID, "viewer")), tenancy.ErrNotFound, `user "viewer" is not a member of workspace`)
 	})
 }
 
@@ -130,7 +130,7 @@ func TestSyncSource(t *testing.T) {
 		}
 		defer m.Close()
 		before := e.dump(t)
-		wantErr(t, second(m.SyncWorkspaces(ctx, admin, nil, tenancy.SyncOptions{})), tenancy.ErrPermissionDenied, "")
+		wantErr(t, second(m.SyncWorkspaces(ctx, admin, nil, tenancy.SyncOptions{})), tenancy.ErrPermissionDenied, "only platform users may sync workspaces")
 		if calls != 0 || e.dump(t) != before {
 			t.Fatalf("a refused sync reached the source (%d calls) or changed storage", calls)
 		}
@@ -196,10 +196,10 @@ func TestWorkspaceFlags(t *testing.T) {
 		before := e.dump(t)
 		wantErr(t, second(m.CreateWorkspace(ctx, owner, tenancy.NewWorkspace{Name: "C", Flags: []string{"sources"}})), tenancy.ErrPermissionDenied, "flags")
 		wantErr(t, second(m.CreateWorkspace(ctx, platform, tenancy.NewWorkspace{Name: "C", Flags: []string{"trials"}})), tenancy.ErrInvalidArgument, `"trials" is not declared`)
-		wantErr(t, second(m.SetWorkspaceFlags(ctx, owner, b.ID, map[string]bool{"sources": true})), tenancy.ErrPermissionDenied, "")
+		wantErr(t, second(m.SetWorkspaceFlags(ctx, owner, b.ID, map[string]bool{"sources": true})), tenancy.ErrPermissionDenied, "only platform users may sync workspaces")
 		wantErr(t, second(m.SetWorkspaceFlags(ctx, system, b.ID, map[string]bool{"sources": true, "trials": true})), tenancy.ErrInvalidArgument, "declared: sources, active_connections")
 		wantErr(t, second(m.SetWorkspaceFlags(ctx, system, b.ID, map[string]bool{"Bad Name": false})), tenancy.ErrInvalidArgument, "lowercase")
-		wantErr(t, second(m.SetWorkspaceFlags(ctx, system, "ws_missing", map[string]bool{"sources": true})), tenancy.ErrNotFound, "")
+		wantErr(t, second(m.SetWorkspaceFlags(ctx, system, "ws_missing", map[string]bool{"sources": true})), tenancy.ErrNotFound, `workspace "ws_missing" not found`)
 		wantErr(t, second(e.m.SetWorkspaceFlags(ctx, system, b.ID, map[string]bool{"sources": true})), tenancy.ErrInvalidArgument, "declares no workspace flags")
 		if e.dump(t) != before {
 			t.Fatal("a refused call changed storage")

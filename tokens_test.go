@@ -53,7 +53,7 @@ func TestTokenLifecycle(t *testing.T) {
 			t.Errorf("principal %v", p)
 		}
 		wantErr(t, e.m.Authorize(ctx, p, e.ws.ID, rbac.WriteContent), nil, "")
-		wantErr(t, e.m.Authorize(ctx, p, e.ws.ID, rbac.InviteMembers), tenancy.ErrPermissionDenied, "")
+		wantErr(t, e.m.Authorize(ctx, p, e.ws.ID, rbac.InviteMembers), tenancy.ErrPermissionDenied, "the editor role may not invite members in workspace")
 
 		// Rotate: new secret, same settings; the old secret is dead at once.
 		e.clock.Advance(time.Hour)
@@ -128,11 +128,11 @@ func TestTokenDenials(t *testing.T) {
 		b, _ := e.m.CreateWorkspace(ctx, editor, tenancy.NewWorkspace{Name: "B"})
 		c := e.newToken(t, editor, tenancy.NewToken{Name: "a-only", WorkspaceID: e.ws.ID})
 		pa := e.auth(t, c.Secret)
-		wantErr(t, e.m.Authorize(ctx, pa, b.ID, rbac.ReadContent), tenancy.ErrNotFound, "")
+		wantErr(t, e.m.Authorize(ctx, pa, b.ID, rbac.ReadContent), tenancy.ErrNotFound, "workspace")
 		_, err = e.m.GetWorkspace(ctx, pa, b.ID)
-		wantErr(t, err, tenancy.ErrNotFound, "")
+		wantErr(t, err, tenancy.ErrNotFound, "workspace")
 		_, err = e.m.ChangeRole(ctx, pa, b.ID, "editor", rbac.Viewer)
-		wantErr(t, err, tenancy.ErrNotFound, "")
+		wantErr(t, err, tenancy.ErrNotFound, "workspace")
 
 		// The creator demoted: the token acts with the lower role, at its next use.
 		adminTok := e.newToken(t, admin, tenancy.NewToken{Name: "adm", WorkspaceID: e.ws.ID})
@@ -142,10 +142,10 @@ func TestTokenDenials(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantErr(t, e.m.Authorize(ctx, pt, e.ws.ID, rbac.ManageMembers), tenancy.ErrPermissionDenied, "viewer")
-		wantErr(t, e.m.Authorize(ctx, pt, e.ws.ID, rbac.WriteContent), tenancy.ErrPermissionDenied, "")
+		wantErr(t, e.m.Authorize(ctx, pt, e.ws.ID, rbac.WriteContent), tenancy.ErrPermissionDenied, "the viewer role may not write content in workspace")
 		// Rotating re-checks the ceiling against the creator's role now.
 		_, err = e.m.RotateToken(ctx, admin, adminTok.Token.ID)
-		wantErr(t, err, tenancy.ErrPermissionDenied, "")
+		wantErr(t, err, tenancy.ErrPermissionDenied, "the viewer role may not create tokens in workspace")
 
 		// The creator removed: their tokens stop at once.
 		ed := e.newToken(t, editor, tenancy.NewToken{Name: "ed", WorkspaceID: e.ws.ID})
@@ -154,8 +154,8 @@ func TestTokenDenials(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = e.m.Authenticate(ctx, ed.Secret)
-		wantErr(t, err, tenancy.ErrUnauthenticated, "")
-		wantErr(t, e.m.Authorize(ctx, pe, e.ws.ID, rbac.ReadContent), tenancy.ErrUnauthenticated, "")
+		wantErr(t, err, tenancy.ErrUnauthenticated, "was revoked")
+		wantErr(t, e.m.Authorize(ctx, pe, e.ws.ID, rbac.ReadContent), tenancy.ErrUnauthenticated, "was revoked")
 
 		// Inactive: tokens authenticate, writes are refused; deleted: no authentication.
 		ow := e.newToken(t, owner, tenancy.NewToken{Name: "own", WorkspaceID: e.ws.ID})
@@ -169,7 +169,7 @@ func TestTokenDenials(t *testing.T) {
 		wantErr(t, err, tenancy.ErrFailedPrecondition, "inactive")
 		// A token never has its creator's owner powers.
 		_, err = e.m.DeleteWorkspace(ctx, po, e.ws.ID)
-		wantErr(t, err, tenancy.ErrPermissionDenied, "")
+		wantErr(t, err, tenancy.ErrPermissionDenied, "the admin role may not delete or restore the workspace in workspace")
 		if _, err := e.m.DeleteWorkspace(ctx, owner, e.ws.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -230,9 +230,9 @@ func TestTokenCreationRules(t *testing.T) {
 		wantErr(t, err, tenancy.ErrPermissionDenied, "higher than your own")
 		pp := e.auth(t, pt.Secret)
 		wantErr(t, e.m.Authorize(ctx, pp, e.ws.ID, rbac.WriteContent), nil, "")
-		wantErr(t, e.m.Authorize(ctx, pp, e.ws.ID, rbac.ManageMembers), tenancy.ErrPermissionDenied, "")
+		wantErr(t, e.m.Authorize(ctx, pp, e.ws.ID, rbac.ManageMembers), tenancy.ErrPermissionDenied, "the editor role may not manage members in workspace")
 		_, err = e.m.Stats(ctx, pp)
-		wantErr(t, err, tenancy.ErrPermissionDenied, "") // a workspace token has no platform powers
+		wantErr(t, err, tenancy.ErrPermissionDenied, "only platform users may read workspace statistics") // a workspace token has no platform powers
 	})
 }
 
@@ -263,16 +263,16 @@ func TestPersonalTokens(t *testing.T) {
 		}
 		plc := e.auth(t, e.newToken(t, platform, tenancy.NewToken{Name: "ops-ro", Role: rbac.Viewer}).Secret)
 		_, err = e.m.Stats(ctx, plc)
-		wantErr(t, err, tenancy.ErrPermissionDenied, "")
+		wantErr(t, err, tenancy.ErrPermissionDenied, "only platform users may read workspace statistics")
 		// A personal token acts as its user, ownership included, unless capped below admin.
 		ownerTok := e.auth(t, e.newToken(t, owner, tenancy.NewToken{Name: "own"}).Secret)
 		wantErr(t, e.m.Authorize(ctx, ownerTok, e.ws.ID, rbac.DeleteWorkspace), nil, "")
 		ownerAdminCap := e.auth(t, e.newToken(t, owner, tenancy.NewToken{Name: "adm", Role: rbac.Admin}).Secret)
 		wantErr(t, e.m.Authorize(ctx, ownerAdminCap, e.ws.ID, rbac.DeleteWorkspace), nil, "")
 		ownerEditorCap := e.auth(t, e.newToken(t, owner, tenancy.NewToken{Name: "ed", Role: rbac.Editor}).Secret)
-		wantErr(t, e.m.Authorize(ctx, ownerEditorCap, e.ws.ID, rbac.DeleteWorkspace), tenancy.ErrPermissionDenied, "")
+		wantErr(t, e.m.Authorize(ctx, ownerEditorCap, e.ws.ID, rbac.DeleteWorkspace), tenancy.ErrPermissionDenied, "the editor role may not delete or restore the workspace in workspace")
 		ownerWsTok := e.auth(t, e.newToken(t, owner, tenancy.NewToken{Name: "ws", WorkspaceID: e.ws.ID}).Secret)
-		wantErr(t, e.m.Authorize(ctx, ownerWsTok, e.ws.ID, rbac.DeleteWorkspace), tenancy.ErrPermissionDenied, "")
+		wantErr(t, e.m.Authorize(ctx, ownerWsTok, e.ws.ID, rbac.DeleteWorkspace), tenancy.ErrPermissionDenied, "the admin role may not delete or restore the workspace in workspace")
 
 		// An uncapped personal token creates tokens for its user; a capped one cannot.
 		_, err = e.m.CreateToken(ctx, capped, tenancy.NewToken{Name: "minted", Lifetime: time.Hour})

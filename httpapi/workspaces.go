@@ -88,25 +88,35 @@ func (a *API) getWorkspace(r *http.Request, p tenancy.Principal) (int, any, erro
 	return http.StatusOK, wsJSON(w), nil
 }
 
+// siNames are the fields a workspace body may name two ways: ours, and System
+// Initiative's (displayName, instanceUrl). Both may be sent only if they agree.
+type siNames struct {
+	Name        *string `json:"name"`
+	DisplayName *string `json:"displayName"`
+	InstanceURL *string `json:"instance_url"`
+	InstanceUrl *string `json:"instanceUrl"`
+}
+
+func (n siNames) resolve() (name, instance *string, err error) {
+	if name, err = onePtr("name", n.Name, "displayName", n.DisplayName); err != nil {
+		return nil, nil, err
+	}
+	instance, err = onePtr("instance_url", n.InstanceURL, "instanceUrl", n.InstanceUrl)
+	return name, instance, err
+}
+
 func (a *API) updateWorkspace(r *http.Request, p tenancy.Principal) (int, any, error) {
 	var body struct {
-		Name        *string           `json:"name"`
-		DisplayName *string           `json:"displayName"` // System Initiative's name for it
+		siNames
 		Slug        *string           `json:"slug"`
 		Description *string           `json:"description"`
 		Metadata    map[string]string `json:"metadata"`
 		Status      *string           `json:"status"`
-		InstanceURL *string           `json:"instance_url"`
-		InstanceUrl *string           `json:"instanceUrl"` // System Initiative's spelling
 	}
 	if err := a.decode(r, &body); err != nil {
 		return 0, nil, err
 	}
-	name, err := onePtr("name", body.Name, "displayName", body.DisplayName)
-	if err != nil {
-		return 0, nil, err
-	}
-	instance, err := onePtr("instance_url", body.InstanceURL, "instanceUrl", body.InstanceUrl)
+	name, instance, err := body.siNames.resolve()
 	if err != nil {
 		return 0, nil, err
 	}
@@ -234,25 +244,18 @@ func (a *API) sync(r *http.Request, p tenancy.Principal) (int, any, error) {
 
 func (a *API) createWorkspace(r *http.Request, p tenancy.Principal) (int, any, error) {
 	var body struct {
-		Name        *string           `json:"name"`
-		DisplayName *string           `json:"displayName"` // System Initiative's name for it
+		siNames
 		Slug        string            `json:"slug"`
 		Description string            `json:"description"`
 		Metadata    map[string]string `json:"metadata"`
 		ExternalID  string            `json:"external_id"`
 		StarterKit  string            `json:"starter_kit"`
 		OwnerID     string            `json:"owner_id"`
-		InstanceURL *string           `json:"instance_url"`
-		InstanceUrl *string           `json:"instanceUrl"` // System Initiative's spelling
 	}
 	if err := a.decode(r, &body); err != nil {
 		return 0, nil, err
 	}
-	name, err := onePtr("name", body.Name, "displayName", body.DisplayName)
-	if err != nil {
-		return 0, nil, err
-	}
-	instance, err := onePtr("instance_url", body.InstanceURL, "instanceUrl", body.InstanceUrl)
+	name, instance, err := body.siNames.resolve()
 	if err != nil {
 		return 0, nil, err
 	}
