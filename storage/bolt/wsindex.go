@@ -78,6 +78,18 @@ func (x *wsIndexes) Seek(ix wsindex.Index, key, from string) (string, bool, erro
 	return string(k[len(prefix):]), true, nil
 }
 
+func (x *wsIndexes) Walk(ix wsindex.Index, key, after string, fn func(string) (bool, error)) error {
+	t := &tx{btx: x.btx}
+	var bucket []byte
+	switch ix {
+	case wsindex.Status:
+		bucket = bWsStatus
+	case wsindex.Gram:
+		bucket = bWsGram
+	}
+	return t.scanFrom(bucket, join(key, ""), after, func(k, _ []byte) (bool, error) { return fn(string(k)) })
+}
+
 func (x *wsIndexes) GramCount(g string) (int64, error) {
 	if v := x.btx.Bucket(bWsGramN).Get([]byte(g)); len(v) == 8 {
 		return int64(binary.BigEndian.Uint64(v)), nil

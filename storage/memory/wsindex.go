@@ -66,6 +66,10 @@ func (x wsIndexes) Seek(ix wsindex.Index, key, from string) (id string, ok bool,
 	return id, ok, nil
 }
 
+func (x wsIndexes) Walk(ix wsindex.Index, key, after string, fn func(string) (bool, error)) error {
+	return x.s.scanIndexed(x.postings(ix), key, after, fn)
+}
+
 func (x wsIndexes) GramCount(g string) (int64, error) {
 	if it, ok := x.s.gramN.Get(item[int64]{key: g}); ok {
 		return *it.val, nil

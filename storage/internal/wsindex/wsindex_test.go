@@ -55,6 +55,17 @@ func (m *mapStore) Seek(ix Index, key, from string) (string, bool, error) {
 	}
 	return l[i], true, nil
 }
+func (m *mapStore) Walk(ix Index, key, after string, fn func(string) (bool, error)) error {
+	for _, id := range m.posts[ix][key] {
+		if id <= after {
+			continue
+		}
+		if more, err := fn(id); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
 func (m *mapStore) GramCount(g string) (int64, error) { return m.counts[g], nil }
 func (m *mapStore) AddGramCount(g string, d int64) error {
 	if m.counts[g] += d; m.counts[g] <= 0 {
