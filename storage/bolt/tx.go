@@ -307,7 +307,7 @@ func (t *tx) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(wo
 	if err := t.canRead(); err != nil {
 		return err
 	}
-	return wsindex.Search(t.wsIndexes(), t.GetWorkspace, t.ScanWorkspaces, q, after, fn)
+	return wsindex.Search(t.wsIndexes(), t, q, after, fn)
 }
 
 // PurgeWorkspace removes a workspace and everything it owns in this transaction.

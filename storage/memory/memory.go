@@ -493,7 +493,7 @@ var _ storage.WorkspaceSearcher = (*snapshot)(nil)
 
 // SearchWorkspaces answers through the workspace indexes (see wsindex.Search).
 func (s *snapshot) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(workspace.Workspace) bool) error {
-	return wsindex.Search(wsIndexes{s}, s.GetWorkspace, s.ScanWorkspaces, q, after, fn)
+	return wsindex.Search(wsIndexes{s}, s, q, after, fn)
 }
 
 func (s *snapshot) ScanDeletedWorkspaces(cutoff time.Time, fn func(workspace.Workspace) bool) error {

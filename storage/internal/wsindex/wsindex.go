@@ -69,6 +69,12 @@ type Store interface {
 	EachGramCount(fn func(gram string, n int64) bool) error
 }
 
+// Records reads workspaces: a backend's storage.Reader has both methods.
+type Records interface {
+	GetWorkspace(id string) (workspace.Workspace, error)
+	ScanWorkspaces(after string, fn func(workspace.Workspace) bool) error
+}
+
 // uniques are the unique-index entries w has: a tag for the index, and the key.
 func uniques(w workspace.Workspace) [][2]string {
 	out := [][2]string{{"", w.Slug}}
@@ -167,10 +173,9 @@ func Drop(s Store, w workspace.Workspace) error {
 // matches q (see storage.WorkspaceSearcher). It intersects the posting lists of the
 // needle's rarest grams (and the status index) with indexkeys.Leapfrog, then checks
 // each candidate with q.Match. A needle shorter than indexkeys.GramLen with no
-// status filter has no index to use: it scans every workspace. get reads a
-// workspace by ID, scan walks them all.
-func Search(s Store, get func(id string) (workspace.Workspace, error), scan func(after string, fn func(workspace.Workspace) bool) error,
-	q storage.WorkspaceQuery, after string, fn func(workspace.Workspace) bool) error {
+// status filter has no index to use: it scans every workspace. r reads the
+// records (a backend's Reader).
+func Search(s Store, r Records, q storage.WorkspaceQuery, after string, fn func(workspace.Workspace) bool) error {
 	type list struct {
 		ix  Index
 		key string
@@ -194,17 +199,17 @@ func Search(s Store, get func(id string) (workspace.Workspace, error), scan func
 	}
 	visit := func(w workspace.Workspace) bool { return !q.Match(w) || fn(w) }
 	if len(lists) == 0 {
-		return scan(after, visit)
+		return r.ScanWorkspaces(after, visit)
 	}
 	if len(lists) == 1 { // one list: walk it in order, no joining to do
 		return s.Walk(lists[0].ix, lists[0].key, after, func(id string) (bool, error) {
-			w, err := get(id)
+			w, err := r.GetWorkspace(id)
 			return err == nil && visit(w), err
 		})
 	}
 	seek := func(i int, x string) (string, bool, error) { return s.Seek(lists[i].ix, lists[i].key, x) }
 	return indexkeys.Leapfrog(len(lists), after+"\x00", seek, func(id string) (bool, error) {
-		w, err := get(id)
+		w, err := r.GetWorkspace(id)
 		if err != nil {
 			return false, err
 		}

@@ -143,14 +143,14 @@ func (f *fixture) each(fn func(workspace.Workspace) bool) error {
 	return nil
 }
 
-func (f *fixture) get(id string) (workspace.Workspace, error) {
+func (f *fixture) GetWorkspace(id string) (workspace.Workspace, error) {
 	if w, ok := f.ws[id]; ok {
 		return w, nil
 	}
 	return workspace.Workspace{}, storage.ErrNotFound
 }
 
-func (f *fixture) scan(after string, fn func(workspace.Workspace) bool) error {
+func (f *fixture) ScanWorkspaces(after string, fn func(workspace.Workspace) bool) error {
 	return f.each(func(w workspace.Workspace) bool { return w.ID <= after || fn(w) })
 }
 
@@ -201,7 +201,7 @@ func TestPutDropSearchCheck(t *testing.T) {
 	}
 	search := func(q storage.WorkspaceQuery) []string {
 		var ids []string
-		if err := Search(f.s, f.get, f.scan, q, "", func(w workspace.Workspace) bool { ids = append(ids, w.ID); return true }); err != nil {
+		if err := Search(f.s, f, q, "", func(w workspace.Workspace) bool { ids = append(ids, w.ID); return true }); err != nil {
 			t.Fatal(err)
 		}
 		return ids
