@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -144,7 +145,9 @@ func (a *API) decode(r *http.Request, dst any) error {
 		case errors.As(err, &se):
 			return badRequest("malformed JSON at byte %d", se.Offset)
 		case errors.As(err, &te):
-			return badRequest("field %q has the wrong type", clip(te.Field))
+			// The path names JSON keys, except where a body embeds a Go struct
+			// (siNames): that step is Go's, not the caller's.
+			return badRequest("field %q has the wrong type", clip(strings.ReplaceAll(te.Field, "siNames.", "")))
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return badRequest("malformed JSON: the object is not closed")
 		}
