@@ -545,6 +545,46 @@ func BenchmarkAuthenticate(b *testing.B) {
 	}
 }
 
+// BenchmarkHandWrittenCheck times, on the PostgreSQL server and fixture of
+// BenchmarkAuthorize/postgres and BenchmarkAuthenticate/postgres, the statement a
+// host would write by hand for the same question: the membership's role (authorize),
+// and the hashed token looked up by its hash (authenticate, hashing included). The
+// backend's cost over these is the ratio its targets are set in.
+func BenchmarkHandWrittenCheck(b *testing.B) {
+	b.Run("authorize", func(b *testing.B) {
+		f := getFixture(b, "postgres", 10000)
+		s := f.store.(*postgres.Store)
+		sql := "SELECT role FROM " + s.Table("members") + " WHERE workspace_id = $1 AND user_id = $2"
+		n := len(f.wsIDs)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			k := (i * 7919) % n
+			var role string
+			if err := s.Pool().QueryRow(ctx, sql, f.wsIDs[k], f.owners[k].UserID()).Scan(&role); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("authenticate", func(b *testing.B) {
+		f := getFixture(b, "postgres", 10000)
+		tf := getTokenFixture(b, "postgres")
+		s := f.store.(*postgres.Store)
+		h, _ := token.NewHasher(testKey)
+		sql := "SELECT user_id, workspace_id, role, expires_at, revoked_at FROM " + s.Table("tokens") + " WHERE hash = $1"
+		n := len(tf.secrets)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			var user, ws, role string
+			var exp, rev *time.Time
+			if err := s.Pool().QueryRow(ctx, sql, h.Hash(tf.secrets[(i*7919)%n])).Scan(&user, &ws, &role, &exp, &rev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkAuthenticateParallel verifies tokens from every core at once: the read
 // path holds no global lock.
 func BenchmarkAuthenticateParallel(b *testing.B) {

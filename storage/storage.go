@@ -229,7 +229,11 @@ type PrefetchKeys struct {
 	TokenHash   []byte // the token with this hash, and the workspace it is bound to
 }
 
-// Prefetched holds what Prefetch found: nil where there is no such record.
+// Prefetched holds what Prefetch found: nil where there is no such record. A record
+// holds at least the fields an authorization decision reads, and a backend may leave
+// the others zero: a user's ID, Platform and SuspendedAt; a token's ID, Kind, UserID,
+// WorkspaceID, Role, ExpiresAt, RevokedAt and UserSuspended; a workspace's ID and
+// Status; a membership's WorkspaceID, UserID, Role and Owner.
 type Prefetched struct {
 	User      *member.User
 	Token     *token.Token // by TokenID, or by TokenHash

@@ -162,6 +162,11 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, opts Options, owned bool)
 	return s, nil
 }
 
+// Table returns the qualified name of one of the store's tables ("members",
+// "tokens", …: tenancy_<name> in the store's schema), for a host's own read-only
+// queries and tools beside the store.
+func (s *Store) Table(name string) string { return s.prefix + name }
+
 // q returns a query with {p} replaced by the table prefix (cached).
 func (s *Store) q(sql string) string {
 	s.stats.statements.Add(1) // every statement's text comes through here once per send

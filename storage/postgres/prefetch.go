@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
@@ -17,18 +20,14 @@ import (
 var _ storage.Prefetcher = (*Store)(nil)
 
 // The columns of each record for a LEFT JOIN, NULLs made zero values, after a flag
-// that says whether the row exists.
+// that says whether the row exists: only what an authorization decision reads
+// (storage.Prefetched says which fields), so no metadata is decoded and few values
+// are allocated.
 const (
-	pfUser = `u.id IS NOT NULL, coalesce(u.id, ''), coalesce(u.email, ''), coalesce(u.name, ''), coalesce(u.platform, false),
-		u.created_at, u.updated_at, u.suspended_at`
-	pfToken = `k.id IS NOT NULL, coalesce(k.id, ''), coalesce(k.kind, ''), coalesce(k.name, ''), coalesce(k.user_id, ''),
-		coalesce(k.workspace_id, ''), coalesce(k.role, ''), coalesce(k.hash, ''::bytea), coalesce(k.hint, ''),
-		k.created_at, k.expires_at, k.revoked_at, k.last_used_at, coalesce(k.user_suspended, false)`
-	pfWorkspace = `w.id IS NOT NULL, coalesce(w.id, ''), coalesce(w.slug, ''), coalesce(w.name, ''), coalesce(w.description, ''),
-		coalesce(w.status, ''), w.metadata, w.external_id, coalesce(w.starter_kit, ''), coalesce(w.owner_id, ''),
-		w.created_at, w.updated_at, w.deleted_at, coalesce(w.deleted_from, ''), coalesce(w.flags, '{}')`
-	pfMember = `m.user_id IS NOT NULL, coalesce(m.workspace_id, ''), coalesce(m.user_id, ''), coalesce(m.role, ''),
-		coalesce(m.owner, false), coalesce(m.invited_by, ''), m.joined_at, m.updated_at`
+	pfUser      = `u.id IS NOT NULL, coalesce(u.id, ''), coalesce(u.platform, false), u.suspended_at`
+	pfToken     = `k.id IS NOT NULL, coalesce(k.id, ''), coalesce(k.kind, ''), coalesce(k.user_id, ''), coalesce(k.workspace_id, ''), coalesce(k.role, ''), k.expires_at, k.revoked_at, coalesce(k.user_suspended, false)`
+	pfWorkspace = `w.id IS NOT NULL, coalesce(w.id, ''), coalesce(w.status, '')`
+	pfMember    = `m.user_id IS NOT NULL, coalesce(m.role, ''), coalesce(m.owner, false)`
 
 	prefetchByHash = `SELECT ` + pfToken + `, ` + pfWorkspace + `
 		FROM (SELECT 1) one
@@ -94,7 +93,7 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 	var k token.Token
 	var w workspace.Workspace
 	var m member.Member
-	pu, pk, pw, pm := newPart(&u, userDest), newPart(&k, tokenDest), newPart(&w, workspaceDest), newPart(&m, memberDest)
+	pu, pk, pw, pm := newPart(&u, pfUserDest), newPart(&k, pfTokenDest), newPart(&w, pfWorkspaceDest), newPart(&m, pfMemberDest)
 	var parts []*part
 	want := 0
 	for _, c := range []struct {
@@ -157,7 +156,52 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 		out.Workspace = &w
 	}
 	if pm.found {
+		m.WorkspaceID, m.UserID = keys.WorkspaceID, keys.UserID
 		out.Member = &m
 	}
 	return out, nil
+}
+
+// The destinations of the prefetch columns, record by record. Times scan into
+// pgtype values, which allocate nothing.
+
+func pfUserDest(u *member.User) ([]any, func() error) {
+	var su pgtype.Timestamptz
+	return []any{&u.ID, &u.Platform, &su}, func() error {
+		u.SuspendedAt = pgTime(su)
+		return nil
+	}
+}
+
+func pfTokenDest(k *token.Token) ([]any, func() error) {
+	var kind, role string
+	var e, rv pgtype.Timestamptz
+	return []any{&k.ID, &kind, &k.UserID, &k.WorkspaceID, &role, &e, &rv, &k.UserSuspended}, func() error {
+		k.Kind, k.Role, k.ExpiresAt, k.RevokedAt = token.Kind(kind), rbac.Role(role), pgTime(e), pgTime(rv)
+		return nil
+	}
+}
+
+func pfWorkspaceDest(w *workspace.Workspace) ([]any, func() error) {
+	var status string
+	return []any{&w.ID, &status}, func() error {
+		w.Status = workspace.Status(status)
+		return nil
+	}
+}
+
+func pfMemberDest(m *member.Member) ([]any, func() error) {
+	var role string
+	return []any{&role, &m.Owner}, func() error {
+		m.Role = rbac.Role(role)
+		return nil
+	}
+}
+
+// pgTime is a nullable timestamp as the records hold it: zero for NULL, else UTC.
+func pgTime(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
 }
