@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -79,15 +80,18 @@ func (x *wsIndexes) Seek(ix wsindex.Index, key, from string) (string, bool, erro
 }
 
 func (x *wsIndexes) Walk(ix wsindex.Index, key, after string, fn func(string) (bool, error)) error {
-	t := &tx{btx: x.btx}
-	var bucket []byte
-	switch ix {
-	case wsindex.Status:
-		bucket = bWsStatus
-	case wsindex.Gram:
-		bucket = bWsGram
+	prefix := join(key, "")
+	c := x.bucket(ix).Cursor()
+	start := append(append([]byte(nil), prefix...), after...)
+	for k, _ := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if after != "" && bytes.Equal(k, start) {
+			continue
+		}
+		if more, err := fn(string(k[len(prefix):])); err != nil || !more {
+			return err
+		}
 	}
-	return t.scanFrom(bucket, join(key, ""), after, func(k, _ []byte) (bool, error) { return fn(string(k)) })
+	return nil
 }
 
 func (x *wsIndexes) GramCount(g string) (int64, error) {
@@ -114,7 +118,7 @@ func (x *wsIndexes) Each(ix wsindex.Index, fn func(key, id string) bool) error {
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		key, id := string(k), string(v)
 		if ix == wsindex.Status || ix == wsindex.Gram {
-			key, id, _ = stringsCut(string(k))
+			key, id, _ = strings.Cut(key, "\x00") // join(key, ID): IDs hold no zero byte
 		}
 		if !fn(key, id) {
 			return nil
@@ -135,15 +139,6 @@ func (x *wsIndexes) EachGramCount(fn func(string, int64) bool) error {
 		}
 	}
 	return nil
-}
-
-// stringsCut splits a posting key at its zero byte.
-func stringsCut(k string) (key, id string, ok bool) {
-	i := bytes.IndexByte([]byte(k), 0)
-	if i < 0 {
-		return k, "", false
-	}
-	return k[:i], k[i+1:], true
 }
 
 // eachWorkspace walks the decodable workspaces, for wsindex.Check (records that do
