@@ -142,11 +142,15 @@ func (m *Manager) createAs(tx storage.ReadWriter, now time.Time, a actor, id str
 	if err != nil {
 		return workspace.Workspace{}, err
 	}
-	if _, err := tx.GetUser(ownerID); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return workspace.Workspace{}, invalidf("owner %q is not a registered user", ownerID)
+	// The owner must be a registered user; the actor, read by resolve in this same
+	// transaction, is one already.
+	if ownerID != a.user.ID {
+		if _, err := tx.GetUser(ownerID); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return workspace.Workspace{}, invalidf("owner %q is not a registered user", ownerID)
+			}
+			return workspace.Workspace{}, internal("read owner", err)
 		}
-		return workspace.Workspace{}, internal("read owner", err)
 	}
 	slug, err := m.pickSlug(tx, in.Slug, in.Name, id)
 	if err != nil {

@@ -130,6 +130,7 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 	for _, p := range parts {
 		dest = append(append(dest, &p.found), p.dest...)
 	}
+	s.stats.roundTrips.Add(1)
 	if err := s.pool.QueryRow(ctx, s.q(sql), args...).Scan(dest...); err != nil {
 		if ctx.Err() != nil {
 			return out, ctx.Err()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,7 +29,7 @@ import (
 type tx struct {
 	s        *Store
 	ctx      context.Context
-	ptx      pgx.Tx
+	ptx      *pipe
 	writable bool
 	ended    bool
 	failed   error // the first statement that failed: the transaction is aborted
@@ -122,6 +123,18 @@ func storableText(s string) bool { return strings.IndexByte(s, 0) < 0 && utf8.Va
 func (t *tx) exec(sql string, args ...any) (pgconn.CommandTag, error) {
 	tag, err := t.ptx.Exec(t.ctx, t.s.q(sql), args...)
 	return tag, t.fail(err)
+}
+
+// execLater is exec for a write whose only answer is success: it goes to the server
+// with the next statement that needs an answer, or with the COMMIT (see pipe). A
+// write with text no row can hold goes at once, so its failure is the call's.
+func (t *tx) execLater(sql string, args ...any) error {
+	if unstorable(args) {
+		_, err := t.exec(sql, args...)
+		return err
+	}
+	t.ptx.hold(t.s.q(sql), args...)
+	return nil
 }
 
 // one runs a query for one row; no row is ErrNotFound.
@@ -895,10 +908,9 @@ func (t *tx) AppendEvent(e storage.Event) error {
 		}
 		seq = strconv.FormatInt(n, 10)
 	}
-	_, err := t.exec("INSERT INTO {p}events (xid, seq, id, type, workspace_id, actor, subject, data, time) VALUES ("+
+	return t.execLater("INSERT INTO {p}events (xid, seq, id, type, workspace_id, actor, subject, data, time) VALUES ("+
 		xid+", "+seq+", $1, $2, $3, $4, $5, $6, $7)",
-		e.ID, e.Type, e.WorkspaceID, e.Actor, e.Subject, strmap(e.Data), tz(e.Time))
-	return err
+		e.ID, e.Type, e.WorkspaceID, e.Actor, e.Subject, strmap(maps.Clone(e.Data)), tz(e.Time)) // sent later: a copy
 }
 
 // visible is the feed's watermark: with transaction IDs, only events below the
@@ -956,9 +968,8 @@ func (t *tx) AddCounter(name string, delta int64) error {
 	if err := t.canWrite(); err != nil {
 		return err
 	}
-	_, err := t.exec(`INSERT INTO {p}counters (name, shard, value) VALUES ($1, pg_backend_pid() % $3, $2)
+	return t.execLater(`INSERT INTO {p}counters (name, shard, value) VALUES ($1, pg_backend_pid() % $3, $2)
 		ON CONFLICT (name, shard) DO UPDATE SET value = {p}counters.value + EXCLUDED.value`, name, delta, t.s.shards)
-	return err
 }
 
 func (t *tx) ScanCounters(fn func(string, int64) bool) error {

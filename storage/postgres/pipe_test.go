@@ -1,0 +1,154 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/tenancykit/tenancy/internal/pgtest"
+	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/storage/postgres"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// The writes an Update holds back (counters, feed appends) ride with the next
+// statement or the COMMIT. These tests pin what that must not change: a held write
+// that fails fails the Update with nothing stored, a refused Update sends none of
+// them, and the round trips are fewer than the statements.
+func TestHeldWrites(t *testing.T) {
+	ctx := context.Background()
+	url, schema := pgtest.StoreSchema(t)
+	s, err := postgres.Open(ctx, url, postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ev := func(id string) storage.Event {
+		return storage.Event{ID: id, Type: "workspace.created", WorkspaceID: "ws_1", Actor: "u1", Time: now, Data: map[string]string{"k": "v"}}
+	}
+	counter := func() int64 {
+		var n int64
+		if err := s.View(ctx, func(r storage.Reader) error { var err error; n, err = r.Counter("c"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	events := func() int {
+		n := 0
+		if err := s.View(ctx, func(r storage.Reader) error {
+			return r.ScanEvents("", func(storage.Event) bool { n++; return true })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	t.Run("committed with the COMMIT", func(t *testing.T) {
+		before := s.Stats()
+		err := s.Update(ctx, func(tx storage.ReadWriter) error {
+			if err := tx.CreateUser(member.User{ID: "u1", Email: "u1@example.com", CreatedAt: now}); err != nil {
+				return err
+			}
+			if err := tx.AddCounter("c", 2); err != nil {
+				return err
+			}
+			return tx.AppendEvent(ev("ev_1"))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := s.Stats()
+		// BEGIN rides with the insert; the counter and the event with the COMMIT.
+		if st, rt := after.Statements-before.Statements, after.RoundTrips-before.RoundTrips; st != 5 || rt != 2 {
+			t.Errorf("statements %d, round trips %d; want 5 and 2", st, rt)
+		}
+		if n := counter(); n != 2 {
+			t.Errorf("counter = %d, want 2", n)
+		}
+		if n := events(); n != 1 {
+			t.Errorf("events = %d, want 1", n)
+		}
+	})
+
+	t.Run("a held write that fails fails the Update", func(t *testing.T) {
+		err := s.Update(ctx, func(tx storage.ReadWriter) error {
+			if err := tx.CreateWorkspace(workspace.Workspace{ID: "ws_2", Slug: "two", Name: "Two", Status: workspace.Active, OwnerID: "u1", CreatedAt: now, UpdatedAt: now}); err != nil {
+				return err
+			}
+			if err := tx.AppendEvent(ev("ev_2")); err != nil {
+				return err
+			}
+			return tx.AddCounter("c", math.MaxInt64) // 2 + MaxInt64 overflows bigint
+		})
+		if err == nil {
+			t.Fatal("an Update whose held counter overflows committed")
+		}
+		if errors.Is(err, postgres.ErrAmbiguousCommit) {
+			t.Errorf("the server refused the commit, yet the error says ambiguous: %v", err)
+		}
+		if n := counter(); n != 2 {
+			t.Errorf("counter = %d after a failed Update, want 2", n)
+		}
+		if n := events(); n != 1 {
+			t.Errorf("events = %d after a failed Update, want 1", n)
+		}
+		err = s.View(ctx, func(r storage.Reader) error { _, err := r.GetWorkspace("ws_2"); return err })
+		if !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("the workspace written before the failed held write: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("a held write that fails answers the next read", func(t *testing.T) {
+		var readErr error
+		err := s.Update(ctx, func(tx storage.ReadWriter) error {
+			if err := tx.AddCounter("c", math.MaxInt64); err != nil {
+				return err
+			}
+			_, readErr = tx.GetUser("u1")
+			return nil
+		})
+		if readErr == nil || errors.Is(readErr, storage.ErrNotFound) {
+			t.Errorf("the read that carried the failing write answered %v, want the failure", readErr)
+		}
+		if err == nil {
+			t.Fatal("the Update committed")
+		}
+		if n := counter(); n != 2 {
+			t.Errorf("counter = %d, want 2", n)
+		}
+	})
+
+	t.Run("a refused Update sends nothing it held", func(t *testing.T) {
+		before := s.Stats()
+		refused := errors.New("refused")
+		err := s.Update(ctx, func(tx storage.ReadWriter) error {
+			if err := tx.AddCounter("c", 7); err != nil {
+				return err
+			}
+			return refused
+		})
+		if !errors.Is(err, refused) {
+			t.Fatalf("Update = %v, want the refusal", err)
+		}
+		if rt := s.Stats().RoundTrips - before.RoundTrips; rt != 0 {
+			t.Errorf("a refused Update that only held writes made %d round trips, want 0", rt)
+		}
+		if n := counter(); n != 2 {
+			t.Errorf("counter = %d, want 2", n)
+		}
+	})
+
+	t.Run("a View is one round trip per read and the ROLLBACK", func(t *testing.T) {
+		before := s.Stats()
+		if err := s.View(ctx, func(r storage.Reader) error { _, err := r.GetUser("u1"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if rt := s.Stats().RoundTrips - before.RoundTrips; rt != 2 {
+			t.Errorf("round trips %d, want 2", rt)
+		}
+	})
+}
