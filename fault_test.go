@@ -15,6 +15,7 @@ import (
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/webhook"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -137,6 +138,31 @@ func (t *faultTx) TouchToken(id string, at time.Time) error {
 }
 func (t *faultTx) DeleteToken(id string) error {
 	return t.w(func() error { return t.tx.DeleteToken(id) })
+}
+func (t *faultTx) CreateConsumer(c storage.Consumer) error {
+	return t.w(func() error { return t.tx.CreateConsumer(c) })
+}
+func (t *faultTx) ReplaceConsumer(c storage.Consumer) error {
+	return t.w(func() error { return t.tx.ReplaceConsumer(c) })
+}
+func (t *faultTx) DeleteConsumer(name string) error {
+	return t.w(func() error { return t.tx.DeleteConsumer(name) })
+}
+func (t *faultTx) CreateWebhook(e webhook.Endpoint) error {
+	return t.w(func() error { return t.tx.CreateWebhook(e) })
+}
+func (t *faultTx) ReplaceWebhook(e webhook.Endpoint) error {
+	return t.w(func() error { return t.tx.ReplaceWebhook(e) })
+}
+func (t *faultTx) DeleteWebhook(id string) error {
+	return t.w(func() error { return t.tx.DeleteWebhook(id) })
+}
+func (t *faultTx) CreateWebhookAttempt(a webhook.Attempt) error {
+	return t.w(func() error { return t.tx.CreateWebhookAttempt(a) })
+}
+func (t *faultTx) DeleteWebhookAttempts(endpointID, before string) (n int, err error) {
+	err = t.w(func() error { n, err = t.tx.DeleteWebhookAttempts(endpointID, before); return err })
+	return n, err
 }
 func (t *faultTx) AppendEvent(e storage.Event) error {
 	return t.w(func() error { return t.tx.AppendEvent(e) })

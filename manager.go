@@ -388,6 +388,8 @@ func actionText(a rbac.Action) string {
 		return "manage the workspace's tokens"
 	case rbac.ReadAudit:
 		return "read the audit log"
+	case rbac.ManageWebhooks:
+		return "manage webhooks"
 	case rbac.DeleteWorkspace:
 		return "delete or restore the workspace"
 	case rbac.ListAll:

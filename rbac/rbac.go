@@ -78,6 +78,7 @@ const (
 	ManageMembers   Action = "member:manage"    // add, change role, remove members
 	ManageTokens    Action = "token:manage"     // see and revoke every token of the workspace
 	ReadAudit       Action = "audit:read"       // read the workspace's event log
+	ManageWebhooks  Action = "webhook:manage"   // register, change and delete the workspace's webhooks, read their attempts
 	DeleteWorkspace Action = "workspace:delete" // soft delete and restore (owner)
 	ListAll         Action = "platform:list"    // list every workspace
 	ReadStats       Action = "platform:stats"   // workspace statistics

@@ -88,6 +88,7 @@ import (
 
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/webhook"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -253,6 +254,9 @@ const (
 	IndexInvitationHash      = "invitation.hash"
 	IndexTokenID             = "token.id"
 	IndexTokenHash           = "token.hash"
+	IndexConsumer            = "consumer"
+	IndexWebhookID           = "webhook.id"
+	IndexWebhookAttempt      = "webhook_attempt"
 )
 
 // ConflictError is the error of a write that collided with a unique index. It
@@ -432,6 +436,9 @@ type EventReader interface {
 	ScanEvents(afterPosition string, fn func(Event) bool) error
 	// ScanWorkspaceEvents walks one workspace's events by position: its audit log.
 	ScanWorkspaceEvents(workspaceID, afterPosition string, fn func(Event) bool) error
+	// FeedHead returns the position of the newest event ScanEvents shows now, ""
+	// when it shows none: a consumer that starts there sees only what commits later.
+	FeedHead() (string, error)
 }
 
 // EventWriter appends events.
@@ -469,6 +476,76 @@ type SettingWriter interface {
 	PutSetting(name string, value []byte) error
 }
 
+// ConsumerReader reads the checkpoints of the feed's consumers.
+type ConsumerReader interface {
+	// GetConsumer returns a consumer by name, or ErrNotFound.
+	GetConsumer(name string) (Consumer, error)
+	// ScanConsumers walks every consumer by name.
+	ScanConsumers(after string, fn func(Consumer) bool) error
+}
+
+// ConsumerWriter writes consumers.
+type ConsumerWriter interface {
+	// CreateConsumer inserts a consumer (a conflict on IndexConsumer if its name is
+	// taken).
+	CreateConsumer(c Consumer) error
+	// ReplaceConsumer replaces the consumer of c.Name (ErrNotFound without one).
+	ReplaceConsumer(c Consumer) error
+	// DeleteConsumer removes a consumer (ErrNotFound without one).
+	DeleteConsumer(name string) error
+}
+
+// WebhookReader reads webhook endpoints and their delivery attempts.
+type WebhookReader interface {
+	// GetWebhook returns an endpoint by ID, or ErrNotFound.
+	GetWebhook(id string) (webhook.Endpoint, error)
+	// ScanWebhooks walks every endpoint by ID.
+	ScanWebhooks(after string, fn func(webhook.Endpoint) bool) error
+	// ScanWorkspaceWebhooks walks one workspace's endpoints by ID; "" walks the
+	// platform's (those of no workspace).
+	ScanWorkspaceWebhooks(workspaceID, after string, fn func(webhook.Endpoint) bool) error
+	// ScanWebhookAttempts walks one endpoint's attempts by attempt ID (time order).
+	ScanWebhookAttempts(endpointID, after string, fn func(webhook.Attempt) bool) error
+}
+
+// WebhookWriter writes webhook endpoints and attempts.
+type WebhookWriter interface {
+	// CreateWebhook inserts an endpoint (a conflict on IndexWebhookID if its ID is
+	// taken).
+	CreateWebhook(e webhook.Endpoint) error
+	// ReplaceWebhook replaces the endpoint of e.ID (ErrNotFound without one). Its
+	// workspace never changes: a different WorkspaceID is ErrInvalidKey.
+	ReplaceWebhook(e webhook.Endpoint) error
+	// DeleteWebhook removes an endpoint and all its attempts (ErrNotFound without
+	// it).
+	DeleteWebhook(id string) error
+	// CreateWebhookAttempt stores an attempt of an existing endpoint (ErrNotFound
+	// without it; a conflict on IndexWebhookAttempt if the endpoint has an attempt
+	// of that ID).
+	CreateWebhookAttempt(a webhook.Attempt) error
+	// DeleteWebhookAttempts removes an endpoint's attempts whose IDs sort before
+	// 'before' (attempt IDs are time-ordered, so this ends the older ones) and
+	// says how many it removed.
+	DeleteWebhookAttempts(endpointID, before string) (int, error)
+}
+
+// Consumer is a named follower of the feed (an in-process consumer, or one
+// endpoint's webhook deliverer): how far it has got, how its current event is
+// failing, and which instance holds its lease.
+type Consumer struct {
+	Name     string
+	Position string // the feed position of the last event it finished; "" before the first
+	// Failures counts the failed attempts at the event after Position; RetryAt is
+	// when that event may be tried again.
+	Failures int
+	RetryAt  time.Time
+	// Holder names the instance that runs the consumer until LeaseUntil; another
+	// instance may take it over only after that.
+	Holder     string
+	LeaseUntil time.Time
+	UpdatedAt  time.Time
+}
+
 // Reader is a read transaction: what View gives. It is valid only until View's
 // function returns.
 type Reader interface {
@@ -480,6 +557,8 @@ type Reader interface {
 	EventReader
 	CounterReader
 	SettingReader
+	ConsumerReader
+	WebhookReader
 }
 
 // ReadWriter is a read-write transaction: what Update gives. It is valid only until
@@ -494,6 +573,8 @@ type ReadWriter interface {
 	EventWriter
 	CounterWriter
 	SettingWriter
+	ConsumerWriter
+	WebhookWriter
 
 	// OnCommit registers fn to run after this transaction commits, in order, in this
 	// process. It never runs if the transaction rolls back.

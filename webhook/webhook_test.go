@@ -225,3 +225,37 @@ func TestEndpointReceivesAndClone(t *testing.T) {
 		t.Error("Attempt.Delivered")
 	}
 }
+
+func TestSealer(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	s, err := webhook.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := webhook.NewSecret(nil)
+	sealed, err := s.Seal("whk_1", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte(secret[6:])) {
+		t.Fatal("the sealed value holds the secret")
+	}
+	if got, err := s.Open("whk_1", sealed); err != nil || got != secret {
+		t.Errorf("Open = %q, %v", got, err)
+	}
+	if _, err := s.Open("whk_2", sealed); !errors.Is(err, webhook.ErrUnseal) {
+		t.Errorf("opening on another endpoint: %v, want ErrUnseal", err)
+	}
+	other, _ := webhook.NewSealer(bytes.Repeat([]byte{8}, 32))
+	if _, err := other.Open("whk_1", sealed); !errors.Is(err, webhook.ErrUnseal) {
+		t.Errorf("opening with another key: %v, want ErrUnseal", err)
+	}
+	for _, bad := range [][]byte{nil, {1, 2, 3}, append(bytes.Clone(sealed[:len(sealed)-1]), sealed[len(sealed)-1]^1)} {
+		if _, err := s.Open("whk_1", bad); !errors.Is(err, webhook.ErrUnseal) {
+			t.Errorf("opening %x: %v, want ErrUnseal", bad, err)
+		}
+	}
+	if _, err := webhook.NewSealer(make([]byte, 16)); err == nil {
+		t.Error("a 16-byte key was accepted")
+	}
+}

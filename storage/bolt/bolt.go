@@ -46,7 +46,7 @@ import (
 )
 
 // SchemaVersion is the storage format this package writes.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // Bucket names.
 var (
@@ -73,9 +73,14 @@ var (
 	bWsStatus  = []byte("tenancy.workspaces.status")  // status \0 workspace -> "" (schema 3)
 	bWsGram    = []byte("tenancy.workspaces.gram")    // gram \0 workspace -> "" (schema 3)
 	bWsGramN   = []byte("tenancy.workspaces.gramn")   // gram -> uint64 count (schema 3)
+	bConsumers = []byte("tenancy.consumers")          // name -> consumer (schema 6)
+	bHooks     = []byte("tenancy.webhooks")           // id -> endpoint (schema 6)
+	bHookWs    = []byte("tenancy.webhooks.workspace") // workspace (or "") \0 id -> "" (schema 6)
+	bAttempts  = []byte("tenancy.webhooks.attempts")  // endpoint \0 attempt -> attempt (schema 6)
 
 	allBuckets = [][]byte{bMeta, bUsers, bUserEmail, bWs, bWsSlug, bWsExt, bMembers, bUserWs, bInvs, bInvHash,
-		bInvWs, bToks, bTokHash, bTokWs, bTokUser, bEvents, bEvtWs, bCounters, bWsDeleted, bWsStatus, bWsGram, bWsGramN, bUserSusp}
+		bInvWs, bToks, bTokHash, bTokWs, bTokUser, bEvents, bEvtWs, bCounters, bWsDeleted, bWsStatus, bWsGram, bWsGramN, bUserSusp,
+		bConsumers, bHooks, bHookWs, bAttempts}
 
 	keySchema = []byte("schema")
 )
@@ -264,7 +269,13 @@ var migrations = map[byte]func(*bbolt.Tx) error{
 	2: migrate2to3,
 	3: migrate3to4,
 	4: migrate4to5,
+	5: migrate5to6,
 }
+
+// migrate5to6 changes nothing: schema 6 adds the buckets of the feed's consumers and
+// of webhooks (created with the others), which schema-5 builds do not know to copy,
+// check or purge; the version tells them to stay away.
+func migrate5to6(*bbolt.Tx) error { return nil }
 
 // migrate4to5 changes nothing: schema 5 adds a field a workspace record holds only
 // when it is set (the host's flags), which schema-4 builds would refuse as damage;

@@ -678,6 +678,14 @@ func (t *tx) getEvent(pos string) (storage.Event, error) {
 	return e, err
 }
 
+func (t *tx) FeedHead() (string, error) {
+	if err := t.canRead(); err != nil {
+		return "", err
+	}
+	k, _ := t.b(bEvents).Cursor().Last()
+	return string(k), nil
+}
+
 func (t *tx) ScanEvents(after string, fn func(storage.Event) bool) error {
 	return t.scanFrom(bEvents, nil, after, func(k, v []byte) (bool, error) {
 		e, err := decodeEvent(v)

@@ -30,6 +30,7 @@ import (
 	"github.com/tenancykit/tenancy/storage/internal/indexkeys"
 	"github.com/tenancykit/tenancy/storage/internal/wsindex"
 	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/webhook"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -153,6 +154,10 @@ type snapshot struct {
 	wsStatus  *btree.BTreeG[pair[none]]   // (status, workspace)
 	grams     *btree.BTreeG[pair[none]]   // (gram of the lowercased name, workspace)
 	gramN     *btree.BTreeG[item[int64]]  // gram -> how many workspaces have it
+	consumers *btree.BTreeG[item[storage.Consumer]]
+	hooks     *btree.BTreeG[item[webhook.Endpoint]]
+	hookWs    *btree.BTreeG[pair[none]]            // (workspace or "", endpoint)
+	attempts  *btree.BTreeG[pair[webhook.Attempt]] // (endpoint, attempt)
 	evtSeq    uint64                      // the last event's sequence number
 
 	// Hash indexes for the point lookups on the Authorize path; they share their
@@ -238,6 +243,8 @@ func newSnapshot() *snapshot {
 		events: newTree[storage.Event](), evtWs: newPairs[none](),
 		counters: newTree[int64](), settings: newTree[[]byte](), deleted: newTree[string](),
 		wsStatus: newPairs[none](), grams: newPairs[none](), gramN: newTree[int64](),
+		consumers: newTree[storage.Consumer](), hooks: newTree[webhook.Endpoint](), hookWs: newPairs[none](),
+		attempts: newPairs[webhook.Attempt](),
 	}
 }
 
@@ -253,6 +260,7 @@ func (s *snapshot) clone() *snapshot {
 		events: s.events.Clone(), evtWs: s.evtWs.Clone(),
 		counters: s.counters.Clone(), settings: s.settings.Clone(), deleted: s.deleted.Clone(), evtSeq: s.evtSeq,
 		wsStatus: s.wsStatus.Clone(), grams: s.grams.Clone(), gramN: s.gramN.Clone(),
+		consumers: s.consumers.Clone(), hooks: s.hooks.Clone(), hookWs: s.hookWs.Clone(), attempts: s.attempts.Clone(),
 		userByID: s.userByID.forWrite(), wsByID: s.wsByID.forWrite(), memberByID: s.memberByID.forWrite(),
 		tokByID: s.tokByID.forWrite(), tokByHash: s.tokByHash.forWrite(),
 	}
@@ -463,6 +471,13 @@ func (s *snapshot) scanIndexed(idx *btree.BTreeG[pair[none]], parent, after stri
 		return more
 	})
 	return err
+}
+
+func (s *snapshot) FeedHead() (string, error) {
+	if it, ok := s.events.Max(); ok {
+		return it.key, nil
+	}
+	return "", nil
 }
 
 func (s *snapshot) ScanEvents(after string, fn func(storage.Event) bool) error {

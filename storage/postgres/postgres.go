@@ -50,7 +50,7 @@ import (
 var migrationFiles embed.FS
 
 // SchemaVersion is the newest schema this package writes.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // FeedStrategy chooses how event positions are assigned.
 type FeedStrategy string

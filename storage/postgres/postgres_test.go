@@ -115,10 +115,11 @@ func TestMigrationMarksSuspendedUsersTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Back to schema 2: no column, no schema-4 column or index, version 2.
+	// Back to schema 2: no column, no schema-4 column or index, no schema-6 tables, version 2.
 	p := pgx.Identifier{schema}.Sanitize() + ".tenancy_"
 	q := "ALTER TABLE " + p + "tokens DROP COLUMN user_suspended; ALTER TABLE " + p + "workspaces DROP COLUMN deleted_from; " +
 		"ALTER TABLE " + p + "workspaces DROP COLUMN flags; " +
+		"DROP TABLE " + p + "webhook_attempts, " + p + "webhooks, " + p + "consumers; " +
 		"DROP INDEX " + pgx.Identifier{schema}.Sanitize() + ".tenancy_users_suspended; UPDATE " + p + "schema_version SET version = 2"
 	if _, err := s.Pool().Exec(ctx, q); err != nil {
 		t.Fatal(err)

@@ -103,6 +103,9 @@ var constraintIndex = map[string]string{
 	"tenancy_invitations_secret_hash_key": storage.IndexInvitationHash,
 	"tenancy_tokens_pkey":                 storage.IndexTokenID,
 	"tenancy_tokens_hash_key":             storage.IndexTokenHash,
+	"tenancy_consumers_pkey":              storage.IndexConsumer,
+	"tenancy_webhooks_pkey":               storage.IndexWebhookID,
+	"tenancy_webhook_attempts_pkey":       storage.IndexWebhookAttempt,
 }
 
 // unstorable reports whether a text argument is one no row can hold: U+0000 or
@@ -938,6 +941,24 @@ func (t *tx) scanEvents(where string, args []any, after string, fn func(storage.
 		return from(x, s)
 	}
 	return keyset(t, sql, from(xid, seq), next, scanEvent, fn)
+}
+
+func (t *tx) FeedHead() (string, error) {
+	var xid string
+	var seq int64
+	err := t.one("feed head", func(r pgx.Row) error { return r.Scan(&xid, &seq) },
+		"SELECT xid::text, seq FROM {p}events WHERE "+t.visible()+" ORDER BY xid DESC, seq DESC LIMIT 1")
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	x, err := strconv.ParseUint(xid, 10, 64)
+	if err != nil {
+		return "", fmt.Errorf("postgres: feed head: %w", err)
+	}
+	return position(x, uint64(seq)), nil
 }
 
 func (t *tx) ScanEvents(after string, fn func(storage.Event) bool) error {

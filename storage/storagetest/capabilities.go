@@ -118,7 +118,7 @@ func testPrefetchAgreesWithView(t *testing.T, newStore func(t *testing.T) storag
 		}
 	}
 	actions := []rbac.Action{rbac.ReadWorkspace, rbac.ListMembers, rbac.ReadContent, rbac.WriteContent, rbac.CreateToken,
-		rbac.UpdateWorkspace, rbac.ChangeStatus, rbac.InviteMembers, rbac.ManageMembers, rbac.ManageTokens, rbac.ReadAudit,
+		rbac.UpdateWorkspace, rbac.ChangeStatus, rbac.InviteMembers, rbac.ManageMembers, rbac.ManageTokens, rbac.ReadAudit, rbac.ManageWebhooks,
 		rbac.DeleteWorkspace, rbac.ListAll, rbac.ReadStats, rbac.SyncWorkspaces, rbac.PurgeWorkspaces, rbac.ManageUsers,
 		rbac.ManageRoles, "host:custom"}
 	for _, name := range gridColumns {

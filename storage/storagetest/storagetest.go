@@ -42,6 +42,7 @@ import (
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/webhook"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -116,6 +117,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage, opts ...Opti
 		{"ScanOrderAndCursor", testScanOrderAndCursor, 0},
 		{"ChildScans", testChildScans, 0},
 		{"Events", testEvents, 0},
+		{"FeedHead", testFeedHead, 0},
 		{"ValuesAreCopies", testValuesAreCopies, 0},
 		{"OnCommit", testOnCommit, 0},
 		{"Counters", testCounters, 0},
@@ -126,6 +128,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage, opts ...Opti
 		{"PurgeWorkspace", testPurgeWorkspace, 0},
 		{"DeletedIndex", testDeletedIndex, 0},
 		{"Settings", testSettings, 0},
+		{"Consumers", testConsumers, 0},
+		{"Webhooks", testWebhooks, 0},
+		{"WebhookAttempts", testWebhookAttempts, 0},
 		{"ManyEvents", testManyEvents, 0},
 		{"SearchAgreesWithScan", testSearchAgreesWithScan, Search},
 		{"SearchLargeStore", testSearchLargeStore, Search},
@@ -275,6 +280,9 @@ func seed(t *testing.T, s storage.Storage) {
 		must(tx.CreateInvitation(inv("inv_1", "ws_1", "ihash1")))
 		must(tx.CreateToken(tok("tok_1", "ws_1", "u1", "thash1")))
 		must(tx.AppendEvent(evt("evt_1", "ws_1")))
+		must(tx.CreateConsumer(consumer("c1")))
+		must(tx.CreateWebhook(endpoint("whk_1", "ws_1")))
+		must(tx.CreateWebhookAttempt(attempt("whk_1", "wha_1")))
 		return tx.AddCounter("workspaces", 1)
 	})
 }
@@ -285,7 +293,8 @@ func dump(t *testing.T, s storage.Storage) string { return Dump(t, s) }
 // compare a Dump before and after a call. It reads through the contract only, so it
 // works on any backend: users with their tokens (personal and workspace) and
 // memberships, workspaces with their members, invitations, tokens and audit log,
-// the feed, every counter and every setting. A record whose parent is missing
+// the feed, every counter and every setting, the consumers, and the webhooks with
+// their attempts. A record whose parent is missing
 // (which Verify reports) is not reached.
 func Dump(t testing.TB, s storage.Storage) string {
 	t.Helper()
@@ -311,6 +320,14 @@ func Dump(t testing.TB, s storage.Storage) string {
 		must(tx.ScanEvents("", func(e storage.Event) bool { return add(e) }))
 		add("counters")
 		must(tx.ScanCounters(func(name string, n int64) bool { return add(name) && add(n) }))
+		add("consumers")
+		must(tx.ScanConsumers("", func(c storage.Consumer) bool { return add(c) }))
+		add("webhooks")
+		must(tx.ScanWebhooks("", func(e webhook.Endpoint) bool {
+			add(e)
+			must(tx.ScanWebhookAttempts(e.ID, "", func(a webhook.Attempt) bool { return add(a) }))
+			return true
+		}))
 		for _, name := range storage.SettingNames {
 			v, err := tx.Setting(name)
 			if !errors.Is(err, storage.ErrNotFound) {

@@ -93,3 +93,39 @@ func testManyEvents(t *testing.T, s storage.Storage) {
 		}
 	}
 }
+
+// testFeedHead: FeedHead is the newest position ScanEvents shows, "" on an empty
+// feed; scanning after it shows only what commits later.
+func testFeedHead(t *testing.T, s storage.Storage) {
+	head := func() string {
+		var h string
+		view(t, s, func(tx storage.Reader) error { var err error; h, err = tx.FeedHead(); return err })
+		return h
+	}
+	if h := head(); h != "" {
+		t.Errorf("FeedHead of an empty feed = %q, want \"\"", h)
+	}
+	update(t, s, func(tx storage.ReadWriter) error {
+		users(tx, "u1")
+		must(tx.CreateWorkspace(ws("ws_a", "a")))
+		must(tx.AppendEvent(evt("evt_1", "ws_a")))
+		return tx.AppendEvent(evt("evt_2", ""))
+	})
+	var last string
+	view(t, s, func(tx storage.Reader) error {
+		return tx.ScanEvents("", func(e storage.Event) bool { last = e.Position; return true })
+	})
+	h := head()
+	if h == "" || h != last {
+		t.Errorf("FeedHead = %q, want the last position ScanEvents shows, %q", h, last)
+	}
+	update(t, s, func(tx storage.ReadWriter) error { return tx.AppendEvent(evt("evt_3", "ws_a")) })
+	var after []string
+	view(t, s, func(tx storage.Reader) error {
+		return tx.ScanEvents(h, func(e storage.Event) bool { after = append(after, e.ID); return true })
+	})
+	assertList(t, "ScanEvents after the head", after, "evt_3")
+	if h2 := head(); h2 <= h {
+		t.Errorf("FeedHead after another event = %q, not after %q", h2, h)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/webhook"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -105,6 +106,7 @@ func testReadTxRefusesWrites(t *testing.T, s storage.Storage) {
 			return nil // the compiler alone keeps a View from writing
 		}
 		_, purgeErr := tx.PurgeWorkspace("ws_1")
+		_, attemptsErr := tx.DeleteWebhookAttempts("whk_1", "wha_9")
 		writes := map[string]error{
 			"CreateUser":        tx.CreateUser(user("u9")),
 			"ReplaceUser":       tx.ReplaceUser(user("u1")),
@@ -125,6 +127,14 @@ func testReadTxRefusesWrites(t *testing.T, s storage.Storage) {
 			"AppendEvent":       tx.AppendEvent(evt("evt_9", "ws_1")),
 			"AddCounter":        tx.AddCounter("workspaces", 1),
 			"PutSetting":        tx.PutSetting("x", []byte("y")),
+			"CreateConsumer":    tx.CreateConsumer(storage.Consumer{Name: "c9"}),
+			"ReplaceConsumer":   tx.ReplaceConsumer(storage.Consumer{Name: "c1"}),
+			"DeleteConsumer":    tx.DeleteConsumer("c1"),
+			"CreateWebhook":     tx.CreateWebhook(webhook.Endpoint{ID: "whk_9"}),
+			"ReplaceWebhook":    tx.ReplaceWebhook(webhook.Endpoint{ID: "whk_1"}),
+			"DeleteWebhook":     tx.DeleteWebhook("whk_1"),
+			"CreateAttempt":     tx.CreateWebhookAttempt(webhook.Attempt{ID: "wha_9", EndpointID: "whk_1"}),
+			"DeleteAttempts":    attemptsErr,
 		}
 		for name, err := range writes {
 			wantKind(t, name, err, storage.ErrReadOnly)
