@@ -12,6 +12,7 @@ import (
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/webhook"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -697,4 +698,49 @@ func (m *Manager) userFor(tx storage.Reader, a actor, userID string) (member.Use
 		return u, internal("read user", err)
 	}
 	return u, nil
+}
+
+// webhookActor resolves p and checks it may manage the endpoints of workspaceID:
+// the workspace's admins (rbac.ManageWebhooks) and platform users; only platform
+// users for the platform's endpoints (workspaceID empty), which see every event.
+func (m *Manager) webhookActor(tx authReader, p Principal, workspaceID string) (actor, error) {
+	a, err := m.resolve(tx, p)
+	if err != nil {
+		return a, err
+	}
+	if workspaceID == "" {
+		return a, m.requirePlatform(a, rbac.ManageWebhooks)
+	}
+	_, _, err = m.workspaceAs(tx, a, workspaceID, rbac.ManageWebhooks)
+	return a, err
+}
+
+// webhookFor loads an endpoint p may manage. One p may not manage is not found,
+// whatever the reason, so an endpoint's existence is not told to outsiders.
+func (m *Manager) webhookFor(tx storage.Reader, p Principal, id string) (webhook.Endpoint, error) {
+	a, err := m.resolve(tx, p)
+	if err != nil {
+		return webhook.Endpoint{}, err
+	}
+	e, err := tx.GetWebhook(id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return e, notFoundf("webhook %q not found", id)
+	}
+	if err != nil {
+		return e, internal("read webhook", err)
+	}
+	if e.WorkspaceID == "" {
+		if m.requirePlatform(a, rbac.ManageWebhooks) != nil {
+			return webhook.Endpoint{}, notFoundf("webhook %q not found", id)
+		}
+		return e, nil
+	}
+	_, ac, err := m.workspaceAs(tx, a, e.WorkspaceID, rbac.ManageWebhooks)
+	if err != nil {
+		if !ac.member && !a.platform {
+			return webhook.Endpoint{}, notFoundf("webhook %q not found", id)
+		}
+		return webhook.Endpoint{}, err
+	}
+	return e, nil
 }

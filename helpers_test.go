@@ -113,10 +113,20 @@ func newEnv(t testing.TB, b backend) *env { return newEnvWith(t, b, nil) }
 // the owner, the outsider and the platform user.
 func newEnvWith(t testing.TB, b backend, policy *rbac.Policy) *env {
 	t.Helper()
+	return newEnvOpts(t, b, func(o *tenancy.Options) { o.Policy = policy })
+}
+
+// newEnvOpts is newEnv with options changed by set.
+func newEnvOpts(t testing.TB, b backend, set func(*tenancy.Options)) *env {
+	t.Helper()
 	store := b.open(t)
 	t.Cleanup(func() { _ = store.Close() })
 	clock := newClock()
-	m, err := tenancy.New(store, tenancy.Options{Clock: clock.Now, StarterKits: []string{"blank", "web-analytics"}, SecretKey: testKey, Policy: policy})
+	opts := tenancy.Options{Clock: clock.Now, StarterKits: []string{"blank", "web-analytics"}, SecretKey: testKey}
+	if set != nil {
+		set(&opts)
+	}
+	m, err := tenancy.New(store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/webhook"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -147,6 +148,17 @@ func (m *Manager) PurgeWorkspace(ctx context.Context, p Principal, id string) er
 }
 
 func (m *Manager) purgeIn(tx storage.ReadWriter, now time.Time, p Principal, w workspace.Workspace) error {
+	// The workspace's webhooks go with it (after the workspace.purged event below
+	// no deliverer of theirs remains to deliver it: platform endpoints do).
+	var hooks []string
+	if err := tx.ScanWorkspaceWebhooks(w.ID, "", func(e webhook.Endpoint) bool { hooks = append(hooks, e.ID); return true }); err != nil {
+		return internal("list the workspace's webhooks", err)
+	}
+	for _, id := range hooks {
+		if err := m.dropWebhook(tx, id); err != nil {
+			return err
+		}
+	}
 	n, err := tx.PurgeWorkspace(w.ID)
 	if err != nil {
 		return internal("purge workspace", err)

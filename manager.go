@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/webhook"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -96,6 +98,9 @@ type Options struct {
 	// means 30 seconds.
 	TokenUsageFlushInterval time.Duration
 
+	// Webhooks configures webhook endpoints and their delivery.
+	Webhooks WebhookOptions
+
 	// Logger receives the failures of background work, which has no caller to
 	// return them to (a token-usage flush that could not be written; it is tried
 	// again at the next flush). Nil discards them.
@@ -125,6 +130,10 @@ type Manager struct {
 	allowNever   bool
 	usage        *usageTracker
 	log          *slog.Logger
+	sealer       *webhook.Sealer // seals webhook signing secrets at rest
+	hooks        WebhookOptions
+	clientMu     sync.Mutex
+	client       *http.Client   // the deliveries' client, made on first use from hooks.Policy
 	healing      sync.Map       // user ID → true while healSuspension marks their tokens
 	background   sync.WaitGroup // healSuspension's goroutines, waited for by Close
 }
@@ -197,6 +206,13 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("tenancy: %w", err)
 	}
 	m.hasher = h
+	if m.sealer, err = webhook.NewSealer(key); err != nil {
+		return nil, fmt.Errorf("tenancy: %w", err)
+	}
+	m.hooks = opts.Webhooks
+	if err := m.validWebhookOptions(); err != nil {
+		return nil, err
+	}
 	if durable {
 		if err := m.checkSecretKey(); err != nil {
 			return nil, err

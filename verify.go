@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/webhook"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -208,6 +210,38 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 			}); err != nil {
 				add("index", id, "audit log unreadable: %v", err)
 			}
+		}
+		// Webhooks: a workspace's endpoint needs its workspace, and the workspace
+		// index must list it; each endpoint's deliverer checkpoint needs its endpoint.
+		if err := tx.ScanWebhooks("", func(e webhook.Endpoint) bool {
+			if e.WorkspaceID != "" {
+				if _, ok := workspaces[e.WorkspaceID]; !ok {
+					add("orphan", e.ID, "webhook of a missing workspace %q", e.WorkspaceID)
+				}
+			}
+			listed := false
+			if err := tx.ScanWorkspaceWebhooks(e.WorkspaceID, "", func(x webhook.Endpoint) bool {
+				listed = listed || x.ID == e.ID
+				return !listed
+			}); err != nil || !listed {
+				add("index", e.ID, "its workspace's webhooks do not list it")
+			}
+			if len(e.Secrets) == 0 {
+				add("webhook", e.ID, "no signing secret")
+			}
+			return going()
+		}); err != nil {
+			return err
+		}
+		if err := tx.ScanConsumers("", func(c storage.Consumer) bool {
+			if id, ok := strings.CutPrefix(c.Name, webhookConsumerNS); ok {
+				if _, err := tx.GetWebhook(id); err != nil {
+					add("orphan", c.Name, "deliverer of a missing webhook %q", id)
+				}
+			}
+			return going()
+		}); err != nil {
+			return err
 		}
 		return nil
 	})

@@ -84,6 +84,7 @@ func New(m *tenancy.Manager, opts Options) *API {
 	a.registerInvitationRoutes()
 	a.registerTokenRoutes()
 	a.registerUserRoutes()
+	a.registerWebhookRoutes()
 	a.mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	// No catch-all route: it would answer every method and hide the mux's 405s.
 	// jsonErrors gives the mux's own 404 and 405 the API's JSON body.

@@ -186,7 +186,7 @@ func TestClientChecksEveryConnection(t *testing.T) {
 	}))
 	defer srv.Close()
 	strict := webhook.Policy{AllowHTTP: true} // http allowed, private addresses not
-	_, err := strict.Client(5 * time.Second).Post(srv.URL+"/x", "application/json", nil)
+	_, err := strict.Client(5*time.Second).Post(srv.URL+"/x", "application/json", nil)
 	if !errors.Is(err, webhook.ErrAddress) {
 		t.Errorf("a loopback connection under the strict policy: %v, want ErrAddress", err)
 	}
@@ -194,7 +194,7 @@ func TestClientChecksEveryConnection(t *testing.T) {
 		t.Fatalf("the refused request reached the server")
 	}
 	open := webhook.Policy{AllowHTTP: true, AllowPrivate: true}
-	resp, err := open.Client(5 * time.Second).Post(srv.URL+"/redirect", "application/json", nil)
+	resp, err := open.Client(5*time.Second).Post(srv.URL+"/redirect", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

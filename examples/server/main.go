@@ -38,6 +38,7 @@ import (
 	"github.com/tenancykit/tenancy/storage/bolt"
 	"github.com/tenancykit/tenancy/storage/postgres"
 	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/webhook"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -49,13 +50,14 @@ const usage = `usage:
   server setup -email EMAIL [-workspace NAME] [-data FILE | -database URL [-key-file FILE]] [-policy FILE]
   server serve [-addr 127.0.0.1:8080] [-data FILE | -database URL [-key-file FILE]] [-policy FILE] [-rename-roles OLD=NEW]
                [-starter-kit ID=DESCRIPTION]... [-workspace-flag NAME]...
-               [-smtp-url smtp://user:pass@host:587 -mail-from ADDR [-mail-templates DIR]]
+               [-smtp-url smtp://user:pass@host:587 -mail-from ADDR [-mail-templates DIR]] [-webhook-allow-private]
   server workspace create|list|delete|leave [flags]
   server token create|revoke [flags]
   server invite [flags]
   server invite accept   (join with your token; paste the invitation link at the prompt or on stdin)
   server user suspend|reactivate|delete USER_ID [flags]
   server user email-change -email NEW | user email-confirm   (a code mailed to NEW proves it)
+  server webhook create URL|list|rotate ID|delete ID [flags]   (server webhook help)
 Client commands take --url and --token (or TENANCY_URL, TENANCY_TOKEN); -h on any
 command lists its flags. -database defaults to TENANCY_DATABASE_URL: PostgreSQL,
 for several instances on one database (give each the same -key-file).
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = setupCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "workspace", "token", "invite", "user":
 		err = clientCmd(ctx, args, stdin, stdout, stderr, getenv)
+	case "webhook":
+		err = webhookCmd(ctx, args[1:], stdin, stdout, stderr, getenv)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -168,6 +172,9 @@ type where struct {
 	renames  string // old=new,old2=new2: roles renamed while opening
 	kits     starterKits
 	flags    listFlag // -workspace-flag NAME: the host's per-workspace flags
+	// webhookPrivate lets webhook endpoints use http and private addresses (serve's
+	// -webhook-allow-private): for a server on a private network.
+	webhookPrivate bool
 }
 
 // listFlag is the repeated -workspace-flag NAME.
@@ -295,6 +302,9 @@ func openManager(w *where) (m *tenancy.Manager, closeAll func(), err error) {
 		w.kits = defaultKits()
 	}
 	opts := tenancy.Options{SecretKey: key, Logger: slog.Default(), StarterKits: w.kits.ids, WorkspaceFlags: w.flags}
+	if w.webhookPrivate {
+		opts.Webhooks.Policy = webhook.Policy{AllowHTTP: true, AllowPrivate: true}
+	}
 	if opts.Policy, opts.RenameRoles, err = w.roles(); err == nil {
 		m, err = tenancy.New(store, opts)
 	}
@@ -422,6 +432,8 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	smtpURL := fs.String("smtp-url", "", "SMTP relay for invitation links and email-change codes, smtp://user:password@host:port (STARTTLS when offered) or smtps://… (default $TENANCY_SMTP_URL; without one, nothing is mailed)")
 	mailFrom := fs.String("mail-from", getenv("TENANCY_MAIL_FROM"), "the address mail is sent from, with -smtp-url ($TENANCY_MAIL_FROM)")
 	mailTemplates := fs.String("mail-templates", "", "folder of plain-text templates replacing the built-in ones: invitation.txt, email_change.txt (first line \"Subject: …\")")
+	fs.BoolVar(&data.webhookPrivate, "webhook-allow-private", getenv("TENANCY_WEBHOOK_ALLOW_PRIVATE") == "1",
+		"let webhook endpoints use http:// and private addresses (loopback, 10/8, 192.168/16, …), for a server on a private network; default: https and public addresses only ($TENANCY_WEBHOOK_ALLOW_PRIVATE=1)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -491,8 +503,17 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	} else {
 		close(verifyDone)
 	}
-	// The background check reads the store: it ends before the store closes.
-	defer func() { stop(); <-verifyDone }()
+	// Every instance delivers webhooks; a lease in the store gives each endpoint to
+	// one of them at a time.
+	deliverDone := make(chan struct{})
+	go func() {
+		defer close(deliverDone)
+		host, _ := os.Hostname()
+		_ = m.DeliverWebhooks(ctx, tenancy.DeliverOptions{Instance: fmt.Sprintf("%s-%d", host, os.Getpid()),
+			OnError: func(id string, err error) { log.Warn("webhook delivery", "webhook", id, "err", err) }})
+	}()
+	// The background check and the deliverer read the store: they end before it closes.
+	defer func() { stop(); <-verifyDone; <-deliverDone }()
 	select {
 	case err := <-errc:
 		return err

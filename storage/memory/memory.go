@@ -158,7 +158,7 @@ type snapshot struct {
 	hooks     *btree.BTreeG[item[webhook.Endpoint]]
 	hookWs    *btree.BTreeG[pair[none]]            // (workspace or "", endpoint)
 	attempts  *btree.BTreeG[pair[webhook.Attempt]] // (endpoint, attempt)
-	evtSeq    uint64                      // the last event's sequence number
+	evtSeq    uint64                               // the last event's sequence number
 
 	// Hash indexes for the point lookups on the Authorize path; they share their
 	// records with the trees above.
