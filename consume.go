@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tenancykit/tenancy/rbac"
@@ -137,14 +138,46 @@ func (m *Manager) Consume(ctx context.Context, p Principal, name string, opts Co
 		if wait <= 0 {
 			continue
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := m.feed.sleep(ctx, wait); err != nil {
+			return err
 		}
 	}
+}
+
+// feedSignal wakes this process's consumers and deliverers when one of its
+// transactions commits an event, so they start at once instead of at their next
+// poll (other instances' commits are found by polling).
+type feedSignal struct {
+	mu sync.Mutex
+	ch chan struct{} // closed by the next commit; nil while nobody waits
+}
+
+func (f *feedSignal) notify() {
+	f.mu.Lock()
+	if f.ch != nil {
+		close(f.ch)
+		f.ch = nil
+	}
+	f.mu.Unlock()
+}
+
+// sleep waits d, or until this process commits an event, or ctx ends.
+func (f *feedSignal) sleep(ctx context.Context, d time.Duration) error {
+	f.mu.Lock()
+	if f.ch == nil {
+		f.ch = make(chan struct{})
+	}
+	woken := f.ch
+	f.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	case <-woken:
+	}
+	return nil
 }
 
 func (m *Manager) consumeError(opts ConsumeOptions, name string, err error) {

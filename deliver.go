@@ -76,12 +76,8 @@ func (m *Manager) DeliverWebhooks(ctx context.Context, opts DeliverOptions) erro
 		if wait <= 0 {
 			continue
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := m.feed.sleep(ctx, wait); err != nil {
+			return err
 		}
 	}
 }

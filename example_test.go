@@ -291,3 +291,62 @@ func ExampleManager_RenameRole() {
 	// 1 <nil>
 	// viewer
 }
+
+// A host provisions a resource per workspace (Tell's database, a starter kit) on
+// workspace.created and tears it down on workspace.purged. The consumer's
+// checkpoint is stored with the data: after a crash it resumes where it stopped,
+// and an event that fails is tried again, never skipped. In production run
+// m.Consume in a goroutine; here one step shows what it does.
+func ExampleManager_Consume() {
+	ctx := context.Background()
+	m := newExampleManager()
+	w, _ := m.CreateWorkspace(ctx, tenancy.User("ada"), tenancy.NewWorkspace{Name: "Staging"})
+
+	databases := map[string]bool{} // the host's per-workspace resources
+	provision := func(ctx context.Context, e tenancy.Event) error {
+		switch e.Type {
+		case "workspace.created":
+			databases[e.WorkspaceID] = true // e.g. run `tell setup-db init --workspace …`
+			fmt.Println("provisioned", e.Data["slug"])
+		case "workspace.purged":
+			delete(databases, e.WorkspaceID)
+			fmt.Println("tore down", e.Data["slug"])
+		}
+		return nil // an error would retry this event later, holding back the next
+	}
+	opts := tenancy.ConsumeOptions{Types: []string{"workspace.created", "workspace.purged"}, Instance: "web-1"}
+	// go m.Consume(ctx, tenancy.System(), "provisioner", opts, provision)
+	_, _ = m.ConsumeStep(ctx, tenancy.System(), "provisioner", opts, provision)
+
+	// Later the workspace is deleted and purged (purging also removes its events
+	// from the feed: a consumer that was behind sees only workspace.purged).
+	_, _ = m.DeleteWorkspace(ctx, tenancy.User("ada"), w.ID)
+	_ = m.PurgeWorkspace(ctx, tenancy.System(), w.ID)
+	res, err := m.ConsumeStep(ctx, tenancy.System(), "provisioner", opts, provision)
+	fmt.Println(res.Handled, "handled,", len(databases), "left,", err)
+	// Output:
+	// provisioned staging
+	// tore down staging
+	// 1 handled, 0 left, <nil>
+}
+
+// A workspace's admin registers an endpoint for its events; the secret is shown
+// once, and every delivery is signed with it (Standard Webhooks).
+func ExampleManager_CreateWebhook() {
+	ctx := context.Background()
+	m := newExampleManager()
+	w, _ := m.CreateWorkspace(ctx, tenancy.User("ada"), tenancy.NewWorkspace{Name: "Shop"})
+	h, err := m.CreateWebhook(ctx, tenancy.User("ada"), tenancy.NewWebhook{WorkspaceID: w.ID,
+		URL: "https://hooks.example.com/tenancy", EventTypes: []string{"member.added", "member.removed"}})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(h.Secret[:6], h.EventTypes)
+	// Deliveries run in the background of every instance:
+	// go m.DeliverWebhooks(ctx, tenancy.DeliverOptions{})
+	_, err = m.CreateWebhook(ctx, tenancy.User("ada"), tenancy.NewWebhook{URL: "http://10.0.0.5/hook"})
+	fmt.Println(tenancy.KindOf(err))
+	// Output:
+	// whsec_ [member.added member.removed]
+	// invalid argument
+}

@@ -132,6 +132,8 @@ type Manager struct {
 	log          *slog.Logger
 	sealer       *webhook.Sealer // seals webhook signing secrets at rest
 	hooks        WebhookOptions
+	feed         feedSignal
+	notifyFeed   func() // feed.notify, made once: record registers it on every event
 	clientMu     sync.Mutex
 	client       *http.Client   // the deliveries' client, made on first use from hooks.Policy
 	healing      sync.Map       // user ID → true while healSuspension marks their tokens
@@ -210,6 +212,7 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("tenancy: %w", err)
 	}
 	m.hooks = opts.Webhooks
+	m.notifyFeed = m.feed.notify
 	if err := m.validWebhookOptions(); err != nil {
 		return nil, err
 	}
@@ -438,6 +441,7 @@ func (m *Manager) record(tx storage.ReadWriter, now time.Time, p Principal, typ,
 	if err := tx.AppendEvent(e); err != nil {
 		return internal("record event", err)
 	}
+	tx.OnCommit(m.notifyFeed)
 	return nil
 }
 
