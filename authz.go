@@ -744,3 +744,15 @@ func (m *Manager) webhookFor(tx storage.Reader, p Principal, id string) (webhook
 	}
 	return e, nil
 }
+
+// authorizeConsumer is the consumer's rule: the feed is the platform's; one
+// workspace's events are its audit log.
+func (m *Manager) authorizeConsumer(ctx context.Context, p Principal, workspaceID string) error {
+	if workspaceID == "" {
+		return m.AuthorizePlatform(ctx, p, rbac.ListAll)
+	}
+	return m.view(ctx, "authorize consumer", func(tx storage.Reader) error {
+		_, _, err := m.workspaceFor(tx, p, workspaceID, rbac.ReadAudit)
+		return err
+	})
+}

@@ -213,18 +213,6 @@ func (m *Manager) ConsumeStep(ctx context.Context, p Principal, name string, opt
 	return m.step(ctx, spec)
 }
 
-// authorizeConsumer is the consumer's rule: the feed is the platform's; one
-// workspace's events are its audit log.
-func (m *Manager) authorizeConsumer(ctx context.Context, p Principal, workspaceID string) error {
-	if workspaceID == "" {
-		return m.AuthorizePlatform(ctx, p, rbac.ListAll)
-	}
-	return m.view(ctx, "authorize consumer", func(tx storage.Reader) error {
-		_, _, err := m.workspaceFor(tx, p, workspaceID, rbac.ReadAudit)
-		return err
-	})
-}
-
 // ConsumerStatus returns the stored checkpoint of the consumer called name.
 // Platform users may read it.
 //
