@@ -701,18 +701,29 @@ func (m *Manager) userFor(tx storage.Reader, a actor, userID string) (member.Use
 }
 
 // webhookActor resolves p and checks it may manage the endpoints of workspaceID:
-// the workspace's admins (rbac.ManageWebhooks) and platform users; only platform
-// users for the platform's endpoints (workspaceID empty), which see every event.
+// the workspace's admins (rbac.ManageWebhooks) and platform powers; for the
+// platform's endpoints (workspaceID empty), which receive every event, the feed's
+// rule: platform powers (rbac.ListAll), under any policy.
 func (m *Manager) webhookActor(tx authReader, p Principal, workspaceID string) (actor, error) {
 	a, err := m.resolve(tx, p)
 	if err != nil {
 		return a, err
 	}
 	if workspaceID == "" {
-		return a, m.requirePlatform(a, rbac.ManageWebhooks)
+		return a, m.requirePlatform(a, rbac.ListAll)
 	}
-	_, _, err = m.workspaceAs(tx, a, workspaceID, rbac.ManageWebhooks)
+	_, _, err = m.workspaceAs(tx, a, workspaceID, m.webhookAction(a))
 	return a, err
+}
+
+// webhookAction is what managing a workspace's endpoints takes: rbac.ManageWebhooks
+// by the policy, except for platform powers, which already see every event (a
+// platform endpoint), so need only read the workspace.
+func (m *Manager) webhookAction(a actor) rbac.Action {
+	if m.requirePlatform(a, rbac.ListAll) == nil {
+		return rbac.ReadWorkspace
+	}
+	return rbac.ManageWebhooks
 }
 
 // webhookFor loads an endpoint p may manage. One p may not manage is not found,
@@ -730,12 +741,12 @@ func (m *Manager) webhookFor(tx storage.Reader, p Principal, id string) (webhook
 		return e, internal("read webhook", err)
 	}
 	if e.WorkspaceID == "" {
-		if m.requirePlatform(a, rbac.ManageWebhooks) != nil {
+		if m.requirePlatform(a, rbac.ListAll) != nil {
 			return webhook.Endpoint{}, notFoundf("webhook %q not found", id)
 		}
 		return e, nil
 	}
-	_, ac, err := m.workspaceAs(tx, a, e.WorkspaceID, rbac.ManageWebhooks)
+	_, ac, err := m.workspaceAs(tx, a, e.WorkspaceID, m.webhookAction(a))
 	if err != nil {
 		if !ac.member && !a.platform {
 			return webhook.Endpoint{}, notFoundf("webhook %q not found", id)

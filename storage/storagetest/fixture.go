@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -82,6 +83,8 @@ type world struct {
 	invites   map[string]string // user ID -> secret of their invitation to X
 	emailCode map[string]string // user ID -> secret of their pending email change
 	target    string            // a's editor token in W
+	hook      string            // an endpoint for W
+	platHook  string            // plat's endpoint for every event
 	secrets   map[string]string // token principal name -> its secret
 	who       map[string]tenancy.Principal
 	userOf    map[string]string // principal name -> its user ("" for System)
@@ -170,6 +173,14 @@ func newWorld(t *testing.T, newStore func(t *testing.T) storage.Storage, policy 
 	tok("pAdmin", "padm", tenancy.NewToken{Role: w.hi})
 	tok("pPlatform", "padm", tenancy.NewToken{Role: rbac.Platform})
 	delete(w.who, "target")
+	h, err := m.CreateWebhook(ctx, sys, tenancy.NewWebhook{WorkspaceID: w.W.ID, URL: "https://hooks.example.com/w"})
+	fail("webhook of W", err)
+	w.hook = h.ID
+	h, err = m.CreateWebhook(ctx, tenancy.User("plat"), tenancy.NewWebhook{URL: "https://hooks.example.com/all"})
+	fail("platform webhook", err)
+	w.platHook = h.ID
+	_, err = m.ConsumeStep(ctx, sys, "c1", tenancy.ConsumeOptions{Instance: "world"}, func(context.Context, tenancy.Event) error { return nil })
+	fail("consumer c1", err)
 	for name, id := range map[string]string{"plain": "p", "platform": "plat", "owner": "o"} {
 		w.who[name], w.userOf[name] = tenancy.User(id), id
 	}

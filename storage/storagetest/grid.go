@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"slices"
@@ -283,12 +284,92 @@ var gridRows = []gridRow{
 		_, err := w.m.Feed(ctx, p, tenancy.EventListOptions{})
 		return err
 	}, "", 0},
+	// Consumers: the whole feed is the platform's; one workspace's is its audit log.
+	{"Consume", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		c, cancel := context.WithCancel(ctx)
+		defer cancel()
+		err := w.m.Consume(c, p, "grid", tenancy.ConsumeOptions{Instance: "grid"}, func(context.Context, tenancy.Event) error {
+			cancel() // the first event shows it runs
+			return nil
+		})
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}, "", 0},
+	{"ConsumeStep", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.ConsumeStep(ctx, p, "grid", tenancy.ConsumeOptions{Instance: "grid"}, noEvent)
+		return err
+	}, "", 0},
+	{"ConsumeStep/workspace", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.ConsumeStep(ctx, p, "grid", tenancy.ConsumeOptions{Instance: "grid", WorkspaceID: w.W.ID}, noEvent)
+		return err
+	}, rbac.ReadAudit, 0},
+	{"ConsumerStatus", "0D0D DDD 0DDD0 D", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.ConsumerStatus(ctx, p, "c1")
+		return err
+	}, "", 0},
+	{"ResetConsumer", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		return w.m.ResetConsumer(ctx, p, "c1", "")
+	}, "", 0},
+	// Webhooks: a workspace's admins manage its endpoints; only platform powers
+	// manage the platform's, which others do not find.
+	{"CreateWebhook", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.CreateWebhook(ctx, p, tenancy.NewWebhook{WorkspaceID: w.W.ID, URL: "https://hooks.example.com/new"})
+		return err
+	}, rbac.ManageWebhooks, 0},
+	{"CreateWebhook/platform", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.CreateWebhook(ctx, p, tenancy.NewWebhook{URL: "https://hooks.example.com/new"})
+		return err
+	}, "", 0},
+	{"GetWebhook", "0N00 DD0 0DD00 N", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.GetWebhook(ctx, p, w.hook)
+		return err
+	}, rbac.ManageWebhooks, 0},
+	{"GetWebhook/platform", "0N0N NNN 0NNN0 N", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.GetWebhook(ctx, p, w.platHook)
+		return err
+	}, "", 0},
+	{"ListWebhooks", "0N00 DD0 0DD00 N", false, func(w *world, _ string, p tenancy.Principal) error {
+		pg, err := w.m.ListWebhooks(ctx, p, tenancy.WebhookListOptions{WorkspaceID: w.W.ID})
+		if err == nil && (len(pg.Items) != 1 || pg.Items[0].ID != w.hook) {
+			return errors.New("ListWebhooks: want W's one endpoint")
+		}
+		return err
+	}, rbac.ManageWebhooks, 0},
+	{"ListWebhooks/platform", "0D0D DDD 0DDD0 D", false, func(w *world, _ string, p tenancy.Principal) error {
+		pg, err := w.m.ListWebhooks(ctx, p, tenancy.WebhookListOptions{})
+		if err == nil && (len(pg.Items) != 1 || pg.Items[0].ID != w.platHook) {
+			return errors.New("ListWebhooks: want the platform's one endpoint")
+		}
+		return err
+	}, "", 0},
+	{"UpdateWebhook", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.UpdateWebhook(ctx, p, w.hook, tenancy.WebhookUpdate{Description: ptr("changed")})
+		return err
+	}, rbac.ManageWebhooks, 0},
+	{"DeleteWebhook", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		return w.m.DeleteWebhook(ctx, p, w.hook)
+	}, rbac.ManageWebhooks, 0},
+	{"RotateWebhookSecret", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.RotateWebhookSecret(ctx, p, w.hook)
+		return err
+	}, rbac.ManageWebhooks, 0},
+	{"ListWebhookAttempts", "0N00 DD0 0DD00 N", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.ListWebhookAttempts(ctx, p, w.hook, tenancy.AttemptListOptions{})
+		return err
+	}, rbac.ManageWebhooks, 0},
+	{"ReplayWebhook", "0N00 DD0 0DD00 N", true, func(w *world, _ string, p tenancy.Principal) error {
+		return w.m.ReplayWebhook(ctx, p, w.hook, "")
+	}, rbac.ManageWebhooks, 0},
 }
+
+func noEvent(context.Context, tenancy.Event) error { return nil }
 
 // principalFree are the Manager's exported methods that take no Principal: a
 // secret is their credential, or they are the host's own housekeeping.
 var principalFree = []string{"Authenticate", "InvitationBySecret", "AcceptInvitationAsNewUser", "SignUpWithInvitation", "Verify",
-	"FlushTokenUsage", "Close", "Policy", "StarterKits", "WorkspaceFlags"}
+	"FlushTokenUsage", "Close", "Policy", "StarterKits", "WorkspaceFlags", "DeliverWebhooks", "DeliverWebhooksStep"}
 
 var letterKind = map[byte]error{'N': tenancy.ErrNotFound, 'D': tenancy.ErrPermissionDenied,
 	'U': tenancy.ErrUnauthenticated, 'P': tenancy.ErrFailedPrecondition, 'I': tenancy.ErrInvalidArgument}
