@@ -767,3 +767,30 @@ func (m *Manager) authorizeConsumer(ctx context.Context, p Principal, workspaceI
 		return err
 	})
 }
+
+// GrantableRoles returns the member roles p may give in the workspace (adding a
+// member, inviting, changing a role), lowest first: the grant ceiling's answer, so
+// a console offers only what the server would accept. It is empty when p may
+// neither manage members nor invite there. Members may ask (rbac.ListMembers).
+//
+// Errors: ErrNotFound (no such workspace, or p is not a member),
+// ErrPermissionDenied, ErrFailedPrecondition, ErrUnauthenticated.
+func (m *Manager) GrantableRoles(ctx context.Context, p Principal, workspaceID string) ([]rbac.Role, error) {
+	var out []rbac.Role
+	err := m.view(ctx, "grantable roles", func(tx storage.Reader) error {
+		w, ac, err := m.workspaceFor(tx, p, workspaceID, rbac.ListMembers)
+		if err != nil {
+			return err
+		}
+		if m.allowed(ac, w, rbac.ManageMembers) != nil && m.allowed(ac, w, rbac.InviteMembers) != nil {
+			return nil
+		}
+		for _, r := range m.policy.Roles() {
+			if m.policy.IsMemberRole(r) && m.checkGrant(ac, r) == nil {
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -565,5 +565,11 @@ func newHandler(m *tenancy.Manager, publicURL string, log *slog.Logger, ready *r
 		mux.HandleFunc("GET /readyz", ready.serveHTTP)
 	}
 	mux.HandleFunc("GET /invite", invitePage)
+	// The web console at /, signed in with a personal token.
+	if c, err := consoleHandler(m, opts.AcceptURL); err != nil {
+		log.Error("console disabled", "error", err)
+	} else {
+		mux.Handle("/", c)
+	}
 	return httpapi.LogRequests(log)(mux)
 }

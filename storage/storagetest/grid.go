@@ -142,6 +142,16 @@ var gridRows = []gridRow{
 		_, err := w.m.GetMember(ctx, p, w.W.ID, "v")
 		return err
 	}, rbac.ListMembers, 0},
+	{"GrantableRoles", "0N00 000 00000 N", false, func(w *world, name string, p tenancy.Principal) error {
+		roles, err := w.m.GrantableRoles(ctx, p, w.W.ID)
+		if err == nil && (name == "wsViewer" || name == "pViewer") && len(roles) != 0 {
+			return errors.New("GrantableRoles: a viewer grants nothing")
+		}
+		if err == nil && (name == "system" || name == "owner" || name == "wsAdmin") && len(roles) != 3 {
+			return errors.New("GrantableRoles: an admin grants every member role")
+		}
+		return err
+	}, rbac.ListMembers, 0},
 	{"ListMembers", "0N00 000 00000 N", false, func(w *world, _ string, p tenancy.Principal) error {
 		pg, err := w.m.ListMembers(ctx, p, w.W.ID, tenancy.MemberListOptions{})
 		if err == nil && len(pg.Items) != 5 {
