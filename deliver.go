@@ -115,6 +115,9 @@ func (m *Manager) DeliverWebhooksStep(ctx context.Context, opts DeliverOptions) 
 	}
 	out := DeliveryStep{Endpoints: len(endpoints), Wait: -1}
 	for _, e := range endpoints {
+		if err := m.dropOldAttempts(ctx, e.ID); err != nil {
+			m.deliverError(opts, e.ID, err)
+		}
 		d := m.deliverer(e, opts)
 		res, err := m.step(ctx, d.spec)
 		if ctx.Err() != nil {
@@ -329,6 +332,26 @@ func attemptsBefore(t time.Time) string {
 	return "wha_" + id.String()
 }
 
+// dropOldAttempts ends an endpoint's attempts older than the retention, once per
+// pass: a read of the oldest, and a write only when there is something to drop.
+func (m *Manager) dropOldAttempts(ctx context.Context, endpointID string) error {
+	bound := attemptsBefore(m.now().Add(-cmpOr(m.hooks.AttemptRetention, 30*24*time.Hour)))
+	old := false
+	err := m.view(ctx, "read webhook attempts", func(tx storage.Reader) error {
+		return tx.ScanWebhookAttempts(endpointID, "", func(a webhook.Attempt) bool {
+			old = a.ID < bound
+			return false
+		})
+	})
+	if err != nil || !old {
+		return err
+	}
+	return m.update(ctx, "drop old webhook attempts", func(tx storage.ReadWriter) error {
+		_, err := tx.DeleteWebhookAttempts(endpointID, bound)
+		return err
+	})
+}
+
 // settle records the attempt in the transaction that records the outcome; a 410
 // disables the endpoint there too.
 func (d *deliverer) settle(tx storage.ReadWriter, ev Event, herr error, now time.Time) error {
@@ -344,10 +367,6 @@ func (d *deliverer) settle(tx storage.ReadWriter, ev Event, herr error, now time
 	}
 	if err := tx.CreateWebhookAttempt(a); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return internal("record webhook attempt", err)
-	}
-	retention := cmpOr(d.m.hooks.AttemptRetention, 30*24*time.Hour)
-	if _, err := tx.DeleteWebhookAttempts(d.e.ID, attemptsBefore(now.Add(-retention))); err != nil {
-		return internal("drop old webhook attempts", err)
 	}
 	if errors.Is(herr, errGone) {
 		return d.disable(tx, now, "gone")

@@ -552,3 +552,36 @@ func TestWebhookRedeliversAfterACrash(t *testing.T) {
 		}
 	})
 }
+
+// Attempts are kept for Options.Webhooks.AttemptRetention, then dropped.
+func TestWebhookAttemptRetention(t *testing.T) {
+	e := newEnvOpts(t, backends[0], func(o *tenancy.Options) {
+		o.Webhooks = tenancy.WebhookOptions{Policy: webhook.Policy{AllowHTTP: true, AllowPrivate: true}, AttemptRetention: time.Hour}
+	})
+	r := newReceiver(t, e.clock)
+	hook, _ := e.m.CreateWebhook(ctx, platform, tenancy.NewWebhook{URL: r.srv.URL})
+	deliver(t, e) // webhook.created
+	count := func() int {
+		pg, err := e.m.ListWebhookAttempts(ctx, platform, hook.ID, tenancy.AttemptListOptions{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(pg.Items)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d attempts, want 1", n)
+	}
+	e.clock.Advance(30 * time.Minute)
+	if _, err := e.m.UpdateWorkspace(ctx, owner, e.ws.ID, tenancy.WorkspaceUpdate{Name: ptr("Half")}); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, e)
+	if n := count(); n != 2 {
+		t.Fatalf("%d attempts within the hour, want 2", n)
+	}
+	e.clock.Advance(45 * time.Minute) // the first is 75 minutes old, the second 45
+	deliver(t, e)
+	if n := count(); n != 1 {
+		t.Errorf("%d attempts after the first passed the retention, want 1", n)
+	}
+}
