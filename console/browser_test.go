@@ -256,6 +256,23 @@ func TestConsoleInABrowser(t *testing.T) {
 	if !strings.Contains(link, "invite#token=tnci_") {
 		t.Errorf("the invitation link: %q", link)
 	}
+	// The invitee opens the link in a second context: the page reads the secret
+	// from the fragment, shows the invitation, and they accept it.
+	if _, err := s.m.RegisterUser(ctx, tenancy.System(), tenancy.NewUser{ID: "dan", Email: "dan@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	dan := newPerson(t, browser)
+	fragment := link[strings.Index(link, "#"):]
+	dan.run(chromedp.Navigate(base+"/login?as=dan"), chromedp.WaitVisible(chromedp.CSS("h1")),
+		chromedp.Navigate(base+"/console/invite"+fragment),
+		chromedp.WaitVisible(chromedp.CSS(`form[action$="/invite/accept"] button`)))
+	if html := dan.html(); !strings.Contains(html, "as <strong>viewer</strong>") || strings.Contains(html, "tnci_") {
+		t.Errorf("the invitation page: shows the role %v, leaks the secret in the page %v", strings.Contains(html, "viewer"), strings.Contains(html, "value=\"tnci_"))
+	}
+	dan.run(chromedp.Click(chromedp.CSS(`form[action$="/invite/accept"] button`)), chromedp.WaitVisible(chromedp.CSS("p.notice")))
+	if mb, err := s.m.GetMember(ctx, tenancy.System(), s.ws.ID, "dan"); err != nil || mb.Role != "viewer" {
+		t.Errorf("dan after accepting: %v %v", mb.Role, err)
+	}
 	if html := cy.html(); strings.Contains(html, `value="platform"`) {
 		t.Error("an admin is offered platform")
 	}

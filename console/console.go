@@ -55,6 +55,11 @@ type Options struct {
 	// AcceptURL makes the link an invitation is accepted at, shown once to the
 	// inviter; nil shows the invitation's secret instead.
 	AcceptURL func(secret string) string
+	// SignUp, when set, lets a person without an account accept an invitation by
+	// signing up: it makes the account and signs them in (the host's session), for
+	// instance with Manager.SignUpWithInvitation, and returns the workspace joined.
+	// Nil: the invitation page offers only accepting with an existing account.
+	SignUp func(w http.ResponseWriter, r *http.Request, secret, name string) (workspaceID string, err error)
 	// FlashKey keys the cookie that carries a new secret (a token) to the one page
 	// that shows it: 32 bytes, the same on every instance behind one address. Nil
 	// makes a random key (fine for one instance).
@@ -207,21 +212,36 @@ func (c *Console) redirect(w http.ResponseWriter, r *http.Request, to, notice st
 // page after it: sealed (AES-GCM), HttpOnly, SameSite=Strict, deleted as soon as
 // that page reads them, so a reload or the back button shows the secret no more.
 func (c *Console) setFlash(w http.ResponseWriter, r *http.Request, name, value string) {
-	nonce := make([]byte, c.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	sealed := c.aead.Seal(nonce, nonce, []byte(value), []byte(name))
-	http.SetCookie(w, &http.Cookie{Name: "console_" + name, Value: base64.RawURLEncoding.EncodeToString(sealed),
-		Path: c.cookiePath(), HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: 60})
+	c.setCookie(w, r, name, value, 60)
 }
 
+// takeFlash reads a flash cookie and deletes it: it is shown once.
 func (c *Console) takeFlash(w http.ResponseWriter, r *http.Request, name string) string {
 	ck, err := r.Cookie("console_" + name)
 	if err != nil {
 		return ""
 	}
+	c.clearCookie(w, r, name)
+	return c.open(name, ck.Value)
+}
+
+// setCookie sets a sealed cookie (AES-GCM, bound to its name).
+func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+	nonce := make([]byte, c.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	sealed := c.aead.Seal(nonce, nonce, []byte(value), []byte(name))
+	http.SetCookie(w, &http.Cookie{Name: "console_" + name, Value: base64.RawURLEncoding.EncodeToString(sealed),
+		Path: c.cookiePath(), HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: maxAge})
+}
+
+func (c *Console) clearCookie(w http.ResponseWriter, r *http.Request, name string) {
 	http.SetCookie(w, &http.Cookie{Name: "console_" + name, Value: "", Path: c.cookiePath(), MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-	b, err := base64.RawURLEncoding.DecodeString(ck.Value)
+}
+
+// open unseals a cookie's value; "" when it does not open.
+func (c *Console) open(name, value string) string {
+	b, err := base64.RawURLEncoding.DecodeString(value)
 	n := c.aead.NonceSize()
 	if err != nil || len(b) < n {
 		return ""

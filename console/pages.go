@@ -40,6 +40,7 @@ func (c *Console) routes() {
 	c.post("POST /tokens/{tok}/revoke", c.revokeToken)
 	c.post("POST /tokens/{tok}/rotate", c.rotateToken)
 	c.platformRoutes()
+	c.inviteRoutes()
 }
 
 // handler is a page or a form with the request's principal.

@@ -8,4 +8,13 @@ document.addEventListener("submit", (ev) => {
 document.addEventListener("DOMContentLoaded", () => {
   const s = document.querySelector(".secret input.copy");
   if (s) { s.focus(); s.select(); }
+  // An invitation link: the secret is in the fragment, which no server sees.
+  // Move it into the form, out of the address bar, and open the invitation.
+  const code = document.getElementById("invite-code");
+  const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (code && token) {
+    history.replaceState(null, "", location.pathname);
+    code.value = token;
+    document.getElementById("invite-form").submit();
+  }
 });

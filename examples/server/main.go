@@ -564,8 +564,8 @@ func newHandler(m *tenancy.Manager, publicURL string, log *slog.Logger, ready *r
 	if ready != nil {
 		mux.HandleFunc("GET /readyz", ready.serveHTTP)
 	}
-	mux.HandleFunc("GET /invite", invitePage)
-	// The web console at /, signed in with a personal token.
+	// The web console at /, signed in with a personal token; its /invite page is
+	// where invitation links lead.
 	if c, err := consoleHandler(m, opts.AcceptURL); err != nil {
 		log.Error("console disabled", "error", err)
 	} else {

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -897,7 +899,7 @@ func TestInviteLinkAndHealth(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(b), "/invites/accept") || resp.Header.Get("Cache-Control") != "no-store" {
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "Invitation link or code") || resp.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("GET %s: %d %s", page, resp.StatusCode, b)
 	}
 	resp, err = http.Get(s.url + "/healthz")
@@ -1212,19 +1214,73 @@ func TestCLIInviteAcceptExistingAccount(t *testing.T) {
 	}
 }
 
-// The invitation page offers an existing account the way in, with its token sent
-// as a bearer, beside signing up.
-func TestInvitePageOffersExistingAccounts(t *testing.T) {
+// The invitation page, in the console: the link opens it, and a person without an
+// account signs up and joins in one step, signed in afterwards; a signed-in person
+// accepts with their account. The secret never lands in the page.
+func TestInvitePageSignsUpAndAccepts(t *testing.T) {
 	s := startServer(t)
-	resp, err := http.Get(s.url + "/invite")
+	invite := func(email string) string {
+		t.Helper()
+		st, inv := s.call(t, "POST", "/api/v1/admin/workspace/invites", s.admin, map[string]string{"email": email, "workspace_id": s.wsID, "role": "viewer"})
+		if st != http.StatusCreated {
+			t.Fatalf("invite: %d %v", st, inv)
+		}
+		return inv["accept_url"].(string)
+	}
+	open := func(c *http.Client, link string) string {
+		t.Helper()
+		_, secret, _ := strings.Cut(link, "#token=")
+		resp, err := c.PostForm(s.url+"/invite", url.Values{"code": {secret}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if strings.Contains(string(b), secret) {
+			t.Error("the invitation page holds the secret")
+		}
+		return string(b)
+	}
+	jar, _ := cookiejar.New(nil)
+	newcomer := &http.Client{Jar: jar}
+	page := open(newcomer, invite("new@example.com"))
+	for _, want := range []string{"as <strong>viewer</strong>", "new@example.com", "Create my account and accept", "Sign in"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the invitation page lacks %q", want)
+		}
+	}
+	resp, err := newcomer.PostForm(s.url+"/invite/signup", url.Values{"name": {"New Person"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	page, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{`id="existing"`, `Accept with my account`, `"Authorization": "Bearer " + bearer`, `Accept and create my account`} {
-		if !strings.Contains(string(page), want) {
-			t.Errorf("the invitation page lacks %q", want)
-		}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "your account is ready") || resp.Request.URL.Path != "/w/"+s.wsID {
+		t.Errorf("after signing up: %s %d", resp.Request.URL, resp.StatusCode)
+	}
+	// A signed-in person accepts with their account.
+	if _, err := s.m.RegisterUser(ctx, tenancy.System(), tenancy.NewUser{ID: "old", Email: "old@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.m.CreateToken(ctx, tenancy.User("old"), tenancy.NewToken{Name: "t", Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar2, _ := cookiejar.New(nil)
+	old := &http.Client{Jar: jar2}
+	if _, err := old.PostForm(s.url+"/signin", url.Values{"token": {tok.Secret}}); err != nil {
+		t.Fatal(err)
+	}
+	page = open(old, invite("old@example.com"))
+	if !strings.Contains(page, "Accept with my account") {
+		t.Fatal("a signed-in person is not offered to accept")
+	}
+	resp, err = old.PostForm(s.url+"/invite/accept", url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if mb, err := s.m.GetMember(ctx, tenancy.System(), s.wsID, "old"); err != nil || mb.Role != "viewer" {
+		t.Errorf("after accepting: %v %v", mb, err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/console"
 )
@@ -23,6 +25,18 @@ func consoleHandler(m *tenancy.Manager, acceptURL func(string) string) (http.Han
 		SignInURL:  "/signin",
 		SignOutURL: "/signout",
 		AcceptURL:  acceptURL,
+		// A person without an account signs up from the invitation page: the account,
+		// the membership and a first personal token are made in one transaction, and
+		// the token becomes their session.
+		SignUp: func(w http.ResponseWriter, r *http.Request, secret, name string) (string, error) {
+			su, err := m.SignUpWithInvitation(r.Context(), secret, tenancy.NewUser{ID: "usr_" + ulid.Make().String(), Name: name},
+				tenancy.NewToken{Name: "console sign-up", Lifetime: 30 * 24 * time.Hour})
+			if err != nil {
+				return "", err
+			}
+			setSession(w, r, su.Token.Secret)
+			return su.Member.WorkspaceID, nil
+		},
 		Principal: func(r *http.Request) (tenancy.Principal, error) {
 			ck, err := r.Cookie(sessionCookie)
 			if err != nil || ck.Value == "" {
@@ -51,8 +65,7 @@ func consoleHandler(m *tenancy.Manager, acceptURL func(string) string) (http.Han
 			signinPage(w, http.StatusUnauthorized, msg)
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true,
-			SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, Expires: time.Now().Add(30 * 24 * time.Hour)})
+		setSession(w, r, secret)
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 	mux.HandleFunc("POST /signout", func(w http.ResponseWriter, r *http.Request) {
@@ -62,6 +75,11 @@ func consoleHandler(m *tenancy.Manager, acceptURL func(string) string) (http.Han
 	})
 	mux.Handle("/", c)
 	return http.NewCrossOriginProtection().Handler(mux), nil
+}
+
+func setSession(w http.ResponseWriter, r *http.Request, secret string) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, Expires: time.Now().Add(30 * 24 * time.Hour)})
 }
 
 var signinTmpl = template.Must(template.New("signin").Parse(`<!doctype html>
