@@ -301,3 +301,60 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Errorf("after delete: %s", w.Status)
 	}
 }
+
+// TestConsoleKeyboardAndForgery: a person who uses only the keyboard opens the
+// create form and makes a workspace; a page on another origin that posts a form to
+// the console is refused, and nothing changes.
+func TestConsoleKeyboardAndForgery(t *testing.T) {
+	bin := chromium(t)
+	s, base := browserSite(t)
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true))
+	defer cancel()
+	browser, cancelB := chromedp.NewContext(alloc)
+	defer cancelB()
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatal(err)
+	}
+	ada := newPerson(t, browser)
+	ada.run(chromedp.Navigate(base+"/login?as=ada"), chromedp.WaitVisible(chromedp.CSS("h1")),
+		chromedp.Focus(chromedp.CSS("details.create summary")),
+		chromedp.KeyEvent("\r"), // Enter opens the form
+		chromedp.WaitVisible(chromedp.ID("ws-name")),
+		chromedp.Focus(chromedp.ID("ws-name")),
+		chromedp.KeyEvent("Typed Only\r"), // type the name, Enter submits
+		chromedp.WaitVisible(chromedp.CSS("p.notice")))
+	if n := ada.text("p.notice"); !strings.Contains(n, "Typed Only created") {
+		t.Errorf("the keyboard-only create: %q", n)
+	}
+
+	// A page on another origin with a form aimed at the console.
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte(`<!doctype html><form method="post" action="` + base + `/console/w/` + s.ws.ID + `/settings">
+<input name="name" value="Pwned"><button id="go" type="submit">go</button></form>`))
+	}))
+	defer evil.Close()
+	forger := newPerson(t, browser)
+	forger.run(chromedp.Navigate(base+"/login?as=ada"), chromedp.WaitVisible(chromedp.CSS("h1")),
+		chromedp.Navigate(evil.URL), chromedp.WaitVisible(chromedp.ID("go")),
+		chromedp.Click(chromedp.ID("go")))
+	// Wait until the browser shows the console's answer: the refusal, 403.
+	answer := ""
+	for i := 0; i < 3000 && !strings.Contains(answer, "cross-origin"); i++ {
+		if loc, err := chromedp.Run(forger.ctx, chromedp.Location()); err == nil && strings.HasPrefix(loc, base) {
+			answer, _ = chromedp.Run(forger.ctx, chromedp.Text(chromedp.CSS("body")))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(answer, "cross-origin") {
+		t.Errorf("the forged form's answer: %q, want the cross-origin refusal", answer)
+	}
+	if w, _ := s.m.GetWorkspace(ctx, tenancy.System(), s.ws.ID); w.Name != "Acme" {
+		t.Errorf("a cross-site form renamed the workspace to %q", w.Name)
+	}
+	forger.mu.Lock()
+	forger.errs = nil // the refused request is logged by the browser as a 403: expected
+	forger.mu.Unlock()
+}

@@ -18,6 +18,7 @@
 package console
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -55,6 +56,11 @@ type Options struct {
 	// AcceptURL makes the link an invitation is accepted at, shown once to the
 	// inviter; nil shows the invitation's secret instead.
 	AcceptURL func(secret string) string
+	// SendInvitation, when set, mails a new (or renewed) invitation's link to the
+	// invited address; the page then says it was mailed and shows the link once
+	// besides, for the inviter to pass on if the mail goes astray. A failure is
+	// shown; the invitation stands. Nil: the link is only shown.
+	SendInvitation func(ctx context.Context, inv tenancy.SentInvitation, link string) error
 	// SignUp, when set, lets a person without an account accept an invitation by
 	// signing up: it makes the account and signs them in (the host's session), for
 	// instance with Manager.SignUpWithInvitation, and returns the workspace joined.

@@ -323,3 +323,94 @@ func TestPlatformPages(t *testing.T) {
 		t.Error("a member suspended bob")
 	}
 }
+
+func TestInvitationMailAndRestore(t *testing.T) {
+	m, err := tenancy.New(memory.New(), tenancy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	sys := tenancy.System()
+	for _, id := range []string{"ada", "bob"} {
+		if _, err := m.RegisterUser(ctx, sys, tenancy.NewUser{ID: id, Email: id + "@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ws, _ := m.CreateWorkspace(ctx, tenancy.User("ada"), tenancy.NewWorkspace{Name: "Mailed"})
+	var mailed []string
+	fail := false
+	c, err := console.New(m, console.Options{
+		Principal: func(r *http.Request) (tenancy.Principal, error) { return tenancy.User(r.Header.Get("X-Test-User")), nil },
+		SendInvitation: func(_ context.Context, inv tenancy.SentInvitation, link string) error {
+			if fail {
+				return io.ErrUnexpectedEOF
+			}
+			mailed = append(mailed, inv.Invitation.Email+" "+link)
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.StripPrefix("", c))
+	defer srv.Close()
+	s := &site{m: m, srv: srv, ws: ws}
+	ada := s.as(t, "ada")
+	ada.s.srv = srv
+	post := func(path string, kv ...string) string {
+		form := url.Values{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			form.Set(kv[i], kv[i+1])
+		}
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Test-User", "ada")
+		resp, err := ada.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	body := post("/w/"+ws.ID+"/invitations", "email", "bob@example.com", "role", "viewer")
+	contains(t, "mailed invitation", body, "We mailed them the link.", "tnci_")
+	if len(mailed) != 1 || !strings.HasPrefix(mailed[0], "bob@example.com tnci_") {
+		t.Errorf("mailed %v", mailed)
+	}
+	fail = true
+	body = post("/w/"+ws.ID+"/invitations", "email", "carl@example.com", "role", "viewer")
+	contains(t, "a failed mail", body, "The mail could not be sent", "tnci_")
+	// A deleted workspace is listed for its owner to restore.
+	body = post("/w/"+ws.ID+"/delete", "confirm", "Mailed")
+	contains(t, "after delete", body, "Deleted workspaces", "Restore Mailed")
+	body = post("/w/" + ws.ID + "/restore")
+	contains(t, "after restore", body, "Workspace Mailed restored.")
+	if w, _ := m.GetWorkspace(ctx, sys, ws.ID); w.Status != "active" {
+		t.Errorf("after restore: %s", w.Status)
+	}
+}
+
+// A platform user opens a deleted workspace from the platform list and restores it.
+func TestPlatformRestoresADeletedWorkspace(t *testing.T) {
+	s := newSite(t)
+	if _, err := s.m.SetPlatform(ctx, tenancy.System(), "eve", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.m.DeleteWorkspace(ctx, tenancy.User("ada"), s.ws.ID); err != nil {
+		t.Fatal(err)
+	}
+	eve := s.as(t, "eve")
+	_, body := eve.get("/platform/workspaces?status=deleted")
+	contains(t, "deleted list", body, "Acme", "deleted")
+	_, body = eve.get("/w/" + s.ws.ID)
+	contains(t, "a deleted workspace's page", body, "Restore Acme")
+	_, body = eve.post("/w/" + s.ws.ID + "/restore")
+	contains(t, "restore", body, "Workspace Acme restored.")
+	// A member who is not the owner is not shown the page of a deleted workspace.
+	if _, err := s.m.DeleteWorkspace(ctx, tenancy.User("ada"), s.ws.ID); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := s.as(t, "bob").get("/w/" + s.ws.ID); code == http.StatusOK || strings.Contains(body, "Restore Acme") {
+		t.Errorf("a viewer is shown a deleted workspace: %d", code)
+	}
+}

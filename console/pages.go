@@ -127,6 +127,7 @@ func (c *Console) showError(w http.ResponseWriter, r *http.Request, p tenancy.Pr
 
 type switcherData struct {
 	Workspaces []workspace.Workspace
+	Deleted    []workspace.Workspace // those the principal may restore
 	Kits       []string
 	CanCreate  bool
 }
@@ -137,8 +138,12 @@ func (c *Console) switcher(w http.ResponseWriter, r *http.Request, p tenancy.Pri
 		c.showError(w, r, p, err)
 		return
 	}
+	d := switcherData{Workspaces: pg.Items, Kits: c.m.StarterKits(), CanCreate: p.TokenID() == "" || p.WorkspaceID() == ""}
+	if del, err := c.m.ListWorkspaces(r.Context(), p, workspace.ListOptions{Status: workspace.Deleted, Limit: 100}); err == nil {
+		d.Deleted = del.Items
+	}
 	out := c.pageFor(w, r, p, "Workspaces")
-	out.Data = switcherData{Workspaces: pg.Items, Kits: c.m.StarterKits(), CanCreate: p.TokenID() == "" || p.WorkspaceID() == ""}
+	out.Data = d
 	c.render(w, http.StatusOK, "switcher", out)
 }
 
@@ -156,6 +161,7 @@ func (c *Console) createWorkspace(w http.ResponseWriter, r *http.Request, p tena
 
 type wsView struct {
 	W       workspace.Workspace
+	Others  []workspace.Workspace // the principal's active workspaces, for the switcher
 	Tab     string
 	Can     map[string]bool
 	IsOwner bool
@@ -167,6 +173,9 @@ func (c *Console) workspaceView(r *http.Request, p tenancy.Principal, id, tab st
 		return wsView{}, err
 	}
 	v := wsView{W: ws, Tab: tab, Can: map[string]bool{}}
+	if pg, err := c.m.ListWorkspaces(r.Context(), p, workspace.ListOptions{Status: workspace.Active, Limit: 100}); err == nil {
+		v.Others = pg.Items
+	}
 	for name, a := range map[string]rbac.Action{"update": rbac.UpdateWorkspace, "status": rbac.ChangeStatus,
 		"delete": rbac.DeleteWorkspace, "invite": rbac.InviteMembers, "manage": rbac.ManageMembers,
 		"tokens": rbac.ManageTokens, "token": rbac.CreateToken, "audit": rbac.ReadAudit, "members": rbac.ListMembers} {
@@ -338,7 +347,20 @@ func (c *Console) invite(w http.ResponseWriter, r *http.Request, p tenancy.Princ
 		return
 	}
 	c.setFlash(w, r, "secret", c.acceptLink(sent.Secret))
-	c.redirect(w, r, back, "Invited "+sent.Invitation.Email+" as "+string(sent.Invitation.Role)+".")
+	c.redirect(w, r, back, "Invited "+sent.Invitation.Email+" as "+string(sent.Invitation.Role)+"."+c.mail(r, sent))
+}
+
+// mail sends an invitation's link where the host configured mail, and says how it
+// went, for the notice.
+func (c *Console) mail(r *http.Request, sent tenancy.SentInvitation) string {
+	if c.opts.SendInvitation == nil {
+		return ""
+	}
+	if err := c.opts.SendInvitation(r.Context(), sent, c.acceptLink(sent.Secret)); err != nil {
+		c.log.Error("console: invitation mail", "error", err)
+		return " The mail could not be sent: pass the link on yourself."
+	}
+	return " We mailed them the link."
 }
 
 func (c *Console) acceptLink(secret string) string {
@@ -367,7 +389,7 @@ func (c *Console) resendInvitation(w http.ResponseWriter, r *http.Request, p ten
 		return
 	}
 	c.setFlash(w, r, "secret", c.acceptLink(sent.Secret))
-	c.redirect(w, r, back, "Invitation renewed: the old link no longer works.")
+	c.redirect(w, r, back, "Invitation renewed: the old link no longer works."+c.mail(r, sent))
 }
 
 // Tokens: a workspace's, and the principal's personal ones.

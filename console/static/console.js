@@ -6,6 +6,10 @@ document.addEventListener("submit", (ev) => {
   if (q && !window.confirm(q)) ev.preventDefault();
 });
 document.addEventListener("DOMContentLoaded", () => {
+  if (location.hash === "#create") {
+    const d = document.getElementById("create");
+    if (d) { d.open = true; document.getElementById("ws-name").focus(); }
+  }
   const s = document.querySelector(".secret input.copy");
   if (s) { s.focus(); s.select(); }
   // An invitation link: the secret is in the fragment, which no server sees.

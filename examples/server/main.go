@@ -566,7 +566,7 @@ func newHandler(m *tenancy.Manager, publicURL string, log *slog.Logger, ready *r
 	}
 	// The web console at /, signed in with a personal token; its /invite page is
 	// where invitation links lead.
-	if c, err := consoleHandler(m, opts.AcceptURL); err != nil {
+	if c, err := consoleHandler(m, opts.AcceptURL, opts.SendMail); err != nil {
 		log.Error("console disabled", "error", err)
 	} else {
 		mux.Handle("/", c)

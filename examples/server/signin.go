@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"html/template"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/console"
+	"github.com/tenancykit/tenancy/httpapi"
 )
 
 // sessionCookie holds a signed-in person's personal token. It is HttpOnly (no
@@ -20,11 +22,20 @@ import (
 const sessionCookie = "tenancy_session"
 
 // consoleHandler is the web console at /, signed in with a personal token.
-func consoleHandler(m *tenancy.Manager, acceptURL func(string) string) (http.Handler, error) {
+func consoleHandler(m *tenancy.Manager, acceptURL func(string) string, sendMail func(context.Context, httpapi.Mail) error) (http.Handler, error) {
+	var sendInvitation func(context.Context, tenancy.SentInvitation, string) error
+	if sendMail != nil {
+		// The console mails invitation links through the same mailer as the API.
+		sendInvitation = func(ctx context.Context, inv tenancy.SentInvitation, link string) error {
+			return sendMail(ctx, httpapi.Mail{Kind: httpapi.KindInvitation, To: inv.Invitation.Email, Secret: inv.Secret, URL: link,
+				ExpiresAt: inv.Invitation.ExpiresAt, Invitation: inv.Invitation})
+		}
+	}
 	c, err := console.New(m, console.Options{
-		SignInURL:  "/signin",
-		SignOutURL: "/signout",
-		AcceptURL:  acceptURL,
+		SendInvitation: sendInvitation,
+		SignInURL:      "/signin",
+		SignOutURL:     "/signout",
+		AcceptURL:      acceptURL,
 		// A person without an account signs up from the invitation page: the account,
 		// the membership and a first personal token are made in one transaction, and
 		// the token becomes their session.
