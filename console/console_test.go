@@ -340,7 +340,9 @@ func TestInvitationMailAndRestore(t *testing.T) {
 	var mailed []string
 	fail := false
 	c, err := console.New(m, console.Options{
-		Principal: func(r *http.Request) (tenancy.Principal, error) { return tenancy.User(r.Header.Get("X-Test-User")), nil },
+		Principal: func(r *http.Request) (tenancy.Principal, error) {
+			return tenancy.User(r.Header.Get("X-Test-User")), nil
+		},
 		SendInvitation: func(_ context.Context, inv tenancy.SentInvitation, link string) error {
 			if fail {
 				return io.ErrUnexpectedEOF
