@@ -79,13 +79,16 @@ func New(m *tenancy.Manager, opts Options) *API {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	a.registerWorkspaceRoutes()
-	a.registerMemberRoutes()
-	a.registerInvitationRoutes()
-	a.registerTokenRoutes()
-	a.registerUserRoutes()
-	a.registerWebhookRoutes()
-	a.mux.HandleFunc("GET /openapi.json", serveOpenAPI)
+	for _, rt := range routes {
+		if rt.authed != nil {
+			h := rt.authed
+			a.route(rt.pattern, func(r *http.Request, p tenancy.Principal) (int, any, error) { return h(a, r, p) })
+		} else {
+			h := rt.public
+			a.public(rt.pattern, func(r *http.Request) (int, any, error) { return h(a, r) })
+		}
+	}
+	a.mux.HandleFunc(openAPIRoute, serveOpenAPI)
 	// No catch-all route: it would answer every method and hide the mux's 405s.
 	// jsonErrors gives the mux's own 404 and 405 the API's JSON body.
 	return a

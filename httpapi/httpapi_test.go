@@ -566,3 +566,34 @@ func TestBodylessSync(t *testing.T) {
 		t.Errorf("the source was called %d times, want 2", calls)
 	}
 }
+
+// TestDocumentMatchesTheRoutes: the OpenAPI document's operations are exactly the
+// routes the API serves, both ways, so nothing is served undocumented and nothing
+// documented is missing.
+func TestDocumentMatchesTheRoutes(t *testing.T) {
+	doc := loadDoc(t, "")
+	documented := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented[method+" "+path] = true
+		}
+	}
+	served := map[string]bool{}
+	for _, r := range httpapi.Routes() {
+		if served[r] {
+			t.Errorf("route %s is in the table twice", r)
+		}
+		served[r] = true
+		if !documented[r] {
+			t.Errorf("served but not in the document: %s", r)
+		}
+	}
+	for op := range documented {
+		if !served[op] {
+			t.Errorf("in the document but not served: %s", op)
+		}
+	}
+	if len(served) < 60 {
+		t.Errorf("only %d routes: the table is not being read", len(served))
+	}
+}

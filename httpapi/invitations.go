@@ -10,18 +10,6 @@ import (
 	"github.com/tenancykit/tenancy/member"
 )
 
-// Invitations, in Tell's shapes. Secrets travel only in request and response
-// bodies, never in a URL a server would log.
-func (a *API) registerInvitationRoutes() {
-	a.route("POST /admin/workspace/invites", a.invite)
-	a.route("POST /workspaces/{id}/invites", a.inviteToWorkspace) // System Initiative's inviteMember
-	a.route("GET /admin/workspace/invites", a.listInvites)
-	a.route("DELETE /admin/workspace/invites/{id}", a.revokeInvite)
-	a.route("POST /admin/workspace/invites/{id}/resend", a.resendInvite)
-	a.public("POST /invites/preview", a.previewInvite)
-	a.public("POST /invites/accept", a.accept)
-}
-
 type invitationJSON struct {
 	InvitationID string    `json:"invitation_id"`
 	WorkspaceID  string    `json:"workspace_id"`

@@ -10,19 +10,6 @@ import (
 	"github.com/tenancykit/tenancy/rbac"
 )
 
-// Members, in Tell's shapes: the admin routes name the workspace in X-Workspace-ID.
-func (a *API) registerMemberRoutes() {
-	a.route("POST /workspaces/{id}/members", a.addMember)
-	// System Initiative's shapes: the workspace in the path, the member in the body.
-	a.route("GET /workspaces/{id}/members", a.listWorkspaceMembers)
-	a.route("PUT /workspaces/{id}/members", a.updateMemberRole)
-	a.route("DELETE /workspaces/{id}/members", a.removeMemberByBody)
-	a.route("POST /workspaces/{id}/leave", a.leave)
-	a.route("GET /admin/users", a.listMembers)
-	a.route("PUT /admin/users/{user_id}", a.changeRole)
-	a.route("DELETE /admin/users/{user_id}", a.removeMember)
-}
-
 type memberJSON struct {
 	UserID    string    `json:"user_id"`
 	Email     string    `json:"email,omitempty"` // in listings

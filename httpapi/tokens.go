@@ -11,19 +11,6 @@ import (
 	"github.com/tenancykit/tenancy/token"
 )
 
-// Tokens, in System Initiative's shapes: workspace tokens under their workspace,
-// personal tokens under /user/tokens.
-func (a *API) registerTokenRoutes() {
-	a.route("POST /workspaces/{id}/tokens", a.createWorkspaceToken)
-	a.route("GET /workspaces/{id}/tokens", a.listWorkspaceTokens)
-	a.route("DELETE /workspaces/{id}/tokens/{token_id}", a.revokeWorkspaceToken)
-	a.route("POST /workspaces/{id}/tokens/{token_id}/rotate", a.rotateWorkspaceToken)
-	a.route("POST /user/tokens", a.createPersonalToken)
-	a.route("GET /user/tokens", a.listPersonalTokens)
-	a.route("DELETE /user/tokens/{token_id}", a.revokePersonalToken)
-	a.route("POST /user/tokens/{token_id}/rotate", a.rotatePersonalToken)
-}
-
 type tokenJSON struct {
 	TokenID     string     `json:"token_id"`
 	Name        string     `json:"name"`

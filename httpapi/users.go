@@ -9,28 +9,6 @@ import (
 	"github.com/tenancykit/tenancy/rbac"
 )
 
-// Users: each user reads, changes and erases themselves at /user; platform users
-// manage everyone under /platform/users. Roles: anyone signed in reads the policy's
-// roles; platform users rename one for every member.
-func (a *API) registerUserRoutes() {
-	a.route("GET /user", a.me)
-	a.route("PATCH /user", a.updateMe)
-	a.route("POST /user/email-change", a.requestEmailChange)
-	a.route("POST /user/email-change/confirm", a.confirmEmailChange)
-	a.route("DELETE /user", a.deleteMe)
-	a.route("GET /platform/users", a.listUsers)
-	a.route("POST /platform/users", a.registerUser)
-	a.route("GET /platform/users/{user_id}", a.getUser)
-	a.route("PUT /platform/users/{user_id}", a.setPlatform)
-	a.route("PATCH /platform/users/{user_id}", a.updateUser)
-	a.route("DELETE /platform/users/{user_id}", a.deleteUser)
-	a.route("POST /platform/users/{user_id}/suspend", a.suspendUser)
-	a.route("POST /platform/users/{user_id}/reactivate", a.reactivateUser)
-	a.route("GET /roles", a.roles)
-	a.route("GET /starter-kits", a.starterKits)
-	a.route("POST /platform/roles/{role}/rename", a.renameRole)
-}
-
 type userJSON struct {
 	UserID      string     `json:"user_id"`
 	Email       string     `json:"email"`

@@ -8,19 +8,6 @@ import (
 	"github.com/tenancykit/tenancy/webhook"
 )
 
-// Webhooks: endpoints of a workspace ("workspace_id" in the body or the query) or
-// of the platform (without one).
-func (a *API) registerWebhookRoutes() {
-	a.route("POST /webhooks", a.createWebhook)
-	a.route("GET /webhooks", a.listWebhooks)
-	a.route("GET /webhooks/{id}", a.getWebhook)
-	a.route("PATCH /webhooks/{id}", a.updateWebhook)
-	a.route("DELETE /webhooks/{id}", a.deleteWebhook)
-	a.route("POST /webhooks/{id}/rotate-secret", a.rotateWebhookSecret)
-	a.route("GET /webhooks/{id}/attempts", a.listWebhookAttempts)
-	a.route("POST /webhooks/{id}/replay", a.replayWebhook)
-}
-
 type webhookSecretJSON struct {
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at"`

@@ -10,25 +10,6 @@ import (
 	"github.com/tenancykit/tenancy/workspace"
 )
 
-// Workspaces, in Airbyte Embedded's shapes (and Tell's /user/workspaces).
-func (a *API) registerWorkspaceRoutes() {
-	a.route("GET /workspaces", a.listWorkspaces)
-	a.route("GET /workspaces/stats", a.stats)
-	a.route("POST /workspaces/sync", a.sync)
-	a.route("GET /workspaces/{id}", a.getWorkspace)
-	a.route("PUT /workspaces/{id}", a.updateWorkspace)
-	a.route("DELETE /workspaces/{id}", a.deleteWorkspace)
-	a.route("POST /workspaces/{id}/restore", a.restoreWorkspace)
-	a.route("POST /workspaces/{id}/transfer", a.transfer)
-	a.route("PATCH /workspaces/{id}/flags", a.setFlags)
-	a.route("GET /workspaces/{id}/events", a.events)
-	a.route("POST /user/workspaces", a.createWorkspace)
-	a.route("GET /user/workspaces", a.myWorkspaces)
-	a.route("GET /admin/workspaces", a.listAllWorkspaces)
-	a.route("DELETE /admin/workspaces/{id}", a.purgeWorkspace)
-	a.route("GET /admin/events", a.feed)
-}
-
 type workspaceJSON struct {
 	WorkspaceID string            `json:"workspace_id"`
 	Name        string            `json:"name"`
