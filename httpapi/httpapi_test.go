@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -595,5 +596,41 @@ func TestDocumentMatchesTheRoutes(t *testing.T) {
 	}
 	if len(served) < 60 {
 		t.Errorf("only %d routes: the table is not being read", len(served))
+	}
+}
+
+// TestOperationsReadWellInGenerators: camelCase verb operation IDs, each unique; a
+// default error answer on every operation besides the document's own; only the
+// statuses an operation can give (413 and 415 only with a body); an example on
+// every path parameter.
+func TestOperationsReadWellInGenerators(t *testing.T) {
+	doc := loadDoc(t, "")
+	camel := regexp.MustCompile(`^(list|get|create|update|delete|restore|transfer|sync|purge|read|add|change|remove|leave|invite|revoke|resend|preview|accept|rotate|request|confirm|register|set|suspend|reactivate|rename|replay)[A-Z][A-Za-z]*$`)
+	ids := map[string]string{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			where := method + " " + path
+			if prev, dup := ids[op.OperationID]; dup {
+				t.Errorf("%s and %s share operationId %q", where, prev, op.OperationID)
+			}
+			ids[op.OperationID] = where
+			if !camel.MatchString(op.OperationID) {
+				t.Errorf("%s: operationId %q is not a camelCase verb", where, op.OperationID)
+			}
+			if path == "/openapi.json" {
+				continue
+			}
+			if op.Responses.Default() == nil {
+				t.Errorf("%s: no default error answer", where)
+			}
+			if op.RequestBody == nil && (op.Responses.Status(413) != nil || op.Responses.Status(415) != nil) {
+				t.Errorf("%s: 413 or 415 without a request body", where)
+			}
+			for _, p := range append(op.Parameters, item.Parameters...) {
+				if p.Value != nil && p.Value.In == "path" && p.Value.Example == nil {
+					t.Errorf("%s: path parameter %s has no example", where, p.Value.Name)
+				}
+			}
+		}
 	}
 }

@@ -52,7 +52,7 @@ const usage = `usage:
                [-starter-kit ID=DESCRIPTION]... [-workspace-flag NAME]...
                [-smtp-url smtp://user:pass@host:587 -mail-from ADDR [-mail-templates DIR]] [-webhook-allow-private]
   server workspace create|list|delete|leave [flags]
-  server token create|revoke [flags]
+  server token create|list|rotate|revoke [flags]
   server invite [flags]
   server invite accept   (join with your token; paste the invitation link at the prompt or on stdin)
   server user suspend|reactivate|delete USER_ID [flags]
