@@ -5,9 +5,13 @@
 //	server setup -email admin@example.com [-workspace default] [-data ./tenancy.db | -database postgres://…]
 //	server serve [-addr 127.0.0.1:8080] [-data ./tenancy.db | -database postgres://… -key-file tenancy.key] [-smtp-url smtp://… -mail-from ADDR]
 //	server workspace create|list|delete|leave [flags]   (talks HTTP to a server)
-//	server token create|revoke [flags]
+//	server token create|list|rotate|revoke [flags]
 //	server invite [flags] | invite accept   (an existing account joins; the link is read from stdin)
 //	server user suspend|reactivate|delete USER_ID | email-change -email NEW | email-confirm
+//	server webhook create URL|list|rotate ID|delete ID [flags]
+//
+// serve also serves the web console at / (sign in with a personal token) and
+// delivers webhooks.
 //
 // The client commands take --url and --token, or TENANCY_URL and TENANCY_TOKEN.
 package main
