@@ -157,11 +157,11 @@ func (j *jsonErrors) WriteHeader(status int) {
 	if (status == http.StatusMethodNotAllowed || status == http.StatusNotFound) &&
 		strings.HasPrefix(j.Header().Get("Content-Type"), "text/plain") {
 		j.swallow = true
-		msg := "no such route: see /openapi.json"
+		msg, kind := "no such route: see /openapi.json", "not_found"
 		if status == http.StatusMethodNotAllowed {
-			msg = "method not allowed here: use " + j.Header().Get("Allow")
+			msg, kind = "method not allowed here: use "+j.Header().Get("Allow"), "method_not_allowed"
 		}
-		writeJSON(j.ResponseWriter, status, errorBody{http.StatusText(status), msg})
+		writeJSON(j.ResponseWriter, status, errorBody{http.StatusText(status), msg, kind})
 		return
 	}
 	j.ResponseWriter.WriteHeader(status)

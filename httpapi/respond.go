@@ -45,10 +45,42 @@ func Status(err error) int {
 	return http.StatusInternalServerError
 }
 
-// errorBody is the seeds' error shape.
+// errorBody is the seeds' error shape, with the kind a client maps back to
+// tenancy's errors (409 is both "already exists" and "failed precondition").
 type errorBody struct {
 	Error   string `json:"error"`
 	Message string `json:"message"`
+	Kind    string `json:"kind"`
+}
+
+// kindName names an error's kind in answers: tenancy's kinds in snake case, or
+// "internal".
+func kindName(err error) string {
+	switch tenancy.KindOf(err) {
+	case tenancy.ErrNotFound:
+		return "not_found"
+	case tenancy.ErrAlreadyExists:
+		return "already_exists"
+	case tenancy.ErrInvalidArgument:
+		return "invalid_argument"
+	case tenancy.ErrUnauthenticated:
+		return "unauthenticated"
+	case tenancy.ErrPermissionDenied:
+		return "permission_denied"
+	case tenancy.ErrFailedPrecondition:
+		return "failed_precondition"
+	}
+	switch Status(err) {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		return "invalid_argument"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case 499:
+		return "canceled"
+	}
+	return "internal"
 }
 
 // Error writes err as the API's JSON error answer. Internal errors (storage faults)
@@ -66,7 +98,7 @@ func Error(w http.ResponseWriter, err error) {
 	if text == "" {
 		text = "Error"
 	}
-	writeJSON(w, status, errorBody{text, msg})
+	writeJSON(w, status, errorBody{text, msg, kindName(err)})
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
