@@ -116,6 +116,36 @@ func (e InvitationState) Valid() bool {
 	}
 }
 
+// Defines values for MemberRemovedRemoved.
+const (
+	MemberRemovedRemovedTrue MemberRemovedRemoved = true
+)
+
+// Valid indicates whether the value is a known member of the MemberRemovedRemoved enum.
+func (e MemberRemovedRemoved) Valid() bool {
+	switch e {
+	case MemberRemovedRemovedTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RemovedRemoved.
+const (
+	RemovedRemovedTrue RemovedRemoved = true
+)
+
+// Valid indicates whether the value is a known member of the RemovedRemoved enum.
+func (e RemovedRemoved) Valid() bool {
+	switch e {
+	case RemovedRemovedTrue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenKind.
 const (
 	TokenKindPersonal  TokenKind = "personal"
@@ -149,6 +179,21 @@ func (e TokenState) Valid() bool {
 	case TokenStateExpired:
 		return true
 	case TokenStateRevoked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenRevokedRevoked.
+const (
+	TokenRevokedRevokedTrue TokenRevokedRevoked = true
+)
+
+// Valid indicates whether the value is a known member of the TokenRevokedRevoked enum.
+func (e TokenRevokedRevoked) Valid() bool {
+	switch e {
+	case TokenRevokedRevokedTrue:
 		return true
 	default:
 		return false
@@ -227,6 +272,36 @@ func (e WorkspaceStatus) Valid() bool {
 	case WorkspaceStatusDeleted:
 		return true
 	case WorkspaceStatusInactive:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WorkspaceLeftLeft.
+const (
+	WorkspaceLeftLeftTrue WorkspaceLeftLeft = true
+)
+
+// Valid indicates whether the value is a known member of the WorkspaceLeftLeft enum.
+func (e WorkspaceLeftLeft) Valid() bool {
+	switch e {
+	case WorkspaceLeftLeftTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WorkspacePurgedPurged.
+const (
+	WorkspacePurgedPurgedTrue WorkspacePurgedPurged = true
+)
+
+// Valid indicates whether the value is a known member of the WorkspacePurgedPurged enum.
+func (e WorkspacePurgedPurged) Valid() bool {
+	switch e {
+	case WorkspacePurgedPurgedTrue:
 		return true
 	default:
 		return false
@@ -349,9 +424,6 @@ type DeletedWorkspaceDeleted bool
 
 // DeletedWorkspaceStatus defines model for DeletedWorkspace.Status.
 type DeletedWorkspaceStatus string
-
-// Done defines model for Done.
-type Done map[string]interface{}
 
 // EmailChange defines model for EmailChange.
 type EmailChange struct {
@@ -479,6 +551,15 @@ type MemberRef struct {
 	UserId      *string `json:"user_id,omitempty"`
 }
 
+// MemberRemoved the member was removed from the workspace
+type MemberRemoved struct {
+	Removed MemberRemovedRemoved `json:"removed"`
+	UserId  string               `json:"user_id"`
+}
+
+// MemberRemovedRemoved defines model for MemberRemoved.Removed.
+type MemberRemovedRemoved bool
+
 // MemberRoleUpdate Name the member by user_id, userId (System Initiative's) or email.
 type MemberRoleUpdate struct {
 	Email       *string `json:"email,omitempty"`
@@ -555,11 +636,14 @@ type Platform struct {
 	Platform bool `json:"platform"`
 }
 
-// Removed defines model for Removed.
+// Removed the member named in the body was removed from the workspace
 type Removed struct {
-	Removed     bool   `json:"removed"`
-	WorkspaceId string `json:"workspace_id"`
+	Removed     RemovedRemoved `json:"removed"`
+	WorkspaceId string         `json:"workspace_id"`
 }
+
+// RemovedRemoved defines model for Removed.Removed.
+type RemovedRemoved bool
 
 // RenameTo defines model for RenameTo.
 type RenameTo struct {
@@ -653,6 +737,15 @@ type TokenPage struct {
 	Data       []Token    `json:"data"`
 	Pagination Pagination `json:"pagination"`
 }
+
+// TokenRevoked the token was revoked: it no longer authenticates
+type TokenRevoked struct {
+	Revoked TokenRevokedRevoked `json:"revoked"`
+	TokenId string              `json:"token_id"`
+}
+
+// TokenRevokedRevoked defines model for TokenRevoked.Revoked.
+type TokenRevokedRevoked bool
 
 // Transfer defines model for Transfer.
 type Transfer struct {
@@ -826,6 +919,15 @@ type WorkspaceInvitation struct {
 	Role  *string `json:"role,omitempty"`
 }
 
+// WorkspaceLeft you left the workspace
+type WorkspaceLeft struct {
+	Left        WorkspaceLeftLeft `json:"left"`
+	WorkspaceId string            `json:"workspace_id"`
+}
+
+// WorkspaceLeftLeft defines model for WorkspaceLeft.Left.
+type WorkspaceLeftLeft bool
+
 // WorkspaceMember defines model for WorkspaceMember.
 type WorkspaceMember struct {
 	Email       *string   `json:"email,omitempty"`
@@ -849,6 +951,15 @@ type WorkspacePage struct {
 	Data       []Workspace `json:"data"`
 	Pagination Pagination  `json:"pagination"`
 }
+
+// WorkspacePurged the workspace and its members, invitations, tokens, events and webhooks are gone for good
+type WorkspacePurged struct {
+	Purged      WorkspacePurgedPurged `json:"purged"`
+	WorkspaceId string                `json:"workspace_id"`
+}
+
+// WorkspacePurgedPurged defines model for WorkspacePurged.Purged.
+type WorkspacePurgedPurged bool
 
 // WorkspaceUpdate defines model for WorkspaceUpdate.
 type WorkspaceUpdate struct {
@@ -7078,7 +7189,7 @@ type RemoveMemberResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Done
+	JSON200 *MemberRemoved
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *Error
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -7094,7 +7205,7 @@ type RemoveMemberResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r RemoveMemberResponse) GetJSON200() *Done {
+func (r RemoveMemberResponse) GetJSON200() *MemberRemoved {
 	return r.JSON200
 }
 
@@ -7666,7 +7777,7 @@ type PurgeWorkspaceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Done
+	JSON200 *WorkspacePurged
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *Error
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -7682,7 +7793,7 @@ type PurgeWorkspaceResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r PurgeWorkspaceResponse) GetJSON200() *Done {
+func (r PurgeWorkspaceResponse) GetJSON200() *WorkspacePurged {
 	return r.JSON200
 }
 
@@ -9436,7 +9547,7 @@ type RevokePersonalTokenResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Done
+	JSON200 *TokenRevoked
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *Error
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -9452,7 +9563,7 @@ type RevokePersonalTokenResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r RevokePersonalTokenResponse) GetJSON200() *Done {
+func (r RevokePersonalTokenResponse) GetJSON200() *TokenRevoked {
 	return r.JSON200
 }
 
@@ -11186,7 +11297,7 @@ type LeaveWorkspaceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Done
+	JSON200 *WorkspaceLeft
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *Error
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -11202,7 +11313,7 @@ type LeaveWorkspaceResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r LeaveWorkspaceResponse) GetJSON200() *Done {
+func (r LeaveWorkspaceResponse) GetJSON200() *WorkspaceLeft {
 	return r.JSON200
 }
 
@@ -11892,7 +12003,7 @@ type RevokeWorkspaceTokenResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Done
+	JSON200 *TokenRevoked
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *Error
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -11908,7 +12019,7 @@ type RevokeWorkspaceTokenResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r RevokeWorkspaceTokenResponse) GetJSON200() *Done {
+func (r RevokeWorkspaceTokenResponse) GetJSON200() *TokenRevoked {
 	return r.JSON200
 }
 
@@ -13455,7 +13566,7 @@ func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest Done
+		var dest MemberRemoved
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -13938,7 +14049,7 @@ func ParsePurgeWorkspaceResponse(rsp *http.Response) (*PurgeWorkspaceResponse, e
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest Done
+		var dest WorkspacePurged
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -15378,7 +15489,7 @@ func ParseRevokePersonalTokenResponse(rsp *http.Response) (*RevokePersonalTokenR
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest Done
+		var dest TokenRevoked
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -16813,7 +16924,7 @@ func ParseLeaveWorkspaceResponse(rsp *http.Response) (*LeaveWorkspaceResponse, e
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest Done
+		var dest WorkspaceLeft
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -17399,7 +17510,7 @@ func ParseRevokeWorkspaceTokenResponse(rsp *http.Response) (*RevokeWorkspaceToke
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest Done
+		var dest TokenRevoked
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
