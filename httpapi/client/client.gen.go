@@ -326,6 +326,27 @@ func (e WorkspaceUpdateStatus) Valid() bool {
 	}
 }
 
+// Defines values for ListAllWorkspacesParamsStatus.
+const (
+	ListAllWorkspacesParamsStatusActive   ListAllWorkspacesParamsStatus = "active"
+	ListAllWorkspacesParamsStatusDeleted  ListAllWorkspacesParamsStatus = "deleted"
+	ListAllWorkspacesParamsStatusInactive ListAllWorkspacesParamsStatus = "inactive"
+)
+
+// Valid indicates whether the value is a known member of the ListAllWorkspacesParamsStatus enum.
+func (e ListAllWorkspacesParamsStatus) Valid() bool {
+	switch e {
+	case ListAllWorkspacesParamsStatusActive:
+		return true
+	case ListAllWorkspacesParamsStatusDeleted:
+		return true
+	case ListAllWorkspacesParamsStatusInactive:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListMyTokensParamsState.
 const (
 	ListMyTokensParamsStateActive   ListMyTokensParamsState = "active"
@@ -1032,8 +1053,13 @@ type ListAllWorkspacesParams struct {
 	// Cursor the next_cursor of the page before
 	Cursor       *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 	NameContains *string `form:"name_contains,omitempty" json:"name_contains,omitempty"`
-	Status       *string `form:"status,omitempty" json:"status,omitempty"`
+
+	// Status empty lists the workspaces in use (active and inactive)
+	Status *ListAllWorkspacesParamsStatus `form:"status,omitempty" json:"status,omitempty"`
 }
+
+// ListAllWorkspacesParamsStatus defines parameters for ListAllWorkspaces.
+type ListAllWorkspacesParamsStatus string
 
 // ListUsersParams defines parameters for ListUsers.
 type ListUsersParams struct {
@@ -1050,8 +1076,10 @@ type ListMyTokensParams struct {
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor the next_cursor of the page before
-	Cursor *Cursor                  `form:"cursor,omitempty" json:"cursor,omitempty"`
-	State  *ListMyTokensParamsState `form:"state,omitempty" json:"state,omitempty"`
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// State active tokens, or inactive ones (a token's state is then revoked or expired); empty lists all
+	State *ListMyTokensParamsState `form:"state,omitempty" json:"state,omitempty"`
 }
 
 // ListMyTokensParamsState defines parameters for ListMyTokens.
@@ -1125,8 +1153,10 @@ type ListWorkspaceTokensParams struct {
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor the next_cursor of the page before
-	Cursor *Cursor                         `form:"cursor,omitempty" json:"cursor,omitempty"`
-	State  *ListWorkspaceTokensParamsState `form:"state,omitempty" json:"state,omitempty"`
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// State active tokens, or inactive ones (a token's state is then revoked or expired); empty lists all
+	State *ListWorkspaceTokensParamsState `form:"state,omitempty" json:"state,omitempty"`
 }
 
 // ListWorkspaceTokensParamsState defines parameters for ListWorkspaceTokens.
