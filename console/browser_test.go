@@ -40,6 +40,24 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// startBrowser starts headless Chromium for the test, with the flags a closed
+// network needs (no background connections), and stops it when the test ends.
+func startBrowser(t *testing.T, bin string, flags ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	opts := append([]chromedp.ExecAllocatorOption{chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true)}, flags...)
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	browser, cancelB := chromedp.NewContext(alloc)
+	t.Cleanup(cancelB)
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatal(err)
+	}
+	return browser
+}
+
 // browserSite is the console behind a test login: /login?as=ID sets the cookie the
 // Principal func reads, as a host's own login would.
 func browserSite(t *testing.T) (*site, string) {
@@ -190,16 +208,7 @@ func (p *person) html() string {
 func TestConsoleInABrowser(t *testing.T) {
 	bin := chromium(t)
 	s, base := browserSite(t)
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true))
-	defer cancel()
-	browser, cancelB := chromedp.NewContext(alloc)
-	defer cancelB()
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatal(err)
-	}
+	browser := startBrowser(t, bin)
 
 	ada := newPerson(t, browser)
 	ada.run(chromedp.Navigate(base+"/login?as=ada"), chromedp.WaitVisible(chromedp.CSS("h1")))
@@ -308,15 +317,7 @@ func TestConsoleInABrowser(t *testing.T) {
 func TestConsoleKeyboardAndForgery(t *testing.T) {
 	bin := chromium(t)
 	s, base := browserSite(t)
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true))
-	defer cancel()
-	browser, cancelB := chromedp.NewContext(alloc)
-	defer cancelB()
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatal(err)
-	}
+	browser := startBrowser(t, bin)
 	ada := newPerson(t, browser)
 	ada.run(chromedp.Navigate(base+"/login?as=ada"), chromedp.WaitVisible(chromedp.CSS("h1")),
 		chromedp.Focus(chromedp.CSS("details.create summary")),

@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -25,16 +24,7 @@ func TestScreenshots(t *testing.T) {
 	if err := os.MkdirAll(*screenshots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("hide-scrollbars", true))
-	defer cancel()
-	browser, cancelB := chromedp.NewContext(alloc)
-	defer cancelB()
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatal(err)
-	}
+	browser := startBrowser(t, bin, chromedp.Flag("hide-scrollbars", true))
 	ada := newPerson(t, browser)
 	ada.run(chromedp.Navigate(base + "/login?as=ada"))
 	pages := map[string]string{"switcher": "/console/", "settings": "/console/w/" + s.ws.ID,
