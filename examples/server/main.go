@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -50,22 +51,19 @@ func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
 }
 
-const usage = `usage:
+// usage is the whole command line: the server's commands, then every client
+// command from the table (commands.go).
+var usage = `usage:
   server setup -email EMAIL [-workspace NAME] [-data FILE | -database URL [-key-file FILE]] [-policy FILE]
   server serve [-addr 127.0.0.1:8080] [-data FILE | -database URL [-key-file FILE]] [-policy FILE] [-rename-roles OLD=NEW]
                [-starter-kit ID=DESCRIPTION]... [-workspace-flag NAME]...
                [-smtp-url smtp://user:pass@host:587 -mail-from ADDR [-mail-templates DIR]] [-webhook-allow-private]
-  server workspace create|list|delete|leave [flags]
-  server token create|list|rotate|revoke [flags]
-  server invite [flags]
-  server invite accept   (join with your token; paste the invitation link at the prompt or on stdin)
-  server user suspend|reactivate|delete USER_ID [flags]
-  server user email-change -email NEW | user email-confirm   (a code mailed to NEW proves it)
-  server webhook create URL|list|rotate ID|delete ID [flags]   (server webhook help)
-Client commands take --url and --token (or TENANCY_URL, TENANCY_TOKEN); -h on any
-command lists its flags. -database defaults to TENANCY_DATABASE_URL: PostgreSQL,
-for several instances on one database (give each the same -key-file).
-`
+  server help [COMMAND]
+` + clientUsage() + `Client commands take --url and --token (or TENANCY_URL, TENANCY_TOKEN); server help
+COMMAND (or -h on it) shows its flags and an example. -database defaults to
+TENANCY_DATABASE_URL: PostgreSQL, for several instances on one database (give each the
+same -key-file).
+` + exitCodes + "\n"
 
 // run is main with its surroundings passed in, so tests drive every command.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -79,16 +77,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = serveCmd(ctx, args[1:], stderr, getenv)
 	case "setup":
 		err = setupCmd(ctx, args[1:], stdout, stderr, getenv)
-	case "workspace", "token", "invite", "user":
-		err = clientCmd(ctx, args, stdin, stdout, stderr, getenv)
-	case "webhook":
-		err = webhookCmd(ctx, args[1:], stdin, stdout, stderr, getenv)
-	case "-h", "--help", "help":
+	case "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "help":
+		err = helpCmd(args[1:], stdout)
 	default:
-		fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
-		return 2
+		if !slices.Contains(commandNames(), args[0]) {
+			fmt.Fprintf(stderr, "unknown command %q\n%s", clipArg(args[0]), usage)
+			return 2
+		}
+		err = clientCmd(ctx, args, stdin, stdout, stderr, getenv)
 	}
 	var ue usageError
 	var fe flagError

@@ -577,9 +577,13 @@ func TestCLI(t *testing.T) {
 	}
 	// A workspace token's ID, as the list printed it, works without --workspace,
 	// flags after the argument.
-	code, out, errs = cli("", "token", "rotate", tokID, "--yes")
+	code, out, errs = cli("", "token", "rotate", tokID)
 	if code != 0 || !strings.Contains(out, "tncw_") || strings.Contains(out, secret) {
 		t.Errorf("token rotate: %d %q %q", code, out, errs)
+	}
+	// A flag that does not apply to a command is refused, not ignored.
+	if code, _, errs = cli("", "token", "rotate", tokID, "--yes"); code != 2 || !strings.Contains(errs, "flag provided but not defined: -yes") {
+		t.Errorf("token rotate --yes: %d %q", code, errs)
 	}
 	code, _, errs = cli("", "token", "create", "--workspace", id, "--name", "m", "--expires-in", "1m")
 	if code != 1 || !strings.Contains(errs, "30d") || !strings.Contains(errs, "60min") {
@@ -623,7 +627,7 @@ func TestCLI(t *testing.T) {
 		t.Errorf("a flag typo: %d %q", code, errs)
 	}
 	// Users: a platform user suspends, reactivates and erases one.
-	code, out, errs = cli("", "user", "suspend", "--yes", "nobody-here")
+	code, out, errs = cli("", "user", "suspend", "nobody-here")
 	if code != 1 || !strings.Contains(errs, "not found") {
 		t.Errorf("suspend an unknown user: %d %q %q", code, out, errs)
 	}
@@ -631,7 +635,7 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("register a user to suspend: %d %v", st, body)
 	}
 	for _, sub := range []string{"suspend", "reactivate"} {
-		code, out, errs = cli("", "user", sub, "--yes", "u_cli")
+		code, out, errs = cli("", "user", sub, "u_cli")
 		if code != 0 || !strings.Contains(out, sub+": done (user u_cli)") {
 			t.Errorf("user %s: %d %q %q", sub, code, out, errs)
 		}

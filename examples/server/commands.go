@@ -1,0 +1,575 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	mathrand "math/rand/v2"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// A client command talks HTTP to a running server, like `tb workspace …`: flags
+// make it fully non-interactive; a missing value is asked for at a prompt when no
+// flag was given. Each command declares only its own flags (besides --url and
+// --token), its usage, what it does and an example.
+type command struct {
+	name    string // "workspace create"
+	args    string // what follows the name, e.g. "[NAME] [--slug SLUG]"
+	summary string
+	example string
+	// setup declares the command's flags and returns what runs it with the
+	// arguments left after them.
+	setup func(fs *flag.FlagSet, o *cmdOpts) func(ctx context.Context, c *client, args []string) error
+}
+
+// cmdOpts are the shared settings a command's run reads.
+type cmdOpts struct {
+	json bool // --json: machine-readable output, for list commands
+}
+
+// commands is every client command, in the order `server help` lists them.
+var commands = []command{
+	{"workspace create", "[NAME] [--slug SLUG] [--starter-kit N|ID]", "create a workspace (Tinybird's flow: pick a starter kit, then a name)",
+		"server workspace create acme --starter-kit 1", cmdWorkspaceCreate},
+	{"workspace list", "[--json]", "list your workspaces", "server workspace list --json", cmdWorkspaceList},
+	{"workspace delete", "WORKSPACE [--yes]", "soft-delete a workspace (by name, slug or ID); restore undoes it", "server workspace delete acme --yes", cmdWorkspaceRemove("delete")},
+	{"workspace leave", "WORKSPACE [--yes]", "leave a workspace (owners transfer ownership first)", "server workspace leave acme", cmdWorkspaceRemove("leave")},
+	{"workspace restore", "WORKSPACE_ID", "restore a deleted workspace", "server workspace restore ws_01J…", cmdWorkspaceRestore},
+	{"token create", "[--name NAME] [--expires-in 7d] [--role ROLE] [--workspace WS_ID]", "create a personal token, or a workspace's with --workspace; prints its secret once",
+		"server token create --name ci --expires-in 30d --workspace ws_01J…", cmdTokenCreate},
+	{"token list", "[--workspace WS_ID] [--state active|inactive] [--json]", "list your personal tokens, or a workspace's", "server token list --state active", cmdTokenList},
+	{"token rotate", "TOKEN_ID [--workspace WS_ID]", "replace a token's secret (printed once); the old one stops working", "server token rotate tok_01J…", cmdTokenChange("rotate")},
+	{"token revoke", "TOKEN_ID [--workspace WS_ID]", "revoke a token", "server token revoke tok_01J…", cmdTokenChange("revoke")},
+	{"invite", "[--workspace WS_ID] [--email EMAIL] [--role ROLE]", "invite someone to a workspace; prints the link once (and mails it when the server can)",
+		"server invite --workspace ws_01J… --email ana@example.com --role editor", cmdInvite},
+	{"invite accept", "", "join a workspace with your own token: paste the invitation link at the prompt or on stdin", "server invite accept < link.txt", cmdInviteAccept},
+	{"user suspend", "USER_ID", "suspend a user: every token of theirs stops working (platform users)", "server user suspend usr_01J…", cmdUserState("suspend")},
+	{"user reactivate", "USER_ID", "reactivate a suspended user (platform users)", "server user reactivate usr_01J…", cmdUserState("reactivate")},
+	{"user delete", "USER_ID [--yes]", "erase a user: memberships, tokens and personal data, for good (platform users)", "server user delete usr_01J… --yes", cmdUserDelete},
+	{"user email-change", "[--email NEW]", "change your email: a code goes to the new address", "server user email-change --email new@example.com", cmdEmailChange},
+	{"user email-confirm", "", "confirm your new email with the code (read at the prompt or from stdin)", "server user email-confirm", cmdEmailConfirm},
+	{"webhook create", "URL [--workspace WS_ID] [--description TEXT] [--event-type TYPE]...", "register an endpoint (a workspace's with --workspace, else the platform's); prints its signing secret once",
+		"server webhook create https://hooks.example.com/t --event-type workspace.created", webhookCreate},
+	{"webhook list", "[--workspace WS_ID] [--json]", "list a workspace's endpoints, or the platform's", "server webhook list", webhookList},
+	{"webhook rotate", "WEBHOOK_ID", "make a new signing secret, printed once; the old one signs for 24 more hours", "server webhook rotate whk_01J…", webhookRotate},
+	{"webhook delete", "WEBHOOK_ID [--yes]", "delete an endpoint and its delivery attempts", "server webhook delete whk_01J… --yes", webhookDelete},
+}
+
+// exitCodes says what the exit status of every command means.
+const exitCodes = `exit status: 0 done; 1 the server refused or could not be reached (the message says why); 2 a mistake in the command line`
+
+// clientUsage lists the client commands for the main usage text.
+func clientUsage() string {
+	var b strings.Builder
+	for _, c := range commands {
+		line := "  server " + c.name
+		if c.args != "" {
+			line += " " + c.args
+		}
+		fmt.Fprintf(&b, "%s\n      %s\n", line, c.summary)
+	}
+	return b.String()
+}
+
+// findCommand matches the longest command name at the start of args.
+func findCommand(args []string) (command, []string, bool) {
+	var best command
+	n := 0
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		if len(words) > len(args) || len(words) <= n {
+			continue
+		}
+		match := true
+		for i, w := range words {
+			match = match && args[i] == w
+		}
+		if match {
+			best, n = c, len(words)
+		}
+	}
+	return best, args[n:], n > 0
+}
+
+// commandHelp is one command's help: usage, what it does, an example, its flags.
+func commandHelp(c command, fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "usage: server %s %s\n\n  %s\n\nexample:\n  %s\n\nflags:\n", c.name, c.args, c.summary, c.example)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprintf(w, "\n%s\n", exitCodes)
+}
+
+// clientCmd runs a client command.
+func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	cmd, rest, ok := findCommand(args)
+	if !ok {
+		if len(args) == 1 {
+			return usageError{fmt.Sprintf("%s needs a subcommand (server help lists them)", clipArg(args[0]))}
+		}
+		return usageError{fmt.Sprintf("unknown command %q (server help lists the commands)", clipArg(strings.Join(args[:min(len(args), 2)], " ")))}
+	}
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { commandHelp(cmd, fs, stderr) }
+	// Defaults never come from the environment here: flag's usage text prints
+	// defaults, and a token in it would end up in CI logs at the first typo.
+	baseURL := fs.String("url", "", "server URL (default $TENANCY_URL, else http://127.0.0.1:8080)")
+	tok := fs.String("token", "", "your token (default $TENANCY_TOKEN; asked for, unechoed, if neither)")
+	fs.StringVar(tok, "user_token", "", "the same as --token (Tinybird's name)")
+	o := &cmdOpts{}
+	run := cmd.setup(fs, o)
+	args, err := parseInterleaved(fs, rest)
+	if err != nil {
+		return err
+	}
+	if *baseURL == "" {
+		*baseURL = getenv("TENANCY_URL")
+	}
+	if *tok == "" {
+		*tok = getenv("TENANCY_TOKEN")
+	}
+	c := &client{base: strings.TrimRight(*baseURL, "/"), token: *tok, http: &http.Client{Timeout: 30 * time.Second},
+		stdin: stdin, in: bufio.NewReader(stdin), out: stdout, prompt: fs.NFlag() == 0}
+	if c.base == "" {
+		c.base = "http://127.0.0.1:8080"
+	}
+	if c.token == "" {
+		if cmd.name == "workspace create" && c.prompt {
+			// Tinybird's first prompt.
+			fmt.Fprintln(stdout, "In order to create a new workspace we need your user token. Copy it from `server setup`'s output, or make one with `server token create`.")
+		}
+		if c.token, err = c.secret("Your token"); err != nil {
+			return err
+		}
+	}
+	return run(ctx, c, args)
+}
+
+// helpCmd is `server help [COMMAND]`.
+func helpCmd(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	cmd, rest, ok := findCommand(args)
+	if !ok || len(rest) > 0 {
+		return usageError{fmt.Sprintf("no command %q (server help lists them)", clipArg(strings.Join(args, " ")))}
+	}
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	fs.String("url", "", "server URL (default $TENANCY_URL, else http://127.0.0.1:8080)")
+	fs.String("token", "", "your token (default $TENANCY_TOKEN; asked for, unechoed, if neither)")
+	cmd.setup(fs, &cmdOpts{})
+	commandHelp(cmd, fs, stdout)
+	return nil
+}
+
+// target is the one positional argument a command takes, or "".
+func target(args []string) (string, error) {
+	switch len(args) {
+	case 0:
+		return "", nil
+	case 1:
+		return args[0], nil
+	}
+	return "", usageError{fmt.Sprintf("unexpected argument %q", clipArg(args[1]))}
+}
+
+// noArgs refuses positional arguments.
+func noArgs(args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", clipArg(args[0]))}
+	}
+	return nil
+}
+
+// printJSON writes v for scripts.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func jsonFlag(fs *flag.FlagSet, o *cmdOpts) {
+	fs.BoolVar(&o.json, "json", false, "print JSON (one array) instead of a table")
+}
+
+func cmdWorkspaceCreate(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, []string) error {
+	name := fs.String("name", "", "the workspace's name (or give it as the argument)")
+	slug := fs.String("slug", "", "the workspace's slug (default: derived from the name)")
+	kit := fs.String("starter-kit", "", "the starter kit: its number in the server's list (1 is blank) or its ID")
+	return func(ctx context.Context, c *client, args []string) error {
+		t, err := target(args)
+		if err != nil {
+			return err
+		}
+		if t != "" {
+			*name = t
+		}
+		// Tinybird's flow: the starter kit from a numbered table, then the name.
+		kitID, err := c.chooseStarterKit(ctx, *kit)
+		if err != nil {
+			return err
+		}
+		if *name == "" {
+			if *name, err = c.askDefault("Workspace name", fmt.Sprintf("new_workspace_%04d", mathrand.IntN(10000))); err != nil {
+				return err
+			}
+		}
+		var w workspaceJSON
+		body := map[string]string{"name": *name, "slug": *slug, "starter_kit": kitID}
+		if err := c.do(ctx, "POST", "/api/v1/user/workspaces", body, &w); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "** Workspace '%s' has been created (slug %s, id %s)\n", w.Name, w.Slug, w.WorkspaceID)
+		return nil
+	}
+}
+
+func cmdWorkspaceList(fs *flag.FlagSet, o *cmdOpts) func(context.Context, *client, []string) error {
+	jsonFlag(fs, o)
+	return func(ctx context.Context, c *client, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		if o.json {
+			all := []workspaceJSON{}
+			if err := eachPage(ctx, c, "/api/v1/workspaces?limit=100", func(w workspaceJSON) { all = append(all, w) }); err != nil {
+				return err
+			}
+			return printJSON(c.out, all)
+		}
+		return c.listWorkspaces(ctx)
+	}
+}
+
+func cmdWorkspaceRemove(verb string) func(*flag.FlagSet, *cmdOpts) func(context.Context, *client, []string) error {
+	return func(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, []string) error {
+		yes := fs.Bool("yes", false, "do not ask for confirmation")
+		return func(ctx context.Context, c *client, args []string) error {
+			ref, err := target(args)
+			if err != nil {
+				return err
+			}
+			if ref == "" {
+				if ref, err = c.askDefault("Workspace (name, slug or ID)", ""); err != nil {
+					return err
+				}
+			}
+			w, err := c.findWorkspace(ctx, ref)
+			if err != nil {
+				return err
+			}
+			if !*yes {
+				if err := c.confirm(fmt.Sprintf("Are you sure you want to %s workspace %q (%s)?", verb, w.Name, w.WorkspaceID)); err != nil {
+					return err
+				}
+			}
+			if verb == "leave" {
+				fmt.Fprintf(c.out, "Leaving workspace %q...\n", w.Name)
+				if err := c.do(ctx, "POST", "/api/v1/workspaces/"+url.PathEscape(w.WorkspaceID)+"/leave", nil, nil); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.out, "Successfully left workspace: %s\n", w.Name)
+				return nil
+			}
+			if err := c.do(ctx, "DELETE", "/api/v1/workspaces/"+url.PathEscape(w.WorkspaceID), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "** Workspace '%s' has been deleted (id %s). This is a soft delete: its data is kept until a platform admin purges it; undo with\n   server workspace restore %s\n",
+				w.Name, w.WorkspaceID, w.WorkspaceID)
+			return nil
+		}
+	}
+}
+
+func cmdWorkspaceRestore(*flag.FlagSet, *cmdOpts) func(context.Context, *client, []string) error {
+	return func(ctx context.Context, c *client, args []string) error {
+		id, err := target(args)
+		if err != nil {
+			return err
+		}
+		if id == "" {
+			if id, err = c.askDefault("Workspace ID (ws_…)", ""); err != nil {
+				return err
+			}
+		}
+		var w workspaceJSON
+		if err := c.do(ctx, "POST", "/api/v1/workspaces/"+url.PathEscape(id)+"/restore", nil, &w); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "** Workspace '%s' has been restored (%s, id %s)\n", w.Name, w.Status, w.WorkspaceID)
+		return nil
+	}
+}
+
+func cmdTokenCreate(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, []string) error {
+	name := fs.String("name", "", "what the token is for")
+	expires := fs.String("expires-in", "", "its lifetime, e.g. 48h, 7d, 1y (default 7d)")
+	role := fs.String("role", "", "a workspace token's role, or a personal token's cap, e.g. viewer")
+	ws := fs.String("workspace", "", "make a workspace token of this workspace (default: a personal token)")
+	return func(ctx context.Context, c *client, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		var err error
+		if *name == "" {
+			if *name, err = c.askDefault("Token name", ""); err != nil {
+				return err
+			}
+		}
+		if *expires == "" {
+			if *expires, err = c.askDefault("Expires in (e.g. 48h, 7d, 1y)", "7d"); err != nil {
+				return err
+			}
+		}
+		var t tokenJSON
+		if err := c.do(ctx, "POST", c.tokensPath(*ws), map[string]string{"name": *name, "expires_in": *expires, "role": *role}, &t); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "token %s (%s, %s, expires %s) — shown once:\n%s\n", t.TokenID, t.Name, t.Kind, expiry(t.ExpiresAt), t.Token)
+		return nil
+	}
+}
+
+func cmdTokenList(fs *flag.FlagSet, o *cmdOpts) func(context.Context, *client, []string) error {
+	ws := fs.String("workspace", "", "list this workspace's tokens (default: your personal tokens)")
+	state := fs.String("state", "", "active or inactive (revoked and expired); default both")
+	jsonFlag(fs, o)
+	return func(ctx context.Context, c *client, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		if o.json {
+			all := []tokenJSON{}
+			err := eachPage(ctx, c, c.tokensPath(*ws)+"?limit=100&state="+url.QueryEscape(*state), func(t tokenJSON) { all = append(all, t) })
+			if err != nil {
+				return err
+			}
+			return printJSON(c.out, all)
+		}
+		return c.listTokens(ctx, *ws, *state)
+	}
+}
+
+func cmdTokenChange(verb string) func(*flag.FlagSet, *cmdOpts) func(context.Context, *client, []string) error {
+	return func(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, []string) error {
+		ws := fs.String("workspace", "", "the token's workspace (found from the token when left out)")
+		return func(ctx context.Context, c *client, args []string) error {
+			id, err := target(args)
+			if err != nil {
+				return err
+			}
+			if id == "" {
+				if id, err = c.askDefault("Token ID", ""); err != nil {
+					return err
+				}
+			}
+			if *ws == "" {
+				// A workspace token's ID works without --workspace, as `token list`
+				// printed it: find the workspace it belongs to.
+				if *ws, err = c.tokenWorkspace(ctx, id); err != nil {
+					return err
+				}
+			}
+			path := c.tokensPath(*ws) + "/" + url.PathEscape(id)
+			if verb == "revoke" {
+				if err := c.do(ctx, "DELETE", path, nil, nil); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.out, "revoked token %s\n", id)
+				return nil
+			}
+			var t tokenJSON
+			if err := c.do(ctx, "POST", path+"/rotate", nil, &t); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "token %s rotated; the old secret no longer works. New secret — shown once:\n%s\n", t.TokenID, t.Token)
+			return nil
+		}
+	}
+}
+
+func cmdInvite(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, []string) error {
+	ws := fs.String("workspace", "", "the workspace to invite to (its ID)")
+	email := fs.String("email", "", "the address to invite")
+	role := fs.String("role", "", "the role, e.g. viewer, editor or admin (default viewer)")
+	return func(ctx context.Context, c *client, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		for _, q := range []struct {
+			dst        *string
+			label, def string
+		}{{ws, "Workspace ID", ""}, {email, "Email", ""}, {role, "Role", "viewer"}} {
+			if *q.dst == "" {
+				v, err := c.askDefault(q.label, q.def)
+				if err != nil {
+					return err
+				}
+				*q.dst = v
+			}
+		}
+		var inv invitationJSON
+		body := map[string]string{"email": *email, "workspace_id": *ws, "role": *role}
+		if err := c.do(ctx, "POST", "/api/v1/admin/workspace/invites", body, &inv); err != nil {
+			return err
+		}
+		switch {
+		case inv.Mail != nil && inv.Mail.Sent:
+			fmt.Fprintf(c.out, "invited %s as %s; the server mailed them the link (here too, shown once):\n%s\n", inv.Email, inv.Role, inv.AcceptURL)
+		case inv.Mail != nil:
+			fmt.Fprintf(c.out, "invited %s as %s, but the mail was not sent (%s); send them this link yourself (shown once):\n%s\n",
+				inv.Email, inv.Role, inv.Mail.Error, inv.AcceptURL)
+		default:
+			fmt.Fprintf(c.out, "invited %s as %s; send them this link (shown once):\n%s\n", inv.Email, inv.Role, inv.AcceptURL)
+		}
+		return nil
+	}
+}
+
+func cmdInviteAccept(*flag.FlagSet, *cmdOpts) func(context.Context, *client, []string) error {
+	return func(ctx context.Context, c *client, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		// The invitation's secret is read at a prompt or from stdin, never from the
+		// command line (where shell history keeps it). The mail's link works as it is.
+		link, err := c.readSecret("Invitation link or code")
+		if err != nil {
+			return err
+		}
+		var acc struct {
+			WorkspaceID string     `json:"workspace_id"`
+			Member      memberJSON `json:"member"`
+		}
+		if err := c.do(ctx, "POST", "/api/v1/invites/accept", map[string]string{"token": invitationSecret(link)}, &acc); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "you joined workspace %s as %s\n", acc.WorkspaceID, acc.Member.Role)
+		return nil
+	}
+}
+
+func cmdEmailChange(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, []string) error {
+	email := fs.String("email", "", "the new address")
+	return func(ctx context.Context, c *client, args []string) error {
+		t, err := target(args)
+		if err != nil {
+			return err
+		}
+		if t != "" {
+			*email = t
+		}
+		// The new address counts once its owner proves it: the server mails it a
+		// code, and `user email-confirm` presents the code.
+		if *email == "" {
+			if *email, err = c.askDefault("New email", ""); err != nil {
+				return err
+			}
+		}
+		var ec struct {
+			Email     string    `json:"email"`
+			ExpiresAt time.Time `json:"expires_at"`
+			Mail      *mailJSON `json:"mail"`
+		}
+		if err := c.do(ctx, "POST", "/api/v1/user/email-change", map[string]string{"email": *email}, &ec); err != nil {
+			return err
+		}
+		if ec.Mail != nil && !ec.Mail.Sent {
+			return fmt.Errorf("the code for %s was not sent (%s): ask again later", ec.Email, ec.Mail.Error)
+		}
+		fmt.Fprintf(c.out, "a code went to %s (valid until %s); run `server user email-confirm` and paste it; your address changes then\n",
+			ec.Email, ec.ExpiresAt.UTC().Format(time.RFC3339))
+		return nil
+	}
+}
+
+func cmdEmailConfirm(*flag.FlagSet, *cmdOpts) func(context.Context, *client, []string) error {
+	return func(ctx context.Context, c *client, args []string) error {
+		if len(args) > 0 {
+			return usageError{"email-confirm reads the code at its prompt or from stdin, never from the command line (where shell history keeps it)"}
+		}
+		code, err := c.readSecret("Code from the email")
+		if err != nil {
+			return err
+		}
+		var u struct {
+			Email string `json:"email"`
+		}
+		if err := c.do(ctx, "POST", "/api/v1/user/email-change/confirm", map[string]string{"token": code}, &u); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "your email address is now %s\n", u.Email)
+		return nil
+	}
+}
+
+// userID is a user command's argument, or the answer at a prompt.
+func userID(c *client, args []string) (string, error) {
+	id, err := target(args)
+	if err == nil && id == "" {
+		id, err = c.askDefault("User ID", "")
+	}
+	return id, err
+}
+
+func cmdUserState(verb string) func(*flag.FlagSet, *cmdOpts) func(context.Context, *client, []string) error {
+	return func(*flag.FlagSet, *cmdOpts) func(context.Context, *client, []string) error {
+		return func(ctx context.Context, c *client, args []string) error {
+			id, err := userID(c, args)
+			if err != nil {
+				return err
+			}
+			if err := c.do(ctx, "POST", "/api/v1/platform/users/"+url.PathEscape(id)+"/"+verb, nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "%s: done (user %s)\n", verb, id)
+			return nil
+		}
+	}
+}
+
+func cmdUserDelete(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, []string) error {
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	return func(ctx context.Context, c *client, args []string) error {
+		id, err := userID(c, args)
+		if err != nil {
+			return err
+		}
+		if !*yes {
+			if err := c.confirm(fmt.Sprintf("Erase user %q: their memberships, tokens and personal data, for good?", id)); err != nil {
+				return err
+			}
+		}
+		var e struct {
+			Memberships int `json:"memberships"`
+			Tokens      int `json:"tokens"`
+		}
+		if err := c.do(ctx, "DELETE", "/api/v1/platform/users/"+url.PathEscape(id), nil, &e); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "erased user %s (%d memberships, %d tokens)\n", id, e.Memberships, e.Tokens)
+		return nil
+	}
+}
+
+// commandNames are the first words of the client commands, for run's dispatch.
+func commandNames() []string {
+	seen := map[string]bool{}
+	for _, c := range commands {
+		seen[strings.Fields(c.name)[0]] = true
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
