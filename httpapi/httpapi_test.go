@@ -602,7 +602,7 @@ func TestDocumentMatchesTheRoutes(t *testing.T) {
 // TestOperationsReadWellInGenerators: camelCase verb operation IDs, each unique; a
 // default error answer on every operation (so generators make one error type); only the
 // statuses an operation can give (413 and 415 only with a body); an example on
-// every path parameter.
+// every path parameter; a description on every operation.
 func TestOperationsReadWellInGenerators(t *testing.T) {
 	doc := loadDoc(t, "")
 	camel := regexp.MustCompile(`^(list|get|create|update|delete|restore|transfer|sync|purge|read|add|change|remove|leave|invite|revoke|resend|preview|accept|rotate|request|confirm|register|set|suspend|reactivate|rename|replay)[A-Z][A-Za-z]*$`)
@@ -616,6 +616,9 @@ func TestOperationsReadWellInGenerators(t *testing.T) {
 			ids[op.OperationID] = where
 			if !camel.MatchString(op.OperationID) {
 				t.Errorf("%s: operationId %q is not a camelCase verb", where, op.OperationID)
+			}
+			if op.Description == "" {
+				t.Errorf("%s: no description", where)
 			}
 			if op.Responses.Default() == nil {
 				t.Errorf("%s: no default error answer", where)

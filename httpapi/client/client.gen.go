@@ -1418,20 +1418,28 @@ type ClientInterface interface {
 
 	// ReadFeed Read the event feed
 	//
+	// Feed returns the events of every workspace after cursor, oldest first: the durable feed from which a host provisions per-workspace resources (a database, a starter kit) at least once. Keep the NextCursor of the last page you processed and resume from it after a restart. The cursor is the backend's feed position, which no later commit can sort before (see the storage contract), so nothing committed later is ever behind a cursor, even with many writers on one database. Only System and platform users may. (Manager.Feed)
+	//
 	// Corresponds with GET /admin/events (the `ReadFeed` operationId).
 	ReadFeed(ctx context.Context, params *ReadFeedParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListMembers List members
+	//
+	// ListMembers returns one page of a workspace's members, by user ID, with role, owner flag, join time, who invited them, and each member's email and name. Members may. A page reads one user record per member. (Manager.ListMembers)
 	//
 	// Corresponds with GET /admin/users (the `ListMembers` operationId).
 	ListMembers(ctx context.Context, params *ListMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RemoveMember Remove a member
 	//
+	// RemoveMember removes a member from a workspace, and revokes the workspace tokens they created there, in the same transaction. userID may also be the member's email (when it is no member's ID). Admins may, not on a member whose role is above theirs. The owner cannot be removed. (Manager.RemoveMember)
+	//
 	// Corresponds with DELETE /admin/users/{user_id} (the `RemoveMember` operationId).
 	RemoveMember(ctx context.Context, userId string, params *RemoveMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ChangeMemberRoleWithBody Change a member's role
+	//
+	// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1440,6 +1448,8 @@ type ClientInterface interface {
 
 	// ChangeMemberRole Change a member's role
 	//
+	// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /admin/users/{user_id} (the `ChangeMemberRole` operationId).
@@ -1447,10 +1457,14 @@ type ClientInterface interface {
 
 	// ListInvitations List invitations
 	//
+	// ListInvitations returns one page of a workspace's invitations, oldest first, each with its state now: pending, accepted, expired or revoked. Admins may. (Manager.ListInvitations)
+	//
 	// Corresponds with GET /admin/workspace/invites (the `ListInvitations` operationId).
 	ListInvitations(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateInvitationWithBody Invite someone
+	//
+	// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1459,6 +1473,8 @@ type ClientInterface interface {
 
 	// CreateInvitation Invite someone
 	//
+	// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /admin/workspace/invites (the `CreateInvitation` operationId).
@@ -1466,20 +1482,28 @@ type ClientInterface interface {
 
 	// RevokeInvitation Revoke an invitation
 	//
+	// RevokeInvitation kills a pending invitation; it stays listed as revoked. Admins may, in an active or inactive workspace. (Manager.RevokeInvitation)
+	//
 	// Corresponds with DELETE /admin/workspace/invites/{id} (the `RevokeInvitation` operationId).
 	RevokeInvitation(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ResendInvitation Resend an invitation
+	//
+	// ResendInvitation renews a pending or expired invitation: a new secret and expiry; the old link stops working. The grant ceiling is checked again, against the resender. Admins may, in an active workspace. (Manager.ResendInvitation)
 	//
 	// Corresponds with POST /admin/workspace/invites/{id}/resend (the `ResendInvitation` operationId).
 	ResendInvitation(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListAllWorkspaces List every workspace
 	//
+	// ListAllWorkspaces is ListWorkspaces for the admin listing (Tell's GET /admin/workspaces): every workspace, and only for System and platform users; anyone else is refused rather than shown their own. (Manager.ListAllWorkspaces)
+	//
 	// Corresponds with GET /admin/workspaces (the `ListAllWorkspaces` operationId).
 	ListAllWorkspaces(ctx context.Context, params *ListAllWorkspacesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PurgeWorkspace Purge a workspace
+	//
+	// PurgeWorkspace removes a workspace for good, with its members, invitations, tokens and events, in one transaction; one workspace.purged event remains. Its slug and external ID become free. Only System and platform users may. (Manager.PurgeWorkspace)
 	//
 	// Corresponds with DELETE /admin/workspaces/{id} (the `PurgeWorkspace` operationId).
 	PurgeWorkspace(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1504,12 +1528,16 @@ type ClientInterface interface {
 
 	// PreviewInvitationWithBody Preview an invitation
 	//
+	// InvitationBySecret returns the invitation a secret opens, with its state, so an acceptance page can say "you are invited to … as …" before anyone signs in. The secret itself is the credential: no principal is needed. (Manager.InvitationBySecret)
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /invites/preview (the `PreviewInvitation` operationId).
 	PreviewInvitationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PreviewInvitation Preview an invitation
+	//
+	// InvitationBySecret returns the invitation a secret opens, with its state, so an acceptance page can say "you are invited to … as …" before anyone signs in. The secret itself is the credential: no principal is needed. (Manager.InvitationBySecret)
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1518,10 +1546,14 @@ type ClientInterface interface {
 
 	// GetOpenAPIDocument This document
 	//
+	// This document: OpenAPI 3.1, the contract the API is tested against.
+	//
 	// Corresponds with GET /openapi.json (the `GetOpenAPIDocument` operationId).
 	GetOpenAPIDocument(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RenameRoleWithBody Rename a role
+	//
+	// RenameRole gives every membership, invitation and token that holds role from the role to instead, in one transaction, and records a role.renamed event. It is how a host renames a role in its policy: open a Manager whose policy declares both, rename, then drop the old name from the policy (or pass Options.RenameRoles, which does the same while New opens the store). to must be a member role of the policy; from may be any role name, declared or not. Owners must keep the highest role, so renaming the role owners hold to a lower one is refused. Only System and platform users may (the platform:roles action). (Manager.RenameRole)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1530,6 +1562,8 @@ type ClientInterface interface {
 
 	// RenameRole Rename a role
 	//
+	// RenameRole gives every membership, invitation and token that holds role from the role to instead, in one transaction, and records a role.renamed event. It is how a host renames a role in its policy: open a Manager whose policy declares both, rename, then drop the old name from the policy (or pass Options.RenameRoles, which does the same while New opens the store). to must be a member role of the policy; from may be any role name, declared or not. Owners must keep the highest role, so renaming the role owners hold to a lower one is refused. Only System and platform users may (the platform:roles action). (Manager.RenameRole)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /platform/roles/{role}/rename (the `RenameRole` operationId).
@@ -1537,10 +1571,14 @@ type ClientInterface interface {
 
 	// ListUsers List users
 	//
+	// ListUsers returns one page of registered users, by ID. Only System and platform users may. (Manager.ListUsers)
+	//
 	// Corresponds with GET /platform/users (the `ListUsers` operationId).
 	ListUsers(ctx context.Context, params *ListUsersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RegisterUserWithBody Register a user
+	//
+	// RegisterUser records a user of the host application. Only System and platform users register users; tenancy never authenticates people itself. (Manager.RegisterUser)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1549,6 +1587,8 @@ type ClientInterface interface {
 
 	// RegisterUser Register a user
 	//
+	// RegisterUser records a user of the host application. Only System and platform users register users; tenancy never authenticates people itself. (Manager.RegisterUser)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /platform/users (the `RegisterUser` operationId).
@@ -1556,15 +1596,21 @@ type ClientInterface interface {
 
 	// DeleteUser Erase a user
 	//
+	// DeleteUser erases a user (the GDPR right to erasure): in one transaction it removes their memberships, every token they created and the user record, and deletes the invitations that hold their email (sent to it, or accepted by them). Invitations they sent stay listed under their workspaces without an inviter; pending ones are revoked first. It is refused while the user owns a workspace, deleted ones included: transfer (or purge) it first. Events never carry a user's email or name, only IDs, so the log keeps no personal data; the user.deleted event names the ID and the counts. It reads every invitation of the store, to find those holding the email. The user (signed in, or with a personal token without a cap), System and platform users may. (Manager.DeleteUser)
+	//
 	// Corresponds with DELETE /platform/users/{user_id} (the `DeleteUser` operationId).
 	DeleteUser(ctx context.Context, userId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetUser Get a user
 	//
+	// GetUser returns a user by ID. Users may read themselves (with any of their tokens); System and platform users (signed in, or with a personal token that is uncapped or capped at platform) may read anyone. (Manager.GetUser)
+	//
 	// Corresponds with GET /platform/users/{user_id} (the `GetUser` operationId).
 	GetUser(ctx context.Context, userId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateUserWithBody Change a user's name or email
+	//
+	// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1573,12 +1619,16 @@ type ClientInterface interface {
 
 	// UpdateUser Change a user's name or email
 	//
+	// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PATCH /platform/users/{user_id} (the `UpdateUser` operationId).
 	UpdateUser(ctx context.Context, userId string, body UpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetPlatformWithBody Grant or withdraw platform
+	//
+	// SetPlatform grants (on) or withdraws (off) a user's platform attribute, which allows cross-workspace operations. Only System and platform users may: the grant ceiling means nobody below platform grants platform. (Manager.SetPlatform)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1587,6 +1637,8 @@ type ClientInterface interface {
 
 	// SetPlatform Grant or withdraw platform
 	//
+	// SetPlatform grants (on) or withdraws (off) a user's platform attribute, which allows cross-workspace operations. Only System and platform users may: the grant ceiling means nobody below platform grants platform. (Manager.SetPlatform)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /platform/users/{user_id} (the `SetPlatform` operationId).
@@ -1594,35 +1646,49 @@ type ClientInterface interface {
 
 	// ReactivateUser Reactivate a user
 	//
+	// ReactivateUser lifts a suspension: the user's tokens work again, as they were. Only System and platform users may. Reactivating an active user changes nothing. (Manager.ReactivateUser)
+	//
 	// Corresponds with POST /platform/users/{user_id}/reactivate (the `ReactivateUser` operationId).
 	ReactivateUser(ctx context.Context, userId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SuspendUser Suspend a user
+	//
+	// SuspendUser suspends a user: from the next call on, the user and every token they created fail authentication (ErrUnauthenticated), while their memberships, tokens and ownerships are kept for ReactivateUser. Only System and platform users may, and nobody suspends themselves. Suspending a suspended user changes nothing. (Manager.SuspendUser)
 	//
 	// Corresponds with POST /platform/users/{user_id}/suspend (the `SuspendUser` operationId).
 	SuspendUser(ctx context.Context, userId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListRoles List the member roles
 	//
+	// The policy's member roles, lowest first, and the role an invitation or addition without one gets.
+	//
 	// Corresponds with GET /roles (the `ListRoles` operationId).
 	ListRoles(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListStarterKits List the starter kits a new workspace may start from
+	//
+	// StarterKits returns the starter-kit names CreateWorkspace accepts (Options.StarterKits), in the order given: the order a CLI numbers them in. (Manager.StarterKits)
 	//
 	// Corresponds with GET /starter-kits (the `ListStarterKits` operationId).
 	ListStarterKits(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteMe Erase my account
 	//
+	// DeleteUser erases a user (the GDPR right to erasure): in one transaction it removes their memberships, every token they created and the user record, and deletes the invitations that hold their email (sent to it, or accepted by them). Invitations they sent stay listed under their workspaces without an inviter; pending ones are revoked first. It is refused while the user owns a workspace, deleted ones included: transfer (or purge) it first. Events never carry a user's email or name, only IDs, so the log keeps no personal data; the user.deleted event names the ID and the counts. It reads every invitation of the store, to find those holding the email. The user (signed in, or with a personal token without a cap), System and platform users may. (Manager.DeleteUser)
+	//
 	// Corresponds with DELETE /user (the `DeleteMe` operationId).
 	DeleteMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetMe Who am I
 	//
+	// GetUser returns a user by ID. Users may read themselves (with any of their tokens); System and platform users (signed in, or with a personal token that is uncapped or capped at platform) may read anyone. (Manager.GetUser)
+	//
 	// Corresponds with GET /user (the `GetMe` operationId).
 	GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateMeWithBody Change my name or email
+	//
+	// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1631,12 +1697,16 @@ type ClientInterface interface {
 
 	// UpdateMe Change my name or email
 	//
+	// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PATCH /user (the `UpdateMe` operationId).
 	UpdateMe(ctx context.Context, body UpdateMeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RequestEmailChangeWithBody Change my email: send a secret to the new address
+	//
+	// RequestEmailChange starts a change of userID's email to email: it makes a single-use secret, valid for Options.EmailChangeTTL (24 hours by default), and returns it for the host to send to the new address. The account keeps its current address until ConfirmEmailChange. A new request replaces a pending one, whose secret then no longer works. The user.email_change_requested event names the user, never an address. The user (signed in, or with a personal token without a cap) may, as may System and platform users, though they can set an address directly with UpdateUser. (Manager.RequestEmailChange)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1645,12 +1715,16 @@ type ClientInterface interface {
 
 	// RequestEmailChange Change my email: send a secret to the new address
 	//
+	// RequestEmailChange starts a change of userID's email to email: it makes a single-use secret, valid for Options.EmailChangeTTL (24 hours by default), and returns it for the host to send to the new address. The account keeps its current address until ConfirmEmailChange. A new request replaces a pending one, whose secret then no longer works. The user.email_change_requested event names the user, never an address. The user (signed in, or with a personal token without a cap) may, as may System and platform users, though they can set an address directly with UpdateUser. (Manager.RequestEmailChange)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /user/email-change (the `RequestEmailChange` operationId).
 	RequestEmailChange(ctx context.Context, body RequestEmailChangeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ConfirmEmailChangeWithBody Confirm my new email with the secret it received
+	//
+	// ConfirmEmailChange completes the change RequestEmailChange started: given the secret sent to the new address, by the same user (signed in, or with a personal token without a cap), it sets the account's email to that address and uses the secret up. Pending invitations to the new address then open for the user; those to the old one no longer do. The user.email_changed event names the user, never an address. (Manager.ConfirmEmailChange)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1659,6 +1733,8 @@ type ClientInterface interface {
 
 	// ConfirmEmailChange Confirm my new email with the secret it received
 	//
+	// ConfirmEmailChange completes the change RequestEmailChange started: given the secret sent to the new address, by the same user (signed in, or with a personal token without a cap), it sets the account's email to that address and uses the secret up. Pending invitations to the new address then open for the user; those to the old one no longer do. The user.email_changed event names the user, never an address. (Manager.ConfirmEmailChange)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /user/email-change/confirm (the `ConfirmEmailChange` operationId).
@@ -1666,10 +1742,14 @@ type ClientInterface interface {
 
 	// ListMyTokens List my tokens
 	//
+	// ListTokens returns one page of tokens, oldest first, split by state. For a workspace, those who may manage its tokens (admins) see every token, other members their own, and a workspace or capped token only itself; for a user, users (signed in or with an uncapped personal token) see their own and platform users anyone's. (Manager.ListTokens)
+	//
 	// Corresponds with GET /user/tokens (the `ListMyTokens` operationId).
 	ListMyTokens(ctx context.Context, params *ListMyTokensParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreatePersonalTokenWithBody Create a personal token
+	//
+	// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1678,6 +1758,8 @@ type ClientInterface interface {
 
 	// CreatePersonalToken Create a personal token
 	//
+	// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /user/tokens (the `CreatePersonalToken` operationId).
@@ -1685,20 +1767,28 @@ type ClientInterface interface {
 
 	// RevokePersonalToken Revoke a personal token
 	//
+	// RevokeToken revokes a token at once; it stays listed as revoked. Its creator (signed in, or with an uncapped personal token), admins of its workspace, platform users and System may; any token may revoke itself. (Manager.RevokeToken)
+	//
 	// Corresponds with DELETE /user/tokens/{token_id} (the `RevokePersonalToken` operationId).
 	RevokePersonalToken(ctx context.Context, tokenId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RotatePersonalToken Rotate a personal token
+	//
+	// RotateToken gives a token a new secret, keeping its name, role and lifetime (from now); the old secret stops working at once. Only its creator (signed in, or with an uncapped personal token) and System may, and the grant ceiling is checked again against the creator's role. (Manager.RotateToken)
 	//
 	// Corresponds with POST /user/tokens/{token_id}/rotate (the `RotatePersonalToken` operationId).
 	RotatePersonalToken(ctx context.Context, tokenId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListMyWorkspaces List my workspaces
 	//
+	// ListUserWorkspaces returns the workspaces a user belongs to that p may read, with the user's role in each, in workspace creation order. Users list their own (a workspace token: at most its workspace); System and platform users anyone's. Options as ListWorkspaces. (Manager.ListUserWorkspaces)
+	//
 	// Corresponds with GET /user/workspaces (the `ListMyWorkspaces` operationId).
 	ListMyWorkspaces(ctx context.Context, params *ListMyWorkspacesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateWorkspaceWithBody Create a workspace
+	//
+	// CreateWorkspace creates a workspace. Its creator (or OwnerID, when System or a platform user acts for someone) becomes its owner and admin in the same transaction, and a workspace.created event is recorded. (Manager.CreateWorkspace)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1706,6 +1796,8 @@ type ClientInterface interface {
 	CreateWorkspaceWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateWorkspace Create a workspace
+	//
+	// CreateWorkspace creates a workspace. Its creator (or OwnerID, when System or a platform user acts for someone) becomes its owner and admin in the same transaction, and a workspace.created event is recorded. (Manager.CreateWorkspace)
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1739,10 +1831,14 @@ type ClientInterface interface {
 
 	// DeleteWebhook Delete a webhook endpoint
 	//
+	// DeleteWebhook removes an endpoint, its attempts and its delivery checkpoint. (Manager.DeleteWebhook)
+	//
 	// Corresponds with DELETE /webhooks/{id} (the `DeleteWebhook` operationId).
 	DeleteWebhook(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetWebhook Get a webhook endpoint
+	//
+	// GetWebhook returns an endpoint, without its secret. (Manager.GetWebhook)
 	//
 	// Corresponds with GET /webhooks/{id} (the `GetWebhook` operationId).
 	GetWebhook(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1766,6 +1862,8 @@ type ClientInterface interface {
 	UpdateWebhook(ctx context.Context, id string, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListWebhookAttempts List a webhook's delivery attempts
+	//
+	// One page of an endpoint's delivery attempts, oldest first: time, try, status, latency, the first 1 KiB of the answer, the error. (Manager.ListWebhookAttempts)
 	//
 	// Corresponds with GET /webhooks/{id}/attempts (the `ListWebhookAttempts` operationId).
 	ListWebhookAttempts(ctx context.Context, id string, params *ListWebhookAttemptsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1797,10 +1895,14 @@ type ClientInterface interface {
 
 	// ListWorkspaces List workspaces
 	//
+	// ListWorkspaces returns one page of the workspaces p may read, in creation order: every workspace for System and platform users, the workspaces p belongs to for others, and for a workspace token at most its own workspace. Without a status filter it lists active and inactive workspaces; Status: Deleted lists the deleted ones p may still read (those it owns, or every one with platform powers). A page costs the same wherever it starts. (Manager.ListWorkspaces)
+	//
 	// Corresponds with GET /workspaces (the `ListWorkspaces` operationId).
 	ListWorkspaces(ctx context.Context, params *ListWorkspacesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetWorkspaceStats Workspace statistics
+	//
+	// Stats counts workspaces by state, from counters kept in the same transactions as every change: O(1) whatever the number of workspaces. Only System and platform users may. (Manager.Stats)
 	//
 	// Corresponds with GET /workspaces/stats (the `GetWorkspaceStats` operationId).
 	GetWorkspaceStats(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1832,10 +1934,14 @@ type ClientInterface interface {
 
 	// GetWorkspace Get a workspace
 	//
+	// GetWorkspace returns a workspace by ID. Members may read it; a deleted one only its owner and platform users (to restore it). (Manager.GetWorkspace)
+	//
 	// Corresponds with GET /workspaces/{id} (the `GetWorkspace` operationId).
 	GetWorkspace(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateWorkspaceWithBody Update a workspace
+	//
+	// UpdateWorkspace changes the name, slug, description, metadata or status, all in one transaction: either everything changes or nothing does. Admins may. The status changes first, so an inactive workspace can be renamed while it is reactivated; the fields change only in a workspace that is then active. A change to the same value is no change and records no event. (Manager.UpdateWorkspace)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1844,12 +1950,16 @@ type ClientInterface interface {
 
 	// UpdateWorkspace Update a workspace
 	//
+	// UpdateWorkspace changes the name, slug, description, metadata or status, all in one transaction: either everything changes or nothing does. Admins may. The status changes first, so an inactive workspace can be renamed while it is reactivated; the fields change only in a workspace that is then active. A change to the same value is no change and records no event. (Manager.UpdateWorkspace)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /workspaces/{id} (the `UpdateWorkspace` operationId).
 	UpdateWorkspace(ctx context.Context, id string, body UpdateWorkspaceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListWorkspaceEvents List a workspace's events
+	//
+	// ListEvents returns one page of a workspace's audit log, oldest first. Admins may. (Manager.ListEvents)
 	//
 	// Corresponds with GET /workspaces/{id}/events (the `ListWorkspaceEvents` operationId).
 	ListWorkspaceEvents(ctx context.Context, id string, params *ListWorkspaceEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1874,12 +1984,16 @@ type ClientInterface interface {
 
 	// InviteMemberWithBody Invite someone to a workspace by email
 	//
+	// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /workspaces/{id}/invites (the `InviteMember` operationId).
 	InviteMemberWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// InviteMember Invite someone to a workspace by email
+	//
+	// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1888,10 +2002,14 @@ type ClientInterface interface {
 
 	// LeaveWorkspace Leave a workspace
 	//
+	// LeaveWorkspace removes p's own membership, revoking the workspace tokens p created there. The owner cannot leave: transfer ownership first. A membership is the user's own: only the user or a personal token without a cap may leave. (Manager.LeaveWorkspace)
+	//
 	// Corresponds with POST /workspaces/{id}/leave (the `LeaveWorkspace` operationId).
 	LeaveWorkspace(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RemoveWorkspaceMemberWithBody Remove a member (by user ID or email)
+	//
+	// RemoveMember removes a member from a workspace, and revokes the workspace tokens they created there, in the same transaction. userID may also be the member's email (when it is no member's ID). Admins may, not on a member whose role is above theirs. The owner cannot be removed. (Manager.RemoveMember)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1900,6 +2018,8 @@ type ClientInterface interface {
 
 	// RemoveWorkspaceMember Remove a member (by user ID or email)
 	//
+	// RemoveMember removes a member from a workspace, and revokes the workspace tokens they created there, in the same transaction. userID may also be the member's email (when it is no member's ID). Admins may, not on a member whose role is above theirs. The owner cannot be removed. (Manager.RemoveMember)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with DELETE /workspaces/{id}/members (the `RemoveWorkspaceMember` operationId).
@@ -1907,10 +2027,14 @@ type ClientInterface interface {
 
 	// ListWorkspaceMembers List a workspace's members, with email and name
 	//
+	// ListMembers returns one page of a workspace's members, by user ID, with role, owner flag, join time, who invited them, and each member's email and name. Members may. A page reads one user record per member. (Manager.ListMembers)
+	//
 	// Corresponds with GET /workspaces/{id}/members (the `ListWorkspaceMembers` operationId).
 	ListWorkspaceMembers(ctx context.Context, id string, params *ListWorkspaceMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AddMemberWithBody Add a member
+	//
+	// AddMember adds a registered user to a workspace with a role, without an invitation (System Initiative's "add user by email"). Admins may, in an active or inactive workspace, up to their own role. (Manager.AddMember)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1919,12 +2043,16 @@ type ClientInterface interface {
 
 	// AddMember Add a member
 	//
+	// AddMember adds a registered user to a workspace with a role, without an invitation (System Initiative's "add user by email"). Admins may, in an active or inactive workspace, up to their own role. (Manager.AddMember)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /workspaces/{id}/members (the `AddMember` operationId).
 	AddMember(ctx context.Context, id string, body AddMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ChangeWorkspaceMemberRoleWithBody Change a member's role (by user ID or email)
+	//
+	// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1933,6 +2061,8 @@ type ClientInterface interface {
 
 	// ChangeWorkspaceMemberRole Change a member's role (by user ID or email)
 	//
+	// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /workspaces/{id}/members (the `ChangeWorkspaceMemberRole` operationId).
@@ -1940,15 +2070,21 @@ type ClientInterface interface {
 
 	// RestoreWorkspace Restore a workspace
 	//
+	// RestoreWorkspace brings a soft-deleted workspace back to the status it had when it was deleted: an inactive workspace comes back inactive. The workspace.restored event says which ("to"). A workspace deleted before the status was recorded comes back active. Its owner and platform users may. (Manager.RestoreWorkspace)
+	//
 	// Corresponds with POST /workspaces/{id}/restore (the `RestoreWorkspace` operationId).
 	RestoreWorkspace(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListWorkspaceTokens List a workspace's tokens
 	//
+	// ListTokens returns one page of tokens, oldest first, split by state. For a workspace, those who may manage its tokens (admins) see every token, other members their own, and a workspace or capped token only itself; for a user, users (signed in or with an uncapped personal token) see their own and platform users anyone's. (Manager.ListTokens)
+	//
 	// Corresponds with GET /workspaces/{id}/tokens (the `ListWorkspaceTokens` operationId).
 	ListWorkspaceTokens(ctx context.Context, id string, params *ListWorkspaceTokensParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateWorkspaceTokenWithBody Create a workspace token
+	//
+	// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1957,6 +2093,8 @@ type ClientInterface interface {
 
 	// CreateWorkspaceToken Create a workspace token
 	//
+	// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /workspaces/{id}/tokens (the `CreateWorkspaceToken` operationId).
@@ -1964,15 +2102,21 @@ type ClientInterface interface {
 
 	// RevokeWorkspaceToken Revoke a workspace token
 	//
+	// RevokeToken revokes a token at once; it stays listed as revoked. Its creator (signed in, or with an uncapped personal token), admins of its workspace, platform users and System may; any token may revoke itself. (Manager.RevokeToken)
+	//
 	// Corresponds with DELETE /workspaces/{id}/tokens/{token_id} (the `RevokeWorkspaceToken` operationId).
 	RevokeWorkspaceToken(ctx context.Context, id string, tokenId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RotateWorkspaceToken Rotate a workspace token
 	//
+	// RotateToken gives a token a new secret, keeping its name, role and lifetime (from now); the old secret stops working at once. Only its creator (signed in, or with an uncapped personal token) and System may, and the grant ceiling is checked again against the creator's role. (Manager.RotateToken)
+	//
 	// Corresponds with POST /workspaces/{id}/tokens/{token_id}/rotate (the `RotateWorkspaceToken` operationId).
 	RotateWorkspaceToken(ctx context.Context, id string, tokenId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// TransferOwnershipWithBody Transfer ownership
+	//
+	// TransferOwnership makes another admin of the workspace its owner; the old owner stays an admin. The owner and platform users may. (Manager.TransferOwnership)
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1981,6 +2125,8 @@ type ClientInterface interface {
 
 	// TransferOwnership Transfer ownership
 	//
+	// TransferOwnership makes another admin of the workspace its owner; the old owner stays an admin. The owner and platform users may. (Manager.TransferOwnership)
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /workspaces/{id}/transfer (the `TransferOwnership` operationId).
@@ -1988,6 +2134,8 @@ type ClientInterface interface {
 }
 
 // ReadFeed Read the event feed
+//
+// Feed returns the events of every workspace after cursor, oldest first: the durable feed from which a host provisions per-workspace resources (a database, a starter kit) at least once. Keep the NextCursor of the last page you processed and resume from it after a restart. The cursor is the backend's feed position, which no later commit can sort before (see the storage contract), so nothing committed later is ever behind a cursor, even with many writers on one database. Only System and platform users may. (Manager.Feed)
 //
 // Corresponds with GET /admin/events (the `ReadFeed` operationId).
 func (c *Client) ReadFeed(ctx context.Context, params *ReadFeedParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2004,6 +2152,8 @@ func (c *Client) ReadFeed(ctx context.Context, params *ReadFeedParams, reqEditor
 
 // ListMembers List members
 //
+// ListMembers returns one page of a workspace's members, by user ID, with role, owner flag, join time, who invited them, and each member's email and name. Members may. A page reads one user record per member. (Manager.ListMembers)
+//
 // Corresponds with GET /admin/users (the `ListMembers` operationId).
 func (c *Client) ListMembers(ctx context.Context, params *ListMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListMembersRequest(c.Server, params)
@@ -2019,6 +2169,8 @@ func (c *Client) ListMembers(ctx context.Context, params *ListMembersParams, req
 
 // RemoveMember Remove a member
 //
+// RemoveMember removes a member from a workspace, and revokes the workspace tokens they created there, in the same transaction. userID may also be the member's email (when it is no member's ID). Admins may, not on a member whose role is above theirs. The owner cannot be removed. (Manager.RemoveMember)
+//
 // Corresponds with DELETE /admin/users/{user_id} (the `RemoveMember` operationId).
 func (c *Client) RemoveMember(ctx context.Context, userId string, params *RemoveMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRemoveMemberRequest(c.Server, userId, params)
@@ -2033,6 +2185,8 @@ func (c *Client) RemoveMember(ctx context.Context, userId string, params *Remove
 }
 
 // ChangeMemberRoleWithBody Change a member's role
+//
+// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
 //
 // Takes any type of body and a specified content type.
 //
@@ -2051,6 +2205,8 @@ func (c *Client) ChangeMemberRoleWithBody(ctx context.Context, userId string, pa
 
 // ChangeMemberRole Change a member's role
 //
+// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /admin/users/{user_id} (the `ChangeMemberRole` operationId).
@@ -2068,6 +2224,8 @@ func (c *Client) ChangeMemberRole(ctx context.Context, userId string, params *Ch
 
 // ListInvitations List invitations
 //
+// ListInvitations returns one page of a workspace's invitations, oldest first, each with its state now: pending, accepted, expired or revoked. Admins may. (Manager.ListInvitations)
+//
 // Corresponds with GET /admin/workspace/invites (the `ListInvitations` operationId).
 func (c *Client) ListInvitations(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListInvitationsRequest(c.Server, params)
@@ -2082,6 +2240,8 @@ func (c *Client) ListInvitations(ctx context.Context, params *ListInvitationsPar
 }
 
 // CreateInvitationWithBody Invite someone
+//
+// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
 //
 // Takes any type of body and a specified content type.
 //
@@ -2100,6 +2260,8 @@ func (c *Client) CreateInvitationWithBody(ctx context.Context, contentType strin
 
 // CreateInvitation Invite someone
 //
+// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /admin/workspace/invites (the `CreateInvitation` operationId).
@@ -2117,6 +2279,8 @@ func (c *Client) CreateInvitation(ctx context.Context, body CreateInvitationJSON
 
 // RevokeInvitation Revoke an invitation
 //
+// RevokeInvitation kills a pending invitation; it stays listed as revoked. Admins may, in an active or inactive workspace. (Manager.RevokeInvitation)
+//
 // Corresponds with DELETE /admin/workspace/invites/{id} (the `RevokeInvitation` operationId).
 func (c *Client) RevokeInvitation(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeInvitationRequest(c.Server, id)
@@ -2131,6 +2295,8 @@ func (c *Client) RevokeInvitation(ctx context.Context, id string, reqEditors ...
 }
 
 // ResendInvitation Resend an invitation
+//
+// ResendInvitation renews a pending or expired invitation: a new secret and expiry; the old link stops working. The grant ceiling is checked again, against the resender. Admins may, in an active workspace. (Manager.ResendInvitation)
 //
 // Corresponds with POST /admin/workspace/invites/{id}/resend (the `ResendInvitation` operationId).
 func (c *Client) ResendInvitation(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2147,6 +2313,8 @@ func (c *Client) ResendInvitation(ctx context.Context, id string, reqEditors ...
 
 // ListAllWorkspaces List every workspace
 //
+// ListAllWorkspaces is ListWorkspaces for the admin listing (Tell's GET /admin/workspaces): every workspace, and only for System and platform users; anyone else is refused rather than shown their own. (Manager.ListAllWorkspaces)
+//
 // Corresponds with GET /admin/workspaces (the `ListAllWorkspaces` operationId).
 func (c *Client) ListAllWorkspaces(ctx context.Context, params *ListAllWorkspacesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListAllWorkspacesRequest(c.Server, params)
@@ -2161,6 +2329,8 @@ func (c *Client) ListAllWorkspaces(ctx context.Context, params *ListAllWorkspace
 }
 
 // PurgeWorkspace Purge a workspace
+//
+// PurgeWorkspace removes a workspace for good, with its members, invitations, tokens and events, in one transaction; one workspace.purged event remains. Its slug and external ID become free. Only System and platform users may. (Manager.PurgeWorkspace)
 //
 // Corresponds with DELETE /admin/workspaces/{id} (the `PurgeWorkspace` operationId).
 func (c *Client) PurgeWorkspace(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2215,6 +2385,8 @@ func (c *Client) AcceptInvitation(ctx context.Context, body AcceptInvitationJSON
 
 // PreviewInvitationWithBody Preview an invitation
 //
+// InvitationBySecret returns the invitation a secret opens, with its state, so an acceptance page can say "you are invited to … as …" before anyone signs in. The secret itself is the credential: no principal is needed. (Manager.InvitationBySecret)
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /invites/preview (the `PreviewInvitation` operationId).
@@ -2231,6 +2403,8 @@ func (c *Client) PreviewInvitationWithBody(ctx context.Context, contentType stri
 }
 
 // PreviewInvitation Preview an invitation
+//
+// InvitationBySecret returns the invitation a secret opens, with its state, so an acceptance page can say "you are invited to … as …" before anyone signs in. The secret itself is the credential: no principal is needed. (Manager.InvitationBySecret)
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2249,6 +2423,8 @@ func (c *Client) PreviewInvitation(ctx context.Context, body PreviewInvitationJS
 
 // GetOpenAPIDocument This document
 //
+// This document: OpenAPI 3.1, the contract the API is tested against.
+//
 // Corresponds with GET /openapi.json (the `GetOpenAPIDocument` operationId).
 func (c *Client) GetOpenAPIDocument(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetOpenAPIDocumentRequest(c.Server)
@@ -2263,6 +2439,8 @@ func (c *Client) GetOpenAPIDocument(ctx context.Context, reqEditors ...RequestEd
 }
 
 // RenameRoleWithBody Rename a role
+//
+// RenameRole gives every membership, invitation and token that holds role from the role to instead, in one transaction, and records a role.renamed event. It is how a host renames a role in its policy: open a Manager whose policy declares both, rename, then drop the old name from the policy (or pass Options.RenameRoles, which does the same while New opens the store). to must be a member role of the policy; from may be any role name, declared or not. Owners must keep the highest role, so renaming the role owners hold to a lower one is refused. Only System and platform users may (the platform:roles action). (Manager.RenameRole)
 //
 // Takes any type of body and a specified content type.
 //
@@ -2281,6 +2459,8 @@ func (c *Client) RenameRoleWithBody(ctx context.Context, role string, contentTyp
 
 // RenameRole Rename a role
 //
+// RenameRole gives every membership, invitation and token that holds role from the role to instead, in one transaction, and records a role.renamed event. It is how a host renames a role in its policy: open a Manager whose policy declares both, rename, then drop the old name from the policy (or pass Options.RenameRoles, which does the same while New opens the store). to must be a member role of the policy; from may be any role name, declared or not. Owners must keep the highest role, so renaming the role owners hold to a lower one is refused. Only System and platform users may (the platform:roles action). (Manager.RenameRole)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /platform/roles/{role}/rename (the `RenameRole` operationId).
@@ -2298,6 +2478,8 @@ func (c *Client) RenameRole(ctx context.Context, role string, body RenameRoleJSO
 
 // ListUsers List users
 //
+// ListUsers returns one page of registered users, by ID. Only System and platform users may. (Manager.ListUsers)
+//
 // Corresponds with GET /platform/users (the `ListUsers` operationId).
 func (c *Client) ListUsers(ctx context.Context, params *ListUsersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListUsersRequest(c.Server, params)
@@ -2312,6 +2494,8 @@ func (c *Client) ListUsers(ctx context.Context, params *ListUsersParams, reqEdit
 }
 
 // RegisterUserWithBody Register a user
+//
+// RegisterUser records a user of the host application. Only System and platform users register users; tenancy never authenticates people itself. (Manager.RegisterUser)
 //
 // Takes any type of body and a specified content type.
 //
@@ -2330,6 +2514,8 @@ func (c *Client) RegisterUserWithBody(ctx context.Context, contentType string, b
 
 // RegisterUser Register a user
 //
+// RegisterUser records a user of the host application. Only System and platform users register users; tenancy never authenticates people itself. (Manager.RegisterUser)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /platform/users (the `RegisterUser` operationId).
@@ -2347,6 +2533,8 @@ func (c *Client) RegisterUser(ctx context.Context, body RegisterUserJSONRequestB
 
 // DeleteUser Erase a user
 //
+// DeleteUser erases a user (the GDPR right to erasure): in one transaction it removes their memberships, every token they created and the user record, and deletes the invitations that hold their email (sent to it, or accepted by them). Invitations they sent stay listed under their workspaces without an inviter; pending ones are revoked first. It is refused while the user owns a workspace, deleted ones included: transfer (or purge) it first. Events never carry a user's email or name, only IDs, so the log keeps no personal data; the user.deleted event names the ID and the counts. It reads every invitation of the store, to find those holding the email. The user (signed in, or with a personal token without a cap), System and platform users may. (Manager.DeleteUser)
+//
 // Corresponds with DELETE /platform/users/{user_id} (the `DeleteUser` operationId).
 func (c *Client) DeleteUser(ctx context.Context, userId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDeleteUserRequest(c.Server, userId)
@@ -2362,6 +2550,8 @@ func (c *Client) DeleteUser(ctx context.Context, userId string, reqEditors ...Re
 
 // GetUser Get a user
 //
+// GetUser returns a user by ID. Users may read themselves (with any of their tokens); System and platform users (signed in, or with a personal token that is uncapped or capped at platform) may read anyone. (Manager.GetUser)
+//
 // Corresponds with GET /platform/users/{user_id} (the `GetUser` operationId).
 func (c *Client) GetUser(ctx context.Context, userId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetUserRequest(c.Server, userId)
@@ -2376,6 +2566,8 @@ func (c *Client) GetUser(ctx context.Context, userId string, reqEditors ...Reque
 }
 
 // UpdateUserWithBody Change a user's name or email
+//
+// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
 //
 // Takes any type of body and a specified content type.
 //
@@ -2394,6 +2586,8 @@ func (c *Client) UpdateUserWithBody(ctx context.Context, userId string, contentT
 
 // UpdateUser Change a user's name or email
 //
+// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /platform/users/{user_id} (the `UpdateUser` operationId).
@@ -2410,6 +2604,8 @@ func (c *Client) UpdateUser(ctx context.Context, userId string, body UpdateUserJ
 }
 
 // SetPlatformWithBody Grant or withdraw platform
+//
+// SetPlatform grants (on) or withdraws (off) a user's platform attribute, which allows cross-workspace operations. Only System and platform users may: the grant ceiling means nobody below platform grants platform. (Manager.SetPlatform)
 //
 // Takes any type of body and a specified content type.
 //
@@ -2428,6 +2624,8 @@ func (c *Client) SetPlatformWithBody(ctx context.Context, userId string, content
 
 // SetPlatform Grant or withdraw platform
 //
+// SetPlatform grants (on) or withdraws (off) a user's platform attribute, which allows cross-workspace operations. Only System and platform users may: the grant ceiling means nobody below platform grants platform. (Manager.SetPlatform)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /platform/users/{user_id} (the `SetPlatform` operationId).
@@ -2445,6 +2643,8 @@ func (c *Client) SetPlatform(ctx context.Context, userId string, body SetPlatfor
 
 // ReactivateUser Reactivate a user
 //
+// ReactivateUser lifts a suspension: the user's tokens work again, as they were. Only System and platform users may. Reactivating an active user changes nothing. (Manager.ReactivateUser)
+//
 // Corresponds with POST /platform/users/{user_id}/reactivate (the `ReactivateUser` operationId).
 func (c *Client) ReactivateUser(ctx context.Context, userId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReactivateUserRequest(c.Server, userId)
@@ -2459,6 +2659,8 @@ func (c *Client) ReactivateUser(ctx context.Context, userId string, reqEditors .
 }
 
 // SuspendUser Suspend a user
+//
+// SuspendUser suspends a user: from the next call on, the user and every token they created fail authentication (ErrUnauthenticated), while their memberships, tokens and ownerships are kept for ReactivateUser. Only System and platform users may, and nobody suspends themselves. Suspending a suspended user changes nothing. (Manager.SuspendUser)
 //
 // Corresponds with POST /platform/users/{user_id}/suspend (the `SuspendUser` operationId).
 func (c *Client) SuspendUser(ctx context.Context, userId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2475,6 +2677,8 @@ func (c *Client) SuspendUser(ctx context.Context, userId string, reqEditors ...R
 
 // ListRoles List the member roles
 //
+// The policy's member roles, lowest first, and the role an invitation or addition without one gets.
+//
 // Corresponds with GET /roles (the `ListRoles` operationId).
 func (c *Client) ListRoles(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListRolesRequest(c.Server)
@@ -2489,6 +2693,8 @@ func (c *Client) ListRoles(ctx context.Context, reqEditors ...RequestEditorFn) (
 }
 
 // ListStarterKits List the starter kits a new workspace may start from
+//
+// StarterKits returns the starter-kit names CreateWorkspace accepts (Options.StarterKits), in the order given: the order a CLI numbers them in. (Manager.StarterKits)
 //
 // Corresponds with GET /starter-kits (the `ListStarterKits` operationId).
 func (c *Client) ListStarterKits(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2505,6 +2711,8 @@ func (c *Client) ListStarterKits(ctx context.Context, reqEditors ...RequestEdito
 
 // DeleteMe Erase my account
 //
+// DeleteUser erases a user (the GDPR right to erasure): in one transaction it removes their memberships, every token they created and the user record, and deletes the invitations that hold their email (sent to it, or accepted by them). Invitations they sent stay listed under their workspaces without an inviter; pending ones are revoked first. It is refused while the user owns a workspace, deleted ones included: transfer (or purge) it first. Events never carry a user's email or name, only IDs, so the log keeps no personal data; the user.deleted event names the ID and the counts. It reads every invitation of the store, to find those holding the email. The user (signed in, or with a personal token without a cap), System and platform users may. (Manager.DeleteUser)
+//
 // Corresponds with DELETE /user (the `DeleteMe` operationId).
 func (c *Client) DeleteMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDeleteMeRequest(c.Server)
@@ -2520,6 +2728,8 @@ func (c *Client) DeleteMe(ctx context.Context, reqEditors ...RequestEditorFn) (*
 
 // GetMe Who am I
 //
+// GetUser returns a user by ID. Users may read themselves (with any of their tokens); System and platform users (signed in, or with a personal token that is uncapped or capped at platform) may read anyone. (Manager.GetUser)
+//
 // Corresponds with GET /user (the `GetMe` operationId).
 func (c *Client) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetMeRequest(c.Server)
@@ -2534,6 +2744,8 @@ func (c *Client) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*htt
 }
 
 // UpdateMeWithBody Change my name or email
+//
+// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
 //
 // Takes any type of body and a specified content type.
 //
@@ -2552,6 +2764,8 @@ func (c *Client) UpdateMeWithBody(ctx context.Context, contentType string, body 
 
 // UpdateMe Change my name or email
 //
+// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /user (the `UpdateMe` operationId).
@@ -2568,6 +2782,8 @@ func (c *Client) UpdateMe(ctx context.Context, body UpdateMeJSONRequestBody, req
 }
 
 // RequestEmailChangeWithBody Change my email: send a secret to the new address
+//
+// RequestEmailChange starts a change of userID's email to email: it makes a single-use secret, valid for Options.EmailChangeTTL (24 hours by default), and returns it for the host to send to the new address. The account keeps its current address until ConfirmEmailChange. A new request replaces a pending one, whose secret then no longer works. The user.email_change_requested event names the user, never an address. The user (signed in, or with a personal token without a cap) may, as may System and platform users, though they can set an address directly with UpdateUser. (Manager.RequestEmailChange)
 //
 // Takes any type of body and a specified content type.
 //
@@ -2586,6 +2802,8 @@ func (c *Client) RequestEmailChangeWithBody(ctx context.Context, contentType str
 
 // RequestEmailChange Change my email: send a secret to the new address
 //
+// RequestEmailChange starts a change of userID's email to email: it makes a single-use secret, valid for Options.EmailChangeTTL (24 hours by default), and returns it for the host to send to the new address. The account keeps its current address until ConfirmEmailChange. A new request replaces a pending one, whose secret then no longer works. The user.email_change_requested event names the user, never an address. The user (signed in, or with a personal token without a cap) may, as may System and platform users, though they can set an address directly with UpdateUser. (Manager.RequestEmailChange)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /user/email-change (the `RequestEmailChange` operationId).
@@ -2602,6 +2820,8 @@ func (c *Client) RequestEmailChange(ctx context.Context, body RequestEmailChange
 }
 
 // ConfirmEmailChangeWithBody Confirm my new email with the secret it received
+//
+// ConfirmEmailChange completes the change RequestEmailChange started: given the secret sent to the new address, by the same user (signed in, or with a personal token without a cap), it sets the account's email to that address and uses the secret up. Pending invitations to the new address then open for the user; those to the old one no longer do. The user.email_changed event names the user, never an address. (Manager.ConfirmEmailChange)
 //
 // Takes any type of body and a specified content type.
 //
@@ -2620,6 +2840,8 @@ func (c *Client) ConfirmEmailChangeWithBody(ctx context.Context, contentType str
 
 // ConfirmEmailChange Confirm my new email with the secret it received
 //
+// ConfirmEmailChange completes the change RequestEmailChange started: given the secret sent to the new address, by the same user (signed in, or with a personal token without a cap), it sets the account's email to that address and uses the secret up. Pending invitations to the new address then open for the user; those to the old one no longer do. The user.email_changed event names the user, never an address. (Manager.ConfirmEmailChange)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /user/email-change/confirm (the `ConfirmEmailChange` operationId).
@@ -2637,6 +2859,8 @@ func (c *Client) ConfirmEmailChange(ctx context.Context, body ConfirmEmailChange
 
 // ListMyTokens List my tokens
 //
+// ListTokens returns one page of tokens, oldest first, split by state. For a workspace, those who may manage its tokens (admins) see every token, other members their own, and a workspace or capped token only itself; for a user, users (signed in or with an uncapped personal token) see their own and platform users anyone's. (Manager.ListTokens)
+//
 // Corresponds with GET /user/tokens (the `ListMyTokens` operationId).
 func (c *Client) ListMyTokens(ctx context.Context, params *ListMyTokensParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListMyTokensRequest(c.Server, params)
@@ -2651,6 +2875,8 @@ func (c *Client) ListMyTokens(ctx context.Context, params *ListMyTokensParams, r
 }
 
 // CreatePersonalTokenWithBody Create a personal token
+//
+// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
 //
 // Takes any type of body and a specified content type.
 //
@@ -2669,6 +2895,8 @@ func (c *Client) CreatePersonalTokenWithBody(ctx context.Context, contentType st
 
 // CreatePersonalToken Create a personal token
 //
+// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /user/tokens (the `CreatePersonalToken` operationId).
@@ -2686,6 +2914,8 @@ func (c *Client) CreatePersonalToken(ctx context.Context, body CreatePersonalTok
 
 // RevokePersonalToken Revoke a personal token
 //
+// RevokeToken revokes a token at once; it stays listed as revoked. Its creator (signed in, or with an uncapped personal token), admins of its workspace, platform users and System may; any token may revoke itself. (Manager.RevokeToken)
+//
 // Corresponds with DELETE /user/tokens/{token_id} (the `RevokePersonalToken` operationId).
 func (c *Client) RevokePersonalToken(ctx context.Context, tokenId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokePersonalTokenRequest(c.Server, tokenId)
@@ -2700,6 +2930,8 @@ func (c *Client) RevokePersonalToken(ctx context.Context, tokenId string, reqEdi
 }
 
 // RotatePersonalToken Rotate a personal token
+//
+// RotateToken gives a token a new secret, keeping its name, role and lifetime (from now); the old secret stops working at once. Only its creator (signed in, or with an uncapped personal token) and System may, and the grant ceiling is checked again against the creator's role. (Manager.RotateToken)
 //
 // Corresponds with POST /user/tokens/{token_id}/rotate (the `RotatePersonalToken` operationId).
 func (c *Client) RotatePersonalToken(ctx context.Context, tokenId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2716,6 +2948,8 @@ func (c *Client) RotatePersonalToken(ctx context.Context, tokenId string, reqEdi
 
 // ListMyWorkspaces List my workspaces
 //
+// ListUserWorkspaces returns the workspaces a user belongs to that p may read, with the user's role in each, in workspace creation order. Users list their own (a workspace token: at most its workspace); System and platform users anyone's. Options as ListWorkspaces. (Manager.ListUserWorkspaces)
+//
 // Corresponds with GET /user/workspaces (the `ListMyWorkspaces` operationId).
 func (c *Client) ListMyWorkspaces(ctx context.Context, params *ListMyWorkspacesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListMyWorkspacesRequest(c.Server, params)
@@ -2730,6 +2964,8 @@ func (c *Client) ListMyWorkspaces(ctx context.Context, params *ListMyWorkspacesP
 }
 
 // CreateWorkspaceWithBody Create a workspace
+//
+// CreateWorkspace creates a workspace. Its creator (or OwnerID, when System or a platform user acts for someone) becomes its owner and admin in the same transaction, and a workspace.created event is recorded. (Manager.CreateWorkspace)
 //
 // Takes any type of body and a specified content type.
 //
@@ -2747,6 +2983,8 @@ func (c *Client) CreateWorkspaceWithBody(ctx context.Context, contentType string
 }
 
 // CreateWorkspace Create a workspace
+//
+// CreateWorkspace creates a workspace. Its creator (or OwnerID, when System or a platform user acts for someone) becomes its owner and admin in the same transaction, and a workspace.created event is recorded. (Manager.CreateWorkspace)
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2820,6 +3058,8 @@ func (c *Client) CreateWebhook(ctx context.Context, body CreateWebhookJSONReques
 
 // DeleteWebhook Delete a webhook endpoint
 //
+// DeleteWebhook removes an endpoint, its attempts and its delivery checkpoint. (Manager.DeleteWebhook)
+//
 // Corresponds with DELETE /webhooks/{id} (the `DeleteWebhook` operationId).
 func (c *Client) DeleteWebhook(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDeleteWebhookRequest(c.Server, id)
@@ -2834,6 +3074,8 @@ func (c *Client) DeleteWebhook(ctx context.Context, id string, reqEditors ...Req
 }
 
 // GetWebhook Get a webhook endpoint
+//
+// GetWebhook returns an endpoint, without its secret. (Manager.GetWebhook)
 //
 // Corresponds with GET /webhooks/{id} (the `GetWebhook` operationId).
 func (c *Client) GetWebhook(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2887,6 +3129,8 @@ func (c *Client) UpdateWebhook(ctx context.Context, id string, body UpdateWebhoo
 }
 
 // ListWebhookAttempts List a webhook's delivery attempts
+//
+// One page of an endpoint's delivery attempts, oldest first: time, try, status, latency, the first 1 KiB of the answer, the error. (Manager.ListWebhookAttempts)
 //
 // Corresponds with GET /webhooks/{id}/attempts (the `ListWebhookAttempts` operationId).
 func (c *Client) ListWebhookAttempts(ctx context.Context, id string, params *ListWebhookAttemptsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2958,6 +3202,8 @@ func (c *Client) RotateWebhookSecret(ctx context.Context, id string, reqEditors 
 
 // ListWorkspaces List workspaces
 //
+// ListWorkspaces returns one page of the workspaces p may read, in creation order: every workspace for System and platform users, the workspaces p belongs to for others, and for a workspace token at most its own workspace. Without a status filter it lists active and inactive workspaces; Status: Deleted lists the deleted ones p may still read (those it owns, or every one with platform powers). A page costs the same wherever it starts. (Manager.ListWorkspaces)
+//
 // Corresponds with GET /workspaces (the `ListWorkspaces` operationId).
 func (c *Client) ListWorkspaces(ctx context.Context, params *ListWorkspacesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListWorkspacesRequest(c.Server, params)
@@ -2972,6 +3218,8 @@ func (c *Client) ListWorkspaces(ctx context.Context, params *ListWorkspacesParam
 }
 
 // GetWorkspaceStats Workspace statistics
+//
+// Stats counts workspaces by state, from counters kept in the same transactions as every change: O(1) whatever the number of workspaces. Only System and platform users may. (Manager.Stats)
 //
 // Corresponds with GET /workspaces/stats (the `GetWorkspaceStats` operationId).
 func (c *Client) GetWorkspaceStats(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3043,6 +3291,8 @@ func (c *Client) DeleteWorkspace(ctx context.Context, id string, reqEditors ...R
 
 // GetWorkspace Get a workspace
 //
+// GetWorkspace returns a workspace by ID. Members may read it; a deleted one only its owner and platform users (to restore it). (Manager.GetWorkspace)
+//
 // Corresponds with GET /workspaces/{id} (the `GetWorkspace` operationId).
 func (c *Client) GetWorkspace(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetWorkspaceRequest(c.Server, id)
@@ -3057,6 +3307,8 @@ func (c *Client) GetWorkspace(ctx context.Context, id string, reqEditors ...Requ
 }
 
 // UpdateWorkspaceWithBody Update a workspace
+//
+// UpdateWorkspace changes the name, slug, description, metadata or status, all in one transaction: either everything changes or nothing does. Admins may. The status changes first, so an inactive workspace can be renamed while it is reactivated; the fields change only in a workspace that is then active. A change to the same value is no change and records no event. (Manager.UpdateWorkspace)
 //
 // Takes any type of body and a specified content type.
 //
@@ -3075,6 +3327,8 @@ func (c *Client) UpdateWorkspaceWithBody(ctx context.Context, id string, content
 
 // UpdateWorkspace Update a workspace
 //
+// UpdateWorkspace changes the name, slug, description, metadata or status, all in one transaction: either everything changes or nothing does. Admins may. The status changes first, so an inactive workspace can be renamed while it is reactivated; the fields change only in a workspace that is then active. A change to the same value is no change and records no event. (Manager.UpdateWorkspace)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /workspaces/{id} (the `UpdateWorkspace` operationId).
@@ -3091,6 +3345,8 @@ func (c *Client) UpdateWorkspace(ctx context.Context, id string, body UpdateWork
 }
 
 // ListWorkspaceEvents List a workspace's events
+//
+// ListEvents returns one page of a workspace's audit log, oldest first. Admins may. (Manager.ListEvents)
 //
 // Corresponds with GET /workspaces/{id}/events (the `ListWorkspaceEvents` operationId).
 func (c *Client) ListWorkspaceEvents(ctx context.Context, id string, params *ListWorkspaceEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3145,6 +3401,8 @@ func (c *Client) SetWorkspaceFlags(ctx context.Context, id string, body SetWorks
 
 // InviteMemberWithBody Invite someone to a workspace by email
 //
+// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /workspaces/{id}/invites (the `InviteMember` operationId).
@@ -3161,6 +3419,8 @@ func (c *Client) InviteMemberWithBody(ctx context.Context, id string, contentTyp
 }
 
 // InviteMember Invite someone to a workspace by email
+//
+// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3179,6 +3439,8 @@ func (c *Client) InviteMember(ctx context.Context, id string, body InviteMemberJ
 
 // LeaveWorkspace Leave a workspace
 //
+// LeaveWorkspace removes p's own membership, revoking the workspace tokens p created there. The owner cannot leave: transfer ownership first. A membership is the user's own: only the user or a personal token without a cap may leave. (Manager.LeaveWorkspace)
+//
 // Corresponds with POST /workspaces/{id}/leave (the `LeaveWorkspace` operationId).
 func (c *Client) LeaveWorkspace(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewLeaveWorkspaceRequest(c.Server, id)
@@ -3193,6 +3455,8 @@ func (c *Client) LeaveWorkspace(ctx context.Context, id string, reqEditors ...Re
 }
 
 // RemoveWorkspaceMemberWithBody Remove a member (by user ID or email)
+//
+// RemoveMember removes a member from a workspace, and revokes the workspace tokens they created there, in the same transaction. userID may also be the member's email (when it is no member's ID). Admins may, not on a member whose role is above theirs. The owner cannot be removed. (Manager.RemoveMember)
 //
 // Takes any type of body and a specified content type.
 //
@@ -3211,6 +3475,8 @@ func (c *Client) RemoveWorkspaceMemberWithBody(ctx context.Context, id string, c
 
 // RemoveWorkspaceMember Remove a member (by user ID or email)
 //
+// RemoveMember removes a member from a workspace, and revokes the workspace tokens they created there, in the same transaction. userID may also be the member's email (when it is no member's ID). Admins may, not on a member whose role is above theirs. The owner cannot be removed. (Manager.RemoveMember)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with DELETE /workspaces/{id}/members (the `RemoveWorkspaceMember` operationId).
@@ -3228,6 +3494,8 @@ func (c *Client) RemoveWorkspaceMember(ctx context.Context, id string, body Remo
 
 // ListWorkspaceMembers List a workspace's members, with email and name
 //
+// ListMembers returns one page of a workspace's members, by user ID, with role, owner flag, join time, who invited them, and each member's email and name. Members may. A page reads one user record per member. (Manager.ListMembers)
+//
 // Corresponds with GET /workspaces/{id}/members (the `ListWorkspaceMembers` operationId).
 func (c *Client) ListWorkspaceMembers(ctx context.Context, id string, params *ListWorkspaceMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListWorkspaceMembersRequest(c.Server, id, params)
@@ -3242,6 +3510,8 @@ func (c *Client) ListWorkspaceMembers(ctx context.Context, id string, params *Li
 }
 
 // AddMemberWithBody Add a member
+//
+// AddMember adds a registered user to a workspace with a role, without an invitation (System Initiative's "add user by email"). Admins may, in an active or inactive workspace, up to their own role. (Manager.AddMember)
 //
 // Takes any type of body and a specified content type.
 //
@@ -3260,6 +3530,8 @@ func (c *Client) AddMemberWithBody(ctx context.Context, id string, contentType s
 
 // AddMember Add a member
 //
+// AddMember adds a registered user to a workspace with a role, without an invitation (System Initiative's "add user by email"). Admins may, in an active or inactive workspace, up to their own role. (Manager.AddMember)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /workspaces/{id}/members (the `AddMember` operationId).
@@ -3276,6 +3548,8 @@ func (c *Client) AddMember(ctx context.Context, id string, body AddMemberJSONReq
 }
 
 // ChangeWorkspaceMemberRoleWithBody Change a member's role (by user ID or email)
+//
+// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
 //
 // Takes any type of body and a specified content type.
 //
@@ -3294,6 +3568,8 @@ func (c *Client) ChangeWorkspaceMemberRoleWithBody(ctx context.Context, id strin
 
 // ChangeWorkspaceMemberRole Change a member's role (by user ID or email)
 //
+// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /workspaces/{id}/members (the `ChangeWorkspaceMemberRole` operationId).
@@ -3311,6 +3587,8 @@ func (c *Client) ChangeWorkspaceMemberRole(ctx context.Context, id string, body 
 
 // RestoreWorkspace Restore a workspace
 //
+// RestoreWorkspace brings a soft-deleted workspace back to the status it had when it was deleted: an inactive workspace comes back inactive. The workspace.restored event says which ("to"). A workspace deleted before the status was recorded comes back active. Its owner and platform users may. (Manager.RestoreWorkspace)
+//
 // Corresponds with POST /workspaces/{id}/restore (the `RestoreWorkspace` operationId).
 func (c *Client) RestoreWorkspace(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRestoreWorkspaceRequest(c.Server, id)
@@ -3326,6 +3604,8 @@ func (c *Client) RestoreWorkspace(ctx context.Context, id string, reqEditors ...
 
 // ListWorkspaceTokens List a workspace's tokens
 //
+// ListTokens returns one page of tokens, oldest first, split by state. For a workspace, those who may manage its tokens (admins) see every token, other members their own, and a workspace or capped token only itself; for a user, users (signed in or with an uncapped personal token) see their own and platform users anyone's. (Manager.ListTokens)
+//
 // Corresponds with GET /workspaces/{id}/tokens (the `ListWorkspaceTokens` operationId).
 func (c *Client) ListWorkspaceTokens(ctx context.Context, id string, params *ListWorkspaceTokensParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListWorkspaceTokensRequest(c.Server, id, params)
@@ -3340,6 +3620,8 @@ func (c *Client) ListWorkspaceTokens(ctx context.Context, id string, params *Lis
 }
 
 // CreateWorkspaceTokenWithBody Create a workspace token
+//
+// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
 //
 // Takes any type of body and a specified content type.
 //
@@ -3358,6 +3640,8 @@ func (c *Client) CreateWorkspaceTokenWithBody(ctx context.Context, id string, co
 
 // CreateWorkspaceToken Create a workspace token
 //
+// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /workspaces/{id}/tokens (the `CreateWorkspaceToken` operationId).
@@ -3375,6 +3659,8 @@ func (c *Client) CreateWorkspaceToken(ctx context.Context, id string, body Creat
 
 // RevokeWorkspaceToken Revoke a workspace token
 //
+// RevokeToken revokes a token at once; it stays listed as revoked. Its creator (signed in, or with an uncapped personal token), admins of its workspace, platform users and System may; any token may revoke itself. (Manager.RevokeToken)
+//
 // Corresponds with DELETE /workspaces/{id}/tokens/{token_id} (the `RevokeWorkspaceToken` operationId).
 func (c *Client) RevokeWorkspaceToken(ctx context.Context, id string, tokenId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeWorkspaceTokenRequest(c.Server, id, tokenId)
@@ -3390,6 +3676,8 @@ func (c *Client) RevokeWorkspaceToken(ctx context.Context, id string, tokenId st
 
 // RotateWorkspaceToken Rotate a workspace token
 //
+// RotateToken gives a token a new secret, keeping its name, role and lifetime (from now); the old secret stops working at once. Only its creator (signed in, or with an uncapped personal token) and System may, and the grant ceiling is checked again against the creator's role. (Manager.RotateToken)
+//
 // Corresponds with POST /workspaces/{id}/tokens/{token_id}/rotate (the `RotateWorkspaceToken` operationId).
 func (c *Client) RotateWorkspaceToken(ctx context.Context, id string, tokenId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRotateWorkspaceTokenRequest(c.Server, id, tokenId)
@@ -3404,6 +3692,8 @@ func (c *Client) RotateWorkspaceToken(ctx context.Context, id string, tokenId st
 }
 
 // TransferOwnershipWithBody Transfer ownership
+//
+// TransferOwnership makes another admin of the workspace its owner; the old owner stays an admin. The owner and platform users may. (Manager.TransferOwnership)
 //
 // Takes any type of body and a specified content type.
 //
@@ -3421,6 +3711,8 @@ func (c *Client) TransferOwnershipWithBody(ctx context.Context, id string, conte
 }
 
 // TransferOwnership Transfer ownership
+//
+// TransferOwnership makes another admin of the workspace its owner; the old owner stays an admin. The owner and platform users may. (Manager.TransferOwnership)
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6425,12 +6717,16 @@ type ClientWithResponsesInterface interface {
 
 	// ReadFeedWithResponse Read the event feed
 	//
+	// Feed returns the events of every workspace after cursor, oldest first: the durable feed from which a host provisions per-workspace resources (a database, a starter kit) at least once. Keep the NextCursor of the last page you processed and resume from it after a restart. The cursor is the backend's feed position, which no later commit can sort before (see the storage contract), so nothing committed later is ever behind a cursor, even with many writers on one database. Only System and platform users may. (Manager.Feed)
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /admin/events (the `ReadFeed` operationId).
 	ReadFeedWithResponse(ctx context.Context, params *ReadFeedParams, reqEditors ...RequestEditorFn) (*ReadFeedResponse, error)
 
 	// ListMembersWithResponse List members
+	//
+	// ListMembers returns one page of a workspace's members, by user ID, with role, owner flag, join time, who invited them, and each member's email and name. Members may. A page reads one user record per member. (Manager.ListMembers)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6439,12 +6735,16 @@ type ClientWithResponsesInterface interface {
 
 	// RemoveMemberWithResponse Remove a member
 	//
+	// RemoveMember removes a member from a workspace, and revokes the workspace tokens they created there, in the same transaction. userID may also be the member's email (when it is no member's ID). Admins may, not on a member whose role is above theirs. The owner cannot be removed. (Manager.RemoveMember)
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /admin/users/{user_id} (the `RemoveMember` operationId).
 	RemoveMemberWithResponse(ctx context.Context, userId string, params *RemoveMemberParams, reqEditors ...RequestEditorFn) (*RemoveMemberResponse, error)
 
 	// ChangeMemberRoleWithBodyWithResponse Change a member's role
+	//
+	// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6453,12 +6753,16 @@ type ClientWithResponsesInterface interface {
 
 	// ChangeMemberRoleWithResponse Change a member's role
 	//
+	// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /admin/users/{user_id} (the `ChangeMemberRole` operationId).
 	ChangeMemberRoleWithResponse(ctx context.Context, userId string, params *ChangeMemberRoleParams, body ChangeMemberRoleJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangeMemberRoleResponse, error)
 
 	// ListInvitationsWithResponse List invitations
+	//
+	// ListInvitations returns one page of a workspace's invitations, oldest first, each with its state now: pending, accepted, expired or revoked. Admins may. (Manager.ListInvitations)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6467,12 +6771,16 @@ type ClientWithResponsesInterface interface {
 
 	// CreateInvitationWithBodyWithResponse Invite someone
 	//
+	// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /admin/workspace/invites (the `CreateInvitation` operationId).
 	CreateInvitationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateInvitationResponse, error)
 
 	// CreateInvitationWithResponse Invite someone
+	//
+	// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6481,12 +6789,16 @@ type ClientWithResponsesInterface interface {
 
 	// RevokeInvitationWithResponse Revoke an invitation
 	//
+	// RevokeInvitation kills a pending invitation; it stays listed as revoked. Admins may, in an active or inactive workspace. (Manager.RevokeInvitation)
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /admin/workspace/invites/{id} (the `RevokeInvitation` operationId).
 	RevokeInvitationWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*RevokeInvitationResponse, error)
 
 	// ResendInvitationWithResponse Resend an invitation
+	//
+	// ResendInvitation renews a pending or expired invitation: a new secret and expiry; the old link stops working. The grant ceiling is checked again, against the resender. Admins may, in an active workspace. (Manager.ResendInvitation)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6495,12 +6807,16 @@ type ClientWithResponsesInterface interface {
 
 	// ListAllWorkspacesWithResponse List every workspace
 	//
+	// ListAllWorkspaces is ListWorkspaces for the admin listing (Tell's GET /admin/workspaces): every workspace, and only for System and platform users; anyone else is refused rather than shown their own. (Manager.ListAllWorkspaces)
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /admin/workspaces (the `ListAllWorkspaces` operationId).
 	ListAllWorkspacesWithResponse(ctx context.Context, params *ListAllWorkspacesParams, reqEditors ...RequestEditorFn) (*ListAllWorkspacesResponse, error)
 
 	// PurgeWorkspaceWithResponse Purge a workspace
+	//
+	// PurgeWorkspace removes a workspace for good, with its members, invitations, tokens and events, in one transaction; one workspace.purged event remains. Its slug and external ID become free. Only System and platform users may. (Manager.PurgeWorkspace)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6527,12 +6843,16 @@ type ClientWithResponsesInterface interface {
 
 	// PreviewInvitationWithBodyWithResponse Preview an invitation
 	//
+	// InvitationBySecret returns the invitation a secret opens, with its state, so an acceptance page can say "you are invited to … as …" before anyone signs in. The secret itself is the credential: no principal is needed. (Manager.InvitationBySecret)
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /invites/preview (the `PreviewInvitation` operationId).
 	PreviewInvitationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PreviewInvitationResponse, error)
 
 	// PreviewInvitationWithResponse Preview an invitation
+	//
+	// InvitationBySecret returns the invitation a secret opens, with its state, so an acceptance page can say "you are invited to … as …" before anyone signs in. The secret itself is the credential: no principal is needed. (Manager.InvitationBySecret)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6541,12 +6861,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetOpenAPIDocumentWithResponse This document
 	//
+	// This document: OpenAPI 3.1, the contract the API is tested against.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /openapi.json (the `GetOpenAPIDocument` operationId).
 	GetOpenAPIDocumentWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenAPIDocumentResponse, error)
 
 	// RenameRoleWithBodyWithResponse Rename a role
+	//
+	// RenameRole gives every membership, invitation and token that holds role from the role to instead, in one transaction, and records a role.renamed event. It is how a host renames a role in its policy: open a Manager whose policy declares both, rename, then drop the old name from the policy (or pass Options.RenameRoles, which does the same while New opens the store). to must be a member role of the policy; from may be any role name, declared or not. Owners must keep the highest role, so renaming the role owners hold to a lower one is refused. Only System and platform users may (the platform:roles action). (Manager.RenameRole)
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6555,12 +6879,16 @@ type ClientWithResponsesInterface interface {
 
 	// RenameRoleWithResponse Rename a role
 	//
+	// RenameRole gives every membership, invitation and token that holds role from the role to instead, in one transaction, and records a role.renamed event. It is how a host renames a role in its policy: open a Manager whose policy declares both, rename, then drop the old name from the policy (or pass Options.RenameRoles, which does the same while New opens the store). to must be a member role of the policy; from may be any role name, declared or not. Owners must keep the highest role, so renaming the role owners hold to a lower one is refused. Only System and platform users may (the platform:roles action). (Manager.RenameRole)
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /platform/roles/{role}/rename (the `RenameRole` operationId).
 	RenameRoleWithResponse(ctx context.Context, role string, body RenameRoleJSONRequestBody, reqEditors ...RequestEditorFn) (*RenameRoleResponse, error)
 
 	// ListUsersWithResponse List users
+	//
+	// ListUsers returns one page of registered users, by ID. Only System and platform users may. (Manager.ListUsers)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6569,12 +6897,16 @@ type ClientWithResponsesInterface interface {
 
 	// RegisterUserWithBodyWithResponse Register a user
 	//
+	// RegisterUser records a user of the host application. Only System and platform users register users; tenancy never authenticates people itself. (Manager.RegisterUser)
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /platform/users (the `RegisterUser` operationId).
 	RegisterUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RegisterUserResponse, error)
 
 	// RegisterUserWithResponse Register a user
+	//
+	// RegisterUser records a user of the host application. Only System and platform users register users; tenancy never authenticates people itself. (Manager.RegisterUser)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6583,12 +6915,16 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteUserWithResponse Erase a user
 	//
+	// DeleteUser erases a user (the GDPR right to erasure): in one transaction it removes their memberships, every token they created and the user record, and deletes the invitations that hold their email (sent to it, or accepted by them). Invitations they sent stay listed under their workspaces without an inviter; pending ones are revoked first. It is refused while the user owns a workspace, deleted ones included: transfer (or purge) it first. Events never carry a user's email or name, only IDs, so the log keeps no personal data; the user.deleted event names the ID and the counts. It reads every invitation of the store, to find those holding the email. The user (signed in, or with a personal token without a cap), System and platform users may. (Manager.DeleteUser)
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /platform/users/{user_id} (the `DeleteUser` operationId).
 	DeleteUserWithResponse(ctx context.Context, userId string, reqEditors ...RequestEditorFn) (*DeleteUserResponse, error)
 
 	// GetUserWithResponse Get a user
+	//
+	// GetUser returns a user by ID. Users may read themselves (with any of their tokens); System and platform users (signed in, or with a personal token that is uncapped or capped at platform) may read anyone. (Manager.GetUser)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6597,12 +6933,16 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateUserWithBodyWithResponse Change a user's name or email
 	//
+	// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /platform/users/{user_id} (the `UpdateUser` operationId).
 	UpdateUserWithBodyWithResponse(ctx context.Context, userId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateUserResponse, error)
 
 	// UpdateUserWithResponse Change a user's name or email
+	//
+	// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6611,12 +6951,16 @@ type ClientWithResponsesInterface interface {
 
 	// SetPlatformWithBodyWithResponse Grant or withdraw platform
 	//
+	// SetPlatform grants (on) or withdraws (off) a user's platform attribute, which allows cross-workspace operations. Only System and platform users may: the grant ceiling means nobody below platform grants platform. (Manager.SetPlatform)
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /platform/users/{user_id} (the `SetPlatform` operationId).
 	SetPlatformWithBodyWithResponse(ctx context.Context, userId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetPlatformResponse, error)
 
 	// SetPlatformWithResponse Grant or withdraw platform
+	//
+	// SetPlatform grants (on) or withdraws (off) a user's platform attribute, which allows cross-workspace operations. Only System and platform users may: the grant ceiling means nobody below platform grants platform. (Manager.SetPlatform)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6625,12 +6969,16 @@ type ClientWithResponsesInterface interface {
 
 	// ReactivateUserWithResponse Reactivate a user
 	//
+	// ReactivateUser lifts a suspension: the user's tokens work again, as they were. Only System and platform users may. Reactivating an active user changes nothing. (Manager.ReactivateUser)
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /platform/users/{user_id}/reactivate (the `ReactivateUser` operationId).
 	ReactivateUserWithResponse(ctx context.Context, userId string, reqEditors ...RequestEditorFn) (*ReactivateUserResponse, error)
 
 	// SuspendUserWithResponse Suspend a user
+	//
+	// SuspendUser suspends a user: from the next call on, the user and every token they created fail authentication (ErrUnauthenticated), while their memberships, tokens and ownerships are kept for ReactivateUser. Only System and platform users may, and nobody suspends themselves. Suspending a suspended user changes nothing. (Manager.SuspendUser)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6639,12 +6987,16 @@ type ClientWithResponsesInterface interface {
 
 	// ListRolesWithResponse List the member roles
 	//
+	// The policy's member roles, lowest first, and the role an invitation or addition without one gets.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /roles (the `ListRoles` operationId).
 	ListRolesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListRolesResponse, error)
 
 	// ListStarterKitsWithResponse List the starter kits a new workspace may start from
+	//
+	// StarterKits returns the starter-kit names CreateWorkspace accepts (Options.StarterKits), in the order given: the order a CLI numbers them in. (Manager.StarterKits)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6653,12 +7005,16 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteMeWithResponse Erase my account
 	//
+	// DeleteUser erases a user (the GDPR right to erasure): in one transaction it removes their memberships, every token they created and the user record, and deletes the invitations that hold their email (sent to it, or accepted by them). Invitations they sent stay listed under their workspaces without an inviter; pending ones are revoked first. It is refused while the user owns a workspace, deleted ones included: transfer (or purge) it first. Events never carry a user's email or name, only IDs, so the log keeps no personal data; the user.deleted event names the ID and the counts. It reads every invitation of the store, to find those holding the email. The user (signed in, or with a personal token without a cap), System and platform users may. (Manager.DeleteUser)
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /user (the `DeleteMe` operationId).
 	DeleteMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DeleteMeResponse, error)
 
 	// GetMeWithResponse Who am I
+	//
+	// GetUser returns a user by ID. Users may read themselves (with any of their tokens); System and platform users (signed in, or with a personal token that is uncapped or capped at platform) may read anyone. (Manager.GetUser)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6667,12 +7023,16 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateMeWithBodyWithResponse Change my name or email
 	//
+	// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /user (the `UpdateMe` operationId).
 	UpdateMeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateMeResponse, error)
 
 	// UpdateMeWithResponse Change my name or email
+	//
+	// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6681,12 +7041,16 @@ type ClientWithResponsesInterface interface {
 
 	// RequestEmailChangeWithBodyWithResponse Change my email: send a secret to the new address
 	//
+	// RequestEmailChange starts a change of userID's email to email: it makes a single-use secret, valid for Options.EmailChangeTTL (24 hours by default), and returns it for the host to send to the new address. The account keeps its current address until ConfirmEmailChange. A new request replaces a pending one, whose secret then no longer works. The user.email_change_requested event names the user, never an address. The user (signed in, or with a personal token without a cap) may, as may System and platform users, though they can set an address directly with UpdateUser. (Manager.RequestEmailChange)
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /user/email-change (the `RequestEmailChange` operationId).
 	RequestEmailChangeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RequestEmailChangeResponse, error)
 
 	// RequestEmailChangeWithResponse Change my email: send a secret to the new address
+	//
+	// RequestEmailChange starts a change of userID's email to email: it makes a single-use secret, valid for Options.EmailChangeTTL (24 hours by default), and returns it for the host to send to the new address. The account keeps its current address until ConfirmEmailChange. A new request replaces a pending one, whose secret then no longer works. The user.email_change_requested event names the user, never an address. The user (signed in, or with a personal token without a cap) may, as may System and platform users, though they can set an address directly with UpdateUser. (Manager.RequestEmailChange)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6695,12 +7059,16 @@ type ClientWithResponsesInterface interface {
 
 	// ConfirmEmailChangeWithBodyWithResponse Confirm my new email with the secret it received
 	//
+	// ConfirmEmailChange completes the change RequestEmailChange started: given the secret sent to the new address, by the same user (signed in, or with a personal token without a cap), it sets the account's email to that address and uses the secret up. Pending invitations to the new address then open for the user; those to the old one no longer do. The user.email_changed event names the user, never an address. (Manager.ConfirmEmailChange)
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /user/email-change/confirm (the `ConfirmEmailChange` operationId).
 	ConfirmEmailChangeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConfirmEmailChangeResponse, error)
 
 	// ConfirmEmailChangeWithResponse Confirm my new email with the secret it received
+	//
+	// ConfirmEmailChange completes the change RequestEmailChange started: given the secret sent to the new address, by the same user (signed in, or with a personal token without a cap), it sets the account's email to that address and uses the secret up. Pending invitations to the new address then open for the user; those to the old one no longer do. The user.email_changed event names the user, never an address. (Manager.ConfirmEmailChange)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6709,12 +7077,16 @@ type ClientWithResponsesInterface interface {
 
 	// ListMyTokensWithResponse List my tokens
 	//
+	// ListTokens returns one page of tokens, oldest first, split by state. For a workspace, those who may manage its tokens (admins) see every token, other members their own, and a workspace or capped token only itself; for a user, users (signed in or with an uncapped personal token) see their own and platform users anyone's. (Manager.ListTokens)
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /user/tokens (the `ListMyTokens` operationId).
 	ListMyTokensWithResponse(ctx context.Context, params *ListMyTokensParams, reqEditors ...RequestEditorFn) (*ListMyTokensResponse, error)
 
 	// CreatePersonalTokenWithBodyWithResponse Create a personal token
+	//
+	// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6723,12 +7095,16 @@ type ClientWithResponsesInterface interface {
 
 	// CreatePersonalTokenWithResponse Create a personal token
 	//
+	// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /user/tokens (the `CreatePersonalToken` operationId).
 	CreatePersonalTokenWithResponse(ctx context.Context, body CreatePersonalTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*CreatePersonalTokenResponse, error)
 
 	// RevokePersonalTokenWithResponse Revoke a personal token
+	//
+	// RevokeToken revokes a token at once; it stays listed as revoked. Its creator (signed in, or with an uncapped personal token), admins of its workspace, platform users and System may; any token may revoke itself. (Manager.RevokeToken)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6737,12 +7113,16 @@ type ClientWithResponsesInterface interface {
 
 	// RotatePersonalTokenWithResponse Rotate a personal token
 	//
+	// RotateToken gives a token a new secret, keeping its name, role and lifetime (from now); the old secret stops working at once. Only its creator (signed in, or with an uncapped personal token) and System may, and the grant ceiling is checked again against the creator's role. (Manager.RotateToken)
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /user/tokens/{token_id}/rotate (the `RotatePersonalToken` operationId).
 	RotatePersonalTokenWithResponse(ctx context.Context, tokenId string, reqEditors ...RequestEditorFn) (*RotatePersonalTokenResponse, error)
 
 	// ListMyWorkspacesWithResponse List my workspaces
+	//
+	// ListUserWorkspaces returns the workspaces a user belongs to that p may read, with the user's role in each, in workspace creation order. Users list their own (a workspace token: at most its workspace); System and platform users anyone's. Options as ListWorkspaces. (Manager.ListUserWorkspaces)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6751,12 +7131,16 @@ type ClientWithResponsesInterface interface {
 
 	// CreateWorkspaceWithBodyWithResponse Create a workspace
 	//
+	// CreateWorkspace creates a workspace. Its creator (or OwnerID, when System or a platform user acts for someone) becomes its owner and admin in the same transaction, and a workspace.created event is recorded. (Manager.CreateWorkspace)
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /user/workspaces (the `CreateWorkspace` operationId).
 	CreateWorkspaceWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWorkspaceResponse, error)
 
 	// CreateWorkspaceWithResponse Create a workspace
+	//
+	// CreateWorkspace creates a workspace. Its creator (or OwnerID, when System or a platform user acts for someone) becomes its owner and admin in the same transaction, and a workspace.created event is recorded. (Manager.CreateWorkspace)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6792,12 +7176,16 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteWebhookWithResponse Delete a webhook endpoint
 	//
+	// DeleteWebhook removes an endpoint, its attempts and its delivery checkpoint. (Manager.DeleteWebhook)
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /webhooks/{id} (the `DeleteWebhook` operationId).
 	DeleteWebhookWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteWebhookResponse, error)
 
 	// GetWebhookWithResponse Get a webhook endpoint
+	//
+	// GetWebhook returns an endpoint, without its secret. (Manager.GetWebhook)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6823,6 +7211,8 @@ type ClientWithResponsesInterface interface {
 	UpdateWebhookWithResponse(ctx context.Context, id string, body UpdateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWebhookResponse, error)
 
 	// ListWebhookAttemptsWithResponse List a webhook's delivery attempts
+	//
+	// One page of an endpoint's delivery attempts, oldest first: time, try, status, latency, the first 1 KiB of the answer, the error. (Manager.ListWebhookAttempts)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6858,12 +7248,16 @@ type ClientWithResponsesInterface interface {
 
 	// ListWorkspacesWithResponse List workspaces
 	//
+	// ListWorkspaces returns one page of the workspaces p may read, in creation order: every workspace for System and platform users, the workspaces p belongs to for others, and for a workspace token at most its own workspace. Without a status filter it lists active and inactive workspaces; Status: Deleted lists the deleted ones p may still read (those it owns, or every one with platform powers). A page costs the same wherever it starts. (Manager.ListWorkspaces)
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /workspaces (the `ListWorkspaces` operationId).
 	ListWorkspacesWithResponse(ctx context.Context, params *ListWorkspacesParams, reqEditors ...RequestEditorFn) (*ListWorkspacesResponse, error)
 
 	// GetWorkspaceStatsWithResponse Workspace statistics
+	//
+	// Stats counts workspaces by state, from counters kept in the same transactions as every change: O(1) whatever the number of workspaces. Only System and platform users may. (Manager.Stats)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6899,12 +7293,16 @@ type ClientWithResponsesInterface interface {
 
 	// GetWorkspaceWithResponse Get a workspace
 	//
+	// GetWorkspace returns a workspace by ID. Members may read it; a deleted one only its owner and platform users (to restore it). (Manager.GetWorkspace)
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /workspaces/{id} (the `GetWorkspace` operationId).
 	GetWorkspaceWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetWorkspaceResponse, error)
 
 	// UpdateWorkspaceWithBodyWithResponse Update a workspace
+	//
+	// UpdateWorkspace changes the name, slug, description, metadata or status, all in one transaction: either everything changes or nothing does. Admins may. The status changes first, so an inactive workspace can be renamed while it is reactivated; the fields change only in a workspace that is then active. A change to the same value is no change and records no event. (Manager.UpdateWorkspace)
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6913,12 +7311,16 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateWorkspaceWithResponse Update a workspace
 	//
+	// UpdateWorkspace changes the name, slug, description, metadata or status, all in one transaction: either everything changes or nothing does. Admins may. The status changes first, so an inactive workspace can be renamed while it is reactivated; the fields change only in a workspace that is then active. A change to the same value is no change and records no event. (Manager.UpdateWorkspace)
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /workspaces/{id} (the `UpdateWorkspace` operationId).
 	UpdateWorkspaceWithResponse(ctx context.Context, id string, body UpdateWorkspaceJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateWorkspaceResponse, error)
 
 	// ListWorkspaceEventsWithResponse List a workspace's events
+	//
+	// ListEvents returns one page of a workspace's audit log, oldest first. Admins may. (Manager.ListEvents)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6945,12 +7347,16 @@ type ClientWithResponsesInterface interface {
 
 	// InviteMemberWithBodyWithResponse Invite someone to a workspace by email
 	//
+	// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /workspaces/{id}/invites (the `InviteMember` operationId).
 	InviteMemberWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InviteMemberResponse, error)
 
 	// InviteMemberWithResponse Invite someone to a workspace by email
+	//
+	// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6959,12 +7365,16 @@ type ClientWithResponsesInterface interface {
 
 	// LeaveWorkspaceWithResponse Leave a workspace
 	//
+	// LeaveWorkspace removes p's own membership, revoking the workspace tokens p created there. The owner cannot leave: transfer ownership first. A membership is the user's own: only the user or a personal token without a cap may leave. (Manager.LeaveWorkspace)
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /workspaces/{id}/leave (the `LeaveWorkspace` operationId).
 	LeaveWorkspaceWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*LeaveWorkspaceResponse, error)
 
 	// RemoveWorkspaceMemberWithBodyWithResponse Remove a member (by user ID or email)
+	//
+	// RemoveMember removes a member from a workspace, and revokes the workspace tokens they created there, in the same transaction. userID may also be the member's email (when it is no member's ID). Admins may, not on a member whose role is above theirs. The owner cannot be removed. (Manager.RemoveMember)
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6973,12 +7383,16 @@ type ClientWithResponsesInterface interface {
 
 	// RemoveWorkspaceMemberWithResponse Remove a member (by user ID or email)
 	//
+	// RemoveMember removes a member from a workspace, and revokes the workspace tokens they created there, in the same transaction. userID may also be the member's email (when it is no member's ID). Admins may, not on a member whose role is above theirs. The owner cannot be removed. (Manager.RemoveMember)
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /workspaces/{id}/members (the `RemoveWorkspaceMember` operationId).
 	RemoveWorkspaceMemberWithResponse(ctx context.Context, id string, body RemoveWorkspaceMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*RemoveWorkspaceMemberResponse, error)
 
 	// ListWorkspaceMembersWithResponse List a workspace's members, with email and name
+	//
+	// ListMembers returns one page of a workspace's members, by user ID, with role, owner flag, join time, who invited them, and each member's email and name. Members may. A page reads one user record per member. (Manager.ListMembers)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6987,12 +7401,16 @@ type ClientWithResponsesInterface interface {
 
 	// AddMemberWithBodyWithResponse Add a member
 	//
+	// AddMember adds a registered user to a workspace with a role, without an invitation (System Initiative's "add user by email"). Admins may, in an active or inactive workspace, up to their own role. (Manager.AddMember)
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /workspaces/{id}/members (the `AddMember` operationId).
 	AddMemberWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddMemberResponse, error)
 
 	// AddMemberWithResponse Add a member
+	//
+	// AddMember adds a registered user to a workspace with a role, without an invitation (System Initiative's "add user by email"). Admins may, in an active or inactive workspace, up to their own role. (Manager.AddMember)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7001,12 +7419,16 @@ type ClientWithResponsesInterface interface {
 
 	// ChangeWorkspaceMemberRoleWithBodyWithResponse Change a member's role (by user ID or email)
 	//
+	// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /workspaces/{id}/members (the `ChangeWorkspaceMemberRole` operationId).
 	ChangeWorkspaceMemberRoleWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangeWorkspaceMemberRoleResponse, error)
 
 	// ChangeWorkspaceMemberRoleWithResponse Change a member's role (by user ID or email)
+	//
+	// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7015,12 +7437,16 @@ type ClientWithResponsesInterface interface {
 
 	// RestoreWorkspaceWithResponse Restore a workspace
 	//
+	// RestoreWorkspace brings a soft-deleted workspace back to the status it had when it was deleted: an inactive workspace comes back inactive. The workspace.restored event says which ("to"). A workspace deleted before the status was recorded comes back active. Its owner and platform users may. (Manager.RestoreWorkspace)
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /workspaces/{id}/restore (the `RestoreWorkspace` operationId).
 	RestoreWorkspaceWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*RestoreWorkspaceResponse, error)
 
 	// ListWorkspaceTokensWithResponse List a workspace's tokens
+	//
+	// ListTokens returns one page of tokens, oldest first, split by state. For a workspace, those who may manage its tokens (admins) see every token, other members their own, and a workspace or capped token only itself; for a user, users (signed in or with an uncapped personal token) see their own and platform users anyone's. (Manager.ListTokens)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7029,12 +7455,16 @@ type ClientWithResponsesInterface interface {
 
 	// CreateWorkspaceTokenWithBodyWithResponse Create a workspace token
 	//
+	// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /workspaces/{id}/tokens (the `CreateWorkspaceToken` operationId).
 	CreateWorkspaceTokenWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWorkspaceTokenResponse, error)
 
 	// CreateWorkspaceTokenWithResponse Create a workspace token
+	//
+	// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7043,12 +7473,16 @@ type ClientWithResponsesInterface interface {
 
 	// RevokeWorkspaceTokenWithResponse Revoke a workspace token
 	//
+	// RevokeToken revokes a token at once; it stays listed as revoked. Its creator (signed in, or with an uncapped personal token), admins of its workspace, platform users and System may; any token may revoke itself. (Manager.RevokeToken)
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /workspaces/{id}/tokens/{token_id} (the `RevokeWorkspaceToken` operationId).
 	RevokeWorkspaceTokenWithResponse(ctx context.Context, id string, tokenId string, reqEditors ...RequestEditorFn) (*RevokeWorkspaceTokenResponse, error)
 
 	// RotateWorkspaceTokenWithResponse Rotate a workspace token
+	//
+	// RotateToken gives a token a new secret, keeping its name, role and lifetime (from now); the old secret stops working at once. Only its creator (signed in, or with an uncapped personal token) and System may, and the grant ceiling is checked again against the creator's role. (Manager.RotateToken)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7057,12 +7491,16 @@ type ClientWithResponsesInterface interface {
 
 	// TransferOwnershipWithBodyWithResponse Transfer ownership
 	//
+	// TransferOwnership makes another admin of the workspace its owner; the old owner stays an admin. The owner and platform users may. (Manager.TransferOwnership)
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /workspaces/{id}/transfer (the `TransferOwnership` operationId).
 	TransferOwnershipWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TransferOwnershipResponse, error)
 
 	// TransferOwnershipWithResponse Transfer ownership
+	//
+	// TransferOwnership makes another admin of the workspace its owner; the old owner stays an admin. The owner and platform users may. (Manager.TransferOwnership)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12294,6 +12732,8 @@ func (r TransferOwnershipResponse) ContentType() string {
 
 // ReadFeedWithResponse Read the event feed
 //
+// Feed returns the events of every workspace after cursor, oldest first: the durable feed from which a host provisions per-workspace resources (a database, a starter kit) at least once. Keep the NextCursor of the last page you processed and resume from it after a restart. The cursor is the backend's feed position, which no later commit can sort before (see the storage contract), so nothing committed later is ever behind a cursor, even with many writers on one database. Only System and platform users may. (Manager.Feed)
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /admin/events (the `ReadFeed` operationId).
@@ -12306,6 +12746,8 @@ func (c *ClientWithResponses) ReadFeedWithResponse(ctx context.Context, params *
 }
 
 // ListMembersWithResponse List members
+//
+// ListMembers returns one page of a workspace's members, by user ID, with role, owner flag, join time, who invited them, and each member's email and name. Members may. A page reads one user record per member. (Manager.ListMembers)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12320,6 +12762,8 @@ func (c *ClientWithResponses) ListMembersWithResponse(ctx context.Context, param
 
 // RemoveMemberWithResponse Remove a member
 //
+// RemoveMember removes a member from a workspace, and revokes the workspace tokens they created there, in the same transaction. userID may also be the member's email (when it is no member's ID). Admins may, not on a member whose role is above theirs. The owner cannot be removed. (Manager.RemoveMember)
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /admin/users/{user_id} (the `RemoveMember` operationId).
@@ -12332,6 +12776,8 @@ func (c *ClientWithResponses) RemoveMemberWithResponse(ctx context.Context, user
 }
 
 // ChangeMemberRoleWithBodyWithResponse Change a member's role
+//
+// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12346,6 +12792,8 @@ func (c *ClientWithResponses) ChangeMemberRoleWithBodyWithResponse(ctx context.C
 
 // ChangeMemberRoleWithResponse Change a member's role
 //
+// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /admin/users/{user_id} (the `ChangeMemberRole` operationId).
@@ -12358,6 +12806,8 @@ func (c *ClientWithResponses) ChangeMemberRoleWithResponse(ctx context.Context, 
 }
 
 // ListInvitationsWithResponse List invitations
+//
+// ListInvitations returns one page of a workspace's invitations, oldest first, each with its state now: pending, accepted, expired or revoked. Admins may. (Manager.ListInvitations)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12372,6 +12822,8 @@ func (c *ClientWithResponses) ListInvitationsWithResponse(ctx context.Context, p
 
 // CreateInvitationWithBodyWithResponse Invite someone
 //
+// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /admin/workspace/invites (the `CreateInvitation` operationId).
@@ -12384,6 +12836,8 @@ func (c *ClientWithResponses) CreateInvitationWithBodyWithResponse(ctx context.C
 }
 
 // CreateInvitationWithResponse Invite someone
+//
+// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12398,6 +12852,8 @@ func (c *ClientWithResponses) CreateInvitationWithResponse(ctx context.Context, 
 
 // RevokeInvitationWithResponse Revoke an invitation
 //
+// RevokeInvitation kills a pending invitation; it stays listed as revoked. Admins may, in an active or inactive workspace. (Manager.RevokeInvitation)
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /admin/workspace/invites/{id} (the `RevokeInvitation` operationId).
@@ -12410,6 +12866,8 @@ func (c *ClientWithResponses) RevokeInvitationWithResponse(ctx context.Context, 
 }
 
 // ResendInvitationWithResponse Resend an invitation
+//
+// ResendInvitation renews a pending or expired invitation: a new secret and expiry; the old link stops working. The grant ceiling is checked again, against the resender. Admins may, in an active workspace. (Manager.ResendInvitation)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12424,6 +12882,8 @@ func (c *ClientWithResponses) ResendInvitationWithResponse(ctx context.Context, 
 
 // ListAllWorkspacesWithResponse List every workspace
 //
+// ListAllWorkspaces is ListWorkspaces for the admin listing (Tell's GET /admin/workspaces): every workspace, and only for System and platform users; anyone else is refused rather than shown their own. (Manager.ListAllWorkspaces)
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /admin/workspaces (the `ListAllWorkspaces` operationId).
@@ -12436,6 +12896,8 @@ func (c *ClientWithResponses) ListAllWorkspacesWithResponse(ctx context.Context,
 }
 
 // PurgeWorkspaceWithResponse Purge a workspace
+//
+// PurgeWorkspace removes a workspace for good, with its members, invitations, tokens and events, in one transaction; one workspace.purged event remains. Its slug and external ID become free. Only System and platform users may. (Manager.PurgeWorkspace)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12480,6 +12942,8 @@ func (c *ClientWithResponses) AcceptInvitationWithResponse(ctx context.Context, 
 
 // PreviewInvitationWithBodyWithResponse Preview an invitation
 //
+// InvitationBySecret returns the invitation a secret opens, with its state, so an acceptance page can say "you are invited to … as …" before anyone signs in. The secret itself is the credential: no principal is needed. (Manager.InvitationBySecret)
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /invites/preview (the `PreviewInvitation` operationId).
@@ -12492,6 +12956,8 @@ func (c *ClientWithResponses) PreviewInvitationWithBodyWithResponse(ctx context.
 }
 
 // PreviewInvitationWithResponse Preview an invitation
+//
+// InvitationBySecret returns the invitation a secret opens, with its state, so an acceptance page can say "you are invited to … as …" before anyone signs in. The secret itself is the credential: no principal is needed. (Manager.InvitationBySecret)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12506,6 +12972,8 @@ func (c *ClientWithResponses) PreviewInvitationWithResponse(ctx context.Context,
 
 // GetOpenAPIDocumentWithResponse This document
 //
+// This document: OpenAPI 3.1, the contract the API is tested against.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /openapi.json (the `GetOpenAPIDocument` operationId).
@@ -12518,6 +12986,8 @@ func (c *ClientWithResponses) GetOpenAPIDocumentWithResponse(ctx context.Context
 }
 
 // RenameRoleWithBodyWithResponse Rename a role
+//
+// RenameRole gives every membership, invitation and token that holds role from the role to instead, in one transaction, and records a role.renamed event. It is how a host renames a role in its policy: open a Manager whose policy declares both, rename, then drop the old name from the policy (or pass Options.RenameRoles, which does the same while New opens the store). to must be a member role of the policy; from may be any role name, declared or not. Owners must keep the highest role, so renaming the role owners hold to a lower one is refused. Only System and platform users may (the platform:roles action). (Manager.RenameRole)
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12532,6 +13002,8 @@ func (c *ClientWithResponses) RenameRoleWithBodyWithResponse(ctx context.Context
 
 // RenameRoleWithResponse Rename a role
 //
+// RenameRole gives every membership, invitation and token that holds role from the role to instead, in one transaction, and records a role.renamed event. It is how a host renames a role in its policy: open a Manager whose policy declares both, rename, then drop the old name from the policy (or pass Options.RenameRoles, which does the same while New opens the store). to must be a member role of the policy; from may be any role name, declared or not. Owners must keep the highest role, so renaming the role owners hold to a lower one is refused. Only System and platform users may (the platform:roles action). (Manager.RenameRole)
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /platform/roles/{role}/rename (the `RenameRole` operationId).
@@ -12544,6 +13016,8 @@ func (c *ClientWithResponses) RenameRoleWithResponse(ctx context.Context, role s
 }
 
 // ListUsersWithResponse List users
+//
+// ListUsers returns one page of registered users, by ID. Only System and platform users may. (Manager.ListUsers)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12558,6 +13032,8 @@ func (c *ClientWithResponses) ListUsersWithResponse(ctx context.Context, params 
 
 // RegisterUserWithBodyWithResponse Register a user
 //
+// RegisterUser records a user of the host application. Only System and platform users register users; tenancy never authenticates people itself. (Manager.RegisterUser)
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /platform/users (the `RegisterUser` operationId).
@@ -12570,6 +13046,8 @@ func (c *ClientWithResponses) RegisterUserWithBodyWithResponse(ctx context.Conte
 }
 
 // RegisterUserWithResponse Register a user
+//
+// RegisterUser records a user of the host application. Only System and platform users register users; tenancy never authenticates people itself. (Manager.RegisterUser)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12584,6 +13062,8 @@ func (c *ClientWithResponses) RegisterUserWithResponse(ctx context.Context, body
 
 // DeleteUserWithResponse Erase a user
 //
+// DeleteUser erases a user (the GDPR right to erasure): in one transaction it removes their memberships, every token they created and the user record, and deletes the invitations that hold their email (sent to it, or accepted by them). Invitations they sent stay listed under their workspaces without an inviter; pending ones are revoked first. It is refused while the user owns a workspace, deleted ones included: transfer (or purge) it first. Events never carry a user's email or name, only IDs, so the log keeps no personal data; the user.deleted event names the ID and the counts. It reads every invitation of the store, to find those holding the email. The user (signed in, or with a personal token without a cap), System and platform users may. (Manager.DeleteUser)
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /platform/users/{user_id} (the `DeleteUser` operationId).
@@ -12596,6 +13076,8 @@ func (c *ClientWithResponses) DeleteUserWithResponse(ctx context.Context, userId
 }
 
 // GetUserWithResponse Get a user
+//
+// GetUser returns a user by ID. Users may read themselves (with any of their tokens); System and platform users (signed in, or with a personal token that is uncapped or capped at platform) may read anyone. (Manager.GetUser)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12610,6 +13092,8 @@ func (c *ClientWithResponses) GetUserWithResponse(ctx context.Context, userId st
 
 // UpdateUserWithBodyWithResponse Change a user's name or email
 //
+// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /platform/users/{user_id} (the `UpdateUser` operationId).
@@ -12622,6 +13106,8 @@ func (c *ClientWithResponses) UpdateUserWithBodyWithResponse(ctx context.Context
 }
 
 // UpdateUserWithResponse Change a user's name or email
+//
+// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12636,6 +13122,8 @@ func (c *ClientWithResponses) UpdateUserWithResponse(ctx context.Context, userId
 
 // SetPlatformWithBodyWithResponse Grant or withdraw platform
 //
+// SetPlatform grants (on) or withdraws (off) a user's platform attribute, which allows cross-workspace operations. Only System and platform users may: the grant ceiling means nobody below platform grants platform. (Manager.SetPlatform)
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /platform/users/{user_id} (the `SetPlatform` operationId).
@@ -12648,6 +13136,8 @@ func (c *ClientWithResponses) SetPlatformWithBodyWithResponse(ctx context.Contex
 }
 
 // SetPlatformWithResponse Grant or withdraw platform
+//
+// SetPlatform grants (on) or withdraws (off) a user's platform attribute, which allows cross-workspace operations. Only System and platform users may: the grant ceiling means nobody below platform grants platform. (Manager.SetPlatform)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12662,6 +13152,8 @@ func (c *ClientWithResponses) SetPlatformWithResponse(ctx context.Context, userI
 
 // ReactivateUserWithResponse Reactivate a user
 //
+// ReactivateUser lifts a suspension: the user's tokens work again, as they were. Only System and platform users may. Reactivating an active user changes nothing. (Manager.ReactivateUser)
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /platform/users/{user_id}/reactivate (the `ReactivateUser` operationId).
@@ -12674,6 +13166,8 @@ func (c *ClientWithResponses) ReactivateUserWithResponse(ctx context.Context, us
 }
 
 // SuspendUserWithResponse Suspend a user
+//
+// SuspendUser suspends a user: from the next call on, the user and every token they created fail authentication (ErrUnauthenticated), while their memberships, tokens and ownerships are kept for ReactivateUser. Only System and platform users may, and nobody suspends themselves. Suspending a suspended user changes nothing. (Manager.SuspendUser)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12688,6 +13182,8 @@ func (c *ClientWithResponses) SuspendUserWithResponse(ctx context.Context, userI
 
 // ListRolesWithResponse List the member roles
 //
+// The policy's member roles, lowest first, and the role an invitation or addition without one gets.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /roles (the `ListRoles` operationId).
@@ -12700,6 +13196,8 @@ func (c *ClientWithResponses) ListRolesWithResponse(ctx context.Context, reqEdit
 }
 
 // ListStarterKitsWithResponse List the starter kits a new workspace may start from
+//
+// StarterKits returns the starter-kit names CreateWorkspace accepts (Options.StarterKits), in the order given: the order a CLI numbers them in. (Manager.StarterKits)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12714,6 +13212,8 @@ func (c *ClientWithResponses) ListStarterKitsWithResponse(ctx context.Context, r
 
 // DeleteMeWithResponse Erase my account
 //
+// DeleteUser erases a user (the GDPR right to erasure): in one transaction it removes their memberships, every token they created and the user record, and deletes the invitations that hold their email (sent to it, or accepted by them). Invitations they sent stay listed under their workspaces without an inviter; pending ones are revoked first. It is refused while the user owns a workspace, deleted ones included: transfer (or purge) it first. Events never carry a user's email or name, only IDs, so the log keeps no personal data; the user.deleted event names the ID and the counts. It reads every invitation of the store, to find those holding the email. The user (signed in, or with a personal token without a cap), System and platform users may. (Manager.DeleteUser)
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /user (the `DeleteMe` operationId).
@@ -12726,6 +13226,8 @@ func (c *ClientWithResponses) DeleteMeWithResponse(ctx context.Context, reqEdito
 }
 
 // GetMeWithResponse Who am I
+//
+// GetUser returns a user by ID. Users may read themselves (with any of their tokens); System and platform users (signed in, or with a personal token that is uncapped or capped at platform) may read anyone. (Manager.GetUser)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12740,6 +13242,8 @@ func (c *ClientWithResponses) GetMeWithResponse(ctx context.Context, reqEditors 
 
 // UpdateMeWithBodyWithResponse Change my name or email
 //
+// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /user (the `UpdateMe` operationId).
@@ -12752,6 +13256,8 @@ func (c *ClientWithResponses) UpdateMeWithBodyWithResponse(ctx context.Context, 
 }
 
 // UpdateMeWithResponse Change my name or email
+//
+// UpdateUser changes a user's name or email and records a user.updated event that names the changed fields, never their values. The user (signed in, or with a personal token without a cap), System and platform users may change the name. Only System and platform users may set the email directly, and the event says so ("email_set_by": "system" or "platform"); the address then counts as proven, and a pending self-service change is dropped. A user's own change of email is refused here (ErrPermissionDenied, naming RequestEmailChange): an address must be proven before invitations compare with it. Pending invitations stay bound to the address they were sent to. (Manager.UpdateUser)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12766,6 +13272,8 @@ func (c *ClientWithResponses) UpdateMeWithResponse(ctx context.Context, body Upd
 
 // RequestEmailChangeWithBodyWithResponse Change my email: send a secret to the new address
 //
+// RequestEmailChange starts a change of userID's email to email: it makes a single-use secret, valid for Options.EmailChangeTTL (24 hours by default), and returns it for the host to send to the new address. The account keeps its current address until ConfirmEmailChange. A new request replaces a pending one, whose secret then no longer works. The user.email_change_requested event names the user, never an address. The user (signed in, or with a personal token without a cap) may, as may System and platform users, though they can set an address directly with UpdateUser. (Manager.RequestEmailChange)
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /user/email-change (the `RequestEmailChange` operationId).
@@ -12778,6 +13286,8 @@ func (c *ClientWithResponses) RequestEmailChangeWithBodyWithResponse(ctx context
 }
 
 // RequestEmailChangeWithResponse Change my email: send a secret to the new address
+//
+// RequestEmailChange starts a change of userID's email to email: it makes a single-use secret, valid for Options.EmailChangeTTL (24 hours by default), and returns it for the host to send to the new address. The account keeps its current address until ConfirmEmailChange. A new request replaces a pending one, whose secret then no longer works. The user.email_change_requested event names the user, never an address. The user (signed in, or with a personal token without a cap) may, as may System and platform users, though they can set an address directly with UpdateUser. (Manager.RequestEmailChange)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12792,6 +13302,8 @@ func (c *ClientWithResponses) RequestEmailChangeWithResponse(ctx context.Context
 
 // ConfirmEmailChangeWithBodyWithResponse Confirm my new email with the secret it received
 //
+// ConfirmEmailChange completes the change RequestEmailChange started: given the secret sent to the new address, by the same user (signed in, or with a personal token without a cap), it sets the account's email to that address and uses the secret up. Pending invitations to the new address then open for the user; those to the old one no longer do. The user.email_changed event names the user, never an address. (Manager.ConfirmEmailChange)
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /user/email-change/confirm (the `ConfirmEmailChange` operationId).
@@ -12804,6 +13316,8 @@ func (c *ClientWithResponses) ConfirmEmailChangeWithBodyWithResponse(ctx context
 }
 
 // ConfirmEmailChangeWithResponse Confirm my new email with the secret it received
+//
+// ConfirmEmailChange completes the change RequestEmailChange started: given the secret sent to the new address, by the same user (signed in, or with a personal token without a cap), it sets the account's email to that address and uses the secret up. Pending invitations to the new address then open for the user; those to the old one no longer do. The user.email_changed event names the user, never an address. (Manager.ConfirmEmailChange)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12818,6 +13332,8 @@ func (c *ClientWithResponses) ConfirmEmailChangeWithResponse(ctx context.Context
 
 // ListMyTokensWithResponse List my tokens
 //
+// ListTokens returns one page of tokens, oldest first, split by state. For a workspace, those who may manage its tokens (admins) see every token, other members their own, and a workspace or capped token only itself; for a user, users (signed in or with an uncapped personal token) see their own and platform users anyone's. (Manager.ListTokens)
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /user/tokens (the `ListMyTokens` operationId).
@@ -12830,6 +13346,8 @@ func (c *ClientWithResponses) ListMyTokensWithResponse(ctx context.Context, para
 }
 
 // CreatePersonalTokenWithBodyWithResponse Create a personal token
+//
+// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12844,6 +13362,8 @@ func (c *ClientWithResponses) CreatePersonalTokenWithBodyWithResponse(ctx contex
 
 // CreatePersonalTokenWithResponse Create a personal token
 //
+// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /user/tokens (the `CreatePersonalToken` operationId).
@@ -12856,6 +13376,8 @@ func (c *ClientWithResponses) CreatePersonalTokenWithResponse(ctx context.Contex
 }
 
 // RevokePersonalTokenWithResponse Revoke a personal token
+//
+// RevokeToken revokes a token at once; it stays listed as revoked. Its creator (signed in, or with an uncapped personal token), admins of its workspace, platform users and System may; any token may revoke itself. (Manager.RevokeToken)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12870,6 +13392,8 @@ func (c *ClientWithResponses) RevokePersonalTokenWithResponse(ctx context.Contex
 
 // RotatePersonalTokenWithResponse Rotate a personal token
 //
+// RotateToken gives a token a new secret, keeping its name, role and lifetime (from now); the old secret stops working at once. Only its creator (signed in, or with an uncapped personal token) and System may, and the grant ceiling is checked again against the creator's role. (Manager.RotateToken)
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /user/tokens/{token_id}/rotate (the `RotatePersonalToken` operationId).
@@ -12882,6 +13406,8 @@ func (c *ClientWithResponses) RotatePersonalTokenWithResponse(ctx context.Contex
 }
 
 // ListMyWorkspacesWithResponse List my workspaces
+//
+// ListUserWorkspaces returns the workspaces a user belongs to that p may read, with the user's role in each, in workspace creation order. Users list their own (a workspace token: at most its workspace); System and platform users anyone's. Options as ListWorkspaces. (Manager.ListUserWorkspaces)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12896,6 +13422,8 @@ func (c *ClientWithResponses) ListMyWorkspacesWithResponse(ctx context.Context, 
 
 // CreateWorkspaceWithBodyWithResponse Create a workspace
 //
+// CreateWorkspace creates a workspace. Its creator (or OwnerID, when System or a platform user acts for someone) becomes its owner and admin in the same transaction, and a workspace.created event is recorded. (Manager.CreateWorkspace)
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /user/workspaces (the `CreateWorkspace` operationId).
@@ -12908,6 +13436,8 @@ func (c *ClientWithResponses) CreateWorkspaceWithBodyWithResponse(ctx context.Co
 }
 
 // CreateWorkspaceWithResponse Create a workspace
+//
+// CreateWorkspace creates a workspace. Its creator (or OwnerID, when System or a platform user acts for someone) becomes its owner and admin in the same transaction, and a workspace.created event is recorded. (Manager.CreateWorkspace)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12967,6 +13497,8 @@ func (c *ClientWithResponses) CreateWebhookWithResponse(ctx context.Context, bod
 
 // DeleteWebhookWithResponse Delete a webhook endpoint
 //
+// DeleteWebhook removes an endpoint, its attempts and its delivery checkpoint. (Manager.DeleteWebhook)
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /webhooks/{id} (the `DeleteWebhook` operationId).
@@ -12979,6 +13511,8 @@ func (c *ClientWithResponses) DeleteWebhookWithResponse(ctx context.Context, id 
 }
 
 // GetWebhookWithResponse Get a webhook endpoint
+//
+// GetWebhook returns an endpoint, without its secret. (Manager.GetWebhook)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -13022,6 +13556,8 @@ func (c *ClientWithResponses) UpdateWebhookWithResponse(ctx context.Context, id 
 }
 
 // ListWebhookAttemptsWithResponse List a webhook's delivery attempts
+//
+// One page of an endpoint's delivery attempts, oldest first: time, try, status, latency, the first 1 KiB of the answer, the error. (Manager.ListWebhookAttempts)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -13081,6 +13617,8 @@ func (c *ClientWithResponses) RotateWebhookSecretWithResponse(ctx context.Contex
 
 // ListWorkspacesWithResponse List workspaces
 //
+// ListWorkspaces returns one page of the workspaces p may read, in creation order: every workspace for System and platform users, the workspaces p belongs to for others, and for a workspace token at most its own workspace. Without a status filter it lists active and inactive workspaces; Status: Deleted lists the deleted ones p may still read (those it owns, or every one with platform powers). A page costs the same wherever it starts. (Manager.ListWorkspaces)
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /workspaces (the `ListWorkspaces` operationId).
@@ -13093,6 +13631,8 @@ func (c *ClientWithResponses) ListWorkspacesWithResponse(ctx context.Context, pa
 }
 
 // GetWorkspaceStatsWithResponse Workspace statistics
+//
+// Stats counts workspaces by state, from counters kept in the same transactions as every change: O(1) whatever the number of workspaces. Only System and platform users may. (Manager.Stats)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -13152,6 +13692,8 @@ func (c *ClientWithResponses) DeleteWorkspaceWithResponse(ctx context.Context, i
 
 // GetWorkspaceWithResponse Get a workspace
 //
+// GetWorkspace returns a workspace by ID. Members may read it; a deleted one only its owner and platform users (to restore it). (Manager.GetWorkspace)
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /workspaces/{id} (the `GetWorkspace` operationId).
@@ -13164,6 +13706,8 @@ func (c *ClientWithResponses) GetWorkspaceWithResponse(ctx context.Context, id s
 }
 
 // UpdateWorkspaceWithBodyWithResponse Update a workspace
+//
+// UpdateWorkspace changes the name, slug, description, metadata or status, all in one transaction: either everything changes or nothing does. Admins may. The status changes first, so an inactive workspace can be renamed while it is reactivated; the fields change only in a workspace that is then active. A change to the same value is no change and records no event. (Manager.UpdateWorkspace)
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13178,6 +13722,8 @@ func (c *ClientWithResponses) UpdateWorkspaceWithBodyWithResponse(ctx context.Co
 
 // UpdateWorkspaceWithResponse Update a workspace
 //
+// UpdateWorkspace changes the name, slug, description, metadata or status, all in one transaction: either everything changes or nothing does. Admins may. The status changes first, so an inactive workspace can be renamed while it is reactivated; the fields change only in a workspace that is then active. A change to the same value is no change and records no event. (Manager.UpdateWorkspace)
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /workspaces/{id} (the `UpdateWorkspace` operationId).
@@ -13190,6 +13736,8 @@ func (c *ClientWithResponses) UpdateWorkspaceWithResponse(ctx context.Context, i
 }
 
 // ListWorkspaceEventsWithResponse List a workspace's events
+//
+// ListEvents returns one page of a workspace's audit log, oldest first. Admins may. (Manager.ListEvents)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -13234,6 +13782,8 @@ func (c *ClientWithResponses) SetWorkspaceFlagsWithResponse(ctx context.Context,
 
 // InviteMemberWithBodyWithResponse Invite someone to a workspace by email
 //
+// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /workspaces/{id}/invites (the `InviteMember` operationId).
@@ -13246,6 +13796,8 @@ func (c *ClientWithResponses) InviteMemberWithBodyWithResponse(ctx context.Conte
 }
 
 // InviteMemberWithResponse Invite someone to a workspace by email
+//
+// InviteMember invites someone by email to a workspace with a role: the email need not be a registered user yet. If that email already has a pending invitation to the workspace, it is resent: a new secret and expiry, and the old link stops working. Admins may, in an active workspace, up to their own role. (Manager.InviteMember)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13260,6 +13812,8 @@ func (c *ClientWithResponses) InviteMemberWithResponse(ctx context.Context, id s
 
 // LeaveWorkspaceWithResponse Leave a workspace
 //
+// LeaveWorkspace removes p's own membership, revoking the workspace tokens p created there. The owner cannot leave: transfer ownership first. A membership is the user's own: only the user or a personal token without a cap may leave. (Manager.LeaveWorkspace)
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /workspaces/{id}/leave (the `LeaveWorkspace` operationId).
@@ -13272,6 +13826,8 @@ func (c *ClientWithResponses) LeaveWorkspaceWithResponse(ctx context.Context, id
 }
 
 // RemoveWorkspaceMemberWithBodyWithResponse Remove a member (by user ID or email)
+//
+// RemoveMember removes a member from a workspace, and revokes the workspace tokens they created there, in the same transaction. userID may also be the member's email (when it is no member's ID). Admins may, not on a member whose role is above theirs. The owner cannot be removed. (Manager.RemoveMember)
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13286,6 +13842,8 @@ func (c *ClientWithResponses) RemoveWorkspaceMemberWithBodyWithResponse(ctx cont
 
 // RemoveWorkspaceMemberWithResponse Remove a member (by user ID or email)
 //
+// RemoveMember removes a member from a workspace, and revokes the workspace tokens they created there, in the same transaction. userID may also be the member's email (when it is no member's ID). Admins may, not on a member whose role is above theirs. The owner cannot be removed. (Manager.RemoveMember)
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /workspaces/{id}/members (the `RemoveWorkspaceMember` operationId).
@@ -13298,6 +13856,8 @@ func (c *ClientWithResponses) RemoveWorkspaceMemberWithResponse(ctx context.Cont
 }
 
 // ListWorkspaceMembersWithResponse List a workspace's members, with email and name
+//
+// ListMembers returns one page of a workspace's members, by user ID, with role, owner flag, join time, who invited them, and each member's email and name. Members may. A page reads one user record per member. (Manager.ListMembers)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -13312,6 +13872,8 @@ func (c *ClientWithResponses) ListWorkspaceMembersWithResponse(ctx context.Conte
 
 // AddMemberWithBodyWithResponse Add a member
 //
+// AddMember adds a registered user to a workspace with a role, without an invitation (System Initiative's "add user by email"). Admins may, in an active or inactive workspace, up to their own role. (Manager.AddMember)
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /workspaces/{id}/members (the `AddMember` operationId).
@@ -13324,6 +13886,8 @@ func (c *ClientWithResponses) AddMemberWithBodyWithResponse(ctx context.Context,
 }
 
 // AddMemberWithResponse Add a member
+//
+// AddMember adds a registered user to a workspace with a role, without an invitation (System Initiative's "add user by email"). Admins may, in an active or inactive workspace, up to their own role. (Manager.AddMember)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13338,6 +13902,8 @@ func (c *ClientWithResponses) AddMemberWithResponse(ctx context.Context, id stri
 
 // ChangeWorkspaceMemberRoleWithBodyWithResponse Change a member's role (by user ID or email)
 //
+// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /workspaces/{id}/members (the `ChangeWorkspaceMemberRole` operationId).
@@ -13350,6 +13916,8 @@ func (c *ClientWithResponses) ChangeWorkspaceMemberRoleWithBodyWithResponse(ctx 
 }
 
 // ChangeWorkspaceMemberRoleWithResponse Change a member's role (by user ID or email)
+//
+// ChangeRole gives a member a new role. userID may also be the member's email (when it is no member's ID). Admins may, up to their own role, and not on a member whose role is above theirs. The owner cannot be demoted: transfer ownership first. Because the owner is always an admin, a workspace always keeps at least one admin. (Manager.ChangeRole)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13364,6 +13932,8 @@ func (c *ClientWithResponses) ChangeWorkspaceMemberRoleWithResponse(ctx context.
 
 // RestoreWorkspaceWithResponse Restore a workspace
 //
+// RestoreWorkspace brings a soft-deleted workspace back to the status it had when it was deleted: an inactive workspace comes back inactive. The workspace.restored event says which ("to"). A workspace deleted before the status was recorded comes back active. Its owner and platform users may. (Manager.RestoreWorkspace)
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /workspaces/{id}/restore (the `RestoreWorkspace` operationId).
@@ -13376,6 +13946,8 @@ func (c *ClientWithResponses) RestoreWorkspaceWithResponse(ctx context.Context, 
 }
 
 // ListWorkspaceTokensWithResponse List a workspace's tokens
+//
+// ListTokens returns one page of tokens, oldest first, split by state. For a workspace, those who may manage its tokens (admins) see every token, other members their own, and a workspace or capped token only itself; for a user, users (signed in or with an uncapped personal token) see their own and platform users anyone's. (Manager.ListTokens)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -13390,6 +13962,8 @@ func (c *ClientWithResponses) ListWorkspaceTokensWithResponse(ctx context.Contex
 
 // CreateWorkspaceTokenWithBodyWithResponse Create a workspace token
 //
+// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /workspaces/{id}/tokens (the `CreateWorkspaceToken` operationId).
@@ -13402,6 +13976,8 @@ func (c *ClientWithResponses) CreateWorkspaceTokenWithBodyWithResponse(ctx conte
 }
 
 // CreateWorkspaceTokenWithResponse Create a workspace token
+//
+// CreateToken creates an API token for p's user. A workspace token needs the token:create permission in its workspace (editors and admins, in an active workspace) and carries a role no higher than its creator's; a personal token acts as its user everywhere, optionally capped. Tokens are the user's credentials: only the user or a personal token without a cap may create them. (Manager.CreateToken)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13416,6 +13992,8 @@ func (c *ClientWithResponses) CreateWorkspaceTokenWithResponse(ctx context.Conte
 
 // RevokeWorkspaceTokenWithResponse Revoke a workspace token
 //
+// RevokeToken revokes a token at once; it stays listed as revoked. Its creator (signed in, or with an uncapped personal token), admins of its workspace, platform users and System may; any token may revoke itself. (Manager.RevokeToken)
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /workspaces/{id}/tokens/{token_id} (the `RevokeWorkspaceToken` operationId).
@@ -13428,6 +14006,8 @@ func (c *ClientWithResponses) RevokeWorkspaceTokenWithResponse(ctx context.Conte
 }
 
 // RotateWorkspaceTokenWithResponse Rotate a workspace token
+//
+// RotateToken gives a token a new secret, keeping its name, role and lifetime (from now); the old secret stops working at once. Only its creator (signed in, or with an uncapped personal token) and System may, and the grant ceiling is checked again against the creator's role. (Manager.RotateToken)
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -13442,6 +14022,8 @@ func (c *ClientWithResponses) RotateWorkspaceTokenWithResponse(ctx context.Conte
 
 // TransferOwnershipWithBodyWithResponse Transfer ownership
 //
+// TransferOwnership makes another admin of the workspace its owner; the old owner stays an admin. The owner and platform users may. (Manager.TransferOwnership)
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /workspaces/{id}/transfer (the `TransferOwnership` operationId).
@@ -13454,6 +14036,8 @@ func (c *ClientWithResponses) TransferOwnershipWithBodyWithResponse(ctx context.
 }
 
 // TransferOwnershipWithResponse Transfer ownership
+//
+// TransferOwnership makes another admin of the workspace its owner; the old owner stays an admin. The owner and platform users may. (Manager.TransferOwnership)
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
