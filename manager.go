@@ -409,6 +409,8 @@ func actionText(a rbac.Action) string {
 		return "read the audit log"
 	case rbac.ManageWebhooks:
 		return "manage webhooks"
+	case rbac.Backup:
+		return "back up the store"
 	case rbac.DeleteWorkspace:
 		return "delete or restore the workspace"
 	case rbac.ListAll:

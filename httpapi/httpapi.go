@@ -80,6 +80,20 @@ func New(m *tenancy.Manager, opts Options) *API {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	for _, rt := range routes {
+		if rt.raw != nil {
+			h := rt.raw
+			auth := Authenticate(a.m)
+			a.mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+				noteRoute(r)
+				auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					p, _ := PrincipalFrom(r.Context())
+					if err := h(a, w, r, p); err != nil {
+						a.fail(w, r, err)
+					}
+				})).ServeHTTP(w, r)
+			})
+			continue
+		}
 		if rt.authed != nil {
 			h := rt.authed
 			a.route(rt.pattern, func(r *http.Request, p tenancy.Principal) (int, any, error) { return h(a, r, p) })

@@ -605,7 +605,7 @@ func TestDocumentMatchesTheRoutes(t *testing.T) {
 // every path parameter; a description on every operation.
 func TestOperationsReadWellInGenerators(t *testing.T) {
 	doc := loadDoc(t, "")
-	camel := regexp.MustCompile(`^(list|get|create|update|delete|restore|transfer|sync|purge|read|add|change|remove|leave|invite|revoke|resend|preview|accept|rotate|request|confirm|register|set|suspend|reactivate|rename|replay)[A-Z][A-Za-z]*$`)
+	camel := regexp.MustCompile(`^(list|get|create|update|delete|restore|transfer|sync|purge|read|add|change|remove|leave|invite|revoke|resend|preview|accept|rotate|request|confirm|register|set|suspend|reactivate|rename|replay|backup)[A-Z][A-Za-z]*$`)
 	ids := map[string]string{}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {

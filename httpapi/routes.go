@@ -26,6 +26,7 @@ var routes = []route{
 	{pattern: "GET /admin/workspaces", authed: (*API).listAllWorkspaces},
 	{pattern: "DELETE /admin/workspaces/{id}", authed: (*API).purgeWorkspace},
 	{pattern: "GET /admin/events", authed: (*API).feed},
+	{pattern: "GET /admin/backup", raw: (*API).backup},
 
 	// Members, in Tell's shapes: the admin routes name the workspace in X-Workspace-ID.
 	{pattern: "POST /workspaces/{id}/members", authed: (*API).addMember},
@@ -98,6 +99,9 @@ type route struct {
 	pattern string
 	authed  func(*API, *http.Request, tenancy.Principal) (int, any, error)
 	public  func(*API, *http.Request) (int, any, error)
+	// raw, instead, writes its own answer (a stream) after it decided, with the
+	// request's Principal; an error before it wrote is answered as JSON.
+	raw func(*API, http.ResponseWriter, *http.Request, tenancy.Principal) error
 }
 
 // Routes returns the method and path of every route the API serves, such as

@@ -91,3 +91,20 @@ func TestWebhookRoutes(t *testing.T) {
 		t.Errorf("get after delete: %d", resp.StatusCode)
 	}
 }
+
+// GET /admin/backup streams the store for platform users; others get the API's
+// JSON refusal before any byte; a memory store answers 409.
+func TestBackupRoute(t *testing.T) {
+	e := newAPIEnv(t)
+	resp, body := e.raw(t, "GET", "/admin/backup", e.admin, nil)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body["message"].(string), "pg_dump") {
+		t.Errorf("a memory store's backup: %d %v", resp.StatusCode, body)
+	}
+	if _, err := e.m.RegisterUser(ctx, tenancy.System(), tenancy.NewUser{ID: "eve", Email: "eve@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	eve, _ := e.m.CreateToken(ctx, tenancy.User("eve"), tenancy.NewToken{Name: "eve", Lifetime: time.Hour})
+	if resp, body := e.raw(t, "GET", "/admin/backup", eve.Secret, nil); resp.StatusCode != http.StatusForbidden || body["kind"] != "permission_denied" {
+		t.Errorf("a member's backup: %d %v", resp.StatusCode, body)
+	}
+}

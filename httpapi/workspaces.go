@@ -2,11 +2,12 @@ package httpapi
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"time"
 
 	"github.com/tenancykit/tenancy"
-
+	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -325,4 +326,40 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// backup streams a copy of the whole store (a bbolt file), for platform users:
+// refused before a byte is written, so a refusal is the API's JSON error.
+func (a *API) backup(w http.ResponseWriter, r *http.Request, p tenancy.Principal) error {
+	if err := a.m.AuthorizePlatform(r.Context(), p, rbac.Backup); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Disposition", `attachment; filename="tenancy-backup.db"`)
+	cw := &countingWriter{w: w}
+	_, err := a.m.Backup(r.Context(), p, cw)
+	if err != nil && cw.n == 0 {
+		h.Del("Content-Disposition")
+		h.Set("Content-Type", "application/json")
+		return err
+	}
+	if err != nil {
+		// The copy broke off midway: the client sees a short body and the log why.
+		a.log.Error("backup broke off", "bytes", cw.n, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// countingWriter counts what reached the client.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

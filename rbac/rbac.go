@@ -86,6 +86,7 @@ const (
 	PurgeWorkspaces Action = "platform:purge"   // purge deleted workspaces for good
 	ManageUsers     Action = "platform:users"   // register, change, suspend and erase users, grant platform
 	ManageRoles     Action = "platform:roles"   // rename a role for every member
+	Backup          Action = "platform:backup"  // copy the whole store (every tenant's data)
 )
 
 //go:embed model.conf
@@ -237,6 +238,7 @@ var builtinGrants = []policyLine{
 	{"p", string(Platform), string(PurgeWorkspaces)},
 	{"p", string(Platform), string(ManageUsers)},
 	{"p", string(Platform), string(ManageRoles)},
+	{"p", string(Platform), string(Backup)},
 }
 
 // validRoleName reports whether s may name a role.

@@ -83,6 +83,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -129,6 +130,14 @@ func CheckKeys(kind string, ids []string, hashes ...[]byte) error {
 		}
 	}
 	return nil
+}
+
+// Backuper is an optional interface of a Storage that can write a consistent copy
+// of itself while it serves (bbolt's Tx.WriteTo): what tenancy's backup writes.
+// The copy opens with the same backend and the same secret key.
+type Backuper interface {
+	// Backup writes the copy to w and returns how many bytes it wrote.
+	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
 
 // Storage is a transactional store of tenancy's records. The package doc states

@@ -201,7 +201,21 @@ var errCancelled = errors.New("cancelled: nothing was changed")
 
 // do sends one request and decodes the answer into out; an error status becomes an
 // error carrying the server's message.
+// needToken asks for the token, unechoed, when neither --token nor TENANCY_TOKEN
+// gave one.
+func (c *client) needToken() error {
+	if c.token != "" {
+		return nil
+	}
+	var err error
+	c.token, err = c.secret("Your token")
+	return err
+}
+
 func (c *client) do(ctx context.Context, method, path string, body, out any) error {
+	if err := c.needToken(); err != nil {
+		return err
+	}
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)

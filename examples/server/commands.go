@@ -10,9 +10,12 @@ import (
 	mathrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/tenancykit/tenancy/storage/bolt"
 )
 
 // A client command talks HTTP to a running server, like `tb workspace …`: flags
@@ -55,6 +58,8 @@ var commands = []command{
 	{"user delete", "USER_ID [--yes]", "erase a user: memberships, tokens and personal data, for good (platform users)", "server user delete usr_01J… --yes", cmdUserDelete},
 	{"user email-change", "[--email NEW]", "change your email: a code goes to the new address", "server user email-change --email new@example.com", cmdEmailChange},
 	{"user email-confirm", "", "confirm your new email with the code (read at the prompt or from stdin)", "server user email-confirm", cmdEmailConfirm},
+	{"backup", "--out FILE [--data FILE]", "copy the whole store: from a running server (platform users), or a stopped server's -data file; open the copy with the same key file",
+		"server backup --out tenancy-2026-12-04.db", cmdBackup},
 	{"webhook create", "URL [--workspace WS_ID] [--description TEXT] [--event-type TYPE]...", "register an endpoint (a workspace's with --workspace, else the platform's); prints its signing secret once",
 		"server webhook create https://hooks.example.com/t --event-type workspace.created", webhookCreate},
 	{"webhook list", "[--workspace WS_ID] [--json]", "list a workspace's endpoints, or the platform's", "server webhook list", webhookList},
@@ -140,15 +145,14 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if c.base == "" {
 		c.base = "http://127.0.0.1:8080"
 	}
-	if c.token == "" {
-		if cmd.name == "workspace create" && c.prompt {
-			// Tinybird's first prompt.
-			fmt.Fprintln(stdout, "In order to create a new workspace we need your user token. Copy it from `server setup`'s output, or make one with `server token create`.")
-		}
+	if c.token == "" && cmd.name == "workspace create" && c.prompt {
+		// Tinybird's first prompt.
+		fmt.Fprintln(stdout, "In order to create a new workspace we need your user token. Copy it from `server setup`'s output, or make one with `server token create`.")
 		if c.token, err = c.secret("Your token"); err != nil {
 			return err
 		}
 	}
+	// Otherwise the token is asked for when the first request needs it.
 	return run(ctx, c, args)
 }
 
@@ -572,4 +576,67 @@ func commandNames() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func cmdBackup(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, []string) error {
+	out := fs.String("out", "", "the file to write the copy to (must not exist)")
+	data := fs.String("data", "", "copy this bbolt file directly, when no server has it open (default: ask the running server)")
+	return func(ctx context.Context, c *client, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		if *out == "" {
+			return usageError{"--out FILE is required"}
+		}
+		f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		n, err := backupTo(ctx, c, *data, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			_ = os.Remove(*out)
+			return err
+		}
+		fmt.Fprintf(c.out, "wrote %s (%d bytes): a bbolt file; open it with the store's key file\n", *out, n)
+		return nil
+	}
+}
+
+// backupTo copies the store: a stopped server's file directly, else through the
+// running server's GET /api/v1/admin/backup.
+func backupTo(ctx context.Context, c *client, data string, w io.Writer) (int64, error) {
+	if data != "" {
+		store, err := bolt.Open(data, bolt.Options{LockTimeout: 200 * time.Millisecond})
+		if err != nil {
+			return 0, fmt.Errorf("%v: if a server has the file open, back it up through that server (leave out --data)", err)
+		}
+		defer store.Close()
+		return store.Backup(ctx, w)
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/api/v1/admin/backup", nil)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.needToken(); err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	// A large store takes longer than the client's usual timeout.
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error, Message string }
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(b, &e) == nil && e.Message != "" {
+			return 0, fmt.Errorf("%s: %s", e.Error, e.Message)
+		}
+		return 0, fmt.Errorf("%s", resp.Status)
+	}
+	return io.Copy(w, resp.Body)
 }

@@ -1416,6 +1416,13 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// BackupStore Back up the store
+	//
+	// A consistent copy of the whole store, taken while it serves (a bbolt file; the server's -data store): save it, and open it with the same key file. Platform users only. A store that cannot copy itself (PostgreSQL: use pg_dump) answers 409. (Manager.Backup)
+	//
+	// Corresponds with GET /admin/backup (the `BackupStore` operationId).
+	BackupStore(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ReadFeed Read the event feed
 	//
 	// Feed returns the events of every workspace after cursor, oldest first: the durable feed from which a host provisions per-workspace resources (a database, a starter kit) at least once. Keep the NextCursor of the last page you processed and resume from it after a restart. The cursor is the backend's feed position, which no later commit can sort before (see the storage contract), so nothing committed later is ever behind a cursor, even with many writers on one database. Only System and platform users may. (Manager.Feed)
@@ -2131,6 +2138,23 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /workspaces/{id}/transfer (the `TransferOwnership` operationId).
 	TransferOwnership(ctx context.Context, id string, body TransferOwnershipJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// BackupStore Back up the store
+//
+// A consistent copy of the whole store, taken while it serves (a bbolt file; the server's -data store): save it, and open it with the same key file. Platform users only. A store that cannot copy itself (PostgreSQL: use pg_dump) answers 409. (Manager.Backup)
+//
+// Corresponds with GET /admin/backup (the `BackupStore` operationId).
+func (c *Client) BackupStore(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBackupStoreRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // ReadFeed Read the event feed
@@ -3727,6 +3751,33 @@ func (c *Client) TransferOwnership(ctx context.Context, id string, body Transfer
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewBackupStoreRequest constructs an http.Request for the BackupStore method
+func NewBackupStoreRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/backup")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewReadFeedRequest constructs an http.Request for the ReadFeed method
@@ -6715,6 +6766,15 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// BackupStoreWithResponse Back up the store
+	//
+	// A consistent copy of the whole store, taken while it serves (a bbolt file; the server's -data store): save it, and open it with the same key file. Platform users only. A store that cannot copy itself (PostgreSQL: use pg_dump) answers 409. (Manager.Backup)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /admin/backup (the `BackupStore` operationId).
+	BackupStoreWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*BackupStoreResponse, error)
+
 	// ReadFeedWithResponse Read the event feed
 	//
 	// Feed returns the events of every workspace after cursor, oldest first: the durable feed from which a host provisions per-workspace resources (a database, a starter kit) at least once. Keep the NextCursor of the last page you processed and resume from it after a restart. The cursor is the backend's feed position, which no later commit can sort before (see the storage contract), so nothing committed later is ever behind a cursor, even with many writers on one database. Only System and platform users may. (Manager.Feed)
@@ -7506,6 +7566,68 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /workspaces/{id}/transfer (the `TransferOwnership` operationId).
 	TransferOwnershipWithResponse(ctx context.Context, id string, body TransferOwnershipJSONRequestBody, reqEditors ...RequestEditorFn) (*TransferOwnershipResponse, error)
+}
+
+type BackupStoreResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Error
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r BackupStoreResponse) GetJSON401() *Error {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r BackupStoreResponse) GetJSON403() *Error {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r BackupStoreResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r BackupStoreResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r BackupStoreResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r BackupStoreResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r BackupStoreResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r BackupStoreResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 type ReadFeedResponse struct {
@@ -12730,6 +12852,21 @@ func (r TransferOwnershipResponse) ContentType() string {
 	return ""
 }
 
+// BackupStoreWithResponse Back up the store
+//
+// A consistent copy of the whole store, taken while it serves (a bbolt file; the server's -data store): save it, and open it with the same key file. Platform users only. A store that cannot copy itself (PostgreSQL: use pg_dump) answers 409. (Manager.Backup)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /admin/backup (the `BackupStore` operationId).
+func (c *ClientWithResponses) BackupStoreWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*BackupStoreResponse, error) {
+	rsp, err := c.BackupStore(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBackupStoreResponse(rsp)
+}
+
 // ReadFeedWithResponse Read the event feed
 //
 // Feed returns the events of every workspace after cursor, oldest first: the durable feed from which a host provisions per-workspace resources (a database, a starter kit) at least once. Keep the NextCursor of the last page you processed and resume from it after a restart. The cursor is the backend's feed position, which no later commit can sort before (see the storage contract), so nothing committed later is ever behind a cursor, even with many writers on one database. Only System and platform users may. (Manager.Feed)
@@ -14048,6 +14185,53 @@ func (c *ClientWithResponses) TransferOwnershipWithResponse(ctx context.Context,
 		return nil, err
 	}
 	return ParseTransferOwnershipResponse(rsp)
+}
+
+// ParseBackupStoreResponse parses an HTTP response from a BackupStoreWithResponse call
+func ParseBackupStoreResponse(rsp *http.Response) (*BackupStoreResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &BackupStoreResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
 }
 
 // ParseReadFeedResponse parses an HTTP response from a ReadFeedWithResponse call

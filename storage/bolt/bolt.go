@@ -30,6 +30,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -103,6 +104,37 @@ type Options struct {
 	// Mode is the file mode for a new file; 0 means 0600.
 	Mode os.FileMode
 }
+
+// Backup writes a consistent copy of the database to w, from one read
+// transaction (bbolt's Tx.WriteTo), while the store keeps serving: writers are
+// not blocked. The copy is a bbolt file that Open reads with the same secret key.
+func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(ctxWriter{ctx, w})
+		return err
+	})
+	return n, err
+}
+
+// ctxWriter stops a copy whose context ended.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+var _ storage.Backuper = (*Store)(nil)
 
 // Store is a storage.Storage on a bbolt database.
 type Store struct {

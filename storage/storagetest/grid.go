@@ -3,6 +3,7 @@ package storagetest
 import (
 	"context"
 	"errors"
+	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -120,6 +121,15 @@ var gridRows = []gridRow{
 	}, "", 0},
 	{"PurgeDeleted", "0D0D DDD 0DDD0 D", true, func(w *world, _ string, p tenancy.Principal) error {
 		_, err := w.m.PurgeDeleted(ctx, p, 0)
+		return err
+	}, "", 0},
+	// A store that cannot copy itself answers failed precondition, after the
+	// same refusal: the letters are the allowed principals' either way.
+	{"Backup", "0D0D DDD 0DDD0 D", false, func(w *world, _ string, p tenancy.Principal) error {
+		_, err := w.m.Backup(ctx, p, io.Discard)
+		if errors.Is(err, tenancy.ErrNoBackup) {
+			return nil
+		}
 		return err
 	}, "", 0},
 	{"Stats", "0D0D DDD 0DDD0 D", false, func(w *world, _ string, p tenancy.Principal) error {
