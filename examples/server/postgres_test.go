@@ -5,12 +5,19 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/internal/pgtest"
+	"github.com/tenancykit/tenancy/storage/postgres"
 )
 
 func TestMain(m *testing.M) {
@@ -67,4 +74,81 @@ func TestTwoServersOnOneDatabase(t *testing.T) {
 	}
 	st, body = a.call(t, "GET", "/api/v1/user/workspaces", secret, nil)
 	want(t, "the revoked token on A", st, body, http.StatusUnauthorized, "revoked")
+}
+
+// A PostgreSQL store is backed up with pg_dump of its schema: restored into
+// another database (with the pg_trgm extension the schema's name index uses), it
+// passes Verify and serves the same tokens with the same key.
+func TestPgDumpRestore(t *testing.T) {
+	url, schema := pgtest.Schema(t)
+	dumps, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump")
+	if len(dumps) == 0 {
+		t.Skip("no pg_dump (Debian's postgresql-client)")
+	}
+	sort.Strings(dumps)
+	bin := filepath.Dir(dumps[len(dumps)-1])
+	key := bytes.Repeat([]byte{9}, 32)
+	store, err := postgres.Open(ctx, url, postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := tenancy.New(store, tenancy.Options{SecretKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := tenancy.System()
+	if _, err := m.RegisterUser(ctx, sys, tenancy.NewUser{ID: "u1", Email: "u1@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := m.CreateWorkspace(ctx, tenancy.User("u1"), tenancy.NewWorkspace{Name: "Dumped"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := m.CreateToken(ctx, tenancy.User("u1"), tenancy.NewToken{Name: "kept", WorkspaceID: w.ID, Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	store.Close()
+
+	dump := filepath.Join(t.TempDir(), "dump.sql")
+	if out, err := exec.Command(filepath.Join(bin, "pg_dump"), "--dbname="+url, "--schema="+schema, "--no-owner", "--file="+dump).CombinedOutput(); err != nil {
+		t.Fatalf("pg_dump: %v: %s", err, out)
+	}
+	// The restore goes to a fresh database on the same server.
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	db := "restore_" + strings.TrimPrefix(schema, "t_")
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)") })
+	cfg, _ := pgx.ParseConfig(url)
+	restored := strings.Replace(url, "/"+cfg.Database+"?", "/"+db+"?", 1)
+	if restored == url {
+		restored = strings.Replace(url, "/"+cfg.Database, "/"+db, 1)
+	}
+	if out, err := exec.Command(filepath.Join(bin, "psql"), "--dbname="+restored, "-v", "ON_ERROR_STOP=1", "-q",
+		"-c", "CREATE EXTENSION IF NOT EXISTS pg_trgm", "-f", dump).CombinedOutput(); err != nil {
+		t.Fatalf("psql restore: %v: %s", err, out)
+	}
+	store, err = postgres.Open(ctx, restored, postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	m, err = tenancy.New(store, tenancy.Options{SecretKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if findings, err := m.Verify(ctx); err != nil || len(findings) != 0 {
+		t.Errorf("the restored store: %v %v", findings, err)
+	}
+	if p, err := m.Authenticate(ctx, tok.Secret); err != nil || p.TokenID() != tok.Token.ID {
+		t.Errorf("the token in the restored store: %v %v", p, err)
+	}
 }
