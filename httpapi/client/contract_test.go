@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,8 +56,8 @@ func TestContractThroughPrism(t *testing.T) {
 	pctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	cmd := exec.CommandContext(pctx, bin, "proxy", "--errors", "-p", strconv.Itoa(port), "-h", "127.0.0.1", "../openapi.json", base)
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,4 +136,23 @@ func TestContractThroughPrism(t *testing.T) {
 	if strings.Contains(log.String(), "Violation") || strings.Contains(log.String(), "violation") {
 		t.Errorf("prism reported violations:\n%s", log.String())
 	}
+}
+
+// lockedBuffer is prism's output: written by the process's copier, read by the
+// test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
