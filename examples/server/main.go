@@ -58,6 +58,7 @@ var usage = `usage:
   server serve [-addr 127.0.0.1:8080] [-data FILE | -database URL [-key-file FILE]] [-policy FILE] [-rename-roles OLD=NEW]
                [-starter-kit ID=DESCRIPTION]... [-workspace-flag NAME]...
                [-smtp-url smtp://user:pass@host:587 -mail-from ADDR [-mail-templates DIR]] [-webhook-allow-private]
+  server migrate -from bolt:FILE|postgres://… -to bolt:NEWFILE|postgres://… [-key-file FILE]
   server help [COMMAND]
 ` + clientUsage() + `Client commands take --url and --token (or TENANCY_URL, TENANCY_TOKEN); server help
 COMMAND (or -h on it) shows its flags and an example. -database defaults to
@@ -82,6 +83,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	case "help":
 		err = helpCmd(args[1:], stdout)
+	case "migrate":
+		err = migrateCmd(ctx, args[1:], stdout, stderr)
 	default:
 		if !slices.Contains(commandNames(), args[0]) {
 			fmt.Fprintf(stderr, "unknown command %q\n%s", clipArg(args[0]), usage)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/internal/pgtest"
+	"github.com/tenancykit/tenancy/storage/bolt"
 	"github.com/tenancykit/tenancy/storage/postgres"
 )
 
@@ -150,5 +151,50 @@ func TestPgDumpRestore(t *testing.T) {
 	}
 	if p, err := m.Authenticate(ctx, tok.Secret); err != nil || p.TokenID() != tok.Token.ID {
 		t.Errorf("the token in the restored store: %v %v", p, err)
+	}
+}
+
+// server migrate moves a bbolt store to PostgreSQL and back: each target passes
+// Verify and serves the setup's admin token with the same key.
+func TestMigrateBoltToPostgresAndBack(t *testing.T) {
+	url, schema := pgtest.Schema(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	db := url + sep + "search_path=" + schema
+	dir := t.TempDir()
+	data := filepath.Join(dir, "t.db")
+	var out bytes.Buffer
+	if code := run(ctx, []string{"setup", "-email", "a@example.com", "-data", data}, nil, &out, io.Discard, os.Getenv); code != 0 {
+		t.Fatal("setup failed")
+	}
+	admin := regexp.MustCompile(`TENANCY_TOKEN=(\S+)`).FindStringSubmatch(out.String())[1]
+	var o, e bytes.Buffer
+	if code := run(ctx, []string{"migrate", "-from", "bolt:" + data, "-to", db}, nil, &o, &e, os.Getenv); code != 0 || !strings.Contains(o.String(), "passes Verify") {
+		t.Fatalf("bolt to postgres: %d %s %s", code, o.String(), e.String())
+	}
+	back := filepath.Join(dir, "back.db")
+	o.Reset()
+	if code := run(ctx, []string{"migrate", "-from", db, "-to", "bolt:" + back, "-key-file", data + ".key"}, nil, &o, &e, os.Getenv); code != 0 {
+		t.Fatalf("postgres to bolt: %d %s %s", code, o.String(), e.String())
+	}
+	e.Reset()
+	if code := run(ctx, []string{"migrate", "-from", "bolt:" + data, "-to", db}, nil, io.Discard, &e, os.Getenv); code == 0 || !strings.Contains(e.String(), "not empty") {
+		t.Errorf("a migration into a full target: %d %s", code, e.String())
+	}
+	key, _ := os.ReadFile(data + ".key")
+	store, err := bolt.Open(back, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	m, err := tenancy.New(store, tenancy.Options{SecretKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Authenticate(ctx, admin); err != nil {
+		t.Errorf("the admin token after two moves: %v", err)
 	}
 }
