@@ -44,7 +44,7 @@ func TestTwoServersOnOneDatabase(t *testing.T) {
 	if strings.Contains(url, "?") {
 		sep = "&"
 	}
-	db := url + sep + "search_path=" + schema
+	db := url + sep + "search_path=" + schema + ",public" // public: where pg_trgm may already live
 	key := filepath.Join(t.TempDir(), "tenancy.key")
 	var out bytes.Buffer
 	if code := run(ctx, []string{"setup", "-email", "admin@example.com", "-database", db, "-key-file", key}, nil, &out, io.Discard, os.Getenv); code != 0 {
@@ -162,7 +162,7 @@ func TestMigrateBoltToPostgresAndBack(t *testing.T) {
 	if strings.Contains(url, "?") {
 		sep = "&"
 	}
-	db := url + sep + "search_path=" + schema
+	db := url + sep + "search_path=" + schema + ",public" // public: where pg_trgm may already live
 	dir := t.TempDir()
 	data := filepath.Join(dir, "t.db")
 	var out bytes.Buffer
