@@ -26,8 +26,14 @@ type CopyCounts struct {
 	Users, Workspaces, Members, Invitations, Tokens, Events, Counters, Settings, Consumers, Webhooks, Attempts int
 }
 
-// ErrTargetNotEmpty is returned by Copy when the target already holds records.
+// ErrTargetNotEmpty is returned by Copy when the target already holds records
+// that no interrupted Copy left.
 var ErrTargetNotEmpty = errors.New("storage: the copy's target is not empty")
+
+// copyMark is the setting a Copy keeps in its target: "copying" from its first
+// transaction, "done" in its last. A target marked "copying" is one an
+// interrupted Copy left: Copy resumes it.
+const copyMark = "storage_copy"
 
 // Copy copies every record of src into dst, which must be empty: users,
 // workspaces (deleted ones too), memberships, invitations, tokens, the feed in its
@@ -40,7 +46,10 @@ var ErrTargetNotEmpty = errors.New("storage: the copy's target is not empty")
 // hashes are copied as they are.
 //
 // It moves a store between backends (bbolt to PostgreSQL, memory to bbolt, …).
-// A Copy that fails midway leaves dst partly written: empty it and copy again.
+// Every transaction of dst is whole, so a Copy stopped midway (a crash, a kill)
+// leaves dst marked as being copied; running Copy again with the same src resumes:
+// records already in dst are passed over, the feed continues after the events
+// already copied, and the counters are added once, in the last transaction.
 func Copy(ctx context.Context, dst, src Storage, opts CopyOptions) (CopyCounts, error) {
 	var n CopyCounts
 	if opts.Batch <= 0 {
@@ -60,14 +69,48 @@ func Copy(ctx context.Context, dst, src Storage, opts CopyOptions) (CopyCounts, 
 	if err != nil {
 		return n, fmt.Errorf("storage: copy: read the target: %w", err)
 	}
-	if !empty {
+	var mark []byte
+	var copiedEvents int
+	err = dst.View(ctx, func(tx Reader) error {
+		var err error
+		if mark, err = tx.Setting(copyMark); errors.Is(err, ErrNotFound) {
+			err = nil
+		}
+		if err != nil {
+			return err
+		}
+		return tx.ScanEvents("", func(Event) bool { copiedEvents++; return true })
+	})
+	if err != nil {
+		return n, fmt.Errorf("storage: copy: read the target: %w", err)
+	}
+	resume := string(mark) == "copying"
+	if !empty && !resume {
 		return n, ErrTargetNotEmpty
 	}
+	if !resume {
+		copiedEvents = 0
+	}
 	w := &copyWriter{ctx: ctx, dst: dst, batch: opts.Batch, progress: opts.Progress}
+	w.add(func(t ReadWriter) error { return t.PutSetting(copyMark, []byte("copying")) })
+	// once wraps a create: on a resumed copy, a record the interrupted one already
+	// wrote is passed over.
+	once := func(exists func(t ReadWriter) bool, create func(t ReadWriter) error) func(ReadWriter) error {
+		if !resume {
+			return create
+		}
+		return func(t ReadWriter) error {
+			if exists(t) {
+				return nil
+			}
+			return create(t)
+		}
+	}
 	err = src.View(ctx, func(tx Reader) error {
 		if err := tx.ScanUsers("", func(u member.User) bool {
 			n.Users++
-			return w.add(func(t ReadWriter) error { return t.CreateUser(u) })
+			return w.add(once(func(t ReadWriter) bool { _, err := t.GetUser(u.ID); return err == nil },
+				func(t ReadWriter) error { return t.CreateUser(u) }))
 		}); err != nil {
 			return err
 		}
@@ -75,27 +118,31 @@ func Copy(ctx context.Context, dst, src Storage, opts CopyOptions) (CopyCounts, 
 		if err := scanAllWorkspaces(tx, func(ws workspace.Workspace) bool {
 			n.Workspaces++
 			wsIDs = append(wsIDs, ws.ID)
-			return w.add(func(t ReadWriter) error { return t.CreateWorkspace(ws) })
+			return w.add(once(func(t ReadWriter) bool { _, err := t.GetWorkspace(ws.ID); return err == nil },
+				func(t ReadWriter) error { return t.CreateWorkspace(ws) }))
 		}); err != nil {
 			return err
 		}
 		for _, id := range wsIDs {
 			if err := tx.ScanMembers(id, "", func(m member.Member) bool {
 				n.Members++
-				return w.add(func(t ReadWriter) error { return t.CreateMember(m) })
+				return w.add(once(func(t ReadWriter) bool { _, err := t.GetMember(m.WorkspaceID, m.UserID); return err == nil },
+					func(t ReadWriter) error { return t.CreateMember(m) }))
 			}); err != nil {
 				return err
 			}
 			if err := tx.ScanInvitations(id, "", func(i member.Invitation) bool {
 				n.Invitations++
-				return w.add(func(t ReadWriter) error { return t.CreateInvitation(i) })
+				return w.add(once(func(t ReadWriter) bool { _, err := t.GetInvitation(i.ID); return err == nil },
+					func(t ReadWriter) error { return t.CreateInvitation(i) }))
 			}); err != nil {
 				return err
 			}
 		}
 		if err := scanAllTokens(tx, wsIDs, func(k token.Token) bool {
 			n.Tokens++
-			return w.add(func(t ReadWriter) error { return t.CreateToken(k) })
+			return w.add(once(func(t ReadWriter) bool { _, err := t.GetToken(k.ID); return err == nil },
+				func(t ReadWriter) error { return t.CreateToken(k) }))
 		}); err != nil {
 			return err
 		}
@@ -105,13 +152,10 @@ func Copy(ctx context.Context, dst, src Storage, opts CopyOptions) (CopyCounts, 
 		if err := tx.ScanEvents("", func(e Event) bool {
 			n.Events++
 			old = append(old, e.Position)
+			if len(old) <= copiedEvents {
+				return true // an interrupted copy appended it already
+			}
 			return w.add(func(t ReadWriter) error { return t.AppendEvent(e) })
-		}); err != nil {
-			return err
-		}
-		if err := tx.ScanCounters(func(name string, v int64) bool {
-			n.Counters++
-			return w.add(func(t ReadWriter) error { return t.AddCounter(name, v) })
 		}); err != nil {
 			return err
 		}
@@ -143,7 +187,8 @@ func Copy(ctx context.Context, dst, src Storage, opts CopyOptions) (CopyCounts, 
 		if err := tx.ScanConsumers("", func(c Consumer) bool {
 			n.Consumers++
 			c.Position, c.Holder, c.LeaseUntil = moved(c.Position), "", time.Time{}
-			return w.add(func(t ReadWriter) error { return t.CreateConsumer(c) })
+			return w.add(once(func(t ReadWriter) bool { _, err := t.GetConsumer(c.Name); return err == nil },
+				func(t ReadWriter) error { return t.CreateConsumer(c) }))
 		}); err != nil {
 			return err
 		}
@@ -151,7 +196,8 @@ func Copy(ctx context.Context, dst, src Storage, opts CopyOptions) (CopyCounts, 
 		if err := tx.ScanWebhooks("", func(e webhook.Endpoint) bool {
 			n.Webhooks++
 			hooks = append(hooks, e.ID)
-			return w.add(func(t ReadWriter) error { return t.CreateWebhook(e) })
+			return w.add(once(func(t ReadWriter) bool { _, err := t.GetWebhook(e.ID); return err == nil },
+				func(t ReadWriter) error { return t.CreateWebhook(e) }))
 		}); err != nil {
 			return err
 		}
@@ -162,11 +208,31 @@ func Copy(ctx context.Context, dst, src Storage, opts CopyOptions) (CopyCounts, 
 			if err := tx.ScanWebhookAttempts(id, "", func(a webhook.Attempt) bool {
 				n.Attempts++
 				a.Position = moved(a.Position)
-				return w.add(func(t ReadWriter) error { return t.CreateWebhookAttempt(a) })
+				return w.add(once(func(t ReadWriter) bool {
+					found := false
+					_ = t.ScanWebhookAttempts(a.EndpointID, "", func(x webhook.Attempt) bool { found = x.ID == a.ID; return !found })
+					return found
+				}, func(t ReadWriter) error { return t.CreateWebhookAttempt(a) }))
 			}); err != nil {
 				return err
 			}
 		}
+		if err := w.flush(); err != nil {
+			return err
+		}
+		// The counters are sums: they go in the last transaction, with the mark
+		// that the copy is done, so a resumed copy never adds them twice.
+		var counters []func(ReadWriter) error
+		if err := tx.ScanCounters(func(name string, v int64) bool {
+			n.Counters++
+			counters = append(counters, func(t ReadWriter) error { return t.AddCounter(name, v) })
+			return true
+		}); err != nil {
+			return err
+		}
+		counters = append(counters, func(t ReadWriter) error { return t.PutSetting(copyMark, []byte("done")) })
+		w.pending = counters
+		w.batch = len(counters) + 1
 		return w.flush()
 	})
 	if err == nil {
