@@ -447,6 +447,16 @@ func (m *Manager) record(tx storage.ReadWriter, now time.Time, p Principal, typ,
 	return nil
 }
 
+// Ping reports whether the store answers now: for a store that depends on a
+// server (PostgreSQL, storage.Pinger), one round trip; for the others, nil. It is
+// what a readiness check asks; it takes no Principal and reads nothing.
+func (m *Manager) Ping(ctx context.Context) error {
+	if p, ok := m.store.(storage.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
 // update runs fn in a write transaction, mapping storage faults.
 func (m *Manager) update(ctx context.Context, op string, fn func(tx storage.ReadWriter) error) error {
 	if err := ctx.Err(); err != nil {

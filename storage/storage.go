@@ -140,6 +140,12 @@ type Backuper interface {
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
 
+// Pinger is an optional interface of a Storage that depends on a server: Ping
+// reports whether that server answers now (for readiness checks).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Storage is a transactional store of tenancy's records. The package doc states
 // the contract its transactions keep.
 type Storage interface {

@@ -470,7 +470,13 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	// the secret key's check value) ran when the store and Manager opened. The full
 	// Verify reads the whole store, so by default it runs beside serving and reports
 	// on /readyz and in the log; -verify=true keeps the old refuse-before-serving check.
-	ready := &readiness{}
+	ready := &readiness{ping: func(ctx context.Context) error {
+		err := m.Ping(ctx)
+		if err != nil {
+			log.Warn("readyz: the database does not answer", "err", err)
+		}
+		return err
+	}}
 	switch verify {
 	case verifyBlocking:
 		if err := ready.run(ctx, m, log); err != nil {

@@ -198,3 +198,52 @@ func TestMigrateBoltToPostgresAndBack(t *testing.T) {
 		t.Errorf("the admin token after two moves: %v", err)
 	}
 }
+
+// /readyz answers 503 while the database does not answer (a primary down) and 200
+// again once it does, without restarting the server.
+func TestReadyzFollowsTheDatabase(t *testing.T) {
+	url, schema := pgtest.Schema(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	db := url + sep + "search_path=" + schema + ",public"
+	key := filepath.Join(t.TempDir(), "tenancy.key")
+	if code := run(ctx, []string{"setup", "-email", "a@example.com", "-database", db, "-key-file", key}, nil, io.Discard, io.Discard, os.Getenv); code != 0 {
+		t.Fatal("setup failed")
+	}
+	addr := startServe(t, "-database", db, "-key-file", key, "-verify=false")
+	status := func() int {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := status(); s != http.StatusOK {
+		t.Fatalf("readyz with the database up: %d", s)
+	}
+	if err := pgtest.Kill(); err != nil {
+		t.Skipf("the test server is not this process's to kill: %v", err)
+	}
+	restarted := false
+	defer func() {
+		if !restarted {
+			_ = pgtest.Restart()
+		}
+	}()
+	if s := status(); s != http.StatusServiceUnavailable {
+		t.Errorf("readyz with the database down: %d, want 503", s)
+	}
+	if err := pgtest.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	for i := 0; status() != http.StatusOK; i++ { // the pool reconnects on its own
+		if i == 300 {
+			t.Fatal("readyz did not come back within 30 s of the database")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -47,6 +47,9 @@ func (v *verifyMode) Set(s string) error {
 type readiness struct {
 	mu    sync.Mutex
 	state readyState
+	// ping asks whether the store answers (PostgreSQL: the primary); nil: nothing
+	// to ask.
+	ping func(ctx context.Context) error
 }
 
 type readyState struct {
@@ -99,8 +102,9 @@ func (r *readiness) snapshot() readyState {
 
 // serveHTTP answers /readyz: 200 while the check runs or once it passed (the server
 // serves meanwhile: a check of a large store takes minutes), 503 once it found damage
-// or could not finish, so a load balancer or orchestrator takes the instance out.
-func (r *readiness) serveHTTP(w http.ResponseWriter, _ *http.Request) {
+// or could not finish, or while the database does not answer, so a load balancer or
+// orchestrator takes the instance out.
+func (r *readiness) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	s := r.snapshot()
 	if s.Status == "" {
 		s.Status = "verifying"
@@ -108,6 +112,17 @@ func (r *readiness) serveHTTP(w http.ResponseWriter, _ *http.Request) {
 	code := http.StatusOK
 	if s.Status == "damaged" || s.Status == "error" {
 		code = http.StatusServiceUnavailable
+	}
+	// A database that does not answer (a primary down, before a standby takes
+	// over) makes the instance unready until it answers again.
+	if r.ping != nil && code == http.StatusOK {
+		ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+		err := r.ping(ctx)
+		cancel()
+		if err != nil {
+			s = readyState{Status: "unavailable", Detail: "the database does not answer: see the server log"}
+			code = http.StatusServiceUnavailable
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -280,6 +280,17 @@ func (s *Store) Stats() Stats {
 		RoundTrips: s.stats.roundTrips.Load()}
 }
 
+// Ping reports whether the database answers: a round trip on a pooled
+// connection, for readiness checks (a failed-over primary, a pooler that lost it).
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return storage.ErrClosed
+	}
+	return s.pool.Ping(ctx)
+}
+
+var _ storage.Pinger = (*Store)(nil)
+
 // RoundTrips returns Stats().RoundTrips: how the conformance kit
 // (storagetest.RoundTripCounter) checks that one Authorize or Authenticate is one
 // round trip.

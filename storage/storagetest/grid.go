@@ -389,7 +389,7 @@ func noEvent(context.Context, tenancy.Event) error { return nil }
 // principalFree are the Manager's exported methods that take no Principal: a
 // secret is their credential, or they are the host's own housekeeping.
 var principalFree = []string{"Authenticate", "InvitationBySecret", "AcceptInvitationAsNewUser", "SignUpWithInvitation", "Verify",
-	"FlushTokenUsage", "Close", "Policy", "StarterKits", "WorkspaceFlags", "DeliverWebhooks", "DeliverWebhooksStep"}
+	"FlushTokenUsage", "Close", "Policy", "StarterKits", "WorkspaceFlags", "DeliverWebhooks", "DeliverWebhooksStep", "Ping"}
 
 var letterKind = map[byte]error{'N': tenancy.ErrNotFound, 'D': tenancy.ErrPermissionDenied,
 	'U': tenancy.ErrUnauthenticated, 'P': tenancy.ErrFailedPrecondition, 'I': tenancy.ErrInvalidArgument}
