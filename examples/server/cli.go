@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	api "github.com/tenancykit/tenancy/httpapi/client"
 	"io"
 	"net/http"
 	"net/url"
@@ -45,37 +46,37 @@ func (c *client) tokensPath(wsID string) string {
 }
 
 // findWorkspace finds a workspace by ID, slug or name among those the caller sees.
-func (c *client) findWorkspace(ctx context.Context, ref string) (workspaceJSON, error) {
+func (c *client) findWorkspace(ctx context.Context, ref string) (api.Workspace, error) {
 	if strings.HasPrefix(ref, "ws_") {
-		var w workspaceJSON
+		var w api.Workspace
 		err := c.do(ctx, "GET", "/api/v1/workspaces/"+url.PathEscape(ref), nil, &w)
 		return w, err
 	}
-	var found []workspaceJSON
-	err := eachPage(ctx, c, "/api/v1/workspaces?limit=100", func(w workspaceJSON) {
+	var found []api.Workspace
+	err := eachPage(ctx, c, "/api/v1/workspaces?limit=100", func(w api.Workspace) {
 		if w.Slug == ref || w.Name == ref {
 			found = append(found, w)
 		}
 	})
 	if err != nil {
-		return workspaceJSON{}, err
+		return api.Workspace{}, err
 	}
 	switch len(found) {
 	case 0:
-		return workspaceJSON{}, fmt.Errorf("no workspace named %q", clipArg(ref))
+		return api.Workspace{}, fmt.Errorf("no workspace named %q", clipArg(ref))
 	case 1:
 		return found[0], nil
 	}
-	return workspaceJSON{}, fmt.Errorf("%d workspaces are named %q: give the slug or the ID", len(found), clipArg(ref))
+	return api.Workspace{}, fmt.Errorf("%d workspaces are named %q: give the slug or the ID", len(found), clipArg(ref))
 }
 
 func (c *client) listTokens(ctx context.Context, wsID, state string) error {
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tKIND\tWORKSPACE\tROLE\tHINT\tSTATE")
-	err := eachPage(ctx, c, c.tokensPath(wsID)+"?limit=100&state="+url.QueryEscape(state), func(t tokenJSON) {
+	err := eachPage(ctx, c, c.tokensPath(wsID)+"?limit=100&state="+url.QueryEscape(state), func(t api.Token) {
 		// Never the secret: the API does not send it in lists, and the hint is all
 		// a person needs to recognise a token.
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.TokenID, t.Name, t.Kind, orDash(t.WorkspaceID), orDash(t.Role), t.Hint, t.State)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.TokenId, t.Name, t.Kind, orDash(deref(t.WorkspaceId)), orDash(deref(t.Role)), t.Hint, t.State)
 	})
 	if err != nil {
 		return err
@@ -86,8 +87,8 @@ func (c *client) listTokens(ctx context.Context, wsID, state string) error {
 func (c *client) listWorkspaces(ctx context.Context) error {
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSLUG\tNAME\tSTATUS")
-	err := eachPage(ctx, c, "/api/v1/workspaces?limit=100", func(w workspaceJSON) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", w.WorkspaceID, w.Slug, w.Name, w.Status)
+	err := eachPage(ctx, c, "/api/v1/workspaces?limit=100", func(w api.Workspace) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", w.WorkspaceId, w.Slug, w.Name, w.Status)
 	})
 	if err != nil {
 		return err
@@ -254,26 +255,7 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	return nil
 }
 
-// The API's JSON, as the client reads it.
-
-type workspaceJSON struct {
-	WorkspaceID string `json:"workspace_id"`
-	Name        string `json:"name"`
-	Slug        string `json:"slug"`
-	Status      string `json:"status"`
-}
-
-type tokenJSON struct {
-	TokenID     string     `json:"token_id"`
-	Name        string     `json:"name"`
-	Kind        string     `json:"kind"`
-	WorkspaceID string     `json:"workspace_id"`
-	Role        string     `json:"role"`
-	Hint        string     `json:"hint"`
-	State       string     `json:"state"`
-	Token       string     `json:"token"`
-	ExpiresAt   *time.Time `json:"expires_at"`
-}
+// The API's JSON types are the generated client's (httpapi/client).
 
 func expiry(t *time.Time) string {
 	if t == nil {
@@ -372,21 +354,21 @@ func (c *client) tokenWorkspace(ctx context.Context, id string) (string, error) 
 	// The caller's own list holds the workspace tokens they made, with their
 	// workspace; other members' tokens are found in the workspaces' lists.
 	found, where := false, ""
-	err := eachPage(ctx, c, "/api/v1/user/tokens?limit=100", func(t tokenJSON) {
-		if t.TokenID == id {
-			found, where = true, t.WorkspaceID
+	err := eachPage(ctx, c, "/api/v1/user/tokens?limit=100", func(t api.Token) {
+		if t.TokenId == id {
+			found, where = true, deref(t.WorkspaceId)
 		}
 	})
 	if err != nil || found {
 		return where, err
 	}
 	var wsIDs []string
-	if err := eachPage(ctx, c, "/api/v1/user/workspaces?limit=100", func(w workspaceJSON) { wsIDs = append(wsIDs, w.WorkspaceID) }); err != nil {
+	if err := eachPage(ctx, c, "/api/v1/user/workspaces?limit=100", func(w api.Workspace) { wsIDs = append(wsIDs, w.WorkspaceId) }); err != nil {
 		return "", err
 	}
 	for _, ws := range wsIDs {
-		err := eachPage(ctx, c, c.tokensPath(ws)+"?limit=100", func(t tokenJSON) {
-			if t.TokenID == id {
+		err := eachPage(ctx, c, c.tokensPath(ws)+"?limit=100", func(t api.Token) {
+			if t.TokenId == id {
 				where = ws
 			}
 		})
@@ -397,27 +379,17 @@ func (c *client) tokenWorkspace(ctx context.Context, id string) (string, error) 
 	return "", fmt.Errorf("no token %q among your personal tokens or your workspaces' (give --workspace if it is in another)", clipArg(id))
 }
 
-type memberJSON struct {
-	Role string `json:"role"`
-}
-
-type invitationJSON struct {
-	Email     string    `json:"email"`
-	Role      string    `json:"role"`
-	AcceptURL string    `json:"accept_url"`
-	Mail      *mailJSON `json:"mail"` // absent when the server sends no mail
-}
-
-// mailJSON says whether the server mailed a secret, and why not.
-type mailJSON struct {
-	Sent  bool   `json:"sent"`
-	Error string `json:"error"`
-}
-
+// pageJSON is a page of any listing.
 type pageJSON[T any] struct {
-	Data       []T `json:"data"`
-	Pagination struct {
-		NextCursor *string `json:"next_cursor"`
-		HasMore    bool    `json:"has_more"`
-	} `json:"pagination"`
+	Data       []T            `json:"data"`
+	Pagination api.Pagination `json:"pagination"`
+}
+
+// deref reads an optional field of the API's JSON.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }

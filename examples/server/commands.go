@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	api "github.com/tenancykit/tenancy/httpapi/client"
 	"io"
 	mathrand "math/rand/v2"
 	"net/http"
@@ -226,12 +227,12 @@ func cmdWorkspaceCreate(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *cli
 				return err
 			}
 		}
-		var w workspaceJSON
+		var w api.Workspace
 		body := map[string]string{"name": *name, "slug": *slug, "starter_kit": kitID}
 		if err := c.do(ctx, "POST", "/api/v1/user/workspaces", body, &w); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.out, "** Workspace '%s' has been created (slug %s, id %s)\n", w.Name, w.Slug, w.WorkspaceID)
+		fmt.Fprintf(c.out, "** Workspace '%s' has been created (slug %s, id %s)\n", w.Name, w.Slug, w.WorkspaceId)
 		return nil
 	}
 }
@@ -243,8 +244,8 @@ func cmdWorkspaceList(fs *flag.FlagSet, o *cmdOpts) func(context.Context, *clien
 			return err
 		}
 		if o.json {
-			all := []workspaceJSON{}
-			if err := eachPage(ctx, c, "/api/v1/workspaces?limit=100", func(w workspaceJSON) { all = append(all, w) }); err != nil {
+			all := []api.Workspace{}
+			if err := eachPage(ctx, c, "/api/v1/workspaces?limit=100", func(w api.Workspace) { all = append(all, w) }); err != nil {
 				return err
 			}
 			return printJSON(c.out, all)
@@ -271,23 +272,23 @@ func cmdWorkspaceRemove(verb string) func(*flag.FlagSet, *cmdOpts) func(context.
 				return err
 			}
 			if !*yes {
-				if err := c.confirm(fmt.Sprintf("Are you sure you want to %s workspace %q (%s)?", verb, w.Name, w.WorkspaceID)); err != nil {
+				if err := c.confirm(fmt.Sprintf("Are you sure you want to %s workspace %q (%s)?", verb, w.Name, w.WorkspaceId)); err != nil {
 					return err
 				}
 			}
 			if verb == "leave" {
 				fmt.Fprintf(c.out, "Leaving workspace %q...\n", w.Name)
-				if err := c.do(ctx, "POST", "/api/v1/workspaces/"+url.PathEscape(w.WorkspaceID)+"/leave", nil, nil); err != nil {
+				if err := c.do(ctx, "POST", "/api/v1/workspaces/"+url.PathEscape(w.WorkspaceId)+"/leave", nil, nil); err != nil {
 					return err
 				}
 				fmt.Fprintf(c.out, "Successfully left workspace: %s\n", w.Name)
 				return nil
 			}
-			if err := c.do(ctx, "DELETE", "/api/v1/workspaces/"+url.PathEscape(w.WorkspaceID), nil, nil); err != nil {
+			if err := c.do(ctx, "DELETE", "/api/v1/workspaces/"+url.PathEscape(w.WorkspaceId), nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.out, "** Workspace '%s' has been deleted (id %s). This is a soft delete: its data is kept until a platform admin purges it; undo with\n   server workspace restore %s\n",
-				w.Name, w.WorkspaceID, w.WorkspaceID)
+				w.Name, w.WorkspaceId, w.WorkspaceId)
 			return nil
 		}
 	}
@@ -304,11 +305,11 @@ func cmdWorkspaceRestore(*flag.FlagSet, *cmdOpts) func(context.Context, *client,
 				return err
 			}
 		}
-		var w workspaceJSON
+		var w api.Workspace
 		if err := c.do(ctx, "POST", "/api/v1/workspaces/"+url.PathEscape(id)+"/restore", nil, &w); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.out, "** Workspace '%s' has been restored (%s, id %s)\n", w.Name, w.Status, w.WorkspaceID)
+		fmt.Fprintf(c.out, "** Workspace '%s' has been restored (%s, id %s)\n", w.Name, w.Status, w.WorkspaceId)
 		return nil
 	}
 }
@@ -333,11 +334,11 @@ func cmdTokenCreate(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client,
 				return err
 			}
 		}
-		var t tokenJSON
+		var t api.Token
 		if err := c.do(ctx, "POST", c.tokensPath(*ws), map[string]string{"name": *name, "expires_in": *expires, "role": *role}, &t); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.out, "token %s (%s, %s, expires %s) — shown once:\n%s\n", t.TokenID, t.Name, t.Kind, expiry(t.ExpiresAt), t.Token)
+		fmt.Fprintf(c.out, "token %s (%s, %s, expires %s) — shown once:\n%s\n", t.TokenId, t.Name, t.Kind, expiry(t.ExpiresAt), deref(t.Token))
 		return nil
 	}
 }
@@ -351,8 +352,8 @@ func cmdTokenList(fs *flag.FlagSet, o *cmdOpts) func(context.Context, *client, [
 			return err
 		}
 		if o.json {
-			all := []tokenJSON{}
-			err := eachPage(ctx, c, c.tokensPath(*ws)+"?limit=100&state="+url.QueryEscape(*state), func(t tokenJSON) { all = append(all, t) })
+			all := []api.Token{}
+			err := eachPage(ctx, c, c.tokensPath(*ws)+"?limit=100&state="+url.QueryEscape(*state), func(t api.Token) { all = append(all, t) })
 			if err != nil {
 				return err
 			}
@@ -390,11 +391,11 @@ func cmdTokenChange(verb string) func(*flag.FlagSet, *cmdOpts) func(context.Cont
 				fmt.Fprintf(c.out, "revoked token %s\n", id)
 				return nil
 			}
-			var t tokenJSON
+			var t api.Token
 			if err := c.do(ctx, "POST", path+"/rotate", nil, &t); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "token %s rotated; the old secret no longer works. New secret — shown once:\n%s\n", t.TokenID, t.Token)
+			fmt.Fprintf(c.out, "token %s rotated; the old secret no longer works. New secret — shown once:\n%s\n", t.TokenId, deref(t.Token))
 			return nil
 		}
 	}
@@ -420,19 +421,19 @@ func cmdInvite(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, []st
 				*q.dst = v
 			}
 		}
-		var inv invitationJSON
+		var inv api.Invitation
 		body := map[string]string{"email": *email, "workspace_id": *ws, "role": *role}
 		if err := c.do(ctx, "POST", "/api/v1/admin/workspace/invites", body, &inv); err != nil {
 			return err
 		}
 		switch {
 		case inv.Mail != nil && inv.Mail.Sent:
-			fmt.Fprintf(c.out, "invited %s as %s; the server mailed them the link (here too, shown once):\n%s\n", inv.Email, inv.Role, inv.AcceptURL)
+			fmt.Fprintf(c.out, "invited %s as %s; the server mailed them the link (here too, shown once):\n%s\n", inv.Email, inv.Role, deref(inv.AcceptUrl))
 		case inv.Mail != nil:
 			fmt.Fprintf(c.out, "invited %s as %s, but the mail was not sent (%s); send them this link yourself (shown once):\n%s\n",
-				inv.Email, inv.Role, inv.Mail.Error, inv.AcceptURL)
+				inv.Email, inv.Role, deref(inv.Mail.Error), deref(inv.AcceptUrl))
 		default:
-			fmt.Fprintf(c.out, "invited %s as %s; send them this link (shown once):\n%s\n", inv.Email, inv.Role, inv.AcceptURL)
+			fmt.Fprintf(c.out, "invited %s as %s; send them this link (shown once):\n%s\n", inv.Email, inv.Role, deref(inv.AcceptUrl))
 		}
 		return nil
 	}
@@ -449,14 +450,11 @@ func cmdInviteAccept(*flag.FlagSet, *cmdOpts) func(context.Context, *client, []s
 		if err != nil {
 			return err
 		}
-		var acc struct {
-			WorkspaceID string     `json:"workspace_id"`
-			Member      memberJSON `json:"member"`
-		}
+		var acc api.Accepted
 		if err := c.do(ctx, "POST", "/api/v1/invites/accept", map[string]string{"token": invitationSecret(link)}, &acc); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.out, "you joined workspace %s as %s\n", acc.WorkspaceID, acc.Member.Role)
+		fmt.Fprintf(c.out, "you joined workspace %s as %s\n", acc.WorkspaceId, acc.Member.Role)
 		return nil
 	}
 }
@@ -478,16 +476,12 @@ func cmdEmailChange(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client,
 				return err
 			}
 		}
-		var ec struct {
-			Email     string    `json:"email"`
-			ExpiresAt time.Time `json:"expires_at"`
-			Mail      *mailJSON `json:"mail"`
-		}
+		var ec api.EmailChange
 		if err := c.do(ctx, "POST", "/api/v1/user/email-change", map[string]string{"email": *email}, &ec); err != nil {
 			return err
 		}
-		if ec.Mail != nil && !ec.Mail.Sent {
-			return fmt.Errorf("the code for %s was not sent (%s): ask again later", ec.Email, ec.Mail.Error)
+		if !ec.Mail.Sent {
+			return fmt.Errorf("the code for %s was not sent (%s): ask again later", ec.Email, deref(ec.Mail.Error))
 		}
 		fmt.Fprintf(c.out, "a code went to %s (valid until %s); run `server user email-confirm` and paste it; your address changes then\n",
 			ec.Email, ec.ExpiresAt.UTC().Format(time.RFC3339))

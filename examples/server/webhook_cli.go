@@ -4,22 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	api "github.com/tenancykit/tenancy/httpapi/client"
 	"net/url"
 	"strings"
 	"text/tabwriter"
 )
-
-// webhookJSON is the API's webhook, as the client reads it.
-type webhookJSON struct {
-	WebhookID      string   `json:"webhook_id"`
-	WorkspaceID    string   `json:"workspace_id"`
-	URL            string   `json:"url"`
-	Description    string   `json:"description"`
-	EventTypes     []string `json:"event_types"`
-	Disabled       bool     `json:"disabled"`
-	DisabledReason string   `json:"disabled_reason"`
-	Secret         string   `json:"secret"`
-}
 
 func oneArg(args []string, what string) (string, error) {
 	switch len(args) {
@@ -41,7 +30,7 @@ func webhookCreate(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, 
 		if err != nil {
 			return err
 		}
-		var w webhookJSON
+		var w api.Webhook
 		body := map[string]any{"url": endpoint, "description": *desc, "event_types": []string(types)}
 		if *ws != "" {
 			body["workspace_id"] = *ws
@@ -50,10 +39,10 @@ func webhookCreate(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, 
 			return err
 		}
 		scope := "every event"
-		if w.WorkspaceID != "" {
-			scope = "the events of " + w.WorkspaceID
+		if ws := deref(w.WorkspaceId); ws != "" {
+			scope = "the events of " + ws
 		}
-		fmt.Fprintf(c.out, "webhook %s registered for %s at %s\nsigning secret (shown once; verify deliveries with it):\n%s\n", w.WebhookID, scope, w.URL, w.Secret)
+		fmt.Fprintf(c.out, "webhook %s registered for %s at %s\nsigning secret (shown once; verify deliveries with it):\n%s\n", w.WebhookId, scope, w.Url, deref(w.Secret))
 		return nil
 	}
 }
@@ -67,23 +56,23 @@ func webhookList(fs *flag.FlagSet, o *cmdOpts) func(context.Context, *client, []
 		}
 		path := "/api/v1/webhooks?limit=100&workspace_id=" + url.QueryEscape(*ws)
 		if o.json {
-			all := []webhookJSON{}
-			if err := eachPage(ctx, c, path, func(w webhookJSON) { all = append(all, w) }); err != nil {
+			all := []api.Webhook{}
+			if err := eachPage(ctx, c, path, func(w api.Webhook) { all = append(all, w) }); err != nil {
 				return err
 			}
 			return printJSON(c.out, all)
 		}
 		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tURL\tEVENTS\tSTATE\tDESCRIPTION")
-		err := eachPage(ctx, c, path, func(w webhookJSON) {
+		err := eachPage(ctx, c, path, func(w api.Webhook) {
 			events, state := "all", "enabled"
 			if len(w.EventTypes) > 0 {
 				events = strings.Join(w.EventTypes, ",")
 			}
 			if w.Disabled {
-				state = "disabled (" + w.DisabledReason + ")"
+				state = "disabled (" + string(deref(w.DisabledReason)) + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", w.WebhookID, w.URL, events, state, orDash(w.Description))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", w.WebhookId, w.Url, events, state, orDash(w.Description))
 		})
 		if err != nil {
 			return err
@@ -98,11 +87,11 @@ func webhookRotate(*flag.FlagSet, *cmdOpts) func(context.Context, *client, []str
 		if err != nil {
 			return err
 		}
-		var w webhookJSON
+		var w api.Webhook
 		if err := c.do(ctx, "POST", "/api/v1/webhooks/"+url.PathEscape(id)+"/rotate-secret", nil, &w); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.out, "webhook %s has a new signing secret; the old one still signs for 24 hours. New secret (shown once):\n%s\n", w.WebhookID, w.Secret)
+		fmt.Fprintf(c.out, "webhook %s has a new signing secret; the old one still signs for 24 hours. New secret (shown once):\n%s\n", w.WebhookId, deref(w.Secret))
 		return nil
 	}
 }
