@@ -243,7 +243,7 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		return err
 	}
 	if resp.StatusCode >= 300 {
-		var e struct{ Error, Message string }
+		var e api.Error
 		if json.Unmarshal(data, &e) == nil && e.Message != "" {
 			return fmt.Errorf("%s: %s", e.Error, e.Message)
 		}
@@ -286,12 +286,7 @@ func invitationSecret(s string) string {
 // ID) or, interactively, shows Tinybird's table and asks. It returns the kit's ID
 // ("" when the server lists none).
 func (c *client) chooseStarterKit(ctx context.Context, flagValue string) (string, error) {
-	var kits struct {
-		Data []struct {
-			ID          string `json:"id"`
-			Description string `json:"description"`
-		} `json:"data"`
-	}
+	var kits api.StarterKits
 	if err := c.do(ctx, "GET", "/api/v1/starter-kits", nil, &kits); err != nil {
 		return "", err
 	}
@@ -299,8 +294,8 @@ func (c *client) chooseStarterKit(ctx context.Context, flagValue string) (string
 		n, err := strconv.Atoi(s)
 		if err != nil {
 			for _, k := range kits.Data {
-				if k.ID == s {
-					return k.ID, nil
+				if k.Id == s {
+					return k.Id, nil
 				}
 			}
 			return "", usageError{fmt.Sprintf("no starter kit %q: give its number or ID (see the list with no --starter-kit)", clipArg(s))}
@@ -311,7 +306,7 @@ func (c *client) chooseStarterKit(ctx context.Context, flagValue string) (string
 		case n < 0 || n > len(kits.Data):
 			return "", usageError{fmt.Sprintf("starter kit %d: choose 1 to %d, or 0 to cancel", n, len(kits.Data))}
 		}
-		return kits.Data[n-1].ID, nil
+		return kits.Data[n-1].Id, nil
 	}
 	if flagValue != "" {
 		return pick(flagValue)
@@ -321,14 +316,14 @@ func (c *client) chooseStarterKit(ctx context.Context, flagValue string) (string
 	}
 	idW, descW := len("Id"), len("Description")
 	for _, k := range kits.Data {
-		idW, descW = max(idW, len(k.ID)), max(descW, len(k.Description))
+		idW, descW = max(idW, len(k.Id)), max(descW, len(k.Description))
 	}
 	rule := strings.Repeat("-", 14+idW+descW)
 	fmt.Fprintln(c.out, rule)
 	fmt.Fprintf(c.out, "| Idx | %-*s | %s\n", idW, "Id", "Description")
 	fmt.Fprintln(c.out, rule)
 	for i, k := range kits.Data {
-		fmt.Fprintf(c.out, "| %3d | %-*s | %s\n", i+1, idW, k.ID, k.Description)
+		fmt.Fprintf(c.out, "| %3d | %-*s | %s\n", i+1, idW, k.Id, k.Description)
 	}
 	fmt.Fprintln(c.out, rule)
 	fmt.Fprintln(c.out, "[0] to cancel")

@@ -498,9 +498,7 @@ func cmdEmailConfirm(*flag.FlagSet, *cmdOpts) func(context.Context, *client, []s
 		if err != nil {
 			return err
 		}
-		var u struct {
-			Email string `json:"email"`
-		}
+		var u api.User
 		if err := c.do(ctx, "POST", "/api/v1/user/email-change/confirm", map[string]string{"token": code}, &u); err != nil {
 			return err
 		}
@@ -546,10 +544,7 @@ func cmdUserDelete(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, 
 				return err
 			}
 		}
-		var e struct {
-			Memberships int `json:"memberships"`
-			Tokens      int `json:"tokens"`
-		}
+		var e api.Erasure
 		if err := c.do(ctx, "DELETE", "/api/v1/platform/users/"+url.PathEscape(id), nil, &e); err != nil {
 			return err
 		}
@@ -625,7 +620,7 @@ func backupTo(ctx context.Context, c *client, data string, w io.Writer) (int64, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error, Message string }
+		var e api.Error
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		if json.Unmarshal(b, &e) == nil && e.Message != "" {
 			return 0, fmt.Errorf("%s: %s", e.Error, e.Message)
