@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +27,7 @@ type client struct {
 	base   string
 	token  string
 	http   *http.Client
+	api    *api.ClientWithResponses // every request goes through the generated client
 	stdin  io.Reader
 	in     *bufio.Reader
 	out    io.Writer
@@ -38,22 +38,21 @@ type client struct {
 // clipArg bounds an argument quoted in a message: the module's one rule (64 bytes).
 func clipArg(s string) string { return text.Clip(s) }
 
-func (c *client) tokensPath(wsID string) string {
-	if wsID != "" {
-		return "/api/v1/workspaces/" + url.PathEscape(wsID) + "/tokens"
-	}
-	return "/api/v1/user/tokens"
-}
-
 // findWorkspace finds a workspace by ID, slug or name among those the caller sees.
 func (c *client) findWorkspace(ctx context.Context, ref string) (api.Workspace, error) {
 	if strings.HasPrefix(ref, "ws_") {
-		var w api.Workspace
-		err := c.do(ctx, "GET", "/api/v1/workspaces/"+url.PathEscape(ref), nil, &w)
-		return w, err
+		r, err := c.api.GetWorkspaceWithResponse(ctx, ref)
+		if err != nil {
+			return api.Workspace{}, err
+		}
+		w, err := answer(r, r.JSON200)
+		if err != nil {
+			return api.Workspace{}, err
+		}
+		return *w, nil
 	}
 	var found []api.Workspace
-	err := eachPage(ctx, c, "/api/v1/workspaces?limit=100", func(w api.Workspace) {
+	err := c.eachWorkspace(ctx, func(w api.Workspace) {
 		if w.Slug == ref || w.Name == ref {
 			found = append(found, w)
 		}
@@ -73,7 +72,7 @@ func (c *client) findWorkspace(ctx context.Context, ref string) (api.Workspace, 
 func (c *client) listTokens(ctx context.Context, wsID, state string) error {
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tKIND\tWORKSPACE\tROLE\tHINT\tSTATE")
-	err := eachPage(ctx, c, c.tokensPath(wsID)+"?limit=100&state="+url.QueryEscape(state), func(t api.Token) {
+	err := c.eachToken(ctx, wsID, state, func(t api.Token) {
 		// Never the secret: the API does not send it in lists, and the hint is all
 		// a person needs to recognise a token.
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.TokenId, t.Name, t.Kind, orDash(deref(t.WorkspaceId)), orDash(deref(t.Role)), t.Hint, t.State)
@@ -87,7 +86,7 @@ func (c *client) listTokens(ctx context.Context, wsID, state string) error {
 func (c *client) listWorkspaces(ctx context.Context) error {
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSLUG\tNAME\tSTATUS")
-	err := eachPage(ctx, c, "/api/v1/workspaces?limit=100", func(w api.Workspace) {
+	err := c.eachWorkspace(ctx, func(w api.Workspace) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", w.WorkspaceId, w.Slug, w.Name, w.Status)
 	})
 	if err != nil {
@@ -96,26 +95,119 @@ func (c *client) listWorkspaces(ctx context.Context) error {
 	return tw.Flush()
 }
 
-// eachPage follows a list's cursor to its end, calling fn for every item.
-func eachPage[T any](ctx context.Context, c *client, path string, fn func(T)) error {
-	cursor := ""
-	for {
-		var page pageJSON[T]
-		p := path
-		if cursor != "" {
-			p += "&cursor=" + url.QueryEscape(cursor)
-		}
-		if err := c.do(ctx, "GET", p, nil, &page); err != nil {
-			return err
-		}
-		for _, item := range page.Data {
-			fn(item)
-		}
-		if !page.Pagination.HasMore || page.Pagination.NextCursor == nil {
-			return nil
-		}
-		cursor = *page.Pagination.NextCursor
+// pageSize is the page size of the CLI's listings: the API's largest.
+const pageSize = 100
+
+// eachPage reads a listing page after page through the generated client until its
+// end, calling fn for every item.
+func eachPage[T any](ctx context.Context, fetch func(ctx context.Context, cursor string) (api.Page[T], error), fn func(T)) error {
+	return api.Each(ctx, fetch, func(item T) bool { fn(item); return true })
+}
+
+// answer is the JSON of a generated call's 2xx answer; an answer without it (a
+// proxy's page, another server) is an error rather than a nil dereference.
+func answer[T any](r interface{ StatusCode() int }, v *T) (*T, error) {
+	if v == nil {
+		return nil, fmt.Errorf("the server's %d answer is not the API's JSON (is --url a tenancy server?)", r.StatusCode())
 	}
+	return v, nil
+}
+
+// cursorParam is a page's cursor parameter: none for the first page.
+func cursorParam(cursor string) *string {
+	if cursor == "" {
+		return nil
+	}
+	return &cursor
+}
+
+// eachWorkspace walks the workspaces the caller sees (GET /workspaces).
+func (c *client) eachWorkspace(ctx context.Context, fn func(api.Workspace)) error {
+	limit := pageSize
+	return eachPage(ctx, func(ctx context.Context, cursor string) (api.Page[api.Workspace], error) {
+		r, err := c.api.ListWorkspacesWithResponse(ctx, &api.ListWorkspacesParams{Limit: &limit, Cursor: cursorParam(cursor)})
+		if err != nil {
+			return api.Page[api.Workspace]{}, err
+		}
+		page, err := answer(r, r.JSON200)
+		if err != nil {
+			return api.Page[api.Workspace]{}, err
+		}
+		return api.PageOf(page.Data, page.Pagination), nil
+	}, fn)
+}
+
+// eachMyWorkspace walks the caller's own workspaces (GET /user/workspaces).
+func (c *client) eachMyWorkspace(ctx context.Context, fn func(api.UserWorkspace)) error {
+	limit := pageSize
+	return eachPage(ctx, func(ctx context.Context, cursor string) (api.Page[api.UserWorkspace], error) {
+		r, err := c.api.ListMyWorkspacesWithResponse(ctx, &api.ListMyWorkspacesParams{Limit: &limit, Cursor: cursorParam(cursor)})
+		if err != nil {
+			return api.Page[api.UserWorkspace]{}, err
+		}
+		page, err := answer(r, r.JSON200)
+		if err != nil {
+			return api.Page[api.UserWorkspace]{}, err
+		}
+		return api.PageOf(page.Data, page.Pagination), nil
+	}, fn)
+}
+
+// eachToken walks a workspace's tokens, or the caller's personal ones when wsID is
+// empty; state is "", "active" or "inactive".
+func (c *client) eachToken(ctx context.Context, wsID, state string, fn func(api.Token)) error {
+	limit := pageSize
+	return eachPage(ctx, func(ctx context.Context, cursor string) (api.Page[api.Token], error) {
+		var page *api.TokenPage
+		if wsID == "" {
+			p := &api.ListMyTokensParams{Limit: &limit, Cursor: cursorParam(cursor)}
+			if state != "" {
+				st := api.ListMyTokensParamsState(state)
+				p.State = &st
+			}
+			r, err := c.api.ListMyTokensWithResponse(ctx, p)
+			if err != nil {
+				return api.Page[api.Token]{}, err
+			}
+			if page, err = answer(r, r.JSON200); err != nil {
+				return api.Page[api.Token]{}, err
+			}
+		} else {
+			p := &api.ListWorkspaceTokensParams{Limit: &limit, Cursor: cursorParam(cursor)}
+			if state != "" {
+				st := api.ListWorkspaceTokensParamsState(state)
+				p.State = &st
+			}
+			r, err := c.api.ListWorkspaceTokensWithResponse(ctx, wsID, p)
+			if err != nil {
+				return api.Page[api.Token]{}, err
+			}
+			if page, err = answer(r, r.JSON200); err != nil {
+				return api.Page[api.Token]{}, err
+			}
+		}
+		return api.PageOf(page.Data, page.Pagination), nil
+	}, fn)
+}
+
+// eachWebhook walks a workspace's endpoints, or the platform's when wsID is empty.
+func (c *client) eachWebhook(ctx context.Context, wsID string, fn func(api.Webhook)) error {
+	limit := pageSize
+	return eachPage(ctx, func(ctx context.Context, cursor string) (api.Page[api.Webhook], error) {
+		p := &api.ListWebhooksParams{Limit: &limit, Cursor: cursorParam(cursor)}
+		if wsID != "" {
+			p.WorkspaceId = &wsID
+		}
+		r, err := c.api.ListWebhooksWithResponse(ctx, p)
+		if err != nil {
+			return api.Page[api.Webhook]{}, err
+		}
+		page, err := answer(r, r.JSON200)
+		if err != nil {
+			return api.Page[api.Webhook]{}, err
+		}
+		return api.PageOf(page.Data, page.Pagination), nil
+	}, fn)
 }
 
 // askDefault reads a value at a prompt, offering def (taken on an empty answer);
@@ -200,8 +292,6 @@ func (c *client) confirm(question string) error {
 // errCancelled is a declined confirmation: nothing was done, and the command fails.
 var errCancelled = errors.New("cancelled: nothing was changed")
 
-// do sends one request and decodes the answer into out; an error status becomes an
-// error carrying the server's message.
 // needToken asks for the token, unechoed, when neither --token nor TENANCY_TOKEN
 // gave one.
 func (c *client) needToken() error {
@@ -213,47 +303,47 @@ func (c *client) needToken() error {
 	return err
 }
 
-func (c *client) do(ctx context.Context, method, path string, body, out any) error {
+// Do is the generated client's transport (an api.HttpRequestDoer). It is the one
+// place that sends the token, asking for it at the first request that needs it,
+// and that turns an error answer into the server's message: a generated call
+// returns either an error or a 2xx answer whose JSON field is set, so a command
+// checks one error and reads one field.
+func (c *client) Do(req *http.Request) (*http.Response, error) {
 	if err := c.needToken(); err != nil {
-		return err
-	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if resp.StatusCode < 300 {
+		return resp, nil
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if resp.StatusCode >= 300 {
-		var e api.Error
-		if json.Unmarshal(data, &e) == nil && e.Message != "" {
-			return fmt.Errorf("%s: %s", e.Error, e.Message)
-		}
-		return fmt.Errorf("%s", resp.Status)
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
+	return nil, serverError{api.Check(resp, body), body}
 }
+
+// serverError is an error answer as the CLI prints it, "Not Found: no workspace
+// …"; errors.Is sees tenancy's kind through the client's APIError.
+type serverError struct {
+	err  error // an *api.APIError
+	body []byte
+}
+
+func (e serverError) Error() string {
+	var b api.Error
+	if json.Unmarshal(e.body, &b) == nil && b.Message != "" {
+		return b.Error + ": " + b.Message
+	}
+	return e.err.Error()
+}
+
+func (e serverError) Unwrap() error { return e.err }
 
 // The API's JSON types are the generated client's (httpapi/client).
 
@@ -286,8 +376,12 @@ func invitationSecret(s string) string {
 // ID) or, interactively, shows Tinybird's table and asks. It returns the kit's ID
 // ("" when the server lists none).
 func (c *client) chooseStarterKit(ctx context.Context, flagValue string) (string, error) {
-	var kits api.StarterKits
-	if err := c.do(ctx, "GET", "/api/v1/starter-kits", nil, &kits); err != nil {
+	r, err := c.api.ListStarterKitsWithResponse(ctx)
+	if err != nil {
+		return "", err
+	}
+	kits, err := answer(r, r.JSON200)
+	if err != nil {
 		return "", err
 	}
 	pick := func(s string) (string, error) {
@@ -349,7 +443,7 @@ func (c *client) tokenWorkspace(ctx context.Context, id string) (string, error) 
 	// The caller's own list holds the workspace tokens they made, with their
 	// workspace; other members' tokens are found in the workspaces' lists.
 	found, where := false, ""
-	err := eachPage(ctx, c, "/api/v1/user/tokens?limit=100", func(t api.Token) {
+	err := c.eachToken(ctx, "", "", func(t api.Token) {
 		if t.TokenId == id {
 			found, where = true, deref(t.WorkspaceId)
 		}
@@ -358,11 +452,11 @@ func (c *client) tokenWorkspace(ctx context.Context, id string) (string, error) 
 		return where, err
 	}
 	var wsIDs []string
-	if err := eachPage(ctx, c, "/api/v1/user/workspaces?limit=100", func(w api.Workspace) { wsIDs = append(wsIDs, w.WorkspaceId) }); err != nil {
+	if err := c.eachMyWorkspace(ctx, func(w api.UserWorkspace) { wsIDs = append(wsIDs, w.WorkspaceId) }); err != nil {
 		return "", err
 	}
 	for _, ws := range wsIDs {
-		err := eachPage(ctx, c, c.tokensPath(ws)+"?limit=100", func(t api.Token) {
+		err := c.eachToken(ctx, ws, "", func(t api.Token) {
 			if t.TokenId == id {
 				where = ws
 			}
@@ -372,12 +466,6 @@ func (c *client) tokenWorkspace(ctx context.Context, id string) (string, error) 
 		}
 	}
 	return "", fmt.Errorf("no token %q among your personal tokens or your workspaces' (give --workspace if it is in another)", clipArg(id))
-}
-
-// pageJSON is a page of any listing.
-type pageJSON[T any] struct {
-	Data       []T            `json:"data"`
-	Pagination api.Pagination `json:"pagination"`
 }
 
 // deref reads an optional field of the API's JSON.

@@ -10,7 +10,6 @@ import (
 	"io"
 	mathrand "math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -141,10 +140,19 @@ func clientCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if *tok == "" {
 		*tok = getenv("TENANCY_TOKEN")
 	}
-	c := &client{base: strings.TrimRight(*baseURL, "/"), token: *tok, http: &http.Client{Timeout: 30 * time.Second},
+	// A bound on the wait for an answer's headers rather than on the whole
+	// exchange: a backup streams for as long as the store takes to copy.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.ResponseHeaderTimeout = 30 * time.Second
+	c := &client{base: strings.TrimRight(*baseURL, "/"), token: *tok, http: &http.Client{Transport: transport},
 		stdin: stdin, in: bufio.NewReader(stdin), out: stdout, prompt: fs.NFlag() == 0}
 	if c.base == "" {
 		c.base = "http://127.0.0.1:8080"
+	}
+	// The generated client sends every request; c is its transport (the token and
+	// the error answers).
+	if c.api, err = api.NewClientWithResponses(c.base+"/api/v1", api.WithHTTPClient(c)); err != nil {
+		return usageError{fmt.Sprintf("bad --url %q: %v", clipArg(c.base), err)}
 	}
 	if c.token == "" && cmd.name == "workspace create" && c.prompt {
 		// Tinybird's first prompt.
@@ -227,9 +235,13 @@ func cmdWorkspaceCreate(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *cli
 				return err
 			}
 		}
-		var w api.Workspace
-		body := map[string]string{"name": *name, "slug": *slug, "starter_kit": kitID}
-		if err := c.do(ctx, "POST", "/api/v1/user/workspaces", body, &w); err != nil {
+		body := api.NewWorkspace{Name: name, Slug: optional(*slug), StarterKit: optional(kitID)}
+		r, err := c.api.CreateWorkspaceWithResponse(ctx, body)
+		if err != nil {
+			return err
+		}
+		w, err := answer(r, r.JSON201)
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(c.out, "** Workspace '%s' has been created (slug %s, id %s)\n", w.Name, w.Slug, w.WorkspaceId)
@@ -245,7 +257,7 @@ func cmdWorkspaceList(fs *flag.FlagSet, o *cmdOpts) func(context.Context, *clien
 		}
 		if o.json {
 			all := []api.Workspace{}
-			if err := eachPage(ctx, c, "/api/v1/workspaces?limit=100", func(w api.Workspace) { all = append(all, w) }); err != nil {
+			if err := c.eachWorkspace(ctx, func(w api.Workspace) { all = append(all, w) }); err != nil {
 				return err
 			}
 			return printJSON(c.out, all)
@@ -278,13 +290,13 @@ func cmdWorkspaceRemove(verb string) func(*flag.FlagSet, *cmdOpts) func(context.
 			}
 			if verb == "leave" {
 				fmt.Fprintf(c.out, "Leaving workspace %q...\n", w.Name)
-				if err := c.do(ctx, "POST", "/api/v1/workspaces/"+url.PathEscape(w.WorkspaceId)+"/leave", nil, nil); err != nil {
+				if _, err := c.api.LeaveWorkspaceWithResponse(ctx, w.WorkspaceId); err != nil {
 					return err
 				}
 				fmt.Fprintf(c.out, "Successfully left workspace: %s\n", w.Name)
 				return nil
 			}
-			if err := c.do(ctx, "DELETE", "/api/v1/workspaces/"+url.PathEscape(w.WorkspaceId), nil, nil); err != nil {
+			if _, err := c.api.DeleteWorkspaceWithResponse(ctx, w.WorkspaceId); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.out, "** Workspace '%s' has been deleted (id %s). This is a soft delete: its data is kept until a platform admin purges it; undo with\n   server workspace restore %s\n",
@@ -305,8 +317,12 @@ func cmdWorkspaceRestore(*flag.FlagSet, *cmdOpts) func(context.Context, *client,
 				return err
 			}
 		}
-		var w api.Workspace
-		if err := c.do(ctx, "POST", "/api/v1/workspaces/"+url.PathEscape(id)+"/restore", nil, &w); err != nil {
+		r, err := c.api.RestoreWorkspaceWithResponse(ctx, id)
+		if err != nil {
+			return err
+		}
+		w, err := answer(r, r.JSON200)
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(c.out, "** Workspace '%s' has been restored (%s, id %s)\n", w.Name, w.Status, w.WorkspaceId)
@@ -334,9 +350,24 @@ func cmdTokenCreate(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client,
 				return err
 			}
 		}
-		var t api.Token
-		if err := c.do(ctx, "POST", c.tokensPath(*ws), map[string]string{"name": *name, "expires_in": *expires, "role": *role}, &t); err != nil {
-			return err
+		body := api.NewToken{Name: *name, ExpiresIn: *expires, Role: optional(*role)}
+		var t *api.Token
+		if *ws == "" {
+			r, err := c.api.CreatePersonalTokenWithResponse(ctx, body)
+			if err != nil {
+				return err
+			}
+			if t, err = answer(r, r.JSON201); err != nil {
+				return err
+			}
+		} else {
+			r, err := c.api.CreateWorkspaceTokenWithResponse(ctx, *ws, body)
+			if err != nil {
+				return err
+			}
+			if t, err = answer(r, r.JSON201); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(c.out, "token %s (%s, %s, expires %s) — shown once:\n%s\n", t.TokenId, t.Name, t.Kind, expiry(t.ExpiresAt), deref(t.Token))
 		return nil
@@ -353,7 +384,7 @@ func cmdTokenList(fs *flag.FlagSet, o *cmdOpts) func(context.Context, *client, [
 		}
 		if o.json {
 			all := []api.Token{}
-			err := eachPage(ctx, c, c.tokensPath(*ws)+"?limit=100&state="+url.QueryEscape(*state), func(t api.Token) { all = append(all, t) })
+			err := c.eachToken(ctx, *ws, *state, func(t api.Token) { all = append(all, t) })
 			if err != nil {
 				return err
 			}
@@ -383,17 +414,35 @@ func cmdTokenChange(verb string) func(*flag.FlagSet, *cmdOpts) func(context.Cont
 					return err
 				}
 			}
-			path := c.tokensPath(*ws) + "/" + url.PathEscape(id)
 			if verb == "revoke" {
-				if err := c.do(ctx, "DELETE", path, nil, nil); err != nil {
+				if *ws == "" {
+					_, err = c.api.RevokePersonalTokenWithResponse(ctx, id)
+				} else {
+					_, err = c.api.RevokeWorkspaceTokenWithResponse(ctx, *ws, id)
+				}
+				if err != nil {
 					return err
 				}
 				fmt.Fprintf(c.out, "revoked token %s\n", id)
 				return nil
 			}
-			var t api.Token
-			if err := c.do(ctx, "POST", path+"/rotate", nil, &t); err != nil {
-				return err
+			var t *api.Token
+			if *ws == "" {
+				r, err := c.api.RotatePersonalTokenWithResponse(ctx, id)
+				if err != nil {
+					return err
+				}
+				if t, err = answer(r, r.JSON200); err != nil {
+					return err
+				}
+			} else {
+				r, err := c.api.RotateWorkspaceTokenWithResponse(ctx, *ws, id)
+				if err != nil {
+					return err
+				}
+				if t, err = answer(r, r.JSON200); err != nil {
+					return err
+				}
 			}
 			fmt.Fprintf(c.out, "token %s rotated; the old secret no longer works. New secret — shown once:\n%s\n", t.TokenId, deref(t.Token))
 			return nil
@@ -421,9 +470,15 @@ func cmdInvite(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, []st
 				*q.dst = v
 			}
 		}
-		var inv api.Invitation
-		body := map[string]string{"email": *email, "workspace_id": *ws, "role": *role}
-		if err := c.do(ctx, "POST", "/api/v1/admin/workspace/invites", body, &inv); err != nil {
+		r, err := c.api.CreateInvitationWithResponse(ctx, api.NewInvitation{Email: *email, WorkspaceId: *ws, Role: role})
+		if err != nil {
+			return err
+		}
+		inv := r.JSON201
+		if inv == nil {
+			inv = r.JSON200 // 200: the address was invited already; this is a fresh link
+		}
+		if inv, err = answer(r, inv); err != nil {
 			return err
 		}
 		switch {
@@ -450,8 +505,12 @@ func cmdInviteAccept(*flag.FlagSet, *cmdOpts) func(context.Context, *client, []s
 		if err != nil {
 			return err
 		}
-		var acc api.Accepted
-		if err := c.do(ctx, "POST", "/api/v1/invites/accept", map[string]string{"token": invitationSecret(link)}, &acc); err != nil {
+		r, err := c.api.AcceptInvitationWithResponse(ctx, api.Accept{Token: invitationSecret(link)})
+		if err != nil {
+			return err
+		}
+		acc, err := answer(r, r.JSON200)
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(c.out, "you joined workspace %s as %s\n", acc.WorkspaceId, acc.Member.Role)
@@ -476,8 +535,12 @@ func cmdEmailChange(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client,
 				return err
 			}
 		}
-		var ec api.EmailChange
-		if err := c.do(ctx, "POST", "/api/v1/user/email-change", map[string]string{"email": *email}, &ec); err != nil {
+		r, err := c.api.RequestEmailChangeWithResponse(ctx, api.EmailChangeRequest{Email: *email})
+		if err != nil {
+			return err
+		}
+		ec, err := answer(r, r.JSON202)
+		if err != nil {
 			return err
 		}
 		if !ec.Mail.Sent {
@@ -498,8 +561,12 @@ func cmdEmailConfirm(*flag.FlagSet, *cmdOpts) func(context.Context, *client, []s
 		if err != nil {
 			return err
 		}
-		var u api.User
-		if err := c.do(ctx, "POST", "/api/v1/user/email-change/confirm", map[string]string{"token": code}, &u); err != nil {
+		r, err := c.api.ConfirmEmailChangeWithResponse(ctx, api.EmailChangeConfirm{Token: code})
+		if err != nil {
+			return err
+		}
+		u, err := answer(r, r.JSON200)
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(c.out, "your email address is now %s\n", u.Email)
@@ -523,7 +590,12 @@ func cmdUserState(verb string) func(*flag.FlagSet, *cmdOpts) func(context.Contex
 			if err != nil {
 				return err
 			}
-			if err := c.do(ctx, "POST", "/api/v1/platform/users/"+url.PathEscape(id)+"/"+verb, nil, nil); err != nil {
+			if verb == "suspend" {
+				_, err = c.api.SuspendUserWithResponse(ctx, id)
+			} else {
+				_, err = c.api.ReactivateUserWithResponse(ctx, id)
+			}
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(c.out, "%s: done (user %s)\n", verb, id)
@@ -544,8 +616,12 @@ func cmdUserDelete(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, 
 				return err
 			}
 		}
-		var e api.Erasure
-		if err := c.do(ctx, "DELETE", "/api/v1/platform/users/"+url.PathEscape(id), nil, &e); err != nil {
+		r, err := c.api.DeleteUserWithResponse(ctx, id)
+		if err != nil {
+			return err
+		}
+		e, err := answer(r, r.JSON200)
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(c.out, "erased user %s (%d memberships, %d tokens)\n", id, e.Memberships, e.Tokens)
@@ -605,27 +681,20 @@ func backupTo(ctx context.Context, c *client, data string, w io.Writer) (int64, 
 		defer store.Close()
 		return store.Backup(ctx, w)
 	}
-	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/api/v1/admin/backup", nil)
-	if err != nil {
-		return 0, err
-	}
-	if err := c.needToken(); err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	// A large store takes longer than the client's usual timeout.
-	resp, err := (&http.Client{}).Do(req)
+	// The raw call, not the ...WithResponse one, which would hold the whole store
+	// in memory: the answer streams into w.
+	resp, err := c.api.BackupStore(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e api.Error
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(b, &e) == nil && e.Message != "" {
-			return 0, fmt.Errorf("%s: %s", e.Error, e.Message)
-		}
-		return 0, fmt.Errorf("%s", resp.Status)
-	}
 	return io.Copy(w, resp.Body)
+}
+
+// optional is an optional field of a request: absent when empty.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	api "github.com/tenancykit/tenancy/httpapi/client"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 )
@@ -30,12 +29,16 @@ func webhookCreate(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, 
 		if err != nil {
 			return err
 		}
-		var w api.Webhook
-		body := map[string]any{"url": endpoint, "description": *desc, "event_types": []string(types)}
-		if *ws != "" {
-			body["workspace_id"] = *ws
+		body := api.NewWebhook{Url: endpoint, Description: optional(*desc), WorkspaceId: optional(*ws)}
+		if len(types) > 0 {
+			body.EventTypes = (*[]string)(&types)
 		}
-		if err := c.do(ctx, "POST", "/api/v1/webhooks", body, &w); err != nil {
+		r, err := c.api.CreateWebhookWithResponse(ctx, body)
+		if err != nil {
+			return err
+		}
+		w, err := answer(r, r.JSON201)
+		if err != nil {
 			return err
 		}
 		scope := "every event"
@@ -54,17 +57,16 @@ func webhookList(fs *flag.FlagSet, o *cmdOpts) func(context.Context, *client, []
 		if err := noArgs(args); err != nil {
 			return err
 		}
-		path := "/api/v1/webhooks?limit=100&workspace_id=" + url.QueryEscape(*ws)
 		if o.json {
 			all := []api.Webhook{}
-			if err := eachPage(ctx, c, path, func(w api.Webhook) { all = append(all, w) }); err != nil {
+			if err := c.eachWebhook(ctx, *ws, func(w api.Webhook) { all = append(all, w) }); err != nil {
 				return err
 			}
 			return printJSON(c.out, all)
 		}
 		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tURL\tEVENTS\tSTATE\tDESCRIPTION")
-		err := eachPage(ctx, c, path, func(w api.Webhook) {
+		err := c.eachWebhook(ctx, *ws, func(w api.Webhook) {
 			events, state := "all", "enabled"
 			if len(w.EventTypes) > 0 {
 				events = strings.Join(w.EventTypes, ",")
@@ -87,8 +89,12 @@ func webhookRotate(*flag.FlagSet, *cmdOpts) func(context.Context, *client, []str
 		if err != nil {
 			return err
 		}
-		var w api.Webhook
-		if err := c.do(ctx, "POST", "/api/v1/webhooks/"+url.PathEscape(id)+"/rotate-secret", nil, &w); err != nil {
+		r, err := c.api.RotateWebhookSecretWithResponse(ctx, id)
+		if err != nil {
+			return err
+		}
+		w, err := answer(r, r.JSON200)
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(c.out, "webhook %s has a new signing secret; the old one still signs for 24 hours. New secret (shown once):\n%s\n", w.WebhookId, deref(w.Secret))
@@ -108,7 +114,7 @@ func webhookDelete(fs *flag.FlagSet, _ *cmdOpts) func(context.Context, *client, 
 				return err
 			}
 		}
-		if err := c.do(ctx, "DELETE", "/api/v1/webhooks/"+url.PathEscape(id), nil, nil); err != nil {
+		if _, err := c.api.DeleteWebhookWithResponse(ctx, id); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.out, "deleted webhook %s\n", id)
