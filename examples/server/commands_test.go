@@ -75,7 +75,9 @@ func TestCLIThroughTheGeneratedClient(t *testing.T) {
 		t.Errorf("restore of a missing workspace: %v", err)
 	}
 	err = clientCmd(ctx, []string{"token", "list"}, strings.NewReader(""), io.Discard, io.Discard,
-		func(k string) string { return map[string]string{"TENANCY_URL": s.url, "TENANCY_TOKEN": "tncu_wrong"}[k] })
+		func(k string) string {
+			return map[string]string{"TENANCY_URL": s.url, "TENANCY_TOKEN": "tncu_wrong"}[k]
+		})
 	if !errors.Is(err, tenancy.ErrUnauthenticated) {
 		t.Errorf("a wrong token: %v", err)
 	}
@@ -88,7 +90,9 @@ func TestCLIThroughTheGeneratedClient(t *testing.T) {
 	for _, args := range [][]string{{"workspace", "list"}, {"token", "list"}, {"workspace", "restore", "ws_x"}, {"token", "create", "--name", "n", "--expires-in", "1d"}} {
 		var errOut bytes.Buffer
 		code := run(ctx, args, strings.NewReader(""), io.Discard, &errOut,
-			func(k string) string { return map[string]string{"TENANCY_URL": other.URL, "TENANCY_TOKEN": "tncu_x"}[k] })
+			func(k string) string {
+				return map[string]string{"TENANCY_URL": other.URL, "TENANCY_TOKEN": "tncu_x"}[k]
+			})
 		if code != 1 || !strings.Contains(errOut.String(), "not the API's JSON") {
 			t.Errorf("%v against another server: exit %d, %q", args, code, errOut.String())
 		}
