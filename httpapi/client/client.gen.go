@@ -257,21 +257,21 @@ func (e WebhookDeletedDeleted) Valid() bool {
 	}
 }
 
-// Defines values for WorkspaceStatus.
+// Defines values for WorkspaceFieldsStatus.
 const (
-	WorkspaceStatusActive   WorkspaceStatus = "active"
-	WorkspaceStatusDeleted  WorkspaceStatus = "deleted"
-	WorkspaceStatusInactive WorkspaceStatus = "inactive"
+	WorkspaceFieldsStatusActive   WorkspaceFieldsStatus = "active"
+	WorkspaceFieldsStatusDeleted  WorkspaceFieldsStatus = "deleted"
+	WorkspaceFieldsStatusInactive WorkspaceFieldsStatus = "inactive"
 )
 
-// Valid indicates whether the value is a known member of the WorkspaceStatus enum.
-func (e WorkspaceStatus) Valid() bool {
+// Valid indicates whether the value is a known member of the WorkspaceFieldsStatus enum.
+func (e WorkspaceFieldsStatus) Valid() bool {
 	switch e {
-	case WorkspaceStatusActive:
+	case WorkspaceFieldsStatusActive:
 		return true
-	case WorkspaceStatusDeleted:
+	case WorkspaceFieldsStatusDeleted:
 		return true
-	case WorkspaceStatusInactive:
+	case WorkspaceFieldsStatusInactive:
 		return true
 	default:
 		return false
@@ -603,6 +603,11 @@ type NewMember struct {
 	UserId *string `json:"user_id,omitempty"`
 }
 
+// NewRoleName defines model for NewRoleName.
+type NewRoleName struct {
+	To string `json:"to"`
+}
+
 // NewToken defines model for NewToken.
 type NewToken struct {
 	// ExpiresIn Examples: 48h, 7d, 1y
@@ -652,8 +657,8 @@ type Pagination struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
-// Platform defines model for Platform.
-type Platform struct {
+// PlatformChange defines model for PlatformChange.
+type PlatformChange struct {
 	Platform bool `json:"platform"`
 }
 
@@ -666,13 +671,8 @@ type Removed struct {
 // RemovedRemoved defines model for Removed.Removed.
 type RemovedRemoved bool
 
-// RenameTo defines model for RenameTo.
-type RenameTo struct {
-	To string `json:"to"`
-}
-
-// Role defines model for Role.
-type Role struct {
+// RoleChange defines model for RoleChange.
+type RoleChange struct {
 	Role string `json:"role"`
 }
 
@@ -708,17 +708,6 @@ type Stats struct {
 	InactiveWorkspaces   int            `json:"inactive_workspaces"`
 	TotalWorkspaces      int            `json:"total_workspaces"`
 	AdditionalProperties map[string]int `json:"-"`
-}
-
-// Sync defines model for Sync.
-type Sync struct {
-	DryRun     *bool `json:"dry_run,omitempty"`
-	Workspaces []struct {
-		ExternalId string  `json:"external_id"`
-		Name       string  `json:"name"`
-		OwnerId    *string `json:"owner_id,omitempty"`
-		Slug       *string `json:"slug,omitempty"`
-	} `json:"workspaces"`
 }
 
 // SyncResult defines model for SyncResult.
@@ -795,7 +784,7 @@ type UserUpdate struct {
 	Name  *string `json:"name,omitempty"`
 }
 
-// UserWorkspace defines model for UserWorkspace.
+// UserWorkspace A workspace as one of its members sees it: the workspace's fields and the member's role.
 type UserWorkspace struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	DeletedAt   *time.Time `json:"deleted_at,omitempty"`
@@ -912,27 +901,30 @@ type WebhookUpdate struct {
 	Url         *string   `json:"url,omitempty"`
 }
 
-// Workspace defines model for Workspace.
-type Workspace struct {
+// Workspace A workspace.
+type Workspace = WorkspaceFields
+
+// WorkspaceFields A workspace's fields, shared by Workspace and UserWorkspace.
+type WorkspaceFields struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	DeletedAt   *time.Time `json:"deleted_at,omitempty"`
 	Description string     `json:"description"`
 	ExternalId  *string    `json:"external_id,omitempty"`
 
 	// Flags The host's flags the workspace carries (declared with Options.WorkspaceFlags), sorted; absent when none.
-	Flags       *[]string         `json:"flags,omitempty"`
-	InstanceUrl *string           `json:"instance_url,omitempty"`
-	Metadata    map[string]string `json:"metadata"`
-	Name        string            `json:"name"`
-	OwnerId     string            `json:"owner_id"`
-	Slug        string            `json:"slug"`
-	Status      WorkspaceStatus   `json:"status"`
-	UpdatedAt   time.Time         `json:"updated_at"`
-	WorkspaceId string            `json:"workspace_id"`
+	Flags       *[]string             `json:"flags,omitempty"`
+	InstanceUrl *string               `json:"instance_url,omitempty"`
+	Metadata    map[string]string     `json:"metadata"`
+	Name        string                `json:"name"`
+	OwnerId     string                `json:"owner_id"`
+	Slug        string                `json:"slug"`
+	Status      WorkspaceFieldsStatus `json:"status"`
+	UpdatedAt   time.Time             `json:"updated_at"`
+	WorkspaceId string                `json:"workspace_id"`
 }
 
-// WorkspaceStatus defines model for Workspace.Status.
-type WorkspaceStatus string
+// WorkspaceFieldsStatus defines model for WorkspaceFields.Status.
+type WorkspaceFieldsStatus string
 
 // WorkspaceInvitation role defaults to the server's default role (the policy's lowest).
 type WorkspaceInvitation struct {
@@ -981,6 +973,17 @@ type WorkspacePurged struct {
 
 // WorkspacePurgedPurged defines model for WorkspacePurged.Purged.
 type WorkspacePurgedPurged bool
+
+// WorkspaceSync defines model for WorkspaceSync.
+type WorkspaceSync struct {
+	DryRun     *bool `json:"dry_run,omitempty"`
+	Workspaces []struct {
+		ExternalId string  `json:"external_id"`
+		Name       string  `json:"name"`
+		OwnerId    *string `json:"owner_id,omitempty"`
+		Slug       *string `json:"slug,omitempty"`
+	} `json:"workspaces"`
+}
 
 // WorkspaceUpdate defines model for WorkspaceUpdate.
 type WorkspaceUpdate struct {
@@ -1163,7 +1166,7 @@ type ListWorkspaceTokensParams struct {
 type ListWorkspaceTokensParamsState string
 
 // ChangeMemberRoleJSONRequestBody defines body for ChangeMemberRole for application/json ContentType.
-type ChangeMemberRoleJSONRequestBody = Role
+type ChangeMemberRoleJSONRequestBody = RoleChange
 
 // CreateInvitationJSONRequestBody defines body for CreateInvitation for application/json ContentType.
 type CreateInvitationJSONRequestBody = NewInvitation
@@ -1175,7 +1178,7 @@ type AcceptInvitationJSONRequestBody = Accept
 type PreviewInvitationJSONRequestBody = InvitationSecret
 
 // RenameRoleJSONRequestBody defines body for RenameRole for application/json ContentType.
-type RenameRoleJSONRequestBody = RenameTo
+type RenameRoleJSONRequestBody = NewRoleName
 
 // RegisterUserJSONRequestBody defines body for RegisterUser for application/json ContentType.
 type RegisterUserJSONRequestBody = NewUser
@@ -1184,7 +1187,7 @@ type RegisterUserJSONRequestBody = NewUser
 type UpdateUserJSONRequestBody = UserUpdate
 
 // SetPlatformJSONRequestBody defines body for SetPlatform for application/json ContentType.
-type SetPlatformJSONRequestBody = Platform
+type SetPlatformJSONRequestBody = PlatformChange
 
 // UpdateMeJSONRequestBody defines body for UpdateMe for application/json ContentType.
 type UpdateMeJSONRequestBody = UserUpdate
@@ -1211,7 +1214,7 @@ type UpdateWebhookJSONRequestBody = WebhookUpdate
 type ReplayWebhookJSONRequestBody = WebhookReplay
 
 // SyncWorkspacesJSONRequestBody defines body for SyncWorkspaces for application/json ContentType.
-type SyncWorkspacesJSONRequestBody = Sync
+type SyncWorkspacesJSONRequestBody = WorkspaceSync
 
 // UpdateWorkspaceJSONRequestBody defines body for UpdateWorkspace for application/json ContentType.
 type UpdateWorkspaceJSONRequestBody = WorkspaceUpdate
