@@ -320,7 +320,9 @@ func (m *Manager) platformFor(tx authReader, p Principal, action rbac.Action) (a
 // Errors: ErrUnauthenticated (nobody, unknown user), ErrNotFound (no such workspace,
 // or p is not a member), ErrPermissionDenied (the role does not allow it),
 // ErrFailedPrecondition (the workspace is inactive or deleted).
-func (m *Manager) Authorize(ctx context.Context, p Principal, workspaceID string, action rbac.Action) error {
+func (m *Manager) Authorize(ctx context.Context, p Principal, workspaceID string, action rbac.Action) (err error) {
+	ctx, span := m.tel.start(ctx, "Authorize", p)
+	defer func() { span.end(err) }()
 	if pf, ok := m.store.(storage.Prefetcher); ok {
 		// One round trip: the backend reads the few records the rules need, and the
 		// same rules decide from them.
@@ -344,7 +346,7 @@ func (m *Manager) Authorize(ctx context.Context, p Principal, workspaceID string
 	}
 	c := authCalls.Get().(*authCall)
 	c.m, c.p, c.workspaceID, c.action = m, p, workspaceID, action
-	err := m.store.View(ctx, c.fn)
+	err = m.store.View(ctx, c.fn)
 	*c = authCall{fn: c.fn}
 	authCalls.Put(c)
 	if err != nil {
@@ -404,7 +406,9 @@ func (m *Manager) authorizeMember(tx authReader, p Principal, workspaceID string
 // cross-workspace method applies.
 //
 // Errors: ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) AuthorizePlatform(ctx context.Context, p Principal, action rbac.Action) error {
+func (m *Manager) AuthorizePlatform(ctx context.Context, p Principal, action rbac.Action) (err error) {
+	ctx, span := m.tel.start(ctx, "AuthorizePlatform", p)
+	defer func() { span.end(err) }()
 	return m.view(ctx, "authorize", func(tx storage.Reader) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
@@ -465,7 +469,9 @@ func (m *Manager) workspaceTokenRole(tx authReader, a actor, wsID string, want r
 // Tokens of inactive workspaces authenticate; their writes are refused later.
 //
 // Errors: ErrUnauthenticated, with a message that never contains the secret.
-func (m *Manager) Authenticate(ctx context.Context, secret string) (Principal, error) {
+func (m *Manager) Authenticate(ctx context.Context, secret string) (_ Principal, err error) {
+	ctx, span := m.tel.start(ctx, "Authenticate", Principal{})
+	defer func() { span.end(err) }()
 	prefix, err := token.Parse(secret, m.tokPrefixes[:]...)
 	if err != nil {
 		return Principal{}, newErr(ErrUnauthenticated, "invalid token: %s", strings.TrimPrefix(err.Error(), token.ErrMalformed.Error()+": "))
@@ -775,9 +781,11 @@ func (m *Manager) authorizeConsumer(ctx context.Context, p Principal, workspaceI
 //
 // Errors: ErrNotFound (no such workspace, or p is not a member),
 // ErrPermissionDenied, ErrFailedPrecondition, ErrUnauthenticated.
-func (m *Manager) GrantableRoles(ctx context.Context, p Principal, workspaceID string) ([]rbac.Role, error) {
+func (m *Manager) GrantableRoles(ctx context.Context, p Principal, workspaceID string) (_ []rbac.Role, err error) {
+	ctx, span := m.tel.start(ctx, "GrantableRoles", p)
+	defer func() { span.end(err) }()
 	var out []rbac.Role
-	err := m.view(ctx, "grantable roles", func(tx storage.Reader) error {
+	err = m.view(ctx, "grantable roles", func(tx storage.Reader) error {
 		w, ac, err := m.workspaceFor(tx, p, workspaceID, rbac.ListMembers)
 		if err != nil {
 			return err

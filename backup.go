@@ -22,7 +22,9 @@ var ErrNoBackup = errors.New("tenancy: this store cannot write a copy of itself"
 //
 // Errors: ErrPermissionDenied, ErrUnauthenticated, ErrFailedPrecondition (the
 // store cannot copy itself: ErrNoBackup), or the writer's error.
-func (m *Manager) Backup(ctx context.Context, p Principal, w io.Writer) (int64, error) {
+func (m *Manager) Backup(ctx context.Context, p Principal, w io.Writer) (_ int64, err error) {
+	ctx, span := m.tel.start(ctx, "Backup", p)
+	defer func() { span.end(err) }()
 	if err := m.AuthorizePlatform(ctx, p, rbac.Backup); err != nil {
 		return 0, err
 	}

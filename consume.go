@@ -195,7 +195,9 @@ func (m *Manager) consumeError(opts ConsumeOptions, name string, err error) {
 // names the caller in the lease; give the same name at every step.
 //
 // Errors: as Consume, without ctx's; an error leaves the checkpoint where it was.
-func (m *Manager) ConsumeStep(ctx context.Context, p Principal, name string, opts ConsumeOptions, fn func(context.Context, Event) error) (StepResult, error) {
+func (m *Manager) ConsumeStep(ctx context.Context, p Principal, name string, opts ConsumeOptions, fn func(context.Context, Event) error) (_ StepResult, err error) {
+	ctx, span := m.tel.start(ctx, "ConsumeStep", p)
+	defer func() { span.end(err) }()
 	if err := validConsumerName(name); err != nil {
 		return StepResult{}, err
 	}
@@ -217,9 +219,11 @@ func (m *Manager) ConsumeStep(ctx context.Context, p Principal, name string, opt
 // Platform users may read it.
 //
 // Errors: ErrNotFound (no such consumer), ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) ConsumerStatus(ctx context.Context, p Principal, name string) (ConsumerStatus, error) {
+func (m *Manager) ConsumerStatus(ctx context.Context, p Principal, name string) (_ ConsumerStatus, err error) {
+	ctx, span := m.tel.start(ctx, "ConsumerStatus", p)
+	defer func() { span.end(err) }()
 	var c storage.Consumer
-	err := m.view(ctx, "read consumer", func(tx storage.Reader) error {
+	err = m.view(ctx, "read consumer", func(tx storage.Reader) error {
 		if _, err := m.platformFor(tx, p, rbac.ListAll); err != nil {
 			return err
 		}
@@ -237,7 +241,9 @@ func (m *Manager) ConsumerStatus(ctx context.Context, p Principal, name string) 
 // it are handed out again. It clears a failing event's retry. Platform users may.
 //
 // Errors: ErrNotFound (no such consumer), ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) ResetConsumer(ctx context.Context, p Principal, name, position string) error {
+func (m *Manager) ResetConsumer(ctx context.Context, p Principal, name, position string) (err error) {
+	ctx, span := m.tel.start(ctx, "ResetConsumer", p)
+	defer func() { span.end(err) }()
 	now := m.now()
 	return m.update(ctx, "reset consumer", func(tx storage.ReadWriter) error {
 		if _, err := m.platformFor(tx, p, rbac.ListAll); err != nil {
@@ -383,6 +389,7 @@ func (m *Manager) step(ctx context.Context, s consumeSpec) (StepResult, error) {
 		if ctx.Err() != nil {
 			return res, ctx.Err() // the event counts as not handled: it comes again
 		}
+		m.observeHandled(s, e, herr)
 		if herr != nil && errors.Is(herr, ErrSkipEvent) {
 			herr = nil
 		}
@@ -534,4 +541,23 @@ func (m *Manager) heldConsumer(tx storage.Reader, s consumeSpec, position string
 		return c, fmt.Errorf("consumer %q was moved to %q: %w", s.name, c.Position, errLeaseLost)
 	}
 	return c, nil
+}
+
+// observeHandled records how far behind the feed a consumer handled an event, or
+// a webhook delivery attempt and its outcome. A webhook's consumer is named by the
+// endpoint's ID, which stays out of the metrics' attributes.
+func (m *Manager) observeHandled(s consumeSpec, e Event, herr error) {
+	now := m.clock()
+	if !strings.HasPrefix(s.name, webhookConsumerNS) {
+		m.tel.consumed(s.name, e.Time, now)
+		return
+	}
+	outcome := "delivered"
+	switch {
+	case errors.Is(herr, errGone):
+		outcome = "gone"
+	case herr != nil:
+		outcome = "failed"
+	}
+	m.tel.delivered(outcome, e.Time, now)
 }

@@ -93,7 +93,9 @@ func (m *Manager) deliverError(opts DeliverOptions, endpointID string, err error
 // DeliverWebhooksStep makes one pass over the enabled endpoints, delivering what
 // is due to each: what DeliverWebhooks does between its waits, for a host with
 // its own scheduler and for tests with a fake clock.
-func (m *Manager) DeliverWebhooksStep(ctx context.Context, opts DeliverOptions) (DeliveryStep, error) {
+func (m *Manager) DeliverWebhooksStep(ctx context.Context, opts DeliverOptions) (_ DeliveryStep, err error) {
+	ctx, span := m.tel.start(ctx, "DeliverWebhooksStep", System())
+	defer func() { span.end(err) }()
 	if opts.Batch < 0 || opts.Batch > 10000 || opts.Lease < 0 {
 		return DeliveryStep{}, invalidf("batch must be 0-10000 and the lease not negative")
 	}
@@ -101,7 +103,7 @@ func (m *Manager) DeliverWebhooksStep(ctx context.Context, opts DeliverOptions) 
 		opts.Instance = randomInstance()
 	}
 	var endpoints []webhook.Endpoint
-	err := m.view(ctx, "list webhooks", func(tx storage.Reader) error {
+	err = m.view(ctx, "list webhooks", func(tx storage.Reader) error {
 		endpoints = endpoints[:0]
 		return tx.ScanWebhooks("", func(e webhook.Endpoint) bool {
 			if !e.Disabled {

@@ -79,7 +79,9 @@ func (m *Manager) emailChangePrefix() string { return m.prefix + "e" }
 //
 // Errors: ErrInvalidArgument (not an email, or the current one), ErrAlreadyExists
 // (another user's address), ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) RequestEmailChange(ctx context.Context, p Principal, userID, email string) (EmailChange, error) {
+func (m *Manager) RequestEmailChange(ctx context.Context, p Principal, userID, email string) (_ EmailChange, err error) {
+	ctx, span := m.tel.start(ctx, "RequestEmailChange", p)
+	defer func() { span.end(err) }()
 	e, err := member.NormalizeEmail(email)
 	if err != nil {
 		return EmailChange{}, invalid(err)
@@ -129,14 +131,16 @@ func (m *Manager) RequestEmailChange(ctx context.Context, p Principal, userID, e
 // Errors: ErrInvalidArgument (malformed secret), ErrNotFound (no pending change, or
 // another secret), ErrFailedPrecondition (expired), ErrAlreadyExists (the address was
 // registered meanwhile), ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) ConfirmEmailChange(ctx context.Context, p Principal, secret string) (member.User, error) {
+func (m *Manager) ConfirmEmailChange(ctx context.Context, p Principal, secret string) (_ member.User, err error) {
+	ctx, span := m.tel.start(ctx, "ConfirmEmailChange", p)
+	defer func() { span.end(err) }()
 	if _, err := token.Parse(secret, m.emailChangePrefix()); err != nil {
 		return member.User{}, invalidf("not an email-change secret: %v", err)
 	}
 	hash := m.hasher.Hash(secret)
 	now := m.now()
 	var u member.User
-	err := m.update(ctx, "confirm email change", func(tx storage.ReadWriter) error {
+	err = m.update(ctx, "confirm email change", func(tx storage.ReadWriter) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err

@@ -22,7 +22,9 @@ type EventListOptions struct {
 //
 // Errors: ErrInvalidArgument (limit, cursor), ErrNotFound, ErrPermissionDenied,
 // ErrFailedPrecondition (deleted workspace), ErrUnauthenticated.
-func (m *Manager) ListEvents(ctx context.Context, p Principal, workspaceID string, opts EventListOptions) (workspace.Page[Event], error) {
+func (m *Manager) ListEvents(ctx context.Context, p Principal, workspaceID string, opts EventListOptions) (_ workspace.Page[Event], err error) {
+	ctx, span := m.tel.start(ctx, "ListEvents", p)
+	defer func() { span.end(err) }()
 	f, err := parseListOptions(workspace.ListOptions{Limit: opts.Limit, Cursor: opts.Cursor}, workspace.DefaultLimit)
 	if err != nil {
 		return workspace.Page[Event]{}, err
@@ -46,7 +48,9 @@ func (m *Manager) ListEvents(ctx context.Context, p Principal, workspaceID strin
 // later is ever behind a cursor, even with many writers on one database. Only System and platform users may.
 //
 // Errors: ErrInvalidArgument, ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) Feed(ctx context.Context, p Principal, opts EventListOptions) (workspace.Page[Event], error) {
+func (m *Manager) Feed(ctx context.Context, p Principal, opts EventListOptions) (_ workspace.Page[Event], err error) {
+	ctx, span := m.tel.start(ctx, "Feed", p)
+	defer func() { span.end(err) }()
 	f, err := parseListOptions(workspace.ListOptions{Limit: opts.Limit, Cursor: opts.Cursor}, workspace.DefaultLimit)
 	if err != nil {
 		return workspace.Page[Event]{}, err

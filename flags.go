@@ -100,7 +100,9 @@ func countFlags(tx storage.ReadWriter, flags []string, delta int64) error {
 //
 // Errors: ErrInvalidArgument (an undeclared flag), ErrNotFound, ErrPermissionDenied,
 // ErrFailedPrecondition (the workspace is deleted), ErrUnauthenticated.
-func (m *Manager) SetWorkspaceFlags(ctx context.Context, p Principal, workspaceID string, flags map[string]bool) (workspace.Workspace, error) {
+func (m *Manager) SetWorkspaceFlags(ctx context.Context, p Principal, workspaceID string, flags map[string]bool) (_ workspace.Workspace, err error) {
+	ctx, span := m.tel.start(ctx, "SetWorkspaceFlags", p)
+	defer func() { span.end(err) }()
 	for f, on := range flags {
 		if on {
 			if err := m.flagDeclared(f); err != nil {
@@ -112,7 +114,7 @@ func (m *Manager) SetWorkspaceFlags(ctx context.Context, p Principal, workspaceI
 	}
 	now := m.now()
 	var w workspace.Workspace
-	err := m.update(ctx, "set workspace flags", func(tx storage.ReadWriter) error {
+	err = m.update(ctx, "set workspace flags", func(tx storage.ReadWriter) error {
 		if _, err := m.platformFor(tx, p, rbac.SyncWorkspaces); err != nil {
 			return err
 		}

@@ -71,7 +71,9 @@ func scrub(inv member.Invitation) member.Invitation {
 // email belongs to a member), ErrNotFound, ErrPermissionDenied (not an admin, above
 // the grant ceiling), ErrFailedPrecondition (inactive or deleted workspace),
 // ErrUnauthenticated.
-func (m *Manager) InviteMember(ctx context.Context, p Principal, workspaceID string, in NewInvitation) (SentInvitation, error) {
+func (m *Manager) InviteMember(ctx context.Context, p Principal, workspaceID string, in NewInvitation) (_ SentInvitation, err error) {
+	ctx, span := m.tel.start(ctx, "InviteMember", p)
+	defer func() { span.end(err) }()
 	if in.Role == "" {
 		in.Role = m.defaultRole
 	}
@@ -183,7 +185,9 @@ func (m *Manager) invitationFor(tx storage.Reader, p Principal, id string, actio
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (accepted or
 // revoked; inactive or deleted workspace), ErrUnauthenticated.
-func (m *Manager) ResendInvitation(ctx context.Context, p Principal, invitationID string) (SentInvitation, error) {
+func (m *Manager) ResendInvitation(ctx context.Context, p Principal, invitationID string) (_ SentInvitation, err error) {
+	ctx, span := m.tel.start(ctx, "ResendInvitation", p)
+	defer func() { span.end(err) }()
 	secret, hash, err := m.newInvitationSecret()
 	if err != nil {
 		return SentInvitation{}, err
@@ -221,10 +225,12 @@ func (m *Manager) ResendInvitation(ctx context.Context, p Principal, invitationI
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (already accepted
 // or revoked; deleted workspace), ErrUnauthenticated.
-func (m *Manager) RevokeInvitation(ctx context.Context, p Principal, invitationID string) (member.Invitation, error) {
+func (m *Manager) RevokeInvitation(ctx context.Context, p Principal, invitationID string) (_ member.Invitation, err error) {
+	ctx, span := m.tel.start(ctx, "RevokeInvitation", p)
+	defer func() { span.end(err) }()
 	now := m.now()
 	var inv member.Invitation
-	err := m.update(ctx, "revoke invitation", func(tx storage.ReadWriter) error {
+	err = m.update(ctx, "revoke invitation", func(tx storage.ReadWriter) error {
 		var err error
 		if inv, _, err = m.invitationFor(tx, p, invitationID, rbac.ManageMembers); err != nil {
 			return err
@@ -250,7 +256,9 @@ func (m *Manager) RevokeInvitation(ctx context.Context, p Principal, invitationI
 //
 // Errors: ErrInvalidArgument, ErrNotFound, ErrPermissionDenied,
 // ErrFailedPrecondition (deleted workspace), ErrUnauthenticated.
-func (m *Manager) ListInvitations(ctx context.Context, p Principal, workspaceID string, opts MemberListOptions) (workspace.Page[InvitationInfo], error) {
+func (m *Manager) ListInvitations(ctx context.Context, p Principal, workspaceID string, opts MemberListOptions) (_ workspace.Page[InvitationInfo], err error) {
+	ctx, span := m.tel.start(ctx, "ListInvitations", p)
+	defer func() { span.end(err) }()
 	f, err := parseListOptions(workspace.ListOptions{Limit: opts.Limit, Cursor: opts.Cursor}, workspace.DefaultLimit)
 	if err != nil {
 		return workspace.Page[InvitationInfo]{}, err
@@ -281,14 +289,16 @@ func (m *Manager) ListInvitations(ctx context.Context, p Principal, workspaceID 
 // expired, inactive workspace, inviter demoted), ErrUnauthenticated (nobody, System).
 // Only the person or a personal token without a cap may accept: a workspace token or
 // a capped token gets ErrPermissionDenied.
-func (m *Manager) AcceptInvitation(ctx context.Context, p Principal, secret string) (member.Member, error) {
+func (m *Manager) AcceptInvitation(ctx context.Context, p Principal, secret string) (_ member.Member, err error) {
+	ctx, span := m.tel.start(ctx, "AcceptInvitation", p)
+	defer func() { span.end(err) }()
 	if _, err := token.Parse(secret, m.invitationPrefix()); err != nil {
 		return member.Member{}, invalidf("this is not a valid invitation link")
 	}
 	hash := m.hasher.Hash(secret)
 	now := m.now()
 	var mb member.Member
-	err := m.update(ctx, "accept invitation", func(tx storage.ReadWriter) error {
+	err = m.update(ctx, "accept invitation", func(tx storage.ReadWriter) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -364,7 +374,9 @@ func (m *Manager) acceptIn(tx storage.ReadWriter, now time.Time, p Principal, u 
 // Errors: ErrInvalidArgument (not an invitation secret; bad user ID or name; another
 // email), ErrAlreadyExists (the email or user ID already has an account), and those
 // of AcceptInvitation.
-func (m *Manager) AcceptInvitationAsNewUser(ctx context.Context, secret string, in NewUser) (member.User, member.Member, error) {
+func (m *Manager) AcceptInvitationAsNewUser(ctx context.Context, secret string, in NewUser) (_ member.User, _ member.Member, err error) {
+	ctx, span := m.tel.start(ctx, "AcceptInvitationAsNewUser", Principal{})
+	defer func() { span.end(err) }()
 	s, err := m.signUp(ctx, secret, in, nil)
 	return s.User, s.Member, err
 }
@@ -384,7 +396,9 @@ type SignUp struct {
 // token: no workspace).
 //
 // Errors: as AcceptInvitationAsNewUser, and CreateToken's ErrInvalidArgument.
-func (m *Manager) SignUpWithInvitation(ctx context.Context, secret string, in NewUser, first NewToken) (SignUp, error) {
+func (m *Manager) SignUpWithInvitation(ctx context.Context, secret string, in NewUser, first NewToken) (_ SignUp, err error) {
+	ctx, span := m.tel.start(ctx, "SignUpWithInvitation", Principal{})
+	defer func() { span.end(err) }()
 	if first.WorkspaceID != "" {
 		return SignUp{}, invalidf("the first token is a personal token: leave WorkspaceID empty")
 	}
@@ -465,14 +479,16 @@ func (m *Manager) signUp(ctx context.Context, secret string, in NewUser, first *
 //
 // Errors: ErrInvalidArgument (not an invitation secret: rejected before any
 // lookup), ErrNotFound.
-func (m *Manager) InvitationBySecret(ctx context.Context, secret string) (InvitationInfo, error) {
+func (m *Manager) InvitationBySecret(ctx context.Context, secret string) (_ InvitationInfo, err error) {
+	ctx, span := m.tel.start(ctx, "InvitationBySecret", Principal{})
+	defer func() { span.end(err) }()
 	if _, err := token.Parse(secret, m.invitationPrefix()); err != nil {
 		return InvitationInfo{}, invalidf("this is not a valid invitation link")
 	}
 	hash := m.hasher.Hash(secret)
 	now := m.now()
 	var info InvitationInfo
-	err := m.view(ctx, "read invitation", func(tx storage.Reader) error {
+	err = m.view(ctx, "read invitation", func(tx storage.Reader) error {
 		inv, err := tx.GetInvitationByHash(hash)
 		if errors.Is(err, storage.ErrNotFound) {
 			return notFoundf("invitation not found: the link may have been replaced by a newer one")

@@ -94,14 +94,18 @@ func statusNames(ss []workspace.Status) []string {
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (deleted),
 // ErrUnauthenticated.
-func (m *Manager) DeactivateWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
+func (m *Manager) DeactivateWorkspace(ctx context.Context, p Principal, id string) (_ workspace.Workspace, err error) {
+	ctx, span := m.tel.start(ctx, "DeactivateWorkspace", p)
+	defer func() { span.end(err) }()
 	return m.setStatus(ctx, p, id, rbac.ChangeStatus, []workspace.Status{workspace.Active}, workspace.Inactive, "workspace.deactivated", true)
 }
 
 // ReactivateWorkspace makes an inactive workspace active again. Admins may.
 //
 // Errors: as DeactivateWorkspace.
-func (m *Manager) ReactivateWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
+func (m *Manager) ReactivateWorkspace(ctx context.Context, p Principal, id string) (_ workspace.Workspace, err error) {
+	ctx, span := m.tel.start(ctx, "ReactivateWorkspace", p)
+	defer func() { span.end(err) }()
 	return m.setStatus(ctx, p, id, rbac.ChangeStatus, []workspace.Status{workspace.Inactive}, workspace.Active, "workspace.reactivated", true)
 }
 
@@ -110,7 +114,9 @@ func (m *Manager) ReactivateWorkspace(ctx context.Context, p Principal, id strin
 // authenticating. Its owner and platform users may.
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) DeleteWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
+func (m *Manager) DeleteWorkspace(ctx context.Context, p Principal, id string) (_ workspace.Workspace, err error) {
+	ctx, span := m.tel.start(ctx, "DeleteWorkspace", p)
+	defer func() { span.end(err) }()
 	return m.setStatus(ctx, p, id, rbac.DeleteWorkspace, []workspace.Status{workspace.Active, workspace.Inactive}, workspace.Deleted, "workspace.deleted", true)
 }
 
@@ -121,7 +127,9 @@ func (m *Manager) DeleteWorkspace(ctx context.Context, p Principal, id string) (
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (not deleted),
 // ErrUnauthenticated.
-func (m *Manager) RestoreWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
+func (m *Manager) RestoreWorkspace(ctx context.Context, p Principal, id string) (_ workspace.Workspace, err error) {
+	ctx, span := m.tel.start(ctx, "RestoreWorkspace", p)
+	defer func() { span.end(err) }()
 	return m.setStatus(ctx, p, id, rbac.DeleteWorkspace, []workspace.Status{workspace.Deleted}, "", "workspace.restored", false)
 }
 
@@ -130,7 +138,9 @@ func (m *Manager) RestoreWorkspace(ctx context.Context, p Principal, id string) 
 // external ID become free. Only System and platform users may.
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) PurgeWorkspace(ctx context.Context, p Principal, id string) error {
+func (m *Manager) PurgeWorkspace(ctx context.Context, p Principal, id string) (err error) {
+	ctx, span := m.tel.start(ctx, "PurgeWorkspace", p)
+	defer func() { span.end(err) }()
 	now := m.now()
 	return m.update(ctx, "purge workspace", func(tx storage.ReadWriter) error {
 		if _, err := m.platformFor(tx, p, rbac.PurgeWorkspaces); err != nil {
@@ -181,13 +191,15 @@ func (m *Manager) purgeIn(tx storage.ReadWriter, now time.Time, p Principal, w w
 //
 // Errors: ErrInvalidArgument (negative age), ErrPermissionDenied, ErrUnauthenticated;
 // on a storage failure, the count so far and the error.
-func (m *Manager) PurgeDeleted(ctx context.Context, p Principal, olderThan time.Duration) (int, error) {
+func (m *Manager) PurgeDeleted(ctx context.Context, p Principal, olderThan time.Duration) (_ int, err error) {
+	ctx, span := m.tel.start(ctx, "PurgeDeleted", p)
+	defer func() { span.end(err) }()
 	if olderThan < 0 {
 		return 0, invalidf("retention age must not be negative")
 	}
 	cutoff := m.now().Add(-olderThan)
 	var due []string
-	err := m.view(ctx, "find deleted workspaces", func(tx storage.Reader) error {
+	err = m.view(ctx, "find deleted workspaces", func(tx storage.Reader) error {
 		if _, err := m.platformFor(tx, p, rbac.PurgeWorkspaces); err != nil {
 			return err
 		}

@@ -98,7 +98,9 @@ func (pg *pager[T]) result(cursor string, err error) (workspace.Page[T], error) 
 //
 // Errors: ErrInvalidArgument (limit outside 1-100, bad cursor or status),
 // ErrUnauthenticated.
-func (m *Manager) ListWorkspaces(ctx context.Context, p Principal, opts workspace.ListOptions) (workspace.Page[workspace.Workspace], error) {
+func (m *Manager) ListWorkspaces(ctx context.Context, p Principal, opts workspace.ListOptions) (_ workspace.Page[workspace.Workspace], err error) {
+	ctx, span := m.tel.start(ctx, "ListWorkspaces", p)
+	defer func() { span.end(err) }()
 	return m.listWorkspaces(ctx, p, opts, false)
 }
 
@@ -107,7 +109,9 @@ func (m *Manager) ListWorkspaces(ctx context.Context, p Principal, opts workspac
 // anyone else is refused rather than shown their own.
 //
 // Errors: as ListWorkspaces, and ErrPermissionDenied.
-func (m *Manager) ListAllWorkspaces(ctx context.Context, p Principal, opts workspace.ListOptions) (workspace.Page[workspace.Workspace], error) {
+func (m *Manager) ListAllWorkspaces(ctx context.Context, p Principal, opts workspace.ListOptions) (_ workspace.Page[workspace.Workspace], err error) {
+	ctx, span := m.tel.start(ctx, "ListAllWorkspaces", p)
+	defer func() { span.end(err) }()
 	return m.listWorkspaces(ctx, p, opts, true)
 }
 
@@ -205,7 +209,9 @@ type UserWorkspace struct {
 //
 // Errors: ErrInvalidArgument, ErrPermissionDenied (another user's list),
 // ErrUnauthenticated.
-func (m *Manager) ListUserWorkspaces(ctx context.Context, p Principal, userID string, opts workspace.ListOptions) (workspace.Page[UserWorkspace], error) {
+func (m *Manager) ListUserWorkspaces(ctx context.Context, p Principal, userID string, opts workspace.ListOptions) (_ workspace.Page[UserWorkspace], err error) {
+	ctx, span := m.tel.start(ctx, "ListUserWorkspaces", p)
+	defer func() { span.end(err) }()
 	f, err := parseListOptions(opts, workspace.DefaultLimit)
 	if err != nil {
 		return workspace.Page[UserWorkspace]{}, err

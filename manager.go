@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
@@ -105,6 +107,20 @@ type Options struct {
 	// return them to (a token-usage flush that could not be written; it is tried
 	// again at the next flush). Nil discards them.
 	Logger *slog.Logger
+
+	// TracerProvider makes the tracer of the Manager's spans: one per operation
+	// (named by the method, "CreateWorkspace"), a child of any span in the call's
+	// context, with the operation, the principal's kind and the outcome as
+	// attributes, never an ID, a secret or an email. Nil means the global provider
+	// (otel.GetTracerProvider), a no-op until the host installs an SDK.
+	TracerProvider trace.TracerProvider
+	// MeterProvider makes the Manager's instruments: operation counts and
+	// durations, storage transaction durations (and, on a store that retries,
+	// commits, retries and ambiguous commits), webhook deliveries and lag,
+	// consumer lag and token-usage flushes; the README lists them. Nil means the
+	// global provider (otel.GetMeterProvider), a no-op until the host installs an
+	// SDK.
+	MeterProvider metric.MeterProvider
 }
 
 // Manager runs every tenancy operation. It is safe for concurrent use.
@@ -138,6 +154,7 @@ type Manager struct {
 	client       *http.Client   // the deliveries' client, made on first use from hooks.Policy
 	healing      sync.Map       // user ID → true while healSuspension marks their tokens
 	background   sync.WaitGroup // healSuspension's goroutines, waited for by Close
+	tel          *telemetry     // spans and instruments (no-ops without an SDK)
 }
 
 // New returns a Manager over store. It reads a few settings, not the store: opening a
@@ -151,6 +168,11 @@ func New(store storage.Storage, opts Options) (*Manager, error) {
 	}
 	m := &Manager{store: store, policy: opts.Policy, clock: opts.Clock,
 		starterKits: map[string]bool{}, readActions: map[rbac.Action]bool{}}
+	tel, err := newTelemetry(opts.TracerProvider, opts.MeterProvider, store)
+	if err != nil {
+		return nil, fmt.Errorf("tenancy: %w", err)
+	}
+	m.tel = tel
 	if m.policy == nil {
 		p, err := rbac.Load(rbac.Options{})
 		if err != nil {
@@ -462,7 +484,15 @@ func (m *Manager) update(ctx context.Context, op string, fn func(tx storage.Read
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	var start time.Time
+	measure := m.tel.txEnabled()
+	if measure {
+		start = time.Now()
+	}
 	err := m.store.Update(ctx, fn)
+	if measure {
+		m.tel.transaction("write", start, err)
+	}
 	if err != nil {
 		return storageErr(op, err)
 	}
@@ -473,7 +503,15 @@ func (m *Manager) view(ctx context.Context, op string, fn func(tx storage.Reader
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	var start time.Time
+	measure := m.tel.txEnabled()
+	if measure {
+		start = time.Now()
+	}
 	err := m.store.View(ctx, fn)
+	if measure {
+		m.tel.transaction("read", start, err)
+	}
 	if err != nil {
 		return storageErr(op, err)
 	}

@@ -71,7 +71,9 @@ type NewMember struct {
 // Email), ErrNotFound (no such workspace or user), ErrAlreadyExists (already a
 // member), ErrPermissionDenied (not an admin, or above the grant ceiling),
 // ErrFailedPrecondition (deleted workspace), ErrUnauthenticated.
-func (m *Manager) AddMember(ctx context.Context, p Principal, workspaceID string, in NewMember) (member.Member, error) {
+func (m *Manager) AddMember(ctx context.Context, p Principal, workspaceID string, in NewMember) (_ member.Member, err error) {
+	ctx, span := m.tel.start(ctx, "AddMember", p)
+	defer func() { span.end(err) }()
 	if in.Role == "" {
 		in.Role = m.defaultRole
 	}
@@ -91,7 +93,7 @@ func (m *Manager) AddMember(ctx context.Context, p Principal, workspaceID string
 	}
 	now := m.now()
 	var mb member.Member
-	err := m.update(ctx, "add member", func(tx storage.ReadWriter) error {
+	err = m.update(ctx, "add member", func(tx storage.ReadWriter) error {
 		_, a, err := m.workspaceFor(tx, p, workspaceID, rbac.ManageMembers)
 		if err != nil {
 			return err
@@ -129,9 +131,11 @@ func (m *Manager) AddMember(ctx context.Context, p Principal, workspaceID string
 // GetMember returns one member of a workspace, with role. Members may.
 //
 // Errors: ErrNotFound, ErrFailedPrecondition (deleted workspace), ErrUnauthenticated.
-func (m *Manager) GetMember(ctx context.Context, p Principal, workspaceID, userID string) (member.Member, error) {
+func (m *Manager) GetMember(ctx context.Context, p Principal, workspaceID, userID string) (_ member.Member, err error) {
+	ctx, span := m.tel.start(ctx, "GetMember", p)
+	defer func() { span.end(err) }()
 	var mb member.Member
-	err := m.view(ctx, "get member", func(tx storage.Reader) error {
+	err = m.view(ctx, "get member", func(tx storage.Reader) error {
 		if _, _, err := m.workspaceFor(tx, p, workspaceID, rbac.ListMembers); err != nil {
 			return err
 		}
@@ -165,7 +169,9 @@ type MemberInfo struct {
 //
 // Errors: ErrInvalidArgument (limit, cursor), ErrNotFound, ErrFailedPrecondition
 // (deleted workspace), ErrUnauthenticated.
-func (m *Manager) ListMembers(ctx context.Context, p Principal, workspaceID string, opts MemberListOptions) (workspace.Page[MemberInfo], error) {
+func (m *Manager) ListMembers(ctx context.Context, p Principal, workspaceID string, opts MemberListOptions) (_ workspace.Page[MemberInfo], err error) {
+	ctx, span := m.tel.start(ctx, "ListMembers", p)
+	defer func() { span.end(err) }()
 	f, err := parseListOptions(workspace.ListOptions{Limit: opts.Limit, Cursor: opts.Cursor}, DefaultMemberLimit)
 	if err != nil {
 		return workspace.Page[MemberInfo]{}, err
@@ -205,13 +211,15 @@ func (m *Manager) ListMembers(ctx context.Context, p Principal, workspaceID stri
 // Errors: ErrInvalidArgument (bad role, platform), ErrNotFound,
 // ErrPermissionDenied, ErrFailedPrecondition (the owner; one's own role; deleted
 // workspace), ErrUnauthenticated.
-func (m *Manager) ChangeRole(ctx context.Context, p Principal, workspaceID, userID string, role rbac.Role) (member.Member, error) {
+func (m *Manager) ChangeRole(ctx context.Context, p Principal, workspaceID, userID string, role rbac.Role) (_ member.Member, err error) {
+	ctx, span := m.tel.start(ctx, "ChangeRole", p)
+	defer func() { span.end(err) }()
 	if err := m.checkRole(role); err != nil {
 		return member.Member{}, err
 	}
 	now := m.now()
 	var mb member.Member
-	err := m.update(ctx, "change role", func(tx storage.ReadWriter) error {
+	err = m.update(ctx, "change role", func(tx storage.ReadWriter) error {
 		_, a, err := m.workspaceFor(tx, p, workspaceID, rbac.ManageMembers)
 		if err != nil {
 			return err
@@ -256,7 +264,9 @@ func (m *Manager) ChangeRole(ctx context.Context, p Principal, workspaceID, user
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (the owner; deleted
 // workspace), ErrUnauthenticated.
-func (m *Manager) RemoveMember(ctx context.Context, p Principal, workspaceID, userID string) error {
+func (m *Manager) RemoveMember(ctx context.Context, p Principal, workspaceID, userID string) (err error) {
+	ctx, span := m.tel.start(ctx, "RemoveMember", p)
+	defer func() { span.end(err) }()
 	now := m.now()
 	return m.update(ctx, "remove member", func(tx storage.ReadWriter) error {
 		_, a, err := m.workspaceFor(tx, p, workspaceID, rbac.ManageMembers)
@@ -283,7 +293,9 @@ func (m *Manager) RemoveMember(ctx context.Context, p Principal, workspaceID, us
 //
 // Errors: ErrNotFound (not a member), ErrPermissionDenied (a workspace or capped
 // token), ErrFailedPrecondition (the owner; deleted workspace), ErrUnauthenticated.
-func (m *Manager) LeaveWorkspace(ctx context.Context, p Principal, workspaceID string) error {
+func (m *Manager) LeaveWorkspace(ctx context.Context, p Principal, workspaceID string) (err error) {
+	ctx, span := m.tel.start(ctx, "LeaveWorkspace", p)
+	defer func() { span.end(err) }()
 	now := m.now()
 	return m.update(ctx, "leave workspace", func(tx storage.ReadWriter) error {
 		act, err := m.resolve(tx, p)
@@ -356,10 +368,12 @@ func (m *Manager) revokeUserTokensIn(tx storage.ReadWriter, now time.Time, userI
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition (the new owner is
 // not an admin; deleted workspace), ErrUnauthenticated.
-func (m *Manager) TransferOwnership(ctx context.Context, p Principal, workspaceID, toUserID string) (workspace.Workspace, error) {
+func (m *Manager) TransferOwnership(ctx context.Context, p Principal, workspaceID, toUserID string) (_ workspace.Workspace, err error) {
+	ctx, span := m.tel.start(ctx, "TransferOwnership", p)
+	defer func() { span.end(err) }()
 	now := m.now()
 	var w workspace.Workspace
-	err := m.update(ctx, "transfer ownership", func(tx storage.ReadWriter) error {
+	err = m.update(ctx, "transfer ownership", func(tx storage.ReadWriter) error {
 		var err error
 		if w, _, err = m.workspaceFor(tx, p, workspaceID, rbac.DeleteWorkspace); err != nil {
 			return err

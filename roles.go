@@ -179,10 +179,12 @@ type RoleRename struct {
 // Errors: ErrInvalidArgument (to undeclared, from empty, the same, or platform),
 // ErrFailedPrecondition (owners would leave the highest role), ErrPermissionDenied,
 // ErrUnauthenticated.
-func (m *Manager) RenameRole(ctx context.Context, p Principal, from, to rbac.Role) (RoleRename, error) {
+func (m *Manager) RenameRole(ctx context.Context, p Principal, from, to rbac.Role) (_ RoleRename, err error) {
+	ctx, span := m.tel.start(ctx, "RenameRole", p)
+	defer func() { span.end(err) }()
 	now := m.now()
 	var out RoleRename
-	err := m.update(ctx, "rename role", func(tx storage.ReadWriter) error {
+	err = m.update(ctx, "rename role", func(tx storage.ReadWriter) error {
 		if _, err := m.platformFor(tx, p, rbac.ManageRoles); err != nil {
 			return err
 		}

@@ -33,7 +33,9 @@ const MaxSyncItems = 1000
 // Errors: ErrInvalidArgument (a bad item: the message names its index; no owner
 // when System acts; no items and no source), ErrPermissionDenied,
 // ErrUnauthenticated; the source's own error, wrapped.
-func (m *Manager) SyncWorkspaces(ctx context.Context, p Principal, items []workspace.SyncItem, opts SyncOptions) (workspace.SyncResult, error) {
+func (m *Manager) SyncWorkspaces(ctx context.Context, p Principal, items []workspace.SyncItem, opts SyncOptions) (_ workspace.SyncResult, err error) {
+	ctx, span := m.tel.start(ctx, "SyncWorkspaces", p)
+	defer func() { span.end(err) }()
 	if len(items) == 0 {
 		if m.syncSource == nil {
 			return workspace.SyncResult{}, invalidf("nothing to sync: send the workspaces to import, or have the host register a sync source (tenancy.Options.SyncSource) that lists them")
@@ -73,7 +75,7 @@ func (m *Manager) SyncWorkspaces(ctx context.Context, p Principal, items []works
 		ids[i] = m.ids.next("ws_", now)
 	}
 	var res workspace.SyncResult
-	err := m.update(ctx, "sync workspaces", func(tx storage.ReadWriter) error {
+	err = m.update(ctx, "sync workspaces", func(tx storage.ReadWriter) error {
 		res = workspace.SyncResult{Found: len(items), DryRun: opts.DryRun}
 		a, err := m.platformFor(tx, p, rbac.SyncWorkspaces)
 		if err != nil {
@@ -127,6 +129,8 @@ var errDryRun = errors.New("dry run")
 // Errors: as CreateWorkspace; ErrInvalidArgument when in.ExternalID is empty;
 // ErrPermissionDenied without platform powers.
 func (m *Manager) EnsureWorkspace(ctx context.Context, p Principal, in NewWorkspace) (w workspace.Workspace, created bool, err error) {
+	ctx, span := m.tel.start(ctx, "EnsureWorkspace", p)
+	defer func() { span.end(err) }()
 	if in.ExternalID == "" {
 		return w, false, invalidf("external ID is required to ensure a workspace")
 	}

@@ -96,7 +96,9 @@ func (m *Manager) newTokenSecret(k token.Kind) (secret string, hash []byte, err 
 // Errors: ErrInvalidArgument (name, lifetime, role), ErrNotFound (workspace),
 // ErrPermissionDenied (viewer, a workspace or capped token acting, above the ceiling),
 // ErrFailedPrecondition (inactive or deleted workspace), ErrUnauthenticated.
-func (m *Manager) CreateToken(ctx context.Context, p Principal, in NewToken) (CreatedToken, error) {
+func (m *Manager) CreateToken(ctx context.Context, p Principal, in NewToken) (_ CreatedToken, err error) {
+	ctx, span := m.tel.start(ctx, "CreateToken", p)
+	defer func() { span.end(err) }()
 	now := m.now()
 	t, secret, err := m.newTokenRecord(in, now)
 	if err != nil {
@@ -218,7 +220,9 @@ const TokenInactive TokenState = "inactive"
 //
 // Errors: ErrInvalidArgument (neither or both of WorkspaceID and UserID, bad state,
 // limit, cursor), ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) ListTokens(ctx context.Context, p Principal, opts TokenListOptions) (workspace.Page[TokenInfo], error) {
+func (m *Manager) ListTokens(ctx context.Context, p Principal, opts TokenListOptions) (_ workspace.Page[TokenInfo], err error) {
+	ctx, span := m.tel.start(ctx, "ListTokens", p)
+	defer func() { span.end(err) }()
 	if (opts.WorkspaceID == "") == (opts.UserID == "") {
 		return workspace.Page[TokenInfo]{}, invalidf("list the tokens of a workspace or of a user, not both")
 	}
@@ -280,9 +284,11 @@ func (m *Manager) ListTokens(ctx context.Context, p Principal, opts TokenListOpt
 // may see a token is who may revoke it (see RevokeToken).
 //
 // Errors: ErrNotFound (missing, or not p's to see), ErrUnauthenticated.
-func (m *Manager) GetToken(ctx context.Context, p Principal, tokenID string) (TokenInfo, error) {
+func (m *Manager) GetToken(ctx context.Context, p Principal, tokenID string) (_ TokenInfo, err error) {
+	ctx, span := m.tel.start(ctx, "GetToken", p)
+	defer func() { span.end(err) }()
 	var info TokenInfo
-	err := m.view(ctx, "get token", func(tx storage.Reader) error {
+	err = m.view(ctx, "get token", func(tx storage.Reader) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -302,7 +308,9 @@ func (m *Manager) GetToken(ctx context.Context, p Principal, tokenID string) (To
 // users and System may; any token may revoke itself.
 //
 // Errors: ErrNotFound, ErrFailedPrecondition (already revoked), ErrUnauthenticated.
-func (m *Manager) RevokeToken(ctx context.Context, p Principal, tokenID string) error {
+func (m *Manager) RevokeToken(ctx context.Context, p Principal, tokenID string) (err error) {
+	ctx, span := m.tel.start(ctx, "RevokeToken", p)
+	defer func() { span.end(err) }()
 	now := m.now()
 	return m.update(ctx, "revoke token", func(tx storage.ReadWriter) error {
 		a, err := m.resolve(tx, p)
@@ -332,11 +340,13 @@ func (m *Manager) RevokeToken(ctx context.Context, p Principal, tokenID string) 
 // Errors: ErrNotFound, ErrPermissionDenied (the creator's role is now below the
 // token's), ErrFailedPrecondition (revoked or expired; inactive or deleted
 // workspace), ErrUnauthenticated.
-func (m *Manager) RotateToken(ctx context.Context, p Principal, tokenID string) (CreatedToken, error) {
+func (m *Manager) RotateToken(ctx context.Context, p Principal, tokenID string) (_ CreatedToken, err error) {
+	ctx, span := m.tel.start(ctx, "RotateToken", p)
+	defer func() { span.end(err) }()
 	now := m.now()
 	var t token.Token
 	var secret string
-	err := m.update(ctx, "rotate token", func(tx storage.ReadWriter) error {
+	err = m.update(ctx, "rotate token", func(tx storage.ReadWriter) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err

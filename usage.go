@@ -154,6 +154,7 @@ func (u *usageTracker) flush(ctx context.Context, m *Manager) error {
 		}
 		return nil
 	})
+	m.tel.flush(len(pending), err)
 	if err != nil {
 		u.mu.Lock()
 		for id, at := range pending {
@@ -167,7 +168,9 @@ func (u *usageTracker) flush(ctx context.Context, m *Manager) error {
 // FlushTokenUsage writes the token last-used times noted so far. The Manager does
 // this in the background and on Close; call it when you need them stored now. It is
 // bookkeeping, not a change anyone made, so it records no audit event.
-func (m *Manager) FlushTokenUsage(ctx context.Context) error {
+func (m *Manager) FlushTokenUsage(ctx context.Context) (err error) {
+	ctx, span := m.tel.start(ctx, "FlushTokenUsage", System())
+	defer func() { span.end(err) }()
 	if err := m.usage.flush(ctx, m); err != nil {
 		return storageErr("flush token usage", err)
 	}

@@ -27,7 +27,9 @@ type NewUser struct {
 //
 // Errors: ErrInvalidArgument (bad ID, email or name), ErrAlreadyExists (the ID or
 // the email is taken), ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) RegisterUser(ctx context.Context, p Principal, in NewUser) (member.User, error) {
+func (m *Manager) RegisterUser(ctx context.Context, p Principal, in NewUser) (_ member.User, err error) {
+	ctx, span := m.tel.start(ctx, "RegisterUser", p)
+	defer func() { span.end(err) }()
 	email, err := member.NormalizeEmail(in.Email)
 	if err != nil {
 		return member.User{}, invalid(err)
@@ -71,9 +73,11 @@ func userConflict(err error, u member.User) error {
 // capped at platform) may read anyone.
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) GetUser(ctx context.Context, p Principal, userID string) (member.User, error) {
+func (m *Manager) GetUser(ctx context.Context, p Principal, userID string) (_ member.User, err error) {
+	ctx, span := m.tel.start(ctx, "GetUser", p)
+	defer func() { span.end(err) }()
 	var u member.User
-	err := m.view(ctx, "get user", func(tx storage.Reader) error {
+	err = m.view(ctx, "get user", func(tx storage.Reader) error {
 		var err error
 		u, err = m.readUser(tx, p, func() (member.User, error) { return tx.GetUser(userID) })
 		return err
@@ -85,7 +89,9 @@ func (m *Manager) GetUser(ctx context.Context, p Principal, userID string) (memb
 //
 // Errors: ErrInvalidArgument (not an email), ErrNotFound, ErrPermissionDenied,
 // ErrUnauthenticated.
-func (m *Manager) GetUserByEmail(ctx context.Context, p Principal, email string) (member.User, error) {
+func (m *Manager) GetUserByEmail(ctx context.Context, p Principal, email string) (_ member.User, err error) {
+	ctx, span := m.tel.start(ctx, "GetUserByEmail", p)
+	defer func() { span.end(err) }()
 	e, err := member.NormalizeEmail(email)
 	if err != nil {
 		return member.User{}, invalid(err)
@@ -104,10 +110,12 @@ func (m *Manager) GetUserByEmail(ctx context.Context, p Principal, email string)
 // ceiling means nobody below platform grants platform.
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) SetPlatform(ctx context.Context, p Principal, userID string, on bool) (member.User, error) {
+func (m *Manager) SetPlatform(ctx context.Context, p Principal, userID string, on bool) (_ member.User, err error) {
+	ctx, span := m.tel.start(ctx, "SetPlatform", p)
+	defer func() { span.end(err) }()
 	now := m.now()
 	var u member.User
-	err := m.update(ctx, "set platform", func(tx storage.ReadWriter) error {
+	err = m.update(ctx, "set platform", func(tx storage.ReadWriter) error {
 		if _, err := m.platformFor(tx, p, rbac.ManageUsers); err != nil {
 			return err
 		}
@@ -143,7 +151,9 @@ func (m *Manager) SetPlatform(ctx context.Context, p Principal, userID string, o
 //
 // Errors: ErrInvalidArgument (limit, cursor), ErrPermissionDenied,
 // ErrUnauthenticated.
-func (m *Manager) ListUsers(ctx context.Context, p Principal, opts MemberListOptions) (workspace.Page[member.User], error) {
+func (m *Manager) ListUsers(ctx context.Context, p Principal, opts MemberListOptions) (_ workspace.Page[member.User], err error) {
+	ctx, span := m.tel.start(ctx, "ListUsers", p)
+	defer func() { span.end(err) }()
 	f, err := parseListOptions(workspace.ListOptions{Limit: opts.Limit, Cursor: opts.Cursor}, DefaultMemberLimit)
 	if err != nil {
 		return workspace.Page[member.User]{}, err
@@ -181,7 +191,9 @@ type UserUpdate struct {
 //
 // Errors: ErrInvalidArgument (bad email or name), ErrAlreadyExists (the email is
 // another user's), ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) UpdateUser(ctx context.Context, p Principal, userID string, in UserUpdate) (member.User, error) {
+func (m *Manager) UpdateUser(ctx context.Context, p Principal, userID string, in UserUpdate) (_ member.User, err error) {
+	ctx, span := m.tel.start(ctx, "UpdateUser", p)
+	defer func() { span.end(err) }()
 	var email string
 	if in.Email != nil {
 		e, err := member.NormalizeEmail(*in.Email)
@@ -197,7 +209,7 @@ func (m *Manager) UpdateUser(ctx context.Context, p Principal, userID string, in
 	}
 	now := m.now()
 	var u member.User
-	err := m.update(ctx, "update user", func(tx storage.ReadWriter) error {
+	err = m.update(ctx, "update user", func(tx storage.ReadWriter) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -252,7 +264,9 @@ func (m *Manager) UpdateUser(ctx context.Context, p Principal, userID string, in
 //
 // Errors: ErrNotFound, ErrInvalidArgument (oneself), ErrPermissionDenied,
 // ErrUnauthenticated.
-func (m *Manager) SuspendUser(ctx context.Context, p Principal, userID string) (member.User, error) {
+func (m *Manager) SuspendUser(ctx context.Context, p Principal, userID string) (_ member.User, err error) {
+	ctx, span := m.tel.start(ctx, "SuspendUser", p)
+	defer func() { span.end(err) }()
 	return m.setSuspended(ctx, p, userID, true)
 }
 
@@ -260,7 +274,9 @@ func (m *Manager) SuspendUser(ctx context.Context, p Principal, userID string) (
 // Only System and platform users may. Reactivating an active user changes nothing.
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) ReactivateUser(ctx context.Context, p Principal, userID string) (member.User, error) {
+func (m *Manager) ReactivateUser(ctx context.Context, p Principal, userID string) (_ member.User, err error) {
+	ctx, span := m.tel.start(ctx, "ReactivateUser", p)
+	defer func() { span.end(err) }()
 	return m.setSuspended(ctx, p, userID, false)
 }
 
@@ -330,10 +346,12 @@ type UserErasure struct {
 //
 // Errors: ErrFailedPrecondition (owns a workspace), ErrNotFound,
 // ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) DeleteUser(ctx context.Context, p Principal, userID string) (UserErasure, error) {
+func (m *Manager) DeleteUser(ctx context.Context, p Principal, userID string) (_ UserErasure, err error) {
+	ctx, span := m.tel.start(ctx, "DeleteUser", p)
+	defer func() { span.end(err) }()
 	now := m.now()
 	var out UserErasure
-	err := m.update(ctx, "delete user", func(tx storage.ReadWriter) error {
+	err = m.update(ctx, "delete user", func(tx storage.ReadWriter) error {
 		out = UserErasure{UserID: userID}
 		a, err := m.resolve(tx, p)
 		if err != nil {

@@ -33,7 +33,9 @@ func (f Finding) String() string { return f.Check + " " + f.Subject + ": " + f.D
 // not find; a counter that differs from the records. When
 // the backend can check its own structures (storage.Checker), its findings are
 // included. An empty result means healthy. Verify changes nothing.
-func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
+func (m *Manager) Verify(ctx context.Context) (_ []Finding, err error) {
+	ctx, span := m.tel.start(ctx, "Verify", System())
+	defer func() { span.end(err) }()
 	var out []Finding
 	add := func(check, subject, format string, args ...any) {
 		if len(out) < 10000 {
@@ -48,7 +50,7 @@ func (m *Manager) Verify(ctx context.Context) ([]Finding, error) {
 		seen++
 		return seen%1024 != 0 || ctx.Err() == nil
 	}
-	err := m.store.View(ctx, func(tx storage.Reader) error {
+	err = m.store.View(ctx, func(tx storage.Reader) error {
 		out = out[:0]
 		users := map[string]bool{}
 		suspended := map[string]bool{} // only the suspended: usually none

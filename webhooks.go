@@ -160,7 +160,9 @@ func (m *Manager) validWebhook(url, description string, types []string) error {
 // Errors: ErrInvalidArgument (URL, description, event types), ErrNotFound (no
 // such workspace, or p is not a member), ErrPermissionDenied, ErrFailedPrecondition
 // (the workspace is inactive or deleted), ErrUnauthenticated.
-func (m *Manager) CreateWebhook(ctx context.Context, p Principal, in NewWebhook) (CreatedWebhook, error) {
+func (m *Manager) CreateWebhook(ctx context.Context, p Principal, in NewWebhook) (_ CreatedWebhook, err error) {
+	ctx, span := m.tel.start(ctx, "CreateWebhook", p)
+	defer func() { span.end(err) }()
 	types := dedupe(in.EventTypes)
 	if err := m.validWebhook(in.URL, in.Description, types); err != nil {
 		return CreatedWebhook{}, err
@@ -223,9 +225,11 @@ func webhookEventData(e webhook.Endpoint) map[string]string {
 //
 // Errors: ErrNotFound (no such endpoint, or p may not see it), ErrPermissionDenied,
 // ErrUnauthenticated.
-func (m *Manager) GetWebhook(ctx context.Context, p Principal, id string) (Webhook, error) {
+func (m *Manager) GetWebhook(ctx context.Context, p Principal, id string) (_ Webhook, err error) {
+	ctx, span := m.tel.start(ctx, "GetWebhook", p)
+	defer func() { span.end(err) }()
 	var e webhook.Endpoint
-	err := m.view(ctx, "get webhook", func(tx storage.Reader) error {
+	err = m.view(ctx, "get webhook", func(tx storage.Reader) error {
 		var err error
 		e, err = m.webhookFor(tx, p, id)
 		return err
@@ -238,7 +242,9 @@ func (m *Manager) GetWebhook(ctx context.Context, p Principal, id string) (Webho
 //
 // Errors: ErrInvalidArgument (limit, cursor), ErrNotFound, ErrPermissionDenied,
 // ErrUnauthenticated.
-func (m *Manager) ListWebhooks(ctx context.Context, p Principal, opts WebhookListOptions) (workspace.Page[Webhook], error) {
+func (m *Manager) ListWebhooks(ctx context.Context, p Principal, opts WebhookListOptions) (_ workspace.Page[Webhook], err error) {
+	ctx, span := m.tel.start(ctx, "ListWebhooks", p)
+	defer func() { span.end(err) }()
 	f, err := parseListOptions(workspace.ListOptions{Limit: opts.Limit, Cursor: opts.Cursor}, workspace.DefaultLimit)
 	if err != nil {
 		return workspace.Page[Webhook]{}, err
@@ -260,10 +266,12 @@ func (m *Manager) ListWebhooks(ctx context.Context, p Principal, opts WebhookLis
 //
 // Errors: ErrInvalidArgument, ErrNotFound, ErrPermissionDenied,
 // ErrFailedPrecondition, ErrUnauthenticated.
-func (m *Manager) UpdateWebhook(ctx context.Context, p Principal, id string, u WebhookUpdate) (Webhook, error) {
+func (m *Manager) UpdateWebhook(ctx context.Context, p Principal, id string, u WebhookUpdate) (_ Webhook, err error) {
+	ctx, span := m.tel.start(ctx, "UpdateWebhook", p)
+	defer func() { span.end(err) }()
 	now := m.now()
 	var out webhook.Endpoint
-	err := m.update(ctx, "update webhook", func(tx storage.ReadWriter) error {
+	err = m.update(ctx, "update webhook", func(tx storage.ReadWriter) error {
 		e, err := m.webhookFor(tx, p, id)
 		if err != nil {
 			return err
@@ -315,7 +323,9 @@ func (m *Manager) UpdateWebhook(ctx context.Context, p Principal, id string, u W
 // DeleteWebhook removes an endpoint, its attempts and its delivery checkpoint.
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) DeleteWebhook(ctx context.Context, p Principal, id string) error {
+func (m *Manager) DeleteWebhook(ctx context.Context, p Principal, id string) (err error) {
+	ctx, span := m.tel.start(ctx, "DeleteWebhook", p)
+	defer func() { span.end(err) }()
 	now := m.now()
 	return m.update(ctx, "delete webhook", func(tx storage.ReadWriter) error {
 		e, err := m.webhookFor(tx, p, id)
@@ -346,7 +356,9 @@ func (m *Manager) dropWebhook(tx storage.ReadWriter, id string) error {
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition,
 // ErrUnauthenticated.
-func (m *Manager) RotateWebhookSecret(ctx context.Context, p Principal, id string) (CreatedWebhook, error) {
+func (m *Manager) RotateWebhookSecret(ctx context.Context, p Principal, id string) (_ CreatedWebhook, err error) {
+	ctx, span := m.tel.start(ctx, "RotateWebhookSecret", p)
+	defer func() { span.end(err) }()
 	secret, err := webhook.NewSecret(nil)
 	if err != nil {
 		return CreatedWebhook{}, internal("make secret", err)
@@ -396,7 +408,9 @@ type AttemptListOptions struct {
 // first. They are kept for Options.Webhooks.AttemptRetention (30 days by default).
 //
 // Errors: ErrInvalidArgument, ErrNotFound, ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) ListWebhookAttempts(ctx context.Context, p Principal, id string, opts AttemptListOptions) (workspace.Page[webhook.Attempt], error) {
+func (m *Manager) ListWebhookAttempts(ctx context.Context, p Principal, id string, opts AttemptListOptions) (_ workspace.Page[webhook.Attempt], err error) {
+	ctx, span := m.tel.start(ctx, "ListWebhookAttempts", p)
+	defer func() { span.end(err) }()
 	f, err := parseListOptions(workspace.ListOptions{Limit: opts.Limit, Cursor: opts.Cursor}, workspace.DefaultLimit)
 	if err != nil {
 		return workspace.Page[webhook.Attempt]{}, err
@@ -418,7 +432,9 @@ func (m *Manager) ListWebhookAttempts(ctx context.Context, p Principal, id strin
 //
 // Errors: ErrNotFound, ErrPermissionDenied, ErrFailedPrecondition,
 // ErrUnauthenticated.
-func (m *Manager) ReplayWebhook(ctx context.Context, p Principal, id, position string) error {
+func (m *Manager) ReplayWebhook(ctx context.Context, p Principal, id, position string) (err error) {
+	ctx, span := m.tel.start(ctx, "ReplayWebhook", p)
+	defer func() { span.end(err) }()
 	now := m.now()
 	return m.update(ctx, "replay webhook", func(tx storage.ReadWriter) error {
 		e, err := m.webhookFor(tx, p, id)

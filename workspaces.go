@@ -86,7 +86,9 @@ func (m *Manager) validateNew(in *NewWorkspace) error {
 // ErrAlreadyExists (the slug or external ID is taken), ErrPermissionDenied (a
 // workspace token, a capped token, a non-platform user naming another owner or an
 // external ID), ErrUnauthenticated.
-func (m *Manager) CreateWorkspace(ctx context.Context, p Principal, in NewWorkspace) (workspace.Workspace, error) {
+func (m *Manager) CreateWorkspace(ctx context.Context, p Principal, in NewWorkspace) (_ workspace.Workspace, err error) {
+	ctx, span := m.tel.start(ctx, "CreateWorkspace", p)
+	defer func() { span.end(err) }()
 	if err := m.validateNew(&in); err != nil {
 		return workspace.Workspace{}, err
 	}
@@ -241,9 +243,11 @@ func suffixSlug(base, suffix string) string {
 //
 // Errors: ErrNotFound (missing, or p is not a member), ErrFailedPrecondition
 // (deleted), ErrUnauthenticated.
-func (m *Manager) GetWorkspace(ctx context.Context, p Principal, id string) (workspace.Workspace, error) {
+func (m *Manager) GetWorkspace(ctx context.Context, p Principal, id string) (_ workspace.Workspace, err error) {
+	ctx, span := m.tel.start(ctx, "GetWorkspace", p)
+	defer func() { span.end(err) }()
 	var w workspace.Workspace
-	err := m.view(ctx, "get workspace", func(tx storage.Reader) error {
+	err = m.view(ctx, "get workspace", func(tx storage.Reader) error {
 		var err error
 		w, _, err = m.workspaceFor(tx, p, id, rbac.ReadWorkspace)
 		return err
@@ -255,12 +259,14 @@ func (m *Manager) GetWorkspace(ctx context.Context, p Principal, id string) (wor
 }
 
 // GetWorkspaceBySlug returns a workspace by slug, with the rules of GetWorkspace.
-func (m *Manager) GetWorkspaceBySlug(ctx context.Context, p Principal, slug string) (workspace.Workspace, error) {
+func (m *Manager) GetWorkspaceBySlug(ctx context.Context, p Principal, slug string) (_ workspace.Workspace, err error) {
+	ctx, span := m.tel.start(ctx, "GetWorkspaceBySlug", p)
+	defer func() { span.end(err) }()
 	if err := workspace.ValidateSlug(slug); err != nil {
 		return workspace.Workspace{}, invalid(err)
 	}
 	var w workspace.Workspace
-	err := m.view(ctx, "get workspace", func(tx storage.Reader) error {
+	err = m.view(ctx, "get workspace", func(tx storage.Reader) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -305,7 +311,9 @@ type WorkspaceUpdate struct {
 // Errors: ErrInvalidArgument (bad field; a status other than active or inactive),
 // ErrAlreadyExists (slug taken), ErrNotFound, ErrPermissionDenied,
 // ErrFailedPrecondition (inactive or deleted), ErrUnauthenticated.
-func (m *Manager) UpdateWorkspace(ctx context.Context, p Principal, id string, up WorkspaceUpdate) (workspace.Workspace, error) {
+func (m *Manager) UpdateWorkspace(ctx context.Context, p Principal, id string, up WorkspaceUpdate) (_ workspace.Workspace, err error) {
+	ctx, span := m.tel.start(ctx, "UpdateWorkspace", p)
+	defer func() { span.end(err) }()
 	if up.Name != nil {
 		if err := workspace.ValidateName(*up.Name); err != nil {
 			return workspace.Workspace{}, invalid(err)
@@ -335,7 +343,7 @@ func (m *Manager) UpdateWorkspace(ctx context.Context, p Principal, id string, u
 	fields := up.Name != nil || up.Slug != nil || up.Description != nil || up.Metadata != nil || up.InstanceURL != nil
 	now := m.now()
 	var w workspace.Workspace
-	err := m.update(ctx, "update workspace", func(tx storage.ReadWriter) error {
+	err = m.update(ctx, "update workspace", func(tx storage.ReadWriter) error {
 		a, err := m.resolve(tx, p)
 		if err != nil {
 			return err
@@ -419,9 +427,11 @@ func (m *Manager) UpdateWorkspace(ctx context.Context, p Principal, id string, u
 // users may.
 //
 // Errors: ErrPermissionDenied, ErrUnauthenticated.
-func (m *Manager) Stats(ctx context.Context, p Principal) (workspace.Stats, error) {
+func (m *Manager) Stats(ctx context.Context, p Principal) (_ workspace.Stats, err error) {
+	ctx, span := m.tel.start(ctx, "Stats", p)
+	defer func() { span.end(err) }()
 	var s workspace.Stats
-	err := m.view(ctx, "stats", func(tx storage.Reader) error {
+	err = m.view(ctx, "stats", func(tx storage.Reader) error {
 		if _, err := m.platformFor(tx, p, rbac.ReadStats); err != nil {
 			return err
 		}

@@ -172,9 +172,8 @@ func LogRequests(log interface {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			info := &requestInfo{principal: "none"}
+			r, info := withRequestInfo(r)
 			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-			r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 			next.ServeHTTP(rec, r)
 			pattern := info.route
 			if pattern == "" {

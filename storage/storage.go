@@ -146,6 +146,27 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// TxCounter is an optional interface of a Storage that retries transactions
+// (PostgreSQL): TxCounts reports its running totals, which the Manager exports as
+// metrics.
+type TxCounter interface {
+	TxCounts() TxCounts
+}
+
+// TxCounts are a store's transaction totals since it opened.
+type TxCounts struct {
+	Commits   int64 // write transactions committed
+	Retries   int64 // attempts run again after a serialization failure or a deadlock
+	Ambiguous int64 // commits whose outcome is unknown (ErrAmbiguousCommit), never retried
+}
+
+// ErrAmbiguousCommit is an Update whose COMMIT was sent but whose outcome is
+// unknown: the connection was lost before the answer. The transaction may or may
+// not have committed, so it is never retried blindly; a caller checks (reads what
+// it wrote) before it tries again. Backends that talk to a server return it
+// wrapped (errors.Is).
+var ErrAmbiguousCommit = errors.New("storage: the commit's outcome is unknown (connection lost during COMMIT)")
+
 // Storage is a transactional store of tenancy's records. The package doc states
 // the contract its transactions keep.
 type Storage interface {

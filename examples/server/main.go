@@ -181,6 +181,9 @@ type where struct {
 	// webhookPrivate lets webhook endpoints use http and private addresses (serve's
 	// -webhook-allow-private): for a server on a private network.
 	webhookPrivate bool
+	// tel instruments the Manager (serve's metrics and traces); nil: otel's
+	// global providers, no-ops here.
+	tel *observability
 }
 
 // listFlag is the repeated -workspace-flag NAME.
@@ -311,6 +314,9 @@ func openManager(w *where) (m *tenancy.Manager, closeAll func(), err error) {
 	if w.webhookPrivate {
 		opts.Webhooks.Policy = webhook.Policy{AllowHTTP: true, AllowPrivate: true}
 	}
+	if w.tel != nil {
+		opts.TracerProvider, opts.MeterProvider = w.tel.tracers, w.tel.meters
+	}
 	if opts.Policy, opts.RenameRoles, err = w.roles(); err == nil {
 		m, err = tenancy.New(store, opts)
 	}
@@ -440,6 +446,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	mailTemplates := fs.String("mail-templates", "", "folder of plain-text templates replacing the built-in ones: invitation.txt, email_change.txt (first line \"Subject: …\")")
 	fs.BoolVar(&data.webhookPrivate, "webhook-allow-private", getenv("TENANCY_WEBHOOK_ALLOW_PRIVATE") == "1",
 		"let webhook endpoints use http:// and private addresses (loopback, 10/8, 192.168/16, …), for a server on a private network; default: https and public addresses only ($TENANCY_WEBHOOK_ALLOW_PRIVATE=1)")
+	metrics := fs.Bool("metrics", true, "serve Prometheus metrics at /metrics (traces go over OTLP when $OTEL_EXPORTER_OTLP_ENDPOINT is set)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -453,6 +460,22 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	}
 	defer ln.Close()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if *metrics || getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
+		if data.tel, err = newObservability(ctx, getenv); err != nil {
+			return fmt.Errorf("telemetry: %w", err)
+		}
+		if !*metrics {
+			data.tel.metrics = nil
+		}
+		// Last, after the Manager closed: the spans of its last writes go out.
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := data.tel.shutdown(sctx); err != nil {
+				log.Warn("telemetry: flush at shutdown", "err", err)
+			}
+		}()
+	}
 	m, closeAll, err := openManager(data)
 	if err != nil {
 		return err
@@ -493,7 +516,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 		base = "http://" + ln.Addr().String()
 	}
 	srv := &http.Server{
-		Handler:           newHandler(m, base, log, ready, ml, data.kits.desc),
+		Handler:           newHandler(m, base, log, ready, ml, data.kits.desc, data.tel),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -503,7 +526,8 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String(), "data", data.String(), "mail", ml.describe())
+	log.Info("serving", "addr", ln.Addr().String(), "data", data.String(), "mail", ml.describe(),
+		"metrics", data.tel != nil && data.tel.metrics != nil, "traces", data.tel != nil && data.tel.tracing)
 	verifyDone := make(chan struct{})
 	if verify == verifyBackground {
 		go func() {
@@ -546,8 +570,8 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 // links open, /healthz (the process answers), /readyz (the store's check), and one
 // log line per request. ready may be nil: no check is reported. ml may be nil: no
 // mail is sent, invitation links go back to the inviter only, and self-service
-// email changes are refused.
-func newHandler(m *tenancy.Manager, publicURL string, log *slog.Logger, ready *readiness, ml *mailer, kits map[string]string) http.Handler {
+// email changes are refused. tel may be nil: no /metrics, no traces.
+func newHandler(m *tenancy.Manager, publicURL string, log *slog.Logger, ready *readiness, ml *mailer, kits map[string]string, tel *observability) http.Handler {
 	opts := httpapi.Options{
 		Logger:                 log,
 		StarterKitDescriptions: kits,
@@ -583,5 +607,19 @@ func newHandler(m *tenancy.Manager, publicURL string, log *slog.Logger, ready *r
 	} else {
 		mux.Handle("/", c)
 	}
-	return httpapi.LogRequests(log)(mux)
+	h := httpapi.LogRequests(log)(mux)
+	if tel == nil {
+		return h
+	}
+	if tel.metrics != nil {
+		// Unauthenticated, as Prometheus scrapes: the series name operations,
+		// routes and outcomes, never a tenant's ID or data.
+		mux.Handle("GET /metrics", tel.metrics)
+	}
+	observe, err := httpapi.Observe(httpapi.ObserveOptions{TracerProvider: tel.tracers, MeterProvider: tel.meters, Propagator: tel.prop})
+	if err != nil {
+		log.Error("HTTP metrics disabled", "error", err)
+		return h
+	}
+	return observe(h)
 }

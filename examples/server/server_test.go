@@ -73,7 +73,7 @@ func startServerWith(t *testing.T, mail func(*tenancy.Manager) *mailer, log io.W
 	if mail != nil {
 		ml = mail(m)
 	}
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: newHandler(m, base, slog.New(slog.NewTextHandler(log, nil)), nil, ml, defaultKits().desc)}}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: newHandler(m, base, slog.New(slog.NewTextHandler(log, nil)), nil, ml, defaultKits().desc, nil)}}
 	srv.Start()
 	t.Cleanup(func() { srv.Close(); closeAll() })
 	return &testServer{url: base, admin: admin, wsID: wsID, m: m, data: data}

@@ -311,8 +311,10 @@ func reapOrphans(keep string) {
 		if !orphan {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(dir, "data", "postmaster.pid")); err == nil {
-			cmd := exec.Command(pgCtl, "stop", "-D", filepath.Join(dir, "data"), "-m", "immediate", "-w", "-t", "10")
+		// The shared server's data folder, or a Cluster's primary and standby.
+		pids, _ := filepath.Glob(filepath.Join(dir, "*", "postmaster.pid"))
+		for _, pid := range pids {
+			cmd := exec.Command(pgCtl, "stop", "-D", filepath.Dir(pid), "-m", "immediate", "-w", "-t", "10")
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: asUser}
 			_ = cmd.Run()
 		}

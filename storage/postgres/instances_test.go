@@ -380,6 +380,11 @@ func TestSerializationFailureIsRetried(t *testing.T) {
 	if attempts != 2 || s.Stats().Retries != before.Retries+1 {
 		t.Errorf("%d attempts, %d retries; want 2 and 1", attempts, s.Stats().Retries-before.Retries)
 	}
+	// The Manager's metrics read the same totals through storage.TxCounter.
+	var tc storage.TxCounter = s
+	if c := tc.TxCounts(); c.Retries != s.Stats().Retries || c.Commits != s.Stats().Commits || c.Ambiguous != 0 {
+		t.Errorf("TxCounts %+v, Stats %+v", c, s.Stats())
+	}
 	_ = s.View(ctx, func(tx storage.Reader) error {
 		if v, _ := tx.Setting("c-seen"); string(v) != "11" {
 			t.Errorf("the retry read %q, want the committed 11", v)

@@ -82,8 +82,9 @@ type Options struct {
 
 // ErrAmbiguousCommit is returned by Update when COMMIT was sent but its outcome is
 // unknown (the connection broke): the transaction may or may not have committed,
-// so it is not run again.
-var ErrAmbiguousCommit = errors.New("postgres: the commit's outcome is unknown (connection lost during COMMIT)")
+// so it is not run again. It is storage.ErrAmbiguousCommit, so callers above the
+// backend test for either.
+var ErrAmbiguousCommit = storage.ErrAmbiguousCommit
 
 // ErrSchema is returned when the database was written by a newer schema, or by
 // instances using another feed strategy.
@@ -99,7 +100,7 @@ type Store struct {
 	shards  int
 	closed  atomic.Bool
 	sql     sync.Map // query text with {p} -> with the prefix
-	stats   struct{ commits, retries, statements, roundTrips atomic.Int64 }
+	stats   struct{ commits, retries, ambiguous, statements, roundTrips atomic.Int64 }
 }
 
 var (
@@ -280,6 +281,12 @@ func (s *Store) Stats() Stats {
 		RoundTrips: s.stats.roundTrips.Load()}
 }
 
+// TxCounts reports the commits, retries and ambiguous commits since the store
+// opened (storage.TxCounter), for the Manager's metrics.
+func (s *Store) TxCounts() storage.TxCounts {
+	return storage.TxCounts{Commits: s.stats.commits.Load(), Retries: s.stats.retries.Load(), Ambiguous: s.stats.ambiguous.Load()}
+}
+
 // Ping reports whether the database answers: a round trip on a pooled
 // connection, for readiness checks (a failed-over primary, a pooler that lost it).
 func (s *Store) Ping(ctx context.Context) error {
@@ -339,6 +346,9 @@ func (s *Store) Update(ctx context.Context, fn func(storage.ReadWriter) error) e
 			return nil
 		}
 		if !retryable(err) || attempt >= s.retries {
+			if errors.Is(err, ErrAmbiguousCommit) {
+				s.stats.ambiguous.Add(1)
+			}
 			return err
 		}
 		s.stats.retries.Add(1)
