@@ -117,6 +117,7 @@ func exec1(t testing.TB, url, sql string) {
 // Stop stops the throwaway server, if this process started one, and removes its
 // files. Call it from TestMain after m.Run.
 func Stop() {
+	stopBouncer()
 	stores.dropAll()
 	if dataDir == "" {
 		return

@@ -393,6 +393,13 @@ func (s *Store) attempt(ctx context.Context, fn func(storage.ReadWriter) error) 
 		if ctx.Err() != nil && pgconn.SafeToRetry(err) {
 			return nil, ctx.Err()
 		}
+		// Only a lost connection leaves the outcome unknown: pgx closes the
+		// connection when a send or a read fails. A failure that leaves it open
+		// happened before anything was sent (a held statement's arguments that
+		// could not be encoded), so nothing was committed.
+		if ptx.conn != nil && !ptx.conn.Conn().IsClosed() {
+			return nil, fmt.Errorf("postgres: commit: %w", err)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrAmbiguousCommit, err)
 	}
 	return t.commits, nil
