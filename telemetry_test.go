@@ -80,8 +80,8 @@ func TestTelemetry(t *testing.T) {
 		}
 		for _, a := range s.Attributes() {
 			for _, sec := range secrets {
-				if strings.Contains(a.Value.Emit(), sec) {
-					t.Errorf("span %s: attribute %s=%q holds an ID, a secret or an email", s.Name(), a.Key, a.Value.Emit())
+				if strings.Contains(a.Value.String(), sec) {
+					t.Errorf("span %s: attribute %s=%q holds an ID, a secret or an email", s.Name(), a.Key, a.Value.String())
 				}
 			}
 		}
@@ -89,7 +89,7 @@ func TestTelemetry(t *testing.T) {
 	attrsOf := func(s sdktrace.ReadOnlySpan) map[attribute.Key]string {
 		out := map[attribute.Key]string{}
 		for _, a := range s.Attributes() {
-			out[a.Key] = a.Value.Emit()
+			out[a.Key] = a.Value.String()
 		}
 		return out
 	}
@@ -146,7 +146,7 @@ func TestTelemetry(t *testing.T) {
 					hist[md.Name] += dp.Count
 					for _, kv := range dp.Attributes.ToSlice() {
 						for _, sec := range secrets {
-							if strings.Contains(kv.Value.Emit(), sec) {
+							if strings.Contains(kv.Value.String(), sec) {
 								t.Errorf("%s: attribute %s holds an ID, a secret or an email", md.Name, kv.Key)
 							}
 						}
