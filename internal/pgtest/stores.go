@@ -19,11 +19,19 @@ import (
 // the schema itself (migration tests) take theirs from Schema.
 func StoreSchema(t testing.TB) (url, schema string) {
 	t.Helper()
+	return StoreSchemaOf(t, "")
+}
+
+// StoreSchemaOf is StoreSchema for stores whose migrations make another schema
+// (the PostgreSQL backend's portable options, say): schemas are only handed again
+// to a test asking for the same flavor.
+func StoreSchemaOf(t testing.TB, flavor string) (url, schema string) {
+	t.Helper()
 	url = URL(t)
 	stores.mu.Lock()
-	if n := len(stores.free); n > 0 {
-		schema = stores.free[n-1]
-		stores.free = stores.free[:n-1]
+	if n := len(stores.free[flavor]); n > 0 {
+		schema = stores.free[flavor][n-1]
+		stores.free[flavor] = stores.free[flavor][:n-1]
 	}
 	stores.mu.Unlock()
 	if schema == "" {
@@ -43,18 +51,18 @@ func StoreSchema(t testing.TB) (url, schema string) {
 			return
 		}
 		stores.mu.Lock()
-		stores.free = append(stores.free, schema)
+		stores.free[flavor] = append(stores.free[flavor], schema)
 		stores.mu.Unlock()
 	})
 	return url, schema
 }
 
-var stores = storePool{uses: map[string]int{}}
+var stores = storePool{uses: map[string]int{}, free: map[string][]string{}}
 
 type storePool struct {
 	mu   sync.Mutex
 	url  string
-	free []string
+	free map[string][]string // flavor -> emptied schemas
 	uses map[string]int // schema -> times emptied, for the occasional TRUNCATE
 }
 
@@ -129,5 +137,5 @@ func (p *storePool) dropAll() {
 	for s := range p.uses {
 		_, _ = c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE")
 	}
-	p.uses, p.free = map[string]int{}, nil
+	p.uses, p.free = map[string]int{}, map[string][]string{}
 }

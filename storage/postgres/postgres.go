@@ -16,7 +16,8 @@
 //     the oldest running transaction, so a transaction that commits late is read
 //     late, never skipped. Engines without xid8 (CockroachDB, YugabyteDB) use
 //     FeedHeadRow: every appending transaction takes the next number from one row,
-//     which orders commits at the cost of serializing event writers.
+//     which orders commits at the cost of serializing event writers; a schema
+//     created under it has no xid8 column at all.
 //   - Counters are sharded by connection, so concurrent creators do not meet on one
 //     row.
 //
@@ -24,6 +25,16 @@
 // (Options.Schema). The schema is created by embedded, versioned migrations applied
 // at open under a transaction-scoped advisory lock, so several instances can start
 // at once; a database written by a newer version is refused.
+//
+// # PostgreSQL-compatible engines
+//
+// Three options select SQL that distributed engines speaking PostgreSQL's protocol
+// accept: Feed: FeedHeadRow (no xid8, no pg_current_snapshot), Search: SearchScan
+// (no pg_trgm extension or GIN trigram index) and MigrationLock: LockRow (a locked
+// row instead of an advisory lock). Portable sets all three. The whole conformance
+// kit runs on PostgreSQL with Portable, so these paths are exercised by CI; the
+// engines themselves cannot be installed where this package is tested, and the
+// README lists what each is known to lack.
 package postgres
 
 import (
@@ -41,6 +52,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancykit/tenancy/storage"
@@ -64,6 +76,38 @@ const (
 	FeedHeadRow FeedStrategy = "head-row"
 )
 
+// SearchStrategy chooses how a name search (storage.WorkspaceQuery.NameContains)
+// finds its candidates.
+type SearchStrategy string
+
+const (
+	// SearchTrigram indexes lowercased names with pg_trgm's GIN operator class (the
+	// migration creates the extension): a search's cost follows the rows that hold
+	// the needle's trigrams.
+	SearchTrigram SearchStrategy = "trigram"
+	// SearchScan needs no extension: a search reads workspaces in ID order and keeps
+	// those whose name holds the needle, so its cost follows how far into the table
+	// a page's matches lie. For engines without pg_trgm's GIN index.
+	SearchScan SearchStrategy = "scan"
+)
+
+// LockStrategy chooses how instances opening one database at once take turns at
+// the migrations.
+type LockStrategy string
+
+const (
+	// LockAdvisory takes a transaction-scoped advisory lock (pg_advisory_xact_lock).
+	LockAdvisory LockStrategy = "advisory"
+	// LockRow locks a row of a table of its own (tenancy_migration_lock, SELECT …
+	// FOR UPDATE), for engines without advisory locks.
+	LockRow LockStrategy = "row"
+)
+
+// Portable is the Options for PostgreSQL-compatible engines that lack xid8,
+// pg_trgm or advisory locks (CockroachDB, YugabyteDB): the head-row feed, the
+// scanning name search and the row lock. Set Schema and the rest on the copy.
+var Portable = Options{Feed: FeedHeadRow, Search: SearchScan, MigrationLock: LockRow}
+
 // Options configures Open and New. The zero value is ready to use.
 type Options struct {
 	// Schema keeps the tables in this PostgreSQL schema (created if missing);
@@ -78,6 +122,14 @@ type Options struct {
 	MaxRetries int
 	// CounterShards is how many rows each counter is spread over; 0 means 16.
 	CounterShards int
+	// Search chooses the name search; empty means SearchTrigram. A schema created
+	// under SearchScan has no trigram index; opened later with SearchTrigram its
+	// searches are right but unindexed.
+	Search SearchStrategy
+	// MigrationLock chooses how concurrent opens take turns at the migrations;
+	// empty means LockAdvisory. Instances opening one database at the same moment
+	// must use the same.
+	MigrationLock LockStrategy
 }
 
 // ErrAmbiguousCommit is returned by Update when COMMIT was sent but its outcome is
@@ -96,6 +148,9 @@ type Store struct {
 	owned   bool
 	prefix  string // `tenancy_` or `"schema".tenancy_`
 	feed    FeedStrategy
+	search  SearchStrategy
+	lock    LockStrategy
+	xidType string // the events' xid column: "xid8", or "bigint" in a schema made for FeedHeadRow
 	retries int
 	shards  int
 	closed  atomic.Bool
@@ -141,12 +196,25 @@ func New(pool *pgxpool.Pool, opts Options) (*Store, error) {
 }
 
 func newStore(ctx context.Context, pool *pgxpool.Pool, opts Options, owned bool) (*Store, error) {
-	s := &Store{pool: pool, owned: owned, feed: opts.Feed, retries: opts.MaxRetries, shards: opts.CounterShards, prefix: "tenancy_"}
+	s := &Store{pool: pool, owned: owned, feed: opts.Feed, search: opts.Search, lock: opts.MigrationLock,
+		retries: opts.MaxRetries, shards: opts.CounterShards, prefix: "tenancy_"}
 	if s.feed == "" {
 		s.feed = FeedTransactionIDs
 	}
 	if s.feed != FeedTransactionIDs && s.feed != FeedHeadRow {
 		return nil, fmt.Errorf("postgres: unknown feed strategy %q", s.feed)
+	}
+	if s.search == "" {
+		s.search = SearchTrigram
+	}
+	if s.search != SearchTrigram && s.search != SearchScan {
+		return nil, fmt.Errorf("postgres: unknown search strategy %q", s.search)
+	}
+	if s.lock == "" {
+		s.lock = LockAdvisory
+	}
+	if s.lock != LockAdvisory && s.lock != LockRow {
+		return nil, fmt.Errorf("postgres: unknown migration lock %q", s.lock)
 	}
 	if s.retries <= 0 {
 		s.retries = 30
@@ -192,12 +260,19 @@ func (s *Store) migrate(ctx context.Context, schema string) error {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", "tenancy migrate "+s.prefix); err != nil {
-		return fmt.Errorf("postgres: migrate: lock: %w", err)
+	if s.lock == LockAdvisory {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", "tenancy migrate "+s.prefix); err != nil {
+			return fmt.Errorf("postgres: migrate: lock: %w", err)
+		}
 	}
 	if schema != "" {
 		if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
 			return fmt.Errorf("postgres: migrate: create schema: %w", err)
+		}
+	}
+	if s.lock == LockRow {
+		if err := s.lockRow(ctx, tx); err != nil {
+			return err
 		}
 	}
 	if _, err := tx.Exec(ctx, s.q("CREATE TABLE IF NOT EXISTS {p}schema_version (version integer NOT NULL)")); err != nil {
@@ -219,7 +294,7 @@ func (s *Store) migrate(ctx context.Context, schema string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, s.q(string(body))); err != nil {
+		if _, err := tx.Exec(ctx, s.q(s.render(string(body)))); err != nil {
 			return fmt.Errorf("postgres: migration %s: %w", f.Name(), err)
 		}
 		if _, err := tx.Exec(ctx, s.q("DELETE FROM {p}schema_version; INSERT INTO {p}schema_version VALUES ("+strconv.Itoa(n)+")")); err != nil {
@@ -239,10 +314,80 @@ func (s *Store) migrate(ctx context.Context, schema string) error {
 	case recorded != string(s.feed):
 		return fmt.Errorf("%w: the database's feed uses strategy %q, not %q", ErrSchema, recorded, s.feed)
 	}
+	// The xid column's type says which feeds the schema can hold: a schema made for
+	// the head-row feed has no xid8 (engines without it could not have made one).
+	rows, err := tx.Query(ctx, s.q("SELECT xid FROM {p}events LIMIT 0"))
+	if err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	oid := rows.FieldDescriptions()[0].DataTypeOID
+	rows.Close()
+	switch oid {
+	case pgtype.XID8OID:
+		s.xidType = "xid8"
+	case pgtype.Int8OID:
+		s.xidType = "bigint"
+		if s.feed == FeedTransactionIDs {
+			return fmt.Errorf("%w: the schema was made for the head-row feed (no xid8 column)", ErrSchema)
+		}
+	default:
+		return fmt.Errorf("%w: the events' xid column has type OID %d", ErrSchema, oid)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres: migrate: commit: %w", err)
 	}
 	return nil
+}
+
+// lockRow takes LockRow's lock: a row of tenancy_migration_lock, locked until the
+// migration transaction ends. Two instances creating the table at the same moment
+// may collide on the catalog; the loser finds the table on its next try.
+func (s *Store) lockRow(ctx context.Context, tx pgx.Tx) error {
+	for attempt := 0; ; attempt++ {
+		_, err := tx.Exec(ctx, "SAVEPOINT tenancy_lock; "+
+			s.q("CREATE TABLE IF NOT EXISTS {p}migration_lock (one boolean PRIMARY KEY DEFAULT true CHECK (one)); "+
+				"INSERT INTO {p}migration_lock (one) VALUES (true) ON CONFLICT (one) DO NOTHING; "+
+				"SELECT one FROM {p}migration_lock FOR UPDATE; ")+
+			"RELEASE SAVEPOINT tenancy_lock")
+		if err == nil {
+			return nil
+		}
+		if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT tenancy_lock"); rerr != nil || attempt >= 5 || ctx.Err() != nil {
+			return fmt.Errorf("postgres: migrate: lock: %w", err)
+		}
+		time.Sleep(time.Duration(10*(attempt+1)) * time.Millisecond)
+	}
+}
+
+// render fits a migration to the store's options: {xid8} is the events' position
+// type (bigint under the head-row feed, which needs no transaction IDs), and the
+// lines between "-- trigram:begin" and "-- trigram:end" create pg_trgm's index, left
+// out under SearchScan.
+func (s *Store) render(sql string) string {
+	xid := "xid8"
+	if s.feed == FeedHeadRow {
+		xid = "bigint"
+	}
+	sql = strings.ReplaceAll(sql, "{xid8}", xid)
+	if s.search != SearchScan {
+		return sql
+	}
+	var out strings.Builder
+	skip := false
+	for line := range strings.SplitAfterSeq(sql, "\n") {
+		switch l := strings.TrimSpace(line); {
+		case strings.HasPrefix(l, "-- trigram:begin"):
+			skip = true
+			continue
+		case strings.HasPrefix(l, "-- trigram:end"):
+			skip = false
+			continue
+		}
+		if !skip {
+			out.WriteString(line)
+		}
+	}
+	return out.String()
 }
 
 // Durable reports true: the data outlives the process.

@@ -27,9 +27,18 @@ func TestMain(m *testing.M) {
 // opener returns a newStore for the kit: each store gets a schema of its own, empty
 // and fully migrated.
 func opener(feed postgres.FeedStrategy) func(t *testing.T) storage.Storage {
+	return openerWith(postgres.Options{Feed: feed})
+}
+
+// openerWith is opener for any options; schemas are recycled only between stores
+// whose migrations make the same schema.
+func openerWith(opts postgres.Options) func(t *testing.T) storage.Storage {
+	flavor := string(opts.Feed) + "/" + string(opts.Search)
 	return func(t *testing.T) storage.Storage {
-		url, schema := pgtest.StoreSchema(t)
-		s, err := postgres.Open(context.Background(), url, postgres.Options{Schema: schema, Feed: feed})
+		url, schema := pgtest.StoreSchemaOf(t, flavor)
+		o := opts
+		o.Schema = schema
+		s, err := postgres.Open(context.Background(), url, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,6 +57,13 @@ func TestConformance(t *testing.T) {
 
 func TestConformanceHeadRowFeed(t *testing.T) {
 	storagetest.Run(t, opener(postgres.FeedHeadRow), pgCapabilities)
+}
+
+// The switches for PostgreSQL-compatible distributed engines (no xid8, no pg_trgm,
+// no advisory locks), forced on over real PostgreSQL: the kit, grid included, on
+// the SQL those engines are given.
+func TestConformancePortable(t *testing.T) {
+	storagetest.Run(t, openerWith(postgres.Portable), pgCapabilities)
 }
 
 var pgCapabilities = storagetest.WithCapabilities(storagetest.Search | storagetest.Prefetch | storagetest.FullScan |

@@ -450,7 +450,8 @@ var _ storage.WorkspaceSearcher = (*tx)(nil)
 //     strpos on the whole needle keeps the answer exact.
 //
 // Each query is planned for its own pattern (QueryExecModeExec): a generic plan
-// could not tell a rare needle from a common one.
+// could not tell a rare needle from a common one. Under SearchScan (no trigram
+// index) a search is the first phase only, to the end of the table if need be.
 func (t *tx) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(workspace.Workspace) bool) error {
 	status, fixed := "status <> 'deleted'", []any{}
 	if q.Status != "" {
@@ -470,6 +471,16 @@ func (t *tx) SearchWorkspaces(q storage.WorkspaceQuery, after string, fn func(wo
 	needle := q.NameContains // lowercase: the Manager lowers it, as name_lower is
 	if unstorable([]any{needle, after}) {
 		return nil // no name holds it
+	}
+	if t.s.search == SearchScan {
+		// No trigram index: walk the rows in ID order (the primary key, or the
+		// (status, id) index) and keep the names that hold the needle.
+		sql := "SELECT " + wsCols + " FROM {p}workspaces WHERE id > $1 AND " + status +
+			" AND strpos(name_lower, " + next + ") > 0 ORDER BY id LIMIT $" + strconv.Itoa(len(fixed)+3)
+		args := func(after string) []any {
+			return append(append([]any{pgx.QueryExecModeExec, after}, fixed...), needle, scanPage)
+		}
+		return keyset(t, sql, args(after), func(last workspace.Workspace) []any { return args(last.ID) }, scanWorkspace, fn)
 	}
 	window := "SELECT * FROM {p}workspaces WHERE id > $1 AND " + status + " ORDER BY id LIMIT " + strconv.Itoa(probeRows)
 	probe := "SELECT " + wsCols + " FROM (" + window + ") s WHERE strpos(name_lower, " + next + ") > 0 ORDER BY id LIMIT " + strconv.Itoa(scanPage)
@@ -904,7 +915,7 @@ func (t *tx) AppendEvent(e storage.Event) error {
 	if t.s.feed == FeedHeadRow {
 		// The head row's next number; the row stays locked until this transaction
 		// ends, so numbers are taken in commit order.
-		xid = "'0'::xid8"
+		xid = "'0'::" + t.s.xidType
 		var n int64
 		if err := t.ptx.QueryRow(t.ctx, t.s.q("UPDATE {p}feed_head SET last = last + 1 RETURNING last")).Scan(&n); err != nil {
 			return t.fail(err)
@@ -932,7 +943,7 @@ func (t *tx) scanEvents(where string, args []any, after string, fn func(storage.
 	}
 	n := len(args)
 	sql := "SELECT " + eventCols + " FROM {p}events WHERE " + where + " AND " + t.visible() +
-		" AND (xid, seq) > ($" + strconv.Itoa(n+1) + "::text::xid8, $" + strconv.Itoa(n+2) + ") ORDER BY xid, seq LIMIT $" + strconv.Itoa(n+3)
+		" AND (xid, seq) > ($" + strconv.Itoa(n+1) + "::text::" + t.s.xidType + ", $" + strconv.Itoa(n+2) + ") ORDER BY xid, seq LIMIT $" + strconv.Itoa(n+3)
 	from := func(xid, seq uint64) []any {
 		return append(append(args[:n:n], strconv.FormatUint(xid, 10)), int64(seq), scanPage)
 	}

@@ -37,10 +37,12 @@ CREATE TABLE {p}workspaces (
 -- Filtered lists: by status, and by substring of the lowercased name (pg_trgm, a
 -- trusted extension: creating it needs CREATE on the database, not a superuser).
 CREATE INDEX tenancy_workspaces_status ON {p}workspaces (status, id);
+-- trigram:begin (left out under the scanning search, for engines without pg_trgm)
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 -- fastupdate off: the pending list of a fast-update GIN index is read in full by every
 -- search until vacuum merges it, so a burst of sign-ups would slow every search.
 CREATE INDEX tenancy_workspaces_name ON {p}workspaces USING gin (name_lower gin_trgm_ops) WITH (fastupdate = off);
+-- trigram:end
 -- The zero time (NULL) sorts first, as -infinity.
 CREATE INDEX tenancy_workspaces_deleted ON {p}workspaces ((coalesce(deleted_at, '-infinity')), id) WHERE status = 'deleted';
 
@@ -96,10 +98,11 @@ CREATE INDEX tenancy_tokens_user ON {p}tokens (user_id, id);
 -- The feed. Each row records its transaction (xid) and a sequence number; readers
 -- stop below the oldest running transaction, so a late commit is read late, never
 -- skipped. With the head-row strategy xid is 0 and seq comes from feed_head, whose
--- single row every appending transaction updates (gap-free, in commit order).
+-- single row every appending transaction updates (gap-free, in commit order); a
+-- schema made for the head-row feed declares xid bigint (the placeholder below).
 CREATE SEQUENCE {p}events_seq;
 CREATE TABLE {p}events (
-    xid          xid8 NOT NULL,
+    xid          {xid8} NOT NULL,
     seq          bigint NOT NULL,
     id           text COLLATE "C" NOT NULL,
     type         text NOT NULL,

@@ -1,0 +1,124 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/internal/pgtest"
+	"github.com/tenancykit/tenancy/storage/postgres"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// A schema made with postgres.Portable uses nothing the distributed engines lack:
+// no xid8 column, no pg_trgm extension or trigram index, and instances opening it
+// at the same moment take turns through a locked row, not an advisory lock. Name
+// searches still find what they should, without the index.
+func TestPortableSchema(t *testing.T) {
+	url, schema := pgtest.Schema(t)
+	opts := postgres.Portable
+	opts.Schema = schema
+
+	// Four instances migrate one fresh schema at once.
+	stores := make([]*postgres.Store, 4)
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	for i := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = postgres.Open(ctx, url, opts)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("instance %d: %v", i, err)
+		}
+		t.Cleanup(func() { _ = stores[i].Close() })
+	}
+
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var xidType string
+	if err := c.QueryRow(ctx, `SELECT data_type FROM information_schema.columns
+		WHERE table_schema = $1 AND table_name = 'tenancy_events' AND column_name = 'xid'`, schema).Scan(&xidType); err != nil {
+		t.Fatal(err)
+	}
+	if xidType != "bigint" {
+		t.Errorf("events.xid is %s, want bigint", xidType)
+	}
+	var trigram int
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexdef LIKE '%gin_trgm_ops%'`, schema).Scan(&trigram); err != nil {
+		t.Fatal(err)
+	}
+	if trigram != 0 {
+		t.Errorf("%d trigram indexes in a portable schema", trigram)
+	}
+	var lockRows int
+	if err := c.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{schema, "tenancy_migration_lock"}.Sanitize()).Scan(&lockRows); err != nil {
+		t.Fatal(err)
+	}
+	if lockRows != 1 {
+		t.Errorf("migration lock table holds %d rows, want 1", lockRows)
+	}
+
+	// A schema without xid8 cannot serve the transaction-ID feed: refused, not broken.
+	if _, err := postgres.Open(ctx, url, postgres.Options{Schema: schema}); !errors.Is(err, postgres.ErrSchema) {
+		t.Errorf("the transaction-ID feed on a portable schema: %v, want ErrSchema", err)
+	}
+	for _, bad := range []postgres.Options{{Schema: schema, Feed: postgres.FeedHeadRow, Search: "fuzzy"}, {Schema: schema, Feed: postgres.FeedHeadRow, MigrationLock: "none"}} {
+		if _, err := postgres.Open(ctx, url, bad); err == nil {
+			t.Errorf("Open(%+v) accepted an unknown strategy", bad)
+		}
+	}
+
+	// The scanning search (the backend's, as platform listings use it), past one
+	// page of matches and across the table.
+	m, err := tenancy.New(stores[0], tenancy.Options{SecretKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	owner := tenancy.User("u_owner")
+	if _, err := m.RegisterUser(ctx, tenancy.System(), tenancy.NewUser{ID: "u_owner", Email: "owner@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		name := "Blue team"
+		if i%3 == 0 {
+			name = "Red team"
+		}
+		if _, err := m.CreateWorkspace(ctx, owner, tenancy.NewWorkspace{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for needle, want := range map[string]int{"red": 10, "TEAM": 30, "green": 0, "e t": 20} {
+		got := 0
+		opts := workspace.ListOptions{NameContains: needle, Limit: 7}
+		for {
+			page, err := m.ListAllWorkspaces(ctx, tenancy.System(), opts) // through SearchWorkspaces
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += len(page.Items)
+			if !page.HasMore {
+				break
+			}
+			opts.Cursor = page.NextCursor
+		}
+		if got != want {
+			t.Errorf("name_contains %q: %d workspaces, want %d", needle, got, want)
+		}
+	}
+	if findings, err := m.Verify(ctx); err != nil || len(findings) > 0 {
+		t.Errorf("Verify: %v %v", findings, err)
+	}
+}
