@@ -347,3 +347,68 @@ func (w *copyWriter) flush() error {
 	}
 	return nil
 }
+
+// Count counts the records of s as Copy counts what it copies, in one View: after
+// a Copy, Count of the target equals Count of the source (the settings aside: a
+// target also holds the copy's own mark), which is how a move between backends is
+// checked. Counters counts the counter names.
+func Count(ctx context.Context, s Storage) (CopyCounts, error) {
+	var n CopyCounts
+	err := s.View(ctx, func(tx Reader) error {
+		if err := tx.ScanUsers("", func(member.User) bool { n.Users++; return true }); err != nil {
+			return err
+		}
+		var wsIDs []string
+		if err := scanAllWorkspaces(tx, func(ws workspace.Workspace) bool {
+			n.Workspaces++
+			wsIDs = append(wsIDs, ws.ID)
+			return true
+		}); err != nil {
+			return err
+		}
+		for _, id := range wsIDs {
+			if err := tx.ScanMembers(id, "", func(member.Member) bool { n.Members++; return true }); err != nil {
+				return err
+			}
+			if err := tx.ScanInvitations(id, "", func(member.Invitation) bool { n.Invitations++; return true }); err != nil {
+				return err
+			}
+		}
+		if err := scanAllTokens(tx, wsIDs, func(token.Token) bool { n.Tokens++; return true }); err != nil {
+			return err
+		}
+		if err := tx.ScanEvents("", func(Event) bool { n.Events++; return true }); err != nil {
+			return err
+		}
+		for _, name := range SettingNames {
+			if _, err := tx.Setting(name); err == nil {
+				n.Settings++
+			} else if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+		if err := tx.ScanConsumers("", func(Consumer) bool { n.Consumers++; return true }); err != nil {
+			return err
+		}
+		var hooks []string
+		if err := tx.ScanWebhooks("", func(e webhook.Endpoint) bool { n.Webhooks++; hooks = append(hooks, e.ID); return true }); err != nil {
+			return err
+		}
+		for _, id := range hooks {
+			if err := tx.ScanWebhookAttempts(id, "", func(webhook.Attempt) bool { n.Attempts++; return true }); err != nil {
+				return err
+			}
+		}
+		return tx.ScanCounters(func(string, int64) bool { n.Counters++; return true })
+	})
+	if err != nil {
+		return n, fmt.Errorf("storage: count: %w", err)
+	}
+	return n, nil
+}
+
+// Total is the number of records counted, counters and settings included.
+func (n CopyCounts) Total() int {
+	return n.Users + n.Workspaces + n.Members + n.Invitations + n.Tokens + n.Events + n.Counters + n.Settings +
+		n.Consumers + n.Webhooks + n.Attempts
+}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/bolt"
@@ -57,15 +59,18 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer dst.Close()
 	start := time.Now()
-	n, err := storage.Copy(ctx, dst, src, storage.CopyOptions{Batch: 2000, Progress: func(c int) {
-		fmt.Fprintf(stderr, "\rcopied %d records", c)
-	}})
-	fmt.Fprintln(stderr)
+	want, err := storage.Count(ctx, src)
+	if err != nil {
+		return err
+	}
+	bar := progressBar(stderr, want.Total())
+	n, err := storage.Copy(ctx, dst, src, storage.CopyOptions{Batch: 2000, Progress: bar})
+	bar(-1)
 	if errors.Is(err, storage.ErrTargetNotEmpty) {
 		return fmt.Errorf("the target %s is not empty: migrate into a new file or an empty database", *to)
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (run the same command again to resume)", err)
 	}
 	m, err := tenancy.New(dst, tenancy.Options{SecretKey: key})
 	if err != nil {
@@ -79,7 +84,15 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(findings) > 0 {
 		return fmt.Errorf("the target failed verification with %d findings (first: %s)", len(findings), findings[0])
 	}
-	fmt.Fprintf(stdout, "copied in %s: %d users, %d workspaces, %d members, %d invitations, %d tokens, %d events, %d webhooks; the target passes Verify\n",
+	got, err := storage.Count(ctx, dst)
+	if err != nil {
+		return err
+	}
+	got.Settings = want.Settings // the target also holds the copy's own mark
+	if got != want {
+		return fmt.Errorf("the target's counts differ from the source's: %+v, want %+v", got, want)
+	}
+	fmt.Fprintf(stdout, "copied in %s: %d users, %d workspaces, %d members, %d invitations, %d tokens, %d events, %d webhooks; the target passes Verify and holds as many of each\n",
 		time.Since(start).Round(time.Millisecond), n.Users, n.Workspaces, n.Members, n.Invitations, n.Tokens, n.Events, n.Webhooks)
 	if strings.HasPrefix(*to, "bolt:") && *keyFile == "" {
 		fmt.Fprintf(stdout, "keep the key with it: cp %s %s.key\n", kf, strings.TrimPrefix(*to, "bolt:"))
@@ -87,12 +100,12 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// openSpec opens bolt:FILE or a postgres:// URL; a target bbolt file must be new.
+// openSpec opens bolt:FILE or a postgres:// URL. A target bbolt file may exist only
+// as an interrupted migration left it (storage.Copy refuses any other non-empty
+// target, and resumes that one).
 func openSpec(ctx context.Context, spec string, target bool) (storage.Storage, error) {
 	if p, ok := strings.CutPrefix(spec, "bolt:"); ok {
-		if _, err := os.Stat(p); target && err == nil {
-			return nil, fmt.Errorf("%s exists: migrate into a new file", p)
-		} else if !target && err != nil {
+		if _, err := os.Stat(p); !target && err != nil {
 			return nil, err
 		}
 		return bolt.Open(p, bolt.Options{})
@@ -101,4 +114,36 @@ func openSpec(ctx context.Context, spec string, target bool) (storage.Storage, e
 		return postgres.Open(ctx, spec, postgres.Options{})
 	}
 	return nil, usageError{fmt.Sprintf("%q: want bolt:FILE or postgres://…", clipArg(spec))}
+}
+
+// progressBar returns storage.Copy's Progress for a copy of about total records: a
+// bar redrawn in place when w is a terminal, nothing otherwise (a log is no place
+// for carriage returns). Called with -1 it ends the line.
+func progressBar(w io.Writer, total int) func(int) {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) || total <= 0 {
+		return func(int) {}
+	}
+	drawn := false
+	return func(copied int) {
+		if copied < 0 {
+			if drawn {
+				fmt.Fprintln(w)
+			}
+			return
+		}
+		drawn = true
+		fmt.Fprint(w, "\r"+progressLine(copied, total))
+	}
+}
+
+// progressLine draws "[#####     ]  50% 1000/2000 records".
+func progressLine(copied, total int) string {
+	const width = 30
+	if copied > total {
+		copied = total // the copy's own marks are counted too
+	}
+	filled := copied * width / total
+	return fmt.Sprintf("[%s%s] %3d%% %d/%d records", strings.Repeat("#", filled), strings.Repeat(" ", width-filled),
+		copied*100/total, copied, total)
 }
