@@ -63,7 +63,7 @@ type storePool struct {
 	mu   sync.Mutex
 	url  string
 	free map[string][]string // flavor -> emptied schemas
-	uses map[string]int // schema -> times emptied, for the occasional TRUNCATE
+	uses map[string]int      // schema -> times emptied, for the occasional TRUNCATE
 }
 
 // empty brings a store's schema back to what its migrations leave: every table but
