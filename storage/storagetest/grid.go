@@ -399,10 +399,12 @@ var letterKind = map[byte]error{'N': tenancy.ErrNotFound, 'D': tenancy.ErrPermis
 // default with editors allowed to invite, whose letters differ from the default's.
 // The grid's roles are positions in the policy's order; the letters of rows that
 // name their action are worked out from the policy (gridRow.letters).
-var gridPolicies = []struct {
+type gridPolicy struct {
 	name   string
 	policy string
-}{{"default", ""}, {"tinybird", TinybirdPolicy}, {"editors invite", rbac.DefaultPolicy() + "\np, editor, member:invite\n"}}
+}
+
+var gridPolicies = []gridPolicy{{"default", ""}, {"tinybird", TinybirdPolicy}, {"editors invite", rbac.DefaultPolicy() + "\np, editor, member:invite\n"}}
 
 // TinybirdPolicy is Tinybird's role set as a policy: viewer < guest < admin, where a
 // guest writes the workspace's resources and makes tokens but does not manage people.
@@ -461,8 +463,14 @@ func (r gridRow) letters(policy *rbac.Policy) []byte {
 	return want
 }
 
-// testPrincipalGrid runs the grid with each of gridPolicies.
-func testPrincipalGrid(t *testing.T, newStore func(t *testing.T) storage.Storage) {
+// testPrincipalGrid runs the grid with each of gridPolicies, or with those named
+// in only.
+func testPrincipalGrid(t *testing.T, newStore func(t *testing.T) storage.Storage, only []string) {
+	for _, name := range only {
+		if !slices.ContainsFunc(gridPolicies, func(gp gridPolicy) bool { return gp.name == name }) {
+			t.Fatalf("WithGridPolicies: no grid policy is named %q", name)
+		}
+	}
 	def := rbac.MustLoadDefault()
 	for _, r := range gridRows { // the rules, worked out, agree with the table as written
 		if got, want := string(r.letters(def)), strings.ReplaceAll(r.want, " ", ""); got != want {
@@ -470,6 +478,9 @@ func testPrincipalGrid(t *testing.T, newStore func(t *testing.T) storage.Storage
 		}
 	}
 	for _, gp := range gridPolicies {
+		if len(only) > 0 && !slices.Contains(only, gp.name) {
+			continue
+		}
 		t.Run(gp.name, func(t *testing.T) {
 			policy, err := rbac.Load(rbac.Options{Policy: gp.policy})
 			if err != nil {
