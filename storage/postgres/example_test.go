@@ -44,3 +44,16 @@ func ExampleNew() {
 	}
 	defer store.Close()
 }
+
+// On a PostgreSQL-compatible distributed engine (no xid8, no pg_trgm, no advisory
+// locks), start from Portable and set the rest. Every instance on the database
+// uses the same options. (Not run: it needs a database.)
+func Example_portable() {
+	opts := postgres.Portable
+	opts.Schema = "tenancy"
+	store, err := postgres.Open(context.Background(), os.Getenv("TENANCY_DATABASE_URL"), opts)
+	if err != nil {
+		log.Fatal(err) // ErrSchema if the schema was made for the transaction-ID feed
+	}
+	defer store.Close()
+}
