@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -19,11 +18,7 @@ import (
 func TestBackupCommand(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "t.db")
-	var out bytes.Buffer
-	if code := run(ctx, []string{"setup", "-email", "a@example.com", "-data", data}, nil, &out, io.Discard, os.Getenv); code != 0 {
-		t.Fatal("setup failed")
-	}
-	admin := regexp.MustCompile(`TENANCY_TOKEN=(\S+)`).FindStringSubmatch(out.String())[1]
+	admin := setupBolt(t, data)
 	addr, _, stop := serveInBackground(t, "-data", data)
 	base := "http://" + addr
 	copyPath := filepath.Join(dir, "copy.db")

@@ -23,25 +23,14 @@ import (
 func TestMigrateResumesAnInterruptedCopy(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "t.db")
-	var out bytes.Buffer
-	if code := run(ctx, []string{"setup", "-email", "a@example.com", "-data", data}, nil, &out, io.Discard, os.Getenv); code != 0 {
-		t.Fatal("setup failed")
-	}
-	admin := regexp.MustCompile(`TENANCY_TOKEN=(\S+)`).FindStringSubmatch(out.String())[1]
+	admin := setupBolt(t, data)
 	key, err := os.ReadFile(data + ".key")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// More records than one batch of the interrupted copy.
 	{
-		s, err := bolt.Open(data, bolt.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := tenancy.New(s, tenancy.Options{SecretKey: key})
-		if err != nil {
-			t.Fatal(err)
-		}
+		m, done := openBoltManager(t, data, key)
 		p, err := m.Authenticate(ctx, admin)
 		if err != nil {
 			t.Fatal(err)
@@ -51,8 +40,7 @@ func TestMigrateResumesAnInterruptedCopy(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		_ = m.Close()
-		_ = s.Close()
+		done()
 	}
 
 	target := filepath.Join(dir, "moved.db")
@@ -80,19 +68,11 @@ func TestMigrateResumesAnInterruptedCopy(t *testing.T) {
 		!strings.Contains(o.String(), "holds as many of each") {
 		t.Fatalf("resumed migration: %d %s %s", code, o.String(), e.String())
 	}
-	s, err := bolt.Open(target, bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := tenancy.New(s, tenancy.Options{SecretKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, done := openBoltManager(t, target, key)
 	if _, err := m.Authenticate(ctx, admin); err != nil {
 		t.Errorf("the admin token after the resumed move: %v", err)
 	}
-	_ = m.Close()
-	_ = s.Close()
+	done()
 
 	// The finished target is not empty and not an interrupted copy: refused,
 	// unchanged.
@@ -120,4 +100,30 @@ func TestProgressLine(t *testing.T) {
 			t.Errorf("progressLine(%d, %d) = %q, want %q", c.copied, c.total, got, c.want)
 		}
 	}
+}
+
+// setupBolt runs `server setup` on a new bbolt file and returns the admin token it
+// printed.
+func setupBolt(t *testing.T, data string) (admin string) {
+	t.Helper()
+	var out bytes.Buffer
+	if code := run(ctx, []string{"setup", "-email", "a@example.com", "-data", data}, nil, &out, io.Discard, os.Getenv); code != 0 {
+		t.Fatal("setup failed")
+	}
+	return regexp.MustCompile(`TENANCY_TOKEN=(\S+)`).FindStringSubmatch(out.String())[1]
+}
+
+// openBoltManager opens a Manager over the bbolt file with the key; done closes both.
+func openBoltManager(t *testing.T, path string, key []byte) (m *tenancy.Manager, done func()) {
+	t.Helper()
+	s, err := bolt.Open(path, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err = tenancy.New(s, tenancy.Options{SecretKey: key})
+	if err != nil {
+		_ = s.Close()
+		t.Fatal(err)
+	}
+	return m, func() { _ = m.Close(); _ = s.Close() }
 }

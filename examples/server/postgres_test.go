@@ -165,11 +165,7 @@ func TestMigrateBoltToPostgresAndBack(t *testing.T) {
 	db := url + sep + "search_path=" + schema + ",public" // public: where pg_trgm may already live
 	dir := t.TempDir()
 	data := filepath.Join(dir, "t.db")
-	var out bytes.Buffer
-	if code := run(ctx, []string{"setup", "-email", "a@example.com", "-data", data}, nil, &out, io.Discard, os.Getenv); code != 0 {
-		t.Fatal("setup failed")
-	}
-	admin := regexp.MustCompile(`TENANCY_TOKEN=(\S+)`).FindStringSubmatch(out.String())[1]
+	admin := setupBolt(t, data)
 	var o, e bytes.Buffer
 	if code := run(ctx, []string{"migrate", "-from", "bolt:" + data, "-to", db}, nil, &o, &e, os.Getenv); code != 0 || !strings.Contains(o.String(), "passes Verify") {
 		t.Fatalf("bolt to postgres: %d %s %s", code, o.String(), e.String())
