@@ -51,7 +51,7 @@ type Option func(*config)
 
 type config struct {
 	reopen   func(t *testing.T, s storage.Storage) storage.Storage
-	skipGrid string // why the principal grid does not run, when it does not
+	skipGrid string   // why the principal grid does not run, when it does not
 	gridOnly []string // the grid's policies to run; empty runs every one
 	caps     Capability
 	declared bool // caps came from WithCapabilities
