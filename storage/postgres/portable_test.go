@@ -20,10 +20,18 @@ import (
 // searches still find what they should, without the index.
 func TestPortableSchema(t *testing.T) {
 	url, schema := pgtest.Schema(t)
+	// A schema nobody has created yet: the instances race to create it too.
+	schema += "_fresh"
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(context.Background(), url); err == nil {
+			_, _ = c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+			_ = c.Close(context.Background())
+		}
+	})
 	opts := postgres.Portable
 	opts.Schema = schema
 
-	// Four instances migrate one fresh schema at once.
+	// Four instances migrate one fresh schema at once, creating it.
 	stores := make([]*postgres.Store, 4)
 	errs := make([]error, len(stores))
 	var wg sync.WaitGroup

@@ -265,14 +265,13 @@ func (s *Store) migrate(ctx context.Context, schema string) error {
 			return fmt.Errorf("postgres: migrate: lock: %w", err)
 		}
 	}
-	if schema != "" {
+	if s.lock == LockRow {
+		if err := s.lockRow(ctx, tx, schema); err != nil {
+			return err
+		}
+	} else if schema != "" {
 		if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
 			return fmt.Errorf("postgres: migrate: create schema: %w", err)
-		}
-	}
-	if s.lock == LockRow {
-		if err := s.lockRow(ctx, tx); err != nil {
-			return err
 		}
 	}
 	if _, err := tx.Exec(ctx, s.q("CREATE TABLE IF NOT EXISTS {p}schema_version (version integer NOT NULL)")); err != nil {
@@ -340,11 +339,16 @@ func (s *Store) migrate(ctx context.Context, schema string) error {
 }
 
 // lockRow takes LockRow's lock: a row of tenancy_migration_lock, locked until the
-// migration transaction ends. Two instances creating the table at the same moment
-// may collide on the catalog; the loser finds the table on its next try.
-func (s *Store) lockRow(ctx context.Context, tx pgx.Tx) error {
+// migration transaction ends, creating the schema and the table first if need be.
+// Two instances creating them at the same moment may collide on the catalog (a
+// unique violation); the loser finds them on its next try.
+func (s *Store) lockRow(ctx context.Context, tx pgx.Tx, schema string) error {
+	create := ""
+	if schema != "" {
+		create = "CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{schema}.Sanitize() + "; "
+	}
 	for attempt := 0; ; attempt++ {
-		_, err := tx.Exec(ctx, "SAVEPOINT tenancy_lock; "+
+		_, err := tx.Exec(ctx, "SAVEPOINT tenancy_lock; "+create+
 			s.q("CREATE TABLE IF NOT EXISTS {p}migration_lock (one boolean PRIMARY KEY DEFAULT true CHECK (one)); "+
 				"INSERT INTO {p}migration_lock (one) VALUES (true) ON CONFLICT (one) DO NOTHING; "+
 				"SELECT one FROM {p}migration_lock FOR UPDATE; ")+
