@@ -69,16 +69,37 @@ func prefetchByID(want int) string {
 	return q
 }
 
-// part is one record of a joined row: its existence flag and its columns.
-type part struct {
-	found  bool
-	dest   []any
-	finish func() error
+// prefetchRow holds everything one prefetch scans into, so a call makes one
+// allocation for its records and their destinations (the returned Prefetched points
+// into it), not one per record and column.
+type prefetchRow struct {
+	u                            member.User
+	k                            token.Token
+	w                            workspace.Workspace
+	m                            member.Member
+	fu, fk, fw, fm               bool // each record's "found" flag
+	su, ke, kr                   pgtype.Timestamptz
+	kkind, krole, wstatus, mrole string
+	buf                          [19]any
 }
 
-func newPart[V any](v *V, dest func(*V) ([]any, func() error)) *part {
-	d, f := dest(v)
-	return &part{dest: d, finish: f}
+// dest returns the scan destinations for the records in want, in the order the
+// statements select them (user, token, workspace, member; see the pf* columns).
+func (r *prefetchRow) dest(want int) []any {
+	d := r.buf[:0]
+	if want&wantUser != 0 {
+		d = append(d, &r.fu, &r.u.ID, &r.u.Platform, &r.su)
+	}
+	if want&wantToken != 0 {
+		d = append(d, &r.fk, &r.k.ID, &r.kkind, &r.k.UserID, &r.k.WorkspaceID, &r.krole, &r.ke, &r.kr, &r.k.UserSuspended)
+	}
+	if want&wantWorkspace != 0 {
+		d = append(d, &r.fw, &r.w.ID, &r.wstatus)
+	}
+	if want&wantMember != 0 {
+		d = append(d, &r.fm, &r.mrole, &r.m.Owner)
+	}
+	return d
 }
 
 // Prefetch reads the records of one Authorize (user, token, workspace, membership)
@@ -89,26 +110,17 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 	if s.closed.Load() {
 		return out, storage.ErrClosed
 	}
-	var u member.User
-	var k token.Token
-	var w workspace.Workspace
-	var m member.Member
-	pu, pk, pw, pm := newPart(&u, pfUserDest), newPart(&k, pfTokenDest), newPart(&w, pfWorkspaceDest), newPart(&m, pfMemberDest)
-	var parts []*part
 	want := 0
-	for _, c := range []struct {
-		on   bool
-		bit  int
-		part *part
-	}{
-		{keys.User && keys.UserID != "", wantUser, pu},
-		{keys.TokenID != "", wantToken, pk},
-		{keys.WorkspaceID != "", wantWorkspace, pw},
-		{keys.WorkspaceID != "" && keys.UserID != "", wantMember, pm},
-	} {
-		if c.on {
-			want |= c.bit
-			parts = append(parts, c.part)
+	if keys.User && keys.UserID != "" {
+		want |= wantUser
+	}
+	if keys.TokenID != "" {
+		want |= wantToken
+	}
+	if keys.WorkspaceID != "" {
+		want |= wantWorkspace
+		if keys.UserID != "" {
+			want |= wantMember
 		}
 	}
 	// A key no row can hold (U+0000, not UTF-8) finds nothing, as on every backend;
@@ -119,19 +131,20 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 		}
 		return ""
 	}
-	sql, args := prefetchByID(want), []any{findable(keys.UserID), findable(keys.TokenID), findable(keys.WorkspaceID)}
-	if len(keys.TokenHash) > 0 {
-		parts = []*part{pk, pw}
+	var sql string
+	var args []any
+	switch {
+	case len(keys.TokenHash) > 0:
+		want = wantToken | wantWorkspace
 		sql, args = prefetchByHash, []any{keys.TokenHash}
-	} else if want == 0 {
+	case want == 0:
 		return out, nil
+	default:
+		sql, args = prefetchByID(want), []any{findable(keys.UserID), findable(keys.TokenID), findable(keys.WorkspaceID)}
 	}
-	var dest []any
-	for _, p := range parts {
-		dest = append(append(dest, &p.found), p.dest...)
-	}
+	r := &prefetchRow{}
 	s.stats.roundTrips.Add(1)
-	if err := s.pool.QueryRow(ctx, s.q(sql), args...).Scan(dest...); err != nil {
+	if err := s.pool.QueryRow(ctx, s.q(sql), args...).Scan(r.dest(want)...); err != nil {
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
@@ -140,63 +153,23 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 		}
 		return out, fmt.Errorf("postgres: prefetch: %w", err)
 	}
-	for _, p := range parts {
-		if p.found {
-			if err := p.finish(); err != nil {
-				return out, err
-			}
-		}
+	if r.fu {
+		r.u.SuspendedAt = pgTime(r.su)
+		out.User = &r.u
 	}
-	if pu.found {
-		out.User = &u
+	if r.fk {
+		r.k.Kind, r.k.Role, r.k.ExpiresAt, r.k.RevokedAt = token.Kind(r.kkind), rbac.Role(r.krole), pgTime(r.ke), pgTime(r.kr)
+		out.Token = &r.k
 	}
-	if pk.found {
-		out.Token = &k
+	if r.fw {
+		r.w.Status = workspace.Status(r.wstatus)
+		out.Workspace = &r.w
 	}
-	if pw.found {
-		out.Workspace = &w
-	}
-	if pm.found {
-		m.WorkspaceID, m.UserID = keys.WorkspaceID, keys.UserID
-		out.Member = &m
+	if r.fm {
+		r.m.WorkspaceID, r.m.UserID, r.m.Role = keys.WorkspaceID, keys.UserID, rbac.Role(r.mrole)
+		out.Member = &r.m
 	}
 	return out, nil
-}
-
-// The destinations of the prefetch columns, record by record. Times scan into
-// pgtype values, which allocate nothing.
-
-func pfUserDest(u *member.User) ([]any, func() error) {
-	var su pgtype.Timestamptz
-	return []any{&u.ID, &u.Platform, &su}, func() error {
-		u.SuspendedAt = pgTime(su)
-		return nil
-	}
-}
-
-func pfTokenDest(k *token.Token) ([]any, func() error) {
-	var kind, role string
-	var e, rv pgtype.Timestamptz
-	return []any{&k.ID, &kind, &k.UserID, &k.WorkspaceID, &role, &e, &rv, &k.UserSuspended}, func() error {
-		k.Kind, k.Role, k.ExpiresAt, k.RevokedAt = token.Kind(kind), rbac.Role(role), pgTime(e), pgTime(rv)
-		return nil
-	}
-}
-
-func pfWorkspaceDest(w *workspace.Workspace) ([]any, func() error) {
-	var status string
-	return []any{&w.ID, &status}, func() error {
-		w.Status = workspace.Status(status)
-		return nil
-	}
-}
-
-func pfMemberDest(m *member.Member) ([]any, func() error) {
-	var role string
-	return []any{&role, &m.Owner}, func() error {
-		m.Role = rbac.Role(role)
-		return nil
-	}
 }
 
 // pgTime is a nullable timestamp as the records hold it: zero for NULL, else UTC.
