@@ -57,6 +57,23 @@ func TestCopyBetweenBackends(t *testing.T) {
 				if n.Events != len(feed) || n.Tokens == 0 || n.Invitations != 1 || n.Webhooks != 1 || n.Consumers < 2 || copied == 0 {
 					t.Errorf("copied %+v (progress %d)", n, copied)
 				}
+				// Count walks a store as Copy does: the source counts what was
+				// copied, and so does the target (its own copy mark aside).
+				for side, s := range map[string]storage.Storage{"source": e.store, "target": dst} {
+					c, err := storage.Count(ctx, s)
+					if err != nil {
+						t.Fatal(err)
+					}
+					c.Settings = n.Settings
+					if c != n {
+						t.Errorf("Count of the %s: %+v, Copy copied %+v", side, c, n)
+					}
+				}
+				// The last progress is every record written, and the copy's two marks
+				// (copying, done): what a progress bar over Total reaches.
+				if copied != n.Total()+2 {
+					t.Errorf("progress ended at %d, Total is %d", copied, n.Total())
+				}
 				m, err := tenancy.New(dst, tenancy.Options{SecretKey: testKey, Clock: e.clock.Now})
 				if err != nil {
 					t.Fatal(err)
