@@ -28,7 +28,7 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	from := fs.String("from", "", "the source: bolt:FILE or postgres://…")
-	to := fs.String("to", "", "the target, empty: bolt:FILE (a new file) or postgres://…")
+	to := fs.String("to", "", "the target: bolt:FILE or postgres://…, empty (or as an interrupted migrate left it: it resumes)")
 	keyFile := fs.String("key-file", "", "the secret-hashing key file (default FILE.key of a bolt source)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
