@@ -26,6 +26,10 @@ var checks = []struct{ what, sql string }{
 		WHERE NOT EXISTS (SELECT 1 FROM {p}users u WHERE u.id = w.owner_id) LIMIT 100`},
 	{"deleted workspace without a deletion time", `SELECT w.id FROM {p}workspaces w
 		WHERE w.status = 'deleted' AND w.deleted_at IS NULL LIMIT 100`},
+	{"membership whose decision columns disagree with its workspace or user", `SELECT m.workspace_id || '/' || m.user_id
+		FROM {p}members m JOIN {p}workspaces w ON w.id = m.workspace_id JOIN {p}users u ON u.id = m.user_id
+		WHERE m.ws_status IS DISTINCT FROM w.status OR m.user_platform IS DISTINCT FROM u.platform
+		OR m.user_suspended_at IS DISTINCT FROM u.suspended_at LIMIT 100`},
 	{"counter shard out of range", `SELECT name || '#' || shard FROM {p}counters WHERE shard < 0 LIMIT 100`},
 }
 

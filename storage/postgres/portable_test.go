@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/internal/pgtest"
+	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage/postgres"
 	"github.com/tenancykit/tenancy/workspace"
 )
@@ -128,5 +130,86 @@ func TestPortableSchema(t *testing.T) {
 	}
 	if findings, err := m.Verify(ctx); err != nil || len(findings) > 0 {
 		t.Errorf("Verify: %v %v", findings, err)
+	}
+}
+
+// The membership row's decision columns (the workspace's status, the user's
+// platform flag and suspension) follow every change through the Manager, a member's
+// Authorize reads that one row, and Check reports a row that disagrees with its
+// sources.
+func TestMemberDecisionColumns(t *testing.T) {
+	url, schema := pgtest.Schema(t)
+	s, err := postgres.Open(ctx, url, postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m, err := tenancy.New(s, tenancy.Options{SecretKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, id := range []string{"own", "ed"} {
+		if _, err := m.RegisterUser(ctx, tenancy.System(), tenancy.NewUser{ID: id, Email: id + "@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := m.CreateWorkspace(ctx, tenancy.User("own"), tenancy.NewWorkspace{Name: "W"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddMember(ctx, tenancy.User("own"), w.ID, tenancy.NewMember{UserID: "ed", Role: rbac.Editor}); err != nil {
+		t.Fatal(err)
+	}
+	authorizeTo := func(action rbac.Action, want error) {
+		t.Helper()
+		before := s.RoundTrips()
+		err := m.Authorize(ctx, tenancy.User("ed"), w.ID, action)
+		if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+			t.Errorf("Authorize: %v, want %v", err, want)
+		}
+		if n := s.RoundTrips() - before; n != 1 {
+			t.Errorf("a member's Authorize took %d round trips, want 1", n)
+		}
+		if findings, err := s.Check(ctx); err != nil || len(findings) > 0 {
+			t.Errorf("Check: %v %v", findings, err)
+		}
+	}
+	authorize := func(want error) { t.Helper(); authorizeTo(rbac.WriteContent, want) }
+	authorize(nil)
+	if _, err := m.DeactivateWorkspace(ctx, tenancy.User("own"), w.ID); err != nil {
+		t.Fatal(err)
+	}
+	authorize(tenancy.ErrFailedPrecondition)
+	if _, err := m.ReactivateWorkspace(ctx, tenancy.User("own"), w.ID); err != nil {
+		t.Fatal(err)
+	}
+	authorize(nil)
+	if _, err := m.SuspendUser(ctx, tenancy.System(), "ed"); err != nil {
+		t.Fatal(err)
+	}
+	authorize(tenancy.ErrUnauthenticated)
+	if _, err := m.ReactivateUser(ctx, tenancy.System(), "ed"); err != nil {
+		t.Fatal(err)
+	}
+	authorize(nil)
+	// Platform powers reach a member's decision too, and leave with the flag.
+	authorizeTo(rbac.ManageMembers, tenancy.ErrPermissionDenied)
+	if _, err := m.SetPlatform(ctx, tenancy.System(), "ed", true); err != nil {
+		t.Fatal(err)
+	}
+	authorizeTo(rbac.ManageMembers, nil)
+	if _, err := m.SetPlatform(ctx, tenancy.System(), "ed", false); err != nil {
+		t.Fatal(err)
+	}
+	authorizeTo(rbac.ManageMembers, tenancy.ErrPermissionDenied)
+
+	// A row that disagrees with its workspace is reported.
+	if _, err := s.Pool().Exec(ctx, "UPDATE "+s.Table("members")+" SET ws_status = 'inactive' WHERE user_id = 'ed'"); err != nil {
+		t.Fatal(err)
+	}
+	findings, err := s.Check(ctx)
+	if err != nil || len(findings) != 1 || !strings.Contains(findings[0], "decision columns") {
+		t.Errorf("Check of a damaged membership row: %v %v", findings, err)
 	}
 }

@@ -12,10 +12,12 @@ import (
 
 	"github.com/tenancykit/tenancy/internal/pgtest"
 	"github.com/tenancykit/tenancy/member"
+	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/postgres"
 	"github.com/tenancykit/tenancy/storage/storagetest"
 	"github.com/tenancykit/tenancy/token"
+	"github.com/tenancykit/tenancy/workspace"
 )
 
 func TestMain(m *testing.M) {
@@ -130,7 +132,8 @@ func TestNewWithAHostPool(t *testing.T) {
 	}
 }
 
-// Migration 3 gives the tokens of users suspended under schema 2 their mark.
+// Migration 3 gives the tokens of users suspended under schema 2 their mark, and
+// migration 7 the memberships their decision columns.
 func TestMigrationMarksSuspendedUsersTokens(t *testing.T) {
 	ctx := context.Background()
 	url, schema := pgtest.Schema(t)
@@ -153,6 +156,14 @@ func TestMigrationMarksSuspendedUsersTokens(t *testing.T) {
 				return err
 			}
 		}
+		if err := tx.CreateWorkspace(workspace.Workspace{ID: "ws_m", Slug: "m", Name: "M", Status: workspace.Inactive, OwnerID: "active", CreatedAt: t0}); err != nil {
+			return err
+		}
+		for _, id := range []string{"active", "suspended"} {
+			if err := tx.CreateMember(member.Member{WorkspaceID: "ws_m", UserID: id, Role: rbac.Editor, Owner: id == "active", JoinedAt: t0}); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -162,6 +173,7 @@ func TestMigrationMarksSuspendedUsersTokens(t *testing.T) {
 	p := pgx.Identifier{schema}.Sanitize() + ".tenancy_"
 	q := "ALTER TABLE " + p + "tokens DROP COLUMN user_suspended; ALTER TABLE " + p + "workspaces DROP COLUMN deleted_from; " +
 		"ALTER TABLE " + p + "workspaces DROP COLUMN flags; " +
+		"ALTER TABLE " + p + "members DROP COLUMN ws_status, DROP COLUMN user_platform, DROP COLUMN user_suspended_at; " +
 		"DROP TABLE " + p + "webhook_attempts, " + p + "webhooks, " + p + "consumers; " +
 		"DROP INDEX " + pgx.Identifier{schema}.Sanitize() + ".tenancy_users_suspended; UPDATE " + p + "schema_version SET version = 2"
 	if _, err := s.Pool().Exec(ctx, q); err != nil {
@@ -184,5 +196,19 @@ func TestMigrationMarksSuspendedUsersTokens(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Migration 7 gives the memberships their decision columns: Check agrees, and a
+	// member's prefetch (one row) sees the suspension and the workspace's status.
+	if findings, err := s.Check(ctx); err != nil || len(findings) > 0 {
+		t.Errorf("Check after migrating: %v %v", findings, err)
+	}
+	before := s.RoundTrips()
+	got, err := s.Prefetch(ctx, storage.PrefetchKeys{UserID: "suspended", User: true, WorkspaceID: "ws_m"})
+	if err != nil || got.User == nil || !got.User.SuspendedAt.Equal(t0) || got.Workspace == nil || got.Workspace.Status != workspace.Inactive ||
+		got.Member == nil || got.Member.Role != rbac.Editor {
+		t.Errorf("a migrated member's prefetch: %+v %v", got, err)
+	}
+	if n := s.RoundTrips() - before; n != 1 {
+		t.Errorf("a migrated member's prefetch took %d round trips, want 1 (the membership row)", n)
 	}
 }

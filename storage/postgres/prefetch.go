@@ -29,6 +29,13 @@ const (
 	pfWorkspace = `w.id IS NOT NULL, coalesce(w.id, ''), coalesce(w.status, '')`
 	pfMember    = `m.user_id IS NOT NULL, coalesce(m.role, ''), coalesce(m.owner, false)`
 
+	// prefetchMember answers a user's Authorize on a workspace they belong to
+	// from the membership row alone: it carries the workspace's status and the
+	// user's platform flag and suspension (migration 007). No row (not a member,
+	// or the columns not known) sends the joined statement instead.
+	prefetchMember = `SELECT m.role, m.owner, m.ws_status, m.user_platform, m.user_suspended_at FROM {p}members m
+		WHERE m.workspace_id = $1 AND m.user_id = $2 AND m.ws_status IS NOT NULL AND m.user_platform IS NOT NULL`
+
 	prefetchByHash = `SELECT ` + pfToken + `, ` + pfWorkspace + `
 		FROM (SELECT 1) one
 		LEFT JOIN {p}tokens k ON k.hash = $1
@@ -104,7 +111,9 @@ func (r *prefetchRow) dest(want int) []any {
 
 // Prefetch reads the records of one Authorize (user, token, workspace, membership)
 // or one Authenticate (the token with a hash and its workspace) in one statement:
-// one round trip, one snapshot.
+// one round trip, one snapshot. A user's Authorize on a workspace they belong to
+// reads the membership row alone (prefetchMember); one who does not belong there
+// takes a second round trip, the joined statement.
 func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storage.Prefetched, error) {
 	var out storage.Prefetched
 	if s.closed.Load() {
@@ -143,6 +152,15 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 		sql, args = prefetchByID(want), []any{findable(keys.UserID), findable(keys.TokenID), findable(keys.WorkspaceID)}
 	}
 	r := &prefetchRow{}
+	if want == wantUser|wantWorkspace|wantMember && sql != prefetchByHash {
+		if found, err := s.prefetchMember(ctx, keys, r); err != nil || found {
+			if err != nil {
+				return out, err
+			}
+			out.User, out.Workspace, out.Member = &r.u, &r.w, &r.m
+			return out, nil
+		}
+	}
 	s.stats.roundTrips.Add(1)
 	if err := s.pool.QueryRow(ctx, s.q(sql), args...).Scan(r.dest(want)...); err != nil {
 		if ctx.Err() != nil {
@@ -170,6 +188,30 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 		out.Member = &r.m
 	}
 	return out, nil
+}
+
+// prefetchMember reads a member's decision from their membership row into r; found
+// is false when there is no such row (or its decision columns are not known).
+func (s *Store) prefetchMember(ctx context.Context, keys storage.PrefetchKeys, r *prefetchRow) (found bool, err error) {
+	if !storableText(keys.UserID) || !storableText(keys.WorkspaceID) {
+		return false, nil // no row holds such a key; the joined statement says so
+	}
+	s.stats.roundTrips.Add(1)
+	err = s.pool.QueryRow(ctx, s.q(prefetchMember), keys.WorkspaceID, keys.UserID).
+		Scan(&r.mrole, &r.m.Owner, &r.wstatus, &r.u.Platform, &r.su)
+	switch {
+	case err == pgx.ErrNoRows:
+		return false, nil
+	case err != nil:
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		return false, fmt.Errorf("postgres: prefetch: %w", err)
+	}
+	r.u.ID, r.u.SuspendedAt = keys.UserID, pgTime(r.su)
+	r.w.ID, r.w.Status = keys.WorkspaceID, workspace.Status(r.wstatus)
+	r.m.WorkspaceID, r.m.UserID, r.m.Role = keys.WorkspaceID, keys.UserID, rbac.Role(r.mrole)
+	return true, nil
 }
 
 // pgTime is a nullable timestamp as the records hold it: zero for NULL, else UTC.

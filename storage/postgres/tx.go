@@ -34,6 +34,35 @@ type tx struct {
 	ended    bool
 	failed   error // the first statement that failed: the transaction is aborted
 	commits  []func()
+	// wsStatus is the status of each workspace this transaction created, replaced
+	// or read, for the membership rows it writes (migration 007): reading the
+	// workspaces index inside a SERIALIZABLE transaction would make concurrent
+	// creators of workspaces conflict with each other.
+	wsStatus map[string]string
+	// userFlags is the platform flag and suspension of each user this transaction
+	// read or wrote, so a replace that changes neither leaves the memberships be.
+	userFlags map[string]userFlags
+}
+
+type userFlags struct {
+	platform  bool
+	suspended time.Time
+}
+
+// knowUser remembers a user's decision fields as this transaction sees them.
+func (t *tx) knowUser(u member.User) {
+	if t.userFlags == nil {
+		t.userFlags = map[string]userFlags{}
+	}
+	t.userFlags[u.ID] = userFlags{u.Platform, u.SuspendedAt}
+}
+
+// knowStatus remembers a workspace's status as this transaction sees it.
+func (t *tx) knowStatus(id string, st workspace.Status) {
+	if t.wsStatus == nil {
+		t.wsStatus = map[string]string{}
+	}
+	t.wsStatus[id] = string(st)
 }
 
 var _ storage.ReadWriter = (*tx)(nil)
@@ -286,12 +315,18 @@ func scanUser(r pgx.Row) (member.User, error) { return scanWith(r, userDest) }
 func (t *tx) GetUser(id string) (u member.User, err error) {
 	err = t.one("user", func(r pgx.Row) error { u, err = scanUser(r); return err },
 		"SELECT "+userCols+" FROM {p}users WHERE id = $1", id)
+	if err == nil {
+		t.knowUser(u)
+	}
 	return u, err
 }
 
 func (t *tx) GetUserByEmail(email string) (u member.User, err error) {
 	err = t.one("user", func(r pgx.Row) error { u, err = scanUser(r); return err },
 		"SELECT "+userCols+" FROM {p}users WHERE email = $1", email)
+	if err == nil {
+		t.knowUser(u)
+	}
 	return u, err
 }
 
@@ -308,8 +343,21 @@ func (t *tx) ReplaceUser(u member.User) error {
 	if err := t.writeCheck("user", []string{u.ID, u.Email}); err != nil {
 		return err
 	}
-	return t.replaced("user", u.ID)(t.exec("UPDATE {p}users SET email = $2, name = $3, platform = $4, created_at = $5, updated_at = $6, suspended_at = $7 WHERE id = $1",
-		u.ID, u.Email, u.Name, u.Platform, tz(u.CreatedAt), tz(u.UpdatedAt), tz(u.SuspendedAt)))
+	if err := t.replaced("user", u.ID)(t.exec("UPDATE {p}users SET email = $2, name = $3, platform = $4, created_at = $5, updated_at = $6, suspended_at = $7 WHERE id = $1",
+		u.ID, u.Email, u.Name, u.Platform, tz(u.CreatedAt), tz(u.UpdatedAt), tz(u.SuspendedAt))); err != nil {
+		return err
+	}
+	// The user's memberships carry their platform flag and suspension (see
+	// migration 007): unless this transaction saw them as they are now, rewrite the
+	// rows that do not agree.
+	was, known := t.userFlags[u.ID]
+	t.knowUser(u)
+	if known && was.platform == u.Platform && was.suspended.Equal(u.SuspendedAt) {
+		return nil
+	}
+	return t.execLater(`UPDATE {p}members SET user_platform = $2, user_suspended_at = $3
+		WHERE user_id = $1 AND (user_platform IS DISTINCT FROM $2 OR user_suspended_at IS DISTINCT FROM $3)`,
+		u.ID, u.Platform, tz(u.SuspendedAt))
 }
 
 func (t *tx) DeleteUser(id string) error {
@@ -399,6 +447,9 @@ func wsArgs(w workspace.Workspace) []any {
 func (t *tx) getWorkspace(where string, arg any) (w workspace.Workspace, err error) {
 	err = t.one("workspace", func(r pgx.Row) error { w, err = scanWorkspace(r); return err },
 		"SELECT "+wsCols+" FROM {p}workspaces WHERE "+where+" = $1", arg)
+	if err == nil {
+		t.knowStatus(w.ID, w.Status)
+	}
 	return w, err
 }
 
@@ -417,6 +468,9 @@ func (t *tx) CreateWorkspace(w workspace.Workspace) error {
 		return err
 	}
 	_, err := t.exec("INSERT INTO {p}workspaces ("+wsCols+", name_lower) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)", wsArgs(w)...)
+	if err == nil {
+		t.knowStatus(w.ID, w.Status)
+	}
 	return err
 }
 
@@ -424,9 +478,20 @@ func (t *tx) ReplaceWorkspace(w workspace.Workspace) error {
 	if err := t.writeCheck("workspace", []string{w.ID, w.Slug}); err != nil {
 		return err
 	}
-	return t.replaced("workspace", w.ID)(t.exec(`UPDATE {p}workspaces SET slug = $2, name = $3, description = $4, status = $5,
+	if err := t.replaced("workspace", w.ID)(t.exec(`UPDATE {p}workspaces SET slug = $2, name = $3, description = $4, status = $5,
 		metadata = $6, external_id = $7, starter_kit = $8, owner_id = $9, created_at = $10, updated_at = $11, deleted_at = $12,
-		deleted_from = $13, flags = $14, name_lower = $15 WHERE id = $1`, wsArgs(w)...))
+		deleted_from = $13, flags = $14, name_lower = $15 WHERE id = $1`, wsArgs(w)...)); err != nil {
+		return err
+	}
+	// The workspace's memberships carry its status (see migration 007): unless this
+	// transaction saw it as it is now, rewrite the rows that do not agree.
+	was, known := t.wsStatus[w.ID]
+	t.knowStatus(w.ID, w.Status)
+	if known && was == string(w.Status) {
+		return nil
+	}
+	return t.execLater(`UPDATE {p}members SET ws_status = $2 WHERE workspace_id = $1 AND ws_status IS DISTINCT FROM $2`,
+		w.ID, string(w.Status))
 }
 
 func (t *tx) ScanWorkspaces(after string, fn func(workspace.Workspace) bool) error {
@@ -655,8 +720,17 @@ func (t *tx) CreateMember(m member.Member) error {
 	if err := t.writeCheck("member", []string{m.WorkspaceID, m.UserID}); err != nil {
 		return err
 	}
-	_, err := t.exec("INSERT INTO {p}members ("+memberCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
-		m.WorkspaceID, m.UserID, string(m.Role), m.Owner, m.InvitedBy, tz(m.JoinedAt), tz(m.UpdatedAt))
+	// The decision columns (migration 007) hold what this transaction sees of the
+	// workspace and the user: the workspace's status as this transaction wrote or
+	// read it (every caller has; read otherwise), the user's read in the statement.
+	status := "(SELECT status FROM {p}workspaces WHERE id = $1)"
+	args := []any{m.WorkspaceID, m.UserID, string(m.Role), m.Owner, m.InvitedBy, tz(m.JoinedAt), tz(m.UpdatedAt)}
+	if st, ok := t.wsStatus[m.WorkspaceID]; ok {
+		status, args = "$8", append(args, st)
+	}
+	_, err := t.exec("INSERT INTO {p}members ("+memberCols+`, ws_status, user_platform, user_suspended_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, `+status+`,
+		(SELECT platform FROM {p}users WHERE id = $2), (SELECT suspended_at FROM {p}users WHERE id = $2))`, args...)
 	return err
 }
 

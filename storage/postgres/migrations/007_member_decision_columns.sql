@@ -1,0 +1,10 @@
+-- An Authorize by a member reads one row: the membership carries what a decision
+-- needs of its workspace (status) and of its user (platform, suspension), written
+-- by the backend in the transaction that changes them and compared with their
+-- sources by Check. A row whose ws_status or user_platform is NULL is not trusted:
+-- the prefetch then reads the records themselves.
+ALTER TABLE {p}members ADD COLUMN ws_status text;
+ALTER TABLE {p}members ADD COLUMN user_platform boolean;
+ALTER TABLE {p}members ADD COLUMN user_suspended_at timestamptz;
+UPDATE {p}members m SET ws_status = w.status FROM {p}workspaces w WHERE w.id = m.workspace_id;
+UPDATE {p}members m SET user_platform = u.platform, user_suspended_at = u.suspended_at FROM {p}users u WHERE u.id = m.user_id;
