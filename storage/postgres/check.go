@@ -30,6 +30,9 @@ var checks = []struct{ what, sql string }{
 		FROM {p}members m JOIN {p}workspaces w ON w.id = m.workspace_id JOIN {p}users u ON u.id = m.user_id
 		WHERE m.ws_status IS DISTINCT FROM w.status OR m.user_platform IS DISTINCT FROM u.platform
 		OR m.user_suspended_at IS DISTINCT FROM u.suspended_at LIMIT 100`},
+	{"workspace token whose copy of the workspace's status disagrees with it", `SELECT k.id FROM {p}tokens k
+		JOIN {p}workspaces w ON w.id = k.workspace_id WHERE k.workspace_id <> '' AND k.ws_status IS DISTINCT FROM w.status LIMIT 100`},
+	{"personal token with a workspace status", `SELECT k.id FROM {p}tokens k WHERE k.workspace_id = '' AND k.ws_status IS NOT NULL LIMIT 100`},
 	{"counter shard out of range", `SELECT name || '#' || shard FROM {p}counters WHERE shard < 0 LIMIT 100`},
 }
 

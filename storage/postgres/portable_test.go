@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -134,9 +135,9 @@ func TestPortableSchema(t *testing.T) {
 }
 
 // The membership row's decision columns (the workspace's status, the user's
-// platform flag and suspension) follow every change through the Manager, a member's
-// Authorize reads that one row, and Check reports a row that disagrees with its
-// sources.
+// platform flag and suspension) and a workspace token's copy of its workspace's
+// status follow every change through the Manager; a member's Authorize and an
+// Authenticate read one row; Check reports a row that disagrees with its sources.
 func TestMemberDecisionColumns(t *testing.T) {
 	url, schema := pgtest.Schema(t)
 	s, err := postgres.Open(ctx, url, postgres.Options{Schema: schema})
@@ -203,6 +204,55 @@ func TestMemberDecisionColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 	authorizeTo(rbac.ManageMembers, tenancy.ErrPermissionDenied)
+
+	// A workspace token carries its workspace's status: Authenticate reads its row
+	// alone and sees a deletion and a restore.
+	tok, err := m.CreateToken(ctx, tenancy.User("own"), tenancy.NewToken{Name: "ci", WorkspaceID: w.ID, Lifetime: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authenticate := func(want error) {
+		t.Helper()
+		before := s.RoundTrips()
+		_, err := m.Authenticate(ctx, tok.Secret)
+		if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+			t.Errorf("Authenticate: %v, want %v", err, want)
+		}
+		if n := s.RoundTrips() - before; n != 1 {
+			t.Errorf("Authenticate took %d round trips, want 1", n)
+		}
+		if findings, err := s.Check(ctx); err != nil || len(findings) > 0 {
+			t.Errorf("Check: %v %v", findings, err)
+		}
+	}
+	authenticate(nil)
+	if _, err := m.DeleteWorkspace(ctx, tenancy.User("own"), w.ID); err != nil {
+		t.Fatal(err)
+	}
+	authenticate(tenancy.ErrUnauthenticated)
+	if _, err := m.RestoreWorkspace(ctx, tenancy.User("own"), w.ID); err != nil {
+		t.Fatal(err)
+	}
+	authenticate(nil)
+	before := s.RoundTrips()
+	if _, err := m.Authenticate(ctx, "tnc_"+strings.Repeat("x", 40)); !errors.Is(err, tenancy.ErrUnauthenticated) || s.RoundTrips()-before > 1 {
+		t.Errorf("Authenticate of junk: %v in %d round trips", err, s.RoundTrips()-before)
+	}
+	if _, err := s.Pool().Exec(ctx, "UPDATE "+s.Table("tokens")+" SET ws_status = 'active' WHERE workspace_id <> ''"); err != nil {
+		t.Fatal(err)
+	}
+	if findings, err := s.Check(ctx); err != nil || len(findings) != 0 {
+		t.Errorf("Check with the tokens' copies right: %v %v", findings, err)
+	}
+	if _, err := s.Pool().Exec(ctx, "UPDATE "+s.Table("tokens")+" SET ws_status = 'deleted' WHERE workspace_id <> ''"); err != nil {
+		t.Fatal(err)
+	}
+	if findings, err := s.Check(ctx); err != nil || len(findings) != 1 || !strings.Contains(findings[0], "workspace token") {
+		t.Errorf("Check of a damaged token row: %v %v", findings, err)
+	}
+	if _, err := s.Pool().Exec(ctx, "UPDATE "+s.Table("tokens")+" SET ws_status = 'active' WHERE workspace_id <> ''"); err != nil {
+		t.Fatal(err)
+	}
 
 	// A row that disagrees with its workspace is reported.
 	if _, err := s.Pool().Exec(ctx, "UPDATE "+s.Table("members")+" SET ws_status = 'inactive' WHERE user_id = 'ed'"); err != nil {

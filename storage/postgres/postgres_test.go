@@ -174,6 +174,7 @@ func TestMigrationMarksSuspendedUsersTokens(t *testing.T) {
 	q := "ALTER TABLE " + p + "tokens DROP COLUMN user_suspended; ALTER TABLE " + p + "workspaces DROP COLUMN deleted_from; " +
 		"ALTER TABLE " + p + "workspaces DROP COLUMN flags; " +
 		"ALTER TABLE " + p + "members DROP COLUMN ws_status, DROP COLUMN user_platform, DROP COLUMN user_suspended_at; " +
+		"ALTER TABLE " + p + "tokens DROP COLUMN ws_status; " +
 		"DROP TABLE " + p + "webhook_attempts, " + p + "webhooks, " + p + "consumers; " +
 		"DROP INDEX " + pgx.Identifier{schema}.Sanitize() + ".tenancy_users_suspended; UPDATE " + p + "schema_version SET version = 2"
 	if _, err := s.Pool().Exec(ctx, q); err != nil {

@@ -36,6 +36,14 @@ const (
 	prefetchMember = `SELECT m.role, m.owner, m.ws_status, m.user_platform, m.user_suspended_at FROM {p}members m
 		WHERE m.workspace_id = $1 AND m.user_id = $2 AND m.ws_status IS NOT NULL AND m.user_platform IS NOT NULL`
 
+	// prefetchToken answers an Authenticate from the token's row alone: a
+	// workspace token carries its workspace's status (migration 007). No row is
+	// no token; a workspace token whose copy is NULL (the last column) sends
+	// prefetchByHash instead.
+	prefetchToken = `SELECT true, k.id, k.kind, k.user_id, k.workspace_id, k.role, k.expires_at, k.revoked_at, k.user_suspended,
+		k.workspace_id <> '', k.workspace_id, coalesce(k.ws_status, ''), k.workspace_id <> '' AND k.ws_status IS NULL
+		FROM {p}tokens k WHERE k.hash = $1`
+
 	prefetchByHash = `SELECT ` + pfToken + `, ` + pfWorkspace + `
 		FROM (SELECT 1) one
 		LEFT JOIN {p}tokens k ON k.hash = $1
@@ -87,7 +95,7 @@ type prefetchRow struct {
 	fu, fk, fw, fm               bool // each record's "found" flag
 	su, ke, kr                   pgtype.Timestamptz
 	kkind, krole, wstatus, mrole string
-	buf                          [19]any
+	buf                          [20]any
 }
 
 // dest returns the scan destinations for the records in want, in the order the
@@ -152,6 +160,23 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 		sql, args = prefetchByID(want), []any{findable(keys.UserID), findable(keys.TokenID), findable(keys.WorkspaceID)}
 	}
 	r := &prefetchRow{}
+	if sql == prefetchByHash {
+		found, err := s.prefetchToken(ctx, keys, r)
+		if err != nil {
+			return out, err
+		}
+		if found {
+			if r.fk {
+				r.k.Kind, r.k.Role, r.k.ExpiresAt, r.k.RevokedAt = token.Kind(r.kkind), rbac.Role(r.krole), pgTime(r.ke), pgTime(r.kr)
+				out.Token = &r.k
+			}
+			if r.fw {
+				r.w.Status = workspace.Status(r.wstatus)
+				out.Workspace = &r.w
+			}
+			return out, nil
+		}
+	}
 	if want == wantUser|wantWorkspace|wantMember && sql != prefetchByHash {
 		if found, err := s.prefetchMember(ctx, keys, r); err != nil || found {
 			if err != nil {
@@ -188,6 +213,30 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 		out.Member = &r.m
 	}
 	return out, nil
+}
+
+// prefetchToken reads an Authenticate's token, and a workspace token's workspace
+// status, from the token's row into r. found is false only when a workspace
+// token's copy of the status is not known (Check reports such a row): the caller
+// then reads the records themselves.
+func (s *Store) prefetchToken(ctx context.Context, keys storage.PrefetchKeys, r *prefetchRow) (found bool, err error) {
+	var unknown bool
+	s.stats.roundTrips.Add(1)
+	err = s.pool.QueryRow(ctx, s.q(prefetchToken), keys.TokenHash).Scan(append(r.dest(wantToken|wantWorkspace), &unknown)...)
+	switch {
+	case err == pgx.ErrNoRows:
+		*r = prefetchRow{}
+		return true, nil // no token has the hash
+	case err != nil:
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		return false, fmt.Errorf("postgres: prefetch: %w", err)
+	case unknown:
+		*r = prefetchRow{}
+		return false, nil
+	}
+	return true, nil
 }
 
 // prefetchMember reads a member's decision from their membership row into r; found

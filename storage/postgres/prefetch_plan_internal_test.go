@@ -51,6 +51,8 @@ func TestPrefetchPlansUseIndexes(t *testing.T) {
 		explain("prefetch "+wantNames(want), prefetchByID(want), "u1", "tok_1", "ws_1")
 	}
 	explain("prefetch by hash", prefetchByHash, []byte("hash"))
+	explain("prefetch a token's row", prefetchToken, []byte("hash"))
+	explain("prefetch a membership row", prefetchMember, "ws_1", "u1")
 }
 
 func wantNames(want int) string {

@@ -483,14 +483,18 @@ func (t *tx) ReplaceWorkspace(w workspace.Workspace) error {
 		deleted_from = $13, flags = $14, name_lower = $15 WHERE id = $1`, wsArgs(w)...)); err != nil {
 		return err
 	}
-	// The workspace's memberships carry its status (see migration 007): unless this
-	// transaction saw it as it is now, rewrite the rows that do not agree.
+	// The workspace's memberships and tokens carry its status (see migration 007):
+	// unless this transaction saw it as it is now, rewrite the rows that do not agree.
 	was, known := t.wsStatus[w.ID]
 	t.knowStatus(w.ID, w.Status)
 	if known && was == string(w.Status) {
 		return nil
 	}
-	return t.execLater(`UPDATE {p}members SET ws_status = $2 WHERE workspace_id = $1 AND ws_status IS DISTINCT FROM $2`,
+	if err := t.execLater(`UPDATE {p}members SET ws_status = $2 WHERE workspace_id = $1 AND ws_status IS DISTINCT FROM $2`,
+		w.ID, string(w.Status)); err != nil {
+		return err
+	}
+	return t.execLater(`UPDATE {p}tokens SET ws_status = $2 WHERE workspace_id = $1 AND workspace_id <> '' AND ws_status IS DISTINCT FROM $2`,
 		w.ID, string(w.Status))
 }
 
@@ -882,7 +886,16 @@ func (t *tx) CreateToken(k token.Token) error {
 	if err := t.writeCheck("token", []string{k.ID, k.UserID}, k.Hash); err != nil {
 		return err
 	}
-	_, err := t.exec("INSERT INTO {p}tokens ("+tokCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", tokArgs(k)...)
+	// A workspace token carries its workspace's status (migration 007), as for
+	// CreateMember: as this transaction wrote or read it, else read here.
+	status, args := "NULL", tokArgs(k)
+	if k.WorkspaceID != "" {
+		status = "(SELECT status FROM {p}workspaces WHERE id = $5)"
+		if st, ok := t.wsStatus[k.WorkspaceID]; ok {
+			status, args = "$14", append(args, st)
+		}
+	}
+	_, err := t.exec("INSERT INTO {p}tokens ("+tokCols+", ws_status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "+status+")", args...)
 	return err
 }
 
