@@ -249,10 +249,11 @@ func (q WorkspaceQuery) Match(w workspace.Workspace) bool {
 }
 
 // Prefetcher is implemented by backends that can read, in one round trip, the few
-// records one authorization or authentication decision needs. The Manager then
-// decides from them with its usual rules, and falls back to a View when a rule
-// needs a record outside them. The records must come from one consistent snapshot
-// (one SQL statement is).
+// records one authorization or authentication decision needs (a backend may take a
+// second for the rarer cases: PostgreSQL does for a user acting where they hold no
+// membership). The Manager then decides from them with its usual rules, and falls
+// back to a View when a rule needs a record outside them. The records returned must
+// come from one consistent snapshot (one SQL statement is).
 type Prefetcher interface {
 	Prefetch(ctx context.Context, keys PrefetchKeys) (Prefetched, error)
 }
