@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tenancykit/tenancy/storage"
 )
 
 // checks are anti-joins run in one snapshot: each row returned is a record whose
@@ -60,4 +62,40 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("postgres: check: %w", err)
 	}
 	return out, nil
+}
+
+// MendCopies rewrites every copy a membership or a workspace token keeps of its
+// workspace's status and its user's platform flag and suspension (migration 007)
+// that disagrees with its source, in one transaction, and returns how many rows it
+// changed. tenancy keeps the copies in step itself; a copy goes stale only when
+// something else wrote the tables: an instance older than schema 7 still running
+// after the migration (a rolling upgrade), or a hand edit. Check (so Verify)
+// reports such copies; run this once every instance is on schema 7.
+func (s *Store) MendCopies(ctx context.Context) (int64, error) {
+	if s.closed.Load() {
+		return 0, storage.ErrClosed
+	}
+	var n int64
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.Serializable}, func(tx pgx.Tx) error {
+		for _, sql := range []string{
+			`UPDATE {p}members m SET ws_status = w.status FROM {p}workspaces w
+				WHERE w.id = m.workspace_id AND m.ws_status IS DISTINCT FROM w.status`,
+			`UPDATE {p}members m SET user_platform = u.platform, user_suspended_at = u.suspended_at FROM {p}users u
+				WHERE u.id = m.user_id AND (m.user_platform IS DISTINCT FROM u.platform OR m.user_suspended_at IS DISTINCT FROM u.suspended_at)`,
+			`UPDATE {p}tokens k SET ws_status = w.status FROM {p}workspaces w
+				WHERE w.id = k.workspace_id AND k.workspace_id <> '' AND k.ws_status IS DISTINCT FROM w.status`,
+			`UPDATE {p}tokens SET ws_status = NULL WHERE workspace_id = '' AND ws_status IS NOT NULL`,
+		} {
+			tag, err := tx.Exec(ctx, s.q(sql))
+			if err != nil {
+				return err
+			}
+			n += tag.RowsAffected()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: mend copies: %w", err)
+	}
+	return n, nil
 }

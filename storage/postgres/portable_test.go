@@ -262,4 +262,17 @@ func TestMemberDecisionColumns(t *testing.T) {
 	if err != nil || len(findings) != 1 || !strings.Contains(findings[0], "decision columns") {
 		t.Errorf("Check of a damaged membership row: %v %v", findings, err)
 	}
+	// With a stale token copy too (as an older instance would leave), MendCopies
+	// rewrites both and nothing else; then Check is clean and decisions right.
+	if _, err := s.Pool().Exec(ctx, "UPDATE "+s.Table("tokens")+" SET ws_status = 'deleted' WHERE workspace_id <> ''"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.MendCopies(ctx); err != nil || n != 2 {
+		t.Errorf("MendCopies: %d rows, %v; want 2", n, err)
+	}
+	authorize(nil)
+	authenticate(nil)
+	if n, err := s.MendCopies(ctx); err != nil || n != 0 {
+		t.Errorf("MendCopies of healthy copies: %d rows, %v; want 0", n, err)
+	}
 }
