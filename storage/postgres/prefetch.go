@@ -166,15 +166,7 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 			return out, err
 		}
 		if found {
-			if r.fk {
-				r.k.Kind, r.k.Role, r.k.ExpiresAt, r.k.RevokedAt = token.Kind(r.kkind), rbac.Role(r.krole), pgTime(r.ke), pgTime(r.kr)
-				out.Token = &r.k
-			}
-			if r.fw {
-				r.w.Status = workspace.Status(r.wstatus)
-				out.Workspace = &r.w
-			}
-			return out, nil
+			return r.answer(keys), nil
 		}
 	}
 	if want == wantUser|wantWorkspace|wantMember && sql != prefetchByHash {
@@ -196,6 +188,12 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 		}
 		return out, fmt.Errorf("postgres: prefetch: %w", err)
 	}
+	return r.answer(keys), nil
+}
+
+// answer turns the scanned values into the records found, which point into r.
+func (r *prefetchRow) answer(keys storage.PrefetchKeys) storage.Prefetched {
+	var out storage.Prefetched
 	if r.fu {
 		r.u.SuspendedAt = pgTime(r.su)
 		out.User = &r.u
@@ -212,7 +210,7 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 		r.m.WorkspaceID, r.m.UserID, r.m.Role = keys.WorkspaceID, keys.UserID, rbac.Role(r.mrole)
 		out.Member = &r.m
 	}
-	return out, nil
+	return out
 }
 
 // prefetchToken reads an Authenticate's token, and a workspace token's workspace
