@@ -162,19 +162,25 @@ func TestMemberDecisionColumns(t *testing.T) {
 	if _, err := m.AddMember(ctx, tenancy.User("own"), w.ID, tenancy.NewMember{UserID: "ed", Role: rbac.Editor}); err != nil {
 		t.Fatal(err)
 	}
-	authorizeTo := func(action rbac.Action, want error) {
+	// oneRow makes a decision and checks its outcome, that it took one round trip
+	// (the row that carries the copies), and that every copy agrees with its source.
+	oneRow := func(what string, want error, decide func() error) {
 		t.Helper()
 		before := s.RoundTrips()
-		err := m.Authorize(ctx, tenancy.User("ed"), w.ID, action)
+		err := decide()
 		if want == nil && err != nil || want != nil && !errors.Is(err, want) {
-			t.Errorf("Authorize: %v, want %v", err, want)
+			t.Errorf("%s: %v, want %v", what, err, want)
 		}
 		if n := s.RoundTrips() - before; n != 1 {
-			t.Errorf("a member's Authorize took %d round trips, want 1", n)
+			t.Errorf("%s took %d round trips, want 1", what, n)
 		}
 		if findings, err := s.Check(ctx); err != nil || len(findings) > 0 {
-			t.Errorf("Check: %v %v", findings, err)
+			t.Errorf("Check after %s: %v %v", what, findings, err)
 		}
+	}
+	authorizeTo := func(action rbac.Action, want error) {
+		t.Helper()
+		oneRow("a member's Authorize", want, func() error { return m.Authorize(ctx, tenancy.User("ed"), w.ID, action) })
 	}
 	authorize := func(want error) { t.Helper(); authorizeTo(rbac.WriteContent, want) }
 	authorize(nil)
@@ -213,17 +219,7 @@ func TestMemberDecisionColumns(t *testing.T) {
 	}
 	authenticate := func(want error) {
 		t.Helper()
-		before := s.RoundTrips()
-		_, err := m.Authenticate(ctx, tok.Secret)
-		if want == nil && err != nil || want != nil && !errors.Is(err, want) {
-			t.Errorf("Authenticate: %v, want %v", err, want)
-		}
-		if n := s.RoundTrips() - before; n != 1 {
-			t.Errorf("Authenticate took %d round trips, want 1", n)
-		}
-		if findings, err := s.Check(ctx); err != nil || len(findings) > 0 {
-			t.Errorf("Check: %v %v", findings, err)
-		}
+		oneRow("Authenticate", want, func() error { _, err := m.Authenticate(ctx, tok.Secret); return err })
 	}
 	authenticate(nil)
 	if _, err := m.DeleteWorkspace(ctx, tenancy.User("own"), w.ID); err != nil {

@@ -140,27 +140,13 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 			want |= wantMember
 		}
 	}
-	// A key no row can hold (U+0000, not UTF-8) finds nothing, as on every backend;
-	// PostgreSQL would refuse the statement. The empty key is never stored either.
-	findable := func(k string) string {
-		if storableText(k) {
-			return k
-		}
-		return ""
-	}
+	r := &prefetchRow{}
 	var sql string
 	var args []any
 	switch {
 	case len(keys.TokenHash) > 0:
-		want = wantToken | wantWorkspace
-		sql, args = prefetchByHash, []any{keys.TokenHash}
-	case want == 0:
-		return out, nil
-	default:
-		sql, args = prefetchByID(want), []any{findable(keys.UserID), findable(keys.TokenID), findable(keys.WorkspaceID)}
-	}
-	r := &prefetchRow{}
-	if sql == prefetchByHash {
+		// The token's row first; the joined statement only when its copy of the
+		// workspace's status is not known.
 		found, err := s.prefetchToken(ctx, keys, r)
 		if err != nil {
 			return out, err
@@ -168,15 +154,31 @@ func (s *Store) Prefetch(ctx context.Context, keys storage.PrefetchKeys) (storag
 		if found {
 			return r.answer(keys), nil
 		}
-	}
-	if want == wantUser|wantWorkspace|wantMember && sql != prefetchByHash {
-		if found, err := s.prefetchMember(ctx, keys, r); err != nil || found {
+		want = wantToken | wantWorkspace
+		sql, args = prefetchByHash, []any{keys.TokenHash}
+	case want == 0:
+		return out, nil
+	default:
+		// A user's Authorize where they belong: the membership row first.
+		if want == wantUser|wantWorkspace|wantMember {
+			found, err := s.prefetchMember(ctx, keys, r)
 			if err != nil {
 				return out, err
 			}
-			out.User, out.Workspace, out.Member = &r.u, &r.w, &r.m
-			return out, nil
+			if found {
+				return r.answer(keys), nil
+			}
 		}
+		// A key no row can hold (U+0000, not UTF-8) finds nothing, as on every
+		// backend; PostgreSQL would refuse the statement. The empty key is never
+		// stored either.
+		findable := func(k string) string {
+			if storableText(k) {
+				return k
+			}
+			return ""
+		}
+		sql, args = prefetchByID(want), []any{findable(keys.UserID), findable(keys.TokenID), findable(keys.WorkspaceID)}
 	}
 	s.stats.roundTrips.Add(1)
 	if err := s.pool.QueryRow(ctx, s.q(sql), args...).Scan(r.dest(want)...); err != nil {
@@ -237,8 +239,8 @@ func (s *Store) prefetchToken(ctx context.Context, keys storage.PrefetchKeys, r 
 	return true, nil
 }
 
-// prefetchMember reads a member's decision from their membership row into r; found
-// is false when there is no such row (or its decision columns are not known).
+// prefetchMember reads a member's decision from their membership row into r (for
+// answer); found is false when there is no such row (or its copies are not known).
 func (s *Store) prefetchMember(ctx context.Context, keys storage.PrefetchKeys, r *prefetchRow) (found bool, err error) {
 	if !storableText(keys.UserID) || !storableText(keys.WorkspaceID) {
 		return false, nil // no row holds such a key; the joined statement says so
@@ -255,9 +257,8 @@ func (s *Store) prefetchMember(ctx context.Context, keys storage.PrefetchKeys, r
 		}
 		return false, fmt.Errorf("postgres: prefetch: %w", err)
 	}
-	r.u.ID, r.u.SuspendedAt = keys.UserID, pgTime(r.su)
-	r.w.ID, r.w.Status = keys.WorkspaceID, workspace.Status(r.wstatus)
-	r.m.WorkspaceID, r.m.UserID, r.m.Role = keys.WorkspaceID, keys.UserID, rbac.Role(r.mrole)
+	r.u.ID, r.w.ID = keys.UserID, keys.WorkspaceID
+	r.fu, r.fw, r.fm = true, true, true // a membership row implies its user and workspace (Check)
 	return true, nil
 }
 
