@@ -1,6 +1,9 @@
 package memory
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"maps"
+)
 
 // hindex is a copy-on-write hash index for point lookups, beside the B-trees that
 // serve ordered scans. A B-tree search chases a string pointer at every comparison;
@@ -21,7 +24,7 @@ type hindex[K comparable, V any] struct {
 
 const fanout = 64
 
-type leaf[K comparable, V any] [fanout]map[K]*V
+type leaf[K comparable, V any] [fanout]map[K]V
 
 type owned struct {
 	top    bool
@@ -42,7 +45,7 @@ func (h *hindex[K, V]) slot(k K) (int, int) {
 	return int(x % fanout), int((x / fanout) % fanout)
 }
 
-func (h *hindex[K, V]) get(k K) (*V, bool) {
+func (h *hindex[K, V]) get(k K) (V, bool) {
 	i, j := h.slot(k)
 	v, ok := h.top[i][j][k]
 	return v, ok
@@ -55,7 +58,7 @@ func (h hindex[K, V]) forWrite() hindex[K, V] {
 }
 
 // shard returns shard (i, j), copied first if this writer does not own it yet.
-func (h *hindex[K, V]) shard(i, j int) map[K]*V {
+func (h *hindex[K, V]) shard(i, j int) map[K]V {
 	if h.own == nil {
 		h.own = new(owned)
 	}
@@ -68,18 +71,17 @@ func (h *hindex[K, V]) shard(i, j int) map[K]*V {
 		h.top[i], h.own.leaves[i] = &l, true
 	}
 	if h.own.shards[i]&(1<<j) == 0 {
-		old := h.top[i][j]
-		m := make(map[K]*V, len(old)+1)
-		for k, v := range old {
-			m[k] = v
+		if old := h.top[i][j]; old != nil {
+			h.top[i][j] = maps.Clone(old) // copies the table whole, cheaper than re-inserting
+		} else {
+			h.top[i][j] = make(map[K]V, 1)
 		}
-		h.top[i][j] = m
 		h.own.shards[i] |= 1 << j
 	}
 	return h.top[i][j]
 }
 
-func (h *hindex[K, V]) set(k K, v *V) {
+func (h *hindex[K, V]) set(k K, v V) {
 	i, j := h.slot(k)
 	h.shard(i, j)[k] = v
 }
@@ -100,4 +102,17 @@ func (h *hindex[K, V]) len() int {
 		}
 	}
 	return n
+}
+
+// each calls fn with every entry, in no particular order, until it returns false.
+func (h *hindex[K, V]) each(fn func(K, V) bool) {
+	for _, l := range h.top {
+		for _, m := range l {
+			for k, v := range m {
+				if !fn(k, v) {
+					return
+				}
+			}
+		}
+	}
 }

@@ -152,8 +152,6 @@ type snapshot struct {
 	settings  *btree.BTreeG[item[[]byte]]
 	deleted   *btree.BTreeG[item[string]] // indexkeys.DeletedKey -> workspace ID
 	wsStatus  *btree.BTreeG[pair[none]]   // (status, workspace)
-	grams     *btree.BTreeG[pair[none]]   // (gram of the lowercased name, workspace)
-	gramN     *btree.BTreeG[item[int64]]  // gram -> how many workspaces have it
 	consumers *btree.BTreeG[item[storage.Consumer]]
 	hooks     *btree.BTreeG[item[webhook.Endpoint]]
 	hookWs    *btree.BTreeG[pair[none]]            // (workspace or "", endpoint)
@@ -162,11 +160,15 @@ type snapshot struct {
 
 	// Hash indexes for the point lookups on the Authorize path; they share their
 	// records with the trees above.
-	userByID   hindex[string, member.User]
-	wsByID     hindex[string, workspace.Workspace]
-	memberByID hindex[memberKey, memberRec]
-	tokByID    hindex[string, token.Token]
-	tokByHash  hindex[hashKey, token.Token]
+	userByID   hindex[string, *member.User]
+	wsByID     hindex[string, *workspace.Workspace]
+	memberByID hindex[memberKey, *memberRec]
+	tokByID    hindex[string, *token.Token]
+	tokByHash  hindex[hashKey, *token.Token]
+
+	// The name-search index: each gram of the lowercased names, and the workspaces
+	// that have it (see postings).
+	grams hindex[string, postings]
 }
 
 type memberKey struct{ ws, user string }
@@ -232,9 +234,9 @@ func newPairs[V any]() *btree.BTreeG[pair[V]] { return btree.NewG(degree, lessPa
 func newSnapshot() *snapshot {
 	seed := maphash.MakeSeed()
 	return &snapshot{
-		userByID: newHindex[string, member.User](seed), wsByID: newHindex[string, workspace.Workspace](seed),
-		memberByID: newHindex[memberKey, memberRec](seed),
-		tokByID:    newHindex[string, token.Token](seed), tokByHash: newHindex[hashKey, token.Token](seed),
+		userByID: newHindex[string, *member.User](seed), wsByID: newHindex[string, *workspace.Workspace](seed),
+		memberByID: newHindex[memberKey, *memberRec](seed),
+		tokByID:    newHindex[string, *token.Token](seed), tokByHash: newHindex[hashKey, *token.Token](seed),
 		users: newTree[member.User](), userEmail: newTree[string](),
 		ws: newTree[workspace.Workspace](), wsSlug: newTree[string](), wsExt: newTree[string](),
 		members: newPairs[memberRec](), userWs: newPairs[none](),
@@ -242,7 +244,7 @@ func newSnapshot() *snapshot {
 		toks: newTree[token.Token](), tokHash: newTree[string](), tokWs: newPairs[none](), tokUser: newPairs[none](),
 		events: newTree[storage.Event](), evtWs: newPairs[none](),
 		counters: newTree[int64](), settings: newTree[[]byte](), deleted: newTree[string](),
-		wsStatus: newPairs[none](), grams: newPairs[none](), gramN: newTree[int64](),
+		wsStatus: newPairs[none](), grams: newHindex[string, postings](seed),
 		consumers: newTree[storage.Consumer](), hooks: newTree[webhook.Endpoint](), hookWs: newPairs[none](),
 		attempts: newPairs[webhook.Attempt](),
 	}
@@ -259,7 +261,7 @@ func (s *snapshot) clone() *snapshot {
 		toks: s.toks.Clone(), tokHash: s.tokHash.Clone(), tokWs: s.tokWs.Clone(), tokUser: s.tokUser.Clone(),
 		events: s.events.Clone(), evtWs: s.evtWs.Clone(),
 		counters: s.counters.Clone(), settings: s.settings.Clone(), deleted: s.deleted.Clone(), evtSeq: s.evtSeq,
-		wsStatus: s.wsStatus.Clone(), grams: s.grams.Clone(), gramN: s.gramN.Clone(),
+		wsStatus: s.wsStatus.Clone(), grams: s.grams.forWrite(),
 		consumers: s.consumers.Clone(), hooks: s.hooks.Clone(), hookWs: s.hookWs.Clone(), attempts: s.attempts.Clone(),
 		userByID: s.userByID.forWrite(), wsByID: s.wsByID.forWrite(), memberByID: s.memberByID.forWrite(),
 		tokByID: s.tokByID.forWrite(), tokByHash: s.tokByHash.forWrite(),

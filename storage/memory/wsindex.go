@@ -24,12 +24,8 @@ func (x wsIndexes) unique(ix wsindex.Index) *btree.BTreeG[item[string]] {
 	return x.s.wsSlug
 }
 
-func (x wsIndexes) postings(ix wsindex.Index) *btree.BTreeG[pair[none]] {
-	if ix == wsindex.Gram {
-		return x.s.grams
-	}
-	return x.s.wsStatus
-}
+// status is the status index's tree; the gram index lives in x.s.grams.
+func (x wsIndexes) status() *btree.BTreeG[pair[none]] { return x.s.wsStatus }
 
 func (x wsIndexes) Owner(ix wsindex.Index, key string) (string, bool, error) {
 	if it, ok := x.unique(ix).Get(item[string]{key: key}); ok {
@@ -49,17 +45,29 @@ func (x wsIndexes) DeleteOwner(ix wsindex.Index, key string) error {
 }
 
 func (x wsIndexes) Post(ix wsindex.Index, key, id string) error {
-	x.postings(ix).ReplaceOrInsert(pair[none]{a: key, b: id})
+	if ix == wsindex.Gram {
+		x.s.postGram(key, id)
+		return nil
+	}
+	x.status().ReplaceOrInsert(pair[none]{a: key, b: id})
 	return nil
 }
 
 func (x wsIndexes) Unpost(ix wsindex.Index, key, id string) error {
-	x.postings(ix).Delete(pair[none]{a: key, b: id})
+	if ix == wsindex.Gram {
+		x.s.unpostGram(key, id)
+		return nil
+	}
+	x.status().Delete(pair[none]{a: key, b: id})
 	return nil
 }
 
 func (x wsIndexes) Seek(ix wsindex.Index, key, from string) (id string, ok bool, _ error) {
-	x.postings(ix).AscendGreaterOrEqual(pair[none]{a: key, b: from}, func(p pair[none]) bool {
+	if ix == wsindex.Gram {
+		id, ok = x.s.seekGram(key, from)
+		return id, ok, nil
+	}
+	x.status().AscendGreaterOrEqual(pair[none]{a: key, b: from}, func(p pair[none]) bool {
 		id, ok = p.b, p.a == key
 		return false
 	})
@@ -67,40 +75,47 @@ func (x wsIndexes) Seek(ix wsindex.Index, key, from string) (id string, ok bool,
 }
 
 func (x wsIndexes) Walk(ix wsindex.Index, key, after string, fn func(string) (bool, error)) error {
-	return x.s.scanIndexed(x.postings(ix), key, after, fn)
+	if ix == wsindex.Gram {
+		return x.s.walkGram(key, after, fn)
+	}
+	return x.s.scanIndexed(x.status(), key, after, fn)
 }
 
+// GramCount is the number of live entries in the gram's list.
 func (x wsIndexes) GramCount(g string) (int64, error) {
-	if it, ok := x.s.gramN.Get(item[int64]{key: g}); ok {
-		return *it.val, nil
-	}
-	return 0, nil
+	p, _ := x.s.grams.get(g)
+	return int64(p.live()), nil
 }
 
-func (x wsIndexes) AddGramCount(g string, d int64) error {
-	n := d
-	if it, ok := x.s.gramN.Get(item[int64]{key: g}); ok {
-		n += *it.val
-	}
-	if n <= 0 {
-		x.s.gramN.Delete(item[int64]{key: g})
-		return nil
-	}
-	x.s.gramN.ReplaceOrInsert(item[int64]{key: g, val: &n})
-	return nil
-}
+// AddGramCount does nothing: a list's live length is its count, kept by Post and
+// Unpost.
+func (x wsIndexes) AddGramCount(string, int64) error { return nil }
 
 func (x wsIndexes) Each(ix wsindex.Index, fn func(key, id string) bool) error {
-	if ix == wsindex.Status || ix == wsindex.Gram {
-		x.postings(ix).Ascend(func(p pair[none]) bool { return fn(p.a, p.b) })
-		return nil
+	switch ix {
+	case wsindex.Status:
+		x.status().Ascend(func(p pair[none]) bool { return fn(p.a, p.b) })
+	case wsindex.Gram:
+		for _, g := range x.s.gramKeys() {
+			more := true
+			_ = x.s.walkGram(g, "", func(id string) (bool, error) { more = fn(g, id); return more, nil })
+			if !more {
+				break
+			}
+		}
+	default:
+		x.unique(ix).Ascend(func(it item[string]) bool { return fn(it.key, *it.val) })
 	}
-	x.unique(ix).Ascend(func(it item[string]) bool { return fn(it.key, *it.val) })
 	return nil
 }
 
 func (x wsIndexes) EachGramCount(fn func(string, int64) bool) error {
-	x.s.gramN.Ascend(func(it item[int64]) bool { return fn(it.key, *it.val) })
+	for _, g := range x.s.gramKeys() {
+		p, _ := x.s.grams.get(g)
+		if !fn(g, int64(p.live())) {
+			break
+		}
+	}
 	return nil
 }
 

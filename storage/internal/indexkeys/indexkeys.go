@@ -7,6 +7,7 @@ package indexkeys
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 )
@@ -24,19 +25,34 @@ const LongGramLen = 6
 // its distinct GramLen-byte windows, and its LongGramLen-byte windows, each with a
 // one-byte length tag so the two kinds never mix.
 func Grams(s string) []string {
-	seen := make(map[string]bool, 2*len(s))
-	var out []string
+	// Every gram is cut from one buffer, so a name costs three allocations however
+	// many grams it has (every creation and rename files them).
+	var count, size int
 	for _, n := range []int{GramLen, LongGramLen} {
-		for i := 0; i+n <= len(s); i++ {
-			g := string(rune('0'+n)) + s[i:i+n]
-			if !seen[g] {
-				seen[g] = true
-				out = append(out, g)
-			}
+		if k := len(s) - n + 1; k > 0 {
+			count += k
+			size += k * (n + 1)
 		}
 	}
-	sort.Strings(out)
-	return out
+	if count == 0 {
+		return nil
+	}
+	buf := make([]byte, 0, size)
+	for _, n := range []int{GramLen, LongGramLen} {
+		for i := 0; i+n <= len(s); i++ {
+			buf = append(append(buf, byte('0'+n)), s[i:i+n]...)
+		}
+	}
+	all := string(buf)
+	out := make([]string, 0, count)
+	for _, n := range []int{GramLen, LongGramLen} {
+		for i := 0; i+n <= len(s); i++ {
+			out = append(out, all[:n+1])
+			all = all[n+1:]
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // NeedleGrams returns the keys to look a lowercased needle up by: its long grams

@@ -13,6 +13,12 @@ func TestGrams(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("Grams = %q, want %q", got, want)
 	}
+	if got := Grams("aaaaaaa"); !slices.Equal(got, []string{"3aaa", "6aaaaaa"}) {
+		t.Errorf("a repeated window is one gram: %q", got)
+	}
+	if got := Grams("ab"); got != nil {
+		t.Errorf("a name shorter than GramLen has grams: %q", got)
+	}
 	if got := NeedleGrams("ab"); got != nil {
 		t.Errorf("a needle shorter than GramLen has grams: %q", got)
 	}

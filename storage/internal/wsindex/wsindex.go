@@ -103,7 +103,9 @@ func Grams(w workspace.Workspace) []string { return indexkeys.Grams(strings.ToLo
 // Put files w in every index, replacing old's entries (old is nil for a new
 // workspace). The unique claims are checked first: a slug or external ID that
 // another workspace holds is a *storage.ConflictError naming the index, and
-// nothing is changed.
+// nothing is changed. Only the entries that differ between old and w are written:
+// a status change touches the status index alone, and a rename only the grams the
+// two names do not share, so an update costs what it changes, not the whole name.
 func Put(s Store, old *workspace.Workspace, w workspace.Workspace) error {
 	if err := claim(s, Slug, storage.IndexWorkspaceSlug, w.Slug, w.ID); err != nil {
 		return err
@@ -113,11 +115,50 @@ func Put(s Store, old *workspace.Workspace, w workspace.Workspace) error {
 			return err
 		}
 	}
-	if old != nil {
+	if old == nil {
+		return add(s, w)
+	}
+	if old.ID != w.ID { // not a new version of the same workspace: replace it all
 		if err := Drop(s, *old); err != nil {
 			return err
 		}
+		return add(s, w)
 	}
+	was, is := uniques(*old), uniques(w)
+	for _, u := range was {
+		if !slices.Contains(is, u) {
+			if err := s.DeleteOwner(uniqueIndex(u[0]), u[1]); err != nil {
+				return err
+			}
+		}
+	}
+	for _, u := range is {
+		if !slices.Contains(was, u) {
+			if err := s.SetOwner(uniqueIndex(u[0]), u[1], w.ID); err != nil {
+				return err
+			}
+		}
+	}
+	if old.Status != w.Status {
+		if err := s.Unpost(Status, string(old.Status), w.ID); err != nil {
+			return err
+		}
+		if err := s.Post(Status, string(w.Status), w.ID); err != nil {
+			return err
+		}
+	}
+	if old.Name == w.Name {
+		return nil
+	}
+	gone, added := diff(Grams(*old), Grams(w))
+	if err := unpostGrams(s, gone, w.ID); err != nil {
+		return err
+	}
+	return postGrams(s, added, w.ID)
+}
+
+// add files a workspace that has no entries yet.
+func add(s Store, w workspace.Workspace) error {
 	for _, u := range uniques(w) {
 		if err := s.SetOwner(uniqueIndex(u[0]), u[1], w.ID); err != nil {
 			return err
@@ -126,8 +167,12 @@ func Put(s Store, old *workspace.Workspace, w workspace.Workspace) error {
 	if err := s.Post(Status, string(w.Status), w.ID); err != nil {
 		return err
 	}
-	for _, g := range Grams(w) {
-		if err := s.Post(Gram, g, w.ID); err != nil {
+	return postGrams(s, Grams(w), w.ID)
+}
+
+func postGrams(s Store, grams []string, id string) error {
+	for _, g := range grams {
+		if err := s.Post(Gram, g, id); err != nil {
 			return err
 		}
 		if err := s.AddGramCount(g, 1); err != nil {
@@ -135,6 +180,34 @@ func Put(s Store, old *workspace.Workspace, w workspace.Workspace) error {
 		}
 	}
 	return nil
+}
+
+func unpostGrams(s Store, grams []string, id string) error {
+	for _, g := range grams {
+		if err := s.Unpost(Gram, g, id); err != nil {
+			return err
+		}
+		if err := s.AddGramCount(g, -1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// diff returns what is in the sorted list a but not in the sorted list b, and
+// what is in b but not in a.
+func diff(a, b []string) (onlyA, onlyB []string) {
+	for len(a) > 0 || len(b) > 0 {
+		switch {
+		case len(b) == 0 || len(a) > 0 && a[0] < b[0]:
+			onlyA, a = append(onlyA, a[0]), a[1:]
+		case len(a) == 0 || b[0] < a[0]:
+			onlyB, b = append(onlyB, b[0]), b[1:]
+		default:
+			a, b = a[1:], b[1:]
+		}
+	}
+	return onlyA, onlyB
 }
 
 func claim(s Store, ix Index, name, key, id string) error {
@@ -158,15 +231,7 @@ func Drop(s Store, w workspace.Workspace) error {
 	if err := s.Unpost(Status, string(w.Status), w.ID); err != nil {
 		return err
 	}
-	for _, g := range Grams(w) {
-		if err := s.Unpost(Gram, g, w.ID); err != nil {
-			return err
-		}
-		if err := s.AddGramCount(g, -1); err != nil {
-			return err
-		}
-	}
-	return nil
+	return unpostGrams(s, Grams(w), w.ID)
 }
 
 // Search walks, in ID order and strictly after the given ID, every workspace that

@@ -2,6 +2,8 @@ package wsindex
 
 import (
 	"errors"
+	"maps"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -265,5 +267,83 @@ func copyStore(dst, src *mapStore) {
 	}
 	for k, v := range src.counts {
 		dst.counts[k] = v
+	}
+}
+
+// countingStore counts the writes Put makes.
+type countingStore struct {
+	*mapStore
+	writes map[Index]int
+}
+
+func (c countingStore) SetOwner(ix Index, key, id string) error {
+	c.writes[ix]++
+	return c.mapStore.SetOwner(ix, key, id)
+}
+func (c countingStore) DeleteOwner(ix Index, key string) error {
+	c.writes[ix]++
+	return c.mapStore.DeleteOwner(ix, key)
+}
+func (c countingStore) Post(ix Index, key, id string) error {
+	c.writes[ix]++
+	return c.mapStore.Post(ix, key, id)
+}
+func (c countingStore) Unpost(ix Index, key, id string) error {
+	c.writes[ix]++
+	return c.mapStore.Unpost(ix, key, id)
+}
+
+// An update writes only the entries it changes, and leaves the indexes exactly
+// as filing the new version from scratch would.
+func TestPutWritesOnlyWhatChanges(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	base := workspace.Workspace{ID: "ws_a", Slug: "acme", Name: "Acme Analytics", Status: workspace.Active, CreatedAt: t0}
+	deleted := base
+	deleted.Status, deleted.DeletedAt, deleted.DeletedFrom = workspace.Deleted, t0.Add(time.Hour), workspace.Active
+	for _, c := range []struct {
+		name string
+		next func(workspace.Workspace) workspace.Workspace
+		want map[Index]int
+	}{
+		{"nothing", func(w workspace.Workspace) workspace.Workspace { return w }, map[Index]int{}},
+		{"description", func(w workspace.Workspace) workspace.Workspace { w.Description = "x"; return w }, map[Index]int{}},
+		{"case of the name", func(w workspace.Workspace) workspace.Workspace { w.Name = "ACME analytics"; return w }, map[Index]int{}},
+		{"status", func(w workspace.Workspace) workspace.Workspace { w.Status = workspace.Inactive; return w }, map[Index]int{Status: 2}},
+		{"delete", func(workspace.Workspace) workspace.Workspace { return deleted }, map[Index]int{Status: 2, Deleted: 1}},
+		{"slug", func(w workspace.Workspace) workspace.Workspace { w.Slug = "acme-2"; return w }, map[Index]int{Slug: 2}},
+		{"external ID", func(w workspace.Workspace) workspace.Workspace { w.ExternalID = "x-1"; return w }, map[Index]int{ExternalID: 1}},
+		// "acme analytics" -> "acme analysts": 3-grams lyt, ytic, tic, ics go and
+		// lys, yst, sts come; every 6-gram from "analyt" on changes.
+		{"rename", func(w workspace.Workspace) workspace.Workspace { w.Name = "Acme Analysts"; return w }, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := countingStore{newMapStore(), map[Index]int{}}
+			if err := Put(s, nil, base); err != nil {
+				t.Fatal(err)
+			}
+			clear(s.writes)
+			next := c.next(base)
+			if err := Put(s, &base, next); err != nil {
+				t.Fatal(err)
+			}
+			want := c.want
+			if want == nil { // a rename: the grams the two names do not share, each once
+				gone, added := diff(Grams(base), Grams(next))
+				want = map[Index]int{Gram: len(gone) + len(added)}
+				if len(gone) == 0 || len(added) == 0 || len(gone)+len(added) >= len(Grams(base))+len(Grams(next)) {
+					t.Fatalf("the rename case shares no grams or changes none: -%q +%q", gone, added)
+				}
+			}
+			if !maps.Equal(s.writes, want) {
+				t.Errorf("writes = %v, want %v", s.writes, want)
+			}
+			fresh := newMapStore()
+			if err := Put(fresh, nil, next); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(s.mapStore, fresh) {
+				t.Errorf("indexes after the update differ from filing it afresh:\n got %+v\nwant %+v", s.mapStore, fresh)
+			}
+		})
 	}
 }

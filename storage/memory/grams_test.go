@@ -1,0 +1,142 @@
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/workspace"
+)
+
+// The gram lists share backing arrays between snapshots and count removed entries
+// dead instead of copying (see postings). This drives a store through appends,
+// out-of-order inserts, renames away and back, purges and re-creations, compactions
+// and rolled-back writes, keeps every snapshot it published, and after each step
+// checks that every one of them still answers every needle exactly as a scan of
+// its own workspaces does, and that the newest passes Check.
+func TestGramPostingsKeepEverySnapshot(t *testing.T) {
+	ctx := context.Background()
+	s := New()
+	rng := rand.New(rand.NewPCG(1, 2)) // fixed seed: the same sequence every run
+	names := []string{"Acme Corp", "acme labs", "Corpus", "LABS of ACME", "Zeta", "Ünïcode Äcme", "workspace"}
+	needles := []string{"acm", "acme", "corp", "labs", "cme co", "äcm", "ork", "zzz", "ace"}
+	ids := func(i int) string { return fmt.Sprintf("ws_%03d", i) }
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+	var snaps []*snapshot
+	check := func(step string) {
+		t.Helper()
+		snaps = append(snaps, s.root.Load())
+		for n, snap := range snaps {
+			for _, needle := range needles {
+				q := storage.WorkspaceQuery{NameContains: needle, Status: workspace.Active}
+				var got, want []string
+				if err := snap.SearchWorkspaces(q, "", func(w workspace.Workspace) bool { got = append(got, w.ID); return true }); err != nil {
+					t.Fatalf("%s: snapshot %d: search %q: %v", step, n, needle, err)
+				}
+				snap.ws.Ascend(func(it item[workspace.Workspace]) bool {
+					if q.Match(*it.val) {
+						want = append(want, it.key)
+					}
+					return true
+				})
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s: snapshot %d: search %q = %q, want %q", step, n, needle, got, want)
+				}
+			}
+		}
+		if problems, err := s.Check(ctx); err != nil || len(problems) > 0 {
+			t.Fatalf("%s: Check = %q, %v", step, problems, err)
+		}
+	}
+	put := func(tx storage.ReadWriter, i int, name string) error {
+		id := ids(i)
+		w, err := tx.GetWorkspace(id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return tx.CreateWorkspace(workspace.Workspace{ID: id, Slug: fmt.Sprintf("s%03d", i), Name: name,
+				Status: workspace.Active, CreatedAt: t0, UpdatedAt: t0})
+		}
+		if err != nil {
+			return err
+		}
+		w.Name = name
+		return tx.ReplaceWorkspace(w)
+	}
+
+	// Appends, in ID order and out of it.
+	for _, i := range []int{10, 20, 30, 40, 50, 60, 5, 35, 61, 62, 63} {
+		if err := s.Update(ctx, func(tx storage.ReadWriter) error { return put(tx, i, names[i%len(names)]) }); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("create %d", i))
+	}
+	// A rolled-back write appends into the spare capacity, then a committed one
+	// writes the same slot.
+	boom := errors.New("roll back")
+	if err := s.Update(ctx, func(tx storage.ReadWriter) error {
+		if err := put(tx, 70, "Acme rolled back"); err != nil {
+			return err
+		}
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("rolled-back update = %v", err)
+	}
+	check("rollback")
+	if err := s.Update(ctx, func(tx storage.ReadWriter) error { return put(tx, 71, "Acme committed") }); err != nil {
+		t.Fatal(err)
+	}
+	check("append after rollback")
+	// Random renames (away from a gram and back to it), purges and re-creations,
+	// several per transaction, so lists fill with dead entries and compact.
+	live := []int{5, 10, 20, 30, 35, 40, 50, 60, 61, 62, 63, 71}
+	for step := 0; step < 120; step++ {
+		err := s.Update(ctx, func(tx storage.ReadWriter) error {
+			for k := 0; k < 1+rng.IntN(3); k++ {
+				i := live[rng.IntN(len(live))]
+				switch rng.IntN(4) {
+				case 0:
+					if _, err := tx.PurgeWorkspace(ids(i)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+						return err
+					}
+				default:
+					if err := put(tx, i, names[rng.IntN(len(names))]); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("step %d", step))
+	}
+	// Every list ends compact enough: no more than half of it dead.
+	s.root.Load().grams.each(func(g string, p postings) bool {
+		if p.dead*2 > len(p.ids) || p.live() <= 0 {
+			t.Errorf("gram %q: %d entries, %d dead", g, len(p.ids), p.dead)
+		}
+		return true
+	})
+}
+
+func TestContainsLower(t *testing.T) {
+	for _, c := range []struct {
+		s, sub string
+		want   bool
+	}{
+		{"Acme Corp", "acm", true}, {"Acme Corp", "e c", true}, {"Acme Corp", "corp", true},
+		{"Acme Corp", "corps", false}, {"ab", "abc", false}, {"ÄCME", "äcm", true}, {"ÄCME", "acm", false},
+		{"", "a", false}, {"x", "", true},
+	} {
+		if got := containsLower(c.s, c.sub); got != c.want || got != strings.Contains(strings.ToLower(c.s), c.sub) {
+			t.Errorf("containsLower(%q, %q) = %v, want %v", c.s, c.sub, got, c.want)
+		}
+	}
+}
