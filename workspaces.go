@@ -94,22 +94,18 @@ func (m *Manager) CreateWorkspace(ctx context.Context, p Principal, in NewWorksp
 	}
 	now := m.now()
 	id := m.ids.next("ws_", now)
-	derived := in.Slug == ""
+	// A derived slug is tried without reading the slug index first: such a read
+	// inside the serializable write makes concurrent creators conflict (and retry)
+	// on a SQL backend, and in a transaction of its own it costs every creation two
+	// more round trips. Most names' slug is free; a taken one costs one refused
+	// insert, then the next candidate, which the ID's random tail makes free.
+	var candidates []string
+	if in.Slug == "" {
+		candidates = slugCandidates(in.Name, id)
+	}
 	for attempt := 0; ; attempt++ {
-		if derived {
-			// A derived slug is chosen by reading, before the writing transaction:
-			// reads of the slug index inside a serializable transaction make
-			// concurrent creators conflict (and retry) on a SQL backend. The insert
-			// still has the last word; if another creator took the slug meanwhile,
-			// choose again.
-			err := m.view(ctx, "pick a slug", func(tx storage.Reader) error {
-				var err error
-				in.Slug, err = m.pickSlug(tx, "", in.Name, id)
-				return err
-			})
-			if err != nil {
-				return workspace.Workspace{}, err
-			}
+		if candidates != nil {
+			in.Slug = candidates[attempt]
 		}
 		var w workspace.Workspace
 		err := m.update(ctx, "create workspace", func(tx storage.ReadWriter) error {
@@ -117,8 +113,11 @@ func (m *Manager) CreateWorkspace(ctx context.Context, p Principal, in NewWorksp
 			w, err = m.createIn(tx, now, p, id, in, "")
 			return err
 		})
-		if derived && attempt < 3 && storage.ConflictIndex(err) == storage.IndexWorkspaceSlug {
-			continue
+		if candidates != nil && storage.ConflictIndex(err) == storage.IndexWorkspaceSlug {
+			if attempt+1 < len(candidates) {
+				continue
+			}
+			return workspace.Workspace{}, existsf("could not derive a free slug from %q: pass one", in.Name)
 		}
 		if err != nil {
 			return workspace.Workspace{}, err
@@ -213,13 +212,7 @@ func (m *Manager) pickSlug(tx storage.Reader, want, name, id string) (string, er
 	if want != "" {
 		return want, nil
 	}
-	base := workspace.SlugFromName(name)
-	if base == "" {
-		base = "workspace"
-	}
-	// The ID's random tail makes a collision-free suffix without another lookup loop.
-	tail := strings.ToLower(id[len(id)-6:])
-	for _, cand := range []string{base, suffixSlug(base, tail[:4]), suffixSlug(base, tail)} {
+	for _, cand := range slugCandidates(name, id) {
 		_, err := tx.GetWorkspaceBySlug(cand)
 		if errors.Is(err, storage.ErrNotFound) {
 			return cand, nil
@@ -229,6 +222,18 @@ func (m *Manager) pickSlug(tx storage.Reader, want, name, id string) (string, er
 		}
 	}
 	return "", existsf("could not derive a free slug from %q: pass one", name)
+}
+
+// slugCandidates are the slugs a workspace named name with ID id may take, in the
+// order to try them: the name's own, then suffixed with four and six characters of
+// the ID's random tail, which makes them free without another lookup loop.
+func slugCandidates(name, id string) []string {
+	base := workspace.SlugFromName(name)
+	if base == "" {
+		base = "workspace"
+	}
+	tail := strings.ToLower(id[len(id)-6:])
+	return []string{base, suffixSlug(base, tail[:4]), suffixSlug(base, tail)}
 }
 
 func suffixSlug(base, suffix string) string {

@@ -142,6 +142,97 @@ func TestHeldWrites(t *testing.T) {
 		}
 	})
 
+	// A membership of a workspace inserted in the same transaction is held too:
+	// no committed row can collide with it, and one inserted here is refused at the
+	// call.
+	t.Run("a new workspace's memberships ride with the COMMIT", func(t *testing.T) {
+		ws := workspace.Workspace{ID: "ws_3", Slug: "three", Name: "Three", Status: workspace.Active, OwnerID: "u1", CreatedAt: now, UpdatedAt: now}
+		mb := member.Member{WorkspaceID: "ws_3", UserID: "u1", Role: "admin", Owner: true, JoinedAt: now, UpdatedAt: now}
+		before := s.Stats()
+		err := s.Update(ctx, func(tx storage.ReadWriter) error {
+			if err := tx.CreateWorkspace(ws); err != nil {
+				return err
+			}
+			if err := tx.CreateMember(mb); err != nil {
+				return err
+			}
+			if err := tx.CreateMember(mb); storage.ConflictIndex(err) != storage.IndexMember {
+				t.Errorf("a second insert of the same membership: %v, want a conflict on %s", err, storage.IndexMember)
+			}
+			return tx.AppendEvent(ev("ev_3"))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// BEGIN rides with the workspace's insert; the membership and the event with
+		// the COMMIT.
+		if rt := s.Stats().RoundTrips - before.RoundTrips; rt != 2 {
+			t.Errorf("round trips %d, want 2", rt)
+		}
+		// In a transaction, what is held is what the next statement sees: a read, a
+		// replace and a delete of the held membership, and an insert after the delete.
+		err = s.Update(ctx, func(tx storage.ReadWriter) error {
+			w4 := ws
+			w4.ID, w4.Slug = "ws_4", "four"
+			m4 := mb
+			m4.WorkspaceID = "ws_4"
+			if err := tx.CreateWorkspace(w4); err != nil {
+				return err
+			}
+			if err := tx.CreateMember(m4); err != nil {
+				return err
+			}
+			if got, err := tx.GetMember("ws_4", "u1"); err != nil || got.Role != "admin" {
+				t.Errorf("GetMember of the held membership: %+v, %v", got, err)
+			}
+			m4.Role = "viewer"
+			if err := tx.ReplaceMember(m4); err != nil {
+				t.Errorf("ReplaceMember of the held membership: %v", err)
+			}
+			if err := tx.DeleteMember("ws_4", "u1"); err != nil {
+				t.Errorf("DeleteMember of the held membership: %v", err)
+			}
+			return tx.CreateMember(m4)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.View(ctx, func(r storage.Reader) error {
+			for id, role := range map[string]string{"ws_3": "admin", "ws_4": "viewer"} {
+				if got, err := r.GetMember(id, "u1"); err != nil || string(got.Role) != role {
+					t.Errorf("%s's membership after commit: %+v, %v; want role %s", id, got, err, role)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a new workspace's held membership that collides fails the Update", func(t *testing.T) {
+		// An orphan membership (no workspace holds it: only a hand edit makes one)
+		// collides at the COMMIT; nothing of the Update stays.
+		orphan := member.Member{WorkspaceID: "ws_5", UserID: "u1", Role: "viewer", JoinedAt: now, UpdatedAt: now}
+		if err := s.Update(ctx, func(tx storage.ReadWriter) error { return tx.CreateMember(orphan) }); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Update(ctx, func(tx storage.ReadWriter) error {
+			w5 := workspace.Workspace{ID: "ws_5", Slug: "five", Name: "Five", Status: workspace.Active, OwnerID: "u1", CreatedAt: now, UpdatedAt: now}
+			if err := tx.CreateWorkspace(w5); err != nil {
+				return err
+			}
+			return tx.CreateMember(member.Member{WorkspaceID: "ws_5", UserID: "u1", Role: "admin", Owner: true, JoinedAt: now, UpdatedAt: now})
+		})
+		if err == nil || errors.Is(err, postgres.ErrAmbiguousCommit) {
+			t.Fatalf("an Update whose held membership collides: %v, want the server's refusal", err)
+		}
+		err = s.View(ctx, func(r storage.Reader) error { _, err := r.GetWorkspace("ws_5"); return err })
+		if !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("the workspace of the failed Update: %v, want ErrNotFound", err)
+		}
+	})
+
 	t.Run("a View is one round trip per read and the ROLLBACK", func(t *testing.T) {
 		before := s.Stats()
 		if err := s.View(ctx, func(r storage.Reader) error { _, err := r.GetUser("u1"); return err }); err != nil {

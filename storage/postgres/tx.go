@@ -42,6 +42,11 @@ type tx struct {
 	// userFlags is the platform flag and suspension of each user this transaction
 	// read or wrote, so a replace that changes neither leaves the memberships be.
 	userFlags map[string]userFlags
+	// fresh holds the workspaces this transaction inserted, each with the users it
+	// made members of it. A membership of such a workspace cannot collide with a
+	// committed row, only with one inserted here, so its insert is held to ride
+	// with the COMMIT (see pipe) and a duplicate is refused from this map.
+	fresh map[string]map[string]bool
 }
 
 type userFlags struct {
@@ -470,6 +475,10 @@ func (t *tx) CreateWorkspace(w workspace.Workspace) error {
 	_, err := t.exec("INSERT INTO {p}workspaces ("+wsCols+", name_lower) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)", wsArgs(w)...)
 	if err == nil {
 		t.knowStatus(w.ID, w.Status)
+		if t.fresh == nil {
+			t.fresh = map[string]map[string]bool{}
+		}
+		t.fresh[w.ID] = map[string]bool{}
 	}
 	return err
 }
@@ -686,6 +695,7 @@ func (t *tx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {
 	if found == 0 {
 		return storage.PurgeCounts{}, t.abandon(fmt.Errorf("workspace %q: %w", id, storage.ErrNotFound))
 	}
+	delete(t.fresh, id)
 	return n, nil
 }
 
@@ -732,9 +742,20 @@ func (t *tx) CreateMember(m member.Member) error {
 	if st, ok := t.wsStatus[m.WorkspaceID]; ok {
 		status, args = "$8", append(args, st)
 	}
-	_, err := t.exec("INSERT INTO {p}members ("+memberCols+`, ws_status, user_platform, user_suspended_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, `+status+`,
-		(SELECT platform FROM {p}users WHERE id = $2), (SELECT suspended_at FROM {p}users WHERE id = $2))`, args...)
+	insert := "INSERT INTO {p}members (" + memberCols + `, ws_status, user_platform, user_suspended_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, ` + status + `,
+		(SELECT platform FROM {p}users WHERE id = $2), (SELECT suspended_at FROM {p}users WHERE id = $2))`
+	if users, ok := t.fresh[m.WorkspaceID]; ok { // a workspace this transaction inserted: see tx.fresh
+		if users[m.UserID] {
+			return storage.Conflict(storage.IndexMember)
+		}
+		if err := t.execLater(insert, args...); err != nil {
+			return err
+		}
+		users[m.UserID] = true
+		return nil
+	}
+	_, err := t.exec(insert, args...)
 	return err
 }
 
@@ -754,7 +775,11 @@ func (t *tx) DeleteMember(wsID, userID string) error {
 	if unstorable([]any{wsID, userID}) {
 		return fmt.Errorf("member %q: %w", wsID+"/"+userID, storage.ErrNotFound)
 	}
-	return t.replaced("member", wsID+"/"+userID)(t.exec("DELETE FROM {p}members WHERE workspace_id = $1 AND user_id = $2", wsID, userID))
+	if err := t.replaced("member", wsID+"/"+userID)(t.exec("DELETE FROM {p}members WHERE workspace_id = $1 AND user_id = $2", wsID, userID)); err != nil {
+		return err
+	}
+	delete(t.fresh[wsID], userID)
+	return nil
 }
 
 func (t *tx) ScanMembers(wsID, after string, fn func(member.Member) bool) error {

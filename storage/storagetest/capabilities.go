@@ -178,4 +178,25 @@ func testRoundTrips(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 			t.Errorf("%s took %d round trips, want 1", c.name, n)
 		}
 	}
+	// A creation whose derived slug is free: the actor's read (with the BEGIN), the
+	// workspace's insert (its slug and external ID must answer at the call), and the
+	// COMMIT with the owner's membership, the counters and the event; a feed that
+	// numbers events from a head row reads it too. A taken slug costs one refused
+	// transaction more, never a read of the slug index first.
+	var free int64
+	for i, name := range []string{"Round trips 0", "Round trips 1", "Round trips 1"} {
+		before := rc.RoundTrips()
+		if _, err := w.m.CreateWorkspace(ctx, w.who["owner"], tenancy.NewWorkspace{Name: name}); err != nil {
+			t.Fatalf("CreateWorkspace %q: %v", name, err)
+		}
+		n := rc.RoundTrips() - before
+		switch {
+		case i < 2 && n > 4:
+			t.Errorf("CreateWorkspace %q (a free slug) took %d round trips, want at most 4", name, n)
+		case i == 0:
+			free = n
+		case i == 2 && n > free+3:
+			t.Errorf("CreateWorkspace %q (a taken slug) took %d round trips, want at most %d (one refused transaction more)", name, n, free+3)
+		}
+	}
 }

@@ -209,6 +209,14 @@ func testUniqueIndexes(t *testing.T, s storage.Storage) {
 			return tx.CreateWorkspace(w)
 		}},
 		{storage.IndexMember, func(tx storage.ReadWriter) error { return tx.CreateMember(mem("ws_1", "u1", rbac.Viewer)) }},
+		// A membership inserted twice in a workspace this transaction created (a
+		// backend may hold such inserts until the commit: the second must still be
+		// refused at the call).
+		{storage.IndexMember, func(tx storage.ReadWriter) error {
+			must(tx.CreateWorkspace(ws("ws_new", "brand-new")))
+			must(tx.CreateMember(mem("ws_new", "u1", rbac.Admin)))
+			return tx.CreateMember(mem("ws_new", "u1", rbac.Viewer))
+		}},
 		{storage.IndexInvitationID, func(tx storage.ReadWriter) error { return tx.CreateInvitation(inv("inv_1", "ws_1", "ihash9")) }},
 		{storage.IndexInvitationHash, func(tx storage.ReadWriter) error { return tx.CreateInvitation(inv("inv_2", "ws_1", "ihash1")) }},
 		{storage.IndexTokenID, func(tx storage.ReadWriter) error { return tx.CreateToken(tok("tok_1", "ws_1", "u1", "thash9")) }},
