@@ -79,6 +79,9 @@ func (m *Manager) validateNew(in *NewWorkspace) error {
 // platform user acts for someone) becomes its owner and admin in the same
 // transaction, and a workspace.created event is recorded.
 //
+// Without a slug, the name's own (workspace.SlugFromName) is used, or when another
+// workspace holds it, the name's with a short suffix from the new ID.
+//
 // A workspace token, or a token capped below admin, cannot create workspaces; only
 // platform powers name another owner or set an external ID.
 //
