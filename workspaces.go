@@ -96,28 +96,29 @@ func (m *Manager) CreateWorkspace(ctx context.Context, p Principal, in NewWorksp
 		return workspace.Workspace{}, err
 	}
 	now := m.now()
-	id := m.ids.next("ws_", now)
 	// A derived slug is tried without reading the slug index first: such a read
 	// inside the serializable write makes concurrent creators conflict (and retry)
 	// on a SQL backend, and in a transaction of its own it costs every creation two
 	// more round trips. Most names' slug is free; a taken one costs one refused
 	// insert, then the next candidate, which the ID's random tail makes free.
-	var candidates []string
-	if in.Slug == "" {
-		candidates = slugCandidates(in.Name, id)
-	}
+	derived := in.Slug == ""
 	for attempt := 0; ; attempt++ {
-		if candidates != nil {
-			in.Slug = candidates[attempt]
-		}
 		var w workspace.Workspace
 		err := m.update(ctx, "create workspace", func(tx storage.ReadWriter) error {
+			// The ID is drawn inside the transaction: a backend that runs one writer
+			// at a time (memory, bolt) then commits IDs in the order they grow, so its
+			// index entries append at the end of their lists instead of landing inside.
+			id := m.ids.next("ws_", now)
+			want := in
+			if derived {
+				want.Slug = slugCandidate(in.Name, id, attempt)
+			}
 			var err error
-			w, err = m.createIn(tx, now, p, id, in, "")
+			w, err = m.createIn(tx, now, p, id, want, "")
 			return err
 		})
-		if candidates != nil && storage.ConflictIndex(err) == storage.IndexWorkspaceSlug {
-			if attempt+1 < len(candidates) {
+		if derived && storage.ConflictIndex(err) == storage.IndexWorkspaceSlug {
+			if attempt+1 < slugCandidates {
 				continue
 			}
 			return workspace.Workspace{}, existsf("could not derive a free slug from %q: pass one", in.Name)
@@ -215,7 +216,8 @@ func (m *Manager) pickSlug(tx storage.Reader, want, name, id string) (string, er
 	if want != "" {
 		return want, nil
 	}
-	for _, cand := range slugCandidates(name, id) {
+	for i := range slugCandidates {
+		cand := slugCandidate(name, id, i)
 		_, err := tx.GetWorkspaceBySlug(cand)
 		if errors.Is(err, storage.ErrNotFound) {
 			return cand, nil
@@ -227,16 +229,26 @@ func (m *Manager) pickSlug(tx storage.Reader, want, name, id string) (string, er
 	return "", existsf("could not derive a free slug from %q: pass one", name)
 }
 
-// slugCandidates are the slugs a workspace named name with ID id may take, in the
-// order to try them: the name's own, then suffixed with four and six characters of
-// the ID's random tail, which makes them free without another lookup loop.
-func slugCandidates(name, id string) []string {
+// slugCandidates is how many slugs a workspace without one may take: its name's
+// own, then suffixed with four and six characters of its ID's random tail, which
+// makes them free without another lookup loop.
+const slugCandidates = 3
+
+// slugCandidate returns candidate i (0 ≤ i < slugCandidates) for a workspace named
+// name with ID id.
+func slugCandidate(name, id string, i int) string {
 	base := workspace.SlugFromName(name)
 	if base == "" {
 		base = "workspace"
 	}
 	tail := strings.ToLower(id[len(id)-6:])
-	return []string{base, suffixSlug(base, tail[:4]), suffixSlug(base, tail)}
+	switch i {
+	case 0:
+		return base
+	case 1:
+		return suffixSlug(base, tail[:4])
+	}
+	return suffixSlug(base, tail)
 }
 
 func suffixSlug(base, suffix string) string {

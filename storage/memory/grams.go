@@ -14,12 +14,14 @@ import (
 // what the collector scanned. These lists are cheaper for the two things that
 // happen most, and still correct for the rest:
 //
-//   - Appending (a new workspace: the Manager's IDs only grow) writes into the
-//     backing array's spare capacity. A snapshot reads only its own ids[:len], and
-//     a list's later versions on one backing array only grow, so the slot written
-//     is past what any published snapshot can see, and a rolled-back writer's slot
-//     is simply written again. Anything else (an ID that sorts earlier, a
-//     compaction) builds a new array, which older snapshots never share.
+//   - Appending (a new workspace: the Manager draws its ID inside the write, so
+//     IDs reach the store in the order they grow) writes into the backing
+//     array's spare capacity. A snapshot reads only its own ids[:len], and a
+//     list's later versions on one backing array only grow, so the slot written
+//     is past what any published snapshot can see, and a rolled-back writer's
+//     slot is simply written again. Anything else (an ID that sorts earlier, a
+//     compaction) builds a new array, which older snapshots never share: correct,
+//     but a copy of the list.
 //   - Removing (a rename, a purge) leaves the entry and counts it dead. An entry
 //     is live while its workspace exists and its lowercased name holds the gram,
 //     which is what the workspace record says, so readers skip dead entries by
