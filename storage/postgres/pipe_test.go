@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -242,4 +243,25 @@ func TestHeldWrites(t *testing.T) {
 			t.Errorf("round trips %d, want 2", rt)
 		}
 	})
+}
+
+// The name index takes inserts into a bounded pending list (migration 8), so a
+// creation does not update the posting trees the most common grams share.
+func TestNameIndexPendingList(t *testing.T) {
+	ctx := context.Background()
+	url, schema := pgtest.StoreSchema(t)
+	s, err := postgres.Open(ctx, url, postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var opts []string
+	err = s.Pool().QueryRow(ctx, `SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relname = 'tenancy_workspaces_name'`, schema).Scan(&opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(opts, "fastupdate=on") || !slices.Contains(opts, "gin_pending_list_limit=64") {
+		t.Errorf("the name index's options are %q, want fastupdate=on and gin_pending_list_limit=64", opts)
+	}
 }

@@ -62,7 +62,7 @@ import (
 var migrationFiles embed.FS
 
 // SchemaVersion is the newest schema this package writes.
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // FeedStrategy chooses how event positions are assigned.
 type FeedStrategy string
