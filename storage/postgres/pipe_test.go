@@ -21,12 +21,7 @@ import (
 // them, and the round trips are fewer than the statements.
 func TestHeldWrites(t *testing.T) {
 	ctx := context.Background()
-	url, schema := pgtest.StoreSchema(t)
-	s, err := postgres.Open(ctx, url, postgres.Options{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openDefault(t)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ev := func(id string) storage.Event {
 		return storage.Event{ID: id, Type: "workspace.created", WorkspaceID: "ws_1", Actor: "u1", Time: now, Data: map[string]string{"k": "v"}}
@@ -249,14 +244,9 @@ func TestHeldWrites(t *testing.T) {
 // creation does not update the posting trees the most common grams share.
 func TestNameIndexPendingList(t *testing.T) {
 	ctx := context.Background()
-	url, schema := pgtest.StoreSchema(t)
-	s, err := postgres.Open(ctx, url, postgres.Options{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, schema := openDefault(t)
 	var opts []string
-	err = s.Pool().QueryRow(ctx, `SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	err := s.Pool().QueryRow(ctx, `SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = $1 AND c.relname = 'tenancy_workspaces_name'`, schema).Scan(&opts)
 	if err != nil {
 		t.Fatal(err)
@@ -264,4 +254,16 @@ func TestNameIndexPendingList(t *testing.T) {
 	if !slices.Contains(opts, "fastupdate=on") || !slices.Contains(opts, "gin_pending_list_limit=64") {
 		t.Errorf("the name index's options are %q, want fastupdate=on and gin_pending_list_limit=64", opts)
 	}
+}
+
+// openDefault opens a store with the default options on an empty, migrated schema
+// of its own, closed when the test ends, and names the schema.
+func openDefault(t *testing.T) (*postgres.Store, string) {
+	url, schema := pgtest.StoreSchema(t)
+	s, err := postgres.Open(context.Background(), url, postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, schema
 }
