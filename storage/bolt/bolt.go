@@ -47,7 +47,7 @@ import (
 )
 
 // SchemaVersion is the storage format this package writes.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // Bucket names.
 var (
@@ -78,10 +78,11 @@ var (
 	bHooks     = []byte("tenancy.webhooks")           // id -> endpoint (schema 6)
 	bHookWs    = []byte("tenancy.webhooks.workspace") // workspace (or "") \0 id -> "" (schema 6)
 	bAttempts  = []byte("tenancy.webhooks.attempts")  // endpoint \0 attempt -> attempt (schema 6)
+	bWsPending = []byte("tenancy.workspaces.pending") // workspace -> "n" + lowercased name, grams not filed yet (schema 7)
 
 	allBuckets = [][]byte{bMeta, bUsers, bUserEmail, bWs, bWsSlug, bWsExt, bMembers, bUserWs, bInvs, bInvHash,
 		bInvWs, bToks, bTokHash, bTokWs, bTokUser, bEvents, bEvtWs, bCounters, bWsDeleted, bWsStatus, bWsGram, bWsGramN, bUserSusp,
-		bConsumers, bHooks, bHookWs, bAttempts}
+		bConsumers, bHooks, bHookWs, bAttempts, bWsPending}
 
 	keySchema = []byte("schema")
 )
@@ -302,7 +303,12 @@ var migrations = map[byte]func(*bbolt.Tx) error{
 	3: migrate3to4,
 	4: migrate4to5,
 	5: migrate5to6,
+	6: migrate6to7,
 }
+
+// migrate6to7 changes nothing: schema 7 adds the bucket of pending names (created
+// with the others, empty), which schema-6 builds do not know to search or check.
+func migrate6to7(*bbolt.Tx) error { return nil }
 
 // migrate5to6 changes nothing: schema 6 adds the buckets of the feed's consumers and
 // of webhooks (created with the others), which schema-5 builds do not know to copy,
@@ -335,7 +341,9 @@ func migrate3to4(btx *bbolt.Tx) error {
 // only then is the file marked schema 3. A crash on the way leaves a schema-2 file
 // with partial indexes, which the next open empties and builds again.
 func migrate2to3(btx *bbolt.Tx) error {
-	for _, name := range [][]byte{bWsStatus, bWsGram, bWsGramN} {
+	// The grams of every workspace are filed below, so none is pending (a file of
+	// schema 2 has no pending names; one whose migration a crash stopped may).
+	for _, name := range [][]byte{bWsStatus, bWsGram, bWsGramN, bWsPending} {
 		if btx.Bucket(name) != nil {
 			if err := btx.DeleteBucket(name); err != nil {
 				return err

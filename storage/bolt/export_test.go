@@ -7,3 +7,11 @@ func SetMigrateBatch(n int) (restore func()) {
 	migrateBatch = n
 	return func() { migrateBatch = old }
 }
+
+// SetPendingBatch sets how many workspaces wait with their names filed before
+// their grams are, and returns a func that restores it.
+func SetPendingBatch(n int) (restore func()) {
+	old := pendingBatch
+	pendingBatch = n
+	return func() { pendingBatch = old }
+}

@@ -18,9 +18,20 @@ import (
 type wsIndexes struct {
 	btx     *bbolt.Tx
 	cursors map[string]*bbolt.Cursor
+	// pending is NextPending's cursor, at pendingAt.
+	pending   *bbolt.Cursor
+	pendingAt string
 }
 
 var _ wsindex.Store = (*wsIndexes)(nil)
+var _ wsindex.Pending = (*wsIndexes)(nil)
+
+// pendingBatch is how many new workspaces wait with their names filed, their grams
+// not, before one transaction files all their grams (see wsindex.Pending). A
+// creation then writes one key at the end of one bucket instead of ~25 keys that
+// each dirty a page, and the batch shares the pages its names' common grams land
+// on. A name search reads every pending name, so the batch stays small.
+var pendingBatch = 128
 
 func (t *tx) wsIndexes() *wsIndexes { return &wsIndexes{btx: t.btx} }
 
@@ -153,4 +164,49 @@ func eachWorkspace(btx *bbolt.Tx) func(fn func(workspace.Workspace) bool) error 
 		}
 		return nil
 	}
+}
+
+// pendingMark leads every pending name, so that an empty one is still a value.
+const pendingMark = "n"
+
+func (x *wsIndexes) PendingName(id string) (string, bool, error) {
+	if v := x.btx.Bucket(bWsPending).Get([]byte(id)); v != nil {
+		return strings.TrimPrefix(string(v), pendingMark), true, nil
+	}
+	return "", false, nil
+}
+
+func (x *wsIndexes) SetPending(id, lower string) error {
+	x.pending = nil
+	return x.btx.Bucket(bWsPending).Put([]byte(id), []byte(pendingMark+lower))
+}
+
+func (x *wsIndexes) DeletePending(id string) error {
+	x.pending = nil
+	return x.btx.Bucket(bWsPending).Delete([]byte(id))
+}
+
+// NextPending keeps one cursor: a search pulls the entries one after the other,
+// so each is a Next, not a Seek. A write to the bucket drops it.
+func (x *wsIndexes) NextPending(after string) (string, string, bool, error) {
+	var k, v []byte
+	if x.pending != nil && x.pendingAt == after {
+		k, v = x.pending.Next()
+	} else {
+		x.pending = x.btx.Bucket(bWsPending).Cursor()
+		k, v = x.pending.Seek([]byte(after))
+		if k != nil && after != "" && string(k) == after {
+			k, v = x.pending.Next()
+		}
+	}
+	if k == nil {
+		x.pending = nil
+		return "", "", false, nil
+	}
+	x.pendingAt = string(k)
+	return x.pendingAt, strings.TrimPrefix(string(v), pendingMark), true, nil
+}
+
+func (x *wsIndexes) PendingFull() (bool, error) {
+	return x.btx.Bucket(bWsPending).Stats().KeyN >= pendingBatch, nil
 }

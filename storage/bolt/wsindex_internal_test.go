@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/storage/internal/wsindex"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -30,6 +32,10 @@ func TestCheckFindsWorkspaceIndexDamage(t *testing.T) {
 		{"a missing gram", bWsGram, func(b *bbolt.Bucket) error { return b.Delete(join("3acm", "ws_1")) }, "name gram index"},
 		{"a gram count off", bWsGramN, func(b *bbolt.Bucket) error { return b.Put([]byte("3acm"), []byte{0, 0, 0, 0, 0, 0, 0, 9}) }, "name gram counts"},
 		{"a deleted entry for a live workspace", bWsDeleted, func(b *bbolt.Bucket) error { return b.Put([]byte("00000000000000ffws_1"), []byte("ws_1")) }, "deleted index"},
+		// The same workspaces with their names still pending (see wsindex.Pending).
+		{"pending: a name that is not the workspace's", bWsPending, func(b *bbolt.Bucket) error { return b.Put([]byte("ws_1"), []byte("nglobex")) }, "pending names"},
+		{"pending: a name without its workspace", bWsPending, func(b *bbolt.Bucket) error { return b.Put([]byte("ws_9"), []byte("ninitech")) }, "pending names"},
+		{"pending: a missing name", bWsPending, func(b *bbolt.Bucket) error { return b.Delete([]byte("ws_1")) }, "name gram"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := Open(filepath.Join(t.TempDir(), "t.db"), Options{NoSync: true})
@@ -50,6 +56,11 @@ func TestCheckFindsWorkspaceIndexDamage(t *testing.T) {
 			})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !bytes.Equal(c.bucket, bWsPending) { // file the grams, to damage them
+				if err := s.db.Update(func(btx *bbolt.Tx) error { return wsindex.FilePending(&wsIndexes{btx: btx}) }); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if lines, err := s.Check(ctx); err != nil || len(lines) != 0 {
 				t.Fatalf("a sound store: %v %v", lines, err)

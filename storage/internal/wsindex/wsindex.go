@@ -17,6 +17,7 @@ package wsindex
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -67,6 +68,25 @@ type Store interface {
 	// and ID, for a posting list its key and each ID. EachGramCount walks the counts.
 	Each(ix Index, fn func(key, id string) bool) error
 	EachGramCount(fn func(gram string, n int64) bool) error
+}
+
+// Pending is implemented by a Store that files a new workspace's lowercased name
+// under its ID for searches to check directly, and its grams later, many
+// workspaces at a time. On bbolt a creation then writes one key at the end of one
+// bucket where its ~25 grams would each dirty a page of their own; the batch files
+// them together, sharing the pages the names' common grams land on. A pending
+// workspace has no gram entries; Put, Drop, Search and Check know both places.
+type Pending interface {
+	// PendingName returns the lowercased name filed under id, if any.
+	PendingName(id string) (lower string, ok bool, err error)
+	// SetPending files lower under id; DeletePending removes id's entry.
+	SetPending(id, lower string) error
+	DeletePending(id string) error
+	// NextPending returns the first entry after the given ID, in ID order; ok is
+	// false past the last.
+	NextPending(after string) (id, lower string, ok bool, err error)
+	// PendingFull reports that the entries are to be filed in the gram index now.
+	PendingFull() (bool, error)
 }
 
 // Records reads workspaces: a backend's storage.Reader has both methods.
@@ -124,16 +144,16 @@ func Put(s Store, old *workspace.Workspace, w workspace.Workspace) error {
 		}
 		return add(s, w)
 	}
-	was, is := uniques(*old), uniques(w)
-	for _, u := range was {
-		if !slices.Contains(is, u) {
+	had, has := uniques(*old), uniques(w)
+	for _, u := range had {
+		if !slices.Contains(has, u) {
 			if err := s.DeleteOwner(uniqueIndex(u[0]), u[1]); err != nil {
 				return err
 			}
 		}
 	}
-	for _, u := range is {
-		if !slices.Contains(was, u) {
+	for _, u := range has {
+		if !slices.Contains(had, u) {
 			if err := s.SetOwner(uniqueIndex(u[0]), u[1], w.ID); err != nil {
 				return err
 			}
@@ -147,10 +167,19 @@ func Put(s Store, old *workspace.Workspace, w workspace.Workspace) error {
 			return err
 		}
 	}
-	if old.Name == w.Name {
+	was, is := strings.ToLower(old.Name), strings.ToLower(w.Name)
+	if was == is {
 		return nil
 	}
-	gone, added := diff(Grams(*old), Grams(w))
+	if p, ok := s.(Pending); ok {
+		if _, pending, err := p.PendingName(w.ID); err != nil || pending {
+			if err != nil {
+				return err
+			}
+			return p.SetPending(w.ID, is) // its grams are not filed yet
+		}
+	}
+	gone, added := diff(indexkeys.Grams(was), indexkeys.Grams(is))
 	if err := unpostGrams(s, gone, w.ID); err != nil {
 		return err
 	}
@@ -167,7 +196,52 @@ func add(s Store, w workspace.Workspace) error {
 	if err := s.Post(Status, string(w.Status), w.ID); err != nil {
 		return err
 	}
-	return postGrams(s, Grams(w), w.ID)
+	p, ok := s.(Pending)
+	if !ok {
+		return postGrams(s, Grams(w), w.ID)
+	}
+	if err := p.SetPending(w.ID, strings.ToLower(w.Name)); err != nil {
+		return err
+	}
+	if full, err := p.PendingFull(); err != nil || !full {
+		return err
+	}
+	return FilePending(s)
+}
+
+// eachPending walks p's entries in ID order, strictly after the given ID.
+func eachPending(p Pending, after string, fn func(id, lower string)) error {
+	for {
+		id, lower, ok, err := p.NextPending(after)
+		if err != nil || !ok {
+			return err
+		}
+		fn(id, lower)
+		after = id
+	}
+}
+
+// FilePending files the grams of every pending workspace and removes the pending
+// entries (see Pending); a Store without them has nothing to do.
+func FilePending(s Store) error {
+	p, ok := s.(Pending)
+	if !ok {
+		return nil
+	}
+	type entry struct{ id, lower string }
+	var all []entry
+	if err := eachPending(p, "", func(id, lower string) { all = append(all, entry{id, lower}) }); err != nil {
+		return err
+	}
+	for _, e := range all {
+		if err := postGrams(s, indexkeys.Grams(e.lower), e.id); err != nil {
+			return err
+		}
+		if err := p.DeletePending(e.id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func postGrams(s Store, grams []string, id string) error {
@@ -231,15 +305,24 @@ func Drop(s Store, w workspace.Workspace) error {
 	if err := s.Unpost(Status, string(w.Status), w.ID); err != nil {
 		return err
 	}
+	if p, ok := s.(Pending); ok {
+		if _, pending, err := p.PendingName(w.ID); err != nil || pending {
+			if err != nil {
+				return err
+			}
+			return p.DeletePending(w.ID)
+		}
+	}
 	return unpostGrams(s, Grams(w), w.ID)
 }
 
 // Search walks, in ID order and strictly after the given ID, every workspace that
 // matches q (see storage.WorkspaceSearcher). It intersects the posting lists of the
 // needle's rarest grams (and the status index) with indexkeys.Leapfrog, then checks
-// each candidate with q.Match. A needle shorter than indexkeys.GramLen with no
-// status filter has no index to use: it scans every workspace. r reads the
-// records (a backend's Reader).
+// each candidate with q.Match; the pending workspaces of a Pending store (no gram
+// entries yet) are checked by their filed names and joined in ID order. A needle
+// shorter than indexkeys.GramLen with no status filter has no index to use: it
+// scans every workspace. r reads the records (a backend's Reader).
 func Search(s Store, r Records, q storage.WorkspaceQuery, after string, fn func(workspace.Workspace) bool) error {
 	type list struct {
 		ix  Index
@@ -247,39 +330,102 @@ func Search(s Store, r Records, q storage.WorkspaceQuery, after string, fn func(
 		n   int64
 	}
 	var lists []list
-	for _, g := range indexkeys.NeedleGrams(q.NameContains) {
+	grams := indexkeys.NeedleGrams(q.NameContains)
+	none := false // some needle gram is in no posting list: only pending workspaces can match
+	for _, g := range grams {
 		n, err := s.GramCount(g)
 		if err != nil {
 			return err
 		}
 		if n <= 0 {
-			return nil // no workspace has this gram: nothing matches
+			none = true
+			break
 		}
 		lists = append(lists, list{Gram, g, n})
 	}
-	slices.SortFunc(lists, func(a, b list) int { return cmp.Compare(a.n, b.n) })
-	lists = lists[:min(len(lists), 4)] // the rarest few narrow enough; Match checks the rest
-	if q.Status != "" {
-		lists = append(lists, list{ix: Status, key: string(q.Status)})
+	// The pending workspaces whose name holds the needle, pulled in ID order as the
+	// indexed candidates pass them: a page that fills before them reads few.
+	var nextPending func() (string, bool, error)
+	if p, ok := s.(Pending); ok && len(grams) > 0 {
+		at := after
+		nextPending = func() (string, bool, error) {
+			for {
+				id, lower, ok, err := p.NextPending(at)
+				if err != nil || !ok {
+					return "", false, err
+				}
+				at = id
+				if strings.Contains(lower, q.NameContains) {
+					return id, true, nil
+				}
+			}
+		}
 	}
 	visit := func(w workspace.Workspace) bool { return !q.Match(w) || fn(w) }
-	if len(lists) == 0 {
-		return r.ScanWorkspaces(after, visit)
-	}
-	if len(lists) == 1 { // one list: walk it in order, no joining to do
-		return s.Walk(lists[0].ix, lists[0].key, after, func(id string) (bool, error) {
-			w, err := r.GetWorkspace(id)
-			return err == nil && visit(w), err
-		})
-	}
-	seek := func(i int, x string) (string, bool, error) { return s.Seek(lists[i].ix, lists[i].key, x) }
-	return indexkeys.Leapfrog(len(lists), after+"\x00", seek, func(id string) (bool, error) {
+	stopped := false
+	emit := func(id string) (bool, error) {
 		w, err := r.GetWorkspace(id)
 		if err != nil {
 			return false, err
 		}
-		return visit(w), nil
-	})
+		more := visit(w)
+		stopped = !more
+		return more, nil
+	}
+	// flush emits the pending candidates before id (every one for "").
+	var peek string
+	peeked := false
+	flush := func(id string) (bool, error) {
+		for nextPending != nil {
+			if !peeked {
+				var err error
+				if peek, peeked, err = nextPending(); err != nil {
+					return false, err
+				}
+				if !peeked {
+					nextPending = nil // none left
+					break
+				}
+			}
+			if id != "" && peek >= id {
+				break
+			}
+			peeked = false
+			if more, err := emit(peek); err != nil || !more {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	candidate := func(id string) (bool, error) {
+		if more, err := flush(id); err != nil || !more {
+			return false, err
+		}
+		return emit(id)
+	}
+	var err error
+	switch {
+	case none:
+	case len(lists) == 0 && q.Status == "":
+		return r.ScanWorkspaces(after, visit) // no index to use; pending workspaces are workspaces too
+	default:
+		slices.SortFunc(lists, func(a, b list) int { return cmp.Compare(a.n, b.n) })
+		lists = lists[:min(len(lists), 4)] // the rarest few narrow enough; Match checks the rest
+		if q.Status != "" {
+			lists = append(lists, list{ix: Status, key: string(q.Status)})
+		}
+		if len(lists) == 1 { // one list: walk it in order, no joining to do
+			err = s.Walk(lists[0].ix, lists[0].key, after, candidate)
+		} else {
+			seek := func(i int, x string) (string, bool, error) { return s.Seek(lists[i].ix, lists[i].key, x) }
+			err = indexkeys.Leapfrog(len(lists), after+"\x00", seek, candidate)
+		}
+	}
+	if err != nil || stopped {
+		return err
+	}
+	_, err = flush("")
+	return err
 }
 
 // Check compares the indexes with the workspaces each walks: every workspace has
@@ -295,11 +441,25 @@ func Check(s Store, each func(fn func(workspace.Workspace) bool) error) ([]strin
 	want := map[Index]map[string]string{Slug: {}, ExternalID: {}, Deleted: {}} // key -> ID
 	posts := map[Index]map[string]bool{Status: {}, Gram: {}}                   // key \x00 ID
 	counts := map[string]int64{}
+	pending := map[string]string{} // ID -> the lowercased name filed, for a Pending store
+	p, hasPending := s.(Pending)
+	if hasPending {
+		if err := eachPending(p, "", func(id, lower string) { pending[id] = lower }); err != nil {
+			return nil, err
+		}
+	}
 	err := each(func(w workspace.Workspace) bool {
 		for _, u := range uniques(w) {
 			want[uniqueIndex(u[0])][u[1]] = w.ID
 		}
 		posts[Status][string(w.Status)+"\x00"+w.ID] = true
+		if lower, ok := pending[w.ID]; ok { // its grams are not filed yet: its name is
+			if lower != strings.ToLower(w.Name) {
+				report("pending names: workspace %q is filed as %q, its name is %q", w.ID, lower, w.Name)
+			}
+			delete(pending, w.ID)
+			return true
+		}
 		for _, g := range Grams(w) {
 			posts[Gram][g+"\x00"+w.ID] = true
 			counts[g]++
@@ -308,6 +468,9 @@ func Check(s Store, each func(fn func(workspace.Workspace) bool) error) ([]strin
 	})
 	if err != nil {
 		return nil, err
+	}
+	for _, id := range slices.Sorted(maps.Keys(pending)) {
+		report("pending names: %q is filed, but no workspace has that ID", id)
 	}
 	for _, ix := range []Index{Slug, ExternalID, Deleted} {
 		seen := 0

@@ -2,7 +2,9 @@ package wsindex
 
 import (
 	"errors"
+	"fmt"
 	"maps"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"sort"
@@ -345,5 +347,114 @@ func TestPutWritesOnlyWhatChanges(t *testing.T) {
 				t.Errorf("indexes after the update differ from filing it afresh:\n got %+v\nwant %+v", s.mapStore, fresh)
 			}
 		})
+	}
+}
+
+// pendingStore is a mapStore that keeps new names pending (see Pending) until
+// batch of them wait.
+type pendingStore struct {
+	*mapStore
+	pending map[string]string
+	batch   int
+}
+
+func (p *pendingStore) PendingName(id string) (string, bool, error) {
+	lower, ok := p.pending[id]
+	return lower, ok, nil
+}
+func (p *pendingStore) SetPending(id, lower string) error { p.pending[id] = lower; return nil }
+func (p *pendingStore) DeletePending(id string) error     { delete(p.pending, id); return nil }
+func (p *pendingStore) PendingFull() (bool, error)        { return len(p.pending) >= p.batch, nil }
+func (p *pendingStore) NextPending(after string) (string, string, bool, error) {
+	for _, id := range slices.Sorted(maps.Keys(p.pending)) {
+		if id > after {
+			return id, p.pending[id], true, nil
+		}
+	}
+	return "", "", false, nil
+}
+
+// With names pending and filed in batches, every search still answers what a scan
+// of the workspaces does, from every starting point and stopping early, and Check
+// finds nothing, after each of a fixed random sequence of creations, renames
+// (pending and filed ones), status changes and purges.
+func TestPendingNamesSearchAndCheck(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(7, 8)) // fixed seed: the same sequence every run
+	names := []string{"Acme Corp", "acme labs", "Globex", "Initech Acme", "Umbrella", "Ünïcode Äcme", "Acme"}
+	needles := []string{"acm", "acme", "acme c", "lab", "obe", "äcme", "zzz", "me"}
+	statuses := []workspace.Status{"", workspace.Active, workspace.Inactive, workspace.Deleted}
+	for _, batch := range []int{1, 3, 1000} {
+		ps := &pendingStore{mapStore: newMapStore(), pending: map[string]string{}, batch: batch}
+		f := &fixture{s: ps.mapStore, ws: map[string]workspace.Workspace{}}
+		put := func(w workspace.Workspace) {
+			t.Helper()
+			var old *workspace.Workspace
+			if o, ok := f.ws[w.ID]; ok {
+				old = &o
+			}
+			if err := Put(ps, old, w); err != nil {
+				t.Fatal(err)
+			}
+			f.ws[w.ID] = w
+		}
+		for step := 0; step < 150; step++ {
+			id := fmt.Sprintf("ws_%03d", rng.IntN(40))
+			w, exists := f.ws[id]
+			switch op := rng.IntN(5); {
+			case !exists:
+				put(workspace.Workspace{ID: id, Slug: "s" + id, Name: names[rng.IntN(len(names))], Status: workspace.Active, CreatedAt: t0})
+			case op == 0:
+				if err := Drop(ps, w); err != nil {
+					t.Fatal(err)
+				}
+				delete(f.ws, id)
+			case op == 1:
+				w.Status = statuses[1+rng.IntN(3)]
+				if w.Status == workspace.Deleted {
+					w.DeletedAt = t0.Add(time.Duration(step) * time.Second)
+				}
+				put(w)
+			default:
+				w.Name = names[rng.IntN(len(names))]
+				put(w)
+			}
+			if lines, err := Check(ps, f.each); err != nil || len(lines) > 0 {
+				t.Fatalf("batch %d, step %d: Check = %q, %v", batch, step, lines, err)
+			}
+			for _, needle := range needles {
+				for _, st := range statuses {
+					q := storage.WorkspaceQuery{NameContains: needle, Status: st}
+					var want []string
+					_ = f.each(func(w workspace.Workspace) bool {
+						if q.Match(w) {
+							want = append(want, w.ID)
+						}
+						return true
+					})
+					for _, after := range []string{"", "ws_010", "ws_025"} {
+						var got []string
+						if err := Search(ps, f, q, after, func(w workspace.Workspace) bool { got = append(got, w.ID); return true }); err != nil {
+							t.Fatal(err)
+						}
+						var wantAfter []string
+						for _, id := range want {
+							if id > after {
+								wantAfter = append(wantAfter, id)
+							}
+						}
+						if !slices.Equal(got, wantAfter) {
+							t.Fatalf("batch %d, step %d: search %+v after %q = %q, want %q (pending %v)", batch, step, q, after, got, wantAfter, ps.pending)
+						}
+					}
+					// Stopping after the first match stops.
+					var first []string
+					_ = Search(ps, f, q, "", func(w workspace.Workspace) bool { first = append(first, w.ID); return false })
+					if len(want) > 0 && !slices.Equal(first, want[:1]) || len(want) == 0 && len(first) > 0 {
+						t.Fatalf("batch %d, step %d: search %+v stopped at %q, want the first of %q", batch, step, q, first, want)
+					}
+				}
+			}
+		}
 	}
 }
