@@ -207,6 +207,14 @@ func (x *wsIndexes) NextPending(after string) (string, string, bool, error) {
 	return x.pendingAt, strings.TrimPrefix(string(v), pendingMark), true, nil
 }
 
+// PendingFull counts the entries with a cursor, which sees this transaction's
+// writes (a bucket's Stats only counts what is committed): one transaction that
+// creates thousands of workspaces still files them every pendingBatch.
 func (x *wsIndexes) PendingFull() (bool, error) {
-	return x.btx.Bucket(bWsPending).Stats().KeyN >= pendingBatch, nil
+	c := x.btx.Bucket(bWsPending).Cursor()
+	n := 0
+	for k, _ := c.First(); k != nil && n < pendingBatch; k, _ = c.Next() {
+		n++
+	}
+	return n >= pendingBatch, nil
 }

@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,5 +74,57 @@ func TestCheckFindsWorkspaceIndexDamage(t *testing.T) {
 				t.Errorf("Check = %q, %v; want a line about the %s", lines, err, c.want)
 			}
 		})
+	}
+}
+
+// However many workspaces one transaction creates, fewer than pendingBatch wait
+// with their names pending afterwards, and every one is found by name.
+func TestPendingNamesFiledInBatches(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s, err := Open(filepath.Join(t.TempDir(), "t.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 300
+	err = s.Update(ctx, func(tx storage.ReadWriter) error {
+		for i := range n {
+			w := workspace.Workspace{ID: fmt.Sprintf("ws_%04d", i), Slug: fmt.Sprintf("s%04d", i), Name: fmt.Sprintf("Acme %04d", i),
+				Status: workspace.Active, CreatedAt: t0}
+			if err := tx.CreateWorkspace(w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pending int
+	if err := s.db.View(func(btx *bbolt.Tx) error { pending = btx.Bucket(bWsPending).Stats().KeyN; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if pending != n%pendingBatch {
+		t.Errorf("%d names pending after %d creations, want %d", pending, n, n%pendingBatch)
+	}
+	if lines, err := s.Check(ctx); err != nil || len(lines) != 0 {
+		t.Fatalf("Check = %q, %v", lines, err)
+	}
+	err = s.View(ctx, func(r storage.Reader) error {
+		for _, i := range []int{0, 127, 128, 255, 256, 299} {
+			var got []string
+			q := storage.WorkspaceQuery{NameContains: fmt.Sprintf("acme %04d", i)}
+			if err := r.(storage.WorkspaceSearcher).SearchWorkspaces(q, "", func(w workspace.Workspace) bool { got = append(got, w.ID); return true }); err != nil {
+				return err
+			}
+			if want := fmt.Sprintf("ws_%04d", i); len(got) != 1 || got[0] != want {
+				t.Errorf("search %q = %q, want [%s]", q.NameContains, got, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
