@@ -3,6 +3,7 @@ package bolt_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -242,5 +243,47 @@ func TestCorruptRecordIsAnErrorNotAPanic(t *testing.T) {
 	err = s.View(context.Background(), func(tx storage.Reader) error { _, err := tx.GetUser("a"); return err })
 	if !errors.Is(err, storage.ErrCorrupt) {
 		t.Errorf("got %v, want ErrCorrupt", err)
+	}
+}
+
+// Check runs beside writers: bbolt's page check reads the list of free pages that
+// every commit changes, so it must not run beside a commit (the race detector
+// caught it in a server verifying itself while serving).
+func TestCheckBesideWriters(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t).(*bolt.Store)
+	defer s.Close()
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			err := s.Update(ctx, func(tx storage.ReadWriter) error {
+				u := member.User{ID: fmt.Sprintf("u%05d", i%50), Email: fmt.Sprintf("u%05d@example.com", i%50), Name: strings.Repeat("n", 500+i%7)}
+				if i < 50 {
+					return tx.CreateUser(u)
+				}
+				return tx.ReplaceUser(u)
+			})
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	for range 5 {
+		lines, err := s.Check(ctx)
+		if err != nil || len(lines) > 0 {
+			t.Errorf("Check beside writers = %q, %v", lines, err)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
