@@ -23,9 +23,9 @@ var _ storage.Checker = (*Store)(nil)
 // bbolt's page check reads the file's list of free pages, which every commit
 // changes, without a lock of its own: beside a committing writer it races (and can
 // fail on a map written while it is read). So it runs in a write transaction that
-// is rolled back, and writers wait for it: about 5 s per 100,000 workspaces on a
-// 2-core VM, a minute at 1,000,000. The record and index checks then run in a read
-// transaction beside them.
+// is rolled back, and writers wait for it: seconds at 100,000 workspaces, 57 s for
+// a 4.9 GB file of 1,000,000 on a 2-core VM. The record and index checks then run in
+// a read transaction beside them.
 func (s *Store) Check(ctx context.Context) ([]string, error) {
 	if s.closed.Load() {
 		return nil, storage.ErrClosed
