@@ -22,16 +22,7 @@ import (
 // returned success is there, and that Verify finds nothing.
 func checkSurvivors(t *testing.T, url, schema string, created []string) {
 	t.Helper()
-	s, err := postgres.Open(ctx, url, postgres.Options{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	m, err := tenancy.New(s, tenancy.Options{SecretKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, _ := openManager(t, url, schema)
 	for _, id := range created {
 		if _, err := m.GetWorkspace(ctx, tenancy.System(), id); err != nil {
 			t.Errorf("workspace %s was created (success returned) but is gone: %v", id, err)

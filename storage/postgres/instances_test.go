@@ -28,18 +28,27 @@ func instances(t *testing.T, n int) ([]*tenancy.Manager, []*postgres.Store) {
 	var ms []*tenancy.Manager
 	var ss []*postgres.Store
 	for range n {
-		s, err := postgres.Open(ctx, url, postgres.Options{Schema: schema})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := tenancy.New(s, tenancy.Options{SecretKey: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = m.Close(); _ = s.Close() })
+		m, s := openManager(t, url, schema)
 		ms, ss = append(ms, m), append(ss, s)
 	}
 	return ms, ss
+}
+
+// openManager opens a store on schema with the default options and a Manager on
+// it, both closed when the test ends.
+func openManager(t *testing.T, url, schema string) (*tenancy.Manager, *postgres.Store) {
+	t.Helper()
+	s, err := postgres.Open(ctx, url, postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := tenancy.New(s, tenancy.Options{SecretKey: key})
+	if err != nil {
+		_ = s.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close(); _ = s.Close() })
+	return m, s
 }
 
 func verify(t *testing.T, m *tenancy.Manager) {

@@ -140,16 +140,7 @@ func TestPortableSchema(t *testing.T) {
 // Authenticate read one row; Check reports a row that disagrees with its sources.
 func TestMemberDecisionColumns(t *testing.T) {
 	url, schema := pgtest.Schema(t)
-	s, err := postgres.Open(ctx, url, postgres.Options{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	m, err := tenancy.New(s, tenancy.Options{SecretKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, s := openManager(t, url, schema)
 	for _, id := range []string{"own", "ed"} {
 		if _, err := m.RegisterUser(ctx, tenancy.System(), tenancy.NewUser{ID: id, Email: id + "@example.com"}); err != nil {
 			t.Fatal(err)
