@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/google/btree"
-
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/storage"
 	"github.com/tenancykit/tenancy/storage/internal/wsindex"
@@ -29,7 +27,7 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 		}
 	}
 	// A unique index must map each record's key to its ID, and nothing else.
-	unique := func(name string, idx *btree.BTreeG[item[string]], keysOf func(yield func(key, id string))) {
+	unique := func(name string, idx *tree[item[string]], keysOf func(yield func(key, id string))) {
 		seen := 0
 		keysOf(func(key, id string) {
 			seen++
@@ -41,7 +39,7 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 			report("%s: %d entries for %d records", name, idx.Len(), seen)
 		}
 	}
-	unique("user emails", snap.userEmail, func(yield func(string, string)) {
+	unique("user emails", &snap.userEmail, func(yield func(string, string)) {
 		snap.users.Ascend(func(it item[member.User]) bool { yield(it.val.Email, it.key); return true })
 	})
 	// The workspace indexes, as every backend that keeps them checks them.
@@ -52,14 +50,14 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 	for _, l := range lines {
 		report("%s", l)
 	}
-	unique("invitation hashes", snap.invHash, func(yield func(string, string)) {
+	unique("invitation hashes", &snap.invHash, func(yield func(string, string)) {
 		snap.invs.Ascend(func(it item[member.Invitation]) bool { yield(string(it.val.SecretHash), it.key); return true })
 	})
-	unique("token hashes", snap.tokHash, func(yield func(string, string)) {
+	unique("token hashes", &snap.tokHash, func(yield func(string, string)) {
 		snap.toks.Ascend(func(it item[token.Token]) bool { yield(string(it.val.Hash), it.key); return true })
 	})
 	// Child indexes must list exactly the records' parents.
-	child := func(name string, idx *btree.BTreeG[pair[none]], pairsOf func(yield func(a, b string))) {
+	child := func(name string, idx *tree[pair[none]], pairsOf func(yield func(a, b string))) {
 		seen := 0
 		pairsOf(func(a, b string) {
 			seen++
@@ -71,13 +69,13 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 			report("%s: %d entries for %d records", name, idx.Len(), seen)
 		}
 	}
-	child("memberships by user", snap.userWs, func(yield func(string, string)) {
+	child("memberships by user", &snap.userWs, func(yield func(string, string)) {
 		snap.members.Ascend(func(p pair[memberRec]) bool { yield(p.b, p.a); return true })
 	})
-	child("invitations by workspace", snap.invWs, func(yield func(string, string)) {
+	child("invitations by workspace", &snap.invWs, func(yield func(string, string)) {
 		snap.invs.Ascend(func(it item[member.Invitation]) bool { yield(it.val.WorkspaceID, it.key); return true })
 	})
-	child("tokens by workspace", snap.tokWs, func(yield func(string, string)) {
+	child("tokens by workspace", &snap.tokWs, func(yield func(string, string)) {
 		snap.toks.Ascend(func(it item[token.Token]) bool {
 			if it.val.WorkspaceID != "" {
 				yield(it.val.WorkspaceID, it.key)
@@ -85,10 +83,10 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 			return true
 		})
 	})
-	child("tokens by user", snap.tokUser, func(yield func(string, string)) {
+	child("tokens by user", &snap.tokUser, func(yield func(string, string)) {
 		snap.toks.Ascend(func(it item[token.Token]) bool { yield(it.val.UserID, it.key); return true })
 	})
-	child("events by workspace", snap.evtWs, func(yield func(string, string)) {
+	child("events by workspace", &snap.evtWs, func(yield func(string, string)) {
 		snap.events.Ascend(func(it item[storage.Event]) bool {
 			if it.val.WorkspaceID != "" {
 				yield(it.val.WorkspaceID, it.key)

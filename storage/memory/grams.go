@@ -2,41 +2,65 @@ package memory
 
 import (
 	"slices"
+	"sort"
 	"strings"
 	"unicode/utf8"
 )
 
-// postings is one name gram's posting list in a snapshot: the IDs of the
-// workspaces whose lowercased name holds the gram, ascending.
+// The name-gram index: for each gram of the lowercased names, the IDs of the
+// workspaces that have it, ascending.
 //
-// A B-tree of (gram, ID) pairs made every creation copy a root-to-leaf path for
-// each of a name's ~25 grams, which was most of what a creation cost and most of
-// what the collector scanned. These lists are cheaper for the two things that
-// happen most, and still correct for the rest:
+// A creation files ~25 grams. Keeping each gram's list as a value of the
+// snapshot's copy-on-write hash index made every one of those a copy of a map
+// shard and of its directories, which was most of what a creation cost and most
+// of what the collector scanned. So the common write leaves the snapshot's map
+// alone:
 //
-//   - Appending (a new workspace: the Manager draws its ID inside the write, so
-//     IDs reach the store in the order they grow) writes into the backing
-//     array's spare capacity. A snapshot reads only its own ids[:len], and a
-//     list's later versions on one backing array only grow, so the slot written
-//     is past what any published snapshot can see, and a rolled-back writer's
-//     slot is simply written again. Anything else (an ID that sorts earlier, a
-//     compaction) builds a new array, which older snapshots never share: correct,
-//     but a copy of the list.
-//   - Removing (a rename, a purge) leaves the entry and counts it dead. An entry
-//     is live while its workspace exists and its lowercased name holds the gram,
-//     which is what the workspace record says, so readers skip dead entries by
-//     looking, and need no tombstone. When half the list is dead, the list is
-//     rebuilt from its live entries: a removal costs O(1) amortized, not a copy
-//     of a list that can hold every workspace.
+//   - A gram's IDs are an appendLog shared by every snapshot that holds it, and a
+//     new workspace's ID is appended to it in place (the Manager draws IDs inside
+//     the write, so they reach the store in the order they grow).
+//   - Anything else builds a new log that only the writer's snapshot points to
+//     (an ID that sorts before the end, a compaction), or changes the snapshot's
+//     handle on the log (postings: a removal, a revival, a first entry). These
+//     are the rare writes, and they cost what they did before.
+//   - Removing (a rename, a purge) leaves the entry and counts it dead in the
+//     snapshot's handle. An entry is live while its workspace's lowercased name
+//     holds the gram, which is what the snapshot's workspace record says, so
+//     readers skip dead entries by looking, and need no tombstone. When half the
+//     list is dead it is rebuilt from its live entries: a removal costs O(1)
+//     amortized, not a copy of a list that can hold every workspace.
 //
 // wsindex calls Post only for a gram a workspace gains and Unpost only for one it
-// loses, so the dead count is exact: GramCount is len(ids) - dead.
+// loses, so the dead count is exact: GramCount is the visible length minus dead.
+
+// postings is a snapshot's handle on one gram's list: the shared log of IDs and
+// how many of the entries this snapshot sees are dead.
 type postings struct {
-	ids  []string
+	list *appendLog[string]
 	dead int
 }
 
-func (p postings) live() int { return len(p.ids) - p.dead }
+// gramView returns the snapshot's handle on g's list and the entries it sees, live
+// and dead.
+func (s *snapshot) gramView(g string) (postings, []logEntry[string]) {
+	p, ok := s.grams.get(g)
+	if !ok {
+		return p, nil
+	}
+	return p, p.list.view(s.stamp)
+}
+
+// gramCount is the number of live entries of g's list in the snapshot.
+func (s *snapshot) gramCount(g string) int {
+	p, v := s.gramView(g)
+	return len(v) - p.dead
+}
+
+// searchID finds id in a view: its index, or where it would be inserted.
+func searchID(v []logEntry[string], id string) (int, bool) {
+	i := sort.Search(len(v), func(i int) bool { return v[i].val >= id })
+	return i, i < len(v) && v[i].val == id
+}
 
 // hasGram reports whether workspace id, as this snapshot holds it, has gram g (a
 // tagged key of indexkeys.Grams: its first byte is the length tag).
@@ -74,40 +98,51 @@ func lowerASCII(c byte) byte {
 
 // postGram adds id to gram g's list.
 func (s *snapshot) postGram(g, id string) {
-	p, _ := s.grams.get(g)
-	i, found := slices.BinarySearch(p.ids, id)
+	p, v := s.gramView(g)
+	// A new workspace's ID sorts after every other: look at the end first, which
+	// spares the common append a binary search through a long list.
+	i, found := len(v), false
+	if len(v) > 0 && v[len(v)-1].val >= id {
+		i, found = searchID(v, id)
+	}
 	switch {
 	case found: // a dead entry of this workspace (renamed away and back, or purged and recreated): live again
 		p.dead--
-	case i == len(p.ids):
-		p.ids = append(p.ids, id) // past every published snapshot's end: see postings
+		s.grams.set(g, p)
+	case p.list == nil:
+		s.grams.set(g, postings{list: newAppendLog([]string{id}, 3)})
+	case i == len(v) && s.undo != nil && p.list.whole(v):
+		p.list.push(id, s.stamp, s.undo) // the writer sees the whole log: append in place
 	default:
-		ids := make([]string, 0, len(p.ids)+1+len(p.ids)/4)
-		ids = append(append(append(ids, p.ids[:i]...), id), p.ids[i:]...)
-		p.ids = ids
+		ids := make([]string, 0, len(v)+1)
+		for j := range v[:i] {
+			ids = append(ids, v[j].val)
+		}
+		ids = append(ids, id)
+		for j := range v[i:] {
+			ids = append(ids, v[i+j].val)
+		}
+		s.grams.set(g, postings{list: newAppendLog(ids, len(ids)/4), dead: p.dead})
 	}
-	s.grams.set(g, p)
 }
 
 // unpostGram removes id from gram g's list. Workspace id may still show g in this
 // transaction (its record is written after its indexes), so it is counted dead by
 // name, not by looking.
 func (s *snapshot) unpostGram(g, id string) {
-	p, ok := s.grams.get(g)
-	if !ok {
-		return
-	}
-	if _, found := slices.BinarySearch(p.ids, id); !found {
+	p, v := s.gramView(g)
+	if _, found := searchID(v, id); !found {
 		return
 	}
 	p.dead++
-	if p.dead*2 <= len(p.ids) {
+	if p.dead*2 <= len(v) {
 		s.grams.set(g, p)
 		return
 	}
-	ids := make([]string, 0, p.live()+p.live()/4)
-	for _, x := range p.ids {
-		if x != id && s.hasGram(x, g) {
+	live := len(v) - p.dead
+	ids := make([]string, 0, live)
+	for j := range v {
+		if x := v[j].val; x != id && s.hasGram(x, g) {
 			ids = append(ids, x)
 		}
 	}
@@ -115,16 +150,16 @@ func (s *snapshot) unpostGram(g, id string) {
 		s.grams.del(g)
 		return
 	}
-	s.grams.set(g, postings{ids: ids})
+	s.grams.set(g, postings{list: newAppendLog(ids, live/4)})
 }
 
 // seekGram returns the first live ID at or after from in g's list.
 func (s *snapshot) seekGram(g, from string) (string, bool) {
-	p, _ := s.grams.get(g)
-	i, _ := slices.BinarySearch(p.ids, from)
-	for ; i < len(p.ids); i++ {
-		if p.dead == 0 || s.hasGram(p.ids[i], g) {
-			return p.ids[i], true
+	p, v := s.gramView(g)
+	i, _ := searchID(v, from)
+	for ; i < len(v); i++ {
+		if p.dead == 0 || s.hasGram(v[i].val, g) {
+			return v[i].val, true
 		}
 	}
 	return "", false
@@ -132,16 +167,16 @@ func (s *snapshot) seekGram(g, from string) (string, bool) {
 
 // walkGram calls fn with each live ID of g's list after the given one, in order.
 func (s *snapshot) walkGram(g, after string, fn func(string) (bool, error)) error {
-	p, _ := s.grams.get(g)
-	i, found := slices.BinarySearch(p.ids, after)
+	p, v := s.gramView(g)
+	i, found := searchID(v, after)
 	if found {
 		i++
 	}
-	for ; i < len(p.ids); i++ {
-		if p.dead > 0 && !s.hasGram(p.ids[i], g) {
+	for ; i < len(v); i++ {
+		if p.dead > 0 && !s.hasGram(v[i].val, g) {
 			continue
 		}
-		if more, err := fn(p.ids[i]); err != nil || !more {
+		if more, err := fn(v[i].val); err != nil || !more {
 			return err
 		}
 	}

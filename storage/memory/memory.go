@@ -22,8 +22,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/btree"
-
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
@@ -37,6 +35,7 @@ import (
 // Store is an in-memory storage.Storage. The zero value is not usable: call New.
 type Store struct {
 	mu     sync.Mutex // held by the one writer
+	stamp  uint64     // the last write transaction's stamp (see gramList); under mu
 	root   atomic.Pointer[snapshot]
 	closed atomic.Bool
 }
@@ -83,11 +82,23 @@ func (s *Store) update(fn func(storage.ReadWriter) error) ([]func(), error) {
 	if s.closed.Load() {
 		return nil, storage.ErrClosed
 	}
-	tx := &writeTx{snapshot: s.root.Load().clone()}
-	defer func() { tx.done = true }()
+	s.stamp++
+	var appended []undoer
+	tx := &writeTx{snapshot: s.root.Load().clone(s.stamp, &appended)}
+	committed := false
+	defer func() {
+		tx.done = true
+		if !committed { // an error or a panic: the shared gram lists lose this writer's entries
+			for i := len(appended) - 1; i >= 0; i-- {
+				appended[i].undo()
+			}
+		}
+	}()
 	if err := fn(tx); err != nil {
 		return nil, err
 	}
+	tx.undo = nil
+	committed = true
 	s.root.Store(tx.snapshot)
 	return tx.commits, nil
 }
@@ -132,31 +143,37 @@ const degree = 16
 
 // snapshot is one state of the store. A committed snapshot is never modified.
 type snapshot struct {
-	users     *btree.BTreeG[item[member.User]]
-	userEmail *btree.BTreeG[item[string]]
-	ws        *btree.BTreeG[item[workspace.Workspace]]
-	wsSlug    *btree.BTreeG[item[string]]
-	wsExt     *btree.BTreeG[item[string]]
-	members   *btree.BTreeG[pair[memberRec]] // (workspace, user)
-	userWs    *btree.BTreeG[pair[none]]      // (user, workspace)
-	invs      *btree.BTreeG[item[member.Invitation]]
-	invHash   *btree.BTreeG[item[string]]
-	invWs     *btree.BTreeG[pair[none]] // (workspace, invitation)
-	toks      *btree.BTreeG[item[token.Token]]
-	tokHash   *btree.BTreeG[item[string]]
-	tokWs     *btree.BTreeG[pair[none]] // (workspace, token)
-	tokUser   *btree.BTreeG[pair[none]] // (user, token)
-	events    *btree.BTreeG[item[storage.Event]]
-	evtWs     *btree.BTreeG[pair[none]] // (workspace, event)
-	counters  *btree.BTreeG[item[int64]]
-	settings  *btree.BTreeG[item[[]byte]]
-	deleted   *btree.BTreeG[item[string]] // indexkeys.DeletedKey -> workspace ID
-	wsStatus  *btree.BTreeG[pair[none]]   // (status, workspace)
-	consumers *btree.BTreeG[item[storage.Consumer]]
-	hooks     *btree.BTreeG[item[webhook.Endpoint]]
-	hookWs    *btree.BTreeG[pair[none]]            // (workspace or "", endpoint)
-	attempts  *btree.BTreeG[pair[webhook.Attempt]] // (endpoint, attempt)
-	evtSeq    uint64                               // the last event's sequence number
+	users     tree[item[member.User]]
+	userEmail tree[item[string]]
+	ws        tree[item[workspace.Workspace]]
+	wsSlug    tree[item[string]]
+	wsExt     tree[item[string]]
+	members   tree[pair[memberRec]] // (workspace, user)
+	userWs    tree[pair[none]]      // (user, workspace)
+	invs      tree[item[member.Invitation]]
+	invHash   tree[item[string]]
+	invWs     tree[pair[none]] // (workspace, invitation)
+	toks      tree[item[token.Token]]
+	tokHash   tree[item[string]]
+	tokWs     tree[pair[none]] // (workspace, token)
+	tokUser   tree[pair[none]] // (user, token)
+	events    tree[item[storage.Event]]
+	evtWs     tree[pair[none]] // (workspace, event)
+	counters  tree[item[int64]]
+	settings  tree[item[[]byte]]
+	deleted   tree[item[string]] // indexkeys.DeletedKey -> workspace ID
+	wsStatus  tree[pair[none]]   // (status, workspace)
+	consumers tree[item[storage.Consumer]]
+	hooks     tree[item[webhook.Endpoint]]
+	hookWs    tree[pair[none]]            // (workspace or "", endpoint)
+	attempts  tree[pair[webhook.Attempt]] // (endpoint, attempt)
+	evtSeq    uint64                      // the last event's sequence number
+
+	// stamp is the stamp of the transaction that wrote this snapshot: which gram
+	// list entries it sees (see gramList). undo is set only in a writer's snapshot:
+	// the in-place appends to take back if it rolls back.
+	stamp uint64
+	undo  *[]undoer
 
 	// Hash indexes for the point lookups on the Authorize path; they share their
 	// records with the trees above.
@@ -167,7 +184,7 @@ type snapshot struct {
 	tokByHash  hindex[hashKey, *token.Token]
 
 	// The name-search index: each gram of the lowercased names, and the workspaces
-	// that have it (see postings).
+	// that have it (see gramList).
 	grams hindex[string, postings]
 }
 
@@ -228,8 +245,8 @@ func fromNanos(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-func newTree[V any]() *btree.BTreeG[item[V]]  { return btree.NewG(degree, lessItem[V]) }
-func newPairs[V any]() *btree.BTreeG[pair[V]] { return btree.NewG(degree, lessPair[V]) }
+func newTree[V any]() tree[item[V]]  { return newTreeOf(lessItem[V]) }
+func newPairs[V any]() tree[pair[V]] { return newTreeOf(lessPair[V]) }
 
 func newSnapshot() *snapshot {
 	seed := maphash.MakeSeed()
@@ -252,17 +269,17 @@ func newSnapshot() *snapshot {
 
 // clone returns a writable copy. btree's Clone is lazy: nodes are copied only when
 // the clone writes to them, and the original stays untouched for its readers.
-func (s *snapshot) clone() *snapshot {
-	return &snapshot{
-		users: s.users.Clone(), userEmail: s.userEmail.Clone(),
-		ws: s.ws.Clone(), wsSlug: s.wsSlug.Clone(), wsExt: s.wsExt.Clone(),
-		members: s.members.Clone(), userWs: s.userWs.Clone(),
-		invs: s.invs.Clone(), invHash: s.invHash.Clone(), invWs: s.invWs.Clone(),
-		toks: s.toks.Clone(), tokHash: s.tokHash.Clone(), tokWs: s.tokWs.Clone(), tokUser: s.tokUser.Clone(),
-		events: s.events.Clone(), evtWs: s.evtWs.Clone(),
-		counters: s.counters.Clone(), settings: s.settings.Clone(), deleted: s.deleted.Clone(), evtSeq: s.evtSeq,
-		wsStatus: s.wsStatus.Clone(), grams: s.grams.forWrite(),
-		consumers: s.consumers.Clone(), hooks: s.hooks.Clone(), hookWs: s.hookWs.Clone(), attempts: s.attempts.Clone(),
+func (s *snapshot) clone(stamp uint64, undo *[]undoer) *snapshot {
+	return &snapshot{stamp: stamp, undo: undo,
+		users: s.users.clone(stamp, undo), userEmail: s.userEmail.clone(stamp, undo),
+		ws: s.ws.clone(stamp, undo), wsSlug: s.wsSlug.clone(stamp, undo), wsExt: s.wsExt.clone(stamp, undo),
+		members: s.members.clone(stamp, undo), userWs: s.userWs.clone(stamp, undo),
+		invs: s.invs.clone(stamp, undo), invHash: s.invHash.clone(stamp, undo), invWs: s.invWs.clone(stamp, undo),
+		toks: s.toks.clone(stamp, undo), tokHash: s.tokHash.clone(stamp, undo), tokWs: s.tokWs.clone(stamp, undo), tokUser: s.tokUser.clone(stamp, undo),
+		events: s.events.clone(stamp, undo), evtWs: s.evtWs.clone(stamp, undo),
+		counters: s.counters.clone(stamp, undo), settings: s.settings.clone(stamp, undo), deleted: s.deleted.clone(stamp, undo), evtSeq: s.evtSeq,
+		wsStatus: s.wsStatus.clone(stamp, undo), grams: s.grams.forWrite(),
+		consumers: s.consumers.clone(stamp, undo), hooks: s.hooks.clone(stamp, undo), hookWs: s.hookWs.clone(stamp, undo), attempts: s.attempts.clone(stamp, undo),
 		userByID: s.userByID.forWrite(), wsByID: s.wsByID.forWrite(), memberByID: s.memberByID.forWrite(),
 		tokByID: s.tokByID.forWrite(), tokByHash: s.tokByHash.forWrite(),
 	}
@@ -270,7 +287,7 @@ func (s *snapshot) clone() *snapshot {
 
 func notFound(kind, key string) error { return fmt.Errorf("%s %q: %w", kind, key, storage.ErrNotFound) }
 
-func get[V any](t *btree.BTreeG[item[V]], kind, key string) (V, error) {
+func get[V any](t *tree[item[V]], kind, key string) (V, error) {
 	it, ok := t.Get(item[V]{key: key})
 	if !ok {
 		var zero V
@@ -280,7 +297,7 @@ func get[V any](t *btree.BTreeG[item[V]], kind, key string) (V, error) {
 }
 
 // scan walks t in key order from just after 'after'.
-func scan[V any](t *btree.BTreeG[item[V]], after string, fn func(V) bool) {
+func scan[V any](t *tree[item[V]], after string, fn func(V) bool) {
 	t.AscendGreaterOrEqual(item[V]{key: after}, func(it item[V]) bool {
 		if it.key == after {
 			return true
@@ -290,7 +307,7 @@ func scan[V any](t *btree.BTreeG[item[V]], after string, fn func(V) bool) {
 }
 
 // scanChildren walks the b-keys of one a-key of an index, from just after 'after'.
-func scanChildren(t *btree.BTreeG[pair[none]], a, after string, fn func(b string) bool) {
+func scanChildren(t *tree[pair[none]], a, after string, fn func(b string) bool) {
 	t.AscendGreaterOrEqual(pair[none]{a: a, b: after}, func(p pair[none]) bool {
 		if p.a != a {
 			return false
@@ -312,7 +329,7 @@ func (s *snapshot) GetUser(id string) (member.User, error) {
 }
 
 func (s *snapshot) GetUserByEmail(email string) (member.User, error) {
-	id, err := get(s.userEmail, "user email", email)
+	id, err := get(&s.userEmail, "user email", email)
 	if err != nil {
 		return member.User{}, err
 	}
@@ -320,7 +337,7 @@ func (s *snapshot) GetUserByEmail(email string) (member.User, error) {
 }
 
 func (s *snapshot) ScanUsers(after string, fn func(member.User) bool) error {
-	scan(s.users, after, fn)
+	scan(&s.users, after, fn)
 	return nil
 }
 
@@ -329,7 +346,7 @@ var _ storage.SuspendedUserScanner = (*snapshot)(nil)
 // ScanSuspendedUsers walks the suspended users. A memory store lives in one
 // process, so a walk of every user, at start-up only, is its index.
 func (s *snapshot) ScanSuspendedUsers(fn func(member.User) bool) error {
-	scan(s.users, "", func(u member.User) bool { return !u.Suspended() || fn(u) })
+	scan(&s.users, "", func(u member.User) bool { return !u.Suspended() || fn(u) })
 	return nil
 }
 
@@ -341,7 +358,7 @@ func (s *snapshot) GetWorkspace(id string) (workspace.Workspace, error) {
 }
 
 func (s *snapshot) GetWorkspaceBySlug(slug string) (workspace.Workspace, error) {
-	id, err := get(s.wsSlug, "workspace slug", slug)
+	id, err := get(&s.wsSlug, "workspace slug", slug)
 	if err != nil {
 		return workspace.Workspace{}, err
 	}
@@ -349,7 +366,7 @@ func (s *snapshot) GetWorkspaceBySlug(slug string) (workspace.Workspace, error) 
 }
 
 func (s *snapshot) GetWorkspaceByExternalID(ext string) (workspace.Workspace, error) {
-	id, err := get(s.wsExt, "workspace external ID", ext)
+	id, err := get(&s.wsExt, "workspace external ID", ext)
 	if err != nil {
 		return workspace.Workspace{}, err
 	}
@@ -357,7 +374,7 @@ func (s *snapshot) GetWorkspaceByExternalID(ext string) (workspace.Workspace, er
 }
 
 func (s *snapshot) ScanWorkspaces(after string, fn func(workspace.Workspace) bool) error {
-	scan(s.ws, after, func(w workspace.Workspace) bool { return fn(w.Clone()) })
+	scan(&s.ws, after, func(w workspace.Workspace) bool { return fn(w.Clone()) })
 	return nil
 }
 
@@ -383,7 +400,7 @@ func (s *snapshot) ScanMembers(wsID, after string, fn func(member.Member) bool) 
 
 func (s *snapshot) ScanUserMemberships(userID, after string, fn func(member.Member) bool) error {
 	var err error
-	scanChildren(s.userWs, userID, after, func(wsID string) bool {
+	scanChildren(&s.userWs, userID, after, func(wsID string) bool {
 		var m member.Member
 		if m, err = s.GetMember(wsID, userID); err != nil {
 			return false
@@ -399,22 +416,22 @@ func (s *snapshot) ScanAllMembers(fn func(member.Member) bool) error {
 }
 
 func (s *snapshot) ScanAllInvitations(after string, fn func(member.Invitation) bool) error {
-	scan(s.invs, after, func(i member.Invitation) bool { return fn(i.Clone()) })
+	scan(&s.invs, after, func(i member.Invitation) bool { return fn(i.Clone()) })
 	return nil
 }
 
 func (s *snapshot) ScanTokens(after string, fn func(token.Token) bool) error {
-	scan(s.toks, after, func(t token.Token) bool { return fn(t.Clone()) })
+	scan(&s.toks, after, func(t token.Token) bool { return fn(t.Clone()) })
 	return nil
 }
 
 func (s *snapshot) GetInvitation(id string) (member.Invitation, error) {
-	inv, err := get(s.invs, "invitation", id)
+	inv, err := get(&s.invs, "invitation", id)
 	return inv.Clone(), err
 }
 
 func (s *snapshot) GetInvitationByHash(hash []byte) (member.Invitation, error) {
-	id, err := get(s.invHash, "invitation hash", string(hash))
+	id, err := get(&s.invHash, "invitation hash", string(hash))
 	if err != nil {
 		return member.Invitation{}, notFound("invitation", "by hash")
 	}
@@ -422,7 +439,7 @@ func (s *snapshot) GetInvitationByHash(hash []byte) (member.Invitation, error) {
 }
 
 func (s *snapshot) ScanInvitations(wsID, after string, fn func(member.Invitation) bool) error {
-	return s.scanIndexed(s.invWs, wsID, after, func(id string) (bool, error) {
+	return s.scanIndexed(&s.invWs, wsID, after, func(id string) (bool, error) {
 		inv, err := s.GetInvitation(id)
 		return err == nil && fn(inv), err
 	})
@@ -450,14 +467,14 @@ func (s *snapshot) GetTokenByHash(hash []byte) (token.Token, error) {
 }
 
 func (s *snapshot) ScanWorkspaceTokens(wsID, after string, fn func(token.Token) bool) error {
-	return s.scanTokens(s.tokWs, wsID, after, fn)
+	return s.scanTokens(&s.tokWs, wsID, after, fn)
 }
 
 func (s *snapshot) ScanUserTokens(userID, after string, fn func(token.Token) bool) error {
-	return s.scanTokens(s.tokUser, userID, after, fn)
+	return s.scanTokens(&s.tokUser, userID, after, fn)
 }
 
-func (s *snapshot) scanTokens(idx *btree.BTreeG[pair[none]], parent, after string, fn func(token.Token) bool) error {
+func (s *snapshot) scanTokens(idx *tree[pair[none]], parent, after string, fn func(token.Token) bool) error {
 	return s.scanIndexed(idx, parent, after, func(id string) (bool, error) {
 		t, err := s.GetToken(id)
 		return err == nil && fn(t), err
@@ -465,7 +482,7 @@ func (s *snapshot) scanTokens(idx *btree.BTreeG[pair[none]], parent, after strin
 }
 
 // scanIndexed walks the children of parent in idx, stopping at the first error.
-func (s *snapshot) scanIndexed(idx *btree.BTreeG[pair[none]], parent, after string, fn func(id string) (bool, error)) error {
+func (s *snapshot) scanIndexed(idx *tree[pair[none]], parent, after string, fn func(id string) (bool, error)) error {
 	var err error
 	scanChildren(idx, parent, after, func(id string) bool {
 		var more bool
@@ -483,13 +500,13 @@ func (s *snapshot) FeedHead() (string, error) {
 }
 
 func (s *snapshot) ScanEvents(after string, fn func(storage.Event) bool) error {
-	scan(s.events, after, func(e storage.Event) bool { return fn(e.Clone()) })
+	scan(&s.events, after, func(e storage.Event) bool { return fn(e.Clone()) })
 	return nil
 }
 
 func (s *snapshot) ScanWorkspaceEvents(wsID, after string, fn func(storage.Event) bool) error {
-	return s.scanIndexed(s.evtWs, wsID, after, func(id string) (bool, error) {
-		e, err := get(s.events, "event", id)
+	return s.scanIndexed(&s.evtWs, wsID, after, func(id string) (bool, error) {
+		e, err := get(&s.events, "event", id)
 		return err == nil && fn(e.Clone()), err
 	})
 }
@@ -560,7 +577,7 @@ func (t *writeTx) check() error {
 }
 
 // checkUnique reports whether key is free for id in idx, without writing.
-func checkUnique(idx *btree.BTreeG[item[string]], index, key, id string) error {
+func checkUnique(idx *tree[item[string]], index, key, id string) error {
 	if old, ok := idx.Get(item[string]{key: key}); ok && *old.val != id {
 		return storage.Conflict(index)
 	}
@@ -568,7 +585,7 @@ func checkUnique(idx *btree.BTreeG[item[string]], index, key, id string) error {
 }
 
 // setIndex points a unique index entry at id.
-func setIndex(idx *btree.BTreeG[item[string]], key, id string) {
+func setIndex(idx *tree[item[string]], key, id string) {
 	idx.ReplaceOrInsert(item[string]{key: key, val: &id})
 }
 
@@ -596,13 +613,13 @@ func (t *writeTx) putUser(u member.User) error {
 	if err := storage.CheckKeys("user", []string{u.ID, u.Email}); err != nil {
 		return err
 	}
-	if err := checkUnique(t.userEmail, storage.IndexUserEmail, u.Email, u.ID); err != nil {
+	if err := checkUnique(&t.userEmail, storage.IndexUserEmail, u.Email, u.ID); err != nil {
 		return err
 	}
 	if old, ok := t.users.Get(item[member.User]{key: u.ID}); ok && old.val.Email != u.Email {
 		t.userEmail.Delete(item[string]{key: old.val.Email})
 	}
-	setIndex(t.userEmail, u.Email, u.ID)
+	setIndex(&t.userEmail, u.Email, u.ID)
 	t.users.ReplaceOrInsert(item[member.User]{key: u.ID, val: &u})
 	t.userByID.set(u.ID, &u)
 	return nil
@@ -672,10 +689,10 @@ func (t *writeTx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {
 	}
 	t.wsByID.del(id)
 	var users, invs, toks, evts []string
-	scanChildren2(t.members, id, func(user string) { users = append(users, user) })
-	scanChildren(t.invWs, id, "", func(c string) bool { invs = append(invs, c); return true })
-	scanChildren(t.tokWs, id, "", func(c string) bool { toks = append(toks, c); return true })
-	scanChildren(t.evtWs, id, "", func(c string) bool { evts = append(evts, c); return true })
+	scanChildren2(&t.members, id, func(user string) { users = append(users, user) })
+	scanChildren(&t.invWs, id, "", func(c string) bool { invs = append(invs, c); return true })
+	scanChildren(&t.tokWs, id, "", func(c string) bool { toks = append(toks, c); return true })
+	scanChildren(&t.evtWs, id, "", func(c string) bool { evts = append(evts, c); return true })
 	for _, u := range users {
 		t.members.Delete(pair[memberRec]{a: id, b: u})
 		t.userWs.Delete(pair[none]{a: u, b: id})
@@ -701,7 +718,7 @@ func (t *writeTx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {
 }
 
 // scanChildren2 lists the b-keys of one a-key of the members tree.
-func scanChildren2(t *btree.BTreeG[pair[memberRec]], a string, fn func(b string)) {
+func scanChildren2(t *tree[pair[memberRec]], a string, fn func(b string)) {
 	t.AscendGreaterOrEqual(pair[memberRec]{a: a}, func(p pair[memberRec]) bool {
 		if p.a != a {
 			return false
@@ -778,14 +795,14 @@ func (t *writeTx) putInvitation(inv member.Invitation) error {
 	if err := storage.CheckKeys("invitation", []string{inv.ID, inv.WorkspaceID}, inv.SecretHash); err != nil {
 		return err
 	}
-	if err := checkUnique(t.invHash, storage.IndexInvitationHash, string(inv.SecretHash), inv.ID); err != nil {
+	if err := checkUnique(&t.invHash, storage.IndexInvitationHash, string(inv.SecretHash), inv.ID); err != nil {
 		return err
 	}
 	if old, ok := t.invs.Get(item[member.Invitation]{key: inv.ID}); ok {
 		t.invHash.Delete(item[string]{key: string(old.val.SecretHash)})
 		t.invWs.Delete(pair[none]{a: old.val.WorkspaceID, b: inv.ID})
 	}
-	setIndex(t.invHash, string(inv.SecretHash), inv.ID)
+	setIndex(&t.invHash, string(inv.SecretHash), inv.ID)
 	t.invWs.ReplaceOrInsert(pair[none]{a: inv.WorkspaceID, b: inv.ID})
 	inv = inv.Clone()
 	t.invs.ReplaceOrInsert(item[member.Invitation]{key: inv.ID, val: &inv})
@@ -829,13 +846,13 @@ func (t *writeTx) putToken(tok token.Token) error {
 	if err := storage.CheckKeys("token", []string{tok.ID, tok.UserID}, tok.Hash); err != nil {
 		return err
 	}
-	if err := checkUnique(t.tokHash, storage.IndexTokenHash, string(tok.Hash), tok.ID); err != nil {
+	if err := checkUnique(&t.tokHash, storage.IndexTokenHash, string(tok.Hash), tok.ID); err != nil {
 		return err
 	}
 	if old, ok := t.toks.Get(item[token.Token]{key: tok.ID}); ok {
 		t.dropTokenIndexes(*old.val)
 	}
-	setIndex(t.tokHash, string(tok.Hash), tok.ID)
+	setIndex(&t.tokHash, string(tok.Hash), tok.ID)
 	if tok.WorkspaceID != "" {
 		t.tokWs.ReplaceOrInsert(pair[none]{a: tok.WorkspaceID, b: tok.ID})
 	}

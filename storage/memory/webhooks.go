@@ -8,11 +8,11 @@ import (
 // Consumers.
 
 func (s *snapshot) GetConsumer(name string) (storage.Consumer, error) {
-	return get(s.consumers, "consumer", name)
+	return get(&s.consumers, "consumer", name)
 }
 
 func (s *snapshot) ScanConsumers(after string, fn func(storage.Consumer) bool) error {
-	scan(s.consumers, after, fn)
+	scan(&s.consumers, after, fn)
 	return nil
 }
 
@@ -54,17 +54,17 @@ func (t *writeTx) DeleteConsumer(name string) error {
 // Webhooks.
 
 func (s *snapshot) GetWebhook(id string) (webhook.Endpoint, error) {
-	e, err := get(s.hooks, "webhook", id)
+	e, err := get(&s.hooks, "webhook", id)
 	return e.Clone(), err
 }
 
 func (s *snapshot) ScanWebhooks(after string, fn func(webhook.Endpoint) bool) error {
-	scan(s.hooks, after, func(e webhook.Endpoint) bool { return fn(e.Clone()) })
+	scan(&s.hooks, after, func(e webhook.Endpoint) bool { return fn(e.Clone()) })
 	return nil
 }
 
 func (s *snapshot) ScanWorkspaceWebhooks(workspaceID, after string, fn func(webhook.Endpoint) bool) error {
-	return s.scanIndexed(s.hookWs, workspaceID, after, func(id string) (bool, error) {
+	return s.scanIndexed(&s.hookWs, workspaceID, after, func(id string) (bool, error) {
 		e, err := s.GetWebhook(id)
 		return err == nil && fn(e), err
 	})

@@ -1,8 +1,6 @@
 package memory
 
 import (
-	"github.com/google/btree"
-
 	"github.com/tenancykit/tenancy/storage/internal/wsindex"
 	"github.com/tenancykit/tenancy/workspace"
 )
@@ -14,18 +12,18 @@ type wsIndexes struct{ s *snapshot }
 
 var _ wsindex.Store = wsIndexes{}
 
-func (x wsIndexes) unique(ix wsindex.Index) *btree.BTreeG[item[string]] {
+func (x wsIndexes) unique(ix wsindex.Index) *tree[item[string]] {
 	switch ix {
 	case wsindex.ExternalID:
-		return x.s.wsExt
+		return &x.s.wsExt
 	case wsindex.Deleted:
-		return x.s.deleted
+		return &x.s.deleted
 	}
-	return x.s.wsSlug
+	return &x.s.wsSlug
 }
 
 // status is the status index's tree; the gram index lives in x.s.grams.
-func (x wsIndexes) status() *btree.BTreeG[pair[none]] { return x.s.wsStatus }
+func (x wsIndexes) status() *tree[pair[none]] { return &x.s.wsStatus }
 
 func (x wsIndexes) Owner(ix wsindex.Index, key string) (string, bool, error) {
 	if it, ok := x.unique(ix).Get(item[string]{key: key}); ok {
@@ -83,8 +81,7 @@ func (x wsIndexes) Walk(ix wsindex.Index, key, after string, fn func(string) (bo
 
 // GramCount is the number of live entries in the gram's list.
 func (x wsIndexes) GramCount(g string) (int64, error) {
-	p, _ := x.s.grams.get(g)
-	return int64(p.live()), nil
+	return int64(x.s.gramCount(g)), nil
 }
 
 // AddGramCount does nothing: a list's live length is its count, kept by Post and
@@ -111,8 +108,7 @@ func (x wsIndexes) Each(ix wsindex.Index, fn func(key, id string) bool) error {
 
 func (x wsIndexes) EachGramCount(fn func(string, int64) bool) error {
 	for _, g := range x.s.gramKeys() {
-		p, _ := x.s.grams.get(g)
-		if !fn(g, int64(p.live())) {
+		if !fn(g, int64(x.s.gramCount(g))) {
 			break
 		}
 	}
