@@ -2,7 +2,6 @@ package memory
 
 import (
 	"slices"
-	"sort"
 	"strings"
 	"unicode/utf8"
 )
@@ -58,8 +57,15 @@ func (s *snapshot) gramCount(g string) int {
 
 // searchID finds id in a view: its index, or where it would be inserted.
 func searchID(v []logEntry[string], id string) (int, bool) {
-	i := sort.Search(len(v), func(i int) bool { return v[i].val >= id })
-	return i, i < len(v) && v[i].val == id
+	lo, hi := 0, len(v) // written out: a search runs one per needle gram per candidate
+	for lo < hi {
+		if m := int(uint(lo+hi) >> 1); v[m].val < id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(v) && v[lo].val == id
 }
 
 // hasGram reports whether workspace id, as this snapshot holds it, has gram g (a
