@@ -10,109 +10,144 @@ import (
 // a lookup here is one hash and one map probe, which keeps Authorize in the hundreds
 // of nanoseconds.
 //
-// The index is split into 4096 shards, each an ordinary map, under a two-level
-// directory of 64 x 64. A committed snapshot never changes; a writer copies the top
-// directory (512 bytes) on its first write, a leaf directory (512 bytes) and a shard
-// (n/4096 entries) on its first write to them. A write never copies the whole index,
-// and a rollback is dropping the copies.
+// The index is split into 4096 shards, each an ordinary map, under three levels of
+// 16-way directories. A committed snapshot never changes; a writer copies the
+// directories on the path to a shard (three of about 140 bytes) and the shard
+// itself (n/4096 entries) on its first write to them, and marks what it copied
+// with its stamp, so later writes to them in the same transaction write in place.
+// A write never copies the whole index, and a rollback is dropping the copies.
+// Two levels of 64 copied 1 KB of directory per write, most of a creation's
+// allocation once the gram lists and tree tails stopped copying.
 type hindex[K comparable, V any] struct {
-	seed maphash.Seed
-	top  *[fanout]*leaf[K, V]
-	// Set only in a writer's snapshot: what it already owns.
-	own *owned
+	seed  maphash.Seed
+	top   *hdir[hdir[hleaf[K, V]]]
+	stamp uint64 // set in a writer's snapshot: its transaction's stamp
 }
 
-const fanout = 64
+const fanout = 16
 
-type leaf[K comparable, V any] [fanout]map[K]V
+// hdir is a directory level; a nil child has no entries. stamp is the writer that
+// made this copy (0: built empty).
+type hdir[C any] struct {
+	stamp uint64
+	kids  [fanout]*C
+}
 
-type owned struct {
-	top    bool
-	leaves [fanout]bool
-	shards [fanout]uint64 // bit j of word i: shard j of leaf i
+// hleaf holds 16 shards; owned marks the ones the writer of stamp copied already.
+type hleaf[K comparable, V any] struct {
+	stamp uint64
+	owned uint16
+	maps  [fanout]map[K]V
 }
 
 func newHindex[K comparable, V any](seed maphash.Seed) hindex[K, V] {
-	top := new([fanout]*leaf[K, V])
-	for i := range top {
-		top[i] = new(leaf[K, V])
-	}
-	return hindex[K, V]{seed: seed, top: top}
+	return hindex[K, V]{seed: seed, top: new(hdir[hdir[hleaf[K, V]]])}
 }
 
-func (h *hindex[K, V]) slot(k K) (int, int) {
+func (h *hindex[K, V]) slot(k K) (int, int, int) {
 	x := maphash.Comparable(h.seed, k)
-	return int(x % fanout), int((x / fanout) % fanout)
+	return int(x % fanout), int(x / fanout % fanout), int(x / (fanout * fanout) % fanout)
 }
 
 func (h *hindex[K, V]) get(k K) (V, bool) {
-	i, j := h.slot(k)
-	v, ok := h.top[i][j][k]
-	return v, ok
+	i, j, l := h.slot(k)
+	if mid := h.top.kids[i]; mid != nil {
+		if leaf := mid.kids[j]; leaf != nil {
+			v, ok := leaf.maps[l][k]
+			return v, ok
+		}
+	}
+	var zero V
+	return zero, false
 }
 
-// forWrite returns a copy of h that a writer may modify.
-func (h hindex[K, V]) forWrite() hindex[K, V] {
-	h.own = nil
+// forWrite returns a copy of h that the writer of stamp may modify.
+func (h hindex[K, V]) forWrite(stamp uint64) hindex[K, V] {
+	h.stamp = stamp
 	return h
 }
 
-// shard returns shard (i, j), copied first if this writer does not own it yet.
-func (h *hindex[K, V]) shard(i, j int) map[K]V {
-	if h.own == nil {
-		h.own = new(owned)
-	}
-	if !h.own.top {
+// shard returns shard (i, j, l), copying what the writer does not own yet.
+func (h *hindex[K, V]) shard(i, j, l int) map[K]V {
+	if h.top.stamp != h.stamp {
 		t := *h.top
-		h.top, h.own.top = &t, true
+		t.stamp, h.top = h.stamp, &t
 	}
-	if !h.own.leaves[i] {
-		l := *h.top[i]
-		h.top[i], h.own.leaves[i] = &l, true
+	mid := h.top.kids[i]
+	switch {
+	case mid == nil:
+		mid = &hdir[hleaf[K, V]]{stamp: h.stamp}
+		h.top.kids[i] = mid
+	case mid.stamp != h.stamp:
+		c := *mid
+		c.stamp, mid = h.stamp, &c
+		h.top.kids[i] = mid
 	}
-	if h.own.shards[i]&(1<<j) == 0 {
-		if old := h.top[i][j]; old != nil {
-			h.top[i][j] = maps.Clone(old) // copies the table whole, cheaper than re-inserting
+	leaf := mid.kids[j]
+	switch {
+	case leaf == nil:
+		leaf = &hleaf[K, V]{stamp: h.stamp}
+		mid.kids[j] = leaf
+	case leaf.stamp != h.stamp:
+		c := *leaf
+		c.stamp, c.owned, leaf = h.stamp, 0, &c
+		mid.kids[j] = leaf
+	}
+	if leaf.owned&(1<<l) == 0 {
+		if old := leaf.maps[l]; old != nil {
+			leaf.maps[l] = maps.Clone(old) // copies the table whole, cheaper than re-inserting
 		} else {
-			h.top[i][j] = make(map[K]V, 1)
+			leaf.maps[l] = make(map[K]V, 1)
 		}
-		h.own.shards[i] |= 1 << j
+		leaf.owned |= 1 << l
 	}
-	return h.top[i][j]
+	return leaf.maps[l]
 }
 
 func (h *hindex[K, V]) set(k K, v V) {
-	i, j := h.slot(k)
-	h.shard(i, j)[k] = v
+	h.shard(h.slot(k))[k] = v
 }
 
 func (h *hindex[K, V]) del(k K) {
-	i, j := h.slot(k)
-	if _, ok := h.top[i][j][k]; ok {
-		delete(h.shard(i, j), k)
+	if _, ok := h.get(k); ok {
+		delete(h.shard(h.slot(k)), k)
+	}
+}
+
+// each calls fn with every entry, in no particular order, until it returns false.
+func (h *hindex[K, V]) each(fn func(K, V) bool) {
+	for _, mid := range h.top.kids {
+		if mid == nil {
+			continue
+		}
+		for _, leaf := range mid.kids {
+			if leaf == nil {
+				continue
+			}
+			for _, m := range leaf.maps {
+				for k, v := range m {
+					if !fn(k, v) {
+						return
+					}
+				}
+			}
+		}
 	}
 }
 
 // len counts the entries: for checks, not for hot paths.
 func (h *hindex[K, V]) len() int {
 	n := 0
-	for _, l := range h.top {
-		for _, m := range l {
-			n += len(m)
-		}
-	}
-	return n
-}
-
-// each calls fn with every entry, in no particular order, until it returns false.
-func (h *hindex[K, V]) each(fn func(K, V) bool) {
-	for _, l := range h.top {
-		for _, m := range l {
-			for k, v := range m {
-				if !fn(k, v) {
-					return
+	for _, mid := range h.top.kids {
+		if mid != nil {
+			for _, leaf := range mid.kids {
+				if leaf != nil {
+					for _, m := range leaf.maps {
+						n += len(m)
+					}
 				}
 			}
 		}
 	}
+	return n
 }

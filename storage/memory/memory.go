@@ -278,10 +278,10 @@ func (s *snapshot) clone(stamp uint64, undo *[]undoer) *snapshot {
 		toks: s.toks.clone(stamp, undo), tokHash: s.tokHash.clone(stamp, undo), tokWs: s.tokWs.clone(stamp, undo), tokUser: s.tokUser.clone(stamp, undo),
 		events: s.events.clone(stamp, undo), evtWs: s.evtWs.clone(stamp, undo),
 		counters: s.counters.clone(stamp, undo), settings: s.settings.clone(stamp, undo), deleted: s.deleted.clone(stamp, undo), evtSeq: s.evtSeq,
-		wsStatus: s.wsStatus.clone(stamp, undo), grams: s.grams.forWrite(),
+		wsStatus: s.wsStatus.clone(stamp, undo), grams: s.grams.forWrite(stamp),
 		consumers: s.consumers.clone(stamp, undo), hooks: s.hooks.clone(stamp, undo), hookWs: s.hookWs.clone(stamp, undo), attempts: s.attempts.clone(stamp, undo),
-		userByID: s.userByID.forWrite(), wsByID: s.wsByID.forWrite(), memberByID: s.memberByID.forWrite(),
-		tokByID: s.tokByID.forWrite(), tokByHash: s.tokByHash.forWrite(),
+		userByID: s.userByID.forWrite(stamp), wsByID: s.wsByID.forWrite(stamp), memberByID: s.memberByID.forWrite(stamp),
+		tokByID: s.tokByID.forWrite(stamp), tokByHash: s.tokByHash.forWrite(stamp),
 	}
 }
 
