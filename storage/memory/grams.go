@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"github.com/tenancykit/tenancy/storage/internal/indexkeys"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -39,10 +40,39 @@ type postings struct {
 	dead int
 }
 
+// gramKey is a tagged gram of indexkeys.Grams packed into a word: its length in
+// the top byte, its bytes below. Hashing and comparing a word is cheaper than a
+// string, a map shard of words is cheaper to copy, and the collector has no
+// pointers to follow in it.
+type gramKey uint64
+
+// maxGramKey is the longest tagged gram a gramKey holds.
+const maxGramKey = 7
+
+// The longest tagged gram indexkeys makes must fit (a compile error otherwise).
+const _ = uint(maxGramKey - (indexkeys.LongGramLen + 1))
+
+func packGram(g string) gramKey {
+	k := uint64(min(len(g), maxGramKey)) << 56
+	for i := 0; i < len(g) && i < maxGramKey; i++ {
+		k |= uint64(g[i]) << (8 * (6 - i))
+	}
+	return gramKey(k)
+}
+
+func (k gramKey) String() string {
+	n := int(k >> 56)
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(k >> (8 * (6 - i)))
+	}
+	return string(b)
+}
+
 // gramView returns the snapshot's handle on g's list and the entries it sees, live
 // and dead.
 func (s *snapshot) gramView(g string) (postings, []logEntry[string]) {
-	p, ok := s.grams.get(g)
+	p, ok := s.grams.get(packGram(g))
 	if !ok {
 		return p, nil
 	}
@@ -114,9 +144,9 @@ func (s *snapshot) postGram(g, id string) {
 	switch {
 	case found: // a dead entry of this workspace (renamed away and back, or purged and recreated): live again
 		p.dead--
-		s.grams.set(g, p)
+		s.grams.set(packGram(g), p)
 	case p.list == nil:
-		s.grams.set(g, postings{list: newAppendLog([]string{id}, 3)})
+		s.grams.set(packGram(g), postings{list: newAppendLog([]string{id}, 3)})
 	case i == len(v) && s.undo != nil && p.list.whole(v):
 		p.list.push(id, s.stamp, s.undo) // the writer sees the whole log: append in place
 	default:
@@ -128,7 +158,7 @@ func (s *snapshot) postGram(g, id string) {
 		for j := range v[i:] {
 			ids = append(ids, v[i+j].val)
 		}
-		s.grams.set(g, postings{list: newAppendLog(ids, len(ids)/4), dead: p.dead})
+		s.grams.set(packGram(g), postings{list: newAppendLog(ids, len(ids)/4), dead: p.dead})
 	}
 }
 
@@ -142,7 +172,7 @@ func (s *snapshot) unpostGram(g, id string) {
 	}
 	p.dead++
 	if p.dead*2 <= len(v) {
-		s.grams.set(g, p)
+		s.grams.set(packGram(g), p)
 		return
 	}
 	live := len(v) - p.dead
@@ -153,10 +183,10 @@ func (s *snapshot) unpostGram(g, id string) {
 		}
 	}
 	if len(ids) == 0 {
-		s.grams.del(g)
+		s.grams.del(packGram(g))
 		return
 	}
-	s.grams.set(g, postings{list: newAppendLog(ids, live/4)})
+	s.grams.set(packGram(g), postings{list: newAppendLog(ids, live/4)})
 }
 
 // seekGram returns the first live ID at or after from in g's list.
@@ -192,7 +222,7 @@ func (s *snapshot) walkGram(g, after string, fn func(string) (bool, error)) erro
 // gramKeys returns every gram with a list, sorted: for the checks, not a hot path.
 func (s *snapshot) gramKeys() []string {
 	var keys []string
-	s.grams.each(func(g string, _ postings) bool { keys = append(keys, g); return true })
+	s.grams.each(func(k gramKey, _ postings) bool { keys = append(keys, k.String()); return true })
 	slices.Sort(keys)
 	return keys
 }

@@ -119,7 +119,7 @@ func TestGramPostingsKeepEverySnapshot(t *testing.T) {
 	}
 	// Every list ends compact enough: no more than half of it dead.
 	snap := s.root.Load()
-	snap.grams.each(func(g string, p postings) bool {
+	snap.grams.each(func(g gramKey, p postings) bool {
 		if n := len(p.list.view(snap.stamp)); p.dead*2 > n || n-p.dead <= 0 {
 			t.Errorf("gram %q: %d entries, %d dead", g, n, p.dead)
 		}
@@ -240,5 +240,22 @@ func TestGramPostingsReadersBesideTheWriter(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A packed gram must give back the gram it was packed from, and two grams one
+// key: the lists of different grams must never merge.
+func TestGramKeyRoundTrip(t *testing.T) {
+	grams := []string{"3acm", "3ac", "6acme c", "6\x00\x00\x00\x00\x00\x00", "6\xff\xff\xff\xff\xff\xff", "3\x00ab", "3ab\x00", "", "6ä c"}
+	seen := map[gramKey]string{}
+	for _, g := range grams {
+		k := packGram(g)
+		if got := k.String(); got != g {
+			t.Errorf("packGram(%q).String() = %q", g, got)
+		}
+		if other, dup := seen[k]; dup {
+			t.Errorf("%q and %q pack to one key", g, other)
+		}
+		seen[k] = g
 	}
 }

@@ -146,8 +146,6 @@ type snapshot struct {
 	users     tree[item[member.User]]
 	userEmail tree[item[string]]
 	ws        tree[item[workspace.Workspace]]
-	wsSlug    tree[item[string]]
-	wsExt     tree[item[string]]
 	members   tree[pair[memberRec]] // (workspace, user)
 	userWs    tree[pair[none]]      // (user, workspace)
 	invs      tree[item[member.Invitation]]
@@ -182,10 +180,14 @@ type snapshot struct {
 	memberByID hindex[memberKey, *memberRec]
 	tokByID    hindex[string, *token.Token]
 	tokByHash  hindex[hashKey, *token.Token]
+	// The workspace slug and external ID indexes: looked up by key only, and a
+	// hash index is cheaper to write than a B-tree path.
+	wsSlug hindex[string, string]
+	wsExt  hindex[string, string]
 
 	// The name-search index: each gram of the lowercased names, and the workspaces
 	// that have it (see gramList).
-	grams hindex[string, postings]
+	grams hindex[gramKey, postings]
 }
 
 type memberKey struct{ ws, user string }
@@ -255,13 +257,13 @@ func newSnapshot() *snapshot {
 		memberByID: newHindex[memberKey, *memberRec](seed),
 		tokByID:    newHindex[string, *token.Token](seed), tokByHash: newHindex[hashKey, *token.Token](seed),
 		users: newTree[member.User](), userEmail: newTree[string](),
-		ws: newTree[workspace.Workspace](), wsSlug: newTree[string](), wsExt: newTree[string](),
+		ws: newTree[workspace.Workspace](), wsSlug: newHindex[string, string](seed), wsExt: newHindex[string, string](seed),
 		members: newPairs[memberRec](), userWs: newPairs[none](),
 		invs: newTree[member.Invitation](), invHash: newTree[string](), invWs: newPairs[none](),
 		toks: newTree[token.Token](), tokHash: newTree[string](), tokWs: newPairs[none](), tokUser: newPairs[none](),
 		events: newTree[storage.Event](), evtWs: newPairs[none](),
 		counters: newTree[int64](), settings: newTree[[]byte](), deleted: newTree[string](),
-		wsStatus: newPairs[none](), grams: newHindex[string, postings](seed),
+		wsStatus: newPairs[none](), grams: newHindex[gramKey, postings](seed),
 		consumers: newTree[storage.Consumer](), hooks: newTree[webhook.Endpoint](), hookWs: newPairs[none](),
 		attempts: newPairs[webhook.Attempt](),
 	}
@@ -272,7 +274,7 @@ func newSnapshot() *snapshot {
 func (s *snapshot) clone(stamp uint64, undo *[]undoer) *snapshot {
 	return &snapshot{stamp: stamp, undo: undo,
 		users: s.users.clone(stamp, undo), userEmail: s.userEmail.clone(stamp, undo),
-		ws: s.ws.clone(stamp, undo), wsSlug: s.wsSlug.clone(stamp, undo), wsExt: s.wsExt.clone(stamp, undo),
+		ws: s.ws.clone(stamp, undo), wsSlug: s.wsSlug.forWrite(stamp), wsExt: s.wsExt.forWrite(stamp),
 		members: s.members.clone(stamp, undo), userWs: s.userWs.clone(stamp, undo),
 		invs: s.invs.clone(stamp, undo), invHash: s.invHash.clone(stamp, undo), invWs: s.invWs.clone(stamp, undo),
 		toks: s.toks.clone(stamp, undo), tokHash: s.tokHash.clone(stamp, undo), tokWs: s.tokWs.clone(stamp, undo), tokUser: s.tokUser.clone(stamp, undo),
@@ -358,17 +360,17 @@ func (s *snapshot) GetWorkspace(id string) (workspace.Workspace, error) {
 }
 
 func (s *snapshot) GetWorkspaceBySlug(slug string) (workspace.Workspace, error) {
-	id, err := get(&s.wsSlug, "workspace slug", slug)
-	if err != nil {
-		return workspace.Workspace{}, err
+	id, ok := s.wsSlug.get(slug)
+	if !ok {
+		return workspace.Workspace{}, notFound("workspace slug", slug)
 	}
 	return s.GetWorkspace(id)
 }
 
 func (s *snapshot) GetWorkspaceByExternalID(ext string) (workspace.Workspace, error) {
-	id, err := get(&s.wsExt, "workspace external ID", ext)
-	if err != nil {
-		return workspace.Workspace{}, err
+	id, ok := s.wsExt.get(ext)
+	if !ok {
+		return workspace.Workspace{}, notFound("workspace external ID", ext)
 	}
 	return s.GetWorkspace(id)
 }

@@ -12,33 +12,48 @@ type wsIndexes struct{ s *snapshot }
 
 var _ wsindex.Store = wsIndexes{}
 
-func (x wsIndexes) unique(ix wsindex.Index) *tree[item[string]] {
+// hashed returns the hash index that holds a unique index with no ordered scan
+// (slugs, external IDs: looked up by key, checked whole), or nil for the Deleted
+// index, a tree: the retention sweep reads it in time order.
+func (x wsIndexes) hashed(ix wsindex.Index) *hindex[string, string] {
 	switch ix {
+	case wsindex.Slug:
+		return &x.s.wsSlug
 	case wsindex.ExternalID:
 		return &x.s.wsExt
-	case wsindex.Deleted:
-		return &x.s.deleted
 	}
-	return &x.s.wsSlug
+	return nil
 }
 
 // status is the status index's tree; the gram index lives in x.s.grams.
 func (x wsIndexes) status() *tree[pair[none]] { return &x.s.wsStatus }
 
 func (x wsIndexes) Owner(ix wsindex.Index, key string) (string, bool, error) {
-	if it, ok := x.unique(ix).Get(item[string]{key: key}); ok {
+	if h := x.hashed(ix); h != nil {
+		id, ok := h.get(key)
+		return id, ok, nil
+	}
+	if it, ok := x.s.deleted.Get(item[string]{key: key}); ok {
 		return *it.val, true, nil
 	}
 	return "", false, nil
 }
 
 func (x wsIndexes) SetOwner(ix wsindex.Index, key, id string) error {
-	x.unique(ix).ReplaceOrInsert(item[string]{key: key, val: &id})
+	if h := x.hashed(ix); h != nil {
+		h.set(key, id)
+		return nil
+	}
+	x.s.deleted.ReplaceOrInsert(item[string]{key: key, val: &id})
 	return nil
 }
 
 func (x wsIndexes) DeleteOwner(ix wsindex.Index, key string) error {
-	x.unique(ix).Delete(item[string]{key: key})
+	if h := x.hashed(ix); h != nil {
+		h.del(key)
+		return nil
+	}
+	x.s.deleted.Delete(item[string]{key: key})
 	return nil
 }
 
@@ -100,8 +115,12 @@ func (x wsIndexes) Each(ix wsindex.Index, fn func(key, id string) bool) error {
 				break
 			}
 		}
+	case wsindex.Deleted:
+		x.s.deleted.Ascend(func(it item[string]) bool { return fn(it.key, *it.val) })
 	default:
-		x.unique(ix).Ascend(func(it item[string]) bool { return fn(it.key, *it.val) })
+		if h := x.hashed(ix); h != nil {
+			h.each(fn)
+		}
 	}
 	return nil
 }
