@@ -24,10 +24,9 @@ import (
 type appendLog[T any] struct {
 	cur atomic.Pointer[logCell[T]]
 	// What the current writer found before its first append here, to go back to
-	// if it rolls back: its stamp, the cell and its length. Only writers, under
-	// the store's lock, read or write these.
+	// if it rolls back: its stamp and the log's length. Only writers, under the
+	// store's lock, read or write these.
 	undoStamp uint64
-	undoCell  *logCell[T]
 	undoN     int64
 }
 
@@ -82,7 +81,7 @@ func (l *appendLog[T]) push(v T, stamp uint64, undo *[]undoer) {
 	c := l.cur.Load()
 	n := c.n.Load()
 	if l.undoStamp != stamp { // the writer's first append here
-		l.undoStamp, l.undoCell, l.undoN = stamp, c, n
+		l.undoStamp, l.undoN = stamp, n
 		*undo = append(*undo, l)
 	}
 	if int(n) == len(c.ents) {
@@ -100,10 +99,11 @@ func (l *appendLog[T]) push(v T, stamp uint64, undo *[]undoer) {
 	l.cur.Store(c)
 }
 
-// undo takes back the current writer's appends. Their slots stay as they are (a
-// reader that loaded the longer length may still read a stamp, which is past its
-// view) until a later append writes them with a later stamp.
+// undo takes back the current writer's appends by cutting the current cell back
+// to the length the writer found (a cell it grew into holds a copy of everything
+// before that). The slots stay as they are (a reader that loaded the longer
+// length may still read a stamp, which is past its view) until a later append
+// writes them with a later stamp.
 func (l *appendLog[T]) undo() {
-	l.undoCell.n.Store(l.undoN)
-	l.cur.Store(l.undoCell)
+	l.cur.Load().n.Store(l.undoN)
 }

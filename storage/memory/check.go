@@ -57,11 +57,11 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 		snap.toks.Ascend(func(it item[token.Token]) bool { yield(string(it.val.Hash), it.key); return true })
 	})
 	// Child indexes must list exactly the records' parents.
-	child := func(name string, idx *tree[pair[none]], pairsOf func(yield func(a, b string))) {
+	child := func(name string, idx *tree[duo], pairsOf func(yield func(a, b string))) {
 		seen := 0
 		pairsOf(func(a, b string) {
 			seen++
-			if !idx.Has(pair[none]{a: a, b: b}) {
+			if !idx.Has(duo{a: a, b: b}) {
 				report("%s: entry %s/%s is missing", name, a, b)
 			}
 		})

@@ -146,7 +146,8 @@ func (s *snapshot) postGram(g, id string) {
 		p.dead--
 		s.grams.set(packGram(g), p)
 	case p.list == nil:
-		s.grams.set(packGram(g), postings{list: newAppendLog([]string{id}, 3)})
+		// Most grams of a long name are its own: a list starts small.
+		s.grams.set(packGram(g), postings{list: newAppendLog([]string{id}, 1)})
 	case i == len(v) && s.undo != nil && p.list.whole(v):
 		p.list.push(id, s.stamp, s.undo) // the writer sees the whole log: append in place
 	default:

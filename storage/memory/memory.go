@@ -97,7 +97,9 @@ func (s *Store) update(fn func(storage.ReadWriter) error) ([]func(), error) {
 	if err := fn(tx); err != nil {
 		return nil, err
 	}
-	tx.undo = nil
+	// The snapshot's trees still point at the undo list: empty it, or the snapshot
+	// would keep every log this transaction appended to, flushed tails included.
+	appended, tx.undo = nil, nil
 	committed = true
 	s.root.Store(tx.snapshot)
 	return tx.commits, nil
@@ -137,7 +139,17 @@ func lessPair[V any](x, y pair[V]) bool {
 	return x.b < y.b
 }
 
-type none struct{}
+// duo is an entry of a child index: two strings, no value. A pair[struct{}]
+// would carry a nil pointer in every entry, and these indexes hold one entry per
+// membership, token and event.
+type duo struct{ a, b string }
+
+func lessDuo(x, y duo) bool {
+	if x.a != y.a {
+		return x.a < y.a
+	}
+	return x.b < y.b
+}
 
 const degree = 16
 
@@ -147,23 +159,23 @@ type snapshot struct {
 	userEmail tree[item[string]]
 	ws        tree[item[workspace.Workspace]]
 	members   tree[pair[memberRec]] // (workspace, user)
-	userWs    tree[pair[none]]      // (user, workspace)
+	userWs    tree[duo]             // (user, workspace)
 	invs      tree[item[member.Invitation]]
 	invHash   tree[item[string]]
-	invWs     tree[pair[none]] // (workspace, invitation)
+	invWs     tree[duo] // (workspace, invitation)
 	toks      tree[item[token.Token]]
 	tokHash   tree[item[string]]
-	tokWs     tree[pair[none]] // (workspace, token)
-	tokUser   tree[pair[none]] // (user, token)
+	tokWs     tree[duo] // (workspace, token)
+	tokUser   tree[duo] // (user, token)
 	events    tree[item[storage.Event]]
-	evtWs     tree[pair[none]] // (workspace, event)
+	evtWs     tree[duo] // (workspace, event)
 	counters  tree[item[int64]]
 	settings  tree[item[[]byte]]
 	deleted   tree[item[string]] // indexkeys.DeletedKey -> workspace ID
-	wsStatus  tree[pair[none]]   // (status, workspace)
+	wsStatus  tree[duo]          // (status, workspace)
 	consumers tree[item[storage.Consumer]]
 	hooks     tree[item[webhook.Endpoint]]
-	hookWs    tree[pair[none]]            // (workspace or "", endpoint)
+	hookWs    tree[duo]                   // (workspace or "", endpoint)
 	attempts  tree[pair[webhook.Attempt]] // (endpoint, attempt)
 	evtSeq    uint64                      // the last event's sequence number
 
@@ -249,6 +261,7 @@ func fromNanos(n int64) time.Time {
 
 func newTree[V any]() tree[item[V]]  { return newTreeOf(lessItem[V]) }
 func newPairs[V any]() tree[pair[V]] { return newTreeOf(lessPair[V]) }
+func newDuos() tree[duo]             { return newTreeOf(lessDuo) }
 
 func newSnapshot() *snapshot {
 	seed := maphash.MakeSeed()
@@ -258,13 +271,13 @@ func newSnapshot() *snapshot {
 		tokByID:    newHindex[string, *token.Token](seed), tokByHash: newHindex[hashKey, *token.Token](seed),
 		users: newTree[member.User](), userEmail: newTree[string](),
 		ws: newTree[workspace.Workspace](), wsSlug: newHindex[string, string](seed), wsExt: newHindex[string, string](seed),
-		members: newPairs[memberRec](), userWs: newPairs[none](),
-		invs: newTree[member.Invitation](), invHash: newTree[string](), invWs: newPairs[none](),
-		toks: newTree[token.Token](), tokHash: newTree[string](), tokWs: newPairs[none](), tokUser: newPairs[none](),
-		events: newTree[storage.Event](), evtWs: newPairs[none](),
+		members: newPairs[memberRec](), userWs: newDuos(),
+		invs: newTree[member.Invitation](), invHash: newTree[string](), invWs: newDuos(),
+		toks: newTree[token.Token](), tokHash: newTree[string](), tokWs: newDuos(), tokUser: newDuos(),
+		events: newTree[storage.Event](), evtWs: newDuos(),
 		counters: newTree[int64](), settings: newTree[[]byte](), deleted: newTree[string](),
-		wsStatus: newPairs[none](), grams: newHindex[gramKey, postings](seed),
-		consumers: newTree[storage.Consumer](), hooks: newTree[webhook.Endpoint](), hookWs: newPairs[none](),
+		wsStatus: newDuos(), grams: newHindex[gramKey, postings](seed),
+		consumers: newTree[storage.Consumer](), hooks: newTree[webhook.Endpoint](), hookWs: newDuos(),
 		attempts: newPairs[webhook.Attempt](),
 	}
 }
@@ -309,8 +322,8 @@ func scan[V any](t *tree[item[V]], after string, fn func(V) bool) {
 }
 
 // scanChildren walks the b-keys of one a-key of an index, from just after 'after'.
-func scanChildren(t *tree[pair[none]], a, after string, fn func(b string) bool) {
-	t.AscendGreaterOrEqual(pair[none]{a: a, b: after}, func(p pair[none]) bool {
+func scanChildren(t *tree[duo], a, after string, fn func(b string) bool) {
+	t.AscendGreaterOrEqual(duo{a: a, b: after}, func(p duo) bool {
 		if p.a != a {
 			return false
 		}
@@ -476,7 +489,7 @@ func (s *snapshot) ScanUserTokens(userID, after string, fn func(token.Token) boo
 	return s.scanTokens(&s.tokUser, userID, after, fn)
 }
 
-func (s *snapshot) scanTokens(idx *tree[pair[none]], parent, after string, fn func(token.Token) bool) error {
+func (s *snapshot) scanTokens(idx *tree[duo], parent, after string, fn func(token.Token) bool) error {
 	return s.scanIndexed(idx, parent, after, func(id string) (bool, error) {
 		t, err := s.GetToken(id)
 		return err == nil && fn(t), err
@@ -484,7 +497,7 @@ func (s *snapshot) scanTokens(idx *tree[pair[none]], parent, after string, fn fu
 }
 
 // scanIndexed walks the children of parent in idx, stopping at the first error.
-func (s *snapshot) scanIndexed(idx *tree[pair[none]], parent, after string, fn func(id string) (bool, error)) error {
+func (s *snapshot) scanIndexed(idx *tree[duo], parent, after string, fn func(id string) (bool, error)) error {
 	var err error
 	scanChildren(idx, parent, after, func(id string) bool {
 		var more bool
@@ -697,14 +710,14 @@ func (t *writeTx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {
 	scanChildren(&t.evtWs, id, "", func(c string) bool { evts = append(evts, c); return true })
 	for _, u := range users {
 		t.members.Delete(pair[memberRec]{a: id, b: u})
-		t.userWs.Delete(pair[none]{a: u, b: id})
+		t.userWs.Delete(duo{a: u, b: id})
 		t.memberByID.del(memberKey{id, u})
 	}
 	for _, i := range invs {
 		if it, ok := t.invs.Delete(item[member.Invitation]{key: i}); ok {
 			t.invHash.Delete(item[string]{key: string(it.val.SecretHash)})
 		}
-		t.invWs.Delete(pair[none]{a: id, b: i})
+		t.invWs.Delete(duo{a: id, b: i})
 	}
 	for _, k := range toks {
 		if it, ok := t.toks.Delete(item[token.Token]{key: k}); ok {
@@ -713,7 +726,7 @@ func (t *writeTx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {
 		}
 	}
 	for _, e := range evts {
-		t.evtWs.Delete(pair[none]{a: id, b: e})
+		t.evtWs.Delete(duo{a: id, b: e})
 		t.events.Delete(item[storage.Event]{key: e})
 	}
 	return storage.PurgeCounts{Members: len(users), Invitations: len(invs), Tokens: len(toks), Events: len(evts)}, nil
@@ -757,7 +770,7 @@ func (t *writeTx) putMember(m member.Member) error {
 	rec := toRec(m)
 	t.members.ReplaceOrInsert(pair[memberRec]{a: m.WorkspaceID, b: m.UserID, val: &rec})
 	t.memberByID.set(memberKey{m.WorkspaceID, m.UserID}, &rec)
-	t.userWs.ReplaceOrInsert(pair[none]{a: m.UserID, b: m.WorkspaceID})
+	t.userWs.ReplaceOrInsert(duo{a: m.UserID, b: m.WorkspaceID})
 	return nil
 }
 
@@ -768,7 +781,7 @@ func (t *writeTx) DeleteMember(wsID, userID string) error {
 	if _, ok := t.members.Delete(pair[memberRec]{a: wsID, b: userID}); !ok {
 		return notFound("member", wsID+"/"+userID)
 	}
-	t.userWs.Delete(pair[none]{a: userID, b: wsID})
+	t.userWs.Delete(duo{a: userID, b: wsID})
 	t.memberByID.del(memberKey{wsID, userID})
 	return nil
 }
@@ -802,10 +815,10 @@ func (t *writeTx) putInvitation(inv member.Invitation) error {
 	}
 	if old, ok := t.invs.Get(item[member.Invitation]{key: inv.ID}); ok {
 		t.invHash.Delete(item[string]{key: string(old.val.SecretHash)})
-		t.invWs.Delete(pair[none]{a: old.val.WorkspaceID, b: inv.ID})
+		t.invWs.Delete(duo{a: old.val.WorkspaceID, b: inv.ID})
 	}
 	setIndex(&t.invHash, string(inv.SecretHash), inv.ID)
-	t.invWs.ReplaceOrInsert(pair[none]{a: inv.WorkspaceID, b: inv.ID})
+	t.invWs.ReplaceOrInsert(duo{a: inv.WorkspaceID, b: inv.ID})
 	inv = inv.Clone()
 	t.invs.ReplaceOrInsert(item[member.Invitation]{key: inv.ID, val: &inv})
 	return nil
@@ -820,7 +833,7 @@ func (t *writeTx) DeleteInvitation(id string) error {
 		return notFound("invitation", id)
 	}
 	t.invHash.Delete(item[string]{key: string(old.val.SecretHash)})
-	t.invWs.Delete(pair[none]{a: old.val.WorkspaceID, b: id})
+	t.invWs.Delete(duo{a: old.val.WorkspaceID, b: id})
 	return nil
 }
 
@@ -856,9 +869,9 @@ func (t *writeTx) putToken(tok token.Token) error {
 	}
 	setIndex(&t.tokHash, string(tok.Hash), tok.ID)
 	if tok.WorkspaceID != "" {
-		t.tokWs.ReplaceOrInsert(pair[none]{a: tok.WorkspaceID, b: tok.ID})
+		t.tokWs.ReplaceOrInsert(duo{a: tok.WorkspaceID, b: tok.ID})
 	}
-	t.tokUser.ReplaceOrInsert(pair[none]{a: tok.UserID, b: tok.ID})
+	t.tokUser.ReplaceOrInsert(duo{a: tok.UserID, b: tok.ID})
 	tok = tok.Clone()
 	t.toks.ReplaceOrInsert(item[token.Token]{key: tok.ID, val: &tok})
 	t.tokByID.set(tok.ID, &tok)
@@ -883,9 +896,9 @@ func (t *writeTx) dropTokenIndexes(tok token.Token) {
 	t.tokHash.Delete(item[string]{key: string(tok.Hash)})
 	t.tokByHash.del(keyOfHash(tok.Hash))
 	if tok.WorkspaceID != "" {
-		t.tokWs.Delete(pair[none]{a: tok.WorkspaceID, b: tok.ID})
+		t.tokWs.Delete(duo{a: tok.WorkspaceID, b: tok.ID})
 	}
-	t.tokUser.Delete(pair[none]{a: tok.UserID, b: tok.ID})
+	t.tokUser.Delete(duo{a: tok.UserID, b: tok.ID})
 }
 
 func (t *writeTx) DeleteToken(id string) error {
@@ -915,7 +928,7 @@ func (t *writeTx) AppendEvent(e storage.Event) error {
 	e.Position = indexkeys.SequencePosition(t.evtSeq)
 	t.events.ReplaceOrInsert(item[storage.Event]{key: e.Position, val: &e})
 	if e.WorkspaceID != "" {
-		t.evtWs.ReplaceOrInsert(pair[none]{a: e.WorkspaceID, b: e.Position})
+		t.evtWs.ReplaceOrInsert(duo{a: e.WorkspaceID, b: e.Position})
 	}
 	return nil
 }

@@ -115,7 +115,7 @@ func (t *writeTx) ReplaceWebhook(e webhook.Endpoint) error {
 func (t *writeTx) putWebhook(e webhook.Endpoint) {
 	e = e.Clone()
 	t.hooks.ReplaceOrInsert(item[webhook.Endpoint]{key: e.ID, val: &e})
-	t.hookWs.ReplaceOrInsert(pair[none]{a: e.WorkspaceID, b: e.ID})
+	t.hookWs.ReplaceOrInsert(duo{a: e.WorkspaceID, b: e.ID})
 }
 
 func (t *writeTx) DeleteWebhook(id string) error {
@@ -126,7 +126,7 @@ func (t *writeTx) DeleteWebhook(id string) error {
 	if !ok {
 		return notFound("webhook", id)
 	}
-	t.hookWs.Delete(pair[none]{a: old.val.WorkspaceID, b: id})
+	t.hookWs.Delete(duo{a: old.val.WorkspaceID, b: id})
 	t.deleteAttempts(id, "")
 	return nil
 }

@@ -26,7 +26,7 @@ func (x wsIndexes) hashed(ix wsindex.Index) *hindex[string, string] {
 }
 
 // status is the status index's tree; the gram index lives in x.s.grams.
-func (x wsIndexes) status() *tree[pair[none]] { return &x.s.wsStatus }
+func (x wsIndexes) status() *tree[duo] { return &x.s.wsStatus }
 
 func (x wsIndexes) Owner(ix wsindex.Index, key string) (string, bool, error) {
 	if h := x.hashed(ix); h != nil {
@@ -62,7 +62,7 @@ func (x wsIndexes) Post(ix wsindex.Index, key, id string) error {
 		x.s.postGram(key, id)
 		return nil
 	}
-	x.status().ReplaceOrInsert(pair[none]{a: key, b: id})
+	x.status().ReplaceOrInsert(duo{a: key, b: id})
 	return nil
 }
 
@@ -71,7 +71,7 @@ func (x wsIndexes) Unpost(ix wsindex.Index, key, id string) error {
 		x.s.unpostGram(key, id)
 		return nil
 	}
-	x.status().Delete(pair[none]{a: key, b: id})
+	x.status().Delete(duo{a: key, b: id})
 	return nil
 }
 
@@ -80,7 +80,7 @@ func (x wsIndexes) Seek(ix wsindex.Index, key, from string) (id string, ok bool,
 		id, ok = x.s.seekGram(key, from)
 		return id, ok, nil
 	}
-	x.status().AscendGreaterOrEqual(pair[none]{a: key, b: from}, func(p pair[none]) bool {
+	x.status().AscendGreaterOrEqual(duo{a: key, b: from}, func(p duo) bool {
 		id, ok = p.b, p.a == key
 		return false
 	})
@@ -106,7 +106,7 @@ func (x wsIndexes) AddGramCount(string, int64) error { return nil }
 func (x wsIndexes) Each(ix wsindex.Index, fn func(key, id string) bool) error {
 	switch ix {
 	case wsindex.Status:
-		x.status().Ascend(func(p pair[none]) bool { return fn(p.a, p.b) })
+		x.status().Ascend(func(p duo) bool { return fn(p.a, p.b) })
 	case wsindex.Gram:
 		for _, g := range x.s.gramKeys() {
 			more := true
