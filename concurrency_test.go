@@ -1,15 +1,19 @@
 package tenancy_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/rbac"
+	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/storage/memory"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
@@ -123,4 +127,86 @@ func TestDecisionsFollowCommittedChanges(t *testing.T) {
 		stop.Store(true)
 		wg.Wait()
 	})
+}
+
+// orderStore records the workspace IDs its Updates create, in the order the
+// writes ran, for a backend whose writers run one at a time (memory).
+type orderStore struct {
+	storage.Storage
+	mu  sync.Mutex
+	ids []string
+}
+
+type orderTx struct {
+	storage.ReadWriter
+	created *[]string
+}
+
+func (t orderTx) CreateWorkspace(w workspace.Workspace) error {
+	if err := t.ReadWriter.CreateWorkspace(w); err != nil {
+		return err
+	}
+	*t.created = append(*t.created, w.ID)
+	return nil
+}
+
+func (s *orderStore) Update(ctx context.Context, fn func(storage.ReadWriter) error) error {
+	return s.Storage.Update(ctx, func(tx storage.ReadWriter) error {
+		var created []string
+		if err := fn(orderTx{tx, &created}); err != nil {
+			return err
+		}
+		// Still inside the one writer: this is the order the writes commit in.
+		s.mu.Lock()
+		s.ids = append(s.ids, created...)
+		s.mu.Unlock()
+		return nil
+	})
+}
+
+// The Manager draws a new workspace's ID inside the write, so IDs reach the store
+// in the order they grow even from concurrent creators. The memory backend relies
+// on it to append a creation's gram entries and records instead of copying (an
+// out-of-order ID is still correct, only slower), and bbolt to write at the end
+// of its buckets.
+func TestCreationIDsReachTheStoreInOrder(t *testing.T) {
+	store := &orderStore{Storage: memory.New()}
+	m, err := tenancy.New(store, tenancy.Options{SecretKey: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.RegisterUser(ctx, tenancy.System(), tenancy.NewUser{ID: "owner", Email: "owner@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	const callers, each = 16, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for c := 0; c < callers; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if _, err := m.CreateWorkspace(ctx, tenancy.User("owner"), tenancy.NewWorkspace{Name: fmt.Sprintf("Acme %d-%d", c, i)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(store.ids) != callers*each {
+		t.Fatalf("%d workspaces created, want %d", len(store.ids), callers*each)
+	}
+	if !slices.IsSorted(store.ids) {
+		for i := 1; i < len(store.ids); i++ {
+			if store.ids[i] < store.ids[i-1] {
+				t.Fatalf("workspace %d reached the store as %q, after %q", i, store.ids[i], store.ids[i-1])
+			}
+		}
+	}
 }
