@@ -84,19 +84,21 @@ func (l *appendLog[T]) push(v T, stamp uint64, undo *[]undoer) {
 		l.undoStamp, l.undoN = stamp, n
 		*undo = append(*undo, l)
 	}
-	if int(n) == len(c.ents) {
+	grew := int(n) == len(c.ents)
+	if grew {
 		grown := &logCell[T]{ents: make([]logEntry[T], 2*len(c.ents))}
-		for i := range c.ents {
-			grown.ents[i].val = c.ents[i].val
-			grown.ents[i].stamp.Store(c.ents[i].stamp.Load())
-		}
+		// Every slot of a full cell is written and no writer changes it again, so
+		// a plain copy races with nothing (readers only read).
+		copy(grown.ents, c.ents)
 		grown.n.Store(n)
 		c = grown
 	}
 	c.ents[n].val = v
 	c.ents[n].stamp.Store(stamp)
 	c.n.Store(n + 1)
-	l.cur.Store(c)
+	if grew {
+		l.cur.Store(c)
+	}
 }
 
 // undo takes back the current writer's appends by cutting the current cell back

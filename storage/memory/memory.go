@@ -35,7 +35,8 @@ import (
 // Store is an in-memory storage.Storage. The zero value is not usable: call New.
 type Store struct {
 	mu     sync.Mutex // held by the one writer
-	stamp  uint64     // the last write transaction's stamp (see gramList); under mu
+	stamp  uint64     // the last write transaction's stamp (see appendLog); under mu
+	undo   []undoer   // the running writer's in-place appends, to take back on rollback; under mu
 	root   atomic.Pointer[snapshot]
 	closed atomic.Bool
 }
@@ -83,23 +84,27 @@ func (s *Store) update(fn func(storage.ReadWriter) error) ([]func(), error) {
 		return nil, storage.ErrClosed
 	}
 	s.stamp++
-	var appended []undoer
-	tx := &writeTx{snapshot: s.root.Load().clone(s.stamp, &appended)}
+	// One undo list serves every transaction in turn (one writer at a time): it
+	// grows once, not in every transaction.
+	appended := &s.undo
+	tx := &writeTx{snapshot: s.root.Load().clone(s.stamp, appended)}
 	committed := false
 	defer func() {
 		tx.done = true
-		if !committed { // an error or a panic: the shared gram lists lose this writer's entries
-			for i := len(appended) - 1; i >= 0; i-- {
-				appended[i].undo()
+		if !committed { // an error or a panic: the shared logs lose this writer's entries
+			for i := len(*appended) - 1; i >= 0; i-- {
+				(*appended)[i].undo()
 			}
+		}
+		clear(*appended) // the logs it names may be dropped now
+		*appended = (*appended)[:0]
+		if cap(*appended) > 1<<12 { // after a bulk load: do not keep its list's size
+			*appended = nil
 		}
 	}()
 	if err := fn(tx); err != nil {
 		return nil, err
 	}
-	// The snapshot's trees still point at the undo list: empty it, or the snapshot
-	// would keep every log this transaction appended to, flushed tails included.
-	appended, tx.undo = nil, nil
 	committed = true
 	s.root.Store(tx.snapshot)
 	return tx.commits, nil
