@@ -10,21 +10,27 @@ import (
 // a lookup here is one hash and one map probe, which keeps Authorize in the hundreds
 // of nanoseconds.
 //
-// The index is split into 4096 shards, each an ordinary map, under three levels of
-// 16-way directories. A committed snapshot never changes; a writer copies the
-// directories on the path to a shard (three of about 140 bytes) and the shard
-// itself (n/4096 entries) on its first write to them, and marks what it copied
-// with its stamp, so later writes to them in the same transaction write in place.
-// A write never copies the whole index, and a rollback is dropping the copies.
-// Two levels of 64 copied 1 KB of directory per write, most of a creation's
-// allocation once the gram lists and tree tails stopped copying.
+// The index is split into 4096 shards under three levels of 16-way directories.
+// A shard is an ordinary map plus a short tail: an appendLog of entries whose keys
+// the map does not hold, shared by consecutive snapshots like the gram lists and
+// tree tails (see appendLog). Inserting a new key appends it to its shard's tail in
+// place; only every tailMax-th insert into a shard, an update or a delete copies:
+// the directories on the path (three of about 140 bytes), the map with the tail
+// folded in, and a fresh empty tail. Those copies carry the writer's stamp, so its
+// later writes to them in the same transaction go straight into the map. A
+// committed snapshot never changes what it sees, and a rollback drops the copies
+// and cuts the tails back.
 type hindex[K comparable, V any] struct {
 	seed  maphash.Seed
 	top   *hdir[hdir[hleaf[K, V]]]
-	stamp uint64 // set in a writer's snapshot: its transaction's stamp
+	stamp uint64 // the snapshot's stamp: which tail entries it sees, and which copies a writer owns
+	undo  *[]undoer
 }
 
-const fanout = 16
+const (
+	fanout  = 16
+	tailMax = 8 // entries a shard's tail takes before a writer folds it into the map
+)
 
 // hdir is a directory level; a nil child has no entries. stamp is the writer that
 // made this copy (0: built empty).
@@ -33,11 +39,17 @@ type hdir[C any] struct {
 	kids  [fanout]*C
 }
 
-// hleaf holds 16 shards; owned marks the ones the writer of stamp copied already.
+// hleaf holds 16 shards; owned marks the maps the writer of stamp copied already.
 type hleaf[K comparable, V any] struct {
 	stamp uint64
 	owned uint16
 	maps  [fanout]map[K]V
+	tails [fanout]*appendLog[hentry[K, V]]
+}
+
+type hentry[K comparable, V any] struct {
+	key K
+	val V
 }
 
 func newHindex[K comparable, V any](seed maphash.Seed) hindex[K, V] {
@@ -49,12 +61,32 @@ func (h *hindex[K, V]) slot(k K) (int, int, int) {
 	return int(x % fanout), int(x / fanout % fanout), int(x / (fanout * fanout) % fanout)
 }
 
+func (h *hindex[K, V]) leaf(i, j int) *hleaf[K, V] {
+	if mid := h.top.kids[i]; mid != nil {
+		return mid.kids[j]
+	}
+	return nil
+}
+
+// inTail finds k in the tail entries v.
+func inTail[K comparable, V any](v []logEntry[hentry[K, V]], k K) (V, bool) {
+	for i := range v {
+		if v[i].val.key == k {
+			return v[i].val.val, true
+		}
+	}
+	var zero V
+	return zero, false
+}
+
 func (h *hindex[K, V]) get(k K) (V, bool) {
 	i, j, l := h.slot(k)
-	if mid := h.top.kids[i]; mid != nil {
-		if leaf := mid.kids[j]; leaf != nil {
-			v, ok := leaf.maps[l][k]
-			return v, ok
+	if leaf := h.leaf(i, j); leaf != nil {
+		if v, ok := leaf.maps[l][k]; ok {
+			return v, true
+		}
+		if t := leaf.tails[l]; t != nil {
+			return inTail(t.view(h.stamp), k)
 		}
 	}
 	var zero V
@@ -62,12 +94,13 @@ func (h *hindex[K, V]) get(k K) (V, bool) {
 }
 
 // forWrite returns a copy of h that the writer of stamp may modify.
-func (h hindex[K, V]) forWrite(stamp uint64) hindex[K, V] {
-	h.stamp = stamp
+func (h hindex[K, V]) forWrite(stamp uint64, undo *[]undoer) hindex[K, V] {
+	h.stamp, h.undo = stamp, undo
 	return h
 }
 
-// shard returns shard (i, j, l), copying what the writer does not own yet.
+// shard returns shard (i, j, l)'s map for writing: the path and the map copied
+// first if the writer does not own them yet, and the shard's tail folded in.
 func (h *hindex[K, V]) shard(i, j, l int) map[K]V {
 	if h.top.stamp != h.stamp {
 		t := *h.top
@@ -94,18 +127,44 @@ func (h *hindex[K, V]) shard(i, j, l int) map[K]V {
 		mid.kids[j] = leaf
 	}
 	if leaf.owned&(1<<l) == 0 {
+		tail := leaf.tails[l].view(h.stamp)
 		if old := leaf.maps[l]; old != nil {
-			leaf.maps[l] = maps.Clone(old) // copies the table whole, cheaper than re-inserting
+			m := make(map[K]V, len(old)+len(tail))
+			maps.Copy(m, old)
+			leaf.maps[l] = m
 		} else {
-			leaf.maps[l] = make(map[K]V, 1)
+			leaf.maps[l] = make(map[K]V, max(len(tail), 1))
 		}
+		for x := range tail {
+			leaf.maps[l][tail[x].val.key] = tail[x].val.val
+		}
+		leaf.tails[l] = nil // the old log stays with the snapshots that see it
 		leaf.owned |= 1 << l
 	}
 	return leaf.maps[l]
 }
 
 func (h *hindex[K, V]) set(k K, v V) {
-	h.shard(h.slot(k))[k] = v
+	i, j, l := h.slot(k)
+	if leaf := h.leaf(i, j); leaf != nil && (leaf.stamp != h.stamp || leaf.owned&(1<<l) == 0) {
+		if _, inMap := leaf.maps[l][k]; !inMap {
+			// Not copied in this transaction, and a key the map does not hold: the
+			// shard's tail takes it in place if it has room.
+			if t := leaf.tails[l]; t != nil {
+				tail := t.view(h.stamp)
+				if _, in := inTail(tail, k); !in && len(tail) < tailMax && t.whole(tail) {
+					t.push(hentry[K, V]{k, v}, h.stamp, h.undo)
+					return
+				}
+			}
+			// No tail yet, or a full one (or k is in it): fold it into a copy of the
+			// map and start a fresh tail, one copy for the next tailMax inserts.
+			h.shard(i, j, l)[k] = v
+			h.leaf(i, j).tails[l] = newAppendLog[hentry[K, V]](nil, tailMax)
+			return
+		}
+	}
+	h.shard(i, j, l)[k] = v
 }
 
 func (h *hindex[K, V]) del(k K) {
@@ -124,9 +183,15 @@ func (h *hindex[K, V]) each(fn func(K, V) bool) {
 			if leaf == nil {
 				continue
 			}
-			for _, m := range leaf.maps {
+			for l, m := range leaf.maps {
 				for k, v := range m {
 					if !fn(k, v) {
+						return
+					}
+				}
+				tail := leaf.tails[l].view(h.stamp)
+				for x := range tail {
+					if !fn(tail[x].val.key, tail[x].val.val) {
 						return
 					}
 				}
@@ -138,16 +203,6 @@ func (h *hindex[K, V]) each(fn func(K, V) bool) {
 // len counts the entries: for checks, not for hot paths.
 func (h *hindex[K, V]) len() int {
 	n := 0
-	for _, mid := range h.top.kids {
-		if mid != nil {
-			for _, leaf := range mid.kids {
-				if leaf != nil {
-					for _, m := range leaf.maps {
-						n += len(m)
-					}
-				}
-			}
-		}
-	}
+	h.each(func(K, V) bool { n++; return true })
 	return n
 }

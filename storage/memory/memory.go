@@ -292,16 +292,16 @@ func newSnapshot() *snapshot {
 func (s *snapshot) clone(stamp uint64, undo *[]undoer) *snapshot {
 	return &snapshot{stamp: stamp, undo: undo,
 		users: s.users.clone(stamp, undo), userEmail: s.userEmail.clone(stamp, undo),
-		ws: s.ws.clone(stamp, undo), wsSlug: s.wsSlug.forWrite(stamp), wsExt: s.wsExt.forWrite(stamp),
+		ws: s.ws.clone(stamp, undo), wsSlug: s.wsSlug.forWrite(stamp, undo), wsExt: s.wsExt.forWrite(stamp, undo),
 		members: s.members.clone(stamp, undo), userWs: s.userWs.clone(stamp, undo),
 		invs: s.invs.clone(stamp, undo), invHash: s.invHash.clone(stamp, undo), invWs: s.invWs.clone(stamp, undo),
 		toks: s.toks.clone(stamp, undo), tokHash: s.tokHash.clone(stamp, undo), tokWs: s.tokWs.clone(stamp, undo), tokUser: s.tokUser.clone(stamp, undo),
 		events: s.events.clone(stamp, undo), evtWs: s.evtWs.clone(stamp, undo),
 		counters: s.counters.clone(stamp, undo), settings: s.settings.clone(stamp, undo), deleted: s.deleted.clone(stamp, undo), evtSeq: s.evtSeq,
-		wsStatus: s.wsStatus.clone(stamp, undo), grams: s.grams.forWrite(stamp),
+		wsStatus: s.wsStatus.clone(stamp, undo), grams: s.grams.forWrite(stamp, undo),
 		consumers: s.consumers.clone(stamp, undo), hooks: s.hooks.clone(stamp, undo), hookWs: s.hookWs.clone(stamp, undo), attempts: s.attempts.clone(stamp, undo),
-		userByID: s.userByID.forWrite(stamp), wsByID: s.wsByID.forWrite(stamp), memberByID: s.memberByID.forWrite(stamp),
-		tokByID: s.tokByID.forWrite(stamp), tokByHash: s.tokByHash.forWrite(stamp),
+		userByID: s.userByID.forWrite(stamp, undo), wsByID: s.wsByID.forWrite(stamp, undo), memberByID: s.memberByID.forWrite(stamp, undo),
+		tokByID: s.tokByID.forWrite(stamp, undo), tokByHash: s.tokByHash.forWrite(stamp, undo),
 	}
 }
 
