@@ -314,6 +314,9 @@ func Conflict(index string) error { return &ConflictError{Index: index} }
 // ConflictIndex returns the index a write collided with, or "" when err is not a
 // ConflictError.
 func ConflictIndex(err error) string {
+	if err == nil {
+		return "" // before errors.As, whose target escapes: no allocation on success
+	}
 	var c *ConflictError
 	if errors.As(err, &c) {
 		return c.Index
