@@ -69,9 +69,7 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 			report("%s: %d entries for %d records", name, idx.Len(), seen)
 		}
 	}
-	child("memberships by user", &snap.userWs, func(yield func(string, string)) {
-		snap.members.Ascend(func(p pair[memberRec]) bool { yield(p.b, p.a); return true })
-	})
+	snap.checkUserWs(report)
 	child("invitations by workspace", &snap.invWs, func(yield func(string, string)) {
 		snap.invs.Ascend(func(it item[member.Invitation]) bool { yield(it.val.WorkspaceID, it.key); return true })
 	})

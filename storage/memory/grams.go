@@ -135,31 +135,8 @@ func lowerASCII(c byte) byte {
 // postGram adds id to gram g's list.
 func (s *snapshot) postGram(g, id string) {
 	p, v := s.gramView(g)
-	// A new workspace's ID sorts after every other: look at the end first, which
-	// spares the common append a binary search through a long list.
-	i, found := len(v), false
-	if len(v) > 0 && v[len(v)-1].val >= id {
-		i, found = searchID(v, id)
-	}
-	switch {
-	case found: // a dead entry of this workspace (renamed away and back, or purged and recreated): live again
-		p.dead--
-		s.grams.set(packGram(g), p)
-	case p.list == nil:
-		// Most grams of a long name are its own: a list starts small.
-		s.grams.set(packGram(g), postings{list: newAppendLog([]string{id}, 1)})
-	case i == len(v) && s.undo != nil && p.list.whole(v):
-		p.list.push(id, s.stamp, s.undo) // the writer sees the whole log: append in place
-	default:
-		ids := make([]string, 0, len(v)+1)
-		for j := range v[:i] {
-			ids = append(ids, v[j].val)
-		}
-		ids = append(ids, id)
-		for j := range v[i:] {
-			ids = append(ids, v[i+j].val)
-		}
-		s.grams.set(packGram(g), postings{list: newAppendLog(ids, len(ids)/4), dead: p.dead})
+	if np, changed := s.post(p, v, id); changed {
+		s.grams.set(packGram(g), np)
 	}
 }
 
@@ -168,49 +145,104 @@ func (s *snapshot) postGram(g, id string) {
 // name, not by looking.
 func (s *snapshot) unpostGram(g, id string) {
 	p, v := s.gramView(g)
-	if _, found := searchID(v, id); !found {
-		return
-	}
-	p.dead++
-	if p.dead*2 <= len(v) {
-		s.grams.set(packGram(g), p)
-		return
-	}
-	live := len(v) - p.dead
-	ids := make([]string, 0, live)
-	for j := range v {
-		if x := v[j].val; x != id && s.hasGram(x, g) {
-			ids = append(ids, x)
-		}
-	}
-	if len(ids) == 0 {
+	switch np, changed := unpost(p, v, id, func(x string) bool { return s.hasGram(x, g) }); {
+	case changed && np.list == nil:
 		s.grams.del(packGram(g))
-		return
+	case changed:
+		s.grams.set(packGram(g), np)
 	}
-	s.grams.set(packGram(g), postings{list: newAppendLog(ids, live/4)})
 }
 
 // seekGram returns the first live ID at or after from in g's list.
 func (s *snapshot) seekGram(g, from string) (string, bool) {
 	p, v := s.gramView(g)
+	return seek(p, v, from, func(x string) bool { return s.hasGram(x, g) })
+}
+
+// walkGram calls fn with each live ID of g's list after the given one, in order.
+func (s *snapshot) walkGram(g, after string, fn func(string) (bool, error)) error {
+	p, v := s.gramView(g)
+	return walk(p, v, after, func(x string) bool { return s.hasGram(x, g) }, fn)
+}
+
+// A posting list's operations, for the gram lists and the user→workspace lists:
+// p is a snapshot's handle, v the entries it sees, live says whether an entry's
+// ID still belongs (the lists leave removed entries in place, counted dead).
+
+// post returns the handle with id added, and whether it changed (an append to the
+// shared log leaves it as it is). The caller posts only an ID the list does not
+// hold live, so a found entry is a dead one coming back.
+func (s *snapshot) post(p postings, v []logEntry[string], id string) (postings, bool) {
+	// A new workspace's ID sorts after every other: look at the end first, which
+	// spares the common append a binary search through a long list.
+	i, found := len(v), false
+	if len(v) > 0 && v[len(v)-1].val >= id {
+		i, found = searchID(v, id)
+	}
+	switch {
+	case found:
+		p.dead--
+		return p, true
+	case p.list == nil:
+		// Most grams of a long name are its own: a list starts small.
+		return postings{list: newAppendLog([]string{id}, 1)}, true
+	case i == len(v) && s.undo != nil && p.list.whole(v):
+		p.list.push(id, s.stamp, s.undo) // the writer sees the whole log: append in place
+		return p, false
+	}
+	ids := make([]string, 0, len(v)+1)
+	for j := range v[:i] {
+		ids = append(ids, v[j].val)
+	}
+	ids = append(ids, id)
+	for j := range v[i:] {
+		ids = append(ids, v[i+j].val)
+	}
+	return postings{list: newAppendLog(ids, len(ids)/4), dead: p.dead}, true
+}
+
+// unpost returns the handle with id removed, and whether it changed; a list left
+// with no live entry comes back with a nil log.
+func unpost(p postings, v []logEntry[string], id string, live func(string) bool) (postings, bool) {
+	if _, found := searchID(v, id); !found {
+		return p, false
+	}
+	p.dead++
+	if p.dead*2 <= len(v) {
+		return p, true
+	}
+	n := len(v) - p.dead
+	ids := make([]string, 0, n)
+	for j := range v {
+		if x := v[j].val; x != id && live(x) {
+			ids = append(ids, x)
+		}
+	}
+	if len(ids) == 0 {
+		return postings{}, true
+	}
+	return postings{list: newAppendLog(ids, n/4)}, true
+}
+
+// seek returns the first live ID at or after from.
+func seek(p postings, v []logEntry[string], from string, live func(string) bool) (string, bool) {
 	i, _ := searchID(v, from)
 	for ; i < len(v); i++ {
-		if p.dead == 0 || s.hasGram(v[i].val, g) {
+		if p.dead == 0 || live(v[i].val) {
 			return v[i].val, true
 		}
 	}
 	return "", false
 }
 
-// walkGram calls fn with each live ID of g's list after the given one, in order.
-func (s *snapshot) walkGram(g, after string, fn func(string) (bool, error)) error {
-	p, v := s.gramView(g)
+// walk calls fn with each live ID after the given one, in order.
+func walk(p postings, v []logEntry[string], after string, live func(string) bool, fn func(string) (bool, error)) error {
 	i, found := searchID(v, after)
 	if found {
 		i++
 	}
 	for ; i < len(v); i++ {
-		if p.dead > 0 && !s.hasGram(v[i].val, g) {
+		if p.dead > 0 && !live(v[i].val) {
 			continue
 		}
 		if more, err := fn(v[i].val); err != nil || !more {

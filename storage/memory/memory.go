@@ -164,7 +164,6 @@ type snapshot struct {
 	userEmail tree[item[string]]
 	ws        tree[item[workspace.Workspace]]
 	members   tree[pair[memberRec]] // (workspace, user)
-	userWs    tree[duo]             // (user, workspace)
 	invs      tree[item[member.Invitation]]
 	invHash   tree[item[string]]
 	invWs     tree[duo] // (workspace, invitation)
@@ -201,6 +200,8 @@ type snapshot struct {
 	// hash index is cheaper to write than a B-tree path.
 	wsSlug hindex[string, string]
 	wsExt  hindex[string, string]
+	// Each user's workspaces (see userws.go).
+	userWs hindex[string, postings]
 
 	// The name-search index: each gram of the lowercased names, and the workspaces
 	// that have it (see gramList).
@@ -276,7 +277,7 @@ func newSnapshot() *snapshot {
 		tokByID:    newHindex[string, *token.Token](seed), tokByHash: newHindex[hashKey, *token.Token](seed),
 		users: newTree[member.User](), userEmail: newTree[string](),
 		ws: newTree[workspace.Workspace](), wsSlug: newHindex[string, string](seed), wsExt: newHindex[string, string](seed),
-		members: newPairs[memberRec](), userWs: newDuos(),
+		members: newPairs[memberRec](), userWs: newHindex[string, postings](seed),
 		invs: newTree[member.Invitation](), invHash: newTree[string](), invWs: newDuos(),
 		toks: newTree[token.Token](), tokHash: newTree[string](), tokWs: newDuos(), tokUser: newDuos(),
 		events: newTree[storage.Event](), evtWs: newDuos(),
@@ -293,7 +294,7 @@ func (s *snapshot) clone(stamp uint64, undo *[]undoer) *snapshot {
 	return &snapshot{stamp: stamp, undo: undo,
 		users: s.users.clone(stamp, undo), userEmail: s.userEmail.clone(stamp, undo),
 		ws: s.ws.clone(stamp, undo), wsSlug: s.wsSlug.forWrite(stamp, undo), wsExt: s.wsExt.forWrite(stamp, undo),
-		members: s.members.clone(stamp, undo), userWs: s.userWs.clone(stamp, undo),
+		members: s.members.clone(stamp, undo), userWs: s.userWs.forWrite(stamp, undo),
 		invs: s.invs.clone(stamp, undo), invHash: s.invHash.clone(stamp, undo), invWs: s.invWs.clone(stamp, undo),
 		toks: s.toks.clone(stamp, undo), tokHash: s.tokHash.clone(stamp, undo), tokWs: s.tokWs.clone(stamp, undo), tokUser: s.tokUser.clone(stamp, undo),
 		events: s.events.clone(stamp, undo), evtWs: s.evtWs.clone(stamp, undo),
@@ -419,15 +420,13 @@ func (s *snapshot) ScanMembers(wsID, after string, fn func(member.Member) bool) 
 }
 
 func (s *snapshot) ScanUserMemberships(userID, after string, fn func(member.Member) bool) error {
-	var err error
-	scanChildren(&s.userWs, userID, after, func(wsID string) bool {
-		var m member.Member
-		if m, err = s.GetMember(wsID, userID); err != nil {
-			return false
+	return s.walkUserWs(userID, after, func(wsID string) (bool, error) {
+		m, err := s.GetMember(wsID, userID)
+		if err != nil {
+			return false, err
 		}
-		return fn(m)
+		return fn(m), nil
 	})
-	return err
 }
 
 func (s *snapshot) ScanAllMembers(fn func(member.Member) bool) error {
@@ -715,7 +714,7 @@ func (t *writeTx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {
 	scanChildren(&t.evtWs, id, "", func(c string) bool { evts = append(evts, c); return true })
 	for _, u := range users {
 		t.members.Delete(pair[memberRec]{a: id, b: u})
-		t.userWs.Delete(duo{a: u, b: id})
+		t.unpostUserWs(u, id)
 		t.memberByID.del(memberKey{id, u})
 	}
 	for _, i := range invs {
@@ -755,7 +754,11 @@ func (t *writeTx) CreateMember(m member.Member) error {
 	if _, ok := t.memberByID.get(memberKey{m.WorkspaceID, m.UserID}); ok {
 		return storage.Conflict(storage.IndexMember)
 	}
-	return t.putMember(m)
+	if err := t.putMember(m); err != nil {
+		return err
+	}
+	t.postUserWs(m.UserID, m.WorkspaceID)
+	return nil
 }
 
 func (t *writeTx) ReplaceMember(m member.Member) error {
@@ -775,7 +778,6 @@ func (t *writeTx) putMember(m member.Member) error {
 	rec := toRec(m)
 	t.members.ReplaceOrInsert(pair[memberRec]{a: m.WorkspaceID, b: m.UserID, val: &rec})
 	t.memberByID.set(memberKey{m.WorkspaceID, m.UserID}, &rec)
-	t.userWs.ReplaceOrInsert(duo{a: m.UserID, b: m.WorkspaceID})
 	return nil
 }
 
@@ -786,7 +788,7 @@ func (t *writeTx) DeleteMember(wsID, userID string) error {
 	if _, ok := t.members.Delete(pair[memberRec]{a: wsID, b: userID}); !ok {
 		return notFound("member", wsID+"/"+userID)
 	}
-	t.userWs.Delete(duo{a: userID, b: wsID})
+	t.unpostUserWs(userID, wsID)
 	t.memberByID.del(memberKey{wsID, userID})
 	return nil
 }

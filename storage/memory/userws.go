@@ -1,0 +1,82 @@
+package memory
+
+// The user→workspace index behind ScanUserMemberships: for each user, the IDs of
+// the workspaces they belong to, ascending, as a posting list (see postings). It
+// was a B-tree of (user, workspace) pairs, where a new workspace's owner lands
+// anywhere among everyone's memberships and every creation copied a path of that
+// tree; in a list of its own the new workspace's ID sorts last, so it is appended in
+// place. An entry is live while the membership exists in the snapshot.
+
+// userView returns the snapshot's handle on user's list and the entries it sees.
+func (s *snapshot) userView(user string) (postings, []logEntry[string]) {
+	p, ok := s.userWs.get(user)
+	if !ok {
+		return p, nil
+	}
+	return p, p.list.view(s.stamp)
+}
+
+func (s *snapshot) isMember(wsID, user string) bool {
+	_, ok := s.memberByID.get(memberKey{wsID, user})
+	return ok
+}
+
+// postUserWs adds a new membership to its user's list.
+func (s *snapshot) postUserWs(user, wsID string) {
+	p, v := s.userView(user)
+	if np, changed := s.post(p, v, wsID); changed {
+		s.userWs.set(user, np)
+	}
+}
+
+// unpostUserWs removes a membership from its user's list. It runs before the
+// membership leaves memberByID, so the entry is counted dead by name.
+func (s *snapshot) unpostUserWs(user, wsID string) {
+	p, v := s.userView(user)
+	switch np, changed := unpost(p, v, wsID, func(x string) bool { return s.isMember(x, user) }); {
+	case changed && np.list == nil:
+		s.userWs.del(user)
+	case changed:
+		s.userWs.set(user, np)
+	}
+}
+
+// walkUserWs calls fn with the workspaces user belongs to after the given one, in
+// order.
+func (s *snapshot) walkUserWs(user, after string, fn func(string) (bool, error)) error {
+	p, v := s.userView(user)
+	return walk(p, v, after, func(x string) bool { return s.isMember(x, user) }, fn)
+}
+
+// checkUserWs reports what is wrong with the user→workspace lists: a membership
+// missing from its user's list, a dead count that is not the number of entries
+// whose membership is gone, a list out of order.
+func (s *snapshot) checkUserWs(report func(string, ...any)) {
+	s.members.Ascend(func(p pair[memberRec]) bool {
+		if _, v := s.userView(p.b); !isListed(v, p.a) {
+			report("memberships by user: %s/%s is missing", p.b, p.a)
+		}
+		return true
+	})
+	s.userWs.each(func(user string, p postings) bool {
+		v := p.list.view(s.stamp)
+		dead := 0
+		for i := range v {
+			if i > 0 && v[i-1].val >= v[i].val {
+				report("memberships by user: %q's list is out of order at %q", user, v[i].val)
+			}
+			if !s.isMember(v[i].val, user) {
+				dead++
+			}
+		}
+		if dead != p.dead || dead == len(v) {
+			report("memberships by user: %q's list has %d entries, %d dead, counted %d", user, len(v), dead, p.dead)
+		}
+		return true
+	})
+}
+
+func isListed(v []logEntry[string], id string) bool {
+	_, found := searchID(v, id)
+	return found
+}
