@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +55,7 @@ type config struct {
 	database string
 	only     map[string]bool
 	dir      string
+	profile  string // prefix of a CPU profile of each system's create runs; "" for none
 }
 
 func main() {
@@ -65,8 +67,9 @@ func main() {
 	database := flag.String("database", os.Getenv("TENANCY_POSTGRES_URL"), "PostgreSQL URL of a maintenance database (default $TENANCY_POSTGRES_URL); the run creates and drops databases peers_* on it")
 	only := flag.String("systems", "", "measure only these systems, comma-separated (default all): "+strings.Join(systemNames, ","))
 	dir := flag.String("dir", "", "directory for the bbolt file (default a temporary one)")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of each system's create runs to `prefix`-SYSTEM-SIZE.pprof")
 	flag.Parse()
-	cfg := config{members: *members, samples: *samples, duration: *duration, database: *database, dir: *dir}
+	cfg := config{members: *members, samples: *samples, duration: *duration, database: *database, dir: *dir, profile: *profile}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 100 {
@@ -268,6 +271,15 @@ func measure(sys *system, ms *measures, cfg config, pg *pgServer, d dataset, sam
 				must(sys.create(int(next.Add(1))))
 			}
 		}) / perCount
+	}
+	if cfg.profile != "" {
+		f, err := os.Create(fmt.Sprintf("%s-%s-%d.pprof", cfg.profile, sys.name, d.n))
+		must(err)
+		must(pprof.StartCPUProfile(f))
+		defer func() {
+			pprof.StopCPUProfile()
+			must(f.Close())
+		}()
 	}
 	ms.create1 = throughput(sys, &next, 1, cfg.duration)
 	ms.create16 = throughput(sys, &next, 16, cfg.duration)

@@ -16,19 +16,20 @@ import (
 func TestHindexKeepsEverySnapshot(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8)) // fixed seed: the same steps every run
 	h := newHindex[string, string](maphash.MakeSeed())
-	// Keys that land on three shards: 40 each, five times a tail's length.
+	// Keys that land on three shards: 160 each, so maps grow past four times
+	// tailMax and their tails lengthen (tailRoom), and tails fill and fold often.
 	var keys []string
 	perShard := map[[3]int]int{}
 	var shards [][3]int
-	for n := 0; len(keys) < 120; n++ {
+	for n := 0; len(keys) < 480; n++ {
 		k := fmt.Sprintf("key-%d", n)
-		i, j, l := h.slot(k)
+		_, i, j, l := h.slot(k)
 		s := [3]int{i, j, l}
 		if _, ok := perShard[s]; !ok && len(shards) < 3 {
 			shards = append(shards, s)
 			perShard[s] = 0
 		}
-		if c, ok := perShard[s]; ok && c < 40 {
+		if c, ok := perShard[s]; ok && c < 160 {
 			perShard[s] = c + 1
 			keys = append(keys, k)
 		}
@@ -67,7 +68,7 @@ func TestHindexKeepsEverySnapshot(t *testing.T) {
 		m := maps.Clone(model)
 		for n := 0; n < 1+rng.IntN(6); n++ {
 			key := keys[rng.IntN(len(keys))]
-			if rng.IntN(5) == 0 {
+			if rng.IntN(8) == 0 {
 				w.del(key)
 				delete(m, key)
 				continue
