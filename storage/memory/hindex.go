@@ -1,31 +1,28 @@
 package memory
 
-import (
-	"hash/maphash"
-	"maps"
-)
+import "hash/maphash"
 
 // hindex is a copy-on-write hash index for point lookups, beside the B-trees that
 // serve ordered scans. A B-tree search chases a string pointer at every comparison;
-// a lookup here is one hash and one map probe, which keeps Authorize in the hundreds
-// of nanoseconds.
+// a lookup here is one hash and one table probe, which keeps Authorize in the
+// hundreds of nanoseconds.
 //
 // The index is split into 4096 shards under three levels of 16-way directories.
-// A shard is an ordinary map plus a short tail: an appendLog of entries whose keys
-// the map does not hold, shared by consecutive snapshots like the gram lists and
+// A shard is a table (htable: open addressing, hashes kept) plus a short tail: an
+// appendLog of entries whose keys the table does not hold, shared by consecutive snapshots like the gram lists and
 // tree tails (see appendLog). Inserting a new key appends it to its shard's tail in
 // place; only an insert that finds the tail full, an update or a delete copies:
-// the directories on the path (three of about 140 bytes), the map with the tail
+// the directories on the path (three of about 140 bytes), the table with the tail
 // folded in, and a fresh empty tail. Those copies carry the writer's stamp, so its
 // later writes to them in the same transaction go straight into the map. A
 // committed snapshot never changes what it sees, and a rollback drops the copies
 // and cuts the tails back.
 //
-// A tail takes a quarter as many entries as its map holds (tailMax at least), so
-// a fold copies at most about five entries per insert however large the shards
+// A tail takes a quarter as many entries as its table holds (tailMax at least),
+// so a fold copies at most about five entries per insert however large the shards
 // grow: with a fixed tail, 500,000 memberships in 4,096 shards made every insert
 // cost a copy of some fifteen. Tail entries carry their key's hash, so a lookup
-// that misses the map passes a long tail comparing words.
+// that misses the table passes a long tail comparing words.
 type hindex[K comparable, V any] struct {
 	seed  maphash.Seed
 	top   *hdir[hdir[hleaf[K, V]]]
@@ -45,11 +42,11 @@ type hdir[C any] struct {
 	kids  [fanout]*C
 }
 
-// hleaf holds 16 shards; owned marks the maps the writer of stamp copied already.
+// hleaf holds 16 shards; owned marks the tables the writer of stamp copied already.
 type hleaf[K comparable, V any] struct {
 	stamp uint64
 	owned uint16
-	maps  [fanout]map[K]V
+	tabs  [fanout]*htable[K, V]
 	tails [fanout]*appendLog[hentry[K, V]]
 }
 
@@ -59,17 +56,19 @@ type hentry[K comparable, V any] struct {
 	val  V
 }
 
-// tailRoom is how many entries a shard tail takes beside a map of n entries.
+// tailRoom is how many entries a shard tail takes beside a table of n entries.
 func tailRoom(n int) int { return max(tailMax, n/4) }
 
 func newHindex[K comparable, V any](seed maphash.Seed) hindex[K, V] {
 	return hindex[K, V]{seed: seed, top: new(hdir[hdir[hleaf[K, V]]])}
 }
 
-// slot returns k's hash and the indexes of its directory, leaf and shard.
+// slot returns k's hash as the shards keep it (low bit set: never 0, the empty
+// slot's) and the indexes of its directory, leaf and shard. The shard's table
+// places it by the top bits.
 func (h *hindex[K, V]) slot(k K) (uint64, int, int, int) {
 	x := maphash.Comparable(h.seed, k)
-	return x, int(x % fanout), int(x / fanout % fanout), int(x / (fanout * fanout) % fanout)
+	return x | 1, int(x % fanout), int(x / fanout % fanout), int(x / (fanout * fanout) % fanout)
 }
 
 func (h *hindex[K, V]) leaf(i, j int) *hleaf[K, V] {
@@ -93,7 +92,7 @@ func inTail[K comparable, V any](v []logEntry[hentry[K, V]], x uint64, k K) (V, 
 func (h *hindex[K, V]) get(k K) (V, bool) {
 	x, i, j, l := h.slot(k)
 	if leaf := h.leaf(i, j); leaf != nil {
-		if v, ok := leaf.maps[l][k]; ok {
+		if v, ok := leaf.tabs[l].get(x, k); ok {
 			return v, true
 		}
 		if t := leaf.tails[l]; t != nil {
@@ -110,9 +109,10 @@ func (h hindex[K, V]) forWrite(stamp uint64, undo *[]undoer) hindex[K, V] {
 	return h
 }
 
-// shard returns shard (i, j, l)'s map for writing: the path and the map copied
-// first if the writer does not own them yet, and the shard's tail folded in.
-func (h *hindex[K, V]) shard(i, j, l int) map[K]V {
+// shard returns the leaf of shard (i, j, l) for writing its table: the path and
+// the table copied first if the writer does not own them yet, and the shard's
+// tail folded in.
+func (h *hindex[K, V]) shard(i, j, l int) *hleaf[K, V] {
 	if h.top.stamp != h.stamp {
 		t := *h.top
 		t.stamp, h.top = h.stamp, &t
@@ -138,51 +138,50 @@ func (h *hindex[K, V]) shard(i, j, l int) map[K]V {
 		mid.kids[j] = leaf
 	}
 	if leaf.owned&(1<<l) == 0 {
+		// Tail keys are not in the table (an update or a delete folds first), so
+		// each is placed, not looked for.
 		tail := leaf.tails[l].view(h.stamp)
-		if old := leaf.maps[l]; old != nil {
-			m := make(map[K]V, len(old)+len(tail))
-			maps.Copy(m, old)
-			leaf.maps[l] = m
-		} else {
-			leaf.maps[l] = make(map[K]V, max(len(tail), 1))
-		}
+		t := leaf.tabs[l].clone(len(tail) + 1)
 		for x := range tail {
-			leaf.maps[l][tail[x].val.key] = tail[x].val.val
+			t.place(tail[x].val)
 		}
+		leaf.tabs[l] = t
 		leaf.tails[l] = nil // the old log stays with the snapshots that see it
 		leaf.owned |= 1 << l
 	}
-	return leaf.maps[l]
+	return leaf
 }
 
 func (h *hindex[K, V]) set(k K, v V) {
 	x, i, j, l := h.slot(k)
 	if leaf := h.leaf(i, j); leaf != nil && (leaf.stamp != h.stamp || leaf.owned&(1<<l) == 0) {
-		if _, inMap := leaf.maps[l][k]; !inMap {
-			// Not copied in this transaction, and a key the map does not hold: the
-			// shard's tail takes it in place if it has room.
+		if _, inTable := leaf.tabs[l].get(x, k); !inTable {
+			// Not copied in this transaction, and a key the table does not hold:
+			// the shard's tail takes it in place if it has room.
 			if t := leaf.tails[l]; t != nil {
 				tail := t.view(h.stamp)
-				if _, in := inTail(tail, x, k); !in && len(tail) < tailRoom(len(leaf.maps[l])) && t.whole(tail) {
+				if _, in := inTail(tail, x, k); !in && len(tail) < tailRoom(leaf.tabs[l].len()) && t.whole(tail) {
 					t.push(hentry[K, V]{x, k, v}, h.stamp, h.undo)
 					return
 				}
 			}
 			// No tail yet, or a full one (or k is in it): fold it into a copy of the
-			// map and start a fresh tail, one copy for the next inserts.
+			// table and start a fresh tail, one copy for the next inserts.
 			// (It starts at tailMax entries and grows as it fills.)
-			h.shard(i, j, l)[k] = v
-			h.leaf(i, j).tails[l] = newAppendLog[hentry[K, V]](nil, tailMax)
+			leaf := h.shard(i, j, l)
+			leaf.tabs[l] = leaf.tabs[l].put(x, k, v)
+			leaf.tails[l] = newAppendLog[hentry[K, V]](nil, tailMax)
 			return
 		}
 	}
-	h.shard(i, j, l)[k] = v
+	leaf := h.shard(i, j, l)
+	leaf.tabs[l] = leaf.tabs[l].put(x, k, v)
 }
 
 func (h *hindex[K, V]) del(k K) {
 	if _, ok := h.get(k); ok {
-		_, i, j, l := h.slot(k)
-		delete(h.shard(i, j, l), k)
+		x, i, j, l := h.slot(k)
+		h.shard(i, j, l).tabs[l].remove(x, k)
 	}
 }
 
@@ -196,11 +195,9 @@ func (h *hindex[K, V]) each(fn func(K, V) bool) {
 			if leaf == nil {
 				continue
 			}
-			for l, m := range leaf.maps {
-				for k, v := range m {
-					if !fn(k, v) {
-						return
-					}
+			for l, t := range leaf.tabs {
+				if !t.each(fn) {
+					return
 				}
 				tail := leaf.tails[l].view(h.stamp)
 				for x := range tail {
