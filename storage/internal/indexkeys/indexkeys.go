@@ -45,15 +45,51 @@ func Grams(s string) []string {
 	}
 	all := string(buf)
 	out := make([]string, 0, count)
-	for _, n := range []int{GramLen, LongGramLen} {
-		for i := 0; i+n <= len(s); i++ {
-			out = append(out, all[:n+1])
-			all = all[n+1:]
+	if len(s) > maxWindows {
+		for _, n := range []int{GramLen, LongGramLen} {
+			for i := 0; i+n <= len(s); i++ {
+				out = append(out, all[:n+1])
+				all = all[n+1:]
+			}
 		}
+		slices.Sort(out)
+		return slices.Compact(out)
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	// The short grams sort before the long ones (their tag is smaller), and within
+	// a kind all are one length: sorting each kind's windows as words, the bytes
+	// above the window's index, orders them as strings at a fraction of the cost of
+	// comparing strings (a fifth of what filing a name cost on the memory backend).
+	var short [64]uint64 // most names: no allocation for the keys
+	keys := short[:0]
+	for _, n := range []int{GramLen, LongGramLen} {
+		keys = keys[:0]
+		for i := 0; i+n <= len(s); i++ {
+			var k uint64
+			for _, c := range []byte(s[i : i+n]) {
+				k = k<<8 | uint64(c)
+			}
+			keys = append(keys, k<<16|uint64(i))
+		}
+		slices.Sort(keys)
+		for j, k := range keys {
+			if j > 0 && k>>16 == keys[j-1]>>16 {
+				continue // the same gram at another window
+			}
+			i := int(k & 0xffff)
+			out = append(out, all[i*(n+1):(i+1)*(n+1)])
+		}
+		all = all[max(len(s)-n+1, 0)*(n+1):]
+	}
+	return out
 }
+
+// maxWindows is the longest name whose grams Grams sorts as words: a window's
+// index takes the low 16 bits beside the gram's bytes.
+const maxWindows = 1<<16 - 1
+
+// A long gram's bytes and a window's index must fit in a word (a compile error
+// otherwise).
+const _ = uint(64 - 16 - 8*LongGramLen)
 
 // NeedleGrams returns the keys to look a lowercased needle up by: its long grams
 // when it is long enough, else its short ones, else none (the needle is too short

@@ -1,6 +1,7 @@
 package indexkeys
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -24,6 +25,35 @@ func TestGrams(t *testing.T) {
 	}
 	if got := NeedleGrams("acmecorp"); !slices.Equal(got, []string{"6acmeco", "6cmecor", "6mecorp"}) {
 		t.Errorf("a long needle uses its long grams: %q", got)
+	}
+}
+
+// Grams sorts windows as words; it must give what sorting and compacting the
+// tagged strings gives, for any bytes and any length (past maxWindows too).
+func TestGramsSortedAsStrings(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6)) // fixed seed: the same names every run
+	reference := func(s string) []string {
+		var out []string
+		for _, n := range []int{GramLen, LongGramLen} {
+			for i := 0; i+n <= len(s); i++ {
+				out = append(out, string(rune('0'+n))+s[i:i+n])
+			}
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	names := []string{"", "a", "abc", "abcdef", "zzzzzzzz", "\x00\x00\x00\xff\xff\xff\x00", "ünïcode äcme", strings.Repeat("ab", maxWindows)}
+	for range 2000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = "ab\x00\xff0z "[rng.IntN(7)] // few letters: many repeated windows
+		}
+		names = append(names, string(b))
+	}
+	for _, s := range names {
+		if got, want := Grams(s), reference(s); !slices.Equal(got, want) {
+			t.Fatalf("Grams(%q) = %q, want %q", s, got, want)
+		}
 	}
 }
 
