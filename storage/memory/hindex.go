@@ -9,14 +9,14 @@ import "hash/maphash"
 //
 // The index is split into 4096 shards under three levels of 16-way directories.
 // A shard is a table (htable: open addressing, hashes kept) plus a short tail: an
-// appendLog of entries whose keys the table does not hold, shared by consecutive snapshots like the gram lists and
-// tree tails (see appendLog). Inserting a new key appends it to its shard's tail in
-// place; only an insert that finds the tail full, an update or a delete copies:
-// the directories on the path (three of about 140 bytes), the table with the tail
-// folded in, and a fresh empty tail. Those copies carry the writer's stamp, so its
-// later writes to them in the same transaction go straight into the map. A
-// committed snapshot never changes what it sees, and a rollback drops the copies
-// and cuts the tails back.
+// appendLog of entries whose keys the table does not hold, shared by consecutive
+// snapshots like the gram lists and tree tails (see appendLog). Inserting a new key
+// appends it to its shard's tail in place; only an insert that finds the tail
+// full, an update or a delete copies: the directories on the path (three of about
+// 140 bytes), the table with the tail folded in, and a fresh empty tail. Those
+// copies carry the writer's stamp, so its later writes to them in the same
+// transaction go straight into the table. A committed snapshot never changes what
+// it sees, and a rollback drops the copies and cuts the tails back.
 //
 // A tail takes a quarter as many entries as its table holds (tailMax at least),
 // so a fold copies at most about five entries per insert however large the shards
@@ -32,7 +32,7 @@ type hindex[K comparable, V any] struct {
 
 const (
 	fanout  = 16
-	tailMax = 8 // the fewest entries a shard's tail takes before a writer folds it into the map
+	tailMax = 8 // the fewest entries a shard's tail takes before a writer folds it into the table
 )
 
 // hdir is a directory level; a nil child has no entries. stamp is the writer that

@@ -31,9 +31,9 @@ func newHtable[K comparable, V any](n int) *htable[K, V] {
 	return &htable[K, V]{slots: make([]hentry[K, V], max(n+n/4+1, 4))}
 }
 
-// full reports whether a table of size slots cannot take its nth entry: past
+// overfull reports whether a table of size slots cannot take its nth entry: past
 // seven eighths, probes grow long.
-func full(n, size int) bool { return n*8 > size*7 }
+func overfull(n, size int) bool { return n*8 > size*7 }
 
 // home is the slot a probe for hash x starts at.
 func (t *htable[K, V]) home(x uint64) int { return int((x >> 32) * uint64(len(t.slots)) >> 32) }
@@ -99,7 +99,7 @@ func (t *htable[K, V]) put(x uint64, k K, v V) *htable[K, V] {
 		t.slots[i].val = v
 		return t
 	}
-	if full(t.n+1, len(t.slots)) {
+	if overfull(t.n+1, len(t.slots)) {
 		t = t.clone(t.n/2 + 1) // half as large again
 		i, _ = t.find(x, k)
 	}
