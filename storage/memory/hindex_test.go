@@ -16,7 +16,7 @@ import (
 func TestHindexKeepsEverySnapshot(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8)) // fixed seed: the same steps every run
 	h := newHindex[string, string](maphash.MakeSeed())
-	// Keys that land on three shards: 160 each, so maps grow past four times
+	// Keys that land on three shards: 160 each, so tables grow past four times
 	// tailMax and their tails lengthen (tailRoom), and tails fill and fold often.
 	var keys []string
 	perShard := map[[3]int]int{}
