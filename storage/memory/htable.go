@@ -6,8 +6,8 @@ package memory
 //
 // It replaces a Go map for two reasons. A lookup compares the stored hash before
 // it touches the key, and the slots are one array: a hit costs the shard's header
-// and one or two cache lines of slots, where a map's directory, table and group
-// came first and a string key's bytes were read at every candidate. And a writer's
+// and one or two cache lines of slots, where a map read its directory, table and
+// group first. And a writer's
 // copy of a shard is a copy of that array, each entry re-placed by its stored
 // hash, where copying a map hashed every key again: the copy is what a write pays
 // for copy-on-write.
