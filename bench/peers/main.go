@@ -48,14 +48,15 @@ var ctx = context.Background()
 
 // config is what the flags say.
 type config struct {
-	sizes    []int
-	members  int
-	samples  int
-	duration time.Duration
-	database string
-	only     map[string]bool
-	dir      string
-	profile  string // prefix of a CPU profile of each system's create runs; "" for none
+	sizes       []int
+	members     int
+	samples     int
+	duration    time.Duration
+	database    string
+	only        map[string]bool
+	dir         string
+	profile     string // prefix of a CPU profile of each system's create runs; "" for none
+	heapProfile string // prefix of a heap profile taken after each system's create runs; "" for none
 }
 
 func main() {
@@ -68,8 +69,9 @@ func main() {
 	only := flag.String("systems", "", "measure only these systems, comma-separated (default all): "+strings.Join(systemNames, ","))
 	dir := flag.String("dir", "", "directory for the bbolt file (default a temporary one)")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of each system's create runs to `prefix`-SYSTEM-SIZE.pprof")
+	heapProfile := flag.String("memprofile", "", "write a heap profile taken after each system's create runs to `prefix`-SYSTEM-SIZE.heap")
 	flag.Parse()
-	cfg := config{members: *members, samples: *samples, duration: *duration, database: *database, dir: *dir, profile: *profile}
+	cfg := config{members: *members, samples: *samples, duration: *duration, database: *database, dir: *dir, profile: *profile, heapProfile: *heapProfile}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 100 {
@@ -283,6 +285,13 @@ func measure(sys *system, ms *measures, cfg config, pg *pgServer, d dataset, sam
 	}
 	ms.create1 = throughput(sys, &next, 1, cfg.duration)
 	ms.create16 = throughput(sys, &next, 16, cfg.duration)
+	if cfg.heapProfile != "" {
+		f, err := os.Create(fmt.Sprintf("%s-%s-%d.heap", cfg.heapProfile, sys.name, d.n))
+		must(err)
+		runtime.GC() // the profile shows the heap as of the last collection
+		must(pprof.WriteHeapProfile(f))
+		must(f.Close())
+	}
 }
 
 // latency times fn over every input after a warm-up over a tenth of them, and gives

@@ -17,8 +17,8 @@ import (
 // find there every entry their snapshot sees.
 //
 // The memory backend's two heaviest write paths append far more than they do
-// anything else: a creation files its workspace ID under ~25 name grams (each a
-// log of IDs, see postings), and its workspace, membership and event records sort
+// anything else: a creation files its workspace under ~25 name grams (each a log
+// of workspace numbers, see postings), and its workspace, membership and event records sort
 // after every earlier one (the tails of tree). Copy-on-write made each of those a
 // copy of a map shard or a B-tree path; a log append is one slot.
 type appendLog[T any] struct {

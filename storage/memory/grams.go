@@ -7,8 +7,8 @@ import (
 	"unicode/utf8"
 )
 
-// The name-gram index: for each gram of the lowercased names, the IDs of the
-// workspaces that have it, ascending.
+// The name-gram index: for each gram of the lowercased names, the workspaces that
+// have it, in ID order, as workspace numbers (see wsnums.go).
 //
 // A creation files ~25 grams. Keeping each gram's list as a value of the
 // snapshot's copy-on-write hash index made every one of those a copy of a map
@@ -16,9 +16,9 @@ import (
 // of what the collector scanned. So the common write leaves the snapshot's map
 // alone:
 //
-//   - A gram's IDs are an appendLog shared by every snapshot that holds it, and a
-//     new workspace's ID is appended to it in place (the Manager draws IDs inside
-//     the write, so they reach the store in the order they grow).
+//   - A gram's list is an appendLog shared by every snapshot that holds it, and a
+//     new workspace is appended to it in place (the Manager draws IDs inside the
+//     write, so they reach the store in the order they grow).
 //   - Anything else builds a new log that only the writer's snapshot points to
 //     (an ID that sorts before the end, a compaction), or changes the snapshot's
 //     handle on the log (postings: a removal, a revival, a first entry). These
@@ -33,10 +33,10 @@ import (
 // wsindex calls Post only for a gram a workspace gains and Unpost only for one it
 // loses, so the dead count is exact: GramCount is the visible length minus dead.
 
-// postings is a snapshot's handle on one gram's list: the shared log of IDs and
-// how many of the entries this snapshot sees are dead.
+// postings is a snapshot's handle on one posting list (a gram's, a user's): the
+// shared log and how many of the entries this snapshot sees are dead.
 type postings struct {
-	list *appendLog[string]
+	list *appendLog[uint32] // workspace numbers (see wsnums.go), in the order of their IDs
 	dead int
 }
 
@@ -71,7 +71,7 @@ func (k gramKey) String() string {
 
 // gramView returns the snapshot's handle on g's list and the entries it sees, live
 // and dead.
-func (s *snapshot) gramView(g string) (postings, []logEntry[string]) {
+func (s *snapshot) gramView(g string) (postings, []logEntry[uint32]) {
 	p, ok := s.grams.get(packGram(g))
 	if !ok {
 		return p, nil
@@ -86,16 +86,27 @@ func (s *snapshot) gramCount(g string) int {
 }
 
 // searchID finds id in a view: its index, or where it would be inserted.
-func searchID(v []logEntry[string], id string) (int, bool) {
+func (s *snapshot) searchID(v []logEntry[uint32], id string) (int, bool) {
 	lo, hi := 0, len(v) // written out: a search runs one per needle gram per candidate
+	if n, ok := s.wsNum.get(id); ok && s.numsOrdered {
+		// The numbers compare as the IDs: no ID to read at each step.
+		for lo < hi {
+			if m := int(uint(lo+hi) >> 1); v[m].val < n {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		return lo, lo < len(v) && v[lo].val == n
+	}
 	for lo < hi {
-		if m := int(uint(lo+hi) >> 1); v[m].val < id {
+		if m := int(uint(lo+hi) >> 1); s.idOf(v[m].val) < id {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	return lo, lo < len(v) && v[lo].val == id
+	return lo, lo < len(v) && s.idOf(v[lo].val) == id
 }
 
 // hasGram reports whether workspace id, as this snapshot holds it, has gram g (a
@@ -145,7 +156,7 @@ func (s *snapshot) postGram(g, id string) {
 // name, not by looking.
 func (s *snapshot) unpostGram(g, id string) {
 	p, v := s.gramView(g)
-	switch np, changed := unpost(p, v, id, func(x string) bool { return s.hasGram(x, g) }); {
+	switch np, changed := s.unpost(p, v, id, func(x string) bool { return s.hasGram(x, g) }); {
 	case changed && np.list == nil:
 		s.grams.del(packGram(g))
 	case changed:
@@ -156,13 +167,13 @@ func (s *snapshot) unpostGram(g, id string) {
 // seekGram returns the first live ID at or after from in g's list.
 func (s *snapshot) seekGram(g, from string) (string, bool) {
 	p, v := s.gramView(g)
-	return seek(p, v, from, func(x string) bool { return s.hasGram(x, g) })
+	return s.seek(p, v, from, func(x string) bool { return s.hasGram(x, g) })
 }
 
 // walkGram calls fn with each live ID of g's list after the given one, in order.
 func (s *snapshot) walkGram(g, after string, fn func(string) (bool, error)) error {
 	p, v := s.gramView(g)
-	return walk(p, v, after, func(x string) bool { return s.hasGram(x, g) }, fn)
+	return s.walk(p, v, after, func(x string) bool { return s.hasGram(x, g) }, fn)
 }
 
 // A posting list's operations, for the gram lists and the user→workspace lists:
@@ -172,39 +183,42 @@ func (s *snapshot) walkGram(g, after string, fn func(string) (bool, error)) erro
 // post returns the handle with id added, and whether it changed (an append to the
 // shared log leaves it as it is). The caller posts only an ID the list does not
 // hold live, so a found entry is a dead one coming back.
-func (s *snapshot) post(p postings, v []logEntry[string], id string) (postings, bool) {
+func (s *snapshot) post(p postings, v []logEntry[uint32], id string) (postings, bool) {
 	// A new workspace's ID sorts after every other: look at the end first, which
 	// spares the common append a binary search through a long list.
+	n := s.numFor(id)
 	i, found := len(v), false
-	if len(v) > 0 && v[len(v)-1].val >= id {
-		i, found = searchID(v, id)
+	if len(v) > 0 && !s.before(v[len(v)-1].val, id, n) {
+		i, found = s.searchID(v, id)
 	}
-	switch {
-	case found:
+	if found {
 		p.dead--
 		return p, true
+	}
+	switch {
 	case p.list == nil:
 		// Most grams of a long name are its own: a list starts small.
-		return postings{list: newAppendLog([]string{id}, 1)}, true
+		return postings{list: newAppendLog([]uint32{n}, 1)}, true
 	case i == len(v) && s.undo != nil && p.list.whole(v):
-		p.list.push(id, s.stamp, s.undo) // the writer sees the whole log: append in place
+		p.list.push(n, s.stamp, s.undo) // the writer sees the whole log: append in place
 		return p, false
 	}
-	ids := make([]string, 0, len(v)+1)
+	nums := make([]uint32, 0, len(v)+1)
 	for j := range v[:i] {
-		ids = append(ids, v[j].val)
+		nums = append(nums, v[j].val)
 	}
-	ids = append(ids, id)
+	nums = append(nums, n)
 	for j := range v[i:] {
-		ids = append(ids, v[i+j].val)
+		nums = append(nums, v[i+j].val)
 	}
-	return postings{list: newAppendLog(ids, len(ids)/4), dead: p.dead}, true
+	return postings{list: newAppendLog(nums, len(nums)/4), dead: p.dead}, true
 }
 
 // unpost returns the handle with id removed, and whether it changed; a list left
 // with no live entry comes back with a nil log.
-func unpost(p postings, v []logEntry[string], id string, live func(string) bool) (postings, bool) {
-	if _, found := searchID(v, id); !found {
+func (s *snapshot) unpost(p postings, v []logEntry[uint32], id string, live func(string) bool) (postings, bool) {
+	at, found := s.searchID(v, id)
+	if !found {
 		return p, false
 	}
 	p.dead++
@@ -212,40 +226,41 @@ func unpost(p postings, v []logEntry[string], id string, live func(string) bool)
 		return p, true
 	}
 	n := len(v) - p.dead
-	ids := make([]string, 0, n)
+	nums := make([]uint32, 0, n)
 	for j := range v {
-		if x := v[j].val; x != id && live(x) {
-			ids = append(ids, x)
+		if x := v[j].val; j != at && live(s.idOf(x)) {
+			nums = append(nums, x)
 		}
 	}
-	if len(ids) == 0 {
+	if len(nums) == 0 {
 		return postings{}, true
 	}
-	return postings{list: newAppendLog(ids, n/4)}, true
+	return postings{list: newAppendLog(nums, n/4)}, true
 }
 
 // seek returns the first live ID at or after from.
-func seek(p postings, v []logEntry[string], from string, live func(string) bool) (string, bool) {
-	i, _ := searchID(v, from)
+func (s *snapshot) seek(p postings, v []logEntry[uint32], from string, live func(string) bool) (string, bool) {
+	i, _ := s.searchID(v, from)
 	for ; i < len(v); i++ {
-		if p.dead == 0 || live(v[i].val) {
-			return v[i].val, true
+		if id := s.idOf(v[i].val); p.dead == 0 || live(id) {
+			return id, true
 		}
 	}
 	return "", false
 }
 
 // walk calls fn with each live ID after the given one, in order.
-func walk(p postings, v []logEntry[string], after string, live func(string) bool, fn func(string) (bool, error)) error {
-	i, found := searchID(v, after)
+func (s *snapshot) walk(p postings, v []logEntry[uint32], after string, live func(string) bool, fn func(string) (bool, error)) error {
+	i, found := s.searchID(v, after)
 	if found {
 		i++
 	}
 	for ; i < len(v); i++ {
-		if p.dead > 0 && !live(v[i].val) {
+		id := s.idOf(v[i].val)
+		if p.dead > 0 && !live(id) {
 			continue
 		}
-		if more, err := fn(v[i].val); err != nil || !more {
+		if more, err := fn(id); err != nil || !more {
 			return err
 		}
 	}

@@ -20,7 +20,18 @@ import (
 // and rolled-back writes, keeps every snapshot it published, and after each step
 // checks that every one of them still answers every needle exactly as a scan of
 // its own workspaces does, and that the newest passes Check.
+//
+// The lists hold workspace numbers that compare as their IDs while every ID came
+// in ascending order (see wsnums.go), so it runs twice: with the IDs created in
+// order, where a rolled-back creation out of order must not end that, and with
+// some out of order, where the lists must compare by ID from then on.
 func TestGramPostingsKeepEverySnapshot(t *testing.T) {
+	for _, ordered := range []bool{true, false} {
+		t.Run(fmt.Sprintf("ordered=%v", ordered), func(t *testing.T) { testGramPostings(t, ordered) })
+	}
+}
+
+func testGramPostings(t *testing.T, ordered bool) {
 	ctx := context.Background()
 	s := New()
 	rng := rand.New(rand.NewPCG(1, 2)) // fixed seed: the same sequence every run
@@ -70,7 +81,11 @@ func TestGramPostingsKeepEverySnapshot(t *testing.T) {
 	}
 
 	// Appends, in ID order and out of it.
-	for _, i := range []int{10, 20, 30, 40, 50, 60, 5, 35, 61, 62, 63} {
+	creations := []int{10, 20, 30, 40, 50, 60, 5, 35, 61, 62, 63}
+	if ordered {
+		creations = []int{5, 10, 20, 30, 35, 40, 50, 60, 61, 62, 63}
+	}
+	for _, i := range creations {
 		if err := s.Update(ctx, func(tx storage.ReadWriter) error { return put(tx, i, names[i%len(names)]) }); err != nil {
 			t.Fatal(err)
 		}
@@ -88,6 +103,16 @@ func TestGramPostingsKeepEverySnapshot(t *testing.T) {
 		t.Fatalf("rolled-back update = %v", err)
 	}
 	check("rollback")
+	// A rolled-back creation out of ID order leaves the numbers in order.
+	if err := s.Update(ctx, func(tx storage.ReadWriter) error {
+		if err := put(tx, 1, "Acme rolled back"); err != nil {
+			return err
+		}
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("rolled-back update = %v", err)
+	}
+	check("rollback out of order")
 	if err := s.Update(ctx, func(tx storage.ReadWriter) error { return put(tx, 71, "Acme committed") }); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +144,9 @@ func TestGramPostingsKeepEverySnapshot(t *testing.T) {
 	}
 	// Every list ends compact enough: no more than half of it dead.
 	snap := s.root.Load()
+	if snap.numsOrdered != ordered {
+		t.Errorf("numsOrdered = %v, want %v", snap.numsOrdered, ordered)
+	}
 	snap.grams.each(func(g gramKey, p postings) bool {
 		if n := len(p.list.view(snap.stamp)); p.dead*2 > n || n-p.dead <= 0 {
 			t.Errorf("gram %q: %d entries, %d dead", g, n, p.dead)

@@ -202,6 +202,19 @@ type snapshot struct {
 	wsExt  hindex[string, string]
 	// Each user's workspaces (see userws.go).
 	userWs hindex[string, postings]
+	// The workspace numbers the posting lists hold (see wsnums.go): wsIDs is
+	// shared by every snapshot, wsNum is the snapshot's own.
+	wsIDs *appendLog[string]
+	wsNum hindex[string, uint32]
+	// numsOrdered holds while every number was drawn for an ID that sorts after
+	// all earlier ones, as the Manager's IDs do: then numbers compare as their IDs.
+	numsOrdered bool
+	// lastNum is the last number a writer drew or looked up (see numFor).
+	lastNum struct {
+		id string
+		n  uint32
+		ok bool
+	}
 
 	// The name-search index: each gram of the lowercased names, and the workspaces
 	// that have it (see gramList).
@@ -283,6 +296,7 @@ func newSnapshot() *snapshot {
 		events: newTree[storage.Event](), evtWs: newDuos(),
 		counters: newTree[int64](), settings: newTree[[]byte](), deleted: newTree[string](),
 		wsStatus: newDuos(), grams: newHindex[gramKey, postings](seed),
+		wsIDs: newAppendLog[string](nil, 0), wsNum: newHindex[string, uint32](seed), numsOrdered: true,
 		consumers: newTree[storage.Consumer](), hooks: newTree[webhook.Endpoint](), hookWs: newDuos(),
 		attempts: newPairs[webhook.Attempt](),
 	}
@@ -300,6 +314,7 @@ func (s *snapshot) clone(stamp uint64, undo *[]undoer) *snapshot {
 		events: s.events.clone(stamp, undo), evtWs: s.evtWs.clone(stamp, undo),
 		counters: s.counters.clone(stamp, undo), settings: s.settings.clone(stamp, undo), deleted: s.deleted.clone(stamp, undo), evtSeq: s.evtSeq,
 		wsStatus: s.wsStatus.clone(stamp, undo), grams: s.grams.forWrite(stamp, undo),
+		wsIDs: s.wsIDs, wsNum: s.wsNum.forWrite(stamp, undo), numsOrdered: s.numsOrdered,
 		consumers: s.consumers.clone(stamp, undo), hooks: s.hooks.clone(stamp, undo), hookWs: s.hookWs.clone(stamp, undo), attempts: s.attempts.clone(stamp, undo),
 		userByID: s.userByID.forWrite(stamp, undo), wsByID: s.wsByID.forWrite(stamp, undo), memberByID: s.memberByID.forWrite(stamp, undo),
 		tokByID: s.tokByID.forWrite(stamp, undo), tokByHash: s.tokByHash.forWrite(stamp, undo),

@@ -1,14 +1,14 @@
 package memory
 
-// The user→workspace index behind ScanUserMemberships: for each user, the IDs of
-// the workspaces they belong to, ascending, as a posting list (see postings). It
+// The user→workspace index behind ScanUserMemberships: for each user, the
+// workspaces they belong to, in ID order, as a posting list (see postings). It
 // was a B-tree of (user, workspace) pairs, where a new workspace's owner lands
 // anywhere among everyone's memberships and every creation copied a path of that
 // tree; in a list of its own the new workspace's ID sorts last, so it is appended in
 // place. An entry is live while the membership exists in the snapshot.
 
 // userView returns the snapshot's handle on user's list and the entries it sees.
-func (s *snapshot) userView(user string) (postings, []logEntry[string]) {
+func (s *snapshot) userView(user string) (postings, []logEntry[uint32]) {
 	p, ok := s.userWs.get(user)
 	if !ok {
 		return p, nil
@@ -33,7 +33,7 @@ func (s *snapshot) postUserWs(user, wsID string) {
 // membership leaves memberByID, so the entry is counted dead by name.
 func (s *snapshot) unpostUserWs(user, wsID string) {
 	p, v := s.userView(user)
-	switch np, changed := unpost(p, v, wsID, func(x string) bool { return s.isMember(x, user) }); {
+	switch np, changed := s.unpost(p, v, wsID, func(x string) bool { return s.isMember(x, user) }); {
 	case changed && np.list == nil:
 		s.userWs.del(user)
 	case changed:
@@ -45,7 +45,7 @@ func (s *snapshot) unpostUserWs(user, wsID string) {
 // order.
 func (s *snapshot) walkUserWs(user, after string, fn func(string) (bool, error)) error {
 	p, v := s.userView(user)
-	return walk(p, v, after, func(x string) bool { return s.isMember(x, user) }, fn)
+	return s.walk(p, v, after, func(x string) bool { return s.isMember(x, user) }, fn)
 }
 
 // checkUserWs reports what is wrong with the user→workspace lists: a membership
@@ -53,7 +53,7 @@ func (s *snapshot) walkUserWs(user, after string, fn func(string) (bool, error))
 // whose membership is gone, a list out of order.
 func (s *snapshot) checkUserWs(report func(string, ...any)) {
 	s.members.Ascend(func(p pair[memberRec]) bool {
-		if _, v := s.userView(p.b); !isListed(v, p.a) {
+		if _, v := s.userView(p.b); !s.isListed(v, p.a) {
 			report("memberships by user: %s/%s is missing", p.b, p.a)
 		}
 		return true
@@ -62,10 +62,11 @@ func (s *snapshot) checkUserWs(report func(string, ...any)) {
 		v := p.list.view(s.stamp)
 		dead := 0
 		for i := range v {
-			if i > 0 && v[i-1].val >= v[i].val {
-				report("memberships by user: %q's list is out of order at %q", user, v[i].val)
+			id := s.idOf(v[i].val)
+			if i > 0 && s.idOf(v[i-1].val) >= id {
+				report("memberships by user: %q's list is out of order at %q", user, id)
 			}
-			if !s.isMember(v[i].val, user) {
+			if !s.isMember(id, user) {
 				dead++
 			}
 		}
@@ -76,7 +77,7 @@ func (s *snapshot) checkUserWs(report func(string, ...any)) {
 	})
 }
 
-func isListed(v []logEntry[string], id string) bool {
-	_, found := searchID(v, id)
+func (s *snapshot) isListed(v []logEntry[uint32], id string) bool {
+	_, found := s.searchID(v, id)
 	return found
 }

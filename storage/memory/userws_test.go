@@ -21,13 +21,25 @@ import (
 // replacement, removal, re-creation, purges of their workspaces and rolled-back
 // writes, keeps every snapshot, and checks that each one still lists every user's
 // memberships exactly as its membership records say, whole and in pages.
+//
+// It runs with the workspaces created in ID order, and in descending order, where
+// the lists' workspace numbers no longer compare as their IDs (see wsnums.go).
 func TestUserMembershipsKeepEverySnapshot(t *testing.T) {
+	for _, ordered := range []bool{true, false} {
+		t.Run(fmt.Sprintf("ordered=%v", ordered), func(t *testing.T) { testUserMemberships(t, ordered) })
+	}
+}
+
+func testUserMemberships(t *testing.T, ordered bool) {
 	ctx := context.Background()
 	s := New()
 	rng := rand.New(rand.NewPCG(9, 10)) // fixed seed: the same steps every run
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	users := []string{"u1", "u2", "u3", "u4"}
 	wsID := func(i int) string { return fmt.Sprintf("ws_%03d", i) }
+	if !ordered {
+		wsID = func(i int) string { return fmt.Sprintf("ws_%03d", 999-i) }
+	}
 	var snaps []*snapshot
 	check := func(step int) {
 		t.Helper()
@@ -126,14 +138,20 @@ func TestUserMembershipsKeepEverySnapshot(t *testing.T) {
 			s.root.Load().ws.Ascend(func(it item[workspace.Workspace]) bool {
 				var i int
 				fmt.Sscanf(strings.TrimPrefix(it.key, "ws_"), "%d", &i)
+				if !ordered {
+					i = 999 - i
+				}
 				live[i] = true
 				return true
 			})
 		}
 		check(step)
 	}
-	// Check sees a wrong dead count.
 	snap := s.root.Load()
+	if snap.numsOrdered != ordered {
+		t.Errorf("numsOrdered = %v, want %v", snap.numsOrdered, ordered)
+	}
+	// Check sees a wrong dead count.
 	for _, u := range users {
 		if p, ok := snap.userWs.get(u); ok {
 			p.dead++
