@@ -34,10 +34,16 @@ func (s *snapshot) numFor(id string) uint32 {
 	if s.lastNum.ok && s.lastNum.id == id {
 		return s.lastNum.n
 	}
-	n, ok := s.wsNum.get(id)
+	c := s.wsIDs.cur.Load() // the writer sees the whole log
+	next := c.n.Load()
+	// While the numbers are in order, an ID past the last one drawn has none: a
+	// creation's ID needs no lookup.
+	newest := s.numsOrdered && (next == 0 || c.ents[next-1].val < id)
+	n, ok := uint32(0), false
+	if !newest {
+		n, ok = s.wsNum.get(id)
+	}
 	if !ok {
-		c := s.wsIDs.cur.Load() // the writer sees the whole log
-		next := c.n.Load()
 		if next > 0 && c.ents[next-1].val >= id {
 			s.numsOrdered = false
 		}
