@@ -88,7 +88,7 @@ func (s *snapshot) gramCount(g string) int {
 // searchID finds id in a view: its index, or where it would be inserted.
 func (s *snapshot) searchID(v []logEntry[uint32], id string) (int, bool) {
 	lo, hi := 0, len(v) // written out: a search runs one per needle gram per candidate
-	if n, ok := s.wsNum.get(id); ok && s.numsOrdered {
+	if n, ok := s.orderedNum(id); ok {
 		// The numbers compare as the IDs: no ID to read at each step.
 		for lo < hi {
 			if m := int(uint(lo+hi) >> 1); v[m].val < n {

@@ -55,6 +55,15 @@ func (s *snapshot) numFor(id string) uint32 {
 	return n
 }
 
+// orderedNum returns id's number when numbers compare as their IDs and id has
+// one: a search may then compare numbers.
+func (s *snapshot) orderedNum(id string) (uint32, bool) {
+	if !s.numsOrdered {
+		return 0, false
+	}
+	return s.wsNum.get(id)
+}
+
 // before reports whether workspace number n's ID sorts before id, whose number is
 // m: by the numbers alone while they are in ID order, else by the IDs.
 func (s *snapshot) before(n uint32, id string, m uint32) bool {
