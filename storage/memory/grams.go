@@ -35,9 +35,38 @@ import (
 
 // postings is a snapshot's handle on one posting list (a gram's, a user's): the
 // shared log and how many of the entries this snapshot sees are dead.
+//
+// A list of one entry lives in the handle itself (one), with no log: most grams
+// of a long name are its own, and many users belong to one workspace. That spares
+// such a list its three allocations (the log, its cell and its entries, about 110
+// bytes), and its second entry builds the log.
 type postings struct {
-	list *appendLog[uint32] // workspace numbers (see wsnums.go), in the order of their IDs
-	dead int
+	list *appendLog[uint32] // workspace numbers (see wsnums.go), in the order of their IDs; nil when one holds the list
+	dead int32              // entries this snapshot sees whose workspace no longer has the key
+	one  uint32             // the only entry's number plus one, when there is no log; 0 otherwise
+}
+
+// empty reports whether the handle holds no list.
+func (p postings) empty() bool { return p.list == nil && p.one == 0 }
+
+// view returns the entries of the list a snapshot with the given stamp sees. A
+// list of one is copied out of the handle (16 bytes), which only a search or a
+// second entry asks for.
+func (p postings) view(stamp uint64) []logEntry[uint32] {
+	if p.one != 0 {
+		v := make([]logEntry[uint32], 1)
+		v[0].val = p.one - 1
+		return v
+	}
+	return p.list.view(stamp)
+}
+
+// count is the number of live entries a snapshot with the given stamp sees.
+func (p postings) count(stamp uint64) int {
+	if p.one != 0 {
+		return 1
+	}
+	return len(p.list.view(stamp)) - int(p.dead)
 }
 
 // gramKey is a tagged gram of indexkeys.Grams packed into a word: its length in
@@ -76,13 +105,13 @@ func (s *snapshot) gramView(g string) (postings, []logEntry[uint32]) {
 	if !ok {
 		return p, nil
 	}
-	return p, p.list.view(s.stamp)
+	return p, p.view(s.stamp)
 }
 
 // gramCount is the number of live entries of g's list in the snapshot.
 func (s *snapshot) gramCount(g string) int {
-	p, v := s.gramView(g)
-	return len(v) - p.dead
+	p, _ := s.grams.get(packGram(g))
+	return p.count(s.stamp)
 }
 
 // searchID finds id in a view: its index, or where it would be inserted.
@@ -157,7 +186,7 @@ func (s *snapshot) postGram(g, id string) {
 func (s *snapshot) unpostGram(g, id string) {
 	p, v := s.gramView(g)
 	switch np, changed := s.unpost(p, v, id, func(x string) bool { return s.hasGram(x, g) }); {
-	case changed && np.list == nil:
+	case changed && np.empty():
 		s.grams.del(packGram(g))
 	case changed:
 		s.grams.set(packGram(g), np)
@@ -196,10 +225,9 @@ func (s *snapshot) post(p postings, v []logEntry[uint32], id string) (postings, 
 		return p, true
 	}
 	switch {
-	case p.list == nil:
-		// Most grams of a long name are its own: a list starts small.
-		return postings{list: newAppendLog([]uint32{n}, 1)}, true
-	case i == len(v) && s.undo != nil && p.list.whole(v):
+	case p.empty():
+		return postings{one: n + 1}, true
+	case i == len(v) && s.undo != nil && p.list != nil && p.list.whole(v):
 		p.list.push(n, s.stamp, s.undo) // the writer sees the whole log: append in place
 		return p, false
 	}
@@ -211,29 +239,32 @@ func (s *snapshot) post(p postings, v []logEntry[uint32], id string) (postings, 
 	for j := range v[i:] {
 		nums = append(nums, v[i+j].val)
 	}
-	return postings{list: newAppendLog(nums, len(nums)/4), dead: p.dead}, true
+	return postings{list: newAppendLog(nums, max(len(nums)/4, 2)), dead: p.dead}, true
 }
 
 // unpost returns the handle with id removed, and whether it changed; a list left
-// with no live entry comes back with a nil log.
+// with no live entry comes back empty, one left with one comes back in the handle.
 func (s *snapshot) unpost(p postings, v []logEntry[uint32], id string, live func(string) bool) (postings, bool) {
 	at, found := s.searchID(v, id)
 	if !found {
 		return p, false
 	}
 	p.dead++
-	if p.dead*2 <= len(v) {
+	if int(p.dead)*2 <= len(v) {
 		return p, true
 	}
-	n := len(v) - p.dead
+	n := len(v) - int(p.dead)
 	nums := make([]uint32, 0, n)
 	for j := range v {
 		if x := v[j].val; j != at && live(s.idOf(x)) {
 			nums = append(nums, x)
 		}
 	}
-	if len(nums) == 0 {
+	switch len(nums) {
+	case 0:
 		return postings{}, true
+	case 1:
+		return postings{one: nums[0] + 1}, true
 	}
 	return postings{list: newAppendLog(nums, n/4)}, true
 }

@@ -141,7 +141,7 @@ func testGramPostings(t *testing.T, ordered bool) {
 		t.Errorf("numsOrdered = %v, want %v", snap.numsOrdered, ordered)
 	}
 	snap.grams.each(func(g gramKey, p postings) bool {
-		if n := len(p.list.view(snap.stamp)); p.dead*2 > n || n-p.dead <= 0 {
+		if n := len(p.view(snap.stamp)); int(p.dead)*2 > n || n-int(p.dead) <= 0 {
 			t.Errorf("gram %q: %d entries, %d dead", g, n, p.dead)
 		}
 		return true
@@ -278,5 +278,60 @@ func TestGramKeyRoundTrip(t *testing.T) {
 			t.Errorf("%q and %q pack to one key", g, other)
 		}
 		seen[k] = g
+	}
+}
+
+// A list of one entry lives in the gram's handle, with no log (see postings): the
+// second entry builds a log, and removals that leave one live entry move it back.
+func TestPostingsOfOneLiveInTheHandle(t *testing.T) {
+	ctx := context.Background()
+	s := New()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	put := func(id, name string) {
+		t.Helper()
+		err := s.Update(ctx, func(tx storage.ReadWriter) error {
+			return tx.CreateWorkspace(workspace.Workspace{ID: id, Slug: "s" + id, Name: name, Status: workspace.Active, CreatedAt: t0, UpdatedAt: t0})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	purge := func(id string) {
+		t.Helper()
+		if err := s.Update(ctx, func(tx storage.ReadWriter) error { _, err := tx.PurgeWorkspace(id); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// handle returns the "zet" gram's handle and the IDs its list holds live.
+	handle := func() (postings, []string) {
+		snap := s.root.Load()
+		p, _ := snap.grams.get(packGram("3zet"))
+		var ids []string
+		_ = snap.walkGram("3zet", "", func(id string) (bool, error) { ids = append(ids, id); return true, nil })
+		return p, ids
+	}
+	want := func(step string, inHandle bool, ids ...string) {
+		t.Helper()
+		p, got := handle()
+		if !slices.Equal(got, ids) || (p.one != 0) != inHandle || inHandle && p.list != nil {
+			t.Fatalf("%s: list %q, one %d, log %v; want %q, in the handle %v", step, got, p.one, p.list != nil, ids, inHandle)
+		}
+		if problems, err := s.Check(ctx); err != nil || len(problems) > 0 {
+			t.Fatalf("%s: Check = %q, %v", step, problems, err)
+		}
+	}
+	put("ws_1", "Zeta")
+	want("one", true, "ws_1")
+	put("ws_2", "zeta two")
+	want("two", false, "ws_1", "ws_2")
+	put("ws_3", "ZETA three")
+	want("three", false, "ws_1", "ws_2", "ws_3")
+	purge("ws_1") // one dead of three: the log stays
+	want("one dead", false, "ws_2", "ws_3")
+	purge("ws_3") // two dead of three: rebuilt from the one live entry
+	want("rebuilt", true, "ws_2")
+	purge("ws_2")
+	if p, _ := handle(); !p.empty() {
+		t.Fatalf("after the last purge: %+v", p)
 	}
 }

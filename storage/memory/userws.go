@@ -13,7 +13,7 @@ func (s *snapshot) userView(user string) (postings, []logEntry[uint32]) {
 	if !ok {
 		return p, nil
 	}
-	return p, p.list.view(s.stamp)
+	return p, p.view(s.stamp)
 }
 
 func (s *snapshot) isMember(wsID, user string) bool {
@@ -34,7 +34,7 @@ func (s *snapshot) postUserWs(user, wsID string) {
 func (s *snapshot) unpostUserWs(user, wsID string) {
 	p, v := s.userView(user)
 	switch np, changed := s.unpost(p, v, wsID, func(x string) bool { return s.isMember(x, user) }); {
-	case changed && np.list == nil:
+	case changed && np.empty():
 		s.userWs.del(user)
 	case changed:
 		s.userWs.set(user, np)
@@ -59,7 +59,7 @@ func (s *snapshot) checkUserWs(report func(string, ...any)) {
 		return true
 	})
 	s.userWs.each(func(user string, p postings) bool {
-		v := p.list.view(s.stamp)
+		v := p.view(s.stamp)
 		dead := 0
 		for i := range v {
 			id := s.idOf(v[i].val)
@@ -70,7 +70,7 @@ func (s *snapshot) checkUserWs(report func(string, ...any)) {
 				dead++
 			}
 		}
-		if dead != p.dead || dead == len(v) {
+		if dead != int(p.dead) || dead == len(v) {
 			report("memberships by user: %q's list has %d entries, %d dead, counted %d", user, len(v), dead, p.dead)
 		}
 		return true

@@ -95,7 +95,7 @@ func (s *snapshot) checkNums(report func(string, ...any)) (ok bool) {
 	}
 	lists := func(name string, each func(func(string, postings) bool)) {
 		each(func(key string, p postings) bool {
-			v := p.list.view(s.stamp)
+			v := p.view(s.stamp)
 			for i := range v {
 				if n := v[i].val; int(n) >= len(ids) {
 					bad("%s: %q's list holds number %d, past the %d drawn", name, key, n, len(ids))

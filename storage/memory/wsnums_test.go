@@ -57,7 +57,7 @@ func TestCheckSeesBrokenWorkspaceNumbers(t *testing.T) {
 		{"a list entry past the end", []string{"ws_a", "ws_b"}, func(s *Store) {
 			snap := s.root.Load()
 			p, _ := snap.userWs.get("u")
-			p.list = newAppendLog([]uint32{0, 1, 7}, 0)
+			p.list, p.one = newAppendLog([]uint32{0, 1, 7}, 0), 0
 			w := snap.userWs.forWrite(snap.stamp+1, new([]undoer))
 			w.set("u", p)
 			snap.userWs = w
