@@ -178,6 +178,40 @@ func (h *hindex[K, V]) set(k K, v V) {
 	leaf.tabs[l] = leaf.tabs[l].put(x, k, v)
 }
 
+// insert adds k with v unless k is there, and reports whether it did: a create's
+// existence check and its insert, with one hash and one look at the shard.
+func (h *hindex[K, V]) insert(k K, v V) bool {
+	x, i, j, l := h.slot(k)
+	leaf := h.leaf(i, j)
+	if leaf != nil {
+		if _, ok := leaf.tabs[l].get(x, k); ok {
+			return false
+		}
+		var tail []logEntry[hentry[K, V]]
+		if t := leaf.tails[l]; t != nil {
+			tail = t.view(h.stamp)
+			if _, in := inTail(tail, x, k); in {
+				return false
+			}
+		}
+		if leaf.stamp != h.stamp || leaf.owned&(1<<l) == 0 {
+			// As set does for a new key: the tail takes it in place if it has room,
+			// else the table is copied with the tail folded in.
+			if t := leaf.tails[l]; t != nil && len(tail) < tailRoom(leaf.tabs[l].len()) && t.whole(tail) {
+				t.push(hentry[K, V]{x, k, v}, h.stamp, h.undo)
+				return true
+			}
+			leaf := h.shard(i, j, l)
+			leaf.tabs[l] = leaf.tabs[l].put(x, k, v)
+			leaf.tails[l] = newAppendLog[hentry[K, V]](nil, tailMax)
+			return true
+		}
+	}
+	leaf = h.shard(i, j, l)
+	leaf.tabs[l] = leaf.tabs[l].put(x, k, v)
+	return true
+}
+
 func (h *hindex[K, V]) del(k K) {
 	if _, ok := h.get(k); ok {
 		x, i, j, l := h.slot(k)

@@ -72,14 +72,28 @@ func TestHindexKeepsEverySnapshot(t *testing.T) {
 			key := keys[rng.IntN(len(keys))]
 			if next < len(keys) {
 				// First only inserts, in order: with no update or delete to fold
-				// them, tails grow to a quarter of their tables (tailRoom).
+				// them, tails grow to a quarter of their tables (tailRoom). Some
+				// are inserts of a key inserted before, which its tail holds.
 				key, next = keys[next], next+1
+				if rng.IntN(3) == 0 {
+					key = keys[rng.IntN(next)]
+				}
 			} else if rng.IntN(8) == 0 {
 				w.del(key)
 				delete(m, key)
 				continue
 			}
 			v := fmt.Sprintf("v%d.%d", step, n)
+			if rng.IntN(2) == 0 { // insert: a no-op on a key that is there
+				_, had := m[key]
+				if got := w.insert(key, v); got == had {
+					t.Fatalf("step %d: insert(%q) = %v with the key there: %v", step, key, got, had)
+				}
+				if !had {
+					m[key] = v
+				}
+				continue
+			}
 			w.set(key, v)
 			m[key] = v
 		}

@@ -766,12 +766,14 @@ func (t *writeTx) CreateMember(m member.Member) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	if _, ok := t.memberByID.get(memberKey{m.WorkspaceID, m.UserID}); ok {
-		return storage.Conflict(storage.IndexMember)
-	}
-	if err := t.putMember(m); err != nil {
+	if err := storage.CheckKeys("member", []string{m.WorkspaceID, m.UserID}); err != nil {
 		return err
 	}
+	rec := toRec(m)
+	if !t.memberByID.insert(memberKey{m.WorkspaceID, m.UserID}, &rec) {
+		return storage.Conflict(storage.IndexMember)
+	}
+	t.members.ReplaceOrInsert(pair[memberRec]{a: m.WorkspaceID, b: m.UserID, val: &rec})
 	t.postUserWs(m.UserID, m.WorkspaceID)
 	return nil
 }
