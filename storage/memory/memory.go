@@ -184,7 +184,7 @@ type snapshot struct {
 	evtSeq    uint64                      // the last event's sequence number
 
 	// stamp is the stamp of the transaction that wrote this snapshot: which gram
-	// list entries it sees (see gramList). undo is set only in a writer's snapshot:
+	// list entries it sees (see appendLog). undo is set only in a writer's snapshot:
 	// the in-place appends to take back if it rolls back.
 	stamp uint64
 	undo  *[]undoer
@@ -217,7 +217,7 @@ type snapshot struct {
 	}
 
 	// The name-search index: each gram of the lowercased names, and the workspaces
-	// that have it (see gramList).
+	// that have it (see grams.go).
 	grams hindex[gramKey, postings]
 }
 
