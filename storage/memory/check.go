@@ -90,9 +90,9 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 		snap.toks.Ascend(func(it item[token.Token]) bool { yield(it.val.UserID, it.key); return true })
 	})
 	child("events by workspace", &snap.evtWs, func(yield func(string, string)) {
-		snap.events.Ascend(func(it item[storage.Event]) bool {
-			if it.val.WorkspaceID != "" {
-				yield(it.val.WorkspaceID, it.key)
+		snap.events.Ascend(func(it item[eventRec]) bool {
+			if it.val.ws != "" {
+				yield(it.val.ws, it.key)
 			}
 			return true
 		})

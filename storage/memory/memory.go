@@ -171,7 +171,7 @@ type snapshot struct {
 	tokHash   tree[item[string]]
 	tokWs     tree[duo] // (workspace, token)
 	tokUser   tree[duo] // (user, token)
-	events    tree[item[storage.Event]]
+	events    tree[item[eventRec]]
 	evtWs     tree[duo] // (workspace, event)
 	counters  tree[item[int64]]
 	settings  tree[item[[]byte]]
@@ -293,7 +293,7 @@ func newSnapshot() *snapshot {
 		members: newPairs[memberRec](), userWs: newHindex[string, postings](seed),
 		invs: newTree[member.Invitation](), invHash: newTree[string](), invWs: newDuos(),
 		toks: newTree[token.Token](), tokHash: newTree[string](), tokWs: newDuos(), tokUser: newDuos(),
-		events: newTree[storage.Event](), evtWs: newDuos(),
+		events: newTree[eventRec](), evtWs: newDuos(),
 		counters: newTree[int64](), settings: newTree[[]byte](), deleted: newTree[string](),
 		wsStatus: newDuos(), grams: newHindex[gramKey, postings](seed),
 		wsIDs: newAppendLog[string](nil, 0), wsNum: newHindex[string, uint32](seed), numsOrdered: true,
@@ -534,14 +534,16 @@ func (s *snapshot) FeedHead() (string, error) {
 }
 
 func (s *snapshot) ScanEvents(after string, fn func(storage.Event) bool) error {
-	scan(&s.events, after, func(e storage.Event) bool { return fn(e.Clone()) })
+	s.events.AscendGreaterOrEqual(item[eventRec]{key: after}, func(it item[eventRec]) bool {
+		return it.key == after || fn(it.val.event(it.key))
+	})
 	return nil
 }
 
 func (s *snapshot) ScanWorkspaceEvents(wsID, after string, fn func(storage.Event) bool) error {
 	return s.scanIndexed(&s.evtWs, wsID, after, func(id string) (bool, error) {
 		e, err := get(&s.events, "event", id)
-		return err == nil && fn(e.Clone()), err
+		return err == nil && fn(e.event(id)), err
 	})
 }
 
@@ -746,7 +748,7 @@ func (t *writeTx) PurgeWorkspace(id string) (storage.PurgeCounts, error) {
 	}
 	for _, e := range evts {
 		t.evtWs.Delete(duo{a: id, b: e})
-		t.events.Delete(item[storage.Event]{key: e})
+		t.events.Delete(item[eventRec]{key: e})
 	}
 	return storage.PurgeCounts{Members: len(users), Invitations: len(invs), Tokens: len(toks), Events: len(evts)}, nil
 }
@@ -948,11 +950,11 @@ func (t *writeTx) AppendEvent(e storage.Event) error {
 		return err
 	}
 	t.evtSeq++
-	e = e.Clone()
-	e.Position = indexkeys.SequencePosition(t.evtSeq)
-	t.events.ReplaceOrInsert(item[storage.Event]{key: e.Position, val: &e})
+	pos := indexkeys.SequencePosition(t.evtSeq)
+	rec := toEventRec(e)
+	t.events.ReplaceOrInsert(item[eventRec]{key: pos, val: &rec})
 	if e.WorkspaceID != "" {
-		t.evtWs.ReplaceOrInsert(duo{a: e.WorkspaceID, b: e.Position})
+		t.evtWs.ReplaceOrInsert(duo{a: e.WorkspaceID, b: pos})
 	}
 	return nil
 }
