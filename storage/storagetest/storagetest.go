@@ -225,8 +225,8 @@ func tok(id, wsID, userID, hash string) token.Token {
 }
 
 func evt(id, wsID string) storage.Event {
-	return storage.Event{ID: id, Type: "workspace.updated", WorkspaceID: wsID, Actor: "user:u1",
-		Data: map[string]string{"k": "v"}, Time: t0}
+	return storage.Event{ID: id, Type: "workspace.updated", WorkspaceID: wsID, Actor: "user:u1", Subject: "u2",
+		Data: map[string]string{"k": "v", "näme": "Ünïcode ✓", "empty": ""}, Time: t0}
 }
 
 func update(t *testing.T, s storage.Storage, fn func(tx storage.ReadWriter) error) {
