@@ -10,9 +10,9 @@ import (
 	"github.com/tenancykit/tenancy/storage"
 )
 
-// Events are kept as eventRec (details encoded in one string, time as
-// nanoseconds): each comes back as it went in, with its feed position, whatever
-// its details hold, and a nil Data stays nil while an empty one stays empty.
+// Events are kept as eventRec (details encoded in one string): each comes back as
+// it went in, with its feed position, whatever its details and its time hold, and
+// a nil Data stays nil while an empty one stays empty.
 func TestEventsComeBackAsTheyWentIn(t *testing.T) {
 	ctx := context.Background()
 	s := New()
@@ -23,7 +23,7 @@ func TestEventsComeBackAsTheyWentIn(t *testing.T) {
 		{ID: "evt_2", Type: "user.registered", Actor: "system", Subject: "u2", Time: t0.Add(time.Second)}, // nil Data
 		{ID: "evt_3", Type: "member.added", WorkspaceID: "ws_1", Actor: "user:u1", Subject: "u3",
 			Data: map[string]string{}}, // empty Data, zero time
-		{ID: "evt_4", Type: "x", WorkspaceID: "ws_2", Actor: "token:t", Time: t0,
+		{ID: "evt_4", Type: "x", WorkspaceID: "ws_2", Actor: "token:t", Time: time.Date(3000, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600)),
 			Data: map[string]string{"": "", "ünïcode": "välue", "long": strings.Repeat("v", 300), "k\x00": "\x00\xff"}},
 	}
 	if err := s.Update(ctx, func(tx storage.ReadWriter) error {
