@@ -5,8 +5,11 @@ package memory
 // then a number and a stamp with no pointer in it, so the collector never scans
 // the lists: about 30 entries per workspace, which were a third of the backend's
 // heap and most of the pointers the collector followed on every cycle while a
-// store grows. The lists stay in ID order: entries compare by the IDs their
-// numbers stand for (wsIDs), so a search's seeks and pages are what they were.
+// store grows. The lists stay in ID order, so a search's seeks and pages are what
+// they were. While every ID has arrived in ascending order (numsOrdered: the
+// Manager draws IDs that grow), numbers compare as their IDs and the lists are
+// searched by number; after one arrives out of order (an import, two Managers on
+// one store), entries compare by the IDs their numbers stand for (wsIDs).
 //
 // A workspace's number is drawn the first time one of its IDs is posted and kept
 // for as long as the store is open, purged or not: a dead entry for a purged
