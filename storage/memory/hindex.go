@@ -152,18 +152,35 @@ func (h *hindex[K, V]) shard(i, j, l int) *hleaf[K, V] {
 	return leaf
 }
 
-func (h *hindex[K, V]) set(k K, v V) {
+// set sets k to v.
+func (h *hindex[K, V]) set(k K, v V) { h.write(k, v, true) }
+
+// insert adds k with v unless k is there, and reports whether it did: a create's
+// existence check and its insert, with one hash and one look at the shard.
+func (h *hindex[K, V]) insert(k K, v V) bool { return h.write(k, v, false) }
+
+// write sets k to v, or with replace false leaves a k that is there as it is and
+// reports false.
+func (h *hindex[K, V]) write(k K, v V, replace bool) bool {
 	x, i, j, l := h.slot(k)
 	if leaf := h.leaf(i, j); leaf != nil && (leaf.stamp != h.stamp || leaf.owned&(1<<l) == 0) {
-		if _, inTable := leaf.tabs[l].get(x, k); !inTable {
-			// Not copied in this transaction, and a key the table does not hold:
-			// the shard's tail takes it in place if it has room.
-			if t := leaf.tails[l]; t != nil {
-				tail := t.view(h.stamp)
-				if _, in := inTail(tail, x, k); !in && len(tail) < tailRoom(leaf.tabs[l].len()) && t.whole(tail) {
-					t.push(hentry[K, V]{x, k, v}, h.stamp, h.undo)
-					return
-				}
+		// Not copied in this transaction: the table and the tail are shared.
+		_, inTable := leaf.tabs[l].get(x, k)
+		var tail []logEntry[hentry[K, V]]
+		inTailNow := false
+		if t := leaf.tails[l]; t != nil {
+			tail = t.view(h.stamp)
+			_, inTailNow = inTail(tail, x, k)
+		}
+		if (inTable || inTailNow) && !replace {
+			return false
+		}
+		if !inTable {
+			// A key the table does not hold: the shard's tail takes a new one in
+			// place if it has room.
+			if t := leaf.tails[l]; !inTailNow && t != nil && len(tail) < tailRoom(leaf.tabs[l].len()) && t.whole(tail) {
+				t.push(hentry[K, V]{x, k, v}, h.stamp, h.undo)
+				return true
 			}
 			// No tail yet, or a full one (or k is in it): fold it into a copy of the
 			// table and start a fresh tail, one copy for the next inserts.
@@ -171,43 +188,15 @@ func (h *hindex[K, V]) set(k K, v V) {
 			leaf := h.shard(i, j, l)
 			leaf.tabs[l] = leaf.tabs[l].put(x, k, v)
 			leaf.tails[l] = newAppendLog[hentry[K, V]](nil, tailMax)
-			return
-		}
-	}
-	leaf := h.shard(i, j, l)
-	leaf.tabs[l] = leaf.tabs[l].put(x, k, v)
-}
-
-// insert adds k with v unless k is there, and reports whether it did: a create's
-// existence check and its insert, with one hash and one look at the shard.
-func (h *hindex[K, V]) insert(k K, v V) bool {
-	x, i, j, l := h.slot(k)
-	leaf := h.leaf(i, j)
-	if leaf != nil {
-		if _, ok := leaf.tabs[l].get(x, k); ok {
-			return false
-		}
-		var tail []logEntry[hentry[K, V]]
-		if t := leaf.tails[l]; t != nil {
-			tail = t.view(h.stamp)
-			if _, in := inTail(tail, x, k); in {
-				return false
-			}
-		}
-		if leaf.stamp != h.stamp || leaf.owned&(1<<l) == 0 {
-			// As set does for a new key: the tail takes it in place if it has room,
-			// else the table is copied with the tail folded in.
-			if t := leaf.tails[l]; t != nil && len(tail) < tailRoom(leaf.tabs[l].len()) && t.whole(tail) {
-				t.push(hentry[K, V]{x, k, v}, h.stamp, h.undo)
-				return true
-			}
-			leaf := h.shard(i, j, l)
-			leaf.tabs[l] = leaf.tabs[l].put(x, k, v)
-			leaf.tails[l] = newAppendLog[hentry[K, V]](nil, tailMax)
 			return true
 		}
 	}
-	leaf = h.shard(i, j, l)
+	leaf := h.shard(i, j, l)
+	if !replace {
+		if _, ok := leaf.tabs[l].get(x, k); ok {
+			return false
+		}
+	}
 	leaf.tabs[l] = leaf.tabs[l].put(x, k, v)
 	return true
 }
