@@ -166,16 +166,19 @@ func (h *hindex[K, V]) write(k K, v V, replace bool) bool {
 	if leaf := h.leaf(i, j); leaf != nil && (leaf.stamp != h.stamp || leaf.owned&(1<<l) == 0) {
 		// Not copied in this transaction: the table and the tail are shared.
 		_, inTable := leaf.tabs[l].get(x, k)
-		var tail []logEntry[hentry[K, V]]
-		inTailNow := false
-		if t := leaf.tails[l]; t != nil {
-			tail = t.view(h.stamp)
-			_, inTailNow = inTail(tail, x, k)
-		}
-		if (inTable || inTailNow) && !replace {
+		if inTable && !replace {
 			return false
 		}
-		if !inTable {
+		if !inTable { // then k may be in the tail (a tail's keys are not in the table)
+			var tail []logEntry[hentry[K, V]]
+			inTailNow := false
+			if t := leaf.tails[l]; t != nil {
+				tail = t.view(h.stamp)
+				_, inTailNow = inTail(tail, x, k)
+			}
+			if inTailNow && !replace {
+				return false
+			}
 			// A key the table does not hold: the shard's tail takes a new one in
 			// place if it has room.
 			if t := leaf.tails[l]; !inTailNow && t != nil && len(tail) < tailRoom(leaf.tabs[l].len()) && t.whole(tail) {
