@@ -42,18 +42,19 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 	unique("user emails", &snap.userEmail, func(yield func(string, string)) {
 		snap.users.Ascend(func(it item[member.User]) bool { yield(it.val.Email, it.key); return true })
 	})
-	// The posting lists hold workspace numbers: the lists below are read by ID, so
-	// a broken numbering is all there is to say.
-	if !snap.checkNums(report) {
-		return out, nil
-	}
-	// The workspace indexes, as every backend that keeps them checks them.
-	lines, err := wsindex.Check(wsIndexes{snap}, snap.eachWorkspace)
-	if err != nil {
-		return nil, err
-	}
-	for _, l := range lines {
-		report("%s", l)
+	// The posting lists hold workspace numbers, and the checks that read them (the
+	// workspace indexes' name grams, each user's workspaces) read them by ID: with a
+	// broken numbering they are skipped, which could panic, and the rest still run.
+	numsOK := snap.checkNums(report)
+	if numsOK {
+		// The workspace indexes, as every backend that keeps them checks them.
+		lines, err := wsindex.Check(wsIndexes{snap}, snap.eachWorkspace)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range lines {
+			report("%s", l)
+		}
 	}
 	unique("invitation hashes", &snap.invHash, func(yield func(string, string)) {
 		snap.invs.Ascend(func(it item[member.Invitation]) bool { yield(string(it.val.SecretHash), it.key); return true })
@@ -74,7 +75,9 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 			report("%s: %d entries for %d records", name, idx.Len(), seen)
 		}
 	}
-	snap.checkUserWs(report)
+	if numsOK {
+		snap.checkUserWs(report)
+	}
 	child("invitations by workspace", &snap.invWs, func(yield func(string, string)) {
 		snap.invs.Ascend(func(it item[member.Invitation]) bool { yield(it.val.WorkspaceID, it.key); return true })
 	})

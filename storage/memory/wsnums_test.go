@@ -9,11 +9,14 @@ import (
 	"github.com/tenancykit/tenancy/member"
 	"github.com/tenancykit/tenancy/rbac"
 	"github.com/tenancykit/tenancy/storage"
+	"github.com/tenancykit/tenancy/token"
 	"github.com/tenancykit/tenancy/workspace"
 )
 
 // Check reads the posting lists by the IDs their numbers stand for, so it checks
-// the numbering first: each kind of damage is reported, and none panics.
+// the numbering first: each kind of damage is reported, none panics, and the
+// checks that do not read the lists still run (a token's hash index entry is
+// dropped beside each damage, and must be reported too).
 func TestCheckSeesBrokenWorkspaceNumbers(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -29,7 +32,7 @@ func TestCheckSeesBrokenWorkspaceNumbers(t *testing.T) {
 					return err
 				}
 			}
-			return nil
+			return tx.CreateToken(token.Token{ID: "tok_1", Kind: token.Personal, Name: "t", UserID: "u", Hash: []byte("h1"), CreatedAt: t0})
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -66,9 +69,16 @@ func TestCheckSeesBrokenWorkspaceNumbers(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := build(c.ids...)
 			c.damage(s)
+			snap := s.root.Load()
+			snap.tokByID = snap.tokByID.forWrite(snap.stamp+1, new([]undoer))
+			snap.tokByID.del("tok_1")
 			problems, err := s.Check(ctx)
-			if err != nil || !strings.Contains(strings.Join(problems, "\n"), c.want) {
+			all := strings.Join(problems, "\n")
+			if err != nil || !strings.Contains(all, c.want) {
 				t.Fatalf("Check = %q, %v; want a line with %q", problems, err, c.want)
+			}
+			if !strings.Contains(all, `token "tok_1": hash indexes disagree`) {
+				t.Errorf("Check = %q; the dropped token index entry is not reported beside the numbering", problems)
 			}
 		})
 	}
